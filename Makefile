@@ -1,0 +1,47 @@
+# Makefile for Connection Manager for PostgreSQL
+#
+# PGXS builds the watchdog extension (watchdog.so: the heartbeat worker and
+# the terminator worker); conmgr/ (conmgr, cm_ctl) and client/ (libpqcm)
+# have their own pg_config-driven Makefiles.  The shared protocol objects in
+# common/ are built here once, with -fPIC, before the sub-makes use them.
+
+EXTENSION    = watchdog
+MODULE_big   = watchdog
+COMMON_OBJS  = common/cm_protocol.o
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard watchdog/*.c terminator/*.c))) $(COMMON_OBJS)
+DATA         = watchdog--1.0.sql
+PGFILEDESC   = "watchdog - heartbeat server and session terminator"
+PG_CPPFLAGS  = -I$(srcdir)/common
+PG_CFLAGS    = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/sql/regress.conf
+TAP_TESTS    = 1
+EXTRA_CLEAN  = tmp_check_regress
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# after the include: Makefile.global resets PROVE_FLAGS
+PG_PROVE_FLAGS += -I $(srcdir)/t/lib
+
+SUBDIRS = conmgr client
+
+all: all-sub
+all-sub: $(COMMON_OBJS)
+	@for d in $(SUBDIRS); do $(MAKE) -C $$d all || exit 1; done
+
+install: install-sub
+install-sub: all-sub
+	@for d in $(SUBDIRS); do $(MAKE) -C $$d install || exit 1; done
+
+clean: clean-sub
+clean-sub:
+	@for d in $(SUBDIRS); do $(MAKE) -C $$d clean || exit 1; done
+	$(MAKE) -C test clean
+
+# Test programs (unit tests, client test programs); built by scripts/test.sh.
+test-programs: all-sub
+	$(MAKE) -C test all
+
+.PHONY: all-sub install-sub clean-sub test-programs
