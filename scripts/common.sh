@@ -1,0 +1,37 @@
+# Shared by scripts/test.sh and scripts/demo.sh: privilege handling and the
+# unprivileged user that runs PostgreSQL (which refuses to run as root).
+
+CM_USER=${CM_USER:-cmtest}
+
+# as_root CMD...: run as root (directly, or through sudo).
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_user: when running as root, create the unprivileged user if needed;
+# otherwise the invoking user runs PostgreSQL itself.
+ensure_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		id "$CM_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$CM_USER"
+	else
+		CM_USER=$(id -un)
+	fi
+}
+
+# as_user CMD...: run CMD as the unprivileged user with a sane PATH.
+as_user() {
+	local path="$(pg_config --bindir):/usr/local/bin:/usr/bin:/bin"
+	if [ "$(id -un)" = "$CM_USER" ]; then
+		env PATH="$path" "$@"
+	else
+		as_root runuser -u "$CM_USER" -- env PATH="$path" HOME="$(getent passwd "$CM_USER" | cut -d: -f6)" "$@"
+	fi
+}
+
+# build_and_install: build everything (warnings are errors) and install.
+build_and_install() {
+	make -s COPT=-Werror
+	make -s COPT=-Werror test-programs
+	as_root make -s install
+	as_root ldconfig
+}

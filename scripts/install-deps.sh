@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages Connection Manager needs to build, test and
+# run its demo.  Idempotent: returns at once when everything is present.
+# Run as root, or as a user with sudo.
+set -euo pipefail
+
+PACKAGES=(
+	make gcc pkg-config
+	postgresql-15 postgresql-server-dev-15 libpq-dev
+	libevent-dev
+	libipc-run-perl
+	iproute2 procps
+	valgrind cppcheck
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "install-deps: error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+
+echo "install-deps: installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

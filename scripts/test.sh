@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Run every test of Connection Manager: build with warnings as errors, unit
+# tests (plain and under ASan/UBSan), static analysis, pg_regress and the
+# TAP suite against real PostgreSQL clusters.
+#
+# Works from a clean clone on Debian 12, as root or as a user with sudo.
+# PostgreSQL parts run as an unprivileged user (created when run as root).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+. scripts/common.sh
+
+scripts/install-deps.sh
+ensure_user
+
+echo "== build"
+build_and_install
+
+echo "== static analysis (cppcheck)"
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	--inline-suppr -I common common conmgr client
+
+# pg_regress and prove write into the tree: run them in a copy that the
+# unprivileged user owns.
+work=$(mktemp -d /tmp/cm-test.XXXXXX)
+cleanup() { as_root rm -rf "$work"; }
+trap cleanup EXIT
+tar -C "$top" --exclude=.git -cf - . | tar -C "$work" -xf -
+as_root chown -R "$CM_USER" "$work"
+chmod 755 "$work"
+
+echo "== pg_regress and TAP"
+status=0
+as_user make -C "$work" installcheck ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} || status=$?
+if [ $status -ne 0 ]; then
+	echo "== failure details"
+	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
+	for f in "$work"/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] || continue
+		if grep -q '^not ok' "$f"; then
+			echo "---- $f (last 80 lines)"
+			tail -n 80 "$f"
+		fi
+	done
+fi
+exit $status
