@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The demo itself, run by scripts/demo.sh as an unprivileged user.
+# Usage: demo-run.sh WORKDIR
+set -euo pipefail
+
+work=$1
+bindir=$(pg_config --bindir)
+export PATH="$bindir:$PATH"
+cd "$work"
+
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free port near $1" >&2; exit 1
+}
+pg_port1=$(free_port 25432); wd_port1=$(free_port 25545)
+pg_port2=$(free_port $((pg_port1 + 1))); wd_port2=$(free_port $((wd_port1 + 1)))
+cm_port=$(free_port 27546)
+
+cleanup() {
+	echo "== cleaning up"
+	cm_ctl stop -D "$work/conmgr" -m immediate >/dev/null 2>&1 || true
+	pg_ctl -D "$work/standby" stop -m immediate >/dev/null 2>&1 || true
+	pg_ctl -D "$work/primary" stop -m immediate >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "== creating primary (port $pg_port1, watchdog $wd_port1)"
+initdb -D "$work/primary" -A trust >/dev/null
+cat >> "$work/primary/postgresql.conf" <<CONF
+port = $pg_port1
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+shared_preload_libraries = 'watchdog'
+watchdog.port = $wd_port1
+watchdog.check_attr_interval = 500
+wal_level = replica
+CONF
+echo "host replication all 127.0.0.1/32 trust" >> "$work/primary/pg_hba.conf"
+pg_ctl -D "$work/primary" -l "$work/primary.log" -w start >/dev/null
+
+echo "== creating streaming standby (port $pg_port2, watchdog $wd_port2)"
+pg_basebackup -h 127.0.0.1 -p "$pg_port1" -D "$work/standby" -R >/dev/null
+cat >> "$work/standby/postgresql.conf" <<CONF
+port = $pg_port2
+watchdog.port = $wd_port2
+CONF
+pg_ctl -D "$work/standby" -l "$work/standby.log" -w start >/dev/null
+
+echo "== starting conmgr (port $cm_port)"
+mkdir -m 700 "$work/conmgr"
+cat > "$work/conmgr/conmgr.conf" <<CONF
+port = $cm_port
+backend_host0 = '127.0.0.1'
+backend_port0 = $pg_port1
+watchdog_port0 = $wd_port1
+backend_host1 = '127.0.0.1'
+backend_port1 = $pg_port2
+watchdog_port1 = $wd_port2
+heartbeat_interval = 500
+heartbeat_timeout = 2000
+CONF
+cm_ctl start -D "$work/conmgr" --complete -t 30
+cm_ctl status -D "$work/conmgr" || true
+
+echo "== a read-only application"
+"$work/cm_app" "host=localhost port=$cm_port dbname=postgres target_session_attrs=read-only"
+
+echo "== a read-write application that waits for failure notices"
+"$work/cm_app" "host=localhost port=$cm_port dbname=postgres target_session_attrs=read-write" --wait-notice 30 > "$work/app.out" 2>&1 &
+app=$!
+for _ in $(seq 1 100); do grep -q '^connected' "$work/app.out" && break; sleep 0.1; done
+cat "$work/app.out"
+
+echo "== stopping the primary with -m immediate at $(date +%T.%3N)"
+pg_ctl -D "$work/primary" stop -m immediate >/dev/null
+wait $app || true
+echo "== the application says:"
+sed -n '2,$p' "$work/app.out"
+grep -q '^notice' "$work/app.out" || { echo "demo: the application was not notified" >&2; exit 1; }
+echo "== conmgr's log:"
+tail -n 5 "$work/conmgr/"*.log 2>/dev/null || true

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run Connection Manager on a throw-away local cluster and show a failure
+# being noticed.
+#
+# Installs what is missing, builds, installs, then (as an unprivileged
+# user) creates a primary and a streaming standby with the watchdog loaded,
+# starts conmgr for them, connects a sample application through conmgr,
+# stops the primary with -m immediate and shows the application being told.
+# Everything is created under a temporary directory and removed at the end.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+. scripts/common.sh
+
+scripts/install-deps.sh
+ensure_user
+echo "== building and installing"
+build_and_install
+
+work=$(mktemp -d /tmp/cm-demo.XXXXXX)
+cp test/programs/cm_app "$work/"
+as_root chown -R "$CM_USER" "$work"
+chmod 755 "$work"
+status=0
+as_user bash "$top/scripts/demo-run.sh" "$work" || status=$?
+as_root rm -rf "$work"
+exit $status
