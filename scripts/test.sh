@@ -44,4 +44,16 @@ if [ $status -ne 0 ]; then
 		fi
 	done
 fi
+
+# Failure scenarios with real network partitions need root (namespaces).
+if [ $status -eq 0 ] && [ -x scripts/test-partitions.sh ]; then
+	echo "== network partition scenarios"
+	if [ "$(id -u)" -eq 0 ]; then
+		CM_USER="$CM_USER" scripts/test-partitions.sh "$work" || status=$?
+	elif sudo -n true 2>/dev/null; then
+		sudo CM_USER="$CM_USER" scripts/test-partitions.sh "$work" || status=$?
+	else
+		echo "skipped: the partition scenarios need root (network namespaces); run as root or with sudo"
+	fi
+fi
 exit $status
