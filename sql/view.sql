@@ -1,0 +1,13 @@
+-- columns and types of pgx_stat_watchdog
+CREATE EXTENSION watchdog;
+SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type
+  FROM pg_attribute a
+ WHERE a.attrelid = 'pgx_stat_watchdog'::regclass
+   AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum;
+-- the function behind it
+SELECT proname, proretset, provolatile, proparallel,
+       pg_get_function_result(oid) AS result
+  FROM pg_proc WHERE proname = 'pgx_stat_watchdog';
+SELECT * FROM pgx_stat_watchdog;
+DROP EXTENSION watchdog;

@@ -1,0 +1,110 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# The watchdog answers hello and heartbeats; peers appear in and leave
+# pgx_stat_watchdog; addresses are hidden from unprivileged roles; a
+# goodbye is a clean departure, a dropped connection is a lost peer.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use CmWatchdog;
+
+my ($node, $wdport) = CmWatchdog::new_node('hb');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
+
+# the worker logs where it listens
+ok( $node->wait_for_log(
+		qr/watchdog listening on IPv4 address "127\.0\.0\.1", port $wdport/),
+	'watchdog listens on its port');
+
+# hello -> welcome
+my $peer = CmWatchdog::Peer->connect($wdport);
+my $welcome = $peer->hello(interval => 200, timeout => 700, name => 'peer-one');
+ok($welcome, 'an answer to the hello');
+is($welcome->{type}, 'W', 'the answer is a welcome');
+is($welcome->{version}, 0x0100, 'protocol 1.0 chosen');
+is($welcome->{check_attr_interval}, 1000,
+	'welcome carries watchdog.check_attr_interval');
+is($welcome->{server_timeout}, 200 + 700 + 1000,
+	'server timeout = interval + timeout + watchdog.timeout_margin');
+is($welcome->{attrs}, 0, 'a primary is announced read-write');
+
+# heartbeats are answered with the same seq and echo
+for my $seq (1 .. 3)
+{
+	my $echo = 1_000_000_000_000 + $seq;
+	my $reply = $peer->heartbeat($seq, $echo);
+	ok($reply && $reply->{type} eq 'b', "heartbeat $seq answered");
+	is($reply->{seq}, $seq, "reply $seq carries the same seq");
+	is($reply->{echo}, $echo, "reply $seq carries the same echo");
+	is($reply->{attrs}, 0, "reply $seq carries the attributes");
+}
+
+# the view shows the peer
+my $row = $node->safe_psql('postgres',
+	"SELECT conmgr_addr, conmgr_port, heartbeat_interval, heartbeat_timeout, "
+	  . "server_timeout, conmgr_name, protocol_version, state, heartbeats >= 3, "
+	  . "last_heartbeat >= connected_since, sessions_registered, sessions_terminated "
+	  . "FROM pgx_stat_watchdog");
+is( $row,
+	join('|',
+		'127.0.0.1', $peer->local_port, 200, 700, 1900, 'peer-one', '1.0',
+		'active', 't', 't', 0, 0),
+	'pgx_stat_watchdog shows the peer');
+
+# addresses are hidden from roles that may not see pg_stat_activity addresses
+$node->safe_psql('postgres',
+	'CREATE ROLE plain LOGIN; CREATE ROLE monitor LOGIN IN ROLE pg_monitor');
+is( $node->safe_psql(
+		'postgres',
+		'SELECT conmgr_addr IS NULL, conmgr_port IS NULL, conmgr_name IS NULL, '
+		  . 'heartbeat_interval FROM pgx_stat_watchdog',
+		extra_params => [ '-U', 'plain' ]),
+	't|t|t|200',
+	'a plain role sees no address, port or name');
+is( $node->safe_psql(
+		'postgres', 'SELECT host(conmgr_addr) FROM pgx_stat_watchdog',
+		extra_params => [ '-U', 'monitor' ]),
+	'127.0.0.1',
+	'a pg_monitor member sees the address');
+
+# a second peer
+my $peer2 = CmWatchdog::Peer->connect($wdport);
+is($peer2->hello(interval => 300, timeout => 900, name => 'peer-two')->{type},
+	'W', 'second peer welcomed');
+ok(CmWatchdog::wait_for_view_count($node, 'true', 2), 'two peers in the view');
+
+# goodbye: clean departure, nothing terminated
+my $offset = -s $node->logfile;
+ok($peer->goodbye('stopping'), 'goodbye sent');
+ok($peer->wait_closed, 'the watchdog closes after a goodbye');
+ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'peer-one'", 0),
+	'the peer left the view after its goodbye');
+ok( $node->wait_for_log(
+		qr/conmgr "peer-one" at 127\.0\.0\.1:\d+ disconnected \(goodbye/,
+		$offset),
+	'the goodbye is logged');
+
+# connection dropped without goodbye: the peer is lost
+$offset = -s $node->logfile;
+$peer2->close;
+ok( $node->wait_for_log(
+		qr/conmgr "peer-two" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
+		$offset),
+	'a dropped connection is a lost peer');
+ok( $node->wait_for_log(
+		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "peer-two" was lost/,
+		$offset),
+	'the terminator handled the lost peer');
+ok(CmWatchdog::wait_for_view_count($node, 'true', 0), 'the view is empty');
+ok(!CmWatchdog::log_contains($node, 0, qr/terminated \d+ session/),
+	'nothing was terminated: this test opened no TCP session');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,341 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+=pod
+
+=head1 NAME
+
+CmWatchdog - test helpers for the watchdog extension: a node with the
+watchdog preloaded, and a minimal heartbeat peer that speaks the wire
+protocol (docs/protocol.md) byte by byte.
+
+=head1 SYNOPSIS
+
+  use CmWatchdog;
+
+  my ($node, $wdport) = CmWatchdog::new_node('primary');
+  $node->start;
+  my $peer = CmWatchdog::Peer->connect($wdport);
+  my $welcome = $peer->hello(interval => 200, timeout => 600);
+  my $reply = $peer->heartbeat(1);
+
+=cut
+
+package CmWatchdog;
+
+use strict;
+use warnings FATAL => 'all';
+
+use IO::Select;
+use IO::Socket::INET;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+use constant {
+	MAGIC => 0x434d5744,
+	VERSION_1_0 => 0x0100,
+	ATTR_STANDBY => 0x01,
+	ATTR_READ_ONLY => 0x02,
+	REASON_VERSION => 1,
+	REASON_TOO_MANY => 2,
+	REASON_PROTOCOL => 3,
+	REASON_AUTH => 4,
+	REASON_SHUTDOWN => 5,
+};
+
+=pod
+
+=item CmWatchdog::new_node(name, %params)
+
+Create (init) a node whose postgresql.conf preloads the watchdog, listens
+on 127.0.0.1 for SQL and the watchdog, on a free watchdog port.  Extra
+settings are passed in C<conf> (a string).  C<init> holds parameters for
+C<init()>.  Returns the node and its watchdog port.
+
+=cut
+
+sub new_node
+{
+	my ($name, %params) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $params{init} // {} });
+	my $wdport = PostgreSQL::Test::Cluster::get_free_port();
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'watchdog'
+listen_addresses = '127.0.0.1'
+watchdog.port = $wdport
+watchdog.listen_addresses = '127.0.0.1'
+log_min_messages = debug1
+} . ($params{conf} // ''));
+	return ($node, $wdport);
+}
+
+=pod
+
+=item CmWatchdog::postmaster_start_time(node)
+
+The server start time, to check that the postmaster never restarted.
+
+=cut
+
+sub postmaster_start_time
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+}
+
+=pod
+
+=item CmWatchdog::wait_for_view_count(node, where, count)
+
+Poll pgx_stat_watchdog until C<count(*) WHERE where> equals count.
+
+=cut
+
+sub wait_for_view_count
+{
+	my ($node, $where, $count) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = $count FROM pgx_stat_watchdog WHERE $where");
+}
+
+=pod
+
+=item CmWatchdog::log_contains(node, offset, regexp)
+
+True when the server log after C<offset> matches.
+
+=cut
+
+sub log_contains
+{
+	my ($node, $offset, $re) = @_;
+	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
+	return $log =~ $re;
+}
+
+package CmWatchdog::Peer;
+
+use strict;
+use warnings FATAL => 'all';
+
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(time);
+
+=pod
+
+=item CmWatchdog::Peer->connect(port)
+
+Open a TCP connection to the watchdog on 127.0.0.1.
+
+=cut
+
+sub connect
+{
+	my ($class, $port) = @_;
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $port,
+		Proto => 'tcp',
+		Timeout => $PostgreSQL::Test::Utils::timeout_default)
+	  or die "could not connect to the watchdog on port $port: $!";
+	$sock->autoflush(1);
+	binmode($sock);
+	return bless { sock => $sock, buf => '', port => $port }, $class;
+}
+
+sub sock { return $_[0]->{sock}; }
+
+# Local port of the heartbeat connection.
+sub local_port { return $_[0]->{sock}->sockport; }
+
+sub send_raw
+{
+	my ($self, $bytes) = @_;
+	local $SIG{PIPE} = 'IGNORE';
+	my $n = syswrite($self->{sock}, $bytes);
+	return defined $n && $n == length($bytes);
+}
+
+# A frame: type, length (counting itself), payload.
+sub frame
+{
+	my ($type, $payload) = @_;
+	return pack('A1 N', $type, 4 + length($payload)) . $payload;
+}
+
+sub hello_frame
+{
+	my (%o) = @_;
+	my $name = $o{name} // 'test-peer';
+	my $nonce = $o{nonce} // '';
+	return frame(
+		'H',
+		pack('N n n N N C C',
+			$o{magic} // CmWatchdog::MAGIC,
+			$o{min_version} // CmWatchdog::VERSION_1_0,
+			$o{max_version} // CmWatchdog::VERSION_1_0,
+			$o{interval} // 1000,
+			$o{timeout} // 3000,
+			$o{auth} // 0,
+			length($nonce))
+		  . $nonce
+		  . pack('n', length($name))
+		  . $name);
+}
+
+=pod
+
+=item $peer->hello(%options)
+
+Send a hello and read the answer.  Returns the decoded message (see
+read_msg); a welcome has type 'W'.
+
+=cut
+
+sub hello
+{
+	my ($self, %o) = @_;
+	$self->send_raw(hello_frame(%o)) or return undef;
+	return $self->read_msg;
+}
+
+=pod
+
+=item $peer->heartbeat(seq)
+
+Send a heartbeat and return the next message that is a reply, skipping
+pushed attribute messages (which are kept in $peer->{pushed}).
+
+=cut
+
+sub heartbeat
+{
+	my ($self, $seq, $echo) = @_;
+	$echo //= int(time() * 1000);
+	$self->send_raw(frame('B', pack('N Q>', $seq, $echo))) or return undef;
+	while (1)
+	{
+		my $msg = $self->read_msg or return undef;
+		return $msg if $msg->{type} ne 'A';
+		push @{ $self->{pushed} }, $msg;
+	}
+}
+
+sub register_session
+{
+	my ($self, $type, $pid, $addr, $port) = @_;
+	my @octets = split /\./, $addr;
+	return $self->send_raw(
+		frame($type, pack('N C C4 n', $pid, 4, @octets, $port)));
+}
+
+sub goodbye
+{
+	my ($self, $message) = @_;
+	$message //= 'bye';
+	return $self->send_raw(
+		frame('G', pack('n n', 5, length($message)) . $message));
+}
+
+=pod
+
+=item $peer->read_msg([timeout])
+
+Read one message; returns a hash with C<type> and decoded fields, or undef
+on timeout or end of file (then C<eof> is set).
+
+=cut
+
+sub read_msg
+{
+	my ($self, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout;
+	my $sel = IO::Select->new($self->{sock});
+	while (1)
+	{
+		if (length($self->{buf}) >= 5)
+		{
+			my ($type, $len) = unpack('A1 N', $self->{buf});
+			if (length($self->{buf}) >= 1 + $len)
+			{
+				my $payload = substr($self->{buf}, 5, $len - 4);
+				substr($self->{buf}, 0, 1 + $len) = '';
+				return decode($type, $payload);
+			}
+		}
+		my $left = $deadline - time();
+		return undef if $left <= 0;
+		next unless $sel->can_read($left);
+		my $n = sysread($self->{sock}, my $chunk, 65536);
+		if (!$n)
+		{
+			$self->{eof} = 1;
+			return undef;
+		}
+		$self->{buf} .= $chunk;
+	}
+}
+
+sub decode
+{
+	my ($type, $p) = @_;
+	my %m = (type => $type);
+	if ($type eq 'W')
+	{
+		@m{qw(version check_attr_interval server_timeout attrs)} =
+		  unpack('n N N C', $p);
+	}
+	elsif ($type eq 'b')
+	{
+		@m{qw(seq echo attrs)} = unpack('N Q> C', $p);
+	}
+	elsif ($type eq 'A')
+	{
+		$m{attrs} = unpack('C', $p);
+	}
+	elsif ($type eq 'S' || $type eq 'X' || $type eq 'G')
+	{
+		my ($reason, $len) = unpack('n n', $p);
+		$m{reason} = $reason;
+		$m{message} = substr($p, 4, $len);
+	}
+	return \%m;
+}
+
+=pod
+
+=item $peer->wait_closed([timeout])
+
+True when the watchdog closes the connection within the timeout; messages
+received meanwhile are kept in $peer->{last}.
+
+=cut
+
+sub wait_closed
+{
+	my ($self, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my $msg = $self->read_msg($deadline - time());
+		return 1 if $self->{eof};
+		$self->{last} = $msg if $msg;
+	}
+	return 0;
+}
+
+sub close
+{
+	my ($self) = @_;
+	close($self->{sock}) if $self->{sock};
+	$self->{sock} = undef;
+}
+
+1;

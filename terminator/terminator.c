@@ -1,0 +1,299 @@
+/*-------------------------------------------------------------------------
+ *
+ * terminator.c
+ *	  The terminator worker: ends the SQL sessions of a lost conmgr's host.
+ *
+ * The watchdog marks a peer slot LOST and sets our latch; we take the slot
+ * (LOST -> TERMINATING), match sessions, terminate them, record the count
+ * and free the slot.  No polling: we sleep on our latch.
+ *
+ * Matching, watchdog.termination_mode:
+ *	- address (the original's behaviour): every TCP session whose client
+ *	  address is the peer's address;
+ *	- precise: only the sessions the peer registered, and only while the
+ *	  backend's client address and port are still the registered ones (a
+ *	  PID reused by another session is left alone).
+ * Unix-socket sessions are never touched.  Replication connections
+ * (walsenders) are kept unless watchdog.terminate_replication is on.
+ * Termination is PostgreSQL's own: SIGTERM to the backend, as
+ * pg_terminate_backend() does; its transaction is rolled back and its locks
+ * are released.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  terminator/terminator.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/procsignal.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "../watchdog/watchdog.h"
+#include "../watchdog/wd_shmem.h"
+
+/* A lost peer taken from shared memory. */
+typedef struct TermLostPeer
+{
+	int			slot;
+	uint32		generation;
+	uint8		reason;
+	CmProtoAddr addr;
+	char		name[WD_NAME_LEN];
+	int			nregs;
+	WatchdogRegistration *regs;
+} TermLostPeer;
+
+static void term_on_exit(int code, Datum arg);
+static bool term_take_lost_peer(TermLostPeer *lost);
+static void term_handle_lost_peer(TermLostPeer *lost);
+
+/*
+ * TerminatorMain: entry point of the terminator background worker.
+ */
+void
+TerminatorMain(Datum main_arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
+	BackgroundWorkerUnblockSignals();
+
+	if (wd_shared == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
+								ALLOCSET_DEFAULT_SIZES);
+
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	wd_shared->terminator_pid = MyProcPid;
+	wd_shared->terminator_latch = MyLatch;
+	/* a slot a previous incarnation was working on: do it again */
+	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		if (wd_shared->slots[i].state == WD_SLOT_TERMINATING)
+			wd_shared->slots[i].state = WD_SLOT_LOST;
+	}
+	LWLockRelease(wd_shared->lock);
+	before_shmem_exit(term_on_exit, (Datum) 0);
+
+	ereport(DEBUG1, (errmsg_internal("watchdog terminator started")));
+
+	for (;;)
+	{
+		TermLostPeer lost;
+
+		MemoryContextSwitchTo(cxt);
+		MemoryContextReset(cxt);
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/* work through every lost peer, then sleep */
+		while (!ShutdownRequestPending && term_take_lost_peer(&lost))
+		{
+			term_handle_lost_peer(&lost);
+			MemoryContextReset(cxt);
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	proc_exit(0);
+}
+
+static void
+term_on_exit(int code, Datum arg)
+{
+	LWLockReleaseAll();
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	wd_shared->terminator_pid = 0;
+	wd_shared->terminator_latch = NULL;
+	LWLockRelease(wd_shared->lock);
+}
+
+/*
+ * Take one LOST slot, with its registrations, into *lost.  The slot becomes
+ * TERMINATING, which keeps the watchdog from reusing it.  Returns false
+ * when there is none.
+ */
+static bool
+term_take_lost_peer(TermLostPeer *lost)
+{
+	bool		found = false;
+
+	memset(lost, 0, sizeof(*lost));
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[i];
+		WatchdogRegistration *regs;
+
+		if (slot->state != WD_SLOT_LOST)
+			continue;
+
+		slot->state = WD_SLOT_TERMINATING;
+		lost->slot = i;
+		lost->generation = slot->generation;
+		lost->reason = slot->lost_reason;
+		lost->addr = slot->addr;
+		memcpy(lost->name, slot->name, sizeof(lost->name));
+		lost->name[WD_NAME_LEN - 1] = '\0';
+
+		regs = WD_REGISTRATIONS(wd_shared);
+		lost->regs = palloc(sizeof(WatchdogRegistration) *
+							Max(1, wd_registrations_count_slot(i, slot->generation)));
+		for (int r = 0; r < wd_shared->max_registrations; r++)
+		{
+			if (regs[r].pid != 0 && regs[r].slot == i &&
+				regs[r].generation == slot->generation)
+				lost->regs[lost->nregs++] = regs[r];
+		}
+		wd_registrations_drop_slot(i, slot->generation);
+		found = true;
+		break;
+	}
+	LWLockRelease(wd_shared->lock);
+	return found;
+}
+
+/* Send SIGTERM to a backend the way pg_terminate_backend() does. */
+static bool
+term_signal_backend(int pid)
+{
+	if (BackendPidGetProc(pid) == NULL)
+		return false;			/* already gone */
+#ifdef HAVE_SETSID
+	if (kill(-pid, SIGTERM) == 0)
+		return true;
+#endif
+	if (kill(pid, SIGTERM) == 0)
+		return true;
+	ereport(WARNING,
+			(errmsg("watchdog terminator could not send signal to process %d: %m",
+					pid)));
+	return false;
+}
+
+/*
+ * Terminate the sessions of one lost peer, log the result, record the
+ * count and free the slot.
+ */
+static void
+term_handle_lost_peer(TermLostPeer *lost)
+{
+	StringInfoData pids;
+	char		host[INET6_ADDRSTRLEN];
+	int			nterminated = 0;
+	int			nkept_repl = 0;
+	int			nbackends;
+	bool		precise = (wd_termination_mode == WD_TERMINATE_PRECISE);
+
+	initStringInfo(&pids);
+	wd_addr_host_string(&lost->addr, host, sizeof(host));
+
+	pgstat_clear_backend_activity_snapshot();
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nbackends; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		CmProtoAddr addr;
+		bool		registered = false;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid <= 0 || be->st_procpid == MyProcPid)
+			continue;
+		/* only client sessions; never Unix-socket ones */
+		if (be->st_backendType != B_BACKEND &&
+			be->st_backendType != B_WAL_SENDER)
+			continue;
+		if (!wd_sockaddr_to_addr(&be->st_clientaddr.addr, &addr))
+			continue;
+		if (!cm_proto_addr_equal(&addr, &lost->addr))
+			continue;
+
+		if (precise)
+		{
+			for (int r = 0; r < lost->nregs; r++)
+			{
+				if (lost->regs[r].pid == be->st_procpid &&
+					lost->regs[r].port == addr.port)
+				{
+					registered = true;
+					break;
+				}
+			}
+			if (!registered)
+				continue;
+		}
+
+		if (be->st_backendType == B_WAL_SENDER && !wd_terminate_replication)
+		{
+			nkept_repl++;
+			continue;
+		}
+
+		if (term_signal_backend(be->st_procpid))
+		{
+			appendStringInfo(&pids, "%s%d", nterminated > 0 ? ", " : "",
+							 be->st_procpid);
+			nterminated++;
+		}
+	}
+	pgstat_clear_backend_activity_snapshot();
+
+	if (nterminated > 0)
+		ereport(LOG,
+				(errmsg("watchdog terminated %d session(s) from %s: conmgr \"%s\" was lost (%s)",
+						nterminated, host, lost->name,
+						cm_proto_reason_name(lost->reason)),
+				 errdetail("Terminated backend PIDs: %s; mode %s%s.",
+						   pids.data, precise ? "precise" : "address",
+						   nkept_repl > 0 ? ", replication connections kept" : "")));
+	else
+		ereport(LOG,
+				(errmsg("watchdog found no session to terminate from %s after conmgr \"%s\" was lost (%s)",
+						host, lost->name, cm_proto_reason_name(lost->reason)),
+				 errdetail("Mode %s%s.", precise ? "precise" : "address",
+						   nkept_repl > 0 ? ", replication connections kept" : "")));
+
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	if (wd_shared->slots[lost->slot].generation == lost->generation &&
+		wd_shared->slots[lost->slot].state == WD_SLOT_TERMINATING)
+	{
+		wd_shared->slots[lost->slot].sessions_terminated += nterminated;
+		wd_shared->slots[lost->slot].state = WD_SLOT_FREE;
+	}
+	LWLockRelease(wd_shared->lock);
+}

@@ -1,0 +1,922 @@
+/*-------------------------------------------------------------------------
+ *
+ * wd_server.c
+ *	  The watchdog worker: listen sockets, the single WaitEventSet loop over
+ *	  the latch, the listen sockets and every peer, non-blocking per-peer
+ *	  I/O, attribute checks and the shutdown notice.
+ *
+ * Everything runs in one process and one loop; no call blocks.  The wait
+ * set is rebuilt (PostgreSQL has no way to remove an event) at most once
+ * per cycle, after peers joined or left.  Timeouts use the monotonic clock.
+ * A peer's bad input costs that peer its connection and nothing else; an
+ * unexpected ERROR inside the loop (out of memory, say) is caught and costs
+ * one cycle, not a restart that would drop every heartbeat.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  watchdog/wd_server.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/procsignal.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/varlena.h"
+#include "utils/wait_event.h"
+
+#include "watchdog.h"
+#include "wd_server.h"
+#include "wd_shmem.h"
+
+#define WD_MAX_LISTEN			64	/* listen sockets */
+#define WD_ACCEPT_BATCH			64	/* accepts per wake-up */
+#define WD_LISTEN_RETRY_MS		5000	/* retry binding when nothing bound */
+#define WD_ACCEPT_PAUSE_MS		1000	/* pause after EMFILE and the like */
+#define WD_LOG_INTERVAL_MS		10000	/* rate limit of repetitive logs */
+#define WD_MAX_CONSECUTIVE_ERRORS 10
+
+dlist_head	wd_peers = DLIST_STATIC_INIT(wd_peers);
+int			wd_pending_count = 0;
+int			wd_active_count = 0;
+uint8		wd_current_attrs = 0;
+bool		wd_shutting_down = false;
+
+static pgsocket wd_listen[WD_MAX_LISTEN];
+static int	wd_nlisten = 0;
+static bool wd_listen_nothing_configured = false;
+static int64 wd_listen_retry_at = 0;
+static int64 wd_accept_paused_until = 0;
+static bool wd_listen_in_set = false;
+static char wd_listen_tag;		/* user_data marking a listen socket */
+
+static WaitEventSet *wd_wes = NULL;
+static WaitEvent *wd_events = NULL;
+static int	wd_wes_cap = 0;
+static bool wd_wes_dirty = true;
+
+static MemoryContext wd_peer_cxt = NULL;
+static int64 wd_next_attr_check = 0;
+
+/* rate limiting of repetitive log lines */
+typedef struct WdLogLimit
+{
+	int64		last;
+	uint64		suppressed;
+} WdLogLimit;
+
+static WdLogLimit wd_limit_accept_error;
+static WdLogLimit wd_limit_evict;
+
+static void wd_on_exit(int code, Datum arg);
+static void wd_open_listen_sockets(bool first);
+static void wd_rebuild_wait_set(int64 now);
+static long wd_compute_timeout(int64 now);
+static void wd_accept(pgsocket lsock, int64 now);
+static void wd_peer_read(WdPeer *peer);
+static void wd_peer_flush(WdPeer *peer);
+static void wd_peer_update_events(WdPeer *peer);
+static void wd_free_closed_peers(void);
+static void wd_check_attrs(int64 now);
+static void wd_shutdown(void) pg_attribute_noreturn();
+static int	wd_max_pending(void);
+
+/* Monotonic clock in milliseconds: every peer timeout is measured on it. */
+int64
+wd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Rate limiter: true when a line may be logged now; *suppressed is then the
+ * number of lines withheld since the last one.
+ */
+static bool
+wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
+{
+	if (limit->last == 0 || now - limit->last >= WD_LOG_INTERVAL_MS)
+	{
+		*suppressed = limit->suppressed;
+		limit->suppressed = 0;
+		limit->last = now;
+		return true;
+	}
+	limit->suppressed++;
+	return false;
+}
+
+/*
+ * WatchdogMain: entry point of the watchdog background worker.
+ */
+void
+WatchdogMain(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
+	pqsignal(SIGPIPE, SIG_IGN);
+	BackgroundWorkerUnblockSignals();
+
+	if (wd_shared == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+
+	wd_peer_cxt = AllocSetContextCreate(TopMemoryContext, "watchdog peers",
+										ALLOCSET_DEFAULT_SIZES);
+
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	wd_shared->watchdog_pid = MyProcPid;
+	LWLockRelease(wd_shared->lock);
+	before_shmem_exit(wd_on_exit, (Datum) 0);
+
+	/* Peers of a previous incarnation of this worker are gone. */
+	wd_slots_reset();
+
+	wd_current_attrs = wd_attr_current();
+	ereport(LOG,
+			(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
+					wd_attr_describe(wd_current_attrs),
+					wd_max_heartbeat_connections)));
+
+	wd_open_listen_sockets(true);
+	wd_server_main_loop();
+}
+
+/*
+ * On exit, free the slots of our peers (their connections die with us; a
+ * conmgr then reconnects) and clear our PID.  No session is terminated:
+ * the clients did not vanish, the watchdog did.
+ */
+static void
+wd_on_exit(int code, Datum arg)
+{
+	LWLockReleaseAll();
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[i];
+
+		if (slot->state == WD_SLOT_ACTIVE)
+		{
+			wd_registrations_drop_slot(i, slot->generation);
+			slot->state = WD_SLOT_FREE;
+		}
+	}
+	wd_shared->watchdog_pid = 0;
+	LWLockRelease(wd_shared->lock);
+}
+
+/* The effective list of addresses to listen on. */
+static const char *
+wd_effective_listen_addresses(void)
+{
+	if (wd_listen_addresses != NULL && wd_listen_addresses[0] != '\0')
+		return wd_listen_addresses;
+	return GetConfigOption("listen_addresses", true, false);
+}
+
+/*
+ * Open the listen sockets, following the postmaster's discipline: every
+ * address is tried, a failure is logged with the address and the next one
+ * is tried; only when nothing could be bound do we retry later.  The first
+ * attempt logs at LOG, retries at DEBUG1, so a port in use does not flood
+ * the log.
+ */
+static void
+wd_open_listen_sockets(bool first)
+{
+	const char *config = wd_effective_listen_addresses();
+	int			elevel = first ? LOG : DEBUG1;
+	char	   *raw;
+	List	   *elems;
+	ListCell   *lc;
+	char		portstr[16];
+
+	if (config == NULL || config[0] == '\0')
+	{
+		if (first)
+			ereport(WARNING,
+					(errmsg("watchdog is not listening on any address"),
+					 errdetail("Both watchdog.listen_addresses and listen_addresses are empty."),
+					 errhint("Set watchdog.listen_addresses and restart the server.")));
+		wd_listen_nothing_configured = true;
+		return;
+	}
+
+	raw = pstrdup(config);
+	if (!SplitGUCList(raw, ',', &elems))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in parameter \"%s\"",
+						wd_listen_addresses[0] ? "watchdog.listen_addresses" : "listen_addresses")));
+		wd_listen_nothing_configured = true;
+		return;
+	}
+
+	snprintf(portstr, sizeof(portstr), "%d", wd_port);
+	foreach(lc, elems)
+	{
+		char	   *host = (char *) lfirst(lc);
+		struct addrinfo hints;
+		struct addrinfo *res = NULL;
+		int			rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr,
+						 &hints, &res);
+		if (rc != 0 || res == NULL)
+		{
+			ereport(elevel,
+					(errmsg("watchdog could not translate host name \"%s\", service \"%s\" to address: %s",
+							host, portstr, gai_strerror(rc))));
+			continue;
+		}
+
+		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+		{
+			char		addrbuf[INET6_ADDRSTRLEN] = "?";
+			const char *family;
+			pgsocket	s;
+			int			one = 1;
+
+			if (ai->ai_family == AF_INET)
+			{
+				family = "IPv4";
+				inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr,
+						  addrbuf, sizeof(addrbuf));
+			}
+			else if (ai->ai_family == AF_INET6)
+			{
+				family = "IPv6";
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr,
+						  addrbuf, sizeof(addrbuf));
+			}
+			else
+				continue;
+
+			if (wd_nlisten >= WD_MAX_LISTEN)
+			{
+				ereport(elevel,
+						(errmsg("watchdog: could not bind to %s address \"%s\": too many listen sockets (at most %d)",
+								family, addrbuf, WD_MAX_LISTEN)));
+				break;
+			}
+
+			s = socket(ai->ai_family, SOCK_STREAM, 0);
+			if (s == PGINVALID_SOCKET)
+			{
+				ereport(elevel,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog could not create %s socket for address \"%s\": %m",
+								family, addrbuf)));
+				continue;
+			}
+			if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+			{
+				ereport(elevel,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog: setsockopt(SO_REUSEADDR) failed for %s address \"%s\": %m",
+								family, addrbuf)));
+				closesocket(s);
+				continue;
+			}
+			if (ai->ai_family == AF_INET6 &&
+				setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+			{
+				ereport(elevel,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog: setsockopt(IPV6_V6ONLY) failed for %s address \"%s\": %m",
+								family, addrbuf)));
+				closesocket(s);
+				continue;
+			}
+			if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0)
+			{
+				int			save_errno = errno;
+
+				closesocket(s);
+				errno = save_errno;
+				ereport(elevel,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog could not bind %s address \"%s\", port %d: %m",
+								family, addrbuf, wd_port),
+						 save_errno == EADDRINUSE ?
+						 errhint("Is another server or another watchdog using watchdog.port %d?",
+								 wd_port) : 0));
+				continue;
+			}
+			if (listen(s, Min(wd_max_heartbeat_connections + 16, SOMAXCONN)) < 0 ||
+				!pg_set_noblock(s))
+			{
+				ereport(elevel,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog could not listen on %s address \"%s\", port %d: %m",
+								family, addrbuf, wd_port)));
+				closesocket(s);
+				continue;
+			}
+			(void) fcntl(s, F_SETFD, FD_CLOEXEC);
+			wd_listen[wd_nlisten++] = s;
+			ereport(LOG,
+					(errmsg("watchdog listening on %s address \"%s\", port %d",
+							family, addrbuf, wd_port)));
+		}
+		freeaddrinfo(res);
+	}
+	list_free(elems);
+	pfree(raw);
+
+	if (wd_nlisten == 0)
+	{
+		if (first)
+			ereport(WARNING,
+					(errmsg("watchdog could not listen on any address of \"%s\", port %d",
+							config, wd_port),
+					 errhint("The watchdog retries every %d seconds.",
+							 WD_LISTEN_RETRY_MS / 1000)));
+		wd_listen_retry_at = wd_now_ms() + WD_LISTEN_RETRY_MS;
+	}
+	else
+	{
+		if (!first)
+			ereport(LOG,
+					(errmsg("watchdog now listening on port %d", wd_port)));
+		wd_wes_dirty = true;
+	}
+}
+
+/* Most connections allowed to wait for their hello at once. */
+static int
+wd_max_pending(void)
+{
+	return Max(64, Min(wd_max_heartbeat_connections, 512));
+}
+
+/*
+ * Rebuild the wait set: latch, postmaster death, listen sockets (unless
+ * accepting is paused) and every open peer.
+ */
+static void
+wd_rebuild_wait_set(int64 now)
+{
+	dlist_iter	iter;
+	int			npeers = 0;
+
+	if (wd_wes != NULL)
+		FreeWaitEventSet(wd_wes);
+	wd_wes = NULL;
+
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		peer->wait_pos = -1;
+		if (peer->state != WD_PEER_CLOSED)
+			npeers++;
+	}
+
+	wd_wes_cap = 2 + wd_nlisten + npeers;
+	wd_wes = CreateWaitEventSet(TopMemoryContext, wd_wes_cap);
+	if (wd_events != NULL)
+		pfree(wd_events);
+	wd_events = MemoryContextAlloc(TopMemoryContext,
+								   sizeof(WaitEvent) * wd_wes_cap);
+
+	AddWaitEventToSet(wd_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wd_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
+					  NULL);
+
+	wd_listen_in_set = (now >= wd_accept_paused_until);
+	if (wd_listen_in_set)
+	{
+		for (int i = 0; i < wd_nlisten; i++)
+			AddWaitEventToSet(wd_wes, WL_SOCKET_READABLE, wd_listen[i], NULL,
+							  &wd_listen_tag);
+	}
+
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state == WD_PEER_CLOSED)
+			continue;
+		peer->wait_events = WL_SOCKET_READABLE;
+		if (peer->outlen > 0)
+			peer->wait_events |= WL_SOCKET_WRITEABLE;
+		peer->wait_pos = AddWaitEventToSet(wd_wes, peer->wait_events,
+										   peer->sock, NULL, peer);
+	}
+	wd_wes_dirty = false;
+}
+
+/* Milliseconds until the earliest deadline: attribute check or a peer. */
+static long
+wd_compute_timeout(int64 now)
+{
+	int64		next = wd_next_attr_check;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state != WD_PEER_CLOSED && peer->deadline < next)
+			next = peer->deadline;
+	}
+	if (wd_nlisten == 0 && !wd_listen_nothing_configured &&
+		wd_listen_retry_at < next)
+		next = wd_listen_retry_at;
+	if (!wd_listen_in_set && wd_accept_paused_until < next)
+		next = wd_accept_paused_until;
+
+	if (next <= now)
+		return 0;
+	return (long) Min(next - now, (int64) INT_MAX);
+}
+
+/*
+ * The event loop.  Never returns: exits through wd_shutdown() or on
+ * postmaster death (WL_EXIT_ON_PM_DEATH).
+ */
+void
+wd_server_main_loop(void)
+{
+	MemoryContext loopcxt;
+	sigjmp_buf	local_sigjmp_buf;
+	int			consecutive_errors = 0;
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "watchdog loop",
+									ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * An ERROR raised inside the loop (not expected; out of memory, say)
+	 * comes back here: report it, clean up and carry on, so that one failure
+	 * does not drop every heartbeat connection.  Repeated failures mean
+	 * something is really wrong: exit and let the postmaster restart us.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		error_context_stack = NULL;
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		LWLockReleaseAll();
+		MemoryContextSwitchTo(loopcxt);
+		FlushErrorState();
+		MemoryContextReset(loopcxt);
+		RESUME_INTERRUPTS();
+		wd_wes_dirty = true;
+		if (++consecutive_errors > WD_MAX_CONSECUTIVE_ERRORS)
+		{
+			ereport(LOG,
+					(errmsg("watchdog exiting after %d consecutive errors",
+							consecutive_errors)));
+			proc_exit(1);
+		}
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+
+	if (wd_next_attr_check == 0)
+		wd_next_attr_check = wd_now_ms() + wd_check_attr_interval;
+
+	for (;;)
+	{
+		int64		now;
+		long		timeout;
+		int			nevents;
+		dlist_iter	iter;
+
+		MemoryContextSwitchTo(loopcxt);
+		MemoryContextReset(loopcxt);
+
+		now = wd_now_ms();
+		if (wd_nlisten == 0 && !wd_listen_nothing_configured &&
+			now >= wd_listen_retry_at)
+			wd_open_listen_sockets(false);
+		if (wd_wes_dirty || wd_listen_in_set != (now >= wd_accept_paused_until))
+			wd_rebuild_wait_set(now);
+
+		timeout = wd_compute_timeout(now);
+		nevents = WaitEventSetWait(wd_wes, timeout, wd_events, wd_wes_cap,
+								   PG_WAIT_EXTENSION);
+
+		for (int i = 0; i < nevents; i++)
+		{
+			WaitEvent  *ev = &wd_events[i];
+
+			if (ev->events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				continue;
+			}
+			if (ev->user_data == &wd_listen_tag)
+			{
+				wd_accept(ev->fd, now);
+				continue;
+			}
+			if (ev->user_data != NULL)
+			{
+				WdPeer	   *peer = (WdPeer *) ev->user_data;
+
+				if (peer->state != WD_PEER_CLOSED &&
+					(ev->events & WL_SOCKET_WRITEABLE))
+					wd_peer_flush(peer);
+				if (peer->state != WD_PEER_CLOSED &&
+					(ev->events & WL_SOCKET_READABLE))
+					wd_peer_read(peer);
+			}
+		}
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			wd_shutdown();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			/* default_transaction_read_only may have changed */
+			wd_next_attr_check = 0;
+		}
+
+		now = wd_now_ms();
+		if (now >= wd_next_attr_check)
+			wd_check_attrs(now);
+
+		dlist_foreach(iter, &wd_peers)
+		{
+			WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+			if (peer->state != WD_PEER_CLOSED)
+				wd_peer_check_deadline(peer, now);
+		}
+
+		wd_free_closed_peers();
+		consecutive_errors = 0;
+	}
+}
+
+/*
+ * Recompute the attributes; on a change, log it once and push it to every
+ * peer at once.  Called on the check_attr_interval timer, after a reload,
+ * and before a welcome or a heartbeat reply so that these never carry a
+ * stale value.
+ */
+void
+wd_attrs_refresh(void)
+{
+	uint8		attrs = wd_attr_current();
+	dlist_iter	iter;
+
+	if (attrs == wd_current_attrs)
+		return;
+
+	ereport(LOG,
+			(errmsg("watchdog: instance attributes changed from \"%s\" to \"%s\"; notifying %d conmgr peers",
+					wd_attr_describe(wd_current_attrs),
+					wd_attr_describe(attrs), wd_active_count)));
+	wd_current_attrs = attrs;
+
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state == WD_PEER_ACTIVE)
+			wd_peer_push_attrs(peer, attrs);
+	}
+}
+
+static void
+wd_check_attrs(int64 now)
+{
+	wd_next_attr_check = now + wd_check_attr_interval;
+	wd_attrs_refresh();
+}
+
+/*
+ * Accept new connections on a listen socket, up to a batch.  Running out of
+ * descriptors pauses accepting for a moment instead of spinning on a socket
+ * that stays readable.
+ */
+static void
+wd_accept(pgsocket lsock, int64 now)
+{
+	for (int n = 0; n < WD_ACCEPT_BATCH; n++)
+	{
+		struct sockaddr_storage ss;
+		socklen_t	sslen = sizeof(ss);
+		pgsocket	s;
+		CmProtoAddr addr;
+		WdPeer	   *peer;
+		int			one = 1;
+		uint64		suppressed;
+
+		s = accept(lsock, (struct sockaddr *) &ss, &sslen);
+		if (s == PGINVALID_SOCKET)
+		{
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (wd_log_allowed(&wd_limit_accept_error, now, &suppressed))
+			{
+				int			save_errno = errno;
+				bool		out_of_fds = (save_errno == EMFILE ||
+										  save_errno == ENFILE);
+
+				errno = save_errno;
+				ereport(LOG,
+						(errcode_for_socket_access(),
+						 errmsg("watchdog could not accept new heartbeat connection: %m"),
+						 suppressed > 0 ?
+						 errdetail("%llu similar failures were not logged.",
+								   (unsigned long long) suppressed) : 0,
+						 out_of_fds ?
+						 errhint("Raise the open-files limit (ulimit -n) of the server; see the watchdog documentation.") : 0));
+			}
+			wd_accept_paused_until = now + WD_ACCEPT_PAUSE_MS;
+			return;
+		}
+
+		if (!pg_set_noblock(s) ||
+			!wd_sockaddr_to_addr(&ss, &addr))
+		{
+			closesocket(s);
+			continue;
+		}
+		(void) fcntl(s, F_SETFD, FD_CLOEXEC);
+		(void) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		(void) setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+
+		/* Too many connections without a hello: drop the oldest. */
+		if (wd_pending_count >= wd_max_pending())
+		{
+			dlist_iter	iter;
+
+			dlist_foreach(iter, &wd_peers)
+			{
+				WdPeer	   *old = dlist_container(WdPeer, node, iter.cur);
+
+				if (old->state == WD_PEER_PENDING)
+				{
+					if (wd_log_allowed(&wd_limit_evict, now, &suppressed))
+						ereport(LOG,
+								(errmsg("watchdog: too many heartbeat connections waiting for their hello (%d); closing the oldest, from %s",
+										wd_pending_count, old->desc),
+								 suppressed > 0 ?
+								 errdetail("%llu similar closures were not logged.",
+										   (unsigned long long) suppressed) : 0));
+					wd_peer_close(old);
+					break;
+				}
+			}
+		}
+
+		peer = MemoryContextAllocZero(wd_peer_cxt, sizeof(WdPeer));
+		peer->sock = s;
+		peer->state = WD_PEER_PENDING;
+		peer->addr = addr;
+		peer->slot = -1;
+		peer->wait_pos = -1;
+		peer->deadline = now + wd_hello_timeout;
+		cm_proto_addr_format(&addr, peer->desc, sizeof(peer->desc));
+		dlist_push_tail(&wd_peers, &peer->node);
+		wd_pending_count++;
+		wd_wes_dirty = true;
+
+		ereport(DEBUG1,
+				(errmsg_internal("watchdog: heartbeat connection from %s",
+								 peer->desc)));
+	}
+}
+
+/*
+ * Read what a peer sent and process every whole frame.  One recv() per
+ * wake-up keeps peers fair; the level-triggered wait set reports the rest.
+ */
+static void
+wd_peer_read(WdPeer *peer)
+{
+	ssize_t		n;
+	size_t		space = sizeof(peer->inbuf) - peer->inlen;
+
+	if (space == 0)
+	{
+		/* cannot happen: a whole frame always fits the buffer */
+		wd_peer_lost(peer, CM_REASON_PROTOCOL, "input buffer full");
+		return;
+	}
+
+	for (;;)
+	{
+		n = recv(peer->sock, peer->inbuf + peer->inlen, space, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+
+	if (n > 0)
+	{
+		peer->inlen += n;
+		peer->bytes_in += n;
+		wd_peer_process_input(peer);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+
+	/* end of file or error */
+	if (peer->state == WD_PEER_ACTIVE)
+	{
+		char		detail[256];
+
+		if (n == 0)
+			snprintf(detail, sizeof(detail),
+					 "connection closed without a goodbye");
+		else
+			snprintf(detail, sizeof(detail),
+					 "could not receive data: %s", strerror(errno));
+		wd_peer_lost(peer, CM_REASON_CONN_LOST, detail);
+	}
+	else
+	{
+		if (peer->inlen > 0)
+			ereport(LOG,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("incomplete heartbeat hello from %s", peer->desc)));
+		else
+			ereport(DEBUG1,
+					(errmsg_internal("watchdog: %s closed before its hello",
+									 peer->desc)));
+		wd_peer_close(peer);
+	}
+}
+
+/*
+ * Queue bytes for a peer and try to send them now.  Returns false when the
+ * output buffer is full (the peer does not read) or the peer was closed by
+ * a send error; the caller decides what that means.
+ */
+bool
+wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
+{
+	if (peer->state == WD_PEER_CLOSED)
+		return false;
+	if (len == 0 || peer->outlen + len > sizeof(peer->outbuf))
+		return false;
+	memcpy(peer->outbuf + peer->outlen, buf, len);
+	peer->outlen += len;
+	wd_peer_flush(peer);
+	return peer->state != WD_PEER_CLOSED;
+}
+
+/* Send as much queued output as the socket takes, without blocking. */
+static void
+wd_peer_flush(WdPeer *peer)
+{
+	while (peer->outlen > 0)
+	{
+		ssize_t		n = send(peer->sock, peer->outbuf, peer->outlen,
+							 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+		{
+			memmove(peer->outbuf, peer->outbuf + n, peer->outlen - n);
+			peer->outlen -= n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+
+		/* the connection is broken */
+		if (peer->state == WD_PEER_ACTIVE)
+		{
+			char		detail[256];
+
+			snprintf(detail, sizeof(detail), "could not send data: %s",
+					 strerror(errno));
+			wd_peer_lost(peer, CM_REASON_CONN_LOST, detail);
+		}
+		else
+			wd_peer_close(peer);
+		return;
+	}
+	wd_peer_update_events(peer);
+}
+
+/* Ask for WL_SOCKET_WRITEABLE exactly while output is queued. */
+static void
+wd_peer_update_events(WdPeer *peer)
+{
+	uint32		want = WL_SOCKET_READABLE;
+
+	if (peer->outlen > 0)
+		want |= WL_SOCKET_WRITEABLE;
+	if (peer->wait_pos < 0 || wd_wes == NULL || wd_wes_dirty)
+		return;					/* the next rebuild takes care of it */
+	if (want != peer->wait_events)
+	{
+		ModifyWaitEvent(wd_wes, peer->wait_pos, want, NULL);
+		peer->wait_events = want;
+	}
+}
+
+/*
+ * Close a peer's socket.  The caller has already released or handed over
+ * its shared slot.  The memory is freed at the end of the loop cycle, as
+ * the current batch of events may still point to it.
+ */
+void
+wd_peer_close(WdPeer *peer)
+{
+	if (peer->state == WD_PEER_CLOSED)
+		return;
+	if (peer->state == WD_PEER_PENDING)
+		wd_pending_count--;
+	else if (peer->state == WD_PEER_ACTIVE)
+		wd_active_count--;
+	closesocket(peer->sock);
+	peer->sock = PGINVALID_SOCKET;
+	peer->state = WD_PEER_CLOSED;
+	peer->wait_pos = -1;
+	wd_wes_dirty = true;
+}
+
+static void
+wd_free_closed_peers(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state == WD_PEER_CLOSED)
+		{
+			dlist_delete(iter.cur);
+			pfree(peer);
+		}
+	}
+}
+
+/*
+ * Server shutdown (SIGTERM from the postmaster): send every conmgr the
+ * shutdown notice, close everything and exit.  Sessions are not
+ * terminated: the server itself is ending them.
+ */
+static void
+wd_shutdown(void)
+{
+	dlist_iter	iter;
+	int			notified = 0;
+
+	wd_shutting_down = true;
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state == WD_PEER_ACTIVE)
+		{
+			wd_peer_shutdown_notice(peer);
+			notified++;
+		}
+		else if (peer->state == WD_PEER_PENDING)
+			wd_peer_close(peer);
+	}
+	for (int i = 0; i < wd_nlisten; i++)
+		closesocket(wd_listen[i]);
+	wd_nlisten = 0;
+
+	ereport(LOG,
+			(errmsg("watchdog shutting down: sent a shutdown notice to %d conmgr peers",
+					notified)));
+	proc_exit(0);
+}

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * wd_server.h
+ *	  Process-local state of the watchdog worker: the peers (heartbeat
+ *	  connections) and the functions that wd_server.c (sockets, event loop)
+ *	  and wd_peer.c (protocol, per-peer state machine) share.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  watchdog/wd_server.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WATCHDOG_WD_SERVER_H
+#define WATCHDOG_WD_SERVER_H
+
+#include "lib/ilist.h"
+
+#include "cm_protocol.h"
+
+#define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)
+
+/* Per-peer state machine. */
+typedef enum WdPeerState
+{
+	WD_PEER_PENDING = 0,		/* accepted, waiting for the hello */
+	WD_PEER_ACTIVE,				/* welcomed, holds a shared slot */
+	WD_PEER_CLOSED				/* closed; freed at the end of the cycle */
+} WdPeerState;
+
+typedef struct WdPeer
+{
+	dlist_node	node;			/* in wd_peers, in accept order */
+	pgsocket	sock;
+	WdPeerState state;
+	CmProtoAddr addr;			/* peer address and port */
+	char		desc[80];		/* "address:port" for messages */
+	int			slot;			/* shared slot while ACTIVE, else -1 */
+	uint32		generation;
+	uint32		server_timeout; /* ms, announced in the welcome */
+	int64		deadline;		/* monotonic ms: hello or heartbeat due */
+	uint64		bytes_in;		/* bytes received so far */
+	int			wait_pos;		/* position in the WaitEventSet, or -1 */
+	uint32		wait_events;	/* events registered at wait_pos */
+	size_t		inlen;
+	size_t		outlen;
+	uint8		inbuf[CM_PROTO_MAX_MSG];
+	uint8		outbuf[WD_OUTBUF_SIZE];
+} WdPeer;
+
+/* wd_server.c */
+extern dlist_head wd_peers;
+extern int	wd_pending_count;
+extern int	wd_active_count;
+extern uint8 wd_current_attrs;
+extern bool wd_shutting_down;
+
+extern int64 wd_now_ms(void);
+extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
+extern void wd_peer_close(WdPeer *peer);
+extern void wd_attrs_refresh(void);
+
+/* wd_peer.c */
+extern void wd_peer_process_input(WdPeer *peer);
+extern void wd_peer_check_deadline(WdPeer *peer, int64 now);
+extern void wd_peer_lost(WdPeer *peer, uint16 reason, const char *detail);
+extern void wd_peer_push_attrs(WdPeer *peer, uint8 attrs);
+extern void wd_peer_shutdown_notice(WdPeer *peer);
+extern void wd_peer_refuse(WdPeer *peer, uint16 reason, const char *message);
+extern void wd_peers_log_refusal_summary(void);
+extern void wd_slots_reset(void);
+
+#endif							/* WATCHDOG_WD_SERVER_H */

@@ -1,0 +1,115 @@
+/*-------------------------------------------------------------------------
+ *
+ * wd_shmem.h
+ *	  Shared state of the watchdog extension: one slot per allowed conmgr
+ *	  peer, the table of sessions registered for precise termination, and
+ *	  the terminator's latch.
+ *
+ * Locking rules.  Everything below is protected by the single LWLock
+ * WatchdogSharedState->lock (tranche "watchdog"):
+ *
+ *	- WatchdogSharedState header: watchdog_pid is written by the watchdog
+ *	  worker, terminator_pid and terminator_latch by the terminator worker,
+ *	  each under the exclusive lock; anyone reads under the shared lock.
+ *	- A slot in state WD_SLOT_FREE is claimed (-> ACTIVE) only by the
+ *	  watchdog worker.  An ACTIVE slot is updated only by the watchdog.  The
+ *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE ->
+ *	  LOST (peer lost) and then sets the terminator's latch.  Only the
+ *	  terminator moves a slot LOST -> TERMINATING -> FREE.  The generation
+ *	  number grows each time a slot is claimed, so that a registration or a
+ *	  request never applies to a later peer that reuses the slot.
+ *	- Registrations are written by the watchdog (register, unregister,
+ *	  release of a slot) and consumed by the terminator (when it takes a
+ *	  LOST slot it takes that slot's registrations with it).
+ *	- pgx_stat_watchdog() only reads, under the shared lock, copying what
+ *	  it needs before releasing it.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  watchdog/wd_shmem.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WATCHDOG_WD_SHMEM_H
+#define WATCHDOG_WD_SHMEM_H
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#include "cm_protocol.h"
+
+/* State of a peer slot. */
+typedef enum WatchdogSlotState
+{
+	WD_SLOT_FREE = 0,
+	WD_SLOT_ACTIVE,				/* heartbeat connection established */
+	WD_SLOT_LOST,				/* lost; waiting for the terminator */
+	WD_SLOT_TERMINATING			/* the terminator is ending its sessions */
+} WatchdogSlotState;
+
+#define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
+
+/*
+ * One conmgr peer.  About 170 bytes; the watchdog reserves
+ * watchdog.max_heartbeat_connections of them at server start.
+ */
+typedef struct WatchdogPeerSlot
+{
+	uint8		state;			/* WatchdogSlotState */
+	uint8		lost_reason;	/* CmProtoReason, when LOST/TERMINATING */
+	uint16		version;		/* protocol version spoken */
+	uint32		generation;		/* bumped at every claim */
+	CmProtoAddr addr;			/* peer address, IPv4-mapped shown as IPv4 */
+	uint32		heartbeat_interval; /* ms, announced by conmgr */
+	uint32		heartbeat_timeout;	/* ms, announced by conmgr */
+	uint32		server_timeout; /* ms, announced by us in the welcome */
+	uint32		rtt_us;			/* kernel's smoothed TCP round trip, us */
+	uint64		heartbeats;		/* heartbeats answered */
+	uint64		sessions_terminated;	/* by the terminator for this peer */
+	TimestampTz connected_since;
+	TimestampTz last_heartbeat;
+	char		name[WD_NAME_LEN];	/* NUL-terminated */
+} WatchdogPeerSlot;
+
+/*
+ * A session registered by a conmgr for precise termination.  Free when
+ * pid == 0.  One entry per backend at most (MaxBackends entries).
+ */
+typedef struct WatchdogRegistration
+{
+	int32		pid;			/* backend PID, 0 = free */
+	int32		slot;			/* index of the peer slot */
+	uint32		generation;		/* generation of that slot */
+	uint16		port;			/* the session's client port */
+} WatchdogRegistration;
+
+typedef struct WatchdogSharedState
+{
+	LWLock	   *lock;
+	int			max_slots;		/* watchdog.max_heartbeat_connections */
+	int			max_registrations;	/* MaxBackends */
+	pid_t		watchdog_pid;	/* 0 when not running */
+	pid_t		terminator_pid; /* 0 when not running */
+	Latch	   *terminator_latch;	/* NULL when not running */
+	Size		registrations_offset;	/* from the start of this struct */
+	WatchdogPeerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} WatchdogSharedState;
+
+extern WatchdogSharedState *wd_shared;
+
+#define WD_REGISTRATIONS(s) \
+	((WatchdogRegistration *) ((char *) (s) + (s)->registrations_offset))
+
+extern void wd_shmem_install_hooks(void);
+extern const char *wd_slot_state_name(uint8 state);
+
+/* Called with the lock held exclusively. */
+extern int	wd_registrations_drop_slot(int slot, uint32 generation);
+extern int	wd_registrations_count_slot(int slot, uint32 generation);
+
+/* Wake the terminator, if running; call without holding the lock. */
+extern void wd_wake_terminator(void);
+
+#endif							/* WATCHDOG_WD_SHMEM_H */

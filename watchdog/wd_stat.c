@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * wd_stat.c
+ *	  pgx_stat_watchdog(): one row per conmgr peer known to the watchdog.
+ *
+ * Addresses, ports and names of peers are shown only to roles that may see
+ * the client addresses in pg_stat_activity (members of pg_read_all_stats,
+ * which includes pg_monitor, and superusers); other roles see NULL there.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  watchdog/wd_stat.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
+
+#include "watchdog.h"
+#include "wd_shmem.h"
+
+#define PGX_STAT_WATCHDOG_COLS	14
+
+PG_FUNCTION_INFO_V1(pgx_stat_watchdog_1_0);
+
+/* Build an inet datum from an address. */
+static Datum
+wd_addr_to_inet(const CmProtoAddr *addr)
+{
+	inet	   *ip = (inet *) palloc0(sizeof(inet));
+
+	if (addr->family == 4)
+	{
+		ip_family(ip) = PGSQL_AF_INET;
+		ip_bits(ip) = 32;
+		memcpy(ip_addr(ip), addr->addr, 4);
+	}
+	else
+	{
+		ip_family(ip) = PGSQL_AF_INET6;
+		ip_bits(ip) = 128;
+		memcpy(ip_addr(ip), addr->addr, 16);
+	}
+	SET_INET_VARSIZE(ip);
+	return InetPGetDatum(ip);
+}
+
+/*
+ * pgx_stat_watchdog_1_0: the set-returning function behind the view.  The
+ * slots are copied under the shared lock and formatted afterwards.
+ */
+Datum
+pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		show_addresses;
+	WatchdogPeerSlot *copy;
+	int		   *registered;
+	int			nslots;
+
+	if (wd_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	show_addresses = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+
+	nslots = wd_shared->max_slots;
+	copy = palloc(sizeof(WatchdogPeerSlot) * nslots);
+	registered = palloc0(sizeof(int) * nslots);
+
+	LWLockAcquire(wd_shared->lock, LW_SHARED);
+	memcpy(copy, wd_shared->slots, sizeof(WatchdogPeerSlot) * nslots);
+	{
+		WatchdogRegistration *regs = WD_REGISTRATIONS(wd_shared);
+
+		for (int i = 0; i < wd_shared->max_registrations; i++)
+		{
+			if (regs[i].pid != 0 && regs[i].slot >= 0 &&
+				regs[i].slot < nslots &&
+				regs[i].generation == copy[regs[i].slot].generation &&
+				BackendPidGetProc(regs[i].pid) != NULL)
+				registered[regs[i].slot]++;
+		}
+	}
+	LWLockRelease(wd_shared->lock);
+
+	for (int i = 0; i < nslots; i++)
+	{
+		WatchdogPeerSlot *slot = &copy[i];
+		Datum		values[PGX_STAT_WATCHDOG_COLS];
+		bool		nulls[PGX_STAT_WATCHDOG_COLS];
+		char		version[16];
+		int			col = 0;
+
+		if (slot->state == WD_SLOT_FREE)
+			continue;
+
+		memset(nulls, 0, sizeof(nulls));
+		slot->name[WD_NAME_LEN - 1] = '\0';
+
+		if (show_addresses)
+		{
+			values[col++] = wd_addr_to_inet(&slot->addr);
+			values[col++] = Int32GetDatum((int32) slot->addr.port);
+		}
+		else
+		{
+			nulls[col++] = true;
+			nulls[col++] = true;
+		}
+		values[col++] = Int32GetDatum((int32) Min(slot->heartbeat_interval, PG_INT32_MAX));
+		values[col++] = Int32GetDatum((int32) Min(slot->heartbeat_timeout, PG_INT32_MAX));
+		values[col++] = Int32GetDatum((int32) Min(slot->server_timeout, PG_INT32_MAX));
+		if (show_addresses)
+			values[col++] = CStringGetTextDatum(slot->name);
+		else
+			nulls[col++] = true;
+		snprintf(version, sizeof(version), "%u.%u",
+				 CM_PROTO_VERSION_MAJOR(slot->version),
+				 CM_PROTO_VERSION_MINOR(slot->version));
+		values[col++] = CStringGetTextDatum(version);
+		values[col++] = CStringGetTextDatum(wd_slot_state_name(slot->state));
+		values[col++] = TimestampTzGetDatum(slot->connected_since);
+		values[col++] = TimestampTzGetDatum(slot->last_heartbeat);
+		values[col++] = Int64GetDatum((int64) slot->heartbeats);
+		if (slot->rtt_us > 0)
+			values[col++] = Float8GetDatum(slot->rtt_us / 1000.0);
+		else
+			nulls[col++] = true;
+		values[col++] = Int32GetDatum(registered[i]);
+		values[col++] = Int64GetDatum((int64) slot->sessions_terminated);
+		Assert(col == PGX_STAT_WATCHDOG_COLS);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	return (Datum) 0;
+}
