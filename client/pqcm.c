@@ -1,0 +1,984 @@
+/*-------------------------------------------------------------------------
+ *
+ * pqcm.c
+ *	  libpqcm: Connection Manager support for every libpq program.
+ *
+ * The library defines libpq's connection entry points (PQconnectdb,
+ * PQconnectStart, PQconnectPoll, PQreset, PQfinish, PQstatus, ...) and
+ * calls the real ones through dlsym(RTLD_NEXT).  Linked ahead of libpq or
+ * preloaded with LD_PRELOAD, it therefore sees every connection a program
+ * makes.  A connection whose host list names no loopback TCP entry is
+ * handed to libpq untouched; for the others each entry is probed in the
+ * written order (stage 1, pqcm_probe.c), and when an entry is a conmgr
+ * the connection goes straight to the instance it names (stage 2).
+ *
+ * Connections that use Connection Manager are kept in a table keyed by
+ * their PGconn pointer, with the socket to conmgr.  When conmgr reports a
+ * failure (or closes that socket), the SQL socket is shut down so that
+ * libpq itself reports the loss on the pending or next call.  A watcher
+ * thread does this for programs that never look at PQcmSocket().
+ *
+ * libpq calls some of its own exported functions through the PLT (PQexec
+ * calls PQgetResult, PQconnectdb calls PQconnectStart and PQconnectPoll),
+ * so those calls land here too.  While this library itself calls into
+ * libpq, a per-thread depth counter makes every wrapper a plain
+ * pass-through.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  client/pqcm.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#include "libpq-cm.h"
+#include "pqcm_int.h"
+
+/* States of a tracked connection. */
+typedef enum PqcmState
+{
+	PQCM_STAGE1 = 0,			/* asynchronous: talking to conmgr */
+	PQCM_STAGE2,				/* asynchronous: libpq connects */
+	PQCM_ESTABLISHED,			/* connected through conmgr */
+	PQCM_FAILED_CONNECT			/* connection failed; our error text */
+} PqcmState;
+
+typedef struct PqcmConn
+{
+	struct PqcmConn *next;
+	PGconn	   *conn;
+	PqcmState	state;
+	int			cm_fd;			/* socket to conmgr, -1 if none */
+	int			sql_fd;			/* our duplicate of PQsocket(), -1 if none */
+	bool		failed;			/* conmgr reported a failure */
+	bool		resetting;		/* PQresetStart() in progress */
+	char		failmsg[640];
+	char	   *errmsg;			/* PQerrorMessage() override */
+	char	   *errcache;		/* last string returned by PQerrorMessage */
+	/* for PQreset and asynchronous connections */
+	PqcmRequest req;
+	PqcmMode	mode;
+	int			entry;			/* entry being tried */
+	int			count;			/* entries handed to libpq at once */
+	PqcmProbe	probe;
+	struct timespec deadline;
+	char	   *errors;			/* messages of the failed entries */
+	char		hostaddr[64];	/* conmgr's address during stage 1 */
+} PqcmConn;
+
+/* The real libpq functions. */
+static struct
+{
+	PGconn	   *(*connectdb) (const char *);
+	PGconn	   *(*connectdbParams) (const char *const *, const char *const *, int);
+	PGconn	   *(*setdbLogin) (const char *, const char *, const char *,
+							   const char *, const char *, const char *,
+							   const char *);
+	PGconn	   *(*connectStart) (const char *);
+	PGconn	   *(*connectStartParams) (const char *const *, const char *const *, int);
+	PostgresPollingStatusType (*connectPoll) (PGconn *);
+	void		(*reset) (PGconn *);
+	int			(*resetStart) (PGconn *);
+	PostgresPollingStatusType (*resetPoll) (PGconn *);
+	void		(*finish) (PGconn *);
+	ConnStatusType (*status) (const PGconn *);
+	int			(*socket) (const PGconn *);
+	char	   *(*host) (const PGconn *);
+	char	   *(*hostaddr) (const PGconn *);
+	char	   *(*port) (const PGconn *);
+	char	   *(*errorMessage) (const PGconn *);
+	int			(*consumeInput) (PGconn *);
+	PGresult   *(*getResult) (PGconn *);
+	int			(*isBusy) (PGconn *);
+} real;
+
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+/* Table of tracked connections. */
+#define PQCM_BUCKETS 256
+static pthread_mutex_t pqcm_lock = PTHREAD_MUTEX_INITIALIZER;
+static PqcmConn *pqcm_table[PQCM_BUCKETS];
+static atomic_int pqcm_ntracked;
+
+/* Depth of calls this library makes into libpq, per thread. */
+static __thread int pqcm_inside;
+/* While set, PQconnectPoll() called from inside libpq does nothing. */
+static __thread bool pqcm_hold_poll;
+
+/* The watcher thread. */
+static bool watcher_running;
+static int	watcher_wake[2] = {-1, -1};
+
+static void watcher_start(void);
+static void watcher_poke(void);
+
+static void
+die_missing(const char *name)
+{
+	fprintf(stderr, "libpqcm: libpq function %s not found: %s\n", name, dlerror());
+	abort();
+}
+
+#define LOAD(field, name) \
+	do { \
+		*(void **) (&real.field) = dlsym(RTLD_NEXT, name); \
+		if (real.field == NULL) \
+			die_missing(name); \
+	} while (0)
+
+static void
+load_real(void)
+{
+	LOAD(connectdb, "PQconnectdb");
+	LOAD(connectdbParams, "PQconnectdbParams");
+	LOAD(setdbLogin, "PQsetdbLogin");
+	LOAD(connectStart, "PQconnectStart");
+	LOAD(connectStartParams, "PQconnectStartParams");
+	LOAD(connectPoll, "PQconnectPoll");
+	LOAD(reset, "PQreset");
+	LOAD(resetStart, "PQresetStart");
+	LOAD(resetPoll, "PQresetPoll");
+	LOAD(finish, "PQfinish");
+	LOAD(status, "PQstatus");
+	LOAD(socket, "PQsocket");
+	LOAD(host, "PQhost");
+	LOAD(hostaddr, "PQhostaddr");
+	LOAD(port, "PQport");
+	LOAD(errorMessage, "PQerrorMessage");
+	LOAD(consumeInput, "PQconsumeInput");
+	LOAD(getResult, "PQgetResult");
+	LOAD(isBusy, "PQisBusy");
+}
+
+#define REAL() pthread_once(&real_once, load_real)
+
+/* ---------------------------------------------------------------------
+ * The table
+ * ---------------------------------------------------------------------
+ */
+static unsigned
+bucket_of(const PGconn *conn)
+{
+	uintptr_t	p = (uintptr_t) conn;
+
+	return (unsigned) ((p >> 4) ^ (p >> 12)) % PQCM_BUCKETS;
+}
+
+/* Find a tracked connection; caller holds pqcm_lock. */
+static PqcmConn *
+find_locked(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	for (c = pqcm_table[bucket_of(conn)]; c; c = c->next)
+		if (c->conn == conn)
+			return c;
+	return NULL;
+}
+
+static PqcmConn *
+track_new(PGconn *conn)
+{
+	PqcmConn   *c = calloc(1, sizeof(PqcmConn));
+	unsigned	b = bucket_of(conn);
+
+	if (c == NULL)
+	{
+		fputs("libpqcm: out of memory\n", stderr);
+		abort();
+	}
+	c->conn = conn;
+	c->cm_fd = -1;
+	c->sql_fd = -1;
+	c->probe.fd = -1;
+	pthread_mutex_lock(&pqcm_lock);
+	c->next = pqcm_table[b];
+	pqcm_table[b] = c;
+	atomic_fetch_add(&pqcm_ntracked, 1);
+	pthread_mutex_unlock(&pqcm_lock);
+	return c;
+}
+
+/* Remove from the table (does not free); caller holds pqcm_lock. */
+static void
+untrack_locked(PqcmConn *c)
+{
+	PqcmConn  **link = &pqcm_table[bucket_of(c->conn)];
+
+	while (*link && *link != c)
+		link = &(*link)->next;
+	if (*link)
+	{
+		*link = c->next;
+		atomic_fetch_sub(&pqcm_ntracked, 1);
+	}
+}
+
+/* Close our sockets of a connection. */
+static void
+close_sockets(PqcmConn *c)
+{
+	if (c->cm_fd >= 0)
+		close(c->cm_fd);
+	if (c->sql_fd >= 0)
+		close(c->sql_fd);
+	c->cm_fd = c->sql_fd = -1;
+	pqcm_probe_close(&c->probe);
+}
+
+static void
+free_conn(PqcmConn *c)
+{
+	close_sockets(c);
+	pqcm_request_free(&c->req);
+	free(c->errmsg);
+	free(c->errcache);
+	free(c->errors);
+	free(c);
+}
+
+/* Look up a connection the fast way: nothing tracked, nothing to do. */
+#define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
+
+/*
+ * Record a failure notice: remember why and shut the SQL socket down so
+ * that libpq's pending or next read sees end-of-file.  Caller holds the
+ * lock.
+ */
+static void
+fail_locked(PqcmConn *c, const char *msg)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	snprintf(c->failmsg, sizeof(c->failmsg), "%s", msg);
+	if (c->sql_fd >= 0)
+		shutdown(c->sql_fd, SHUT_RDWR);
+}
+
+/* Look for a notice on an established connection; caller holds lock. */
+static void
+check_locked(PqcmConn *c)
+{
+	char		msg[600];
+
+	if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
+		return;
+	if (pqcm_check_notice(c->cm_fd, msg, sizeof(msg)))
+		fail_locked(c, msg);
+}
+
+static void
+check_conn(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	pthread_mutex_lock(&pqcm_lock);
+	c = find_locked(conn);
+	if (c)
+		check_locked(c);
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Connecting
+ * ---------------------------------------------------------------------
+ */
+
+/* Seconds left until a deadline, rounded up; 0 = no deadline. */
+static int
+seconds_left(const struct timespec *d, bool *expired)
+{
+	int			ms = pqcm_remaining_ms(d);
+
+	*expired = ms == 0;
+	if (ms < 0)
+		return 0;
+	return ms / 1000 + 1 < 2 ? 2 : ms / 1000 + 1;
+}
+
+/* Numeric address for hostaddr when the request used hostaddr. */
+static void
+instance_hostaddr(const PqcmRequest *r, const char *host, char *buf, size_t cap)
+{
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+
+	buf[0] = '\0';
+	if (!r->hostaddr_used)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res)
+	{
+		if (getnameinfo(res->ai_addr, res->ai_addrlen, buf, (socklen_t) cap,
+						NULL, 0, NI_NUMERICHOST) != 0)
+			buf[0] = '\0';
+		freeaddrinfo(res);
+	}
+}
+
+/* Call the real PQconnectdbParams on an option list. */
+static PGconn *
+real_connect(const PqcmOptions *o)
+{
+	PGconn	   *conn;
+
+	pqcm_inside++;
+	conn = real.connectdbParams((const char *const *) o->kw,
+								(const char *const *) o->val, 0);
+	pqcm_inside--;
+	return conn;
+}
+
+/* A connection object in CONNECTION_BAD state, made without network. */
+static PGconn *
+make_bad_conn(void)
+{
+	static const char *const kw[] = {"sslmode", NULL};
+	static const char *const val[] = {"invalid", NULL};
+	PGconn	   *conn;
+
+	pqcm_inside++;
+	conn = real.connectdbParams(kw, val, 0);
+	pqcm_inside--;
+	return conn;
+}
+
+/*
+ * Make an established connection known: keep the conmgr socket, duplicate
+ * the SQL socket for the watcher, register the backend with conmgr.
+ */
+static void
+establish(PqcmConn *c, int cm_fd)
+{
+	int			sfd;
+
+	pthread_mutex_lock(&pqcm_lock);
+	c->cm_fd = cm_fd;
+	c->state = PQCM_ESTABLISHED;
+	c->failed = false;
+	sfd = real.socket(c->conn);
+	c->sql_fd = sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1;
+	pthread_mutex_unlock(&pqcm_lock);
+	pqcm_inside++;
+	(void) pqcm_send_register(cm_fd, c->conn);
+	pqcm_inside--;
+	watcher_start();
+	watcher_poke();
+}
+
+/* The message for a connection that failed: every entry's reason. */
+static PGconn *
+connect_failed(PGconn *last_bad, char *errors, PqcmRequest *r, PqcmMode mode)
+{
+	PqcmConn   *c;
+
+	if (last_bad == NULL)
+		last_bad = make_bad_conn();
+	c = track_new(last_bad);
+	c->state = PQCM_FAILED_CONNECT;
+	c->errmsg = errors ? errors : pqcm_strdup("could not connect\n");
+	c->req = *r;
+	c->mode = mode;
+	memset(r, 0, sizeof(*r));
+	return last_bad;
+}
+
+/*
+ * Connect synchronously: walk the host list in written order.  Entries
+ * that may be a conmgr are probed; a conmgr's instance is connected with
+ * the remaining connect_timeout; every other run of entries is handed to
+ * libpq as a shorter host list.  Takes ownership of *r.
+ */
+static PGconn *
+connect_sync(PqcmRequest *r, PqcmMode mode)
+{
+	PGconn	   *last_bad = NULL;
+	char	   *errors = NULL;
+	int			i = 0;
+
+	while (i < r->nentries)
+	{
+		PqcmEntry  *e = &r->entries[i];
+		PqcmOptions o;
+		PGconn	   *conn;
+		int			count = 1;
+
+		if (e->probe)
+		{
+			PqcmProbe	p;
+			struct timespec dl;
+			PqcmProbeResult res;
+
+			pqcm_deadline(&dl, r->connect_timeout);
+			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
+			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
+			if (res == PQCM_PROBE_INSTANCE)
+			{
+				char		addr[64];
+				char		port[16];
+				bool		expired;
+				int			left = seconds_left(&dl, &expired);
+				int			cm_fd = p.fd;
+
+				p.fd = -1;
+				pqcm_probe_close(&p);
+				instance_hostaddr(r, p.instance.host.str, addr, sizeof(addr));
+				snprintf(port, sizeof(port), "%u", (unsigned) p.instance.port);
+				pqcm_request_stage2(r, &o, 0, 0, p.instance.host.str, addr, port, left);
+				conn = real_connect(&o);
+				pqcm_opts_free(&o);
+				if (real.status(conn) == CONNECTION_OK)
+				{
+					PqcmConn   *c = track_new(conn);
+
+					c->req = *r;
+					c->mode = mode;
+					memset(r, 0, sizeof(*r));
+					establish(c, cm_fd);
+					free(errors);
+					if (last_bad)
+						real.finish(last_bad);
+					return conn;
+				}
+				close(cm_fd);
+				pqcm_appendf(&errors, "%s", real.errorMessage(conn));
+				if (last_bad)
+					real.finish(last_bad);
+				last_bad = conn;
+				i++;
+				continue;
+			}
+			if (res == PQCM_PROBE_NO_INSTANCE || res == PQCM_PROBE_ERROR)
+			{
+				pqcm_appendf(&errors, "%s\n", p.message);
+				pqcm_probe_close(&p);
+				i++;
+				continue;
+			}
+			/* a plain server, or nothing listening: libpq's business */
+			pqcm_probe_close(&p);
+		}
+		else
+		{
+			while (i + count < r->nentries && !r->entries[i + count].probe)
+				count++;
+		}
+		pqcm_request_stage2(r, &o, i, count, NULL, NULL, NULL, 0);
+		conn = real_connect(&o);
+		pqcm_opts_free(&o);
+		if (real.status(conn) == CONNECTION_OK)
+		{
+			free(errors);
+			if (last_bad)
+				real.finish(last_bad);
+			pqcm_request_free(r);
+			return conn;
+		}
+		pqcm_appendf(&errors, "%s", real.errorMessage(conn));
+		if (last_bad)
+			real.finish(last_bad);
+		last_bad = conn;
+		i += count;
+	}
+	return connect_failed(last_bad, errors, r, mode);
+}
+
+/*
+ * Common front of the synchronous entry points.  Returns NULL when the
+ * request is libpq's alone (the caller then calls the real function).
+ */
+static PGconn *
+connect_front(PqcmRequest *r)
+{
+	const char *bad;
+	PqcmMode	mode = pqcm_mode(&bad);
+
+	if (bad)
+	{
+		char	   *msg = NULL;
+
+		pqcm_opts_free(&r->opts);
+		pqcm_appendf(&msg, "invalid value \"%s\" for environment variable PGCONMGR: "
+					 "expected \"auto\", \"on\" or \"off\"\n", bad);
+		return connect_failed(NULL, msg, r, PQCM_MODE_OFF);
+	}
+	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode))
+	{
+		pqcm_request_free(r);
+		return NULL;
+	}
+	return connect_sync(r, mode);
+}
+
+PGconn *
+PQconnectdbParams(const char *const *keywords, const char *const *values,
+				  int expand_dbname)
+{
+	PqcmRequest r;
+	PGconn	   *conn;
+
+	REAL();
+	if (pqcm_inside)
+		return real.connectdbParams(keywords, values, expand_dbname);
+	memset(&r, 0, sizeof(r));
+	if (!pqcm_opts_from_params(&r.opts, keywords, values, expand_dbname))
+	{
+		pqcm_opts_free(&r.opts);
+		return real.connectdbParams(keywords, values, expand_dbname);
+	}
+	conn = connect_front(&r);
+	return conn ? conn : real.connectdbParams(keywords, values, expand_dbname);
+}
+
+PGconn *
+PQconnectdb(const char *conninfo)
+{
+	PqcmRequest r;
+	PGconn	   *conn;
+
+	REAL();
+	if (pqcm_inside)
+		return real.connectdb(conninfo);
+	memset(&r, 0, sizeof(r));
+	if (!pqcm_opts_from_conninfo(&r.opts, conninfo))
+	{
+		pqcm_opts_free(&r.opts);
+		return real.connectdb(conninfo);
+	}
+	conn = connect_front(&r);
+	return conn ? conn : real.connectdb(conninfo);
+}
+
+PGconn *
+PQsetdbLogin(const char *pghost, const char *pgport, const char *pgoptions,
+			 const char *pgtty, const char *dbName, const char *login,
+			 const char *pwd)
+{
+	PqcmRequest r;
+	PGconn	   *conn;
+
+	REAL();
+	if (pqcm_inside)
+		return real.setdbLogin(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
+	memset(&r, 0, sizeof(r));
+	if (!pqcm_opts_from_login(&r.opts, pghost, pgport, pgoptions, pgtty,
+							  dbName, login, pwd))
+	{
+		pqcm_opts_free(&r.opts);
+		return real.setdbLogin(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
+	}
+	conn = connect_front(&r);
+	return conn ? conn : real.setdbLogin(pghost, pgport, pgoptions, pgtty,
+										 dbName, login, pwd);
+}
+
+/* ---------------------------------------------------------------------
+ * Connection state and I/O
+ * ---------------------------------------------------------------------
+ */
+
+int
+PQcmSocket(const PGconn *conn)
+{
+	PqcmConn   *c;
+	int			fd = -1;
+
+	if (conn == NULL || atomic_load(&pqcm_ntracked) == 0)
+		return -1;
+	pthread_mutex_lock(&pqcm_lock);
+	c = find_locked(conn);
+	if (c && c->state == PQCM_ESTABLISHED)
+		fd = c->cm_fd;
+	pthread_mutex_unlock(&pqcm_lock);
+	return fd;
+}
+
+ConnStatusType
+PQstatus(const PGconn *conn)
+{
+	PqcmConn   *c;
+	ConnStatusType st = (ConnStatusType) -1;
+
+	REAL();
+	if (conn && TRACKED())
+	{
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c)
+		{
+			if (c->state == PQCM_STAGE1)
+				st = CONNECTION_AWAITING_CMRESPONSE;
+			else if (c->failed || c->state == PQCM_FAILED_CONNECT)
+				st = CONNECTION_BAD;
+		}
+		pthread_mutex_unlock(&pqcm_lock);
+		if (st != (ConnStatusType) -1)
+			return st;
+	}
+	return real.status(conn);
+}
+
+int
+PQsocket(const PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+	{
+		PqcmConn   *c;
+		int			fd = -2;
+
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c && c->state == PQCM_STAGE1)
+			fd = c->probe.fd;
+		pthread_mutex_unlock(&pqcm_lock);
+		if (fd != -2)
+			return fd;
+	}
+	return real.socket(conn);
+}
+
+/* During stage 1, PQhost/PQhostaddr/PQport describe the conmgr. */
+static PqcmConn *
+stage1_conn(const PGconn *conn)
+{
+	PqcmConn   *c = NULL;
+
+	if (conn && TRACKED())
+	{
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c && c->state != PQCM_STAGE1)
+			c = NULL;
+		pthread_mutex_unlock(&pqcm_lock);
+	}
+	return c;
+}
+
+char *
+PQhost(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	REAL();
+	c = stage1_conn(conn);
+	if (c)
+	{
+		PqcmEntry  *e = &c->req.entries[c->entry];
+
+		return e->host[0] ? e->host : e->hostaddr;
+	}
+	return real.host(conn);
+}
+
+char *
+PQhostaddr(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	REAL();
+	c = stage1_conn(conn);
+	if (c)
+		return c->hostaddr;
+	return real.hostaddr(conn);
+}
+
+char *
+PQport(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	REAL();
+	c = stage1_conn(conn);
+	if (c)
+		return c->req.entries[c->entry].port;
+	return real.port(conn);
+}
+
+char *
+PQerrorMessage(const PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+	{
+		PqcmConn   *c;
+		char	   *r = NULL;
+
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c && c->state == PQCM_FAILED_CONNECT && c->errmsg)
+			r = c->errmsg;
+		else if (c && c->failed)
+		{
+			char	   *m = NULL;
+			const char *libpq = real.errorMessage(conn);
+
+			pqcm_appendf(&m, "%s\n%s", c->failmsg, libpq ? libpq : "");
+			free(c->errcache);
+			c->errcache = m;
+			r = m;
+		}
+		pthread_mutex_unlock(&pqcm_lock);
+		if (r)
+			return r;
+	}
+	return real.errorMessage(conn);
+}
+
+int
+PQconsumeInput(PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+		check_conn(conn);
+	return real.consumeInput(conn);
+}
+
+PGresult *
+PQgetResult(PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+		check_conn(conn);
+	return real.getResult(conn);
+}
+
+int
+PQisBusy(PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+		check_conn(conn);
+	return real.isBusy(conn);
+}
+
+void
+PQfinish(PGconn *conn)
+{
+	REAL();
+	if (conn && TRACKED())
+	{
+		PqcmConn   *c;
+
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c)
+			untrack_locked(c);
+		pthread_mutex_unlock(&pqcm_lock);
+		if (c)
+		{
+			free_conn(c);
+			watcher_poke();
+		}
+	}
+	real.finish(conn);
+}
+
+/* ---------------------------------------------------------------------
+ * The watcher thread
+ * ---------------------------------------------------------------------
+ */
+
+/* Is the watcher wanted?  PGCONMGR_WATCHER=off switches it off. */
+static bool
+watcher_wanted(void)
+{
+	const char *v = getenv("PGCONMGR_WATCHER");
+
+	return !(v && (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0));
+}
+
+static void
+watcher_poke(void)
+{
+	int			fd = watcher_wake[1];
+
+	if (fd >= 0)
+	{
+		char		b = 0;
+
+		if (write(fd, &b, 1) < 0)
+			return;				/* full pipe: the watcher wakes anyway */
+	}
+}
+
+/*
+ * The watcher: one thread per process polls every conmgr socket of an
+ * established connection and, when conmgr reports a failure or goes
+ * away, shuts down that connection's SQL socket.  A call blocked inside
+ * libpq (PQexec, PQgetResult, a COPY) then returns with an error at once.
+ */
+static void *
+watcher_main(void *arg)
+{
+	struct pollfd *pfds = NULL;
+	int			cap = 0;
+
+	(void) arg;
+	for (;;)
+	{
+		int			n = 1;
+		int			i;
+		int			rc;
+
+		pthread_mutex_lock(&pqcm_lock);
+		for (i = 0; i < PQCM_BUCKETS; i++)
+		{
+			PqcmConn   *c;
+
+			for (c = pqcm_table[i]; c; c = c->next)
+			{
+				if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
+					continue;
+				if (n >= cap)
+				{
+					int			ncap = cap ? cap * 2 : 64;
+					struct pollfd *np = realloc(pfds, sizeof(struct pollfd) * (size_t) ncap);
+
+					if (np == NULL)
+						break;
+					pfds = np;
+					cap = ncap;
+				}
+				pfds[n].fd = c->cm_fd;
+				pfds[n].events = POLLIN;
+				pfds[n].revents = 0;
+				n++;
+			}
+		}
+		if (cap == 0)
+		{
+			pfds = malloc(sizeof(struct pollfd) * 64);
+			if (pfds == NULL)
+			{
+				pthread_mutex_unlock(&pqcm_lock);
+				return NULL;
+			}
+			cap = 64;
+		}
+		pfds[0].fd = watcher_wake[0];
+		pfds[0].events = POLLIN;
+		pfds[0].revents = 0;
+		pthread_mutex_unlock(&pqcm_lock);
+
+		rc = poll(pfds, (nfds_t) n, -1);
+		if (rc < 0)
+			continue;
+		if (pfds[0].revents)
+		{
+			char		buf[64];
+
+			while (read(watcher_wake[0], buf, sizeof(buf)) > 0)
+				;
+		}
+		pthread_mutex_lock(&pqcm_lock);
+		for (i = 1; i < n; i++)
+		{
+			int			b;
+			PqcmConn   *c;
+
+			if (pfds[i].revents == 0)
+				continue;
+			/* the socket may have been closed meanwhile: look it up again */
+			for (b = 0; b < PQCM_BUCKETS; b++)
+				for (c = pqcm_table[b]; c; c = c->next)
+					if (c->cm_fd == pfds[i].fd)
+						check_locked(c);
+		}
+		pthread_mutex_unlock(&pqcm_lock);
+	}
+	return NULL;
+}
+
+static void
+watcher_start(void)
+{
+	pthread_t	tid;
+	pthread_attr_t attr;
+	sigset_t	all,
+				old;
+
+	pthread_mutex_lock(&pqcm_lock);
+	if (watcher_running || !watcher_wanted())
+	{
+		pthread_mutex_unlock(&pqcm_lock);
+		return;
+	}
+	if (watcher_wake[0] < 0 && pipe2(watcher_wake, O_CLOEXEC | O_NONBLOCK) != 0)
+	{
+		watcher_wake[0] = watcher_wake[1] = -1;
+		pthread_mutex_unlock(&pqcm_lock);
+		return;
+	}
+	/* signals stay with the application's threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&tid, &attr, watcher_main, NULL) == 0)
+		watcher_running = true;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+/* fork(): the child has no watcher; it starts its own when needed. */
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&pqcm_lock);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+static void
+atfork_child(void)
+{
+	watcher_running = false;
+	if (watcher_wake[0] >= 0)
+		close(watcher_wake[0]);
+	if (watcher_wake[1] >= 0)
+		close(watcher_wake[1]);
+	watcher_wake[0] = watcher_wake[1] = -1;
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+__attribute__((constructor))
+static void
+pqcm_init(void)
+{
+	REAL();
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+int
+PQcmLibVersion(void)
+{
+	return PQCM_VERSION_NUM;
+}

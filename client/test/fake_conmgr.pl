@@ -1,0 +1,158 @@
+#!/usr/bin/perl
+#
+# fake_conmgr.pl: a minimal stand-in for conmgr's application channel,
+# used by the client library's TAP tests to drive cases that a real conmgr
+# cannot easily produce (no instance, a silent conmgr, a protocol error).
+#
+#   fake_conmgr.pl PORT MODE [ARG]
+#     MODE instance HOST:PORT   answer every route request with that instance
+#     MODE none                 answer "no instance"
+#     MODE silent               accept, send the greeting, never answer
+#     MODE garbage              answer the route request with an invalid frame
+#
+# On SIGUSR1 every registered client gets a failure notice ('F') and its
+# socket is closed; on SIGUSR2 every client socket is closed without one.
+# Prints one line per event on stdout.
+#
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+use strict;
+use warnings FATAL => 'all';
+use IO::Socket::INET;
+use IO::Select;
+
+my ($port, $mode, $arg) = @ARGV;
+die "usage: $0 PORT MODE [ARG]\n" unless defined $mode;
+$| = 1;
+
+my $listen = IO::Socket::INET->new(
+	LocalAddr => '127.0.0.1',
+	LocalPort => $port,
+	Listen    => 64,
+	ReuseAddr => 1,
+	Proto     => 'tcp') or die "cannot listen on $port: $!\n";
+print "listening port=$port\n";
+
+my $sel = IO::Select->new($listen);
+my %client;    # fileno => { sock, buf, stage }
+my ($notice, $drop) = (0, 0);
+$SIG{USR1} = sub { $notice = 1 };
+$SIG{USR2} = sub { $drop   = 1 };
+$SIG{TERM} = sub { exit 0 };
+
+sub str16 { my $s = shift; return pack('n', length $s) . $s; }
+sub frame { my ($t, $p) = @_; return $t . pack('N', 4 + length $p) . $p; }
+
+sub greeting
+{
+	my $f = "SFATAL\0VFATAL\0C08P01\0Mthis port is a Connection Manager\0"
+	  . "cconmgr 256 256\0\0";
+	return 'E' . pack('N', 4 + length $f) . $f;
+}
+
+sub close_client
+{
+	my $fd = shift;
+	my $c  = delete $client{$fd} or return;
+	$sel->remove($c->{sock});
+	close $c->{sock};
+}
+
+while (1)
+{
+	if ($notice)
+	{
+		$notice = 0;
+		for my $fd (keys %client)
+		{
+			next unless $client{$fd}{stage} eq 'registered';
+			my $s = $client{$fd}{sock};
+			syswrite $s, frame('F', pack('n', 6) . str16('heartbeat not answered within 3000 ms'));
+			print "notice fd=$fd\n";
+			close_client($fd);
+		}
+	}
+	if ($drop)
+	{
+		$drop = 0;
+		close_client($_) for keys %client;
+		print "dropped\n";
+	}
+	my @ready = $sel->can_read(0.2);
+	for my $s (@ready)
+	{
+		if ($s == $listen)
+		{
+			my $c = $listen->accept or next;
+			$sel->add($c);
+			$client{ fileno $c } = { sock => $c, buf => '', stage => 'gss' };
+			next;
+		}
+		my $fd = fileno $s;
+		my $c  = $client{$fd} or next;
+		my $n  = sysread $s, my $data, 4096;
+		if (!$n)
+		{
+			print "closed stage=$c->{stage}\n";
+			close_client($fd);
+			next;
+		}
+		$c->{buf} .= $data;
+		while (1)
+		{
+			if ($c->{stage} eq 'gss')
+			{
+				last if length $c->{buf} < 8;
+				my ($len, $code) = unpack('NN', substr($c->{buf}, 0, 8, ''));
+				if ($code != 80877104)
+				{
+					print "startup code=$code\n";
+					close_client($fd);
+					last;
+				}
+				syswrite $s, greeting();
+				$c->{stage} = 'route';
+				next;
+			}
+			last if length $c->{buf} < 5;
+			my ($type, $len) = unpack('aN', $c->{buf});
+			last if length $c->{buf} < 1 + $len;
+			my $payload = substr($c->{buf}, 5, $len - 4);
+			substr($c->{buf}, 0, 1 + $len, '');
+			if ($type eq 'R')
+			{
+				my ($ver, $tsa, $pid, $alen) = unpack('nCNn', $payload);
+				my $app = substr($payload, 9, $alen);
+				print "route tsa=$tsa pid=$pid app=$app\n";
+				if ($mode eq 'instance')
+				{
+					my ($h, $p) = split /:/, $arg;
+					syswrite $s, frame('I', pack('nCn', 0, 0, $p) . str16($h));
+				}
+				elsif ($mode eq 'none')
+				{
+					syswrite $s, frame('N', pack('n', 9) . str16('no live instance matches'));
+				}
+				elsif ($mode eq 'garbage')
+				{
+					syswrite $s, frame('Q', 'xyz');
+				}
+				$c->{stage} = 'routed';
+			}
+			elsif ($type eq 'J')
+			{
+				my ($pid, $fam) = unpack('NC', $payload);
+				my $alen = $fam == 4 ? 4 : 16;
+				my $addr = substr($payload, 5, $alen);
+				my $lport = unpack('n', substr($payload, 5 + $alen, 2));
+				my $a = $fam == 4 ? join('.', unpack('C4', $addr)) : unpack('H*', $addr);
+				print "register pid=$pid addr=$a port=$lport\n";
+				$c->{stage} = 'registered';
+			}
+			else
+			{
+				print "unexpected type=$type\n";
+			}
+		}
+	}
+}

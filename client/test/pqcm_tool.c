@@ -1,0 +1,414 @@
+/*-------------------------------------------------------------------------
+ *
+ * pqcm_tool.c
+ *	  Test driver for libpqcm, run by the TAP tests t/3*.pl.  Each
+ *	  subcommand exercises one part of the API and prints key=value lines
+ *	  that the tests check.  Exit status 0 on success, 1 on failure, 2 on
+ *	  a usage error.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  client/test/pqcm_tool.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#include "libpq-cm.h"
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *
+status_name(ConnStatusType st)
+{
+	if (st == CONNECTION_AWAITING_CMRESPONSE)
+		return "AWAITING_CMRESPONSE";
+	switch (st)
+	{
+		case CONNECTION_OK:
+			return "OK";
+		case CONNECTION_BAD:
+			return "BAD";
+		default:
+			return "PENDING";
+	}
+}
+
+/* Print the description of an established (or failed) connection. */
+static void
+describe(PGconn *conn)
+{
+	printf("status=%s\n", status_name(PQstatus(conn)));
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		printf("error=%s", PQerrorMessage(conn));
+		return;
+	}
+	printf("host=%s\n", PQhost(conn));
+	printf("hostaddr=%s\n", PQhostaddr(conn));
+	printf("port=%s\n", PQport(conn));
+	printf("cmsocket=%s\n", PQcmSocket(conn) >= 0 ? "yes" : "no");
+	printf("backend_pid=%d\n", PQbackendPID(conn));
+	fflush(stdout);
+}
+
+/* Run one query and print its first value. */
+static int
+query(PGconn *conn, const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+	int			ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (ok && PQntuples(res) > 0)
+		printf("value=%s\n", PQgetvalue(res, 0, 0));
+	else if (!ok)
+		printf("query_error=%s", PQerrorMessage(conn));
+	PQclear(res);
+	fflush(stdout);
+	return ok;
+}
+
+static void
+print_result_error(PGconn *conn, PGresult *res)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	printf("result=%s\n", PQresStatus(PQresultStatus(res)));
+	printf("sqlstate=%s\n", sqlstate ? sqlstate : "none");
+	printf("error=%s", PQerrorMessage(conn));
+	if (PQerrorMessage(conn)[0] == '\0')
+		printf("\n");
+}
+
+/* connect CONNINFO [SQL]: PQconnectdb, describe, optional query. */
+static int
+cmd_connect(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	int			ok = PQstatus(conn) == CONNECTION_OK;
+
+	describe(conn);
+	if (ok && argc > 1)
+		ok = query(conn, argv[1]);
+	PQfinish(conn);
+	return ok ? 0 : 1;
+}
+
+/* params KW=VAL ...: PQconnectdbParams with expand_dbname = 1. */
+static int
+cmd_params(int argc, char **argv)
+{
+	const char **kw = calloc((size_t) argc + 1, sizeof(char *));
+	const char **val = calloc((size_t) argc + 1, sizeof(char *));
+	char	  **copies = calloc((size_t) argc + 1, sizeof(char *));
+	PGconn	   *conn;
+	int			i,
+				ok;
+
+	for (i = 0; i < argc; i++)
+	{
+		char	   *eq;
+
+		copies[i] = strdup(argv[i]);
+		eq = strchr(copies[i], '=');
+		if (eq == NULL)
+			return 2;
+		*eq = '\0';
+		kw[i] = copies[i];
+		val[i] = eq + 1;
+	}
+	conn = PQconnectdbParams(kw, val, 1);
+	ok = PQstatus(conn) == CONNECTION_OK;
+	describe(conn);
+	PQfinish(conn);
+	for (i = 0; i < argc; i++)
+		free(copies[i]);
+	free(copies);
+	free(kw);
+	free(val);
+	return ok ? 0 : 1;
+}
+
+/* login HOST PORT DBNAME USER: PQsetdbLogin. */
+static int
+cmd_login(int argc, char **argv)
+{
+	PGconn	   *conn;
+	int			ok;
+
+	if (argc < 4)
+		return 2;
+	conn = PQsetdbLogin(argv[0], argv[1], NULL, NULL, argv[2], argv[3], NULL);
+	ok = PQstatus(conn) == CONNECTION_OK;
+	describe(conn);
+	PQfinish(conn);
+	return ok ? 0 : 1;
+}
+
+/*
+ * async CONNINFO: PQconnectStart + PQconnectPoll, fetching PQsocket()
+ * before every poll().  Prints every socket and status seen.
+ */
+static int
+cmd_async(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectStart(argv[0]);
+	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	int			last_sock = -2;
+	int			changes = 0;
+	int			awaiting = 0;
+	int			ok;
+
+	if (conn == NULL)
+		return 1;
+	if (PQstatus(conn) == CONNECTION_BAD)
+	{
+		describe(conn);
+		PQfinish(conn);
+		return 1;
+	}
+	printf("start_host=%s\nstart_port=%s\n", PQhost(conn), PQport(conn));
+	while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED)
+	{
+		struct pollfd pfd;
+		int			sock = PQsocket(conn);
+
+		if (PQstatus(conn) == CONNECTION_AWAITING_CMRESPONSE)
+			awaiting++;
+		if (sock != last_sock)
+		{
+			if (last_sock != -2)
+				changes++;
+			printf("socket=%d status=%s\n", sock, status_name(PQstatus(conn)));
+			last_sock = sock;
+		}
+		pfd.fd = sock;
+		pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 30000) <= 0)
+		{
+			printf("poll_timeout=1\n");
+			break;
+		}
+		ps = PQconnectPoll(conn);
+	}
+	printf("awaiting_seen=%d\nsocket_changes=%d\n", awaiting > 0, changes);
+	ok = PQstatus(conn) == CONNECTION_OK;
+	describe(conn);
+	if (ok && argc > 1)
+		ok = query(conn, argv[1]);
+	PQfinish(conn);
+	return ok ? 0 : 1;
+}
+
+/*
+ * notice CONNINFO [SQL]: send a long query asynchronously, poll PQsocket()
+ * and PQcmSocket(); when PQcmSocket() is readable, call PQconsumeInput()
+ * and PQgetResult() and print what they report.
+ */
+static int
+cmd_notice(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	const char *sql = argc > 1 ? argv[1] : "SELECT pg_sleep(60)";
+	PGresult   *res;
+	long long	t0;
+	int			cm_seen = 0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK || PQcmSocket(conn) < 0)
+		return 1;
+	PQsetnonblocking(conn, 1);
+	if (!PQsendQuery(conn, sql))
+		return 1;
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	for (;;)
+	{
+		struct pollfd pfd[2];
+
+		pfd[0].fd = PQsocket(conn);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = PQcmSocket(conn);
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, 120000) <= 0)
+		{
+			printf("poll_timeout=1\n");
+			return 1;
+		}
+		if (pfd[1].revents)
+			cm_seen = 1;
+		PQconsumeInput(conn);
+		if (!PQisBusy(conn))
+			break;
+		if (cm_seen)
+			break;
+	}
+	printf("cm_readable=%d\n", cm_seen);
+	res = PQgetResult(conn);
+	print_result_error(conn, res);
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	printf("elapsed_ms=%lld\n", now_ms() - t0);
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	fflush(stdout);
+	PQfinish(conn);
+	return 0;
+}
+
+/*
+ * sync CONNINFO [SQL]: a synchronous PQexec that never looks at
+ * PQcmSocket(); prints how it ended and how long it took.
+ */
+static int
+cmd_sync(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	const char *sql = argc > 1 ? argv[1] : "SELECT pg_sleep(60)";
+	PGresult   *res;
+	long long	t0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	res = PQexec(conn, sql);
+	printf("elapsed_ms=%lld\n", now_ms() - t0);
+	print_result_error(conn, res);
+	PQclear(res);
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	/* a request after the failure */
+	res = PQexec(conn, "SELECT 1");
+	printf("after_result=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	printf("after_status=%s\n", status_name(PQstatus(conn)));
+	fflush(stdout);
+	PQfinish(conn);
+	return 0;
+}
+
+/* reset CONNINFO [async]: connect, then PQreset (or PQresetStart/Poll). */
+static int
+cmd_reset(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	int			ok;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	printf("before_cmsocket=%d\n", PQcmSocket(conn) >= 0);
+	if (argc > 1 && strcmp(argv[1], "async") == 0)
+	{
+		PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+
+		if (!PQresetStart(conn))
+		{
+			describe(conn);
+			return 1;
+		}
+		while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED)
+		{
+			struct pollfd pfd;
+
+			pfd.fd = PQsocket(conn);
+			pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd.revents = 0;
+			if (poll(&pfd, 1, 30000) <= 0)
+				break;
+			ps = PQresetPoll(conn);
+		}
+	}
+	else
+		PQreset(conn);
+	printf("after_reset=1\n");
+	describe(conn);
+	ok = PQstatus(conn) == CONNECTION_OK && query(conn, "SELECT 1");
+	PQfinish(conn);
+	return ok ? 0 : 1;
+}
+
+/*
+ * fork CONNINFO: connect, fork; the child runs its own connection and
+ * exits without touching the parent's; the parent's connection must still
+ * work and still be registered with conmgr.
+ */
+static int
+cmd_fork(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	pid_t		pid;
+	int			status = 0;
+	int			ok;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	pid = fork();
+	if (pid == 0)
+	{
+		PGconn	   *c2 = PQconnectdb(argv[0]);
+		int			cok = PQstatus(c2) == CONNECTION_OK && PQcmSocket(c2) >= 0;
+
+		PQfinish(c2);
+		_exit(cok ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	printf("child_ok=%d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ok = query(conn, "SELECT 1");
+	printf("parent_cmsocket=%d\n", PQcmSocket(conn) >= 0);
+	PQfinish(conn);
+	return ok ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 3)
+	{
+		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|reset|fork CONNINFO ...\n",
+				argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[1], "connect") == 0)
+		return cmd_connect(argc - 2, argv + 2);
+	if (strcmp(argv[1], "params") == 0)
+		return cmd_params(argc - 2, argv + 2);
+	if (strcmp(argv[1], "login") == 0)
+		return cmd_login(argc - 2, argv + 2);
+	if (strcmp(argv[1], "async") == 0)
+		return cmd_async(argc - 2, argv + 2);
+	if (strcmp(argv[1], "notice") == 0)
+		return cmd_notice(argc - 2, argv + 2);
+	if (strcmp(argv[1], "sync") == 0)
+		return cmd_sync(argc - 2, argv + 2);
+	if (strcmp(argv[1], "reset") == 0)
+		return cmd_reset(argc - 2, argv + 2);
+	if (strcmp(argv[1], "fork") == 0)
+		return cmd_fork(argc - 2, argv + 2);
+	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
+	return 2;
+}
