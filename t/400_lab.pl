@@ -1,0 +1,55 @@
+# The failure-scenario lab itself: three hosts as network namespaces on a
+# bridge, a primary and a streaming standby running as the unprivileged
+# user, a partition that really loses packets (without FIN or RST) and
+# heals, and a teardown that leaves no namespace, process or directory.
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use CmLab;
+
+CmLab::require_root();
+
+my $lab = CmLab->new;
+my @ns = map { $lab->ns($_) } qw(br client db1 db2);
+ok((grep { -e "/run/netns/$_" } @ns) == 4, 'four lab namespaces exist');
+
+$lab->init_primary('db1');
+$lab->init_standby('db2', 'db1');
+is($lab->sql('db1', 'SELECT pg_is_in_recovery()'), 'f', 'db1 runs a primary');
+is($lab->sql('db2', 'SELECT pg_is_in_recovery()'), 't', 'db2 runs a standby');
+is($lab->sql('db1', 'SELECT current_user'), CmLab::user(),
+	'PostgreSQL runs as the unprivileged user');
+is($lab->sql('db1', 'SELECT client_addr FROM pg_stat_replication'),
+	$lab->addr('db2'), 'the standby streams over the lab network');
+
+# an application in the client namespace reaches the primary by its address
+my $app = $lab->start_app('lab_app', $lab->conninfo('db1'), 'idle', 60, 'idle_probe');
+my $ready = $lab->wait_event($app, 'ready');
+ok($ready, 'an application in the client host connects to db1')
+  or diag($lab->output($app));
+is($lab->sql('db1', "SELECT client_addr FROM pg_stat_activity WHERE pid = " . ($ready->{pid} // 0)),
+	$lab->addr('client'), 'its session comes from the client host address');
+
+# a partition loses packets: no reply, and no error on either end
+my $t_cut = $lab->cut('db1');
+ok(!$lab->reachable('client', 'db1'), 'while db1 is cut, the client cannot reach it');
+ok($lab->reachable('client', 'db2'), 'while db1 is cut, the client still reaches db2');
+ok(!$lab->event($app, 'failed'), 'an idle session is told nothing by the cut itself (no RST)');
+ok($lab->backend_alive('db1', $ready->{pid}), 'the server keeps the session of the cut client');
+$lab->heal('db1');
+ok($lab->wait_until('db1 reachable again', sub { $lab->reachable('client', 'db1') }), 'after healing, the client reaches db1 again');
+is($lab->sql('db1', "SELECT count(*) FROM pg_stat_activity WHERE pid = $ready->{pid}"), '1',
+	'the session survived the short cut');
+
+# teardown: nothing is left behind
+my @pids = map { my $p = `ip netns pids $_`; grep { /^\d+$/ } split /\s+/, $p } @ns;
+ok(@pids > 0, 'processes run inside the lab before teardown');
+my $dir = $lab->dir;
+$lab->teardown;
+ok(!(grep { -e "/run/netns/$_" } @ns), 'teardown removed every namespace');
+ok(!(grep { CmLab::process_exists($_) } @pids), 'teardown ended every process of the lab');
+ok(!-e $dir, 'teardown removed the lab directory');
+
+done_testing();
