@@ -10,7 +10,8 @@
 # inside the namespaces.  Without root, or without namespace support, the
 # scenarios are skipped with the reason and the script exits 0.
 #
-# Environment: CM_USER, PROVE_TESTS (default t/4*.pl), PROVE_FLAGS.
+# Environment: CM_USER, CM_PARTITION_TESTS (default t/4*.pl; not PROVE_TESTS,
+# which scripts/test.sh uses for the unprivileged suite), PROVE_FLAGS.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,10 +69,10 @@ cd "$work"
 mkdir -p tmp_check/log
 echo "== partition scenarios as root in $work (lab user $CM_USER)"
 status=0
-# PROVE_FLAGS and PROVE_TESTS are word lists
+# PROVE_FLAGS and CM_PARTITION_TESTS are word lists
 # shellcheck disable=SC2086
 TESTDIR="$work" PATH="$bindir:$PATH" CM_USER="$CM_USER" \
-	prove ${PROVE_FLAGS:-} -I "$work/t/lib" -I "$perllib" ${PROVE_TESTS:-t/4*.pl} || status=$?
+	prove ${PROVE_FLAGS:-} -I "$work/t/lib" -I "$perllib" ${CM_PARTITION_TESTS:-t/4*.pl} || status=$?
 if [ $status -ne 0 ]; then
 	for f in tmp_check/log/regress_log_4*; do
 		[ -f "$f" ] || continue

@@ -62,6 +62,7 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use Time::Local ();
 
 our $PGPORT = 5432;
 our $WATCHDOG_PORT = 27545;
@@ -505,6 +506,7 @@ sub init_primary
 	print $fh "\n# lab settings\n"
 	  . "fsync = off\n"
 	  . "log_line_prefix = '%m [%p] %h '\n"
+	  . "log_timezone = 'UTC'\n"
 	  . "log_connections = on\nlog_disconnections = on\n"
 	  . "wal_keep_size = '64MB'\n"
 	  . "include_if_exists = 'host.conf'\n";
@@ -623,6 +625,30 @@ sub start_local_app
 	my @cmd = (program('lab_app'), $self->local_conninfo($host), $mode);
 	push @cmd, $seconds if defined $seconds;
 	return $self->start_bg($host, $name // "local_${host}_$mode", @cmd);
+}
+
+=pod
+
+=item $lab->backend_end_time(host, pid)
+
+When the backend PID ended, from its "disconnection" line in the server
+log (log_disconnections, millisecond timestamps in UTC), as epoch
+seconds; undef if it has not ended.
+
+=cut
+
+sub backend_end_time
+{
+	my ($self, $host, $pid) = @_;
+	open my $fh, '<', $self->pglog($host) or return undef;
+	while (my $line = <$fh>)
+	{
+		next unless $line =~ /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)\.(\d+) UTC \[$pid\] .*disconnection: session time/;
+		close $fh;
+		return Time::Local::timegm($6, $5, $4, $3, $2 - 1, $1) + "0.$7";
+	}
+	close $fh;
+	return undef;
 }
 
 # Is the backend with this PID still there?
