@@ -73,13 +73,6 @@ pqcm_remaining_ms(const struct timespec *d)
 	return ms > 0x7fffffff ? 0x7fffffff : (int) ms;
 }
 
-static void
-addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap)
-{
-	if (getnameinfo(sa, len, buf, (socklen_t) cap, NULL, 0, NI_NUMERICHOST) != 0)
-		snprintf(buf, cap, "?");
-}
-
 /*
  * Prepare a probe of one host entry.  Name resolution happens here (it
  * may block, as it does in libpq); with loopback_only, addresses that are
