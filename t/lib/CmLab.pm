@@ -712,6 +712,84 @@ sub conmgr_conninfo
 
 =pod
 
+=item $lab->cm_setup(%o)
+
+The Connection Manager set-up of the scenarios: a primary on db1 and a
+streaming standby on db2, both with the watchdog (check_attr_interval and
+timeout_margin in ms from %o, defaults 200 and 500), CREATE EXTENSION
+watchdog, tables lab_copy and lab_lock, and conmgr in the client host
+(heartbeat_interval and heartbeat_timeout from %o, defaults 200 and 1000);
+returns once read-write requests reach db1 and read-only ones db2.
+Stores the settings in $lab->{cm}.
+
+=cut
+
+sub cm_setup
+{
+	my ($self, %o) = @_;
+	my %cm = (
+		heartbeat_interval => $o{heartbeat_interval} // 200,
+		heartbeat_timeout => $o{heartbeat_timeout} // 1000,
+		check_attr_interval => $o{check_attr_interval} // 200,
+		timeout_margin => $o{timeout_margin} // 500);
+	$self->{cm} = \%cm;
+	my $conf = "watchdog.check_attr_interval = $cm{check_attr_interval}\n"
+	  . "watchdog.timeout_margin = $cm{timeout_margin}\n";
+	$conf .= $o{conf} if $o{conf};
+	$self->init_primary('db1', watchdog => 1, conf => $conf);
+	$self->sql('db1', 'CREATE EXTENSION watchdog; '
+		  . 'CREATE TABLE lab_copy (t text); CREATE TABLE lab_lock (i int); '
+		  . 'GRANT ALL ON lab_copy, lab_lock TO PUBLIC');
+	$self->init_standby('db2', 'db1', watchdog => 1, conf => $conf);
+	$self->start_conmgr(
+		heartbeat_interval => $cm{heartbeat_interval},
+		heartbeat_timeout => $cm{heartbeat_timeout});
+	my $ok = $self->wait_until('conmgr routes read-write to db1 and read-only to db2', sub {
+		my $rw = $self->route('read-write');
+		my $ro = $self->route('read-only');
+		return $rw && $ro && $rw->{host} eq $ADDR{db1} && $ro->{host} eq $ADDR{db2};
+	}, 30);
+	croak "conmgr does not route to the lab instances:\n"
+	  . $self->output($self->{conmgr}) unless $ok;
+	return \%cm;
+}
+
+=pod
+
+=item $lab->route(tsa)
+
+Connect once through conmgr with lab_app_cm (mode connect); returns the
+ready event (host, port, in_recovery, pid) or undef; the last output is
+in $lab->{last_route_output}.
+
+=cut
+
+sub route
+{
+	my ($self, $tsa) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $self->as_user('client', program('lab_app_cm'),
+		$self->conmgr_conninfo($tsa, 'connect_timeout=5'), 'connect') ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(timeout()));
+	$self->{last_route_output} = $out . $err;
+	return undef unless $out =~ /^ready (.*)$/m;
+	my $rest = $1;
+	my %kv = (event => 'ready');
+	$kv{$1} = $2 while $rest =~ /(\S+)=(\S*)/g;
+	$kv{at} /= 1000.0;
+	return \%kv;
+}
+
+# Start lab_app_cm through conmgr in the client host.
+sub start_cm_app
+{
+	my ($self, $tsa, $mode, $seconds, $name) = @_;
+	return $self->start_app('lab_app_cm', $self->conmgr_conninfo($tsa), $mode,
+		$seconds // 600, $name);
+}
+
+=pod
+
 =item $lab->teardown
 
 Kill everything, remove namespaces and the directory.  Idempotent.

@@ -13,6 +13,7 @@
  *	lab_app CONNINFO MODE [SECONDS]
  *
  * Modes (SECONDS bounds the wait, default 600):
+ *	connect	connect, report where, disconnect
  *	idle	wait with poll() on PQsocket() (and PQcmSocket() in lab_app_cm)
  *			until one is readable or fails, then run SELECT 1
  *	sleep	run SELECT pg_sleep(SECONDS) and report when the call returns
@@ -213,11 +214,12 @@ main(int argc, char **argv)
 
 	if (argc != 3 && argc != 4)
 	{
-		fprintf(stderr, "usage: lab_app CONNINFO idle|sleep|copy|lock [SECONDS]\n");
+		fprintf(stderr, "usage: lab_app CONNINFO connect|idle|sleep|copy|lock [SECONDS]\n");
 		return 2;
 	}
 	mode = argv[2];
-	if (strcmp(mode, "idle") != 0 && strcmp(mode, "sleep") != 0 &&
+	if (strcmp(mode, "connect") != 0 &&
+		strcmp(mode, "idle") != 0 && strcmp(mode, "sleep") != 0 &&
 		strcmp(mode, "copy") != 0 && strcmp(mode, "lock") != 0)
 	{
 		fprintf(stderr, "lab_app: unknown mode \"%s\"\n", mode);
@@ -260,7 +262,11 @@ main(int argc, char **argv)
 		   PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "?");
 	PQclear(res);
 
-	if (strcmp(mode, "idle") == 0)
+	if (strcmp(mode, "connect") == 0)
+	{
+		/* the ready line says it all */
+	}
+	else if (strcmp(mode, "idle") == 0)
 		wait_idle(conn, seconds);
 	else if (strcmp(mode, "sleep") == 0)
 	{
