@@ -1,0 +1,771 @@
+/*-------------------------------------------------------------------------
+ *
+ * cm_app.c
+ *	  Application connections: recognition of the first packet, stage-1
+ *	  route requests, registrations, and failure notices.
+ *
+ * conmgr listens on 127.0.0.1 and ::1 only.  A connection's first packet
+ * is classified like the postmaster does (cm_proto_peek_pg_startup):
+ * GSSENCRequest is how the Connection Manager client opens the dialogue;
+ * SSLRequest or a StartupMessage come from a stock PostgreSQL client that
+ * reached conmgr by mistake and get a readable PostgreSQL error.
+ *
+ * After the greeting the client sends a route request, which is answered
+ * from the current knowledge of the instances (no trial connections), then
+ * the registration of its established SQL connection.  The socket then stays
+ * open for the life of that SQL connection: conmgr writes a failure notice
+ * and closes it when the instance fails, when its attributes no longer match
+ * the connection's target_session_attrs, or on "cm_ctl stop -m fast".
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/cm_app.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "cm_log.h"
+#include "conmgr.h"
+
+static struct event *accept_retry_timer = NULL;
+
+static void app_read_cb(struct bufferevent *bev, void *arg);
+
+/* Remove the application from its instance and from the connection count. */
+static void
+app_detach(CmApp *app)
+{
+	CmInstance *inst = app->inst;
+
+	if (inst)
+	{
+		if (app->state == CM_APP_REGISTERED)
+			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
+										app->backend_pid, &app->local);
+		if (app->inst_prev)
+			app->inst_prev->inst_next = app->inst_next;
+		else
+			inst->apps = app->inst_next;
+		if (app->inst_next)
+			app->inst_next->inst_prev = app->inst_prev;
+		inst->napps--;
+		app->inst = NULL;
+		app->inst_prev = app->inst_next = NULL;
+	}
+	if (app->counted)
+	{
+		app->counted = false;
+		cm_server.napps--;
+		if (cm_server.refusing &&
+			cm_server.napps < cm_server.cfg.max_app_connections)
+		{
+			cm_info("accepting application connections again; %llu refused while max_app_connections (%d) was reached",
+					(unsigned long long) cm_server.refused_since,
+					cm_server.cfg.max_app_connections);
+			cm_server.refusing = false;
+			cm_server.refused_since = 0;
+		}
+	}
+}
+
+/* Close and free an application connection. */
+static void
+app_free(CmApp *app)
+{
+	app_detach(app);
+	if (app->prev)
+		app->prev->next = app->next;
+	else
+		cm_server.apps = app->next;
+	if (app->next)
+		app->next->prev = app->prev;
+	if (app->bev)
+		bufferevent_free(app->bev);
+	if (app->timer)
+		event_free(app->timer);
+	free(app);
+	cm_check_shutdown();
+}
+
+/*
+ * Queue a last message (may be NULL) and close once it is written, or
+ * after CM_CLOSE_LINGER_MS if the peer does not read.
+ */
+static void
+app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
+{
+	struct timeval tv = {CM_CLOSE_LINGER_MS / 1000, (CM_CLOSE_LINGER_MS % 1000) * 1000};
+
+	app_detach(app);
+	app->state = CM_APP_CLOSING;
+	if (buf == NULL || len == 0 ||
+		bufferevent_write(app->bev, buf, len) != 0)
+	{
+		app_free(app);
+		return;
+	}
+	/* the write callback frees it once the output buffer is empty */
+	bufferevent_enable(app->bev, EV_WRITE);
+	evtimer_add(app->timer, &tv);
+}
+
+/* Send a notice ('N', 'F', 'X') and close. */
+static void
+app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
+					 const char *message)
+{
+	uint8_t		buf[CM_PROTO_MAX_MSG];
+	size_t		n;
+
+	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
+							   buf, sizeof(buf));
+	app_send_and_close(app, buf, n);
+}
+
+/* Send a PostgreSQL ErrorResponse (stock client) and close. */
+static void
+app_pg_error_and_close(CmApp *app, const char *sqlstate, const char *message)
+{
+	uint8_t		buf[CM_PROTO_MAX_MSG];
+	size_t		n;
+
+	n = cm_proto_encode_pg_error(buf, sizeof(buf), sqlstate, message);
+	app_send_and_close(app, buf, n);
+}
+
+/* Answer a stock PostgreSQL client's StartupMessage. */
+static void
+app_refuse_stock_client(CmApp *app)
+{
+	char		msg[400];
+
+	if (app->over_limit)
+	{
+		snprintf(msg, sizeof(msg),
+				 "sorry, too many application connections to conmgr (max_app_connections = %d)",
+				 cm_server.cfg.max_app_connections);
+		app_pg_error_and_close(app, "53300", msg);
+		return;
+	}
+	cm_info("application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
+			app->peer);
+	snprintf(msg, sizeof(msg),
+			 "this is Connection Manager conmgr on port %d, not a PostgreSQL server: connect through the Connection Manager client library (libpqcm), see docs/client.md",
+			 cm_server.cfg.port);
+	app_pg_error_and_close(app, "08P01", msg);
+}
+
+/*
+ * Pick the instance for a route request: among the live instances whose
+ * attributes satisfy tsa, the one with the fewest application connections,
+ * ties broken round robin.  prefer-standby takes a standby when one is up.
+ */
+static CmInstance *
+app_choose_instance(uint8_t tsa)
+{
+	int			n = cm_server.ninstances;
+	int			start;
+	int			pass;
+
+	if (n == 0)
+		return NULL;
+	start = (int) (cm_server.rr_counter++ % (unsigned) n);
+	for (pass = (tsa == CM_TSA_PREFER_STANDBY ? 0 : 1); pass < 2; pass++)
+	{
+		CmInstance *best = NULL;
+		int			k;
+
+		for (k = 0; k < n; k++)
+		{
+			CmInstance *inst = cm_server.instances[(start + k) % n];
+
+			if (inst->state != CM_INST_UP)
+				continue;
+			if (!cm_proto_tsa_matches(tsa, inst->attrs))
+				continue;
+			if (pass == 0 && !(inst->attrs & CM_PROTO_ATTR_STANDBY))
+				continue;
+			if (best == NULL || inst->napps < best->napps)
+				best = inst;
+		}
+		if (best)
+			return best;
+	}
+	return NULL;
+}
+
+/* Answer a route request. */
+static void
+app_route(CmApp *app, const CmProtoRoute *r)
+{
+	CmInstance *inst;
+	CmProtoMsg	msg;
+	uint8_t		buf[CM_PROTO_MAX_MSG];
+	size_t		n;
+
+	app->tsa = r->tsa;
+	app->client_pid = r->client_pid;
+	snprintf(app->application_name, sizeof(app->application_name), "%s",
+			 r->application_name.str);
+
+	inst = app_choose_instance(r->tsa);
+	if (inst == NULL)
+	{
+		char		text[CM_PROTO_MAX_STRING + 1];
+		size_t		len;
+		int			i;
+
+		len = (size_t) snprintf(text, sizeof(text),
+								"conmgr on port %d knows no live instance matching target_session_attrs=%s:",
+								cm_server.cfg.port, cm_proto_tsa_name(r->tsa));
+		for (i = 0; i < cm_server.ninstances && len < sizeof(text); i++)
+		{
+			CmInstance *c = cm_server.instances[i];
+
+			len += (size_t) snprintf(text + len, sizeof(text) - len, "%s instance %d %s",
+									 i > 0 ? ";" : "", c->number,
+									 c->state == CM_INST_UP ? cm_attrs_name(c->attrs) :
+									 cm_instance_state_name(c));
+		}
+		cm_info("application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
+				app->peer, (unsigned) r->client_pid, app->application_name,
+				cm_proto_tsa_name(r->tsa));
+		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
+		return;
+	}
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CM_MSG_INSTANCE;
+	msg.u.instance.instance = (uint16_t) inst->number;
+	msg.u.instance.attrs = inst->attrs;
+	msg.u.instance.port = (uint16_t) inst->cfg->port;
+	cm_proto_set_string(&msg.u.instance.host, inst->app_host);
+	n = cm_proto_encode(CM_DIR_TO_CLIENT, &msg, buf, sizeof(buf));
+	if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
+	{
+		cm_error("application connection from %s: could not send the instance", app->peer);
+		app_free(app);
+		return;
+	}
+
+	evtimer_del(app->timer);
+	app->state = CM_APP_ROUTED;
+	app->inst = inst;
+	app->inst_prev = NULL;
+	app->inst_next = inst->apps;
+	if (inst->apps)
+		inst->apps->inst_prev = app;
+	inst->apps = app;
+	inst->napps++;
+	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
+			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
+			 app->application_name, cm_proto_tsa_name(r->tsa), inst->label);
+}
+
+/* Record the registration of an established SQL connection. */
+static void
+app_register(CmApp *app, const CmProtoAppRegister *reg)
+{
+	char		addr[80];
+
+	app->backend_pid = reg->backend_pid;
+	app->local = reg->local;
+	app->state = CM_APP_REGISTERED;
+	cm_instance_forward_session(app->inst, CM_MSG_REGISTER, reg->backend_pid,
+								&reg->local);
+	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
+	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
+			 (unsigned long long) app->id, (unsigned) reg->backend_pid,
+			 app->inst->label, addr);
+}
+
+/* A client broke the protocol: say why, log it, close. */
+static void
+app_protocol_error(CmApp *app, const char *reason)
+{
+	cm_info("application connection from %s: protocol violation: %s; closing",
+			app->peer, reason);
+	app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, reason);
+}
+
+/*
+ * Handle the first packet (or, after 'N' to an SSLRequest, the
+ * StartupMessage).  Returns false when the connection was closed.
+ */
+static bool
+app_startup_packet(CmApp *app, struct evbuffer *in)
+{
+	size_t		len = evbuffer_get_length(in);
+	size_t		want = len < CM_PROTO_PG_MAX_STARTUP ? len : CM_PROTO_PG_MAX_STARTUP;
+	uint8_t    *p = evbuffer_pullup(in, (ev_ssize_t) want);
+	size_t		plen = 0;
+	uint32_t	code = 0;
+	const char *reason = "";
+	CmProtoStatus st;
+
+	st = cm_proto_peek_pg_startup(p, want, &plen, &code, &reason);
+	if (st == CM_PROTO_INCOMPLETE)
+		return false;			/* wait for more; nothing closed */
+	if (st != CM_PROTO_OK)
+	{
+		cm_debug("application connection from %s: %s; closing", app->peer, reason);
+		app_free(app);
+		return false;
+	}
+	evbuffer_drain(in, plen);
+
+	if (code == CM_PROTO_PG_CANCEL_CODE)
+	{
+		cm_debug("application connection from %s: cancel request ignored", app->peer);
+		app_free(app);
+		return false;
+	}
+	if (code == CM_PROTO_PG_GSS_CODE && app->state == CM_APP_STARTUP)
+	{
+		uint8_t		buf[CM_PROTO_MAX_MSG];
+		char		text[128];
+		size_t		n;
+
+		snprintf(text, sizeof(text), "Connection Manager conmgr on port %d", cm_server.cfg.port);
+		n = cm_proto_encode_greeting(buf, sizeof(buf), text);
+		if (app->over_limit)
+		{
+			size_t		m;
+			char		msg[200];
+
+			snprintf(msg, sizeof(msg),
+					 "too many application connections to conmgr on port %d (max_app_connections = %d)",
+					 cm_server.cfg.port, cm_server.cfg.max_app_connections);
+			m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_REFUSE, CM_REASON_TOO_MANY,
+									   msg, buf + n, sizeof(buf) - n);
+			app_send_and_close(app, buf, m > 0 ? n + m : 0);
+			return false;
+		}
+		if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
+		{
+			app_free(app);
+			return false;
+		}
+		app->state = CM_APP_GREETED;
+		return true;
+	}
+	if (code == CM_PROTO_PG_SSL_CODE && app->state == CM_APP_STARTUP)
+	{
+		if (bufferevent_write(app->bev, "N", 1) != 0)
+		{
+			app_free(app);
+			return false;
+		}
+		app->state = CM_APP_SSL_STARTUP;
+		return true;
+	}
+	if ((code >> 16) >= 2 && (code >> 16) <= 3)
+	{
+		/* a StartupMessage: protocol 2.0 or 3.x */
+		app_refuse_stock_client(app);
+		return false;
+	}
+	cm_debug("application connection from %s: unexpected request code %u; closing",
+			 app->peer, (unsigned) code);
+	app_free(app);
+	return false;
+}
+
+static void
+app_read_cb(struct bufferevent *bev, void *arg)
+{
+	CmApp	   *app = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t		len;
+
+	while ((len = evbuffer_get_length(in)) > 0)
+	{
+		size_t		want;
+		uint8_t    *p;
+		size_t		flen = 0;
+		const char *reason = "";
+		CmProtoMsg	msg;
+		CmProtoStatus st;
+
+		if (app->state == CM_APP_CLOSING)
+		{
+			evbuffer_drain(in, len);
+			return;
+		}
+		if (app->state == CM_APP_STARTUP || app->state == CM_APP_SSL_STARTUP)
+		{
+			if (!app_startup_packet(app, in))
+				return;
+			continue;
+		}
+
+		want = len < CM_PROTO_MAX_MSG ? len : CM_PROTO_MAX_MSG;
+		p = evbuffer_pullup(in, (ev_ssize_t) want);
+		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_APP, p, want, &flen, &reason);
+		if (st == CM_PROTO_INCOMPLETE)
+			return;
+		if (st == CM_PROTO_OK)
+			st = cm_proto_decode(CM_DIR_TO_CONMGR_APP, p, flen, &msg, &reason);
+		if (st != CM_PROTO_OK)
+		{
+			app_protocol_error(app, reason);
+			return;
+		}
+		evbuffer_drain(in, flen);
+
+		if (app->state == CM_APP_GREETED && msg.type == CM_MSG_ROUTE)
+			app_route(app, &msg.u.route);
+		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
+			app_register(app, &msg.u.app_register);
+		else
+		{
+			char		r[128];
+
+			snprintf(r, sizeof(r), "unexpected %s message in state %s",
+					 cm_proto_type_name(CM_DIR_TO_CONMGR_APP, msg.type),
+					 app->state == CM_APP_GREETED ? "awaiting route request" :
+					 app->state == CM_APP_ROUTED ? "awaiting registration" :
+					 "registered");
+			app_protocol_error(app, r);
+			return;
+		}
+	}
+}
+
+static void
+app_write_cb(struct bufferevent *bev, void *arg)
+{
+	CmApp	   *app = arg;
+
+	if (app->state == CM_APP_CLOSING &&
+		evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		app_free(app);
+}
+
+static void
+app_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	CmApp	   *app = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	{
+		if (app->state == CM_APP_REGISTERED || app->state == CM_APP_ROUTED)
+			cm_debug("application connection %llu from %s closed (backend PID %u)",
+					 (unsigned long long) app->id, app->peer,
+					 (unsigned) app->backend_pid);
+		app_free(app);
+	}
+}
+
+/* Handshake deadline, or linger deadline of a closing connection. */
+static void
+app_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmApp	   *app = arg;
+
+	if (app->state != CM_APP_CLOSING)
+		cm_info("application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
+				app->peer, cm_server.cfg.app_handshake_timeout);
+	app_free(app);
+}
+
+static void
+app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
+			  struct sockaddr *sa, int salen, void *arg)
+{
+	CmApp	   *app;
+	char		host[INET6_ADDRSTRLEN] = "?";
+	int			port = 0;
+	struct timeval tv;
+
+	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+	{
+		close(fd);
+		return;
+	}
+	app = calloc(1, sizeof(CmApp));
+	if (app == NULL)
+	{
+		cm_error("out of memory accepting an application connection");
+		close(fd);
+		return;
+	}
+	if (sa->sa_family == AF_INET)
+	{
+		inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *) sa)->sin_port);
+		snprintf(app->peer, sizeof(app->peer), "%s:%d", host, port);
+	}
+	else if (sa->sa_family == AF_INET6)
+	{
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
+		snprintf(app->peer, sizeof(app->peer), "[%s]:%d", host, port);
+	}
+	app->id = ++cm_server.next_app_id;
+	app->connected_wall = time(NULL);
+	app->state = CM_APP_STARTUP;
+	app->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	app->timer = evtimer_new(cm_server.base, app_timer_cb, app);
+	if (app->bev == NULL || app->timer == NULL)
+	{
+		cm_error("out of memory accepting an application connection");
+		if (app->bev)
+			bufferevent_free(app->bev);
+		else
+			close(fd);
+		if (app->timer)
+			event_free(app->timer);
+		free(app);
+		return;
+	}
+	app->next = cm_server.apps;
+	if (cm_server.apps)
+		cm_server.apps->prev = app;
+	cm_server.apps = app;
+
+	if (cm_server.napps >= cm_server.cfg.max_app_connections)
+	{
+		app->over_limit = true;
+		if (!cm_server.refusing)
+		{
+			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
+					   app->peer, cm_server.cfg.max_app_connections);
+			cm_server.refusing = true;
+		}
+		cm_server.refused_since++;
+	}
+	else
+	{
+		app->counted = true;
+		cm_server.napps++;
+	}
+
+	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
+	bufferevent_setwatermark(app->bev, EV_READ, 0, CM_PROTO_PG_MAX_STARTUP + CM_PROTO_MAX_MSG);
+	bufferevent_enable(app->bev, EV_READ);
+	tv.tv_sec = cm_server.cfg.app_handshake_timeout / 1000;
+	tv.tv_usec = (cm_server.cfg.app_handshake_timeout % 1000) * 1000;
+	evtimer_add(app->timer, &tv);
+}
+
+static void
+accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int			i;
+
+	for (i = 0; i < cm_server.napp_listeners; i++)
+		evconnlistener_enable(cm_server.app_listeners[i]);
+}
+
+/*
+ * accept() failed, typically EMFILE.  Pause the listeners for a second
+ * instead of spinning on a socket that stays readable.
+ */
+static void
+app_accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+	int			err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {1, 0};
+	int			i;
+
+	cm_error("could not accept an application connection: %s%s",
+			 evutil_socket_error_to_string(err),
+			 err == EMFILE || err == ENFILE ? " (raise the open-files limit, see docs/conmgr.md)" : "");
+	for (i = 0; i < cm_server.napp_listeners; i++)
+		evconnlistener_disable(cm_server.app_listeners[i]);
+	evtimer_add(accept_retry_timer, &tv);
+}
+
+/* Bind one loopback address; returns false (logged) when it fails. */
+static bool
+listen_one(int family, const char *addrtext)
+{
+	struct sockaddr_storage ss;
+	socklen_t	sslen;
+	int			fd;
+	int			on = 1;
+	struct evconnlistener *lis;
+	const char *famname = family == AF_INET ? "IPv4" : "IPv6";
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t) cm_server.cfg.port);
+		inet_pton(AF_INET, addrtext, &sin->sin_addr);
+		sslen = sizeof(*sin);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t) cm_server.cfg.port);
+		inet_pton(AF_INET6, addrtext, &sin6->sin6_addr);
+		sslen = sizeof(*sin6);
+	}
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+	{
+		cm_info("could not create %s socket for address \"%s\": %s",
+				famname, addrtext, strerror(errno));
+		return false;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *) &ss, sslen) < 0)
+	{
+		int			err = errno;
+
+		cm_error("could not bind %s address \"%s\", port %d: %s%s",
+				 famname, addrtext, cm_server.cfg.port, strerror(err),
+				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
+		close(fd);
+		return false;
+	}
+	lis = evconnlistener_new(cm_server.base, app_accept_cb, NULL,
+							 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+							 1024, fd);
+	if (lis == NULL)
+	{
+		cm_error("could not listen on %s address \"%s\", port %d: %s",
+				 famname, addrtext, cm_server.cfg.port, strerror(errno));
+		close(fd);
+		return false;
+	}
+	evconnlistener_set_error_cb(lis, app_accept_error_cb);
+	cm_server.app_listeners[cm_server.napp_listeners++] = lis;
+	cm_info("listening on %s address \"%s\", port %d", famname, addrtext,
+			cm_server.cfg.port);
+	return true;
+}
+
+bool
+cm_app_listen(void)
+{
+	bool		v4;
+	bool		v6;
+
+	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
+	v4 = listen_one(AF_INET, "127.0.0.1");
+	v6 = listen_one(AF_INET6, "::1");
+	if (!v4 && !v6)
+	{
+		cm_fatal("could not listen for applications on any loopback address, port %d",
+				 cm_server.cfg.port);
+		return false;
+	}
+	return true;
+}
+
+void
+cm_app_stop_listening(void)
+{
+	int			i;
+
+	for (i = 0; i < cm_server.napp_listeners; i++)
+		evconnlistener_free(cm_server.app_listeners[i]);
+	cm_server.napp_listeners = 0;
+	if (accept_retry_timer)
+	{
+		event_free(accept_retry_timer);
+		accept_retry_timer = NULL;
+	}
+}
+
+void
+cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
+							const char *message)
+{
+	CmApp	   *app = inst->apps;
+
+	while (app)
+	{
+		CmApp	   *next = app->inst_next;
+
+		app_notice_and_close(app, CM_MSG_FAILURE, reason, message);
+		app = next;
+	}
+}
+
+void
+cm_app_notify_attrs_changed(CmInstance *inst)
+{
+	CmApp	   *app = inst->apps;
+	int			n = 0;
+
+	while (app)
+	{
+		CmApp	   *next = app->inst_next;
+
+		if (!cm_proto_tsa_matches(app->tsa, inst->attrs))
+		{
+			char		msg[CM_PROTO_MAX_STRING + 1];
+
+			snprintf(msg, sizeof(msg),
+					 "%s is now %s, which does not satisfy target_session_attrs=%s",
+					 inst->label, cm_attrs_name(inst->attrs), cm_proto_tsa_name(app->tsa));
+			app_notice_and_close(app, CM_MSG_FAILURE, CM_REASON_ATTR_CHANGED, msg);
+			n++;
+		}
+		app = next;
+	}
+	if (n > 0)
+		cm_info("%s: notified %d application connection%s whose target_session_attrs no longer match",
+				inst->label, n, n == 1 ? "" : "s");
+}
+
+/*
+ * Fast shutdown: tell every routed application connection, write the
+ * notices out now, and close everything.
+ */
+void
+cm_app_close_all(uint16_t reason, const char *message)
+{
+	while (cm_server.apps)
+	{
+		CmApp	   *app = cm_server.apps;
+
+		if (app->state == CM_APP_ROUTED || app->state == CM_APP_REGISTERED)
+		{
+			uint8_t		buf[CM_PROTO_MAX_MSG];
+			size_t		n;
+
+			n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
+									   message, buf, sizeof(buf));
+			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
+				evbuffer_write(bufferevent_get_output(app->bev),
+							   bufferevent_getfd(app->bev));
+		}
+		else if (app->state == CM_APP_CLOSING)
+			evbuffer_write(bufferevent_get_output(app->bev),
+						   bufferevent_getfd(app->bev));
+		app_free(app);
+	}
+}
+
+void
+cm_app_free_all(void)
+{
+	while (cm_server.apps)
+		app_free(cm_server.apps);
+}

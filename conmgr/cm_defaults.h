@@ -1,0 +1,98 @@
+/*-------------------------------------------------------------------------
+ *
+ * cm_defaults.h
+ *	  Default values, limits and exit codes of conmgr and cm_ctl.
+ *
+ * Every default is here with the bound it buys, so that the documentation
+ * (docs/conmgr.md) and the code cannot drift apart silently.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/cm_defaults.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONMGR_CM_DEFAULTS_H
+#define CONMGR_CM_DEFAULTS_H
+
+/* Files inside the conmgr directory. */
+#define CM_CONFIG_FILE			"conmgr.conf"
+#define CM_PID_FILE				"conmgr.pid"
+#define CM_CONTROL_SOCKET		"conmgr.sock"	/* cm_ctl talks to conmgr here */
+#define CM_DEFAULT_LOG_FILE		"conmgr.log"
+
+/* TCP port on which applications reach conmgr (spec 4.1). */
+#define CM_DEFAULT_PORT			27546
+
+/*
+ * Heartbeat interval and timeout, in ms.  An instance that stops answering
+ * is declared down heartbeat_timeout after the oldest unanswered heartbeat
+ * was sent: 3 s by default, with 2 more heartbeats sent meanwhile, so one
+ * lost or late packet does not cause a false failure while a dead host or
+ * a cut network is noticed in a few seconds, not in the 15 minutes of TCP
+ * retransmission or the 2 hours of TCP keepalive.
+ */
+#define CM_DEFAULT_HEARTBEAT_INTERVAL	1000
+#define CM_DEFAULT_HEARTBEAT_TIMEOUT	3000
+#define CM_MIN_HEARTBEAT_INTERVAL		10
+#define CM_MAX_HEARTBEAT_INTERVAL		3600000
+#define CM_MAX_HEARTBEAT_TIMEOUT		86400000	/* the protocol's limit */
+
+/*
+ * Bound on establishing a heartbeat connection (TCP connect plus hello and
+ * welcome), in ms.  An unreachable host (packets dropped, not refused) is
+ * given up after this time instead of the kernel's ~2 minutes of SYN
+ * retries; then the reconnection backoff applies.
+ */
+#define CM_DEFAULT_CONNECT_TIMEOUT		3000
+
+/*
+ * Reconnection backoff for heartbeat connections: the first retry after
+ * CM_BACKOFF_MIN_MS, doubling up to CM_BACKOFF_MAX_MS.  An instance that
+ * comes back is therefore seen within about 5 s, while a host that is down
+ * costs one connection attempt every 5 s.
+ */
+#define CM_BACKOFF_MIN_MS				100
+#define CM_BACKOFF_MAX_MS				5000
+
+/*
+ * Most heartbeats outstanding at once.  With heartbeat_timeout /
+ * heartbeat_interval above this, conmgr stops sending until replies come:
+ * the timeout is still measured from the oldest unanswered heartbeat.
+ */
+#define CM_HEARTBEAT_RING				256
+
+/*
+ * Most application connections.  Each uses one descriptor in conmgr, so
+ * the open-files limit must be at least
+ *		CM_FIXED_FDS + number of instances + max_app_connections.
+ */
+#define CM_DEFAULT_MAX_APP_CONNECTIONS	1000
+#define CM_FIXED_FDS					32
+
+/*
+ * Time an application has, from connecting to conmgr, to send its route
+ * request (ms).  Bounds what a client that connects and says nothing can
+ * hold; routed connections live as long as the application's SQL
+ * connection and have no timeout.
+ */
+#define CM_DEFAULT_APP_HANDSHAKE_TIMEOUT	10000
+
+/* Time given to a refused or notified peer to read its last message. */
+#define CM_CLOSE_LINGER_MS				5000
+
+/* Most instances in one conmgr.conf (backend_host0 .. backend_host127). */
+#define CM_MAX_INSTANCES				128
+
+/* cm_ctl */
+#define CM_CTL_DEFAULT_WAIT_SECONDS		60
+#define CM_CTL_POLL_MS					100
+
+/* cm_ctl exit codes, as pg_ctl documents them. */
+#define CM_EXIT_OK						0
+#define CM_EXIT_FAILURE					1	/* also: wait timed out */
+#define CM_EXIT_NOT_RUNNING				3	/* status: no conmgr running */
+#define CM_EXIT_NO_DIRECTORY			4	/* status: directory not accessible */
+
+#endif							/* CONMGR_CM_DEFAULTS_H */

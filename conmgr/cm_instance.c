@@ -1,0 +1,713 @@
+/*-------------------------------------------------------------------------
+ *
+ * cm_instance.c
+ *	  The heartbeat connection of conmgr to the watchdog of each instance.
+ *
+ * Each instance is a small state machine:
+ *
+ *	WAITING --retry timer--> CONNECTING --TCP up--> HELLO --welcome--> UP
+ *	   ^                          |                   |                 |
+ *	   +---- failure (backoff) ---+-------------------+-- instance down +
+ *
+ * In UP a heartbeat is sent every heartbeat_interval; the instance is
+ * declared down when the oldest unanswered heartbeat is older than
+ * heartbeat_timeout (monotonic clock), when the connection breaks, or at
+ * once when the watchdog announces a shutdown.  Declaring it down notifies
+ * every application connection routed to it.  Attribute changes (pushed by
+ * the watchdog, or carried by heartbeat replies) update the routing at once
+ * and notify the connections whose target_session_attrs no longer hold.
+ *
+ * Each change of state is logged once; repeated identical connection
+ * failures are logged at DEBUG level only.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/cm_instance.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "cm_log.h"
+#include "conmgr.h"
+
+static void inst_connect(CmInstance *inst);
+static void inst_read_cb(struct bufferevent *bev, void *arg);
+static void inst_event_cb(struct bufferevent *bev, short what, void *arg);
+
+uint64_t
+cm_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void
+set_timer_ms(struct event *ev, uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t) (ms / 1000);
+	tv.tv_usec = (suseconds_t) ((ms % 1000) * 1000);
+	evtimer_add(ev, &tv);
+}
+
+static void
+set_timer_us(struct event *ev, uint64_t us)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t) (us / 1000000);
+	tv.tv_usec = (suseconds_t) (us % 1000000);
+	evtimer_add(ev, &tv);
+}
+
+const char *
+cm_attrs_name(uint8_t attrs)
+{
+	if (attrs & CM_PROTO_ATTR_STANDBY)
+		return "standby";
+	if (attrs & CM_PROTO_ATTR_READ_ONLY)
+		return "primary (read-only)";
+	return "primary";
+}
+
+const char *
+cm_instance_state_name(const CmInstance *inst)
+{
+	switch (inst->state)
+	{
+		case CM_INST_WAITING:
+			return "down";
+		case CM_INST_CONNECTING:
+		case CM_INST_HELLO:
+			return "connecting";
+		case CM_INST_UP:
+			return "up";
+	}
+	return "unknown";
+}
+
+bool
+cm_instance_is_primary(const CmInstance *inst)
+{
+	return inst->state == CM_INST_UP &&
+		(inst->attrs & CM_PROTO_ATTR_STANDBY) == 0;
+}
+
+/* Encode and queue one message on the heartbeat connection. */
+static bool
+inst_send(CmInstance *inst, const CmProtoMsg *msg)
+{
+	uint8_t		buf[CM_PROTO_MAX_MSG];
+	size_t		n;
+
+	if (inst->bev == NULL)
+		return false;
+	n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, buf, sizeof(buf));
+	if (n == 0)
+	{
+		cm_error("%s: could not encode a %s message", inst->label,
+				 cm_proto_type_name(CM_DIR_TO_WATCHDOG, msg->type));
+		return false;
+	}
+	if (bufferevent_write(inst->bev, buf, n) != 0)
+	{
+		cm_error("%s: could not queue a %s message", inst->label,
+				 cm_proto_type_name(CM_DIR_TO_WATCHDOG, msg->type));
+		return false;
+	}
+	return true;
+}
+
+/* Close the heartbeat connection and stop its timers. */
+static void
+inst_teardown(CmInstance *inst)
+{
+	if (inst->bev)
+	{
+		bufferevent_free(inst->bev);
+		inst->bev = NULL;
+	}
+	evtimer_del(inst->state_timer);
+	evtimer_del(inst->hb_timer);
+	evtimer_del(inst->timeout_timer);
+	inst->state = CM_INST_WAITING;
+}
+
+/* Schedule the next connection attempt after the current backoff. */
+static void
+inst_schedule_retry(CmInstance *inst, int delay_ms)
+{
+	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+		return;
+	inst->state = CM_INST_WAITING;
+	set_timer_ms(inst->state_timer, (uint64_t) delay_ms);
+}
+
+/*
+ * A connection attempt failed (before the instance was up).  Logged when
+ * the cause differs from the previous attempt's, so that an instance that
+ * stays unreachable costs one log line, not one per retry.
+ */
+static void
+inst_connect_failed(CmInstance *inst, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
+static void
+inst_connect_failed(CmInstance *inst, const char *fmt,...)
+{
+	char		msg[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	inst_teardown(inst);
+	if (strcmp(msg, inst->last_error) != 0)
+	{
+		cm_info("%s: could not establish the heartbeat connection: %s; retrying every %d ms at most",
+				inst->label, msg, CM_BACKOFF_MAX_MS);
+		snprintf(inst->last_error, sizeof(inst->last_error), "%s", msg);
+	}
+	else
+		cm_debug("%s: could not establish the heartbeat connection: %s",
+				 inst->label, msg);
+	inst_schedule_retry(inst, inst->backoff_ms);
+	inst->backoff_ms *= 2;
+	if (inst->backoff_ms > CM_BACKOFF_MAX_MS)
+		inst->backoff_ms = CM_BACKOFF_MAX_MS;
+}
+
+/*
+ * Declare an UP instance down: close the heartbeat connection, notify every
+ * application connection routed to it, and reconnect.
+ */
+static void
+inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+static void
+inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
+{
+	char		cause[256];
+	char		notice[400];
+	va_list		ap;
+	int			napps = inst->napps;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+
+	inst_teardown(inst);
+	inst->down_since_wall = time(NULL);
+	snprintf(inst->last_error, sizeof(inst->last_error), "%s", cause);
+	cm_info("%s: instance is down: %s; notifying %d application connection%s",
+			inst->label, cause, napps, napps == 1 ? "" : "s");
+
+	snprintf(notice, sizeof(notice), "%s (port %d) failed: %s",
+			 inst->label, inst->cfg->port, cause);
+	cm_app_notify_instance_down(inst, reason, notice);
+
+	inst->backoff_ms = CM_BACKOFF_MIN_MS;
+	inst_schedule_retry(inst, 0);
+	cm_check_shutdown();
+}
+
+/* The watchdog's attributes of the instance changed. */
+static void
+inst_set_attrs(CmInstance *inst, uint8_t attrs)
+{
+	uint8_t		old = inst->attrs;
+
+	if (attrs == old)
+		return;
+	inst->attrs = attrs;
+	cm_info("%s: attributes changed from %s to %s",
+			inst->label, cm_attrs_name(old), cm_attrs_name(attrs));
+	cm_app_notify_attrs_changed(inst);
+}
+
+/* (Re)arm the timeout for the oldest unanswered heartbeat. */
+static void
+inst_arm_timeout(CmInstance *inst, uint64_t now)
+{
+	uint64_t	deadline;
+
+	if (inst->answered_seq == inst->next_seq)
+	{
+		evtimer_del(inst->timeout_timer);
+		return;
+	}
+	deadline = inst->sent_us[inst->answered_seq % CM_HEARTBEAT_RING] +
+		(uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
+	set_timer_us(inst->timeout_timer, deadline > now ? deadline - now : 0);
+}
+
+/* Send one heartbeat (timer callback, and once when the instance is up). */
+static void
+inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+	CmProtoMsg	msg;
+	uint64_t	now = cm_now_us();
+	bool		first = (inst->answered_seq == inst->next_seq);
+
+	if (inst->state != CM_INST_UP)
+		return;
+	if (inst->next_seq - inst->answered_seq >= CM_HEARTBEAT_RING)
+	{
+		cm_debug("%s: %u heartbeats unanswered; not sending more until a reply arrives",
+				 inst->label, (unsigned) (inst->next_seq - inst->answered_seq));
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CM_MSG_HEARTBEAT;
+	msg.u.heartbeat.seq = inst->next_seq;
+	msg.u.heartbeat.echo = now;
+	inst->sent_us[inst->next_seq % CM_HEARTBEAT_RING] = now;
+	inst->next_seq++;
+	if (!inst_send(inst, &msg))
+		return;
+	if (first)
+		inst_arm_timeout(inst, now);
+}
+
+static void
+inst_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+
+	if (inst->state != CM_INST_UP)
+		return;
+	inst_down(inst, CM_REASON_TIMEOUT, "heartbeat not answered within %d ms",
+			  cm_server.cfg.heartbeat_timeout);
+}
+
+/* Connection/hello deadline, or retry timer. */
+static void
+inst_state_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+
+	switch (inst->state)
+	{
+		case CM_INST_WAITING:
+			inst_connect(inst);
+			break;
+		case CM_INST_CONNECTING:
+			inst_connect_failed(inst, "connection not established within connect_timeout (%d ms)",
+								cm_server.cfg.connect_timeout);
+			break;
+		case CM_INST_HELLO:
+			inst_connect_failed(inst, "no welcome from the watchdog within connect_timeout (%d ms)",
+								cm_server.cfg.connect_timeout);
+			break;
+		case CM_INST_UP:
+			break;
+	}
+}
+
+/* The watchdog welcomed us: the instance is up. */
+static void
+inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
+{
+	uint64_t	now = cm_now_us();
+
+	evtimer_del(inst->state_timer);
+	inst->state = CM_INST_UP;
+	inst->version = w->version;
+	inst->check_attr_interval_ms = w->check_attr_interval_ms;
+	inst->server_timeout_ms = w->server_timeout_ms;
+	inst->attrs = w->attrs;
+	inst->next_seq = 1;
+	inst->answered_seq = 1;
+	inst->last_reply_us = now;
+	inst->last_reply_wall = time(NULL);
+	inst->rtt_us = 0;
+	inst->heartbeats = 0;
+	inst->up_since_us = now;
+	inst->up_since_wall = time(NULL);
+	inst->ever_up = true;
+	inst->backoff_ms = CM_BACKOFF_MIN_MS;
+	inst->last_error[0] = '\0';
+
+	cm_info("%s: instance is up: %s (protocol %d.%d, check_attr_interval %u ms)",
+			inst->label, cm_attrs_name(inst->attrs),
+			CM_PROTO_VERSION_MAJOR(w->version), CM_PROTO_VERSION_MINOR(w->version),
+			(unsigned) w->check_attr_interval_ms);
+	if (w->server_timeout_ms != 0 &&
+		w->server_timeout_ms <= (uint32_t) cm_server.cfg.heartbeat_timeout)
+		cm_warning("%s: the watchdog declares this conmgr lost after %u ms, not later than heartbeat_timeout (%d ms): sessions may be terminated before applications are notified",
+				   inst->label, (unsigned) w->server_timeout_ms,
+				   cm_server.cfg.heartbeat_timeout);
+
+	{
+		struct timeval tv;
+
+		tv.tv_sec = cm_server.cfg.heartbeat_interval / 1000;
+		tv.tv_usec = (cm_server.cfg.heartbeat_interval % 1000) * 1000;
+		event_add(inst->hb_timer, &tv);
+	}
+	inst_heartbeat_cb(-1, 0, inst);
+	cm_check_shutdown();
+}
+
+/* A heartbeat reply arrived. Returns false if the instance was torn down. */
+static bool
+inst_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb)
+{
+	uint64_t	now = cm_now_us();
+	uint32_t	seq = hb->seq;
+
+	if ((uint32_t) (seq - inst->answered_seq) >=
+		(uint32_t) (inst->next_seq - inst->answered_seq))
+	{
+		inst_down(inst, CM_REASON_CONN_LOST,
+				  "protocol violation: reply to heartbeat %u, which is not outstanding",
+				  (unsigned) seq);
+		return false;
+	}
+	inst->rtt_us = now - inst->sent_us[seq % CM_HEARTBEAT_RING];
+	inst->answered_seq = seq + 1;
+	inst->last_reply_us = now;
+	inst->last_reply_wall = time(NULL);
+	inst->heartbeats++;
+	inst_arm_timeout(inst, now);
+	inst_set_attrs(inst, hb->attrs);
+	return true;
+}
+
+/*
+ * Act on one message from the watchdog.  Returns false when the heartbeat
+ * connection was closed (the caller must not touch inst->bev again).
+ */
+static bool
+inst_handle(CmInstance *inst, const CmProtoMsg *msg)
+{
+	const char *tname = cm_proto_type_name(CM_DIR_TO_CONMGR_HB, msg->type);
+
+	if (inst->state == CM_INST_HELLO)
+	{
+		switch (msg->type)
+		{
+			case CM_MSG_WELCOME:
+				inst_become_up(inst, &msg->u.welcome);
+				return true;
+			case CM_MSG_REFUSE:
+				inst_connect_failed(inst, "the watchdog refused the connection (%s): %s",
+									cm_proto_reason_name(msg->u.notice.reason),
+									msg->u.notice.message.str);
+				return false;
+			case CM_MSG_CHALLENGE:
+				inst_connect_failed(inst, "the watchdog requires authentication, which this conmgr does not support");
+				return false;
+			case CM_MSG_SHUTDOWN:
+			case CM_MSG_GOODBYE:
+				inst_connect_failed(inst, "the watchdog is shutting down: %s",
+									msg->u.notice.message.str);
+				return false;
+			default:
+				inst_connect_failed(inst, "protocol violation: unexpected %s message before the welcome",
+									tname);
+				return false;
+		}
+	}
+
+	switch (msg->type)
+	{
+		case CM_MSG_HEARTBEAT_REPLY:
+			return inst_heartbeat_reply(inst, &msg->u.heartbeat);
+		case CM_MSG_ATTRIBUTES:
+			inst_set_attrs(inst, msg->u.attributes.attrs);
+			return true;
+		case CM_MSG_SHUTDOWN:
+			inst_down(inst, CM_REASON_SHUTDOWN, "the instance is shutting down: %s",
+					  msg->u.notice.message.str);
+			return false;
+		case CM_MSG_GOODBYE:
+		case CM_MSG_REFUSE:
+			inst_down(inst, msg->u.notice.reason == CM_REASON_SHUTDOWN ?
+					  CM_REASON_SHUTDOWN : CM_REASON_CONN_LOST,
+					  "the watchdog closed the heartbeat connection (%s): %s",
+					  cm_proto_reason_name(msg->u.notice.reason),
+					  msg->u.notice.message.str);
+			return false;
+		default:
+			inst_down(inst, CM_REASON_CONN_LOST,
+					  "protocol violation: unexpected %s message from the watchdog", tname);
+			return false;
+	}
+}
+
+static void
+inst_read_cb(struct bufferevent *bev, void *arg)
+{
+	CmInstance *inst = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t		len;
+
+	while ((len = evbuffer_get_length(in)) > 0)
+	{
+		size_t		want = len < CM_PROTO_MAX_MSG ? len : CM_PROTO_MAX_MSG;
+		uint8_t    *p = evbuffer_pullup(in, (ev_ssize_t) want);
+		size_t		flen = 0;
+		const char *reason = "";
+		CmProtoMsg	msg;
+		CmProtoStatus st;
+
+		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_HB, p, want, &flen, &reason);
+		if (st == CM_PROTO_INCOMPLETE)
+			break;
+		if (st == CM_PROTO_OK)
+			st = cm_proto_decode(CM_DIR_TO_CONMGR_HB, p, flen, &msg, &reason);
+		if (st != CM_PROTO_OK)
+		{
+			if (inst->state == CM_INST_UP)
+				inst_down(inst, CM_REASON_CONN_LOST,
+						  "invalid message from the watchdog: %s", reason);
+			else
+				inst_connect_failed(inst, "invalid message from the watchdog (is watchdog_port%d right?): %s",
+									inst->number, reason);
+			return;
+		}
+		evbuffer_drain(in, flen);
+		if (!inst_handle(inst, &msg))
+			return;
+	}
+}
+
+static void
+inst_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	CmInstance *inst = arg;
+	int			err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_CONNECTED)
+	{
+		CmProtoMsg	msg;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.type = CM_MSG_HELLO;
+		msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
+		msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
+		msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
+		msg.u.hello.heartbeat_interval_ms = (uint32_t) cm_server.cfg.heartbeat_interval;
+		msg.u.hello.heartbeat_timeout_ms = (uint32_t) cm_server.cfg.heartbeat_timeout;
+		msg.u.hello.auth_method = CM_PROTO_AUTH_NONE;
+		cm_proto_set_string(&msg.u.hello.name, cm_server.hostname);
+		inst->state = CM_INST_HELLO;
+		cm_debug("%s: TCP connection established, hello sent", inst->label);
+		inst_send(inst, &msg);
+		return;
+	}
+
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
+	{
+		char		cause[200];
+
+		if ((what & BEV_EVENT_EOF) || err == 0)
+			snprintf(cause, sizeof(cause), "the watchdog closed the connection");
+		else
+			snprintf(cause, sizeof(cause), "%s", evutil_socket_error_to_string(err));
+
+		if (inst->state == CM_INST_UP)
+			inst_down(inst, CM_REASON_CONN_LOST, "heartbeat connection lost: %s", cause);
+		else
+			inst_connect_failed(inst, "%s", cause);
+	}
+}
+
+/* Start a connection attempt to the instance's watchdog. */
+static void
+inst_connect(CmInstance *inst)
+{
+	const CmInstanceConfig *ic = inst->cfg;
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	char		portstr[16];
+	int			rc;
+	int			fd;
+	int			on = 1;
+	unsigned int user_timeout = (unsigned int) cm_server.cfg.heartbeat_timeout;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (ic->hostaddr ? AI_NUMERICHOST : 0);
+	snprintf(portstr, sizeof(portstr), "%d", ic->watchdog_port);
+
+	/*
+	 * Name resolution with getaddrinfo() blocks; backend_hostaddrN avoids
+	 * it, as documented.
+	 */
+	rc = getaddrinfo(ic->hostaddr ? ic->hostaddr : ic->host, portstr, &hints, &res);
+	if (rc != 0 || res == NULL)
+	{
+		inst_connect_failed(inst, "could not resolve \"%s\": %s",
+							ic->hostaddr ? ic->hostaddr : ic->host,
+							rc != 0 ? gai_strerror(rc) : "no address");
+		return;
+	}
+
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+	{
+		freeaddrinfo(res);
+		inst_connect_failed(inst, "could not create socket: %s", strerror(errno));
+		return;
+	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
+		cm_warning("%s: setsockopt(TCP_NODELAY) failed: %s", inst->label, strerror(errno));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) < 0)
+		cm_warning("%s: setsockopt(TCP_USER_TIMEOUT) failed: %s", inst->label, strerror(errno));
+
+	inst->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (inst->bev == NULL)
+	{
+		close(fd);
+		freeaddrinfo(res);
+		inst_connect_failed(inst, "out of memory");
+		return;
+	}
+	bufferevent_setcb(inst->bev, inst_read_cb, NULL, inst_event_cb, inst);
+	bufferevent_setwatermark(inst->bev, EV_READ, 0, 4 * CM_PROTO_MAX_MSG);
+	inst->state = CM_INST_CONNECTING;
+	set_timer_ms(inst->state_timer, (uint64_t) cm_server.cfg.connect_timeout);
+	if (bufferevent_socket_connect(inst->bev, res->ai_addr, (int) res->ai_addrlen) < 0)
+	{
+		int			err = errno;
+
+		freeaddrinfo(res);
+		inst_connect_failed(inst, "%s", strerror(err));
+		return;
+	}
+	freeaddrinfo(res);
+	bufferevent_enable(inst->bev, EV_READ | EV_WRITE);
+	cm_debug("%s: connecting", inst->label);
+}
+
+void
+cm_instance_start(CmInstance *inst)
+{
+	inst->backoff_ms = CM_BACKOFF_MIN_MS;
+	inst_connect(inst);
+}
+
+void
+cm_instance_create_all(void)
+{
+	int			i;
+
+	cm_server.ninstances = 0;
+	for (i = 0; i < cm_server.cfg.ninstances; i++)
+	{
+		const CmInstanceConfig *ic = &cm_server.cfg.inst[i];
+		CmInstance *inst;
+		const char *h;
+
+		if (!ic->defined)
+			continue;
+		inst = calloc(1, sizeof(CmInstance));
+		if (inst == NULL)
+		{
+			cm_fatal("out of memory");
+			exit(1);
+		}
+		inst->number = i;
+		inst->cfg = ic;
+		h = ic->hostaddr ? ic->hostaddr : ic->host;
+		inst->app_host = h;
+		if (strchr(h, ':'))
+			snprintf(inst->label, sizeof(inst->label), "instance %d ([%s]:%d)",
+					 i, h, ic->watchdog_port);
+		else
+			snprintf(inst->label, sizeof(inst->label), "instance %d (%s:%d)",
+					 i, h, ic->watchdog_port);
+		inst->state = CM_INST_WAITING;
+		inst->state_timer = evtimer_new(cm_server.base, inst_state_timer_cb, inst);
+		inst->hb_timer = event_new(cm_server.base, -1, EV_PERSIST, inst_heartbeat_cb, inst);
+		inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
+		snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
+		cm_server.instances[cm_server.ninstances++] = inst;
+	}
+}
+
+void
+cm_instance_forward_session(CmInstance *inst, uint8_t type,
+							uint32_t backend_pid, const CmProtoAddr *addr)
+{
+	CmProtoMsg	msg;
+
+	if (inst->state != CM_INST_UP)
+		return;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = type;
+	msg.u.session.backend_pid = backend_pid;
+	msg.u.session.client = *addr;
+	inst_send(inst, &msg);
+}
+
+/*
+ * Say goodbye to every watchdog (clean stop: the watchdog then does not
+ * treat our disappearance as a lost client host) and write it out now.
+ */
+void
+cm_instance_goodbye_all(void)
+{
+	int			i;
+
+	for (i = 0; i < cm_server.ninstances; i++)
+	{
+		CmInstance *inst = cm_server.instances[i];
+		CmProtoMsg	msg;
+
+		if (inst->state != CM_INST_UP)
+			continue;
+		memset(&msg, 0, sizeof(msg));
+		msg.type = CM_MSG_GOODBYE;
+		msg.u.notice.reason = CM_REASON_SHUTDOWN;
+		cm_proto_set_string(&msg.u.notice.message, "conmgr is shutting down");
+		if (inst_send(inst, &msg))
+			evbuffer_write(bufferevent_get_output(inst->bev),
+						   bufferevent_getfd(inst->bev));
+		cm_info("%s: goodbye sent", inst->label);
+	}
+}
+
+void
+cm_instance_free_all(void)
+{
+	int			i;
+
+	for (i = 0; i < cm_server.ninstances; i++)
+	{
+		CmInstance *inst = cm_server.instances[i];
+
+		inst_teardown(inst);
+		event_free(inst->state_timer);
+		event_free(inst->hb_timer);
+		event_free(inst->timeout_timer);
+		free(inst);
+	}
+	cm_server.ninstances = 0;
+}

@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * cm_log.c
+ *	  conmgr's logger.
+ *
+ * A line is "2026-01-31 12:00:00.123 UTC [pid] LEVEL:  message", the
+ * format of PostgreSQL's default log_line_prefix, so that the logs of both
+ * sides read alike.  Writes are single write() calls of a whole line, so a
+ * log file shared with cm_ctl's redirection is never interleaved mid-line.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/cm_log.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cm_log.h"
+
+static CmLogLevel log_min_level = CM_LOG_INFO;
+static CmLogDestination log_dest = CM_LOGDEST_STDERR;
+static int	log_fd = -1;		/* file destination */
+static char *log_path = NULL;
+static bool syslog_open = false;
+
+static const char *const level_names[] = {
+	"DEBUG", "LOG", "WARNING", "ERROR", "FATAL"
+};
+
+static const int syslog_levels[] = {
+	LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT
+};
+
+bool
+cm_log_enabled(CmLogLevel level)
+{
+	return level >= log_min_level;
+}
+
+/* Open path for appending; returns the descriptor or -1 with errno set. */
+static int
+open_log_file(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+bool
+cm_log_configure(CmLogLevel level, CmLogDestination dest, const char *path)
+{
+	if (dest == CM_LOGDEST_FILE)
+	{
+		int			fd = open_log_file(path);
+
+		if (fd < 0)
+		{
+			cm_log(CM_LOG_ERROR, "could not open log file \"%s\": %s",
+				   path, strerror(errno));
+			return false;
+		}
+		if (log_fd >= 0)
+			close(log_fd);
+		log_fd = fd;
+		free(log_path);
+		log_path = strdup(path);
+	}
+	else if (log_fd >= 0)
+	{
+		close(log_fd);
+		log_fd = -1;
+		free(log_path);
+		log_path = NULL;
+	}
+
+	if (dest == CM_LOGDEST_SYSLOG && !syslog_open)
+	{
+		openlog("conmgr", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		syslog_open = true;
+	}
+	else if (dest != CM_LOGDEST_SYSLOG && syslog_open)
+	{
+		closelog();
+		syslog_open = false;
+	}
+
+	log_dest = dest;
+	log_min_level = level;
+	return true;
+}
+
+void
+cm_log_reopen(void)
+{
+	int			fd;
+
+	if (log_dest != CM_LOGDEST_FILE || log_path == NULL)
+		return;
+	fd = open_log_file(log_path);
+	if (fd < 0)
+	{
+		cm_log(CM_LOG_ERROR, "could not reopen log file \"%s\": %s",
+			   log_path, strerror(errno));
+		return;
+	}
+	close(log_fd);
+	log_fd = fd;
+}
+
+void
+cm_log(CmLogLevel level, const char *fmt,...)
+{
+	char		msg[2048];
+	char		line[2300];
+	char		ts[64];
+	struct timeval tv;
+	struct tm	tm;
+	va_list		ap;
+	int			n;
+	int			save_errno = errno;
+	int			fd;
+
+	if (level < log_min_level)
+		return;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (log_dest == CM_LOGDEST_SYSLOG)
+	{
+		syslog(syslog_levels[level], "%s:  %s", level_names[level], msg);
+		errno = save_errno;
+		return;
+	}
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03d UTC [%d] %s:  %s\n",
+				 ts, (int) (tv.tv_usec / 1000), (int) getpid(),
+				 level_names[level], msg);
+	if (n < 0)
+		return;
+	if ((size_t) n >= sizeof(line))
+	{
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	fd = (log_dest == CM_LOGDEST_FILE && log_fd >= 0) ? log_fd : STDERR_FILENO;
+	if (write(fd, line, (size_t) n) < 0)
+	{
+		/* nowhere left to complain */
+	}
+	errno = save_errno;
+}

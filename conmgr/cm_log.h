@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * cm_log.h
+ *	  conmgr's logger: timestamp, PID, level and message, to stderr, a file
+ *	  or syslog.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/cm_log.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONMGR_CM_LOG_H
+#define CONMGR_CM_LOG_H
+
+#include <stdbool.h>
+
+typedef enum CmLogLevel
+{
+	CM_LOG_DEBUG = 0,
+	CM_LOG_INFO,				/* printed as LOG, as PostgreSQL does */
+	CM_LOG_WARNING,
+	CM_LOG_ERROR,
+	CM_LOG_FATAL
+} CmLogLevel;
+
+typedef enum CmLogDestination
+{
+	CM_LOGDEST_STDERR = 0,
+	CM_LOGDEST_FILE,
+	CM_LOGDEST_SYSLOG
+} CmLogDestination;
+
+/*
+ * Switch destination and level.  path is used for CM_LOGDEST_FILE (relative
+ * to the current directory, which is the conmgr directory).  Returns false
+ * with the previous destination kept (and the cause logged there) when the
+ * file cannot be opened.
+ */
+extern bool cm_log_configure(CmLogLevel level, CmLogDestination dest,
+							 const char *path);
+
+/* Reopen the log file (after rotation); no-op for other destinations. */
+extern void cm_log_reopen(void);
+
+extern bool cm_log_enabled(CmLogLevel level);
+
+extern void cm_log(CmLogLevel level, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
+#define cm_debug(...)	do { if (cm_log_enabled(CM_LOG_DEBUG)) cm_log(CM_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define cm_info(...)	cm_log(CM_LOG_INFO, __VA_ARGS__)
+#define cm_warning(...)	cm_log(CM_LOG_WARNING, __VA_ARGS__)
+#define cm_error(...)	cm_log(CM_LOG_ERROR, __VA_ARGS__)
+#define cm_fatal(...)	cm_log(CM_LOG_FATAL, __VA_ARGS__)
+
+#endif							/* CONMGR_CM_LOG_H */

@@ -1,0 +1,422 @@
+/*-------------------------------------------------------------------------
+ *
+ * conmgr.c
+ *	  Connection Manager daemon: main(), process hygiene and shutdown.
+ *
+ * "conmgr -D DIR" runs in the foreground (cm_ctl start puts it in the
+ * background).  It refuses to run as root, works in DIR, holds an exclusive
+ * lock on DIR/conmgr.pid for its whole life (a second conmgr on the same
+ * directory is refused), reads DIR/conmgr.conf, then runs one libevent loop
+ * with the heartbeat connections, the application listeners on the
+ * loopback addresses and the control socket for cm_ctl.
+ *
+ * Signals, as for the postmaster: SIGHUP reloads conmgr.conf (and reopens
+ * the log file); SIGTERM is a smart shutdown (stop accepting applications,
+ * wait until the connected ones are gone); SIGINT is a fast shutdown (send
+ * every application a failure notice, close); SIGQUIT is an immediate
+ * shutdown (exit at once, without goodbye to the watchdogs).
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/conmgr.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cm_log.h"
+#include "conmgr.h"
+
+#define CONMGR_VERSION "1.0"
+
+CmServer	cm_server;
+
+static int	pid_fd = -1;
+static const char *progname = "conmgr";
+
+static void
+usage(void)
+{
+	printf("%s is the Connection Manager daemon of a client host.\n\n", progname);
+	printf("Usage:\n  %s [-D DIR]\n\n", progname);
+	printf("Options:\n");
+	printf("  -D, --pgdata=DIR   conmgr directory (holds conmgr.conf); default $CMDATA\n");
+	printf("  -V, --version      output version information, then exit\n");
+	printf("  -?, --help         show this help, then exit\n\n");
+	printf("conmgr runs in the foreground; use cm_ctl to run it in the background.\n");
+}
+
+/* Remove what we created in the directory; the lock goes with the process. */
+static void
+remove_files(void)
+{
+	cm_ctl_server_stop();
+	if (pid_fd >= 0)
+	{
+		unlink(CM_PID_FILE);
+		close(pid_fd);
+		pid_fd = -1;
+	}
+}
+
+/*
+ * Take the lock on the PID file, or fail when another conmgr holds it.
+ * The lock (flock) dies with the process, so a stale file left by a crash
+ * is simply reused.
+ */
+static bool
+lock_pid_file(void)
+{
+	char		buf[512];
+	int			n;
+
+	pid_fd = open(CM_PID_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (pid_fd < 0)
+	{
+		cm_fatal("could not open PID file \"%s/%s\": %s",
+				 cm_server.directory, CM_PID_FILE, strerror(errno));
+		return false;
+	}
+	if (flock(pid_fd, LOCK_EX | LOCK_NB) < 0)
+	{
+		int			err = errno;
+
+		n = (int) read(pid_fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		close(pid_fd);
+		pid_fd = -1;
+		if (err == EWOULDBLOCK)
+			cm_fatal("another conmgr (PID %s) is already running in directory \"%s\"",
+					 buf[0] ? buf : "unknown", cm_server.directory);
+		else
+			cm_fatal("could not lock PID file \"%s/%s\": %s",
+					 cm_server.directory, CM_PID_FILE, strerror(err));
+		return false;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n%s\n%ld\n%d\n", (int) getpid(),
+				 cm_server.directory, (long) cm_server.started_wall,
+				 cm_server.cfg.port);
+	if (ftruncate(pid_fd, 0) < 0 || pwrite(pid_fd, buf, (size_t) n, 0) != n)
+	{
+		cm_fatal("could not write PID file \"%s/%s\": %s",
+				 cm_server.directory, CM_PID_FILE, strerror(errno));
+		close(pid_fd);
+		pid_fd = -1;
+		return false;
+	}
+	return true;
+}
+
+/* Raise the soft open-files limit to what the configuration needs. */
+static void
+check_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
+		(rlim_t) cm_server.cfg.max_app_connections;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		cm_warning("the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); raise \"ulimit -n\" or lower max_app_connections",
+				   (unsigned long long) rl.rlim_cur, (unsigned long long) need,
+				   cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS);
+	else
+		cm_debug("open-files limit raised to %llu", (unsigned long long) rl.rlim_cur);
+}
+
+static void
+log_config_error(void *arg, const char *message)
+{
+	cm_log(*(CmLogLevel *) arg, "%s", message);
+}
+
+/* Append a line to a reload report and log it. */
+typedef struct ReloadReport
+{
+	char	   *buf;
+	size_t		cap;
+	size_t		len;
+	CmLogLevel	level;
+} ReloadReport;
+
+static void
+reload_report(void *arg, const char *message)
+{
+	ReloadReport *r = arg;
+
+	cm_log(r->level, "%s", message);
+	if (r->len < r->cap)
+	{
+		int			n = snprintf(r->buf + r->len, r->cap - r->len, "%s\n", message);
+
+		if (n > 0)
+			r->len += (size_t) n;
+		if (r->len > r->cap)
+			r->len = r->cap;
+	}
+}
+
+/*
+ * Re-read conmgr.conf.  A file with errors changes nothing; otherwise the
+ * reloadable parameters take effect and every other change is reported as
+ * ignored.  The report (one line per message) goes to the log and to *report.
+ */
+void
+cm_reload_config(char *report, size_t cap, bool *ok)
+{
+	CmConfig	newcfg;
+	ReloadReport r = {report, cap, 0, CM_LOG_ERROR};
+	int			old_level = cm_server.cfg.log_level;
+	int			old_dest = cm_server.cfg.log_destination;
+	char	   *old_file = strdup(cm_server.cfg.log_file);
+
+	report[0] = '\0';
+	cm_info("reloading configuration file \"%s\"", cm_server.cfg.path);
+	if (!cm_config_load(cm_server.cfg.path, &newcfg, reload_report, &r))
+	{
+		reload_report(&r, "configuration file contains errors; no change was applied");
+		cm_config_free(&newcfg);
+		free(old_file);
+		*ok = false;
+		return;
+	}
+	r.level = CM_LOG_INFO;
+	cm_config_reload(&cm_server.cfg, &newcfg, reload_report, &r);
+	cm_config_free(&newcfg);
+	if (r.len == 0)
+		reload_report(&r, "no parameter changed");
+
+	if (old_level != cm_server.cfg.log_level || old_dest != cm_server.cfg.log_destination ||
+		strcmp(old_file, cm_server.cfg.log_file) != 0)
+	{
+		if (!cm_log_configure((CmLogLevel) cm_server.cfg.log_level,
+							  (CmLogDestination) cm_server.cfg.log_destination,
+							  cm_server.cfg.log_file))
+			reload_report(&r, "the new log destination could not be opened; logging continues where it was");
+	}
+	else
+		cm_log_reopen();
+	free(old_file);
+	*ok = true;
+}
+
+/* Leave the event loop once a shutdown has nothing left to wait for. */
+void
+cm_check_shutdown(void)
+{
+	if (cm_server.shutdown == CM_SHUTDOWN_NONE)
+		return;
+	if (cm_server.shutdown == CM_SHUTDOWN_SMART && cm_server.apps != NULL)
+		return;
+	event_base_loopexit(cm_server.base, NULL);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig)
+	{
+		case SIGHUP:
+			{
+				char		report[8192];
+				bool		ok;
+
+				cm_info("received SIGHUP");
+				cm_reload_config(report, sizeof(report), &ok);
+				break;
+			}
+		case SIGTERM:
+			if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+				break;
+			cm_info("received smart shutdown request: no new application connections; waiting for the %d connected ones to close",
+					cm_server.napps);
+			cm_server.shutdown = CM_SHUTDOWN_SMART;
+			cm_app_stop_listening();
+			cm_check_shutdown();
+			break;
+		case SIGINT:
+			if (cm_server.shutdown == CM_SHUTDOWN_FAST)
+				break;
+			cm_info("received fast shutdown request: notifying %d application connections",
+					cm_server.napps);
+			cm_server.shutdown = CM_SHUTDOWN_FAST;
+			cm_app_stop_listening();
+			cm_app_close_all(CM_REASON_SHUTDOWN, "conmgr is shutting down (fast shutdown)");
+			cm_check_shutdown();
+			break;
+		case SIGQUIT:
+			cm_info("received immediate shutdown request: exiting at once");
+			remove_files();
+			_exit(0);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{"pgdata", required_argument, NULL, 'D'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, '?'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *dir = getenv("CMDATA");
+	char		resolved[PATH_MAX];
+	char		confpath[PATH_MAX + 32];
+	CmLogLevel	errlevel = CM_LOG_FATAL;
+	struct event *sigs[4];
+	static const int signums[4] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT};
+	int			c;
+	int			i;
+
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
+	{
+		usage();
+		return 0;
+	}
+	while ((c = getopt_long(argc, argv, "D:V", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'D':
+				dir = optarg;
+				break;
+			case 'V':
+				printf("conmgr (Connection Manager for PostgreSQL) %s\n", CONMGR_VERSION);
+				return 0;
+			default:
+				fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+				return 1;
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "%s: too many command-line arguments (first is \"%s\")\n",
+				progname, argv[optind]);
+		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+		return 1;
+	}
+
+	if (geteuid() == 0)
+	{
+		fprintf(stderr, "%s: cannot be run as root\n"
+				"Please log in (using, e.g., \"su\") as the (unprivileged) user that will own the conmgr process.\n",
+				progname);
+		return 1;
+	}
+	if (dir == NULL || dir[0] == '\0')
+	{
+		fprintf(stderr, "%s: no conmgr directory specified\n"
+				"Specify the directory with -D or set the environment variable CMDATA.\n",
+				progname);
+		return 1;
+	}
+	if (realpath(dir, resolved) == NULL)
+	{
+		fprintf(stderr, "%s: could not access directory \"%s\": %s\n",
+				progname, dir, strerror(errno));
+		return 1;
+	}
+	if (chdir(resolved) < 0 || access(".", R_OK | W_OK | X_OK) < 0)
+	{
+		fprintf(stderr, "%s: directory \"%s\" is not accessible: %s\n"
+				"The user running conmgr needs read, write and execute permission on it.\n",
+				progname, resolved, strerror(errno));
+		return 1;
+	}
+
+	memset(&cm_server, 0, sizeof(cm_server));
+	cm_server.directory = strdup(resolved);
+	cm_server.started_wall = time(NULL);
+	if (gethostname(cm_server.hostname, sizeof(cm_server.hostname) - 1) < 0)
+		snprintf(cm_server.hostname, sizeof(cm_server.hostname), "unknown");
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* configuration: every error is logged with file and line */
+	snprintf(confpath, sizeof(confpath), "%s/%s", resolved, CM_CONFIG_FILE);
+	if (!cm_config_load(confpath, &cm_server.cfg, log_config_error, &errlevel))
+	{
+		cm_fatal("could not load configuration file \"%s\"; conmgr not started", confpath);
+		return 1;
+	}
+
+	if (!lock_pid_file())
+		return 1;
+
+	if (cm_server.cfg.log_destination != CM_LOGDEST_STDERR || cm_server.cfg.log_level != CM_LOG_INFO)
+	{
+		if (!cm_log_configure((CmLogLevel) cm_server.cfg.log_level,
+							  (CmLogDestination) cm_server.cfg.log_destination,
+							  cm_server.cfg.log_file))
+		{
+			remove_files();
+			return 1;
+		}
+	}
+
+	cm_server.base = event_base_new();
+	if (cm_server.base == NULL)
+	{
+		cm_fatal("could not initialize the event loop");
+		remove_files();
+		return 1;
+	}
+	cm_instance_create_all();
+	check_fd_limit();
+
+	for (i = 0; i < 4; i++)
+	{
+		sigs[i] = evsignal_new(cm_server.base, signums[i], signal_cb, NULL);
+		evsignal_add(sigs[i], NULL);
+	}
+
+	if (!cm_ctl_server_start() || !cm_app_listen())
+	{
+		remove_files();
+		return 1;
+	}
+
+	cm_info("conmgr %s starting in directory \"%s\" (PID %d): %d instance%s, port %d, heartbeat_interval %d ms, heartbeat_timeout %d ms",
+			CONMGR_VERSION, cm_server.directory, (int) getpid(), cm_server.ninstances,
+			cm_server.ninstances == 1 ? "" : "s", cm_server.cfg.port,
+			cm_server.cfg.heartbeat_interval, cm_server.cfg.heartbeat_timeout);
+	for (i = 0; i < cm_server.ninstances; i++)
+		cm_instance_start(cm_server.instances[i]);
+
+	event_base_dispatch(cm_server.base);
+
+	/* clean stop (smart or fast) */
+	cm_app_free_all();
+	cm_instance_goodbye_all();
+	cm_instance_free_all();
+	cm_app_stop_listening();
+	remove_files();
+	for (i = 0; i < 4; i++)
+		event_free(sigs[i]);
+	event_base_free(cm_server.base);
+	cm_info("conmgr stopped");
+	cm_config_free(&cm_server.cfg);
+	free(cm_server.directory);
+	return 0;
+}

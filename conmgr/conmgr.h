@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * conmgr.h
+ *	  Shared declarations of the conmgr daemon: instances (heartbeat
+ *	  connections), application connections and the process-wide state.
+ *
+ * conmgr is one thread around one libevent event_base.  Every socket is a
+ * bufferevent owned by its object; every deadline is an evtimer of that
+ * object, measured on the monotonic clock.  Nothing blocks.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  conmgr/conmgr.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONMGR_CONMGR_H
+#define CONMGR_CONMGR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "cm_config.h"
+#include "cm_defaults.h"
+#include "cm_protocol.h"
+
+struct CmApp;
+
+/* States of a heartbeat connection. */
+typedef enum CmInstState
+{
+	CM_INST_WAITING = 0,		/* not connected; a retry is scheduled */
+	CM_INST_CONNECTING,			/* TCP connect in progress */
+	CM_INST_HELLO,				/* hello sent, waiting for welcome */
+	CM_INST_UP					/* heartbeats flowing */
+} CmInstState;
+
+/* One instance of the set and its heartbeat connection. */
+typedef struct CmInstance
+{
+	int			number;			/* N of backend_hostN */
+	const CmInstanceConfig *cfg;
+	char		label[320];		/* "instance N (host:wdport)" for logs */
+	const char *app_host;		/* what applications are told */
+
+	CmInstState state;
+	struct bufferevent *bev;
+	struct event *state_timer;	/* connect/hello deadline, retry backoff */
+	struct event *hb_timer;		/* periodic heartbeat */
+	struct event *timeout_timer;	/* oldest unanswered heartbeat */
+	int			backoff_ms;
+	uint64_t	up_since_us;	/* monotonic, when it became UP */
+	time_t		up_since_wall;
+	time_t		down_since_wall;
+	bool		ever_up;
+	char		last_error[256];	/* why it is not up, for status and logs */
+
+	uint16_t	version;
+	uint32_t	check_attr_interval_ms;
+	uint32_t	server_timeout_ms;
+	uint8_t		attrs;
+
+	uint32_t	next_seq;		/* next heartbeat sequence number */
+	uint32_t	answered_seq;	/* all seq < this are answered */
+	uint64_t	sent_us[CM_HEARTBEAT_RING]; /* send time of seq % ring */
+	uint64_t	last_reply_us;	/* monotonic */
+	time_t		last_reply_wall;
+	uint64_t	rtt_us;			/* last round trip */
+	uint64_t	heartbeats;		/* replies received since connect */
+
+	int			napps;			/* routed application connections */
+	struct CmApp *apps;			/* list of them */
+} CmInstance;
+
+/* States of an application connection. */
+typedef enum CmAppState
+{
+	CM_APP_STARTUP = 0,			/* waiting for the first packet */
+	CM_APP_SSL_STARTUP,			/* stock client: 'N' sent, waiting for startup */
+	CM_APP_GREETED,				/* greeting sent, waiting for 'R' */
+	CM_APP_ROUTED,				/* 'I' sent, waiting for 'J' */
+	CM_APP_REGISTERED,			/* 'J' received: established */
+	CM_APP_CLOSING				/* last message queued, closing when sent */
+} CmAppState;
+
+typedef struct CmApp
+{
+	uint64_t	id;
+	CmAppState	state;
+	struct bufferevent *bev;
+	struct event *timer;		/* handshake or linger deadline */
+	char		peer[64];		/* client's address:port on the conmgr socket */
+	bool		over_limit;		/* accepted only to be refused */
+	bool		counted;		/* counts against max_app_connections */
+
+	uint8_t		tsa;
+	uint32_t	client_pid;
+	char		application_name[CM_PROTO_MAX_STRING + 1];
+	uint32_t	backend_pid;
+	CmProtoAddr local;			/* client's address of its SQL socket */
+	time_t		connected_wall;
+
+	CmInstance *inst;			/* when ROUTED or REGISTERED */
+	struct CmApp *inst_prev;
+	struct CmApp *inst_next;
+	struct CmApp *prev;			/* all applications */
+	struct CmApp *next;
+} CmApp;
+
+typedef enum CmShutdownMode
+{
+	CM_SHUTDOWN_NONE = 0,
+	CM_SHUTDOWN_SMART,
+	CM_SHUTDOWN_FAST,
+	CM_SHUTDOWN_IMMEDIATE
+} CmShutdownMode;
+
+/* Process-wide state. */
+typedef struct CmServer
+{
+	struct event_base *base;
+	CmConfig	cfg;
+	char	   *directory;		/* absolute path of the conmgr directory */
+	char		hostname[256];
+	time_t		started_wall;
+
+	int			ninstances;		/* entries in instances[] */
+	CmInstance *instances[CM_MAX_INSTANCES];	/* only defined ones */
+	unsigned	rr_counter;		/* round robin among equals */
+
+	struct evconnlistener *app_listeners[2];
+	int			napp_listeners;
+	int			napps;			/* counted application connections */
+	uint64_t	next_app_id;
+	CmApp	   *apps;
+	bool		refusing;		/* over max_app_connections right now */
+	uint64_t	refused_since;	/* refusals since refusing began */
+
+	struct evconnlistener *ctl_listener;
+
+	CmShutdownMode shutdown;
+} CmServer;
+
+extern CmServer cm_server;
+
+/* cm_instance.c */
+extern uint64_t cm_now_us(void);
+extern void cm_instance_create_all(void);
+extern void cm_instance_start(CmInstance *inst);
+extern void cm_instance_goodbye_all(void);
+extern void cm_instance_free_all(void);
+extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
+										uint32_t backend_pid,
+										const CmProtoAddr *addr);
+extern const char *cm_instance_state_name(const CmInstance *inst);
+extern const char *cm_attrs_name(uint8_t attrs);
+extern bool cm_instance_is_primary(const CmInstance *inst);
+
+/* cm_app.c */
+extern bool cm_app_listen(void);
+extern void cm_app_stop_listening(void);
+extern void cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
+										const char *message);
+extern void cm_app_notify_attrs_changed(CmInstance *inst);
+extern void cm_app_close_all(uint16_t reason, const char *message);
+extern void cm_app_free_all(void);
+
+/* cm_ctl_server.c */
+extern bool cm_ctl_server_start(void);
+extern void cm_ctl_server_stop(void);
+
+/* conmgr.c */
+extern void cm_check_shutdown(void);
+extern void cm_reload_config(char *report, size_t cap, bool *ok);
+
+#endif							/* CONMGR_CONMGR_H */

@@ -1,0 +1,680 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+=pod
+
+=head1 NAME
+
+CmConmgr - helpers for the conmgr TAP tests (t/2NN_*.pl)
+
+=head1 SYNOPSIS
+
+  use CmConmgr;
+
+  my $wd  = CmConmgr::FakeWatchdog->new(attrs => 0);
+  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
+  my $cm  = CmConmgr::start_conmgr($dir);
+  CmConmgr::wait_for_state($dir, sub { $_[0]->{primary} });
+  my $app = CmConmgr::App->connect($port);
+  my $r   = $app->route('read-write');
+
+=head1 DESCRIPTION
+
+conmgr is tested against real watchdogs (PostgreSQL::Test::Cluster with
+shared_preload_libraries = 'watchdog') and against FakeWatchdog, a small
+process speaking the heartbeat channel whose behaviour the test controls
+(stop answering heartbeats, push attributes, announce a shutdown).  App is
+an application speaking the application channel, as the client library
+does: GSSENCRequest, greeting, route request, registration.
+
+Every process started here is killed in an END block.
+
+=cut
+
+package CmConmgr;
+
+use strict;
+use warnings FATAL => 'all';
+
+use Carp;
+use File::Spec;
+use IO::Select;
+use IO::Socket::INET;
+use IPC::Run;
+use POSIX ();
+use Socket qw(inet_aton);
+use Time::HiRes qw(time usleep);
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @started;    # IPC::Run harnesses and PIDs to kill at the end
+
+use constant {
+	PROTO_VERSION => 0x0100,
+	ATTR_STANDBY => 0x01,
+	ATTR_READ_ONLY => 0x02,
+	GSS_CODE => 80877104,
+	SSL_CODE => 80877103,
+};
+
+our %TSA = (
+	'any' => 0,
+	'read-write' => 1,
+	'read-only' => 2,
+	'primary' => 3,
+	'standby' => 4,
+	'prefer-standby' => 5);
+
+our %REASON = (
+	too_many => 2,
+	protocol => 3,
+	shutdown => 5,
+	timeout => 6,
+	conn_lost => 7,
+	attr_changed => 8,
+	no_instance => 9);
+
+END
+{
+	foreach my $h (@started)
+	{
+		if (ref $h)
+		{
+			eval { $h->kill_kill(grace => 2) };
+		}
+		else
+		{
+			kill 'KILL', $h;
+			waitpid($h, 0);
+		}
+	}
+}
+
+# Directory of the installed programs: next to pg_config's bindir, or the
+# build tree when TESTDIR points at it and the programs are built there.
+sub bindir
+{
+	my $built = "$ENV{TESTDIR}/conmgr" if defined $ENV{TESTDIR};
+	return $built if defined $built && -x "$built/conmgr" && -x "$built/cm_ctl";
+	my $b = `pg_config --bindir`;
+	chomp $b;
+	return $b;
+}
+
+sub conmgr_bin { return bindir() . '/conmgr'; }
+sub cm_ctl_bin { return bindir() . '/cm_ctl'; }
+
+# Raise this process's soft open-files limit (fan-out tests hold many
+# sockets); the hard limit is left alone.
+sub raise_fd_limit
+{
+	my ($n) = @_;
+	system('prlimit', "--pid=$$", "--nofile=$n:") == 0
+	  or diag("could not raise the open-files limit to $n");
+	return;
+}
+
+# Frame: type byte, uint32 length (itself + payload), payload.
+sub frame
+{
+	my ($type, $payload) = @_;
+	$payload //= '';
+	return $type . pack('N', 4 + length($payload)) . $payload;
+}
+
+# Take one whole frame off the front of $$buf; undef when incomplete.
+sub take_frame
+{
+	my ($buf) = @_;
+	return if length($$buf) < 5;
+	my ($type, $len) = unpack('a N', $$buf);
+	croak "bad frame length $len" if $len < 4 || $len > 2047;
+	return if length($$buf) < 1 + $len;
+	my $payload = substr($$buf, 5, $len - 4);
+	substr($$buf, 0, 1 + $len) = '';
+	return ($type, $payload);
+}
+
+sub notice_payload
+{
+	my ($reason, $msg) = @_;
+	return pack('n n/a*', $reason, $msg);
+}
+
+=pod
+
+=item conmgr_dir(%params)
+
+Create a conmgr directory with conmgr.conf.  C<instances> is a list of
+hashes (host, port, watchdog_port, hostaddr); other keys are written as
+parameters.  Returns the directory.
+
+=cut
+
+sub conmgr_dir
+{
+	my (%p) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir('conmgr');
+	my $conf = '';
+	my $instances = delete $p{instances} // [];
+	my $i = 0;
+	foreach my $inst (@$instances)
+	{
+		$conf .= "backend_host$i = '$inst->{host}'\n" if $inst->{host};
+		$conf .= "backend_hostaddr$i = '$inst->{hostaddr}'\n"
+		  if $inst->{hostaddr};
+		$conf .= "backend_port$i = $inst->{port}\n";
+		$conf .= "watchdog_port$i = $inst->{watchdog_port}\n";
+		$i++;
+	}
+	foreach my $k (sort keys %p)
+	{
+		$conf .= "$k = $p{$k}\n";
+	}
+	write_conf($dir, $conf);
+	return $dir;
+}
+
+sub write_conf
+{
+	my ($dir, $text) = @_;
+	open my $fh, '>', "$dir/conmgr.conf" or die "conmgr.conf: $!";
+	print $fh $text;
+	close $fh;
+	return;
+}
+
+=pod
+
+=item start_conmgr($dir)
+
+Run "conmgr -D $dir" in the foreground under IPC::Run, output to
+$dir/stderr.log.  Returns the harness; it is killed at the end.
+
+=cut
+
+sub start_conmgr
+{
+	my ($dir) = @_;
+	my $log = "$dir/stderr.log";
+	my $h = IPC::Run::start([ conmgr_bin(), '-D', $dir ],
+		'<', \undef, '>>', $log, '2>>', $log);
+	push @started, $h;
+	return $h;
+}
+
+# Ask the running conmgr through cm_ctl status --json; returns the text.
+sub status_json
+{
+	my ($dir, @extra) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ cm_ctl_bin(), 'status', '-D', $dir, '--json', @extra ],
+		'>', \$out, '2>', \$err);
+	return $out;
+}
+
+# Parse the compact JSON of cm_ctl status --json well enough for tests:
+# returns instances as a list of hashes of their scalar fields.
+sub instances_from_json
+{
+	my ($json) = @_;
+	my @list;
+	return @list unless $json =~ /"instances": \[(.*?)\](?:, "applications"|\}\s*$)/s;
+	my $body = $1;
+	while ($body =~ /\{([^{}]*)\}/g)
+	{
+		my $obj = $1;
+		my %h;
+		while ($obj =~ /"(\w+)": ("(?:[^"\\]|\\.)*"|[^,]+)/g)
+		{
+			my ($k, $v) = ($1, $2);
+			$v =~ s/^"(.*)"$/$1/s;
+			$h{$k} = $v;
+		}
+		push @list, \%h;
+	}
+	return @list;
+}
+
+sub applications_from_json
+{
+	my ($json) = @_;
+	my @list;
+	return @list unless $json =~ /"applications": \[(.*?)\]\}\s*$/s;
+	my $body = $1;
+	while ($body =~ /\{([^{}]*)\}/g)
+	{
+		my $obj = $1;
+		my %h;
+		while ($obj =~ /"(\w+)": ("(?:[^"\\]|\\.)*"|[^,]+)/g)
+		{
+			my ($k, $v) = ($1, $2);
+			$v =~ s/^"(.*)"$/$1/s;
+			$h{$k} = $v;
+		}
+		push @list, \%h;
+	}
+	return @list;
+}
+
+=pod
+
+=item wait_for(\&cond, $what)
+
+Poll cond every 50 ms until it returns true or timeout_default passes.
+
+=cut
+
+sub wait_for
+{
+	my ($cond, $what) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		my $r = $cond->();
+		return $r if $r;
+		usleep(50_000);
+	}
+	diag("timed out waiting for $what");
+	return undef;
+}
+
+# Wait until every listed instance number is up (per status JSON).
+sub wait_instances_up
+{
+	my ($dir, @numbers) = @_;
+	return wait_for(
+		sub {
+			my %up = map { $_->{number} => ($_->{state} eq 'up') }
+			  instances_from_json(status_json($dir));
+			foreach my $n (@numbers) { return 0 unless $up{$n}; }
+			return 1;
+		},
+		"instances @numbers up");
+}
+
+sub wait_for_log
+{
+	my ($file, $re, $what) = @_;
+	return wait_for(
+		sub {
+			return 0 unless -e $file;
+			return slurp_file($file) =~ $re;
+		},
+		$what // "log matching $re");
+}
+
+package CmConmgr::FakeWatchdog;
+
+use strict;
+use warnings FATAL => 'all';
+
+use IO::Select;
+use IO::Socket::INET;
+use Socket;
+use POSIX ();
+use Time::HiRes qw(time usleep);
+
+use PostgreSQL::Test::Utils;
+
+=pod
+
+=item CmConmgr::FakeWatchdog->new(attrs => N)
+
+Fork a process that accepts heartbeat connections on a free port and
+answers them.  Commands (sent with ->command): "attrs N" (push new
+attributes), "mute" / "unmute" (stop / resume answering heartbeats),
+"shutdown" (send 'S' and close), "close" (drop every connection),
+"refuse" (refuse new connections with 'X').  Events (hello, register,
+unregister, goodbye) are appended to ->{events_file}.
+
+=cut
+
+sub new
+{
+	my ($class, %p) = @_;
+	my $self = bless {}, $class;
+	$self->{attrs} = $p{attrs} // 0;
+	$self->{port} = PostgreSQL::Test::Cluster::get_free_port();
+	$self->{events_file} =
+	  PostgreSQL::Test::Utils::tempdir('fakewd') . '/events';
+	open my $touch, '>', $self->{events_file} or die $!;
+	close $touch;
+
+	socketpair(my $parent, my $child, AF_UNIX, SOCK_STREAM, PF_UNSPEC)
+	  or die "socketpair: $!";
+	my $listen = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => $self->{port},
+		Listen => 128,
+		ReuseAddr => 1) or die "fake watchdog listen: $!";
+
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		close $parent;
+		eval { $self->_run($listen, $child) };
+		if ($@) { $self->_event("fake watchdog failed: $@"); print STDERR "fake watchdog failed: $@"; }
+		POSIX::_exit(0);
+	}
+	close $child;
+	close $listen;
+	$parent->autoflush(1);
+	$self->{ctl} = $parent;
+	$self->{pid} = $pid;
+	push @CmConmgr::started, $pid;
+	return $self;
+}
+
+sub port { return $_[0]->{port}; }
+
+sub command
+{
+	my ($self, $cmd) = @_;
+	my $fh = $self->{ctl};
+	print $fh "$cmd\n";
+	# wait for the acknowledgement so that the command is in effect
+	my $ack = <$fh>;
+	return;
+}
+
+sub events
+{
+	my ($self) = @_;
+	return PostgreSQL::Test::Utils::slurp_file($self->{events_file});
+}
+
+sub stop
+{
+	my ($self) = @_;
+	kill 'KILL', $self->{pid};
+	waitpid($self->{pid}, 0);
+	@CmConmgr::started = grep { $_ ne $self->{pid} } @CmConmgr::started;
+	return;
+}
+
+sub _event
+{
+	my ($self, $text) = @_;
+	open my $fh, '>>', $self->{events_file} or return;
+	print $fh "$text\n";
+	close $fh;
+	return;
+}
+
+sub _send
+{
+	my ($self, $c, $data) = @_;
+	my $ok = eval { syswrite($c->{sock}, $data) };
+	return;
+}
+
+sub _run
+{
+	my ($self, $listen, $ctl) = @_;
+	my $sel = IO::Select->new($listen, $ctl);
+	my %conns;
+	my $muted = 0;
+	my $refuse = 0;
+	my $ctlbuf = '';
+
+	$SIG{PIPE} = 'IGNORE';
+	for (;;)
+	{
+		foreach my $fh ($sel->can_read(1))
+		{
+			if ($fh == $listen)
+			{
+				my $s = $listen->accept or next;
+				$conns{ fileno($s) } = { sock => $s, buf => '', hello => 0 };
+				$sel->add($s);
+				next;
+			}
+			if ($fh == $ctl)
+			{
+				my $n = sysread($ctl, $ctlbuf, 4096, length $ctlbuf);
+				POSIX::_exit(0) unless $n;
+				while ($ctlbuf =~ s/^(.*)\n//)
+				{
+					my $cmd = $1;
+					if ($cmd =~ /^attrs (\d+)/)
+					{
+						$self->{attrs} = $1;
+						foreach my $c (values %conns)
+						{
+							next unless $c->{hello};
+							$self->_send($c,
+								CmConmgr::frame('A', pack('C', $self->{attrs})));
+						}
+					}
+					elsif ($cmd eq 'mute') { $muted = 1; }
+					elsif ($cmd eq 'unmute') { $muted = 0; }
+					elsif ($cmd eq 'refuse') { $refuse = 1; }
+					elsif ($cmd eq 'shutdown' || $cmd eq 'close')
+					{
+						foreach my $k (keys %conns)
+						{
+							my $c = $conns{$k};
+							$self->_send($c,
+								CmConmgr::frame('S',
+									CmConmgr::notice_payload(5, 'the server is shutting down')))
+							  if $cmd eq 'shutdown' && $c->{hello};
+							$sel->remove($c->{sock});
+							close $c->{sock};
+							delete $conns{$k};
+						}
+					}
+					syswrite($ctl, "ok\n");
+				}
+				next;
+			}
+			my $c = $conns{ fileno($fh) };
+			my $n = sysread($fh, $c->{buf}, 65536, length $c->{buf});
+			if (!$n)
+			{
+				$self->_event('closed');
+				$sel->remove($fh);
+				delete $conns{ fileno($fh) };
+				close $fh;
+				next;
+			}
+			while (my ($type, $payload) = CmConmgr::take_frame(\$c->{buf}))
+			{
+				if ($type eq 'H')
+				{
+					my ($magic, $min, $max, $ival, $tout, $auth, $nlen) =
+					  unpack('N n n N N C C', $payload);
+					my $name = unpack('n/a*', substr($payload, 18 + $nlen));
+					$self->_event("hello interval=$ival timeout=$tout name=$name");
+					if ($refuse)
+					{
+						$self->_send($c,
+							CmConmgr::frame('X',
+								CmConmgr::notice_payload(2, 'too many heartbeat connections')));
+						next;
+					}
+					$c->{hello} = 1;
+					$self->_send($c,
+						CmConmgr::frame('W',
+							pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 0)));
+				}
+				elsif ($type eq 'B')
+				{
+					next if $muted;
+					$self->_send($c,
+						CmConmgr::frame('b', $payload . pack('C', $self->{attrs})));
+				}
+				elsif ($type eq 'J' || $type eq 'K')
+				{
+					my ($pid, $fam) = unpack('N C', $payload);
+					my $alen = $fam == 4 ? 4 : 16;
+					my ($addr, $port) =
+					  unpack("a$alen n", substr($payload, 5));
+					my $a = $fam == 4 ? inet_ntoa($addr) : 'v6';
+					$self->_event(($type eq 'J' ? 'register' : 'unregister')
+						  . " pid=$pid addr=$a:$port");
+				}
+				elsif ($type eq 'G')
+				{
+					$self->_event('goodbye');
+				}
+			}
+		}
+	}
+}
+
+package CmConmgr::App;
+
+use strict;
+use warnings FATAL => 'all';
+
+use Carp;
+use IO::Select;
+use IO::Socket::INET;
+use Socket qw(inet_aton);
+use Time::HiRes qw(time);
+
+=pod
+
+=item CmConmgr::App->connect($port)
+
+Connect to conmgr and exchange GSSENCRequest and greeting, as the client
+library does.  Returns undef (and sets $CmConmgr::App::error) on failure.
+
+=cut
+
+our $error;
+
+sub connect
+{
+	my ($class, $port, %p) = @_;
+	my $s = IO::Socket::INET->new(
+		PeerAddr => $p{host} // '127.0.0.1',
+		PeerPort => $port,
+		Proto => 'tcp');
+	if (!$s)
+	{
+		$error = "connect: $!";
+		return undef;
+	}
+	my $self = bless { sock => $s, buf => '' }, $class;
+	return $self if $p{no_greeting};
+	syswrite($s, pack('N N', 8, CmConmgr::GSS_CODE));
+	my $g = $self->read_raw(5) // return undef;
+	my ($t, $len) = unpack('a N', $g);
+	if ($t ne 'E')
+	{
+		$error = "greeting: got '$t'";
+		return undef;
+	}
+	my $body = $self->read_raw($len - 4) // return undef;
+	if ($body !~ /cconmgr /)
+	{
+		$error = "greeting without conmgr tag";
+		return undef;
+	}
+	$self->{greeting} = $body;
+	return $self;
+}
+
+sub sock { return $_[0]->{sock}; }
+
+sub send_raw
+{
+	my ($self, $data) = @_;
+	return syswrite($self->{sock}, $data);
+}
+
+# Read exactly n bytes (bounded by timeout_default).
+sub read_raw
+{
+	my ($self, $n) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	my $sel = IO::Select->new($self->{sock});
+	while (length($self->{buf}) < $n)
+	{
+		my $left = $deadline - time();
+		if ($left <= 0 || !$sel->can_read($left))
+		{
+			$error = "timed out reading from conmgr";
+			return undef;
+		}
+		my $r = sysread($self->{sock}, $self->{buf}, 65536, length $self->{buf});
+		if (!$r)
+		{
+			$error = "conmgr closed the connection";
+			return undef;
+		}
+	}
+	my $out = substr($self->{buf}, 0, $n);
+	substr($self->{buf}, 0, $n) = '';
+	return $out;
+}
+
+# Read one frame: returns a hash (type and decoded fields) or undef.
+sub read_msg
+{
+	my ($self) = @_;
+	my $h = $self->read_raw(5) // return undef;
+	my ($type, $len) = unpack('a N', $h);
+	my $payload = $len > 4 ? ($self->read_raw($len - 4) // return undef) : '';
+	return decode($type, $payload);
+}
+
+sub decode
+{
+	my ($type, $payload) = @_;
+	my %m = (type => $type);
+	if ($type eq 'I')
+	{
+		@m{qw(instance attrs port host)} = unpack('n C n n/a*', $payload);
+	}
+	elsif ($type =~ /^[NFX]$/)
+	{
+		@m{qw(reason message)} = unpack('n n/a*', $payload);
+	}
+	return \%m;
+}
+
+sub route
+{
+	my ($self, $tsa, $appname) = @_;
+	croak "unknown tsa $tsa" unless exists $CmConmgr::TSA{$tsa};
+	$self->send_raw(
+		CmConmgr::frame('R',
+			pack('n C N n/a*', CmConmgr::PROTO_VERSION, $CmConmgr::TSA{$tsa}, $$,
+				$appname // 'tap')));
+	return $self->read_msg;
+}
+
+sub register
+{
+	my ($self, $backend_pid, $port) = @_;
+	return $self->send_raw(
+		CmConmgr::frame('J',
+			pack('N C a4 n', $backend_pid, 4, inet_aton('127.0.0.1'), $port // 40000)));
+}
+
+# Has conmgr closed the connection (after reading what is pending)?
+sub is_closed
+{
+	my ($self, $wait) = @_;
+	my $sel = IO::Select->new($self->{sock});
+	return 0 unless $sel->can_read($wait // 0);
+	my $r = sysread($self->{sock}, my $x, 65536);
+	$self->{buf} .= $x if $r;
+	return !$r;
+}
+
+sub close
+{
+	my ($self) = @_;
+	close $self->{sock} if $self->{sock};
+	$self->{sock} = undef;
+	return;
+}
+
+1;
