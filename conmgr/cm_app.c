@@ -753,12 +753,10 @@ cm_app_close_all(uint16_t reason, const char *message)
 			n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
 									   message, buf, sizeof(buf));
 			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
-				evbuffer_write(bufferevent_get_output(app->bev),
-							   bufferevent_getfd(app->bev));
+				cm_flush_now(app->bev);
 		}
 		else if (app->state == CM_APP_CLOSING)
-			evbuffer_write(bufferevent_get_output(app->bev),
-						   bufferevent_getfd(app->bev));
+			cm_flush_now(app->bev);
 		app_free(app);
 	}
 }

@@ -106,6 +106,27 @@ cm_instance_state_name(const CmInstance *inst)
 	return "unknown";
 }
 
+/*
+ * Write a bufferevent's pending output now, as far as the socket takes it.
+ * Used on the way out (goodbye, fast shutdown), when the event loop will
+ * not run again.  A socket bufferevent keeps its output buffer frozen
+ * between its own writes, hence the unfreeze.
+ */
+void
+cm_flush_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0)
+	{
+		if (evbuffer_write(out, fd) <= 0)
+			break;
+	}
+	evbuffer_freeze(out, 1);
+}
+
 bool
 cm_instance_is_primary(const CmInstance *inst)
 {
@@ -688,8 +709,7 @@ cm_instance_goodbye_all(void)
 		msg.u.notice.reason = CM_REASON_SHUTDOWN;
 		cm_proto_set_string(&msg.u.notice.message, "conmgr is shutting down");
 		if (inst_send(inst, &msg))
-			evbuffer_write(bufferevent_get_output(inst->bev),
-						   bufferevent_getfd(inst->bev));
+			cm_flush_now(inst->bev);
 		cm_info("%s: goodbye sent", inst->label);
 	}
 }

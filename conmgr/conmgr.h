@@ -163,6 +163,7 @@ extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 extern const char *cm_instance_state_name(const CmInstance *inst);
 extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
+extern void cm_flush_now(struct bufferevent *bev);
 
 /* cm_app.c */
 extern bool cm_app_listen(void);

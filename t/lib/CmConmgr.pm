@@ -78,6 +78,8 @@ our %REASON = (
 
 END
 {
+	# keep the test's exit code: waitpid and kill_kill set $?
+	local $?;
 	foreach my $h (@started)
 	{
 		if (ref $h)
@@ -203,6 +205,26 @@ sub start_conmgr
 		'<', \undef, '>>', $log, '2>>', $log);
 	push @started, $h;
 	return $h;
+}
+
+# PID of the conmgr running in $dir (from its PID file), or undef.
+sub conmgr_pid
+{
+	my ($dir) = @_;
+	return undef unless -e "$dir/conmgr.pid";
+	my ($pid) = PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.pid") =~ /^(\d+)/;
+	return undef unless $pid && kill(0, $pid);
+	return $pid;
+}
+
+# Run cm_ctl; returns (exit code, stdout, stderr, seconds taken).
+sub cm_ctl
+{
+	my (@args) = @_;
+	my ($out, $err) = ('', '');
+	my $t0 = time();
+	IPC::Run::run([ cm_ctl_bin(), @args ], '<', \undef, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err, time() - $t0);
 }
 
 # Ask the running conmgr through cm_ctl status --json; returns the text.
@@ -337,7 +359,7 @@ sub new
 	my ($class, %p) = @_;
 	my $self = bless {}, $class;
 	$self->{attrs} = $p{attrs} // 0;
-	$self->{port} = PostgreSQL::Test::Cluster::get_free_port();
+	$self->{port} = $p{port} // PostgreSQL::Test::Cluster::get_free_port();
 	$self->{events_file} =
 	  PostgreSQL::Test::Utils::tempdir('fakewd') . '/events';
 	open my $touch, '>', $self->{events_file} or die $!;

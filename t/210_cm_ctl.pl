@@ -1,0 +1,197 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# cm_ctl start / stop / status / reload against fake watchdogs: what start
+# waits for, the shutdown modes, exit codes, the PID-file lock.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+use CmConmgr;
+
+my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
+my $wd1_port = PostgreSQL::Test::Cluster::get_free_port();    # not yet up
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+
+my $dir = CmConmgr::conmgr_dir(
+	port => $port,
+	heartbeat_interval => 200,
+	heartbeat_timeout => 1000,
+	instances => [
+		{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
+		{ hostaddr => '127.0.0.1', port => 5433, watchdog_port => $wd1_port },
+	]);
+
+sub track
+{
+	my $pid = CmConmgr::conmgr_pid($dir);
+	push @CmConmgr::started, $pid if $pid;
+	return $pid;
+}
+
+sub wait_stopped
+{
+	return CmConmgr::wait_for(sub { !defined CmConmgr::conmgr_pid($dir) },
+		'conmgr to exit');
+}
+
+# status before start: exit 3; a missing directory: exit 4
+my ($rc, $out, $err) = CmConmgr::cm_ctl('status', '-D', $dir);
+is($rc, 3, 'status exits with 3 when conmgr is not running');
+like($out, qr/no conmgr running/, 'status says no conmgr is running');
+($rc, $out, $err) = CmConmgr::cm_ctl('status', '-D', "$dir/nonexistent");
+is($rc, 4, 'status exits with 4 when the directory is not accessible');
+like($err, qr/cm_ctl: error: directory ".*nonexistent" is not accessible/,
+	'status names the inaccessible directory');
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir);
+is($rc, 1, 'stop fails when conmgr is not running');
+like($err, qr/no conmgr is running/, 'stop says no conmgr is running');
+
+# start waits for the primary only
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir);
+track();
+is($rc, 0, 'start succeeds with the primary up and a standby down')
+  or diag($err);
+like($out, qr/conmgr started/, 'start reports success');
+my @inst = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+is($inst[0]{state}, 'up', 'primary up when start returns');
+isnt($inst[1]{state}, 'up', 'standby is down');
+
+# a second conmgr on the same directory is refused
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir);
+is($rc, 1, 'second start fails');
+like($err, qr/another conmgr \(PID \d+\) is already running/,
+	'second start names the running conmgr');
+command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	qr/another conmgr \(PID \d+\) is already running in directory/,
+	'a second conmgr process refuses the locked directory');
+
+# status text and JSON
+($rc, $out, $err) = CmConmgr::cm_ctl('status', '-D', $dir, '-i', 'instance');
+is($rc, 0, 'status exits 0 while running');
+like($out, qr/^\s+0\s+127\.0\.0\.1:5432\s+\d+\s+up\s+primary/m,
+	'status lists the live primary');
+like($out, qr/^\s+1\s+127\.0\.0\.1:5433\s+\d+\s+down\s+unknown.*Connection refused/m,
+	'status lists the dead standby with the cause');
+unlike($out, qr/Applications:/, '-i instance omits applications');
+
+# stop fast: applications are notified, watchdogs get a goodbye
+my $app = CmConmgr::App->connect($port);
+my $r = $app->route('primary');
+is($r->{type}, 'I', 'application routed');
+($rc, $out, $err) = CmConmgr::cm_ctl('status', '-D', $dir, '-i', 'application');
+like($out, qr/Applications:.*\n.*\n\s+\d+\s+127\.0\.0\.1:\d+\s+\d+\s+tap\s+primary\s+0\s+-\s+routed/,
+	'status -i application shows the application and its instance');
+unlike($out, qr/Instances:/, '-i application omits instances');
+
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
+is($rc, 0, 'stop -m fast succeeds');
+like($out, qr/conmgr stopped/, 'stop reports conmgr stopped');
+my $f = $app->read_msg;
+is($f->{type}, 'F', 'fast stop sends a failure notice');
+is($f->{reason}, $CmConmgr::REASON{shutdown}, 'reason is shutdown');
+ok(CmConmgr::wait_for(sub { $wd0->events =~ /goodbye/ }, 'goodbye'),
+	'watchdog received a goodbye');
+ok(!-e "$dir/conmgr.pid", 'PID file removed');
+
+# --complete with the standby down: the wait is bounded by -t
+($rc, $out, $err, my $secs) =
+  CmConmgr::cm_ctl('start', '-D', $dir, '--complete', '-t', '2');
+track();
+is($rc, 1, 'start --complete times out with exit code 1');
+like($err, qr/did not connect to every instance within 2 seconds/,
+	'time-out message');
+like($err, qr/keeps running/, 'time-out message says conmgr keeps running');
+cmp_ok($secs, '<', 6, '-t bounds the wait');
+ok(CmConmgr::conmgr_pid($dir), 'conmgr keeps running after the time-out');
+
+# the standby comes up: conmgr connects by itself
+my $wd1 = CmConmgr::FakeWatchdog->new(
+	attrs => CmConmgr::ATTR_STANDBY,
+	port => $wd1_port);
+ok(CmConmgr::wait_instances_up($dir, 0, 1),
+	'conmgr connects to the standby once it is up');
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir);
+is($rc, 0, 'smart stop without applications succeeds');
+
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '--complete');
+track();
+is($rc, 0, 'start --complete succeeds with every instance up');
+@inst = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+ok($inst[0]{state} eq 'up' && $inst[1]{state} eq 'up',
+	'both instances up when start --complete returns');
+
+# stop smart waits for applications
+$app = CmConmgr::App->connect($port);
+$r = $app->route('standby');
+is($r->{instance}, 1, 'standby request routed to instance 1');
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir, '-t', '1');
+is($rc, 1, 'smart stop with an application times out');
+like($err, qr/did not shut down within 1 seconds/, 'smart stop time-out message');
+like($err, qr/-m fast/, 'hint suggests fast mode');
+ok(CmConmgr::conmgr_pid($dir), 'conmgr still running while the application is connected');
+ok(!$app->is_closed(0.2), 'the application was not disconnected');
+ok(!CmConmgr::App->connect($port), 'new application connections are refused during smart shutdown');
+$app->close;
+ok(wait_stopped(), 'conmgr exits once the last application closed');
+
+# -W returns at once even without a primary
+$wd0->stop;
+my $t0 = time();
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-W');
+is($rc, 0, 'start -W succeeds');
+like($out, qr/conmgr starting/, 'start -W reports starting');
+cmp_ok(time() - $t0, '<', 2, 'start -W returns at once');
+ok(CmConmgr::wait_for(sub { CmConmgr::conmgr_pid($dir) }, 'PID file'),
+	'conmgr runs after start -W');
+track();
+
+# reload: reloadable and restart-only parameters
+CmConmgr::wait_instances_up($dir, 1);
+my $conf = slurp_file("$dir/conmgr.conf");
+my $newport = PostgreSQL::Test::Cluster::get_free_port();
+CmConmgr::write_conf($dir,
+	$conf =~ s/^port = \d+/port = $newport/mr . "log_level = debug\nmax_app_connections = 7\n");
+($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 0, 'reload succeeds');
+like($out, qr/parameter "port" cannot be changed without restarting conmgr; the new value "$newport" was ignored/,
+	'reload says what it ignored');
+like($out, qr/parameter "max_app_connections" changed from "1000" to "7"/,
+	'reload applies max_app_connections');
+like(CmConmgr::status_json($dir), qr/"max_app_connections": 7/,
+	'new max_app_connections in effect');
+
+CmConmgr::write_conf($dir, $conf . "log_level = loud\n");
+($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 1, 'reload of an invalid file fails');
+like($err, qr/conmgr\.conf:\d+: invalid value for parameter "log_level": "loud"/,
+	'reload reports file, line and parameter');
+like(CmConmgr::status_json($dir), qr/"max_app_connections": 7/,
+	'the previous configuration stays in effect');
+
+# stop immediate: no goodbye, at once
+my $events_before = () = $wd1->events =~ /goodbye/g;
+$t0 = time();
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'immediate');
+is($rc, 0, 'stop -m immediate succeeds');
+cmp_ok(time() - $t0, '<', 2, 'immediate stop is immediate');
+ok(CmConmgr::wait_for(sub { $wd1->events =~ /closed/ }, 'connection closed'),
+	'the watchdog sees the heartbeat connection close');
+my $events_after = () = $wd1->events =~ /goodbye/g;
+is($events_after, $events_before, 'no goodbye on immediate stop');
+
+# bad options
+($rc, $out, $err) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'sometime');
+is($rc, 1, 'unknown shutdown mode fails');
+like($err, qr/unrecognized shutdown mode "sometime"/, 'unknown mode named');
+($rc, $out, $err) = CmConmgr::cm_ctl('launch', '-D', $dir);
+like($err, qr/unrecognized operation mode "launch"/, 'unknown operation named');
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', 'soon');
+like($err, qr/invalid value "soon" for option -t/, 'bad -t named');
+
+done_testing();
