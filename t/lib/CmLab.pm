@@ -561,6 +561,24 @@ sub pg_promote
 		'-w', '-t', timeout(), 'promote');
 }
 
+# PID of the process of host's namespace whose title is "postgres: TITLE"
+# (background workers without a database are not in pg_stat_activity).
+sub worker_pid
+{
+	my ($self, $host, $title) = @_;
+	my $ns = $self->ns($host);
+	foreach my $pid (split /\s+/, `ip netns pids $ns 2>/dev/null` // '')
+	{
+		next unless $pid =~ /^\d+$/;
+		open my $fh, '<', "/proc/$pid/cmdline" or next;
+		my $cmd = <$fh> // '';
+		close $fh;
+		$cmd =~ s/[\0\s]+$//;
+		return $pid if $cmd eq "postgres: $title";
+	}
+	return undef;
+}
+
 # PID of a host's postmaster, from postmaster.pid.
 sub postmaster_pid
 {
