@@ -117,6 +117,56 @@ sub log_contains
 	return $log =~ $re;
 }
 
+package CmWatchdog::Session;
+
+# A psql session kept open in the background, on any connection string
+# (PostgreSQL::Test::BackgroundPsql only takes the node's own one).
+
+use strict;
+use warnings FATAL => 'all';
+
+use IPC::Run;
+
+sub start
+{
+	my ($class, $connstr) = @_;
+	my $self = bless { in => '', out => '', err => '' }, $class;
+	$self->{timer} = IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default);
+	$self->{h} = IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $connstr, '-f', '-' ],
+		'<', \$self->{in}, '>', \$self->{out}, '2>', \$self->{err},
+		$self->{timer});
+	return $self;
+}
+
+# Run a query and return its output (without the final newline).
+sub query
+{
+	my ($self, $sql) = @_;
+	$sql .= ';' unless $sql =~ /;\s*$/;
+	$self->{out} = '';
+	$self->{in} .= "$sql\n\\echo __CM_DONE__\n";
+	$self->{timer}->start($PostgreSQL::Test::Utils::timeout_default);
+	IPC::Run::pump($self->{h})
+	  until $self->{out} =~ /__CM_DONE__\n/ || !$self->{h}->pumpable;
+	die "psql session failed: $self->{err}"
+	  unless $self->{out} =~ s/\n?__CM_DONE__\n//;
+	return $self->{out};
+}
+
+sub quit
+{
+	my ($self) = @_;
+	return unless $self->{h};
+	eval {
+		$self->{in} .= "\\q\n";
+		$self->{timer}->start(5);
+		$self->{h}->finish;
+	};
+	$self->{h}->kill_kill if $@;
+	$self->{h} = undef;
+}
+
 package CmWatchdog::Peer;
 
 use strict;
