@@ -147,8 +147,7 @@ conf_fails(undef,
 	ok(CmConmgr::wait_for_log("$dir/it's a 'log'.txt", qr/starting in directory/),
 		'conmgr logs into the file named by log_file');
 	$h->signal('INT');
-	$h->finish;
-	is($h->full_result, 0, 'conmgr exits 0 on a fast shutdown');
+	ok($h->finish, 'conmgr exits 0 on a fast shutdown');
 }
 
 # cm_ctl start shows conmgr's configuration errors
