@@ -270,6 +270,13 @@ cmd_notice(int argc, char **argv)
 	while ((res = PQgetResult(conn)) != NULL)
 		PQclear(res);
 	printf("elapsed_ms=%lld\n", now_ms() - t0);
+	if (!cm_seen && PQcmSocket(conn) >= 0)
+	{
+		/* the server went first; conmgr's notice must follow */
+		struct pollfd pfd = {PQcmSocket(conn), POLLIN, 0};
+
+		printf("cm_readable_after=%d\n", poll(&pfd, 1, 10000) == 1);
+	}
 	printf("final_status=%s\n", status_name(PQstatus(conn)));
 	fflush(stdout);
 	PQfinish(conn);

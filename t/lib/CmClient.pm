@@ -156,6 +156,119 @@ sub signal_bg
 	$h->{harness}->signal($sig);
 }
 
+=item watchdog_node(NAME)
+
+A started node with the watchdog preloaded on a free port
+($node->{cm_watchdog_port}), listening on 127.0.0.1, able to stream.
+
+=cut
+
+sub watchdog_node
+{
+	my ($name) = @_;
+	my $node  = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => 1);
+	add_watchdog_conf($node);
+	$node->start;
+	return $node;
+}
+
+sub add_watchdog_conf
+{
+	my ($node) = @_;
+	my $wport = PostgreSQL::Test::Cluster::get_free_port();
+	$node->{cm_watchdog_port} = $wport;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'watchdog'
+watchdog.port = $wport
+watchdog.check_attr_interval = 200
+listen_addresses = '127.0.0.1'
+});
+	return;
+}
+
+=item standby_of(PRIMARY, NAME)
+
+A started streaming standby of PRIMARY with its own watchdog port.
+
+=cut
+
+sub standby_of
+{
+	my ($primary, $name) = @_;
+	$primary->backup("${name}_backup");
+	my $standby = PostgreSQL::Test::Cluster->new($name);
+	$standby->init_from_backup($primary, "${name}_backup", has_streaming => 1);
+	add_watchdog_conf($standby);
+	$standby->start;
+	$primary->wait_for_catchup($standby, 'replay');
+	return $standby;
+}
+
+=item start_conmgr(NAME, [NODES], PARAMS...)
+
+Write a conmgr.conf naming NODES as instances 0, 1, ... and run conmgr -D
+in the foreground.  Returns { dir, port, log, handle }.
+
+=cut
+
+sub start_conmgr
+{
+	my ($name, $nodes, %params) = @_;
+	my $dir  = PostgreSQL::Test::Utils::tempdir("cm_$name");
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $conf = "port = $port\n";
+	my $i    = 0;
+	for my $n (@$nodes)
+	{
+		$conf .= "backend_host$i = '127.0.0.1'\nbackend_port$i = " . $n->port
+		  . "\nwatchdog_port$i = $n->{cm_watchdog_port}\n";
+		$i++;
+	}
+	$conf .= "$_ = $params{$_}\n" for sort keys %params;
+	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
+	print $fh $conf;
+	close $fh;
+	my $bindir = `pg_config --bindir`;
+	chomp $bindir;
+	my $bin = -x topdir() . '/conmgr/conmgr' ? topdir() . '/conmgr/conmgr' : "$bindir/conmgr";
+	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
+	my $h   = { out => '', err => '' };
+	$h->{harness} = IPC::Run::start([ $bin, '-D', $dir ], '<', \undef, '>>', $log, '2>>', $log);
+	push @children, $h;
+	return { dir => $dir, port => $port, log => $log, handle => $h };
+}
+
+=item wait_connect(CONNINFO, REGEX, NAME)
+
+Run "pqcm_tool connect CONNINFO SQL" until its output matches REGEX
+(conmgr needs a moment to learn the attributes of its instances); one
+test result.  Returns the last output.
+
+=cut
+
+sub wait_connect
+{
+	my ($conninfo, $sql, $re, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	my $out = '';
+	while (time() < $deadline)
+	{
+		my ($rc, $o, $e) = run_tool('connect', $conninfo, $sql);
+		$out = $o . $e;
+		if ($rc == 0 && $out =~ $re)
+		{
+			pass($name);
+			return $out;
+		}
+		usleep(100_000);
+	}
+	fail($name);
+	diag($out);
+	return $out;
+}
+
 END
 {
 	for my $h (@children)
