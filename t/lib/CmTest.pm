@@ -79,7 +79,7 @@ sub watchdog_node
 sub configure_watchdog
 {
 	my ($node, %opts) = @_;
-	my $wport = get_free_port();
+	my $wport = PostgreSQL::Test::Cluster::get_free_port();
 	$node->{cm_watchdog_port} = $wport;
 	$node->append_conf(
 		'postgresql.conf', qq{
@@ -155,7 +155,7 @@ sub write_conmgr_conf
 	my ($dir, $nodes, %params) = @_;
 	make_path($dir);
 	chmod 0700, $dir;
-	my $port = delete $params{port} // get_free_port();
+	my $port = delete $params{port} // PostgreSQL::Test::Cluster::get_free_port();
 	my $conf = "# written by CmTest\nport = $port\n";
 	my $i = 0;
 	foreach my $n (@$nodes)
