@@ -10,8 +10,8 @@
  *	   +---- failure (backoff) ---+-------------------+-- instance down +
  *
  * In UP a heartbeat is sent every heartbeat_interval; the instance is
- * declared down when the oldest unanswered heartbeat is older than
- * heartbeat_timeout (monotonic clock), when the connection breaks, or at
+ * declared down when no reply came for heartbeat_timeout (monotonic clock,
+ * see inst_arm_timeout), when the connection breaks, or at
  * once when the watchdog announces a shutdown.  Declaring it down notifies
  * every application connection routed to it.  Attribute changes (pushed by
  * the watchdog, or carried by heartbeat replies) update the routing at once
@@ -268,19 +268,28 @@ inst_set_attrs(CmInstance *inst, uint8_t attrs)
 	cm_app_notify_attrs_changed(inst);
 }
 
-/* (Re)arm the timeout for the oldest unanswered heartbeat. */
+/*
+ * (Re)arm the heartbeat timeout.  The instance is declared down
+ * heartbeat_timeout after the earlier of the last reply and the oldest
+ * unanswered heartbeat.  Counting from the last reply bounds the time from
+ * a failure to the notice by heartbeat_timeout itself (the reply before the
+ * failure arrived at most then); counting from the oldest unanswered
+ * heartbeat covers round trips longer than the interval.
+ */
 static void
 inst_arm_timeout(CmInstance *inst, uint64_t now)
 {
+	uint64_t	base = inst->last_reply_us;
 	uint64_t	deadline;
 
-	if (inst->answered_seq == inst->next_seq)
+	if (inst->answered_seq != inst->next_seq)
 	{
-		evtimer_del(inst->timeout_timer);
-		return;
+		uint64_t	oldest = inst->sent_us[inst->answered_seq % CM_HEARTBEAT_RING];
+
+		if (oldest < base)
+			base = oldest;
 	}
-	deadline = inst->sent_us[inst->answered_seq % CM_HEARTBEAT_RING] +
-		(uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
+	deadline = base + (uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
 	set_timer_us(inst->timeout_timer, deadline > now ? deadline - now : 0);
 }
 
@@ -291,7 +300,6 @@ inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	CmInstance *inst = arg;
 	CmProtoMsg	msg;
 	uint64_t	now = cm_now_us();
-	bool		first = (inst->answered_seq == inst->next_seq);
 
 	if (inst->state != CM_INST_UP)
 		return;
@@ -307,10 +315,7 @@ inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	msg.u.heartbeat.echo = now;
 	inst->sent_us[inst->next_seq % CM_HEARTBEAT_RING] = now;
 	inst->next_seq++;
-	if (!inst_send(inst, &msg))
-		return;
-	if (first)
-		inst_arm_timeout(inst, now);
+	inst_send(inst, &msg);
 }
 
 static void
@@ -389,6 +394,7 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 		tv.tv_usec = (cm_server.cfg.heartbeat_interval % 1000) * 1000;
 		event_add(inst->hb_timer, &tv);
 	}
+	inst_arm_timeout(inst, now);
 	inst_heartbeat_cb(-1, 0, inst);
 	cm_check_shutdown();
 }
