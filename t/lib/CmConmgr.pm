@@ -349,7 +349,7 @@ Fork a process that accepts heartbeat connections on a free port and
 answers them.  Commands (sent with ->command): "attrs N" (push new
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "shutdown" (send 'S' and close), "close" (drop every connection),
-"refuse" (refuse new connections with 'X').  Events (hello, register,
+"refuse" (refuse new connections with 'X'), "raw HEX" (send bytes).  Events (hello, register,
 unregister, goodbye) are appended to ->{events_file}.
 
 =cut
@@ -471,6 +471,11 @@ sub _run
 							$self->_send($c,
 								CmConmgr::frame('A', pack('C', $self->{attrs})));
 						}
+					}
+					elsif ($cmd =~ /^raw ([0-9a-f]+)$/)
+					{
+						my $bytes = pack('H*', $1);
+						$self->_send($_, $bytes) foreach values %conns;
 					}
 					elsif ($cmd eq 'mute') { $muted = 1; }
 					elsif ($cmd eq 'unmute') { $muted = 0; }
