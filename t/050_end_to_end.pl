@@ -93,4 +93,29 @@ isnt($r->{'after-notice'}{query}, 'PGRES_TUPLES_OK', 'a query after the notice f
 my $ro2 = CmTest::run_app("host=localhost port=$cmport target_session_attrs=read-only");
 is($ro2->{connected}{port}, $standby->port, 'read-only still reaches the standby');
 
+# heartbeat timeout: the standby's watchdog worker is frozen, so its socket
+# stays open but heartbeats go unanswered
+my $wd_pid = CmTest::worker_pid($standby, 'watchdog') // 'none';
+like($wd_pid, qr/^\d+$/, 'the standby runs a watchdog worker');
+($app, $out) = CmTest::start_app(
+	"host=localhost port=$cmport target_session_attrs=read-only", 60);
+ok(CmTest::wait_app_line($app, $out, 'connected'), 'application connected to the standby')
+  or diag($$out);
+my $t_freeze = time;
+kill 'STOP', $wd_pid if $wd_pid =~ /^\d+$/;
+my $notified = CmTest::wait_app_line($app, $out, 'after-notice');
+kill 'CONT', $wd_pid if $wd_pid =~ /^\d+$/;
+ok($notified, 'application was notified when heartbeats went unanswered')
+  or diag($$out);
+$app->finish;
+$r = CmTest::parse_app_output($$out);
+$at = ($r->{notice}{at} // 0) / 1000.0;
+# the last heartbeat answered before the freeze may be up to one interval old
+cmp_ok($at - $t_freeze, '>=', ($hb_timeout - $hb_interval) / 1000.0,
+	'no notice before the heartbeat timeout could have expired');
+cmp_ok($at - $t_freeze, '<=', ($hb_timeout + 1000) / 1000.0,
+	'notice within heartbeat_timeout + 1 s of the freeze');
+note(sprintf("notice %.0f ms after the freeze", ($at - $t_freeze) * 1000));
+is($r->{'after-notice'}{status}, 'bad', 'the frozen instance\'s connection is reported bad');
+
 done_testing();

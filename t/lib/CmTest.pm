@@ -118,6 +118,41 @@ sub primary_and_standby
 
 =pod
 
+=item worker_pid(node, type)
+
+PID of the node's background worker whose process title ends with type
+("watchdog" or "watchdog terminator"); undef when there is none.  Workers
+without a database connection do not appear in pg_stat_activity, so the
+postmaster's children are read from /proc.
+
+=cut
+
+sub worker_pid
+{
+	my ($node, $type) = @_;
+	open my $fh, '<', $node->data_dir . '/postmaster.pid' or return undef;
+	my $pm = <$fh>;
+	close $fh;
+	chomp $pm;
+	opendir my $dh, '/proc' or return undef;
+	foreach my $pid (grep { /^\d+$/ } readdir $dh)
+	{
+		open my $st, '<', "/proc/$pid/stat" or next;
+		my $stat = <$st>;
+		close $st;
+		next unless $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
+		open my $cl, '<', "/proc/$pid/cmdline" or next;
+		my $cmd = <$cl> // '';
+		close $cl;
+		$cmd =~ s/\0/ /g;
+		$cmd =~ s/\s+$//;
+		return $pid if $cmd =~ /(?:^|: )\Q$type\E$/;
+	}
+	return undef;
+}
+
+=pod
+
 =item wait_for_port(port)
 
 Wait until something accepts TCP connections on 127.0.0.1:port.
