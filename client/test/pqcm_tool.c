@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,12 +391,90 @@ cmd_fork(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+/* threads N CONNINFO: N threads each connect, query and finish 5 times. */
+typedef struct
+{
+	const char *conninfo;
+	int			ok;
+	int			via_cm;
+} ThreadArg;
+
+static void *
+thread_main(void *p)
+{
+	ThreadArg  *a = p;
+	int			i;
+
+	for (i = 0; i < 5; i++)
+	{
+		PGconn	   *conn = (i % 2) ? PQconnectdb(a->conninfo) : PQconnectStart(a->conninfo);
+		PGresult   *res;
+
+		if (i % 2 == 0 && conn)
+		{
+			PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+
+			while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED)
+			{
+				struct pollfd pfd = {PQsocket(conn),
+				ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+
+				if (poll(&pfd, 1, 30000) <= 0)
+					break;
+				ps = PQconnectPoll(conn);
+			}
+		}
+		if (PQstatus(conn) == CONNECTION_OK)
+		{
+			res = PQexec(conn, "SELECT 1");
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+				a->ok++;
+			PQclear(res);
+			if (PQcmSocket(conn) >= 0)
+				a->via_cm++;
+		}
+		PQfinish(conn);
+	}
+	return NULL;
+}
+
+static int
+cmd_threads(int argc, char **argv)
+{
+	int			n = atoi(argv[0]);
+	pthread_t  *tids;
+	ThreadArg  *args;
+	int			i,
+				ok = 0,
+				via_cm = 0;
+
+	if (argc < 2 || n <= 0 || n > 64)
+		return 2;
+	tids = calloc((size_t) n, sizeof(pthread_t));
+	args = calloc((size_t) n, sizeof(ThreadArg));
+	for (i = 0; i < n; i++)
+	{
+		args[i].conninfo = argv[1];
+		pthread_create(&tids[i], NULL, thread_main, &args[i]);
+	}
+	for (i = 0; i < n; i++)
+	{
+		pthread_join(tids[i], NULL);
+		ok += args[i].ok;
+		via_cm += args[i].via_cm;
+	}
+	printf("connections_ok=%d\nvia_conmgr=%d\n", ok, via_cm);
+	free(tids);
+	free(args);
+	return ok == n * 5 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|reset|fork CONNINFO ...\n",
+		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|reset|fork|threads ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -416,6 +495,8 @@ main(int argc, char **argv)
 		return cmd_reset(argc - 2, argv + 2);
 	if (strcmp(argv[1], "fork") == 0)
 		return cmd_fork(argc - 2, argv + 2);
+	if (strcmp(argv[1], "threads") == 0)
+		return cmd_threads(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }
