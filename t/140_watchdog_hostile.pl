@@ -1,0 +1,228 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# Hostile input: garbage, truncated and oversized frames, a slow-loris
+# peer, wrong protocol versions, 1000 idle connections.  The worker stays
+# up, the postmaster never restarts, and a legitimate peer keeps its
+# heartbeat answered throughout.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+use CmWatchdog;
+
+my $hello_timeout = 1000;    # ms
+my $margin = 3.0;            # s
+
+my ($node, $wdport) = CmWatchdog::new_node('hostile',
+	conf => "watchdog.hello_timeout = $hello_timeout\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
+my $start_time = CmWatchdog::postmaster_start_time($node);
+
+# The legitimate peer: it must be answered at every step.  Its server
+# timeout is 200 + 600 + 1000 ms; every step below beats at least that often.
+my $legit = CmWatchdog::Peer->connect($wdport);
+is($legit->hello(interval => 200, timeout => 600, name => 'legit')->{type},
+	'W', 'legitimate peer welcomed');
+my $seq = 0;
+my $missed = 0;
+
+sub beat
+{
+	$seq++;
+	my $r = $legit->heartbeat($seq);
+	$missed++ unless $r && $r->{type} eq 'b' && $r->{seq} == $seq;
+}
+
+# Send bytes on a new connection; return the peer, the first message
+# received (if any) and whether the watchdog closed the connection.
+sub attack
+{
+	my ($bytes, %o) = @_;
+	my $p = CmWatchdog::Peer->connect($wdport);
+	$p->send_raw($bytes) if length $bytes;
+	beat();
+	my $first = $p->read_msg(1.0);
+	my $closed = $p->{eof} || $p->wait_closed($o{wait} // 5);
+	beat();
+	$p->close;
+	return ($first, $closed);
+}
+
+my $hello = CmWatchdog::Peer::hello_frame(name => 'x');
+
+# HTTP request
+my ($m, $closed) = attack("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+ok($closed, 'HTTP request: connection closed');
+is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+	'HTTP request: refused as a protocol violation');
+
+# random garbage
+srand(20260);
+my $garbage = join '', map { chr(int(rand(256))) } 1 .. 4096;
+($m, $closed) = attack($garbage);
+ok($closed, 'random garbage: connection closed');
+
+# oversized frame: length far above the maximum
+($m, $closed) = attack(pack('A1 N', 'H', 0x7fffffff) . ('x' x 100));
+ok($closed, 'oversized frame: connection closed');
+is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+	'oversized frame: refused as a protocol violation');
+
+# oversized by one byte
+($m, $closed) = attack(pack('A1 N', 'H', 2048));
+ok($closed, 'frame one byte too long: connection closed');
+
+# length below the header
+($m, $closed) = attack(pack('A1 N', 'H', 3));
+ok($closed, 'length below 4: connection closed');
+
+# messages that the watchdog never accepts from a peer
+($m, $closed) = attack(pack('A1 N n N N C C', 'W', 16, 0x0100, 1000, 5000, 0, 0));
+ok($closed, 'a welcome sent to the watchdog: connection closed');
+($m, $closed) = attack(pack('A1 N N Q>', 'B', 16, 1, 1));
+ok($closed, 'heartbeat before hello: connection closed');
+is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+	'heartbeat before hello: refused as a protocol violation');
+
+# malformed hellos
+($m, $closed) = attack(CmWatchdog::Peer::hello_frame(magic => 0x12345678));
+ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	'wrong magic: refused');
+my $nul = $hello;
+$nul =~ s/x$/\0/;
+($m, $closed) = attack($nul);
+ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	'NUL byte in the name: refused');
+($m, $closed) = attack($hello . 'trailing');
+ok($closed, 'bytes after the hello that form no frame: connection closed');
+($m, $closed) = attack(
+	CmWatchdog::Peer::hello_frame(interval => 3000, timeout => 1000));
+ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	'timeout below interval: refused');
+($m, $closed) = attack(
+	CmWatchdog::Peer::hello_frame(min_version => 0x0900, max_version => 0x0900));
+ok($closed && $m && $m->{reason} == CmWatchdog::REASON_VERSION,
+	'wrong protocol version: refused with reason version');
+($m, $closed) = attack(CmWatchdog::Peer::hello_frame(
+	min_version => 0x0100, max_version => 0x0000));
+ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	'inverted version range: refused');
+
+# truncated hello, then the peer leaves
+my $offset = -s $node->logfile;
+my $trunc = CmWatchdog::Peer->connect($wdport);
+$trunc->send_raw(substr($hello, 0, 9));
+beat();
+$trunc->close;
+ok( $node->wait_for_log(qr/incomplete heartbeat hello from 127\.0\.0\.1:\d+/,
+		$offset),
+	'truncated hello is logged');
+beat();
+
+# slow loris: a valid hello, one byte every 300 ms
+my $loris = CmWatchdog::Peer->connect($wdport);
+my $t0 = time();
+my $loris_closed;
+for my $i (0 .. length($hello) - 1)
+{
+	last unless $loris->send_raw(substr($hello, $i, 1));
+	beat();
+	if ($loris->read_msg(0.3) || $loris->{eof})
+	{
+		$loris_closed = time() - $t0 if $loris->{eof} || $loris->wait_closed(1);
+		last;
+	}
+}
+ok(defined $loris_closed, 'slow loris: connection closed before its hello completed');
+cmp_ok($loris_closed // 999, '>=', $hello_timeout / 1000 - 0.05,
+	'slow loris: not closed before watchdog.hello_timeout');
+cmp_ok($loris_closed // 999, '<=', $hello_timeout / 1000 + $margin,
+	'slow loris: closed within watchdog.hello_timeout + margin');
+$loris->close;
+
+# a welcomed peer that turns hostile is dropped (and lost), nobody else
+my $turncoat = CmWatchdog::Peer->connect($wdport);
+is($turncoat->hello(interval => 200, timeout => 600, name => 'turncoat')->{type},
+	'W', 'second peer welcomed');
+$offset = -s $node->logfile;
+$turncoat->send_raw(pack('A1 N', 'B', 100000));
+ok($turncoat->wait_closed, 'peer sending an oversized frame is closed');
+ok( $node->wait_for_log(
+		qr/conmgr "turncoat" at 127\.0\.0\.1:\d+ lost: protocol violation/,
+		$offset),
+	'and declared lost');
+beat();
+
+# 1000 idle connections
+my @idle;
+my $opened = 0;
+for my $i (1 .. 1000)
+{
+	my $s = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $wdport,
+		Proto => 'tcp');
+	last unless $s;
+	push @idle, $s;
+	$opened++;
+	beat() if $i % 50 == 0;
+}
+is($opened, 1000, '1000 idle connections opened');
+my $late = CmWatchdog::Peer->connect($wdport);
+my $lw = $late->hello(interval => 200, timeout => 600, name => 'late');
+ok($lw && $lw->{type} eq 'W', 'a peer connecting during the flood is welcomed');
+beat();
+my $r = $late->heartbeat(1);
+ok($r && $r->{type} eq 'b', 'and its heartbeat is answered');
+# the idle connections are closed: the oldest at once, the rest at their
+# hello timeout
+my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+my $sel = IO::Select->new(@idle);
+my %eof;
+while (time() < $deadline && keys(%eof) < @idle)
+{
+	for my $s ($sel->can_read(0.2))
+	{
+		my $n = sysread($s, my $buf, 4096);
+		if (!$n)
+		{
+			$eof{ fileno($s) } = 1;
+			$sel->remove($s);
+		}
+	}
+	beat();
+	$late->heartbeat(1);
+}
+is(scalar(keys %eof), 1000, 'the watchdog closed all 1000 idle connections');
+close($_) for @idle;
+beat();
+
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT heartbeats >= $seq FROM pgx_stat_watchdog WHERE conmgr_name = 'legit' AND state = 'active'"
+	),
+	'the legitimate peer is still active in the view');
+beat();
+is($missed, 0, "every one of $seq heartbeats of the legitimate peer was answered");
+
+is(CmWatchdog::postmaster_start_time($node), $start_time,
+	'the postmaster never restarted');
+my $log = slurp_file($node->logfile);
+unlike($log, qr/terminating any other active server processes/,
+	'no crash recovery');
+unlike($log, qr/(was terminated by signal|exited with exit code)/,
+	'no worker died');
+my $starts = () = $log =~ /watchdog started:/g;
+is($starts, 1, 'the watchdog worker started once and kept running');
+
+$late->close;
+$legit->close;
+$node->stop;
+done_testing();
