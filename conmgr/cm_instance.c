@@ -27,6 +27,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,12 +43,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/dns.h>
 #include <event2/util.h>
 
 #include "cm_log.h"
 #include "conmgr.h"
 
 static void inst_connect(CmInstance *inst);
+static void inst_connect_next(CmInstance *inst, const char *previous_error);
+static void inst_free_addresses(CmInstance *inst);
 static void inst_read_cb(struct bufferevent *bev, void *arg);
 static void inst_event_cb(struct bufferevent *bev, short what, void *arg);
 
@@ -168,6 +172,8 @@ inst_teardown(CmInstance *inst)
 		bufferevent_free(inst->bev);
 		inst->bev = NULL;
 	}
+	inst_free_addresses(inst);
+	inst->resolving = false;
 	evtimer_del(inst->state_timer);
 	evtimer_del(inst->hb_timer);
 	evtimer_del(inst->timeout_timer);
@@ -341,7 +347,8 @@ inst_state_timer_cb(evutil_socket_t fd, short what, void *arg)
 			inst_connect(inst);
 			break;
 		case CM_INST_CONNECTING:
-			inst_connect_failed(inst, "connection not established within connect_timeout (%d ms)",
+			inst_connect_failed(inst, "%s not established within connect_timeout (%d ms)",
+								inst->resolving ? "name resolution" : "connection",
 								cm_server.cfg.connect_timeout);
 			break;
 		case CM_INST_HELLO:
@@ -559,48 +566,63 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		if (inst->state == CM_INST_UP)
 			inst_down(inst, CM_REASON_CONN_LOST, "heartbeat connection lost: %s", cause);
+		else if (inst->state == CM_INST_CONNECTING && inst->ai_next != NULL)
+			inst_connect_next(inst, cause);
 		else
 			inst_connect_failed(inst, "%s", cause);
 	}
 }
 
-/* Start a connection attempt to the instance's watchdog. */
+/* Forget the addresses and any name resolution in progress. */
 static void
-inst_connect(CmInstance *inst)
+inst_free_addresses(CmInstance *inst)
 {
-	const CmInstanceConfig *ic = inst->cfg;
-	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-	char		portstr[16];
-	int			rc;
+	if (inst->dns_req)
+	{
+		struct evdns_getaddrinfo_request *req = inst->dns_req;
+
+		/* the callback then runs with EVUTIL_EAI_CANCEL and ignores it */
+		inst->dns_req = NULL;
+		evdns_getaddrinfo_cancel(req);
+	}
+	if (inst->ai_list)
+		evutil_freeaddrinfo(inst->ai_list);
+	inst->ai_list = NULL;
+	inst->ai_next = NULL;
+}
+
+/*
+ * Connect to the next address of the instance.  Each address is tried in
+ * turn within the same connect_timeout; the attempt fails when none is
+ * left.
+ */
+static void
+inst_connect_next(CmInstance *inst, const char *previous_error)
+{
+	struct evutil_addrinfo *ai = inst->ai_next;
 	int			fd;
 	int			on = 1;
 	unsigned int user_timeout = (unsigned int) cm_server.cfg.heartbeat_timeout;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (ic->hostaddr ? AI_NUMERICHOST : 0);
-	snprintf(portstr, sizeof(portstr), "%d", ic->watchdog_port);
-
-	/*
-	 * Name resolution with getaddrinfo() blocks; backend_hostaddrN avoids
-	 * it, as documented.
-	 */
-	rc = getaddrinfo(ic->hostaddr ? ic->hostaddr : ic->host, portstr, &hints, &res);
-	if (rc != 0 || res == NULL)
+	if (inst->bev)
 	{
-		inst_connect_failed(inst, "could not resolve \"%s\": %s",
-							ic->hostaddr ? ic->hostaddr : ic->host,
-							rc != 0 ? gai_strerror(rc) : "no address");
+		bufferevent_free(inst->bev);
+		inst->bev = NULL;
+	}
+	if (ai == NULL)
+	{
+		inst_connect_failed(inst, "%s", previous_error ? previous_error : "no address to connect to");
 		return;
 	}
+	inst->ai_next = ai->ai_next;
 
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		freeaddrinfo(res);
-		inst_connect_failed(inst, "could not create socket: %s", strerror(errno));
+		char		err[200];
+
+		snprintf(err, sizeof(err), "could not create socket: %s", strerror(errno));
+		inst_connect_next(inst, err);
 		return;
 	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
@@ -612,25 +634,113 @@ inst_connect(CmInstance *inst)
 	if (inst->bev == NULL)
 	{
 		close(fd);
-		freeaddrinfo(res);
 		inst_connect_failed(inst, "out of memory");
 		return;
 	}
 	bufferevent_setcb(inst->bev, inst_read_cb, NULL, inst_event_cb, inst);
 	bufferevent_setwatermark(inst->bev, EV_READ, 0, 4 * CM_PROTO_MAX_MSG);
 	inst->state = CM_INST_CONNECTING;
-	set_timer_ms(inst->state_timer, (uint64_t) cm_server.cfg.connect_timeout);
-	if (bufferevent_socket_connect(inst->bev, res->ai_addr, (int) res->ai_addrlen) < 0)
+	if (bufferevent_socket_connect(inst->bev, ai->ai_addr, (int) ai->ai_addrlen) < 0)
 	{
-		int			err = errno;
+		char		err[200];
 
-		freeaddrinfo(res);
-		inst_connect_failed(inst, "%s", strerror(err));
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		inst_connect_next(inst, err);
 		return;
 	}
-	freeaddrinfo(res);
 	bufferevent_enable(inst->bev, EV_READ | EV_WRITE);
 	cm_debug("%s: connecting", inst->label);
+}
+
+/* Name resolution finished (evdns callback). */
+static void
+inst_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	CmInstance *inst = arg;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;					/* the attempt was abandoned */
+	inst->dns_req = NULL;
+	inst->resolving = false;
+	if (result != 0 || res == NULL)
+	{
+		if (res)
+			evutil_freeaddrinfo(res);
+		inst_connect_failed(inst, "could not resolve host name \"%s\": %s",
+							inst->cfg->host, evutil_gai_strerror(result));
+		return;
+	}
+	inst->ai_list = res;
+	inst->ai_next = res;
+	inst_connect_next(inst, NULL);
+}
+
+/*
+ * Start a connection attempt to the instance's watchdog.  A numeric
+ * address (backend_hostaddrN, or a backend_hostN that is one) is used as
+ * it is; a host name is resolved without blocking the event loop (evdns,
+ * which reads /etc/resolv.conf and /etc/hosts).  connect_timeout bounds
+ * resolution, connection and welcome together.
+ */
+static void
+inst_connect(CmInstance *inst)
+{
+	const CmInstanceConfig *ic = inst->cfg;
+	const char *host = ic->hostaddr ? ic->hostaddr : ic->host;
+	struct evutil_addrinfo hints;
+	char		portstr[16];
+	unsigned char buf[16];
+	bool		numeric;
+	int			rc;
+
+	inst_free_addresses(inst);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", ic->watchdog_port);
+	numeric = inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+
+	inst->state = CM_INST_CONNECTING;
+	set_timer_ms(inst->state_timer, (uint64_t) cm_server.cfg.connect_timeout);
+
+	if (numeric)
+	{
+		hints.ai_flags |= EVUTIL_AI_NUMERICHOST;
+		rc = evutil_getaddrinfo(host, portstr, &hints, &inst->ai_list);
+		if (rc != 0)
+		{
+			inst->ai_list = NULL;
+			inst_connect_failed(inst, "invalid address \"%s\": %s", host,
+								evutil_gai_strerror(rc));
+			return;
+		}
+		inst->ai_next = inst->ai_list;
+		inst_connect_next(inst, NULL);
+		return;
+	}
+
+	if (cm_server.dns == NULL)
+	{
+		cm_server.dns = evdns_base_new(cm_server.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		if (cm_server.dns == NULL)
+		{
+			inst_connect_failed(inst, "could not initialize name resolution (see /etc/resolv.conf), use backend_hostaddr%d",
+								inst->number);
+			return;
+		}
+	}
+	inst->resolving = true;
+	{
+		struct evdns_getaddrinfo_request *req;
+
+		req = evdns_getaddrinfo(cm_server.dns, host, portstr, &hints,
+								inst_resolved_cb, inst);
+		/* the callback may already have run (e.g. /etc/hosts) */
+		if (inst->resolving)
+			inst->dns_req = req;
+	}
 }
 
 void

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "cm_log.h"
@@ -410,6 +411,8 @@ main(int argc, char **argv)
 	cm_app_free_all();
 	cm_instance_goodbye_all();
 	cm_instance_free_all();
+	if (cm_server.dns)
+		evdns_base_free(cm_server.dns, 1);
 	cm_app_stop_listening();
 	remove_files();
 	for (i = 0; i < 4; i++)

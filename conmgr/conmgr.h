@@ -25,6 +25,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -38,7 +39,7 @@ struct CmApp;
 typedef enum CmInstState
 {
 	CM_INST_WAITING = 0,		/* not connected; a retry is scheduled */
-	CM_INST_CONNECTING,			/* TCP connect in progress */
+	CM_INST_CONNECTING,			/* name resolution or TCP connect in progress */
 	CM_INST_HELLO,				/* hello sent, waiting for welcome */
 	CM_INST_UP					/* heartbeats flowing */
 } CmInstState;
@@ -52,6 +53,10 @@ typedef struct CmInstance
 	const char *app_host;		/* what applications are told */
 
 	CmInstState state;
+	struct evutil_addrinfo *ai_list;	/* addresses of this attempt */
+	struct evutil_addrinfo *ai_next;	/* next one to try */
+	struct evdns_getaddrinfo_request *dns_req;	/* resolution in progress */
+	bool		resolving;
 	struct bufferevent *bev;
 	struct event *state_timer;	/* connect/hello deadline, retry backoff */
 	struct event *hb_timer;		/* periodic heartbeat */
@@ -127,6 +132,7 @@ typedef enum CmShutdownMode
 typedef struct CmServer
 {
 	struct event_base *base;
+	struct evdns_base *dns;		/* created when a host name needs it */
 	CmConfig	cfg;
 	char	   *directory;		/* absolute path of the conmgr directory */
 	char		hostname[256];
