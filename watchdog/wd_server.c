@@ -62,6 +62,7 @@ uint8		wd_current_attrs = 0;
 bool		wd_shutting_down = false;
 
 static pgsocket wd_listen[WD_MAX_LISTEN];
+static struct sockaddr_storage wd_listen_addr[WD_MAX_LISTEN];
 static int	wd_nlisten = 0;
 static bool wd_listen_nothing_configured = false;
 static int64 wd_listen_retry_at = 0;
@@ -282,6 +283,20 @@ wd_open_listen_sockets(bool first)
 			else
 				continue;
 
+			/* the same address listed twice ("localhost, 127.0.0.1") */
+			{
+				bool		duplicate = false;
+
+				for (int i = 0; i < wd_nlisten; i++)
+				{
+					if (ai->ai_addrlen <= sizeof(struct sockaddr_storage) &&
+						memcmp(&wd_listen_addr[i], ai->ai_addr, ai->ai_addrlen) == 0)
+						duplicate = true;
+				}
+				if (duplicate)
+					continue;
+			}
+
 			if (wd_nlisten >= WD_MAX_LISTEN)
 			{
 				ereport(elevel,
@@ -344,6 +359,9 @@ wd_open_listen_sockets(bool first)
 				continue;
 			}
 			(void) fcntl(s, F_SETFD, FD_CLOEXEC);
+			memset(&wd_listen_addr[wd_nlisten], 0, sizeof(struct sockaddr_storage));
+			memcpy(&wd_listen_addr[wd_nlisten], ai->ai_addr,
+				   Min(ai->ai_addrlen, sizeof(struct sockaddr_storage)));
 			wd_listen[wd_nlisten++] = s;
 			ereport(LOG,
 					(errmsg("watchdog listening on %s address \"%s\", port %d",
