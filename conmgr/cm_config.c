@@ -247,6 +247,19 @@ set_instance_key(CmParse *ps, CmConfig *cfg, const char *name, int key,
 		return;
 	}
 
+	/*
+	 * The parameter counts as given even when its value is bad, so that the
+	 * one error is not followed by "instance N has no ...".
+	 */
+	ic->lines[key] = ps->line;
+	if (!ic->defined)
+	{
+		ic->defined = true;
+		ic->first_line = ps->line;
+	}
+	if (number + 1 > cfg->ninstances)
+		cfg->ninstances = (int) number + 1;
+
 	switch (key)
 	{
 		case IKEY_HOST:
@@ -289,14 +302,6 @@ set_instance_key(CmParse *ps, CmConfig *cfg, const char *name, int key,
 				ic->watchdog_port = port;
 			break;
 	}
-	ic->lines[key] = ps->line;
-	if (!ic->defined)
-	{
-		ic->defined = true;
-		ic->first_line = ps->line;
-	}
-	if (number + 1 > cfg->ninstances)
-		cfg->ninstances = (int) number + 1;
 }
 
 /* Set one global parameter. */
@@ -514,15 +519,15 @@ validate(CmParse *ps, CmConfig *cfg)
 		if (!ic->defined)
 			continue;
 		n++;
-		if (ic->host == NULL && ic->hostaddr == NULL)
+		if (ic->lines[IKEY_HOST] == 0 && ic->lines[IKEY_HOSTADDR] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has neither backend_host%d nor backend_hostaddr%d",
 						i, i, i);
-		if (ic->port == 0)
+		if (ic->lines[IKEY_PORT] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has no backend_port%d (the PostgreSQL port applications connect to)",
 						i, i);
-		if (ic->watchdog_port == 0)
+		if (ic->lines[IKEY_WATCHDOG_PORT] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has no watchdog_port%d (the instance's watchdog.port)",
 						i, i);
@@ -614,7 +619,7 @@ cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 	int			ignored = 0;
 	size_t		k;
 	int			i;
-	char		msg[1024];
+	char		msg[1600];
 
 	for (k = 0; k < NUM_CONFIG_KEYS; k++)
 	{
