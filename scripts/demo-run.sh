@@ -21,6 +21,7 @@ cm_port=$(free_port 27546)
 
 cleanup() {
 	echo "== cleaning up"
+	[ -n "${frozen:-}" ] && kill -CONT $frozen 2>/dev/null || true
 	cm_ctl stop -D "$work/conmgr" -m immediate >/dev/null 2>&1 || true
 	pg_ctl -D "$work/standby" stop -m immediate >/dev/null 2>&1 || true
 	pg_ctl -D "$work/primary" stop -m immediate >/dev/null 2>&1 || true
@@ -65,8 +66,24 @@ CONF
 cm_ctl start -D "$work/conmgr" --complete -t 30
 cm_ctl status -D "$work/conmgr" || true
 
-echo "== a read-only application"
-"$work/cm_app" "host=localhost port=$cm_port dbname=postgres target_session_attrs=read-only"
+echo "== a read-only application that waits for failure notices"
+"$work/cm_app" "host=localhost port=$cm_port dbname=postgres target_session_attrs=read-only" --wait-notice 30 > "$work/ro.out" 2>&1 &
+app=$!
+for _ in $(seq 1 100); do grep -q '^connected' "$work/ro.out" && break; sleep 0.1; done
+cat "$work/ro.out"
+
+# A hung host: every process of the standby is frozen.  Its sockets stay
+# open, nothing is closed or reset: TCP alone would notice nothing.
+pm=$(head -n 1 "$work/standby/postmaster.pid")
+frozen="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+echo "== freezing every process of the standby (SIGSTOP) at $(date +%T.%3N)"
+kill -STOP $frozen
+wait $app || true
+echo "== the application says:"
+sed -n '2,$p' "$work/ro.out"
+grep -q '^notice' "$work/ro.out" || { echo "demo: the application was not notified" >&2; exit 1; }
+kill -CONT $frozen
+frozen=
 
 echo "== a read-write application that waits for failure notices"
 "$work/cm_app" "host=localhost port=$cm_port dbname=postgres target_session_attrs=read-write" --wait-notice 30 > "$work/app.out" 2>&1 &
