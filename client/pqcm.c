@@ -642,6 +642,7 @@ PQstatus(const PGconn *conn)
 		c = find_locked(conn);
 		if (c)
 		{
+			check_locked(c);
 			if (c->state == PQCM_STAGE1)
 				st = CONNECTION_AWAITING_CMRESPONSE;
 			else if (c->failed || c->state == PQCM_FAILED_CONNECT)

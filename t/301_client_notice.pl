@@ -68,6 +68,13 @@ like($out, qr/^after_result=PGRES_FATAL_ERROR$/m, 'sync: a request after the fai
 like($out, qr/^after_status=BAD$/m, 'sync: and the status stays CONNECTION_BAD');
 cmp_ok($ms, '<', $margin_ms, "sync: pg_sleep(60) ended ${ms} ms after the notice");
 
+# a COPY blocked in PQgetCopyData()
+($out, $ms) = notice_case('copy', 'USR1', '');
+like($out, qr/^copy_start=PGRES_COPY_OUT$/m, 'copy: COPY started');
+like($out, qr/^copy_data=-2$/m, 'copy: PQgetCopyData() reports an error');
+like($out, qr/^final_status=BAD$/m, 'copy: CONNECTION_BAD afterwards');
+cmp_ok($ms, '<', $margin_ms, "copy: ended ${ms} ms after the notice");
+
 # conmgr closing the socket (conmgr died) counts as a notice
 ($out, $ms) = notice_case('sync', 'USR2', 'SELECT pg_sleep(60)');
 like($out, qr/^result=PGRES_FATAL_ERROR$/m, 'conmgr gone: PQexec fails');

@@ -317,6 +317,48 @@ cmd_sync(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * copy CONNINFO: a COPY TO STDOUT whose rows come late; the program
+ * blocks in PQgetCopyData() and never looks at PQcmSocket().
+ */
+static int
+cmd_copy(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGresult   *res;
+	char	   *buf = NULL;
+	long long	t0;
+	int			rc;
+	int			rows = 0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	/* the first row fills the server's send buffer, the second is late */
+	res = PQexec(conn, "COPY (SELECT repeat('x', 100000) "
+				 "UNION ALL SELECT pg_sleep(60)::text) TO STDOUT");
+	printf("copy_start=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	while ((rc = PQgetCopyData(conn, &buf, 0)) > 0)
+	{
+		rows++;
+		PQfreemem(buf);
+		buf = NULL;
+	}
+	printf("elapsed_ms=%lld\n", now_ms() - t0);
+	printf("copy_rows=%d\ncopy_data=%d\n", rows, rc);
+	res = PQgetResult(conn);
+	print_result_error(conn, res);
+	PQclear(res);
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	fflush(stdout);
+	PQfinish(conn);
+	return 0;
+}
+
 /* reset CONNINFO [async]: connect, then PQreset (or PQresetStart/Poll). */
 static int
 cmd_reset(int argc, char **argv)
@@ -474,7 +516,7 @@ main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|reset|fork|threads ARGS ...\n",
+		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|copy|reset|fork|threads ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -495,6 +537,8 @@ main(int argc, char **argv)
 		return cmd_reset(argc - 2, argv + 2);
 	if (strcmp(argv[1], "fork") == 0)
 		return cmd_fork(argc - 2, argv + 2);
+	if (strcmp(argv[1], "copy") == 0)
+		return cmd_copy(argc - 2, argv + 2);
 	if (strcmp(argv[1], "threads") == 0)
 		return cmd_threads(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
