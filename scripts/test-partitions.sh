@@ -73,6 +73,10 @@ status=0
 # shellcheck disable=SC2086
 TESTDIR="$work" PATH="$bindir:$PATH" CM_USER="$CM_USER" \
 	prove ${PROVE_FLAGS:-} -I "$work/t/lib" -I "$perllib" ${CM_PARTITION_TESTS:-t/4*.pl} || status=$?
+if [ -f tmp_check/log/failure_baselines.txt ]; then
+	echo "== baselines (recorded in docs/failure-detection.md, not asserted)"
+	cat tmp_check/log/failure_baselines.txt
+fi
 if [ $status -ne 0 ]; then
 	for f in tmp_check/log/regress_log_4*; do
 		[ -f "$f" ] || continue

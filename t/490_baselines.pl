@@ -8,8 +8,8 @@
 #
 # Part 1, the primary's host is cut; the application's view (scenario 1):
 #   applications idle / waiting on pg_sleep / sending COPY data, each with
-#   libpq's defaults and with keepalives and tcp_user_timeout tuned to a
-#   2 s budget.
+#   libpq's defaults, with keepalives tuned to a 2 s budget, and with
+#   keepalives and tcp_user_timeout tuned to that budget.
 # Part 2, the client's host is cut; the server's view (scenario 2):
 #   sessions idle in a transaction holding a lock, and sessions running
 #   pg_sleep, with the server's defaults, with tcp_keepalives_* tuned, and
@@ -34,6 +34,14 @@ my $budget_s = $budget_ms / 1000;
 
 my $lab = CmLab->new;
 $lab->init_primary('db1');
+
+# the kernel's TCP settings in the lab (per network namespace)
+my $sysctl = join(' ', map {
+	my $v = `ip netns exec @{[ $lab->ns('client') ]} cat /proc/sys/net/ipv4/$_`;
+	chomp $v;
+	"$_=$v";
+} qw(tcp_retries2 tcp_keepalive_time tcp_keepalive_intvl tcp_keepalive_probes tcp_syn_retries));
+note("lab TCP settings: $sysctl");
 
 my %server_conf = (
 	default => '',
@@ -73,6 +81,8 @@ sub result_line
 
 my %client_settings = (
 	'libpq defaults' => '',
+	"keepalives ${budget_s}s" => "keepalives=1 keepalives_idle=1 "
+	  . "keepalives_interval=1 keepalives_count=" . ($budget_s - 1),
 	"keepalives+tcp_user_timeout ${budget_s}s" => "keepalives=1 keepalives_idle=1 "
 	  . "keepalives_interval=1 keepalives_count=" . ($budget_s - 1)
 	  . " tcp_user_timeout=$budget_ms");
@@ -96,7 +106,7 @@ foreach my $a (@apps)
 # COPY data is flowing before the cut
 $lab->wait_until('COPY data arrives', sub {
 	$lab->sql('db1', "SELECT count(*) FROM pg_stat_progress_copy WHERE tuples_processed > 50")
-	  >= 2;
+	  >= scalar(keys %client_settings);
 });
 
 my $t_before = time;
@@ -219,6 +229,7 @@ my $file = "$PostgreSQL::Test::Utils::log_path/failure_baselines.txt";
 open my $fh, '>', $file or die "$file: $!";
 print $fh "# measured by t/490_baselines.pl, cap $cap s, "
   . scalar(gmtime) . " UTC, kernel " . `uname -r`;
+print $fh "# $sysctl\n";
 print $fh $report;
 close $fh;
 ok(@results == @apps + @sessions + keys %server_conf, 'every measurement has a result');
