@@ -55,15 +55,9 @@ static const char *show_what = "all";
 static bool json = false;
 static const char *log_file = NULL;
 
-static void
-msg_error(const char *fmt,...)
-			__attribute__((format(printf, 1, 2)));
-static void
-msg_detail(const char *fmt,...)
-			__attribute__((format(printf, 1, 2)));
-static void
-msg_hint(const char *fmt,...)
-			__attribute__((format(printf, 1, 2)));
+static void msg_error(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+static void msg_detail(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+static void msg_hint(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 			__attribute__((format(printf, 2, 0)));

@@ -93,6 +93,6 @@
 #define CM_EXIT_OK						0
 #define CM_EXIT_FAILURE					1	/* also: wait timed out */
 #define CM_EXIT_NOT_RUNNING				3	/* status: no conmgr running */
-#define CM_EXIT_NO_DIRECTORY			4	/* status: directory not accessible */
+#define CM_EXIT_NO_DIRECTORY			4	/* status: unusable directory */
 
 #endif							/* CONMGR_CM_DEFAULTS_H */

@@ -195,9 +195,7 @@ inst_schedule_retry(CmInstance *inst, int delay_ms)
  * the cause differs from the previous attempt's, so that an instance that
  * stays unreachable costs one log line, not one per retry.
  */
-static void
-inst_connect_failed(CmInstance *inst, const char *fmt,...)
-			__attribute__((format(printf, 2, 3)));
+static void inst_connect_failed(CmInstance *inst, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 static void
 inst_connect_failed(CmInstance *inst, const char *fmt,...)
@@ -229,9 +227,7 @@ inst_connect_failed(CmInstance *inst, const char *fmt,...)
  * Declare an UP instance down: close the heartbeat connection, notify every
  * application connection routed to it, and reconnect.
  */
-static void
-inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
+static void inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
 static void
 inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)

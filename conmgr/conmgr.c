@@ -129,7 +129,9 @@ static void
 check_fd_limit(void)
 {
 	struct rlimit rl;
-	rlim_t		need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
+	rlim_t		need;
+
+	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
 		(rlim_t) cm_server.cfg.max_app_connections;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)

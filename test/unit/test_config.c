@@ -281,6 +281,7 @@ main(int argc, char **argv)
 	if (fd < 0)
 	{
 		perror("mkstemp");
+		fclose(f);
 		return 2;
 	}
 	close(fd);
@@ -356,6 +357,7 @@ main(int argc, char **argv)
 		{
 			fprintf(stderr, "%s: unexpected line: %s\n", argv[1], line);
 			unlink(path);
+			fclose(f);
 			return 2;
 		}
 	}
