@@ -432,10 +432,14 @@ load_service(const PqcmOptions *o, PqcmOptions *svc)
 	{
 		const char *home = getenv("HOME");
 
+		struct passwd pwbuf;
+		struct passwd *pw = NULL;
+		char		pwtext[1024];
+
 		if (home == NULL || home[0] == '\0')
 		{
-			struct passwd *pw = getpwuid(geteuid());
-
+			if (getpwuid_r(geteuid(), &pwbuf, pwtext, sizeof(pwtext), &pw) != 0)
+				pw = NULL;
 			home = pw ? pw->pw_dir : NULL;
 		}
 		if (home)

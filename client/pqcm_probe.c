@@ -237,6 +237,25 @@ probe_fail(PqcmProbe *p, PqcmProbeResult r)
 }
 
 /*
+ * An instance must be one TCP host: a host name or address (no list
+ * separator, no Unix-socket path, no white space) and a port.
+ */
+static bool
+instance_valid(const CmProtoInstance *inst)
+{
+	const char *h = inst->host.str;
+	const char *c;
+
+	if (inst->port == 0 || h[0] == '\0' || h[0] == '/' || h[0] == '@')
+		return false;
+	for (c = h; *c; c++)
+		if (*c == ',' || *c == '\\' || *c == '\'' || *c == '=' ||
+			(unsigned char) *c <= ' ' || (unsigned char) *c == 0x7f)
+			return false;
+	return true;
+}
+
+/*
  * Advance the probe as far as it can go without blocking.  While the
  * result is PQCM_PROBE_PENDING, the caller waits for p->want_events on
  * p->fd and calls again.  On PQCM_PROBE_INSTANCE p->fd is the open
@@ -405,6 +424,14 @@ pqcm_probe_step(PqcmProbe *p)
 					{
 						case CM_MSG_INSTANCE:
 							p->instance = m.u.instance;
+							if (!instance_valid(&p->instance))
+							{
+								snprintf(p->message, sizeof(p->message),
+										 "conmgr at %s named an invalid instance (host \"%s\", port %u)",
+										 p->label, p->instance.host.str,
+										 (unsigned) p->instance.port);
+								return probe_fail(p, PQCM_PROBE_ERROR);
+							}
 							return PQCM_PROBE_INSTANCE;
 						case CM_MSG_NO_INSTANCE:
 							snprintf(p->message, sizeof(p->message),

@@ -34,6 +34,8 @@ my $silent_port = PostgreSQL::Test::Cluster::get_free_port();
 my $silent      = CmClient::start_fake($silent_port, 'silent');
 my $garbage_port = PostgreSQL::Test::Cluster::get_free_port();
 my $garbage      = CmClient::start_fake($garbage_port, 'garbage');
+my $badhost_port = PostgreSQL::Test::Cluster::get_free_port();
+my $badhost      = CmClient::start_fake($badhost_port, 'instance', "/tmp,evil:$otherport");
 my $down = PostgreSQL::Test::Cluster::get_free_port();    # nothing listens
 
 # asynchronous connect
@@ -92,6 +94,14 @@ like($out, qr/error=conmgr at "localhost", port $none_port has no instance/,
 ($rc, $out, $err) = CmClient::run_tool('connect', "host=localhost port=$garbage_port dbname=postgres");
 like($out, qr/invalid answer from conmgr at "localhost", port $garbage_port/,
 	'a malformed conmgr answer gives a clear error');
+
+($rc, $out, $err) = CmClient::run_tool('connect',
+	"host=localhost,localhost port=$badhost_port,$cm dbname=postgres", 'SELECT inet_server_port()');
+is($rc, 0, 'an invalid instance from conmgr: the next entry is tried') or diag($out . $err);
+like($out, qr/^value=$pgport$/m, 'an invalid instance is never connected to');
+($rc, $out, $err) = CmClient::run_tool('connect', "host=localhost port=$badhost_port dbname=postgres");
+like($out, qr{conmgr at "localhost", port $badhost_port named an invalid instance \(host "/tmp,evil"},
+	'an invalid instance gives a clear error');
 
 # connect_timeout covers stage 1
 my $t0 = time();

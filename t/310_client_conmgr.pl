@@ -66,7 +66,6 @@ like($stderr, qr/Connection Manager/, 'stock psql gets conmgr\'s clear error') o
 	is($stdout, "$pport\n", 'preloaded psql lands on the primary');
 }
 
-# the application registered its backend
 my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write";
 
 # notices when the primary's watchdog freezes
@@ -79,12 +78,26 @@ for my $line (split /\n/, `ps -eo pid=,ppid=,args=`)
 }
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
+my $bindir = `pg_config --bindir`;
+chomp $bindir;
+my $cm_ctl = -x CmClient::topdir() . '/conmgr/cm_ctl' ? CmClient::topdir() . '/conmgr/cm_ctl' : "$bindir/cm_ctl";
+
 sub frozen_case
 {
 	my ($sub) = @_;
 	my $h = CmClient::start_bg(CmClient::tool(), $sub, $rw, 'SELECT pg_sleep(60)');
 	CmClient::wait_output($h, qr/^ready=1$/m, "$sub: query running on the primary");
 	like($h->{out}, qr/^port=$pport$/m, "$sub: on the primary");
+	my ($bpid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
+	my $json = '';
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		IPC::Run::run([ $cm_ctl, 'status', '-D', $cm_all->{dir}, '--json' ], '>', \$json, '2>', \my $e);
+		last if $json =~ /"backend_pid": $bpid\b/;
+		usleep(50_000);
+	}
+	like($json, qr/"backend_pid": $bpid\b/, "$sub: conmgr knows the registered backend PID");
 	my $t0 = time();
 	kill 'STOP', $wd_pid;
 	CmClient::wait_output($h, qr/^final_status=/m, "$sub: call returned");
