@@ -43,6 +43,12 @@
 
 static struct event *accept_retry_timer = NULL;
 
+/* Rate limits of the messages an application can cause at will. */
+static CmLogLimit limit_stock_client;
+static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
+static CmLogLimit limit_protocol;
+static CmLogLimit limit_handshake;
+
 static void app_read_cb(struct bufferevent *bev, void *arg);
 
 /* Remove the application from its instance and from the connection count. */
@@ -161,7 +167,7 @@ app_refuse_stock_client(CmApp *app)
 		app_pg_error_and_close(app, "53300", msg);
 		return;
 	}
-	cm_info("application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
+	cm_log_limited(&limit_stock_client, CM_LOG_INFO, "application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
 			app->peer);
 	snprintf(msg, sizeof(msg),
 			 "this is Connection Manager conmgr on port %d, not a PostgreSQL server: connect through the Connection Manager client library (libpqcm), see docs/client.md",
@@ -241,7 +247,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 									 c->state == CM_INST_UP ? cm_attrs_name(c->attrs) :
 									 cm_instance_state_name(c));
 		}
-		cm_info("application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
+		cm_log_limited(&limit_no_instance[r->tsa], CM_LOG_INFO,
+					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
 				app->peer, (unsigned) r->client_pid, app->application_name,
 				cm_proto_tsa_name(r->tsa));
 		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
@@ -297,7 +304,8 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 static void
 app_protocol_error(CmApp *app, const char *reason)
 {
-	cm_info("application connection from %s: protocol violation: %s; closing",
+	cm_log_limited(&limit_protocol, CM_LOG_INFO,
+				   "application connection from %s: protocol violation: %s; closing",
 			app->peer, reason);
 	app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, reason);
 }
@@ -478,7 +486,8 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 	CmApp	   *app = arg;
 
 	if (app->state != CM_APP_CLOSING)
-		cm_info("application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
+		cm_log_limited(&limit_handshake, CM_LOG_INFO,
+					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
 				app->peer, cm_server.cfg.app_handshake_timeout);
 	app_free(app);
 }

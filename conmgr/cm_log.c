@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +163,34 @@ cm_log(CmLogLevel level, const char *fmt,...)
 		/* nowhere left to complain */
 	}
 	errno = save_errno;
+}
+
+void
+cm_log_limited(CmLogLimit *limit, CmLogLevel level, const char *fmt,...)
+{
+	char		msg[2048];
+	struct timespec ts;
+	uint64_t	now;
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+	if (limit->last_us != 0 &&
+		now - limit->last_us < (uint64_t) CM_LOG_LIMIT_SECONDS * 1000000)
+	{
+		limit->suppressed++;
+		cm_log(CM_LOG_DEBUG, "%s", msg);
+		return;
+	}
+	if (limit->suppressed > 0)
+		cm_log(level, "%s (%llu similar messages in the previous %d s were logged at DEBUG level only)",
+			   msg, (unsigned long long) limit->suppressed, CM_LOG_LIMIT_SECONDS);
+	else
+		cm_log(level, "%s", msg);
+	limit->last_us = now;
+	limit->suppressed = 0;
 }

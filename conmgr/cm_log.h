@@ -15,6 +15,7 @@
 #define CONMGR_CM_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum CmLogLevel
 {
@@ -48,6 +49,22 @@ extern bool cm_log_enabled(CmLogLevel level);
 
 extern void cm_log(CmLogLevel level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
+
+/*
+ * Rate limit for messages that a misbehaving or retrying client can cause
+ * at will: at most one line per CM_LOG_LIMIT_SECONDS at the given level,
+ * the rest at DEBUG, and the next line says how many were held back.
+ */
+#define CM_LOG_LIMIT_SECONDS 60
+
+typedef struct CmLogLimit
+{
+	uint64_t	last_us;		/* monotonic time of the last line, 0 = never */
+	uint64_t	suppressed;		/* held back since then */
+} CmLogLimit;
+
+extern void cm_log_limited(CmLogLimit *limit, CmLogLevel level,
+						   const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
 #define cm_debug(...)	do { if (cm_log_enabled(CM_LOG_DEBUG)) cm_log(CM_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define cm_info(...)	cm_log(CM_LOG_INFO, __VA_ARGS__)

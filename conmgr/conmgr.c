@@ -147,6 +147,27 @@ check_fd_limit(void)
 		cm_debug("open-files limit raised to %llu", (unsigned long long) rl.rlim_cur);
 }
 
+/* libevent's own warnings and errors go to our log. */
+static void
+libevent_log_cb(int severity, const char *msg)
+{
+	switch (severity)
+	{
+		case EVENT_LOG_DEBUG:
+			cm_debug("libevent: %s", msg);
+			break;
+		case EVENT_LOG_MSG:
+			cm_info("libevent: %s", msg);
+			break;
+		case EVENT_LOG_WARN:
+			cm_warning("libevent: %s", msg);
+			break;
+		default:
+			cm_error("libevent: %s", msg);
+			break;
+	}
+}
+
 static void
 log_config_error(void *arg, const char *message)
 {
@@ -378,6 +399,7 @@ main(int argc, char **argv)
 		}
 	}
 
+	event_set_log_callback(libevent_log_cb);
 	cm_server.base = event_base_new();
 	if (cm_server.base == NULL)
 	{

@@ -124,6 +124,9 @@ ok($c->is_closed(5), 'a silent client is closed after app_handshake_timeout');
 like(slurp_file("$dir/stderr.log"), qr/no route request within app_handshake_timeout \(500 ms\); closing/,
 	'handshake time-out logged');
 
+my $pv = () = slurp_file("$dir/stderr.log") =~ /LOG:  application connection from \S+: protocol violation/g;
+is($pv, 1, 'protocol violations of applications are logged once a minute at most');
+
 # IPv6 loopback
 SKIP:
 {
