@@ -116,6 +116,8 @@ static struct
 	int			(*consumeInput) (PGconn *);
 	PGresult   *(*getResult) (PGconn *);
 	int			(*isBusy) (PGconn *);
+	PGPing		(*ping) (const char *);
+	PGPing		(*pingParams) (const char *const *, const char *const *, int);
 	PQnoticeReceiver (*setNoticeReceiver) (PGconn *, PQnoticeReceiver, void *);
 	PQnoticeProcessor (*setNoticeProcessor) (PGconn *, PQnoticeProcessor, void *);
 } real;
@@ -176,6 +178,8 @@ load_real(void)
 	LOAD(consumeInput, "PQconsumeInput");
 	LOAD(getResult, "PQgetResult");
 	LOAD(isBusy, "PQisBusy");
+	LOAD(ping, "PQping");
+	LOAD(pingParams, "PQpingParams");
 	LOAD(setNoticeReceiver, "PQsetNoticeReceiver");
 	LOAD(setNoticeProcessor, "PQsetNoticeProcessor");
 }
@@ -563,7 +567,13 @@ PQconnectdbParams(const char *const *keywords, const char *const *values,
 		return real.connectdbParams(keywords, values, expand_dbname);
 	}
 	conn = connect_front(&r);
-	return conn ? conn : real.connectdbParams(keywords, values, expand_dbname);
+	if (conn == NULL)
+	{
+		pqcm_inside++;
+		conn = real.connectdbParams(keywords, values, expand_dbname);
+		pqcm_inside--;
+	}
+	return conn;
 }
 
 PGconn *
@@ -582,7 +592,13 @@ PQconnectdb(const char *conninfo)
 		return real.connectdb(conninfo);
 	}
 	conn = connect_front(&r);
-	return conn ? conn : real.connectdb(conninfo);
+	if (conn == NULL)
+	{
+		pqcm_inside++;
+		conn = real.connectdb(conninfo);
+		pqcm_inside--;
+	}
+	return conn;
 }
 
 PGconn *
@@ -604,8 +620,144 @@ PQsetdbLogin(const char *pghost, const char *pgport, const char *pgoptions,
 		return real.setdbLogin(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
 	}
 	conn = connect_front(&r);
-	return conn ? conn : real.setdbLogin(pghost, pgport, pgoptions, pgtty,
-										 dbName, login, pwd);
+	if (conn == NULL)
+	{
+		pqcm_inside++;
+		conn = real.setdbLogin(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
+		pqcm_inside--;
+	}
+	return conn;
+}
+
+/*
+ * PQping/PQpingParams: an entry that is a conmgr is answered by pinging the
+ * instance it names (PQPING_NO_RESPONSE when it names none); other entries
+ * are pinged by libpq, in written order, until one answers PQPING_OK.
+ */
+static PGPing
+ping_sync(PqcmRequest *r, PqcmMode mode)
+{
+	PGPing		result = PQPING_NO_RESPONSE;
+	int			i = 0;
+
+	while (i < r->nentries)
+	{
+		PqcmEntry  *e = &r->entries[i];
+		PqcmOptions o;
+		int			count = 1;
+		bool		have_opts = false;
+
+		if (e->probe)
+		{
+			PqcmProbe	p;
+			struct timespec dl;
+			PqcmProbeResult res;
+
+			pqcm_deadline(&dl, r->connect_timeout);
+			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
+			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
+			if (res == PQCM_PROBE_INSTANCE)
+			{
+				char		addr[64];
+				char		port[16];
+				bool		expired;
+
+				instance_hostaddr(r, p.instance.host.str, addr, sizeof(addr));
+				snprintf(port, sizeof(port), "%u", (unsigned) p.instance.port);
+				pqcm_request_stage2(r, &o, 0, 0, p.instance.host.str, addr, port,
+									seconds_left(&dl, &expired));
+				have_opts = true;
+			}
+			else if (res == PQCM_PROBE_NO_INSTANCE || res == PQCM_PROBE_ERROR)
+				result = PQPING_NO_RESPONSE;
+			else
+			{
+				pqcm_request_stage2(r, &o, i, 1, NULL, NULL, NULL, 0);
+				have_opts = true;
+			}
+			pqcm_probe_close(&p);
+		}
+		else
+		{
+			while (i + count < r->nentries && !r->entries[i + count].probe)
+				count++;
+			pqcm_request_stage2(r, &o, i, count, NULL, NULL, NULL, 0);
+			have_opts = true;
+		}
+		if (have_opts)
+		{
+			pqcm_inside++;
+			result = real.pingParams((const char *const *) o.kw,
+									 (const char *const *) o.val, 0);
+			pqcm_inside--;
+			pqcm_opts_free(&o);
+			if (result == PQPING_OK)
+				break;
+		}
+		i += count;
+	}
+	pqcm_request_free(r);
+	return result;
+}
+
+/* Common front of the ping functions; false: libpq's business alone. */
+static bool
+ping_front(PqcmRequest *r, PGPing *result)
+{
+	const char *bad;
+	PqcmMode	mode = pqcm_mode(&bad);
+
+	if (bad)
+	{
+		pqcm_request_free(r);
+		*result = PQPING_NO_ATTEMPT;
+		return true;
+	}
+	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode))
+	{
+		pqcm_request_free(r);
+		return false;
+	}
+	*result = ping_sync(r, mode);
+	return true;
+}
+
+PGPing
+PQpingParams(const char *const *keywords, const char *const *values,
+			 int expand_dbname)
+{
+	PqcmRequest r;
+	PGPing		result;
+
+	REAL();
+	memset(&r, 0, sizeof(r));
+	if (pqcm_inside == 0 &&
+		pqcm_opts_from_params(&r.opts, keywords, values, expand_dbname) &&
+		ping_front(&r, &result))
+		return result;
+	pqcm_request_free(&r);
+	pqcm_inside++;
+	result = real.pingParams(keywords, values, expand_dbname);
+	pqcm_inside--;
+	return result;
+}
+
+PGPing
+PQping(const char *conninfo)
+{
+	PqcmRequest r;
+	PGPing		result;
+
+	REAL();
+	memset(&r, 0, sizeof(r));
+	if (pqcm_inside == 0 && pqcm_opts_from_conninfo(&r.opts, conninfo) &&
+		ping_front(&r, &result))
+		return result;
+	pqcm_request_free(&r);
+	pqcm_inside++;
+	result = real.ping(conninfo);
+	pqcm_inside--;
+	return result;
 }
 
 /* ---------------------------------------------------------------------

@@ -32,11 +32,20 @@ like($out, qr/^port=$pgport$/m,  'PQport() is the instance port after connecting
 like($out, qr/^host=127\.0\.0\.1$/m, 'PQhost() is the instance host after connecting');
 like($out, qr/^value=$pgport$/m, 'the session runs on the instance conmgr named');
 like($out, qr/^cmsocket=yes$/m,  'PQcmSocket() is a descriptor');
+like($out, qr/^cm_closed=1$/m,   'PQfinish() closes the conmgr socket');
 my ($pid) = $out =~ /^backend_pid=(\d+)$/m;
 my ($tsa) = CmClient::wait_output($fake, qr/route tsa=(\d+) pid=\d+ app=/, 'route request received');
 is($tsa, 1, 'target_session_attrs=read-write is sent as read-write');
 CmClient::wait_output($fake, qr/register pid=$pid addr=127\.0\.0\.1 port=\d+/,
 	'the backend PID and local address are registered with conmgr');
+
+# the registered local port is the one the server sees
+($rc, $out, $err) = CmClient::run_tool('connect', $ci,
+	'SELECT client_port FROM pg_stat_activity WHERE pid = pg_backend_pid()');
+my ($cport) = $out =~ /^value=(\d+)$/m;
+($pid) = $out =~ /^backend_pid=(\d+)$/m;
+CmClient::wait_output($fake, qr/register pid=$pid addr=127\.0\.0\.1 port=$cport\b/,
+	'the registered local port is the session\'s client_port');
 
 # URI through PQconnectdb
 ($rc, $out, $err) = CmClient::run_tool('connect',
@@ -134,6 +143,9 @@ like($out, qr/^cmsocket=no$/m, 'Unix socket: no Connection Manager');
 }
 
 # stock psql with the library preloaded
+my $cm_ping_port = $cmport;
+my $none_port = PostgreSQL::Test::Cluster::get_free_port();
+my $none = CmClient::start_fake($none_port, 'none');
 {
 	local $ENV{LD_PRELOAD} = 'libpqcm.so.1';
 	my ($stdout, $stderr);
@@ -141,6 +153,13 @@ like($out, qr/^cmsocket=no$/m, 'Unix socket: no Connection Manager');
 		'>', \$stdout, '2>', \$stderr);
 	is($?, 0, 'psql with LD_PRELOAD=libpqcm.so.1 connects through conmgr') or diag($stderr);
 	is($stdout, "$pgport\n", 'psql runs on the instance conmgr named');
+
+	IPC::Run::run([ 'pg_isready', '-h', 'localhost', '-p', $cm_ping_port ], '>', \$stdout, '2>', \$stderr);
+	is($?, 0, 'pg_isready (PQpingParams) through conmgr: accepting') or diag($stdout . $stderr);
+	IPC::Run::run([ 'pg_isready', '-h', 'localhost', '-p', $none_port ], '>', \$stdout, '2>', \$stderr);
+	is($? >> 8, 2, 'pg_isready through a conmgr without instance: no response');
+	IPC::Run::run([ 'pg_isready', '-h', 'localhost', '-p', $pgport ], '>', \$stdout, '2>', \$stderr);
+	is($?, 0, 'pg_isready on a plain server: accepting');
 
 	IPC::Run::run([ 'pgbench', '-i', '-q', $ci ], '>', \$stdout, '2>', \$stderr);
 	is($?, 0, 'pgbench -i with LD_PRELOAD=libpqcm.so.1 runs through conmgr') or diag($stderr);

@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -105,10 +106,14 @@ cmd_connect(int argc, char **argv)
 	PGconn	   *conn = PQconnectdb(argv[0]);
 	int			ok = PQstatus(conn) == CONNECTION_OK;
 
+	int			cmfd = PQcmSocket(conn);
+
 	describe(conn);
 	if (ok && argc > 1)
 		ok = query(conn, argv[1]);
 	PQfinish(conn);
+	if (cmfd >= 0)
+		printf("cm_closed=%d\n", fcntl(cmfd, F_GETFD) == -1 && errno == EBADF);
 	return ok ? 0 : 1;
 }
 
