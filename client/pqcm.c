@@ -84,6 +84,7 @@ typedef struct PqcmConn
 	char	   *errors;			/* messages of the failed entries */
 	char		hostaddr[64];	/* conmgr's address during stage 1 */
 	int			pending_cm_fd;	/* stage 2 through conmgr: its socket */
+	struct timespec partial_since;	/* part of a message waiting, or 0 */
 	bool		probing;		/* probe of c->entry started */
 	/* application settings carried over when the connection is replaced */
 	PQnoticeReceiver notice_rec;
@@ -134,6 +135,14 @@ static atomic_int pqcm_ntracked;
 static __thread int pqcm_inside;
 /* While set, PQconnectPoll() called from inside libpq does nothing. */
 static __thread bool pqcm_hold_poll;
+
+/*
+ * How long part of a message may sit on a conmgr socket before it counts as
+ * a protocol failure; meanwhile the watcher looks at it every
+ * PQCM_PARTIAL_POLL_MS instead of spinning on a readable socket.
+ */
+#define PQCM_PARTIAL_TIMEOUT_S	2
+#define PQCM_PARTIAL_POLL_MS	50
 
 /* The watcher thread. */
 static bool watcher_running;
@@ -300,10 +309,29 @@ check_locked(PqcmConn *c)
 {
 	char		msg[600];
 
+	int			rc;
+
 	if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
 		return;
-	if (pqcm_check_notice(c->cm_fd, msg, sizeof(msg)))
+	rc = pqcm_check_notice(c->cm_fd, msg, sizeof(msg));
+	if (rc == 1)
 		fail_locked(c, msg);
+	else if (rc == 2)
+	{
+		/* conmgr writes a notice in one piece: a lasting fragment is wrong */
+		if (c->partial_since.tv_sec == 0)
+			clock_gettime(CLOCK_MONOTONIC, &c->partial_since);
+		else
+		{
+			struct timespec dl = c->partial_since;
+
+			dl.tv_sec += PQCM_PARTIAL_TIMEOUT_S;
+			if (pqcm_remaining_ms(&dl) == 0)
+				fail_locked(c, "incomplete message from conmgr");
+		}
+	}
+	else
+		c->partial_since.tv_sec = 0;
 }
 
 static void
@@ -396,6 +424,7 @@ establish(PqcmConn *c, int cm_fd)
 	c->cm_fd = cm_fd;
 	c->state = PQCM_ESTABLISHED;
 	c->failed = false;
+	c->partial_since.tv_sec = 0;
 	sfd = real.socket(c->conn);
 	c->sql_fd = sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&pqcm_lock);
@@ -1574,6 +1603,7 @@ watcher_main(void *arg)
 		int			n = 1;
 		int			i;
 		int			rc;
+		bool		partial = false;
 
 		pthread_mutex_lock(&pqcm_lock);
 		for (i = 0; i < PQCM_BUCKETS; i++)
@@ -1584,6 +1614,12 @@ watcher_main(void *arg)
 			{
 				if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
 					continue;
+				if (c->partial_since.tv_sec != 0)
+				{
+					/* looked at on a timer, see below */
+					partial = true;
+					continue;
+				}
 				if (n >= cap)
 				{
 					int			ncap = cap ? cap * 2 : 64;
@@ -1615,7 +1651,7 @@ watcher_main(void *arg)
 		pfds[0].revents = 0;
 		pthread_mutex_unlock(&pqcm_lock);
 
-		rc = poll(pfds, (nfds_t) n, -1);
+		rc = poll(pfds, (nfds_t) n, partial ? PQCM_PARTIAL_POLL_MS : -1);
 		if (rc < 0)
 			continue;
 		if (pfds[0].revents)
@@ -1626,6 +1662,16 @@ watcher_main(void *arg)
 				;
 		}
 		pthread_mutex_lock(&pqcm_lock);
+		if (partial)
+		{
+			int			b;
+			PqcmConn   *c;
+
+			for (b = 0; b < PQCM_BUCKETS; b++)
+				for (c = pqcm_table[b]; c; c = c->next)
+					if (c->partial_since.tv_sec != 0)
+						check_locked(c);
+		}
 		for (i = 1; i < n; i++)
 		{
 			int			b;

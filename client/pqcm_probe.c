@@ -547,7 +547,8 @@ pqcm_send_register(int cm_fd, PGconn *conn)
 /*
  * Look at the conmgr socket without consuming anything (so that it stays
  * readable for the application).  Returns 0 when nothing is there yet,
- * 1 with msg set when conmgr reported a failure or closed the socket.
+ * 2 when part of a message is there, 1 with msg set when conmgr reported
+ * a failure or closed the socket.
  */
 int
 pqcm_check_notice(int cm_fd, char *msg, size_t msgcap)
@@ -574,7 +575,7 @@ pqcm_check_notice(int cm_fd, char *msg, size_t msgcap)
 	}
 	st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, buf, (size_t) n, &flen, &reason);
 	if (st == CM_PROTO_INCOMPLETE)
-		return 0;
+		return 2;
 	if (st == CM_PROTO_OK)
 		st = cm_proto_decode(CM_DIR_TO_CLIENT, buf, flen, &m, &reason);
 	if (st != CM_PROTO_OK)

@@ -93,4 +93,23 @@ like($out, qr/^cm_readable=1$/m, 'watcher off, async: PQcmSocket() readable');
 like($out, qr/^result=PGRES_FATAL_ERROR$/m, 'watcher off, async: failure reported');
 cmp_ok($ms, '<', $margin_ms + 1000, "watcher off, async: ${ms} ms after the notice");
 
+# a notice cut short: the watcher neither spins nor waits forever
+my $pport = PostgreSQL::Test::Cluster::get_free_port();
+my $partial = CmClient::start_fake($pport, 'partial', "127.0.0.1:$pgport");
+{
+	my $h = CmClient::start_bg($tool, 'sync', "host=localhost port=$pport dbname=postgres",
+		'SELECT pg_sleep(60)');
+	CmClient::wait_output($h, qr/^ready=1$/m, 'partial: query running');
+	my ($pid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
+	CmClient::wait_output($partial, qr/register pid=$pid /, 'partial: registered');
+	my $t0 = time();
+	CmClient::signal_bg($partial, 'USR1');
+	CmClient::wait_output($h, qr/^final_status=/m, 'partial: call returned');
+	my $ms = int((time() - $t0) * 1000);
+	CmClient::finish_bg($h);
+	like($h->{out}, qr/incomplete message from conmgr/, 'partial: reported as an incomplete message');
+	cmp_ok($ms, '>=', 1500, "partial: after the fragment had time to complete (${ms} ms)");
+	cmp_ok($ms, '<', 4000, "partial: but not much later (${ms} ms)");
+}
+
 done_testing();

@@ -9,6 +9,8 @@
 #     MODE none                 answer "no instance"
 #     MODE silent               accept, send the greeting, never answer
 #     MODE garbage              answer the route request with an invalid frame
+#     MODE partial HOST:PORT    as instance, but the notice is cut after 3 bytes
+#                               and the socket stays open
 #
 # On SIGUSR1 every registered client gets a failure notice ('F') and its
 # socket is closed; on SIGUSR2 every client socket is closed without one.
@@ -67,7 +69,15 @@ while (1)
 		{
 			next unless $client{$fd}{stage} eq 'registered';
 			my $s = $client{$fd}{sock};
-			syswrite $s, frame('F', pack('n', 6) . str16('heartbeat not answered within 3000 ms'));
+			my $f = frame('F', pack('n', 6) . str16('heartbeat not answered within 3000 ms'));
+			if ($mode eq 'partial')
+			{
+				syswrite $s, substr($f, 0, 3);
+				$client{$fd}{stage} = 'cut';
+				print "partial notice fd=$fd\n";
+				next;
+			}
+			syswrite $s, $f;
 			print "notice fd=$fd\n";
 			close_client($fd);
 		}
@@ -124,7 +134,7 @@ while (1)
 				my ($ver, $tsa, $pid, $alen) = unpack('nCNn', $payload);
 				my $app = substr($payload, 9, $alen);
 				print "route tsa=$tsa pid=$pid app=$app\n";
-				if ($mode eq 'instance')
+				if ($mode eq 'instance' || $mode eq 'partial')
 				{
 					my ($h, $p) = split /:/, $arg;
 					syswrite $s, frame('I', pack('nCn', 0, 0, $p) . str16($h));
