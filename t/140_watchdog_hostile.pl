@@ -160,6 +160,45 @@ ok( $node->wait_for_log(
 	'and declared lost');
 beat();
 
+# a welcomed peer that floods heartbeats and never reads the replies: its
+# output backlog is bounded, it is dropped, nobody else waits for it
+my $flood = CmWatchdog::Peer->connect($wdport);
+is($flood->hello(interval => 200, timeout => 600, name => 'flood')->{type},
+	'W', 'flooding peer welcomed');
+$offset = -s $node->logfile;
+{
+	my $fsock = $flood->sock;
+	$fsock->blocking(0);
+	my $chunk = join '',
+	  map { CmWatchdog::Peer::frame('B', pack('N Q>', $_, $_)) } 1 .. 1000;
+	my $sent = 0;
+	my $pending = '';
+	my $fdeadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	local $SIG{PIPE} = 'IGNORE';
+	while (time() < $fdeadline && $sent < 200_000_000)
+	{
+		$pending = $chunk if $pending eq '';
+		my $n = syswrite($fsock, $pending);
+		if (defined $n)
+		{
+			$sent += $n;
+			substr($pending, 0, $n) = '';
+			next;
+		}
+		last unless $!{EAGAIN} || $!{EWOULDBLOCK};
+		beat();
+		IO::Select->new($fsock)->can_write(0.05);
+		last if CmWatchdog::log_contains($node, $offset,
+			qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/);
+	}
+}
+ok( $node->wait_for_log(
+		qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost: conmgr does not read the heartbeat replies/,
+		$offset),
+	'a peer that does not read is dropped when its backlog is full');
+$flood->close;
+beat();
+
 # 1000 idle connections
 my @idle;
 my $opened = 0;

@@ -489,7 +489,7 @@ wd_server_main_loop(void)
 {
 	MemoryContext loopcxt;
 	sigjmp_buf	local_sigjmp_buf;
-	int			consecutive_errors = 0;
+	volatile int consecutive_errors = 0;
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "watchdog loop",
 									ALLOCSET_DEFAULT_SIZES);

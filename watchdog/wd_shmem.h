@@ -52,7 +52,7 @@ typedef enum WatchdogSlotState
 #define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
 
 /*
- * One conmgr peer.  About 170 bytes; the watchdog reserves
+ * One conmgr peer.  144 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
 typedef struct WatchdogPeerSlot
