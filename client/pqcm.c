@@ -472,7 +472,7 @@ connect_sync(PqcmRequest *r, PqcmMode mode)
 		PGconn	   *conn;
 		int			count = 1;
 
-		if (e->probe)
+		if (e->probe && !pqcm_plain_cached(e))
 		{
 			PqcmProbe	p;
 			struct timespec dl;
@@ -481,6 +481,8 @@ connect_sync(PqcmRequest *r, PqcmMode mode)
 			pqcm_deadline(&dl, r->connect_timeout);
 			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
 			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
+			if (res == PQCM_PROBE_PLAIN && p.addrs)
+				pqcm_plain_remember(e);
 			if (res == PQCM_PROBE_INSTANCE)
 			{
 				char		addr[64];
@@ -527,7 +529,7 @@ connect_sync(PqcmRequest *r, PqcmMode mode)
 			/* a plain server, or nothing listening: libpq's business */
 			pqcm_probe_close(&p);
 		}
-		else
+		else if (!e->probe)
 		{
 			while (i + count < r->nentries && !r->entries[i + count].probe)
 				count++;
@@ -676,7 +678,7 @@ ping_sync(PqcmRequest *r, PqcmMode mode)
 		int			count = 1;
 		bool		have_opts = false;
 
-		if (e->probe)
+		if (e->probe && !pqcm_plain_cached(e))
 		{
 			PqcmProbe	p;
 			struct timespec dl;
@@ -685,6 +687,8 @@ ping_sync(PqcmRequest *r, PqcmMode mode)
 			pqcm_deadline(&dl, r->connect_timeout);
 			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
 			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
+			if (res == PQCM_PROBE_PLAIN && p.addrs)
+				pqcm_plain_remember(e);
 			if (res == PQCM_PROBE_INSTANCE)
 			{
 				char		addr[64];
@@ -708,7 +712,7 @@ ping_sync(PqcmRequest *r, PqcmMode mode)
 		}
 		else
 		{
-			while (i + count < r->nentries && !r->entries[i + count].probe)
+			while (!e->probe && i + count < r->nentries && !r->entries[i + count].probe)
 				count++;
 			pqcm_request_stage2(r, &o, i, count, NULL, NULL, NULL, 0);
 			have_opts = true;
@@ -1149,6 +1153,12 @@ async_advance(PqcmConn *c)
 				pqcm_request_stage2(r, &o, c->entry, c->count, NULL, NULL, NULL, 0);
 				goto stage2;
 			}
+			if (!c->probing && pqcm_plain_cached(e))
+			{
+				c->count = 1;
+				pqcm_request_stage2(r, &o, c->entry, 1, NULL, NULL, NULL, 0);
+				goto stage2;
+			}
 			if (!c->probing)
 			{
 				pthread_mutex_lock(&pqcm_lock);
@@ -1214,6 +1224,8 @@ async_advance(PqcmConn *c)
 					pthread_mutex_unlock(&pqcm_lock);
 					continue;
 				case PQCM_PROBE_PLAIN:
+					pqcm_plain_remember(e);
+					/* FALLTHROUGH */
 				case PQCM_PROBE_DOWN:
 					pqcm_request_stage2(r, &o, c->entry, 1, NULL, NULL, NULL, 0);
 					goto stage2;

@@ -132,6 +132,8 @@ extern void pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only
 extern PqcmProbeResult pqcm_probe_step(PqcmProbe *p);
 extern PqcmProbeResult pqcm_probe_run(PqcmProbe *p, const struct timespec *deadline);
 extern void pqcm_probe_close(PqcmProbe *p);
+extern bool pqcm_plain_cached(const PqcmEntry *e);
+extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
 extern int	pqcm_check_notice(int cm_fd, char *msg, size_t msgcap);
 

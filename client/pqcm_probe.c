@@ -24,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,85 @@ enum
 	PS_READ_ANSWER,
 	PS_DONE
 };
+
+/*
+ * Entries recently found to be plain PostgreSQL servers.  Recognising a
+ * server costs it a backend start (the postmaster forks for every
+ * connection, even one that only asks for GSS encryption), as much as the
+ * real connection; a program that connects again and again to a server on
+ * localhost therefore probes it once per PQCM_PLAIN_TTL_S seconds only.
+ */
+#define PQCM_PLAIN_CACHE	32
+#define PQCM_PLAIN_TTL_S	60
+
+typedef struct PlainEntry
+{
+	char		key[300];
+	time_t		until;			/* CLOCK_MONOTONIC seconds */
+} PlainEntry;
+
+static PlainEntry plain_cache[PQCM_PLAIN_CACHE];
+static pthread_mutex_t plain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+plain_key(const PqcmEntry *e, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s|%s|%s", e->host, e->hostaddr, e->port);
+}
+
+static time_t
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+bool
+pqcm_plain_cached(const PqcmEntry *e)
+{
+	char		key[300];
+	time_t		now = mono_seconds();
+	bool		found = false;
+	int			i;
+
+	plain_key(e, key, sizeof(key));
+	pthread_mutex_lock(&plain_lock);
+	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
+		if (plain_cache[i].until > now && strcmp(plain_cache[i].key, key) == 0)
+		{
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&plain_lock);
+	return found;
+}
+
+void
+pqcm_plain_remember(const PqcmEntry *e)
+{
+	char		key[300];
+	time_t		now = mono_seconds();
+	int			i,
+				slot = 0;
+
+	plain_key(e, key, sizeof(key));
+	pthread_mutex_lock(&plain_lock);
+	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
+	{
+		if (strcmp(plain_cache[i].key, key) == 0)
+		{
+			slot = i;
+			break;
+		}
+		if (plain_cache[i].until < plain_cache[slot].until)
+			slot = i;			/* oldest (or free) slot */
+	}
+	snprintf(plain_cache[slot].key, sizeof(plain_cache[slot].key), "%s", key);
+	plain_cache[slot].until = now + PQCM_PLAIN_TTL_S;
+	pthread_mutex_unlock(&plain_lock);
+}
 
 void
 pqcm_deadline(struct timespec *d, int seconds)

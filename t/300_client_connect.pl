@@ -16,7 +16,7 @@ use CmClient;
 
 my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
+$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\nlog_connections = on");
 $node->start;
 my $pgport = $node->port;
 
@@ -113,6 +113,16 @@ $node->safe_psql('postgres', 'SELECT 1');
 my $log = slurp_file($node->logfile, $logpos);
 unlike($log, qr/incomplete startup packet|could not|FATAL|ERROR|LOG:  .*GSS/,
 	'the plain server logs nothing because of recognition');
+
+# a process connecting again and again probes a plain server once
+$logpos = -s $node->logfile;
+($rc, $out, $err) = CmClient::run_tool('threads', '1', "host=localhost port=$pgport dbname=postgres");
+is($rc, 0, 'five connections to a plain server on localhost') or diag($out . $err);
+like($out, qr/^via_conmgr=0$/m, 'none through conmgr');
+$node->safe_psql('postgres', 'SELECT 1');
+$log = slurp_file($node->logfile, $logpos);
+my $received = () = $log =~ /connection received: host=127\.0\.0\.1/g;
+is($received, 6, 'one recognition probe, then five connections (recognition is cached)');
 
 # Unix-domain socket: never probed
 ($rc, $out, $err) = CmClient::run_tool('connect',
