@@ -109,9 +109,10 @@ app_free(CmApp *app)
 
 /*
  * Queue a last message (may be NULL) and close once it is written, or
- * after CM_CLOSE_LINGER_MS if the peer does not read.
+ * after CM_CLOSE_LINGER_MS if the peer does not read.  Returns false when
+ * the connection was freed at once (nothing to send, or no memory).
  */
-static void
+static bool
 app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 {
 	struct timeval tv = {CM_CLOSE_LINGER_MS / 1000, (CM_CLOSE_LINGER_MS % 1000) * 1000};
@@ -122,15 +123,16 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 		bufferevent_write(app->bev, buf, len) != 0)
 	{
 		app_free(app);
-		return;
+		return false;
 	}
 	/* the write callback frees it once the output buffer is empty */
 	bufferevent_enable(app->bev, EV_WRITE);
 	evtimer_add(app->timer, &tv);
+	return true;
 }
 
-/* Send a notice ('N', 'F', 'X') and close. */
-static void
+/* Send a notice ('N', 'F', 'X') and close; false when freed at once. */
+static bool
 app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 					 const char *message)
 {
@@ -139,7 +141,7 @@ app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 
 	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
 							   buf, sizeof(buf));
-	app_send_and_close(app, buf, n);
+	return app_send_and_close(app, buf, n);
 }
 
 /* Send a PostgreSQL ErrorResponse (stock client) and close. */
@@ -214,8 +216,11 @@ app_choose_instance(uint8_t tsa)
 	return NULL;
 }
 
-/* Answer a route request. */
-static void
+/*
+ * Answer a route request.  Returns false when the connection was freed
+ * (the caller must not touch it again).
+ */
+static bool
 app_route(CmApp *app, const CmProtoRoute *r)
 {
 	CmInstance *inst;
@@ -251,8 +256,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
 				app->peer, (unsigned) r->client_pid, app->application_name,
 				cm_proto_tsa_name(r->tsa));
-		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
-		return;
+		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
 	}
 
 	memset(&msg, 0, sizeof(msg));
@@ -266,7 +270,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	{
 		cm_error("application connection from %s: could not send the instance", app->peer);
 		app_free(app);
-		return;
+		return false;
 	}
 
 	evtimer_del(app->timer);
@@ -281,6 +285,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
 			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
 			 app->application_name, cm_proto_tsa_name(r->tsa), inst->label);
+	return true;
 }
 
 /* Record the registration of an established SQL connection. */
@@ -436,7 +441,10 @@ app_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, flen);
 
 		if (app->state == CM_APP_GREETED && msg.type == CM_MSG_ROUTE)
-			app_route(app, &msg.u.route);
+		{
+			if (!app_route(app, &msg.u.route))
+				return;
+		}
 		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
 			app_register(app, &msg.u.app_register);
 		else
