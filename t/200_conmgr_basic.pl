@@ -67,6 +67,16 @@ command_like([ CmConmgr::cm_ctl_bin(), 'status', '-D', $dir ],
 	qr/Instances:.*\n.*127\.0\.0\.1:5432\s+\d+\s+up\s+primary/s,
 	'status text shows the primary');
 
+# a registered connection that closes is unregistered at its watchdog
+my $app3 = CmConmgr::App->connect($port);
+is($app3->route('standby', 'app_short')->{instance}, 1, 'standby request on instance 1');
+$app3->register(5151, 45999);
+$app3->close;
+ok( CmConmgr::wait_for(
+		sub { $wd1->events =~ /register pid=5151 addr=127\.0\.0\.1:45999\nunregister pid=5151 addr=127\.0\.0\.1:45999/ },
+		'unregistration'),
+	'closing the application connection unregisters the session');
+
 # heartbeat loss: the application on instance 0 is notified
 my $t0 = time();
 $wd0->command('mute');
