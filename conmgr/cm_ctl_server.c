@@ -242,6 +242,12 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 				evbuffer_add_printf(out, ", \"round_trip_ms\": %.3f", (double) inst->rtt_us / 1000.0);
 			else
 				evbuffer_add_printf(out, ", \"round_trip_ms\": null");
+			if (up)
+				evbuffer_add_printf(out, ", \"protocol_version\": \"%d.%d\", \"check_attr_interval_ms\": %u, \"server_timeout_ms\": %u",
+									CM_PROTO_VERSION_MAJOR(inst->version),
+									CM_PROTO_VERSION_MINOR(inst->version),
+									(unsigned) inst->check_attr_interval_ms,
+									(unsigned) inst->server_timeout_ms);
 			evbuffer_add_printf(out, ", \"applications\": %d, \"error\": ", inst->napps);
 			if (up)
 				evbuffer_add_printf(out, "null");

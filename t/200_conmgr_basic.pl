@@ -58,6 +58,8 @@ my @inst = CmConmgr::instances_from_json($json);
 is(scalar(@inst), 2, 'status lists two instances');
 is($inst[0]{attribute}, 'primary', 'instance 0 is primary');
 is($inst[1]{attribute}, 'standby', 'instance 1 is standby');
+is($inst[0]{server_timeout_ms}, 10000, 'server timeout from the welcome');
+is($inst[0]{check_attr_interval_ms}, 1000, 'check_attr_interval from the welcome');
 my @apps = CmConmgr::applications_from_json($json);
 my ($a1) = grep { $_->{application_name} eq 'app_rw' } @apps;
 is($a1->{instance}, 0, 'status shows the application on instance 0');
