@@ -612,9 +612,40 @@ str_equal(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* "host:port" of an instance definition, for reload messages. */
+static void
+format_instance(const CmInstanceConfig *ic, char *buf, size_t cap)
+{
+	const char *h = ic->hostaddr ? ic->hostaddr : ic->host;
+
+	snprintf(buf, cap, "%s%s%s, port %d, watchdog port %d",
+			 ic->hostaddr && ic->host ? ic->host : "",
+			 ic->hostaddr && ic->host ? " = " : "",
+			 h ? h : "?", ic->port, ic->watchdog_port);
+}
+
+void
+cm_config_set_instance(CmConfig *cur, const CmConfig *newcfg, int n)
+{
+	CmInstanceConfig *a = &cur->inst[n];
+	const CmInstanceConfig *b = &newcfg->inst[n];
+	int			i;
+
+	free(a->host);
+	free(a->hostaddr);
+	*a = *b;
+	a->host = b->host ? strdup(b->host) : NULL;
+	a->hostaddr = b->hostaddr ? strdup(b->hostaddr) : NULL;
+
+	cur->ninstances = 0;
+	for (i = 0; i < CM_MAX_INSTANCES; i++)
+		if (cur->inst[i].defined)
+			cur->ninstances = i + 1;
+}
+
 int
 cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
-				 CmConfigReportFn report, void *arg)
+				 CmConfigReportFn report, void *arg, bool *inst_changed)
 {
 	int			ignored = 0;
 	size_t		k;
@@ -663,18 +694,24 @@ cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 	{
 		const CmInstanceConfig *a = &cur->inst[i];
 		const CmInstanceConfig *b = &newcfg->inst[i];
+		char		olddef[600];
+		char		newdef[600];
 
 		if (a->defined == b->defined &&
 			str_equal(a->host, b->host) && str_equal(a->hostaddr, b->hostaddr) &&
 			a->port == b->port && a->watchdog_port == b->watchdog_port)
 			continue;
+		format_instance(a, olddef, sizeof(olddef));
+		format_instance(b, newdef, sizeof(newdef));
 		if (!a->defined)
-			snprintf(msg, sizeof(msg), "instance %d was added; adding an instance requires a restart of conmgr; ignored", i);
+			snprintf(msg, sizeof(msg), "instance %d added (%s)", i, newdef);
 		else if (!b->defined)
-			snprintf(msg, sizeof(msg), "instance %d was removed; removing an instance requires a restart of conmgr; ignored", i);
+			snprintf(msg, sizeof(msg), "instance %d (%s) removed", i, olddef);
 		else
-			snprintf(msg, sizeof(msg), "the parameters of instance %d changed; this requires a restart of conmgr; ignored", i);
-		ignored++;
+			snprintf(msg, sizeof(msg), "instance %d changed from (%s) to (%s)",
+					 i, olddef, newdef);
+		if (inst_changed)
+			inst_changed[i] = true;
 		if (report)
 			report(arg, msg);
 	}

@@ -69,11 +69,19 @@ extern void cm_config_free(CmConfig *cfg);
 /*
  * Apply a newly loaded, valid configuration to the running one: copy the
  * parameters that can change without a restart, and report each change
- * (applied or ignored) through report.  Returns the number of ignored
+ * (applied or ignored) through report.  Instances that were added, removed
+ * or changed are reported and flagged in inst_changed[] (may be NULL) but
+ * not copied: the caller disconnects the old instance, then copies the new
+ * definition with cm_config_set_instance.  Returns the number of ignored
  * changes.
  */
 extern int	cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
-							 CmConfigReportFn report, void *arg);
+							 CmConfigReportFn report, void *arg,
+							 bool *inst_changed);
+
+/* Replace instance n of cur by that of newcfg (possibly undefined). */
+extern void cm_config_set_instance(CmConfig *cur, const CmConfig *newcfg,
+								   int n);
 
 /* Format one global parameter's value ("1000", "info", ...). */
 extern const char *cm_config_level_name(int level);

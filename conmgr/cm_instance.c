@@ -746,6 +746,61 @@ cm_instance_start(CmInstance *inst)
 	inst_connect(inst);
 }
 
+/*
+ * Create the instance object for definition n of the configuration and
+ * insert it into cm_server.instances[], which stays ordered by number.
+ */
+static CmInstance *
+inst_create(int n)
+{
+	const CmInstanceConfig *ic = &cm_server.cfg.inst[n];
+	CmInstance *inst;
+	const char *h;
+	int			pos;
+
+	inst = calloc(1, sizeof(CmInstance));
+	if (inst == NULL)
+	{
+		cm_fatal("out of memory");
+		exit(1);
+	}
+	inst->number = n;
+	inst->cfg = ic;
+	h = ic->hostaddr ? ic->hostaddr : ic->host;
+	inst->app_host = h;
+	if (strchr(h, ':'))
+		snprintf(inst->label, sizeof(inst->label), "instance %d ([%s]:%d)",
+				 n, h, ic->watchdog_port);
+	else
+		snprintf(inst->label, sizeof(inst->label), "instance %d (%s:%d)",
+				 n, h, ic->watchdog_port);
+	inst->state = CM_INST_WAITING;
+	inst->state_timer = evtimer_new(cm_server.base, inst_state_timer_cb, inst);
+	inst->hb_timer = event_new(cm_server.base, -1, EV_PERSIST, inst_heartbeat_cb, inst);
+	inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
+	snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
+
+	pos = cm_server.ninstances;
+	while (pos > 0 && cm_server.instances[pos - 1]->number > n)
+	{
+		cm_server.instances[pos] = cm_server.instances[pos - 1];
+		pos--;
+	}
+	cm_server.instances[pos] = inst;
+	cm_server.ninstances++;
+	return inst;
+}
+
+static void
+inst_free(CmInstance *inst)
+{
+	inst_teardown(inst);
+	event_free(inst->state_timer);
+	event_free(inst->hb_timer);
+	event_free(inst->timeout_timer);
+	free(inst);
+}
+
 void
 cm_instance_create_all(void)
 {
@@ -754,35 +809,66 @@ cm_instance_create_all(void)
 	cm_server.ninstances = 0;
 	for (i = 0; i < cm_server.cfg.ninstances; i++)
 	{
-		const CmInstanceConfig *ic = &cm_server.cfg.inst[i];
-		CmInstance *inst;
-		const char *h;
-
-		if (!ic->defined)
-			continue;
-		inst = calloc(1, sizeof(CmInstance));
-		if (inst == NULL)
-		{
-			cm_fatal("out of memory");
-			exit(1);
-		}
-		inst->number = i;
-		inst->cfg = ic;
-		h = ic->hostaddr ? ic->hostaddr : ic->host;
-		inst->app_host = h;
-		if (strchr(h, ':'))
-			snprintf(inst->label, sizeof(inst->label), "instance %d ([%s]:%d)",
-					 i, h, ic->watchdog_port);
-		else
-			snprintf(inst->label, sizeof(inst->label), "instance %d (%s:%d)",
-					 i, h, ic->watchdog_port);
-		inst->state = CM_INST_WAITING;
-		inst->state_timer = evtimer_new(cm_server.base, inst_state_timer_cb, inst);
-		inst->hb_timer = event_new(cm_server.base, -1, EV_PERSIST, inst_heartbeat_cb, inst);
-		inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
-		snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
-		cm_server.instances[cm_server.ninstances++] = inst;
+		if (cm_server.cfg.inst[i].defined)
+			inst_create(i);
 	}
+}
+
+/* A reload added instance n (or changed it): connect to it. */
+void
+cm_instance_add(int n)
+{
+	CmInstance *inst = inst_create(n);
+
+	cm_info("%s: added by a configuration reload", inst->label);
+	cm_instance_start(inst);
+}
+
+/*
+ * A reload removed or changed instance n: say goodbye to its watchdog,
+ * notify the application connections routed to it, and forget it.  Must
+ * run before its definition in cm_server.cfg is replaced.
+ */
+void
+cm_instance_remove(int n)
+{
+	CmInstance *inst = NULL;
+	char		notice[400];
+	int			i;
+
+	for (i = 0; i < cm_server.ninstances; i++)
+	{
+		if (cm_server.instances[i]->number == n)
+		{
+			inst = cm_server.instances[i];
+			break;
+		}
+	}
+	if (inst == NULL)
+		return;
+	for (; i < cm_server.ninstances - 1; i++)
+		cm_server.instances[i] = cm_server.instances[i + 1];
+	cm_server.ninstances--;
+
+	if (inst->state == CM_INST_UP)
+	{
+		CmProtoMsg	msg;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.type = CM_MSG_GOODBYE;
+		msg.u.notice.reason = CM_REASON_CONFIG;
+		cm_proto_set_string(&msg.u.notice.message, "instance removed from the conmgr configuration");
+		if (inst_send(inst, &msg))
+			cm_flush_now(inst->bev);
+	}
+	cm_info("%s: removed by a configuration reload; notifying %d application connection%s",
+			inst->label, inst->napps, inst->napps == 1 ? "" : "s");
+	snprintf(notice, sizeof(notice), "%s was removed from the configuration of conmgr",
+			 inst->label);
+	inst_teardown(inst);
+	cm_app_notify_instance_down(inst, CM_REASON_CONFIG, notice);
+	inst_free(inst);
+	cm_check_shutdown();
 }
 
 void
@@ -832,14 +918,6 @@ cm_instance_free_all(void)
 	int			i;
 
 	for (i = 0; i < cm_server.ninstances; i++)
-	{
-		CmInstance *inst = cm_server.instances[i];
-
-		inst_teardown(inst);
-		event_free(inst->state_timer);
-		event_free(inst->hb_timer);
-		event_free(inst->timeout_timer);
-		free(inst);
-	}
+		inst_free(cm_server.instances[i]);
 	cm_server.ninstances = 0;
 }

@@ -212,6 +212,8 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	ReloadReport r = {report, cap, 0, CM_LOG_ERROR};
 	int			old_level = cm_server.cfg.log_level;
 	int			old_dest = cm_server.cfg.log_destination;
+	bool		changed[CM_MAX_INSTANCES];
+	int			i;
 	char	   *old_file = strdup(cm_server.cfg.log_file);
 
 	report[0] = '\0';
@@ -225,7 +227,23 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 		return;
 	}
 	r.level = CM_LOG_INFO;
-	cm_config_reload(&cm_server.cfg, &newcfg, reload_report, &r);
+	memset(changed, 0, sizeof(changed));
+	cm_config_reload(&cm_server.cfg, &newcfg, reload_report, &r, changed);
+
+	/*
+	 * Instances added, removed or changed: the old one goes first (its
+	 * applications are notified), then the definition is replaced, then the
+	 * new one connects.
+	 */
+	for (i = 0; i < CM_MAX_INSTANCES; i++)
+		if (changed[i])
+			cm_instance_remove(i);
+	for (i = 0; i < CM_MAX_INSTANCES; i++)
+		if (changed[i])
+			cm_config_set_instance(&cm_server.cfg, &newcfg, i);
+	for (i = 0; i < CM_MAX_INSTANCES; i++)
+		if (changed[i] && cm_server.cfg.inst[i].defined)
+			cm_instance_add(i);
 	cm_config_free(&newcfg);
 	if (r.len == 0)
 		reload_report(&r, "no parameter changed");

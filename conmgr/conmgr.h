@@ -161,6 +161,8 @@ extern CmServer cm_server;
 extern uint64_t cm_now_us(void);
 extern void cm_instance_create_all(void);
 extern void cm_instance_start(CmInstance *inst);
+extern void cm_instance_add(int n);
+extern void cm_instance_remove(int n);
 extern void cm_instance_goodbye_all(void);
 extern void cm_instance_free_all(void);
 extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,

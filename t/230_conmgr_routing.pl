@@ -152,4 +152,29 @@ is($downs, 1, 'instance 2 down logged once');
 my $refused = () = $log =~ /instance 2 \(.*\): could not establish the heartbeat connection: Connection refused/g;
 is($refused, 1, 'repeated connection failures logged once');
 
+# reload: an instance removed from conmgr.conf is disconnected and its
+# applications notified; an added one is connected
+my ($r1, $app1) = route('read-write');
+is($r1->{instance}, 1, 'read-write on instance 1 before the reload');
+my $wd3 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY);
+my $conf = slurp_file("$dir/conmgr.conf");
+$conf =~ s/^(backend_hostaddr1|backend_port1|watchdog_port1) = .*\n//mg;
+$conf .= "backend_hostaddr3 = 127.0.0.1\nbackend_port3 = 6003\nwatchdog_port3 = " . $wd3->port . "\n";
+CmConmgr::write_conf($dir, $conf);
+my ($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 0, 'reload with an instance removed and one added');
+like($out, qr/instance 1 \(127\.0\.0\.1, port 6001, watchdog port \d+\) removed/, 'reload reports the removal');
+like($out, qr/instance 3 added \(127\.0\.0\.1, port 6003, watchdog port \d+\)/, 'reload reports the addition');
+my $n = $app1->read_msg;
+is($n->{type}, 'F', 'application of the removed instance notified');
+is($n->{reason}, $CmConmgr::REASON{config}, 'reason: configuration changed');
+like($n->{message}, qr/instance 1 .* was removed from the configuration of conmgr/, 'notice says why');
+ok(CmConmgr::wait_for(sub { $wd1->events =~ /goodbye/ }, 'goodbye'),
+	'the removed instance\'s watchdog got a goodbye');
+ok(CmConmgr::wait_instances_up($dir, 3), 'the added instance is connected');
+my @nums = map { $_->{number} } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+is("@nums", '0 2 3', 'status lists the instances of the new configuration');
+($r) = route('standby');
+is($r->{instance}, 3, 'the added standby is used for routing');
+
 done_testing();

@@ -74,7 +74,8 @@ our %REASON = (
 	timeout => 6,
 	conn_lost => 7,
 	attr_changed => 8,
-	no_instance => 9);
+	no_instance => 9,
+	config => 10);
 
 END
 {

@@ -233,7 +233,7 @@ run_case(const char *name, const char *path, Text *conf, Text *expect,
 		write_file(path, reload);
 		if (cm_config_load(path, &newcfg, collect, &rep))
 		{
-			cm_config_reload(&cfg, &newcfg, collect, &rep);
+			cm_config_reload(&cfg, &newcfg, collect, &rep, NULL);
 			check(contains_all(&rep, report, 0, missing, sizeof(missing)),
 				  name, "reload reports every change", missing);
 			check(count_lines(&rep) == count_lines(report), name,
