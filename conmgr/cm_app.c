@@ -170,7 +170,7 @@ app_refuse_stock_client(CmApp *app)
 		return;
 	}
 	cm_log_limited(&limit_stock_client, CM_LOG_INFO, "application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
-			app->peer);
+				   app->peer);
 	snprintf(msg, sizeof(msg),
 			 "this is Connection Manager conmgr on port %d, not a PostgreSQL server: connect through the Connection Manager client library (libpqcm), see docs/client.md",
 			 cm_server.cfg.port);
@@ -254,8 +254,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 		}
 		cm_log_limited(&limit_no_instance[r->tsa], CM_LOG_INFO,
 					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
-				app->peer, (unsigned) r->client_pid, app->application_name,
-				cm_proto_tsa_name(r->tsa));
+					   app->peer, (unsigned) r->client_pid, app->application_name,
+					   cm_proto_tsa_name(r->tsa));
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
 	}
 
@@ -311,7 +311,7 @@ app_protocol_error(CmApp *app, const char *reason)
 {
 	cm_log_limited(&limit_protocol, CM_LOG_INFO,
 				   "application connection from %s: protocol violation: %s; closing",
-			app->peer, reason);
+				   app->peer, reason);
 	app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, reason);
 }
 
@@ -496,7 +496,7 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (app->state != CM_APP_CLOSING)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
-				app->peer, cm_server.cfg.app_handshake_timeout);
+					   app->peer, cm_server.cfg.app_handshake_timeout);
 	app_free(app);
 }
 
