@@ -117,6 +117,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 	char		ts[64];
 	uint64_t	now = cm_now_us();
 	int			i;
+	int			shown = 0;
 	CmApp	   *app;
 
 	fmt_wall(cm_server.started_wall, ts, sizeof(ts));
@@ -178,6 +179,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 
 			if (app->state == CM_APP_CLOSING)
 				continue;
+			shown++;
 			if (app->inst)
 				snprintf(inst, sizeof(inst), "%d", app->inst->number);
 			if (app->backend_pid)
@@ -190,6 +192,8 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 								app->state >= CM_APP_ROUTED ? cm_proto_tsa_name(app->tsa) : "-",
 								inst, bpid, app_state_name(app), ts);
 		}
+		if (shown == 0)
+			evbuffer_add_printf(out, "  (none)\n");
 	}
 }
 
