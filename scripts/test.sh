@@ -32,16 +32,16 @@ chmod 755 "$work"
 
 echo "== pg_regress and TAP"
 status=0
-as_user make -C "$work" installcheck ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} || status=$?
+as_user make -C "$work" installcheck ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} 2>&1 | tee "$work/installcheck.out" || status=$?
 if [ $status -ne 0 ]; then
 	echo "== failure details"
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
-	for f in "$work"/tmp_check/log/regress_log_*; do
+	# the log of every TAP file that prove reported as failed
+	for t in $(sed -n 's|^\(t/[0-9A-Za-z_]*\)\.pl .*Wstat.*|\1|p' "$work/installcheck.out" | sort -u); do
+		f="$work/tmp_check/log/regress_log_${t#t/}"
 		[ -f "$f" ] || continue
-		if grep -q '^not ok' "$f"; then
-			echo "---- $f (last 80 lines)"
-			tail -n 80 "$f"
-		fi
+		echo "---- $f (last 80 lines)"
+		tail -n 80 "$f"
 	done
 fi
 
