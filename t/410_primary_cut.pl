@@ -62,6 +62,13 @@ foreach my $m (sort keys %app)
 		"($m) the call failed within heartbeat_timeout + 1 s of the cut");
 	is($f->{status}, 'bad', "($m) the connection is reported bad");
 }
+# the request that was running fails as the client documentation says
+my $sf = $lab->event($app{sleep}, 'failed');
+if ($sf)
+{
+	is($sf->{result}, 'PGRES_FATAL_ERROR', '(b) the running query reports PGRES_FATAL_ERROR');
+	like($sf->{sqlstate}, qr/^(57P01|-)$/, '(b) with SQLSTATE 57P01 or none');
+}
 my $n = $lab->event($app{idle}, 'notified');
 ok($n, '(a) the idle application saw its conmgr socket become readable');
 cmp_ok($n->{at} - $t_cut, '<=', $bound, '(a) notified within heartbeat_timeout + 1 s')

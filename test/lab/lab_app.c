@@ -27,7 +27,8 @@
  *	ready at=MS pid=BACKEND_PID cm_socket=FD host=H port=P in_recovery=t|f
  *	locked at=MS
  *	notified at=MS                       (the conmgr socket became readable)
- *	failed at=MS call=NAME status=ok|bad error=MESSAGE
+ *	failed at=MS call=NAME status=ok|bad result=PGRES_...|- sqlstate=CODE|-
+ *		   error=MESSAGE
  *	ok at=MS call=NAME                   (the call completed normally)
  *	timeout at=MS
  *	connect-failed at=MS error=MESSAGE
@@ -70,20 +71,27 @@ now_ms(clockid_t clk)
 	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Print libpq's error message of conn on one line. */
+/*
+ * Print a failed call: its name, the connection status, the SQLSTATE of
+ * res ("-" without a result or without a code) and libpq's error message
+ * on one line.
+ */
 static void
-report_failed(PGconn *conn, const char *call)
+report_failed(PGconn *conn, const char *call, const PGresult *res)
 {
 	char		buf[1024];
 	char	   *p;
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	snprintf(buf, sizeof(buf), "%s", PQerrorMessage(conn));
 	for (p = buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	printf("failed at=%lld call=%s status=%s error=%s\n",
+	printf("failed at=%lld call=%s status=%s result=%s sqlstate=%s error=%s\n",
 		   now_ms(CLOCK_REALTIME), call,
-		   PQstatus(conn) == CONNECTION_OK ? "ok" : "bad", buf);
+		   PQstatus(conn) == CONNECTION_OK ? "ok" : "bad",
+		   res ? PQresStatus(PQresultStatus(res)) : "-",
+		   sqlstate ? sqlstate : "-", buf);
 }
 
 /*
@@ -96,10 +104,13 @@ run_command(PGconn *conn, const char *sql, const char *call)
 	PGresult   *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 
-	PQclear(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+	{
+		PQclear(res);
 		return true;
-	report_failed(conn, call);
+	}
+	report_failed(conn, call, res);
+	PQclear(res);
 	return false;
 }
 
@@ -153,7 +164,7 @@ wait_idle(PGconn *conn, int seconds)
 		/* As the client documentation says: let libpq find out. */
 		if (!PQconsumeInput(conn))
 		{
-			report_failed(conn, "PQconsumeInput");
+			report_failed(conn, "PQconsumeInput", NULL);
 			return;
 		}
 		if (!run_command(conn, "SELECT 1", "PQexec"))
@@ -176,8 +187,8 @@ send_copy(PGconn *conn, int seconds)
 	res = PQexec(conn, "COPY lab_copy FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 	{
+		report_failed(conn, "COPY", res);
 		PQclear(res);
-		report_failed(conn, "COPY");
 		return;
 	}
 	PQclear(res);
@@ -187,12 +198,12 @@ send_copy(PGconn *conn, int seconds)
 
 		if (PQputCopyData(conn, row, sizeof(row)) != 1)
 		{
-			report_failed(conn, "PQputCopyData");
+			report_failed(conn, "PQputCopyData", NULL);
 			return;
 		}
 		if (PQflush(conn) < 0)
 		{
-			report_failed(conn, "PQflush");
+			report_failed(conn, "PQflush", NULL);
 			return;
 		}
 		if (now_ms(CLOCK_MONOTONIC) - start >= (long long) seconds * 1000)
