@@ -217,6 +217,8 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	char	   *old_file = strdup(cm_server.cfg.log_file);
 
 	report[0] = '\0';
+	/* after a log rotation, this reload's own messages go to the new file */
+	cm_log_reopen();
 	cm_info("reloading configuration file \"%s\"", cm_server.cfg.path);
 	if (!cm_config_load(cm_server.cfg.path, &newcfg, reload_report, &r))
 	{
@@ -256,8 +258,6 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 							  cm_server.cfg.log_file))
 			reload_report(&r, "the new log destination could not be opened; logging continues where it was");
 	}
-	else
-		cm_log_reopen();
 	free(old_file);
 	*ok = true;
 }

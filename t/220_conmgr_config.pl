@@ -146,6 +146,18 @@ conf_fails(undef,
 		'quoted value with spaces and escaped quotes, enum in upper case');
 	ok(CmConmgr::wait_for_log("$dir/it's a 'log'.txt", qr/starting in directory/),
 		'conmgr logs into the file named by log_file');
+
+	# log rotation: the file is reopened on reload
+	rename("$dir/it's a 'log'.txt", "$dir/rotated.txt") or die $!;
+	my ($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	is($rc, 0, 'reload after rotation');
+	ok(CmConmgr::wait_for_log("$dir/it's a 'log'.txt", qr/no parameter changed/),
+		'the log file is reopened on reload');
+
+	# the open-files limit follows max_app_connections
+	my $pid = CmConmgr::conmgr_pid($dir);
+	my ($soft, $hard) = slurp_file("/proc/$pid/limits") =~ /^Max open files\s+(\d+)\s+(\S+)/m;
+	cmp_ok($soft, '>=', 32 + 1 + 1000, 'open-files limit raised for max_app_connections');
 	$h->signal('INT');
 	ok($h->finish, 'conmgr exits 0 on a fast shutdown');
 }
