@@ -555,7 +555,11 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 	{
 		char		cause[200];
 
-		if ((what & BEV_EVENT_EOF) || err == 0)
+		if (inst->state == CM_INST_HELLO && ((what & BEV_EVENT_EOF) || err == 0))
+			snprintf(cause, sizeof(cause),
+					 "the peer closed the connection without answering the hello (is watchdog_port%d the port of the instance's watchdog?)",
+					 inst->number);
+		else if ((what & BEV_EVENT_EOF) || err == 0)
 			snprintf(cause, sizeof(cause), "the watchdog closed the connection");
 		else
 			snprintf(cause, sizeof(cause), "%s", evutil_socket_error_to_string(err));

@@ -9,6 +9,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use IO::Select;
+use IO::Socket::INET;
 use IO::Socket::IP;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -156,8 +157,30 @@ ok( CmConmgr::wait_for_log("$dir/stderr.log",
 	'a reply to a heartbeat never sent is a protocol violation');
 ok(CmConmgr::wait_instances_up($dir, 0), 'and conmgr reconnects again');
 
+# a port that accepts but never answers the hello: bounded by connect_timeout
+my $silent = IO::Socket::INET->new(
+	LocalAddr => '127.0.0.1',
+	LocalPort => 0,
+	Listen => 5,
+	ReuseAddr => 1) or die "listen: $!";
+my $conf = slurp_file("$dir/conmgr.conf");
+CmConmgr::write_conf($dir,
+	    $conf
+	  . "connect_timeout = 300\n"
+	  . "backend_hostaddr1 = 127.0.0.1\nbackend_port1 = 5433\nwatchdog_port1 = "
+	  . $silent->sockport . "\n");
+my ($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 0, 'reload adds an instance whose port never answers');
+ok( CmConmgr::wait_for(
+		sub {
+			my @i = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+			return @i == 2 && ($i[1]{error} // '') =~ /no welcome from the watchdog within connect_timeout \(300 ms\)/;
+		},
+		'hello time-out'),
+	'a silent watchdog port is given up after connect_timeout');
+
 # conmgr is still alive and serving
-my ($rc) = CmConmgr::cm_ctl('status', '-D', $dir);
+($rc) = CmConmgr::cm_ctl('status', '-D', $dir);
 is($rc, 0, 'conmgr still running');
 $c = CmConmgr::App->connect($port);
 is($c->route('read-write')->{type}, 'I', 'conmgr still routes');

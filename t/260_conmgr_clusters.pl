@@ -196,6 +196,24 @@ cmp_ok($elapsed, '<=', $check_attr_interval / 1000 + 1,
 ($r) = route('standby');
 is($r->{instance}, 2, 'standby requests go to the remaining standby');
 
+# --- a watchdog_port that is in fact a PostgreSQL port is named as such
+my $conf = slurp_file("$dir/conmgr.conf");
+CmConmgr::write_conf($dir,
+	    $conf
+	  . "backend_hostaddr3 = 127.0.0.1\nbackend_port3 = 1\nwatchdog_port3 = "
+	  . $standbys[1]->port . "\n");
+($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 0, 'reload adds an instance with a wrong watchdog port');
+ok( CmConmgr::wait_for(
+		sub {
+			my @i = instances();
+			return @i == 4 && ($i[3]{error} // '') =~ /watchdog_port3/;
+		},
+		'wrong port reported'),
+	'status suggests checking watchdog_port3');
+my ($err3) = map { $_->{error} } grep { $_->{number} == 3 } instances();
+note("instance 3: $err3");
+
 # --- fast stop: goodbye, the watchdog forgets this conmgr
 ($r, $app) = route('any');
 ($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
