@@ -160,7 +160,7 @@ ok(CmConmgr::wait_instances_up($dir, 0), 'and conmgr reconnects again');
 # a port that accepts but never answers the hello: bounded by connect_timeout
 my $silent = IO::Socket::INET->new(
 	LocalAddr => '127.0.0.1',
-	LocalPort => 0,
+	LocalPort => PostgreSQL::Test::Cluster::get_free_port(),
 	Listen => 5,
 	ReuseAddr => 1) or die "listen: $!";
 my $conf = slurp_file("$dir/conmgr.conf");
