@@ -398,6 +398,11 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 	return false;
 }
 
+/*
+ * Read callback of an application connection: handle every whole packet
+ * or frame in the input, according to the connection's state.  Stops as
+ * soon as the connection is closed or freed.
+ */
 static void
 app_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -462,6 +467,9 @@ app_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * Write callback: a closing connection is freed once its last message is out.
+ */
 static void
 app_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -472,6 +480,10 @@ app_write_cb(struct bufferevent *bev, void *arg)
 		app_free(app);
 }
 
+/*
+ * The application closed its conmgr socket (or it failed): unregister the
+ * session at its watchdog and free the connection.
+ */
 static void
 app_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -500,6 +512,11 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 	app_free(app);
 }
 
+/*
+ * A new application connection: set it up with its handshake deadline.
+ * Over max_app_connections it is still accepted, so that it can be told
+ * why it is refused, but it does not count and is closed after that.
+ */
 static void
 app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
@@ -676,6 +693,10 @@ listen_one(int family, const char *addrtext)
 	return true;
 }
 
+/*
+ * Listen on 127.0.0.1 and ::1; fails only when neither can be bound
+ * (each failure is logged with its address).
+ */
 bool
 cm_app_listen(void)
 {
@@ -694,6 +715,9 @@ cm_app_listen(void)
 	return true;
 }
 
+/*
+ * Close the application listeners (smart and fast shutdown).
+ */
 void
 cm_app_stop_listening(void)
 {
@@ -709,6 +733,9 @@ cm_app_stop_listening(void)
 	}
 }
 
+/*
+ * Send a failure notice to every connection routed to inst, and close them.
+ */
 void
 cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 							const char *message)
@@ -724,6 +751,10 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 	}
 }
 
+/*
+ * After an attribute change of inst: notify and close the connections whose
+ * target_session_attrs the instance no longer satisfies.
+ */
 void
 cm_app_notify_attrs_changed(CmInstance *inst)
 {
@@ -778,6 +809,9 @@ cm_app_close_all(uint16_t reason, const char *message)
 	}
 }
 
+/*
+ * Free every application connection (end of the process).
+ */
 void
 cm_app_free_all(void)
 {

@@ -309,6 +309,12 @@ find_conmgr(char *path, size_t cap)
 	snprintf(path, cap, "conmgr");
 }
 
+/*
+ * cm_ctl start: run conmgr in the background (new session, output appended
+ * to the log file) and, unless -W, wait until the primary (or with
+ * --complete every instance) is connected, at most -t seconds.  When
+ * conmgr exits during the wait, print what it logged.
+ */
 static int
 do_start(void)
 {
@@ -430,6 +436,10 @@ do_start(void)
 	return CM_EXIT_FAILURE;
 }
 
+/*
+ * cm_ctl stop: signal conmgr (SIGTERM smart, SIGINT fast, SIGQUIT
+ * immediate) and, unless -W, wait until the PID-file lock is released.
+ */
 static int
 do_stop(void)
 {
@@ -490,6 +500,9 @@ do_stop(void)
 	return CM_EXIT_OK;
 }
 
+/*
+ * cm_ctl status: print conmgr's report; exit 3 when none runs.
+ */
 static int
 do_status(void)
 {
@@ -522,6 +535,10 @@ do_status(void)
 	return CM_EXIT_OK;
 }
 
+/*
+ * cm_ctl reload: ask conmgr to reload through the control socket and print
+ * its report; exit 1 when the file has errors (nothing was applied).
+ */
 static int
 do_reload(void)
 {

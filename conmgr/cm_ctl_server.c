@@ -111,6 +111,9 @@ instance_address(const CmInstance *inst, char *buf, size_t cap)
 		snprintf(buf, cap, "%s:%d", inst->app_host, inst->cfg->port);
 }
 
+/*
+ * The human-readable status report (cm_ctl status).
+ */
 static void
 status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 {
@@ -197,6 +200,10 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 	}
 }
 
+/*
+ * The status report as one JSON object (cm_ctl status --json); fields that
+ * do not apply are null.
+ */
 static void
 status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 {
@@ -365,6 +372,10 @@ ctl_answer(struct bufferevent *bev, char *line)
 	bufferevent_enable(bev, EV_WRITE);
 }
 
+/*
+ * Read one request line; a line longer than CTL_MAX_REQUEST closes the
+ * connection.
+ */
 static void
 ctl_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -400,6 +411,11 @@ ctl_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	bufferevent_enable(bev, EV_READ);
 }
 
+/*
+ * Bind conmgr.sock in the current directory (the conmgr directory), mode
+ * 0600.  A leftover socket is removed first: the caller holds the PID-file
+ * lock, so no other conmgr uses it.
+ */
 bool
 cm_ctl_server_start(void)
 {

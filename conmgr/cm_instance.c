@@ -489,6 +489,11 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 	}
 }
 
+/*
+ * Read callback of a heartbeat connection: decode every whole frame and act
+ * on it.  A malformed frame drops the connection (the instance is declared
+ * down if it was up).
+ */
 static void
 inst_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -526,6 +531,10 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * Connection established (send the hello), or connection failed or closed:
+ * try the next address, or declare the attempt failed, or the instance down.
+ */
 static void
 inst_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -743,6 +752,9 @@ inst_connect(CmInstance *inst)
 	}
 }
 
+/*
+ * First connection attempt to an instance.
+ */
 void
 cm_instance_start(CmInstance *inst)
 {
@@ -875,6 +887,10 @@ cm_instance_remove(int n)
 	cm_check_shutdown();
 }
 
+/*
+ * Forward the registration ('J') or unregistration ('K') of an application
+ * session to the instance's watchdog; nothing when it is not up.
+ */
 void
 cm_instance_forward_session(CmInstance *inst, uint8_t type,
 							uint32_t backend_pid, const CmProtoAddr *addr)

@@ -117,6 +117,9 @@ cm_log_reopen(void)
 	log_fd = fd;
 }
 
+/*
+ * Write one log line at level, if enabled.  Never changes errno.
+ */
 void
 cm_log(CmLogLevel level, const char *fmt,...)
 {

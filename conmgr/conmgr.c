@@ -273,6 +273,10 @@ cm_check_shutdown(void)
 	event_base_loopexit(cm_server.base, NULL);
 }
 
+/*
+ * Signals, delivered in the event loop (libevent evsignal): reload, and the
+ * three shutdown modes.
+ */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -313,6 +317,11 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * conmgr -D DIR: checks (not root, directory), configuration, PID-file lock,
+ * log destination, event loop; on a smart or fast stop, goodbye to every
+ * watchdog and clean exit.
+ */
 int
 main(int argc, char **argv)
 {
