@@ -427,7 +427,7 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	peer->state = WD_PEER_ACTIVE;
 	wd_pending_count--;
 	wd_active_count++;
-	peer->deadline = wd_now_ms() + peer->server_timeout;
+	wd_peer_set_deadline(peer, wd_now_ms() + peer->server_timeout);
 
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_WELCOME;
@@ -463,7 +463,7 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	TimestampTz now = GetCurrentTimestamp();
 	uint32		rtt = wd_socket_rtt(peer->sock);
 
-	peer->deadline = wd_now_ms() + peer->server_timeout;
+	wd_peer_set_deadline(peer, wd_now_ms() + peer->server_timeout);
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	slot = &wd_shared->slots[peer->slot];

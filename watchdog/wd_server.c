@@ -78,6 +78,14 @@ static bool wd_wes_dirty = true;
 static MemoryContext wd_peer_cxt = NULL;
 static int64 wd_next_attr_check = 0;
 
+/*
+ * No peer deadline is earlier than this (it may be earlier than the real
+ * minimum: a heartbeat only moves a deadline later).  The peers are scanned
+ * only when it has passed, so a wake-up costs O(1), not O(peers).
+ */
+static int64 wd_earliest_deadline = PG_INT64_MAX;
+static int	wd_closed_count = 0;	/* peers waiting to be freed */
+
 /* rate limiting of repetitive log lines */
 typedef struct WdLogLimit
 {
@@ -455,20 +463,47 @@ wd_rebuild_wait_set(int64 now)
 	wd_wes_dirty = false;
 }
 
+/* Set a peer's deadline (monotonic ms), keeping the earliest one known. */
+void
+wd_peer_set_deadline(WdPeer *peer, int64 deadline)
+{
+	peer->deadline = deadline;
+	if (deadline < wd_earliest_deadline)
+		wd_earliest_deadline = deadline;
+}
+
+/*
+ * Check every peer's deadline and recompute the earliest one.  Called when
+ * the earliest known deadline has passed.
+ */
+static void
+wd_check_deadlines(int64 now)
+{
+	dlist_iter	iter;
+	int64		earliest = PG_INT64_MAX;
+
+	wd_earliest_deadline = PG_INT64_MAX;
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+		if (peer->state != WD_PEER_CLOSED)
+			wd_peer_check_deadline(peer, now);
+		if (peer->state != WD_PEER_CLOSED && peer->deadline < earliest)
+			earliest = peer->deadline;
+	}
+	if (earliest < wd_earliest_deadline)
+		wd_earliest_deadline = earliest;
+}
+
 /* Milliseconds until the earliest deadline: attribute check or a peer. */
 static long
 wd_compute_timeout(int64 now)
 {
 	int64		next = wd_next_attr_check;
-	dlist_iter	iter;
 
-	dlist_foreach(iter, &wd_peers)
-	{
-		WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
-
-		if (peer->state != WD_PEER_CLOSED && peer->deadline < next)
-			next = peer->deadline;
-	}
+	if (wd_earliest_deadline < next)
+		next = wd_earliest_deadline;
 	if (wd_nlisten == 0 && !wd_listen_nothing_configured &&
 		wd_listen_retry_at < next)
 		next = wd_listen_retry_at;
@@ -529,7 +564,6 @@ wd_server_main_loop(void)
 		int64		now;
 		long		timeout;
 		int			nevents;
-		dlist_iter	iter;
 
 		MemoryContextSwitchTo(loopcxt);
 		MemoryContextReset(loopcxt);
@@ -587,15 +621,11 @@ wd_server_main_loop(void)
 		if (now >= wd_next_attr_check)
 			wd_check_attrs(now);
 
-		dlist_foreach(iter, &wd_peers)
-		{
-			WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+		if (now >= wd_earliest_deadline)
+			wd_check_deadlines(now);
 
-			if (peer->state != WD_PEER_CLOSED)
-				wd_peer_check_deadline(peer, now);
-		}
-
-		wd_free_closed_peers();
+		if (wd_closed_count > 0)
+			wd_free_closed_peers();
 		consecutive_errors = 0;
 	}
 }
@@ -722,7 +752,7 @@ wd_accept(pgsocket lsock, int64 now)
 		peer->addr = addr;
 		peer->slot = -1;
 		peer->wait_pos = -1;
-		peer->deadline = now + wd_hello_timeout;
+		wd_peer_set_deadline(peer, now + wd_hello_timeout);
 		cm_proto_addr_format(&addr, peer->desc, sizeof(peer->desc));
 		dlist_push_tail(&wd_peers, &peer->node);
 		wd_pending_count++;
@@ -886,6 +916,7 @@ wd_peer_close(WdPeer *peer)
 	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
 	wd_wes_dirty = true;
+	wd_closed_count++;
 }
 
 static void
@@ -903,6 +934,7 @@ wd_free_closed_peers(void)
 			pfree(peer);
 		}
 	}
+	wd_closed_count = 0;
 }
 
 /*

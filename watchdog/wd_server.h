@@ -57,6 +57,7 @@ extern uint8 wd_current_attrs;
 extern bool wd_shutting_down;
 
 extern int64 wd_now_ms(void);
+extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);
 extern void wd_attrs_refresh(void);
