@@ -6,7 +6,8 @@ use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
+use IPC::Run;
 use CmLab;
 
 CmLab::require_root();
@@ -51,5 +52,53 @@ $lab->teardown;
 ok(!(grep { -e "/run/netns/$_" } @ns), 'teardown removed every namespace');
 ok(!(grep { CmLab::process_exists($_) } @pids), 'teardown ended every process of the lab');
 ok(!-e $dir, 'teardown removed the lab directory');
+
+# a test killed by a signal also tears its lab down
+my $child_tag = "cmc$$";
+my $child_script = "$PostgreSQL::Test::Utils::tmp_check/lab_child.pl";
+open my $fh, '>', $child_script or die "$child_script: $!";
+print $fh q{
+use strict;
+use warnings;
+use CmLab;
+use Test::More;
+my $lab = CmLab->new;
+$lab->init_primary('db1');
+note("READY " . $lab->dir);
+# wait to be killed
+select(undef, undef, undef, 600);
+};
+close $fh;
+my $child_out = '';
+my $child;
+{
+	local $ENV{CM_LAB_TAG} = $child_tag;
+	$child = IPC::Run::start([ $^X, (map { "-I$_" } @INC), $child_script ],
+		'<', \undef, '>', \$child_out, '2>&1');
+}
+my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+while ($child_out !~ /READY /m && $child->pumpable && time < $deadline)
+{
+	$child->pump_nb;
+	usleep(50_000);
+}
+my ($child_dir) = $child_out =~ /READY (\S+)/m;
+ok($child_dir, 'a second lab runs in another process') or diag($child_out);
+my @child_ns = grep { /^\Q$child_tag\E/ } map { (split)[0] } `ip netns list`;
+is(scalar(@child_ns), 4, 'it has its own four namespaces');
+my @child_pids = map { my $p = `ip netns pids $_`; grep { /^\d+$/ } split /\s+/, $p } @child_ns;
+ok(@child_pids > 0, 'its PostgreSQL runs');
+$child->signal('TERM');
+$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+while ($child->pumpable && time < $deadline)
+{
+	$child->pump_nb;
+	usleep(50_000);
+}
+$child->finish;
+ok(!(grep { -e "/run/netns/$_" } @child_ns), 'after SIGTERM its namespaces are gone');
+ok(!(grep { CmLab::process_exists($_) } @child_pids), 'after SIGTERM its processes are gone');
+ok($child_dir && !-e $child_dir, 'after SIGTERM its directory is gone');
+like($child_out, qr/lab torn down after SIGTERM/, 'it said why it stopped');
 
 done_testing();
