@@ -368,8 +368,12 @@ do_start(void)
 		}
 		dup2(fd, 1);
 		dup2(fd, 2);
-		for (i = 3; i < 1024; i++)
-			close(i);
+		/* conmgr inherits nothing else (glibc 2.34 has close_range) */
+		if (close_range(3, ~0U, 0) < 0)
+		{
+			for (i = 3; i < 1024; i++)
+				close(i);
+		}
 		execl(conmgr, "conmgr", "-D", dir, (char *) NULL);
 		if (errno == ENOENT && strchr(conmgr, '/') == NULL)
 			execlp("conmgr", "conmgr", "-D", dir, (char *) NULL);
