@@ -43,15 +43,12 @@ foreach my $host (qw(db1 client))
 	my $t_heal = $lab->heal($host);
 	cmp_ok($t_heal - $t_cut, '<', $timeout, "the $host link was down for less than the timeout");
 	note(sprintf("%s link down for %.3f s", $host, $t_heal - $t_cut));
-	# the two cuts must not add up: wait until a heartbeat got through
-	ok($lab->wait_until('a heartbeat after the heal', sub {
-		$lab->sql('db1', "SELECT extract(epoch FROM last_heartbeat) FROM pgx_stat_watchdog "
-			  . "WHERE conmgr_addr = '" . $lab->addr('client') . "'") > $t_heal;
-	}, $timeout), "heartbeats flow again after the $host link healed");
+	# A notice would come within heartbeat_timeout of the cut.  Wait past
+	# it before the next cut: TCP delivers what was sent during a cut only
+	# at its next retransmission, so two cuts close together add up.
+	my $n = $lab->wait_event($idle, 'notified', $timeout + 1);
+	ok(!$n, "no notice after the short cut of the $host link") or diag($lab->output($idle));
 }
-# a notice would come within heartbeat_timeout of the cut; wait well past it
-my $n = $lab->wait_event($idle, 'notified', 3 * $timeout);
-ok(!$n, 'no notice after the short cuts') or diag($lab->output($idle));
 ok(!$lab->event($idle, 'failed') && !$lab->event($holder, 'failed'),
 	'no application call failed');
 foreach my $name (sort keys %pid)
