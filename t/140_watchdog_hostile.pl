@@ -160,6 +160,19 @@ ok( $node->wait_for_log(
 	'and declared lost');
 beat();
 
+# text from a peer cannot forge server log lines
+my $liar = CmWatchdog::Peer->connect($wdport);
+is($liar->hello(interval => 200, timeout => 600, name => "li\nar")->{type},
+	'W', 'peer with a newline in its name welcomed');
+$offset = -s $node->logfile;
+$liar->goodbye("bye\nLOG:  forged line");
+ok( $node->wait_for_log(
+		qr/conmgr "li\?ar" at 127\.0\.0\.1:\d+ disconnected \(goodbye, shutdown\)\n.*DETAIL:  conmgr said: bye\?LOG:  forged line\n/,
+		$offset),
+	'control characters from a peer are not written to the log');
+$liar->close;
+beat();
+
 # a welcomed peer that floods heartbeats and never reads the replies: its
 # output backlog is bounded, it is dropped, nobody else waits for it
 my $flood = CmWatchdog::Peer->connect($wdport);

@@ -133,7 +133,7 @@ wd_socket_rtt(pgsocket sock)
 	return 0;
 }
 
-/* Copy a conmgr name for the slot, replacing unprintable bytes. */
+/* Copy peer-supplied text (name, message), replacing unprintable bytes. */
 static void
 wd_copy_name(char *dst, size_t cap, const char *src)
 {
@@ -684,16 +684,19 @@ wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice)
 	if (peer->state == WD_PEER_ACTIVE)
 	{
 		char		name[WD_NAME_LEN] = "";
+		char		said[CM_PROTO_MAX_STRING + 1];
 
 		LWLockAcquire(wd_shared->lock, LW_SHARED);
 		memcpy(name, wd_shared->slots[peer->slot].name, sizeof(name));
 		LWLockRelease(wd_shared->lock);
+		/* the peer's text goes into the server log: printable bytes only */
+		wd_copy_name(said, sizeof(said), notice->message.str);
 		ereport(LOG,
 				(errmsg("conmgr \"%s\" at %s disconnected (goodbye, %s)",
 						name, peer->desc,
 						cm_proto_reason_name(notice->reason)),
-				 notice->message.len > 0 ?
-				 errdetail("conmgr said: %s", notice->message.str) : 0));
+				 said[0] != '\0' ?
+				 errdetail("conmgr said: %s", said) : 0));
 		wd_peer_release_slot(peer);
 	}
 	wd_peer_close(peer);
