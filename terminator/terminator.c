@@ -127,7 +127,8 @@ TerminatorMain(Datum main_arg)
 		ResetLatch(MyLatch);
 	}
 
-	proc_exit(0);
+	/* exit code 1: restarted unless the server is shutting down */
+	proc_exit(1);
 }
 
 static void

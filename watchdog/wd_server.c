@@ -968,5 +968,12 @@ wd_shutdown(void)
 	ereport(LOG,
 			(errmsg("watchdog shutting down: sent a shutdown notice to %d conmgr peers",
 					notified)));
-	proc_exit(0);
+
+	/*
+	 * Exit code 1, not 0: when the server is shutting down the postmaster
+	 * starts no worker anyway, but when someone sent SIGTERM to this process
+	 * alone, the postmaster restarts it (exit code 0 would unregister the
+	 * worker until the next server start).
+	 */
+	proc_exit(1);
 }
