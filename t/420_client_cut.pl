@@ -83,9 +83,10 @@ foreach my $who (sort keys %pid)
 		"the $who session was ended within server_timeout + 1 s");
 }
 my $client_addr = $lab->addr('client');
-like(slurp_file($lab->pglog('db1')),
-	qr/terminated \d+ session\(s\) from \Q$client_addr\E.*\n.*DETAIL:.*\b$pid{holder}\b/,
-	'the termination is logged with the client address and the backend PID');
+my $logged = slurp_file($lab->pglog('db1')) =~
+  /(terminated \d+ session\(s\) from \Q$client_addr\E.*\n.*DETAIL:.*\b$pid{holder}\b.*)/;
+ok($logged, 'the termination is logged with the client address and the backend PID')
+  or diag(join("\n", grep { /watchdog/ } split /\n/, slurp_file($lab->pglog('db1'))));
 ok($lr && $lab->backend_alive('db1', $lr->{pid}), 'the Unix-socket session survived');
 
 # the client side: told before the server reaps (lease rule)

@@ -658,10 +658,27 @@ seconds; undef if it has not ended.
 sub backend_end_time
 {
 	my ($self, $host, $pid) = @_;
-	open my $fh, '<', $self->pglog($host) or return undef;
+	return log_time($self->pglog($host), qr/\[$pid\] .*disconnection: session time/);
+}
+
+=pod
+
+=item CmLab::log_time(file, regex)
+
+The time (epoch seconds) of the first line of FILE matching REGEX whose
+line starts with a "YYYY-MM-DD HH:MM:SS.mmm UTC" timestamp (PostgreSQL
+with the lab's log_line_prefix, conmgr); undef if there is none.
+
+=cut
+
+sub log_time
+{
+	my ($file, $re) = @_;
+	open my $fh, '<', $file or return undef;
 	while (my $line = <$fh>)
 	{
-		next unless $line =~ /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)\.(\d+) UTC \[$pid\] .*disconnection: session time/;
+		next unless $line =~ $re;
+		next unless $line =~ /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)\.(\d+) UTC /;
 		close $fh;
 		return Time::Local::timegm($6, $5, $4, $3, $2 - 1, $1) + "0.$7";
 	}
