@@ -578,6 +578,7 @@ wd_server_main_loop(void)
 		timeout = wd_compute_timeout(now);
 		nevents = WaitEventSetWait(wd_wes, timeout, wd_events, wd_wes_cap,
 								   PG_WAIT_EXTENSION);
+		now = wd_now_ms();		/* deadlines of new peers start now */
 
 		for (int i = 0; i < nevents; i++)
 		{
