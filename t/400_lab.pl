@@ -79,7 +79,7 @@ my $child;
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 while ($child_out !~ /READY /m && $child->pumpable && time < $deadline)
 {
-	$child->pump_nb;
+	eval { $child->pump_nb; };
 	usleep(50_000);
 }
 my ($child_dir) = $child_out =~ /READY (\S+)/m;
@@ -92,7 +92,7 @@ $child->signal('TERM');
 $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 while ($child->pumpable && time < $deadline)
 {
-	$child->pump_nb;
+	eval { $child->pump_nb; };
 	usleep(50_000);
 }
 $child->finish;

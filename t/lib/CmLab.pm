@@ -406,7 +406,7 @@ sub wait_event
 		my $e = $self->event($p, $word);
 		return $e if $e;
 		my $alive = $p->{h}->pumpable;
-		$p->{h}->pump_nb if $alive;
+		eval { $p->{h}->pump_nb if $alive; };    # it may end meanwhile
 		if (!$alive)
 		{
 			# the program exited: read what it wrote last
