@@ -101,7 +101,10 @@ sub require_root
 	  unless defined getpwnam($u);
 	my $probe = ($ENV{CM_LAB_TAG} // 'cm') . "${$}_probe";
 	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ 'ip', 'netns', 'add', $probe ], '>', \$out, '2>', \$err);
+	# dies when ip itself is missing
+	my $ok = eval { IPC::Run::run([ 'ip', 'netns', 'add', $probe ], '>', \$out, '2>', \$err) };
+	$err .= $@ if $@;
+	chomp $err;
 	plan skip_all => "cannot create a network namespace: $err" unless $ok;
 	IPC::Run::run([ 'ip', 'netns', 'del', $probe ]);
 	return;
