@@ -71,9 +71,11 @@ main(int argc, char **argv)
 {
 	const char *conninfo = argc > 1 ? argv[1] :
 		"host=localhost port=27546 dbname=postgres target_session_attrs=read-write";
-	PGconn	   *conn = connect_async(conninfo);
+	PGconn	   *conn;
 	PGresult   *res;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* progress lines appear at once */
+	conn = connect_async(conninfo);
 	if (conn == NULL)
 		return 1;
 	PQsetnonblocking(conn, 1);

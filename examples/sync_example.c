@@ -8,7 +8,7 @@
  *
  *	  build:	make -C examples
  *	  run:		./sync_example "host=localhost port=27546 dbname=postgres
- *						target_session_attrs=read-write"
+ *						target_session_attrs=read-write" [queries]
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -30,6 +30,7 @@ main(int argc, char **argv)
 {
 	const char *conninfo = argc > 1 ? argv[1] :
 		"host=localhost port=27546 dbname=postgres target_session_attrs=read-write";
+	int			queries = argc > 2 ? atoi(argv[2]) : 10;
 	PGconn	   *conn = PQconnectdb(conninfo);
 	int			i;
 
@@ -42,7 +43,7 @@ main(int argc, char **argv)
 	printf("connected to %s:%s (%s Connection Manager)\n", PQhost(conn), PQport(conn),
 		   PQcmSocket(conn) >= 0 ? "through" : "without");
 
-	for (i = 0; i < 10; i++)
+	for (i = 0; i < queries; i++)
 	{
 		PGresult   *res = PQexec(conn, "SELECT now(), pg_sleep(1)");
 
