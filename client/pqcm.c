@@ -1161,9 +1161,13 @@ async_advance(PqcmConn *c)
 			}
 			if (!c->probing)
 			{
-				pthread_mutex_lock(&pqcm_lock);
-				pqcm_probe_init(&c->probe, e, c->mode != PQCM_MODE_ON, r->tsa,
+				PqcmProbe	fresh;
+
+				/* name resolution may block: not under the lock */
+				pqcm_probe_init(&fresh, e, c->mode != PQCM_MODE_ON, r->tsa,
 								r->application_name);
+				pthread_mutex_lock(&pqcm_lock);
+				c->probe = fresh;
 				c->probing = true;
 				pthread_mutex_unlock(&pqcm_lock);
 				pqcm_deadline(&c->deadline, r->connect_timeout);
