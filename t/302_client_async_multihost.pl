@@ -103,6 +103,14 @@ like($out, qr/^value=$pgport$/m, 'an invalid instance is never connected to');
 like($out, qr{conmgr at "localhost", port $badhost_port named an invalid instance \(host "/tmp,evil"},
 	'an invalid instance gives a clear error');
 
+# PQping walks the list like a connection
+($rc, $out, $err) = CmClient::run_tool('ping', "host=localhost,localhost port=$none_port,$cm dbname=postgres");
+like($out, qr/^ping=OK$/m, 'PQping: the next conmgr names a live instance');
+($rc, $out, $err) = CmClient::run_tool('ping', "host=localhost port=$none_port dbname=postgres");
+like($out, qr/^ping=NO_RESPONSE$/m, 'PQping: a conmgr without instance is no response');
+($rc, $out, $err) = CmClient::run_tool('ping', "host=localhost port=$otherport dbname=postgres");
+like($out, qr/^ping=OK$/m, 'PQping: a plain server answers as usual');
+
 # connect_timeout covers stage 1
 my $t0 = time();
 ($rc, $out, $err) = CmClient::run_tool('connect',

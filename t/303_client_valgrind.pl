@@ -63,6 +63,8 @@ vg_run('PQresetStart/PQresetPoll', 0, 'reset', $ci, 'async');
 vg_run('plain server on localhost', 0, 'connect', "host=localhost port=$pgport dbname=postgres");
 vg_run('plain server, asynchronous', 0, 'async', "host=localhost port=$pgport dbname=postgres");
 vg_run('fork', 0, 'fork', $ci);
+vg_run('PQping through conmgr', 0, 'ping', $ci);
+vg_run('PQping, conmgr without instance', 1, 'ping', "host=localhost port=$none_port dbname=postgres");
 vg_run('eight threads', 0, 'threads', '8', $ci);
 {
 	local $ENV{PGCONMGR} = 'bogus';

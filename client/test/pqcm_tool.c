@@ -117,6 +117,17 @@ cmd_connect(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+/* ping CONNINFO: PQping; prints the answer. */
+static int
+cmd_ping(int argc, char **argv)
+{
+	static const char *const names[] = {"OK", "REJECT", "NO_RESPONSE", "NO_ATTEMPT"};
+	PGPing		p = PQping(argv[0]);
+
+	printf("ping=%s\n", (unsigned) p < 4 ? names[p] : "?");
+	return p == PQPING_OK ? 0 : 1;
+}
+
 /* params KW=VAL ...: PQconnectdbParams with expand_dbname = 1. */
 static int
 cmd_params(int argc, char **argv)
@@ -521,13 +532,15 @@ main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: %s connect|params|login|async|notice|sync|copy|reset|fork|threads ARGS ...\n",
+		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(argv[1], "connect") == 0)
 		return cmd_connect(argc - 2, argv + 2);
+	if (strcmp(argv[1], "ping") == 0)
+		return cmd_ping(argc - 2, argv + 2);
 	if (strcmp(argv[1], "params") == 0)
 		return cmd_params(argc - 2, argv + 2);
 	if (strcmp(argv[1], "login") == 0)
