@@ -1289,7 +1289,9 @@ async_advance(PqcmConn *c)
 			next_entry(c);
 			c->state = PQCM_STAGE1;
 			pthread_mutex_unlock(&pqcm_lock);
-			hold_reset(c->conn);
+			/* the last failure stays as libpq left it (PQconnectionNeedsPassword) */
+			if (c->entry < r->nentries)
+				hold_reset(c->conn);
 		}
 	}
 }

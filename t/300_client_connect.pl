@@ -102,6 +102,35 @@ is($rc, 1, 'an instance that does not match target_session_attrs is refused');
 like($out, qr/server is not in hot standby mode/, 'the refusal is libpq\'s own check');
 CmClient::wait_output($fake, qr/route tsa=4 /, 'target_session_attrs=standby reached conmgr');
 
+# passwords: .pgpass entries name the instance, as for a direct connection
+$node->safe_psql('postgres', "CREATE ROLE pwuser LOGIN PASSWORD 'secret'");
+my $hba = slurp_file($node->data_dir . '/pg_hba.conf');
+open my $hfh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
+print $hfh "host all pwuser 127.0.0.1/32 scram-sha-256\n" . $hba;
+close $hfh;
+$node->reload;
+my $pgpass = $node->basedir . '/pgpass';
+{
+	local $ENV{PGPASSFILE} = $pgpass;
+	open my $pfh, '>', $pgpass or die $!;
+	print $pfh "localhost:$cmport:*:pwuser:wrong\n";
+	close $pfh;
+	chmod 0600, $pgpass;
+	($rc, $out, $err) = CmClient::run_tool('connect', "$ci user=pwuser");
+	is($rc, 1, 'a .pgpass entry for the conmgr is not used for the instance');
+	like($out, qr/password authentication failed|no password supplied/, 'password refused or missing');
+
+	open $pfh, '>', $pgpass or die $!;
+	print $pfh "127.0.0.1:$pgport:*:pwuser:secret\n";
+	close $pfh;
+	for my $mode ('connect', 'async')
+	{
+		($rc, $out, $err) = CmClient::run_tool($mode, "$ci user=pwuser", 'SELECT current_user');
+		is($rc, 0, "$mode: the .pgpass entry of the instance is used") or diag($out . $err);
+		like($out, qr/^value=pwuser$/m, "$mode: authenticated as pwuser");
+	}
+}
+
 # a plain server on loopback: recognised as such, nothing logged
 my $logpos = -s $node->logfile;
 ($rc, $out, $err) = CmClient::run_tool('connect', "host=localhost port=$pgport dbname=postgres");
