@@ -120,6 +120,13 @@ my $pgpass = $node->basedir . '/pgpass';
 	is($rc, 1, 'a .pgpass entry for the conmgr is not used for the instance');
 	like($out, qr/password authentication failed|no password supplied/, 'password refused or missing');
 
+	for my $mode ('connect', 'async')
+	{
+		($rc, $out, $err) = CmClient::run_tool($mode, "$ci user=pwuser");
+		like($out, qr/^needs_password=1$/m,
+			"$mode: PQconnectionNeedsPassword() after the instance asked for one");
+	}
+
 	open $pfh, '>', $pgpass or die $!;
 	print $pfh "127.0.0.1:$pgport:*:pwuser:secret\n";
 	close $pfh;

@@ -60,6 +60,7 @@ describe(PGconn *conn)
 	printf("status=%s\n", status_name(PQstatus(conn)));
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
+		printf("needs_password=%d\n", PQconnectionNeedsPassword(conn));
 		printf("error=%s", PQerrorMessage(conn));
 		return;
 	}
