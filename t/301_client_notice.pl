@@ -35,8 +35,10 @@ my $margin_ms = 1000;
 sub notice_case
 {
 	my ($sub, $sig, $sql, %env) = @_;
+	my @extra = $sub eq 'sync-reset' ? ('reset') : ();
+	$sub = 'sync' if $sub eq 'sync-reset';
 	local @ENV{ keys %env } = values %env;
-	my $h = CmClient::start_bg($tool, $sub, $ci, $sql);
+	my $h = CmClient::start_bg($tool, $sub, $ci, $sql, @extra);
 	CmClient::wait_output($h, qr/^ready=1$/m, "$sub: query running");
 	my ($pid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
 	CmClient::wait_output($fake, qr/register pid=$pid /, "$sub: registered before the notice");
@@ -74,6 +76,14 @@ like($out, qr/^copy_start=PGRES_COPY_OUT$/m, 'copy: COPY started');
 like($out, qr/^copy_data=-2$/m, 'copy: PQgetCopyData() reports an error');
 like($out, qr/^final_status=BAD$/m, 'copy: CONNECTION_BAD afterwards');
 cmp_ok($ms, '<', $margin_ms, "copy: ended ${ms} ms after the notice");
+
+# after the failure, PQreset goes through conmgr again
+($out, $ms) = notice_case('sync-reset', 'USR1', 'SELECT pg_sleep(60)');
+like($out, qr/^reset_status=OK$/m, 'reset after a notice: connected again');
+like($out, qr/^reset_cmsocket=yes$/m, 'reset after a notice: a new conmgr socket');
+like($out, qr/^value=42$/m, 'reset after a notice: queries work');
+my ($newpid) = $out =~ /^reset_backend_pid=(\d+)$/m;
+CmClient::wait_output($fake, qr/register pid=$newpid /, 'reset after a notice: the new backend is registered');
 
 # conmgr closing the socket (conmgr died) counts as a notice
 ($out, $ms) = notice_case('sync', 'USR2', 'SELECT pg_sleep(60)');

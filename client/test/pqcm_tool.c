@@ -329,6 +329,15 @@ cmd_sync(int argc, char **argv)
 	printf("after_result=%s\n", PQresStatus(PQresultStatus(res)));
 	PQclear(res);
 	printf("after_status=%s\n", status_name(PQstatus(conn)));
+	if (argc > 2 && strcmp(argv[2], "reset") == 0)
+	{
+		/* what an application does next: reconnect through conmgr */
+		PQreset(conn);
+		printf("reset_status=%s\n", status_name(PQstatus(conn)));
+		printf("reset_cmsocket=%s\n", PQcmSocket(conn) >= 0 ? "yes" : "no");
+		printf("reset_backend_pid=%d\n", PQbackendPID(conn));
+		query(conn, "SELECT 42");
+	}
 	fflush(stdout);
 	PQfinish(conn);
 	return 0;
