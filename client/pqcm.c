@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "libpq-fe.h"
+#include "libpq-events.h"
 
 #include "libpq-cm.h"
 #include "pqcm_int.h"
@@ -86,11 +87,19 @@ typedef struct PqcmConn
 	int			pending_cm_fd;	/* stage 2 through conmgr: its socket */
 	struct timespec partial_since;	/* part of a message waiting, or 0 */
 	bool		probing;		/* probe of c->entry started */
+	bool		husk;			/* conn is held before its first poll */
 	/* application settings carried over when the connection is replaced */
 	PQnoticeReceiver notice_rec;
 	void	   *notice_rec_arg;
 	PQnoticeProcessor notice_proc;
 	void	   *notice_proc_arg;
+	int			nevents;		/* PGEventProc registrations, in order */
+	struct
+	{
+		PGEventProc proc;
+		char	   *name;
+		void	   *pass;
+	}		   *events;
 } PqcmConn;
 
 /* The real libpq functions. */
@@ -113,12 +122,14 @@ static struct
 	char	   *(*host) (const PGconn *);
 	char	   *(*hostaddr) (const PGconn *);
 	char	   *(*port) (const PGconn *);
+	char	   *(*pass) (const PGconn *);
 	char	   *(*errorMessage) (const PGconn *);
 	int			(*consumeInput) (PGconn *);
 	PGresult   *(*getResult) (PGconn *);
 	int			(*isBusy) (PGconn *);
 	PGPing		(*ping) (const char *);
 	PGPing		(*pingParams) (const char *const *, const char *const *, int);
+	int			(*registerEventProc) (PGconn *, PGEventProc, const char *, void *);
 	PQnoticeReceiver (*setNoticeReceiver) (PGconn *, PQnoticeReceiver, void *);
 	PQnoticeProcessor (*setNoticeProcessor) (PGconn *, PQnoticeProcessor, void *);
 } real;
@@ -183,12 +194,14 @@ load_real(void)
 	LOAD(host, "PQhost");
 	LOAD(hostaddr, "PQhostaddr");
 	LOAD(port, "PQport");
+	LOAD(pass, "PQpass");
 	LOAD(errorMessage, "PQerrorMessage");
 	LOAD(consumeInput, "PQconsumeInput");
 	LOAD(getResult, "PQgetResult");
 	LOAD(isBusy, "PQisBusy");
 	LOAD(ping, "PQping");
 	LOAD(pingParams, "PQpingParams");
+	LOAD(registerEventProc, "PQregisterEventProc");
 	LOAD(setNoticeReceiver, "PQsetNoticeReceiver");
 	LOAD(setNoticeProcessor, "PQsetNoticeProcessor");
 }
@@ -276,6 +289,11 @@ close_sockets(PqcmConn *c)
 static void
 free_conn(PqcmConn *c)
 {
+	int			i;
+
+	for (i = 0; i < c->nevents; i++)
+		free(c->events[i].name);
+	free(c->events);
 	close_sockets(c);
 	pqcm_request_free(&c->req);
 	free(c->errmsg);
@@ -870,7 +888,7 @@ stage1_conn(const PGconn *conn)
 	{
 		pthread_mutex_lock(&pqcm_lock);
 		c = find_locked(conn);
-		if (c && c->state != PQCM_STAGE1 &&
+		if (c && c->state != PQCM_STAGE1 && !c->husk &&
 			!(c->state == PQCM_STAGE2 && c->pending_cm_fd >= 0))
 			c = NULL;
 		pthread_mutex_unlock(&pqcm_lock);
@@ -885,9 +903,10 @@ PQhost(const PGconn *conn)
 
 	REAL();
 	c = stage1_conn(conn);
-	if (c)
+	if (c && c->req.nentries > 0)
 	{
-		PqcmEntry  *e = &c->req.entries[c->entry];
+		PqcmEntry  *e = &c->req.entries[c->entry < c->req.nentries ?
+										c->entry : c->req.nentries - 1];
 
 		return e->host[0] ? e->host : e->hostaddr;
 	}
@@ -913,9 +932,27 @@ PQport(const PGconn *conn)
 
 	REAL();
 	c = stage1_conn(conn);
-	if (c)
-		return c->req.entries[c->entry].port;
+	if (c && c->req.nentries > 0)
+		return c->req.entries[c->entry < c->req.nentries ?
+							  c->entry : c->req.nentries - 1].port;
 	return real.port(conn);
+}
+
+/* A held object has no current host: answer from the options. */
+char *
+PQpass(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	REAL();
+	c = stage1_conn(conn);
+	if (c && c->husk)
+	{
+		const char *p = pqcm_opts_get(&c->req.opts, "password");
+
+		return (char *) (p ? p : "");
+	}
+	return real.pass(conn);
 }
 
 char *
@@ -1029,7 +1066,11 @@ make_held(const PqcmOptions *o)
 	return conn;
 }
 
-/* Close a connection and leave it held (fresh, no socket). */
+/*
+ * Close a connection and leave it held (fresh, no socket).  A held object
+ * has not chosen a host yet: libpq functions that read the current host
+ * (PQhost, PQport, PQpass, ...) must not reach it, see c->husk.
+ */
 static void
 hold_reset(PGconn *conn)
 {
@@ -1099,6 +1140,19 @@ begin_stage2(PqcmConn *c, const PqcmOptions *o)
 		real.setNoticeReceiver(conn, c->notice_rec, c->notice_rec_arg);
 	if (c->notice_proc)
 		real.setNoticeProcessor(conn, c->notice_proc, c->notice_proc_arg);
+
+	/*
+	 * Event procedures: the old object, now finished, told them
+	 * PGEVT_CONNDESTROY (with its own address and their old instance data);
+	 * registering them again gives them PGEVT_REGISTER for this one.
+	 */
+	{
+		int			i;
+
+		for (i = 0; i < c->nevents; i++)
+			(void) real.registerEventProc(conn, c->events[i].proc,
+										  c->events[i].name, c->events[i].pass);
+	}
 	return true;
 }
 
@@ -1128,6 +1182,16 @@ async_advance(PqcmConn *c)
 
 		if (c->entry >= r->nentries)
 		{
+			if (c->husk)
+			{
+				/* leave the application an ordinary failed connection */
+				PGconn	   *bad = make_bad_conn();
+
+				if (bad && swap_conn(c->conn, bad))
+					c->husk = false;
+				if (bad)
+					real.finish(bad);
+			}
 			pthread_mutex_lock(&pqcm_lock);
 			c->state = PQCM_FAILED_CONNECT;
 			free(c->errmsg);
@@ -1261,6 +1325,7 @@ async_advance(PqcmConn *c)
 			pqcm_inside++;
 			ps = real.connectPoll(c->conn);
 			pqcm_inside--;
+			c->husk = false;
 			if (ps == PGRES_POLLING_OK)
 			{
 				int			cm_fd = c->pending_cm_fd;
@@ -1291,7 +1356,10 @@ async_advance(PqcmConn *c)
 			pthread_mutex_unlock(&pqcm_lock);
 			/* the last failure stays as libpq left it (PQconnectionNeedsPassword) */
 			if (c->entry < r->nentries)
+			{
 				hold_reset(c->conn);
+				c->husk = true;
+			}
 		}
 	}
 }
@@ -1320,6 +1388,7 @@ start_async(PqcmRequest *r, PqcmMode mode)
 	c->state = PQCM_STAGE1;
 	c->entry = 0;
 	c->count = 1;
+	c->husk = true;
 	pthread_mutex_unlock(&pqcm_lock);
 	memset(r, 0, sizeof(*r));
 	(void) async_advance(c);
@@ -1435,6 +1504,7 @@ reset_begin(PqcmConn *c)
 	pthread_mutex_unlock(&pqcm_lock);
 	watcher_poke();
 	hold_reset(c->conn);
+	c->husk = true;
 	return true;
 }
 
@@ -1526,13 +1596,49 @@ PQreset(PGconn *conn)
 				next_entry(c);
 				c->state = PQCM_STAGE1;
 				pthread_mutex_unlock(&pqcm_lock);
-				hold_reset(conn);
+				if (c->entry < c->req.nentries)
+				{
+					hold_reset(conn);
+					c->husk = true;
+				}
 			}
 			ps = async_advance(c);
 		}
 		return;
 	}
 	real.reset(conn);
+}
+
+int
+PQregisterEventProc(PGconn *conn, PGEventProc proc, const char *name,
+					void *passThrough)
+{
+	int			ok;
+
+	REAL();
+	ok = real.registerEventProc(conn, proc, name, passThrough);
+	if (ok && conn && TRACKED())
+	{
+		PqcmConn   *c;
+
+		pthread_mutex_lock(&pqcm_lock);
+		c = find_locked(conn);
+		if (c)
+		{
+			void	   *n = realloc(c->events, sizeof(*c->events) * (size_t) (c->nevents + 1));
+
+			if (n)
+			{
+				c->events = n;
+				c->events[c->nevents].proc = proc;
+				c->events[c->nevents].name = pqcm_strdup(name);
+				c->events[c->nevents].pass = passThrough;
+				c->nevents++;
+			}
+		}
+		pthread_mutex_unlock(&pqcm_lock);
+	}
+	return ok;
 }
 
 PQnoticeReceiver

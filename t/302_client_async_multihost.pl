@@ -136,6 +136,8 @@ for my $how ('sync', 'async')
 	is(scalar @pids, 2, "reset ($how): two sessions");
 	isnt($pids[0], $pids[1], "reset ($how): a new backend");
 	like($out, qr/after_reset=1\nstatus=OK\n(?:.*\n)*cmsocket=yes/, "reset ($how): PQcmSocket() set again");
+	like($out, qr/^event_instance=yes$/m, "reset ($how): the event procedure's instance data is there");
+	like($out, qr/^events_balanced=1$/m, "reset ($how): every PGEVT_REGISTER had its PGEVT_CONNDESTROY");
 	CmClient::wait_output($fake, qr/register pid=$pids[1] /,
 		"reset ($how): the new backend is registered with conmgr");
 }

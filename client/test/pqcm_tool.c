@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libpq-events.h"
 #include "libpq-fe.h"
 
 #include "libpq-cm.h"
@@ -203,6 +204,9 @@ cmd_async(int argc, char **argv)
 		return 1;
 	}
 	printf("start_host=%s\nstart_port=%s\n", PQhost(conn), PQport(conn));
+	/* libpq reads the current host entry for these: must be safe now */
+	printf("start_hostaddr=%s\nstart_needs_password=%d\n", PQhostaddr(conn),
+		   PQconnectionNeedsPassword(conn));
 	while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED)
 	{
 		struct pollfd pfd;
@@ -385,6 +389,34 @@ cmd_copy(int argc, char **argv)
 	return 0;
 }
 
+/* An event procedure that keeps instance data, as libpqtypes does. */
+static int	ev_register,
+			ev_destroy,
+			ev_reset;
+
+static int
+event_proc(PGEventId id, void *info, void *pass)
+{
+	(void) pass;
+	if (id == PGEVT_REGISTER)
+	{
+		PGEventRegister *r = info;
+
+		ev_register++;
+		return PQsetInstanceData(r->conn, event_proc, malloc(64));
+	}
+	if (id == PGEVT_CONNDESTROY)
+	{
+		PGEventConnDestroy *d = info;
+
+		ev_destroy++;
+		free(PQinstanceData(d->conn, event_proc));
+	}
+	if (id == PGEVT_CONNRESET)
+		ev_reset++;
+	return 1;
+}
+
 /* reset CONNINFO [async]: connect, then PQreset (or PQresetStart/Poll). */
 static int
 cmd_reset(int argc, char **argv)
@@ -396,6 +428,8 @@ cmd_reset(int argc, char **argv)
 	if (PQstatus(conn) != CONNECTION_OK)
 		return 1;
 	printf("before_cmsocket=%d\n", PQcmSocket(conn) >= 0);
+	if (!PQregisterEventProc(conn, event_proc, "pqcm_tool", NULL))
+		return 1;
 	if (argc > 1 && strcmp(argv[1], "async") == 0)
 	{
 		PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
@@ -421,8 +455,10 @@ cmd_reset(int argc, char **argv)
 		PQreset(conn);
 	printf("after_reset=1\n");
 	describe(conn);
+	printf("event_instance=%s\n", PQinstanceData(conn, event_proc) ? "yes" : "no");
 	ok = PQstatus(conn) == CONNECTION_OK && query(conn, "SELECT 1");
 	PQfinish(conn);
+	printf("events_balanced=%d\n", ev_register == ev_destroy);
 	return ok ? 0 : 1;
 }
 
