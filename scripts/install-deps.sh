@@ -11,6 +11,8 @@ PACKAGES=(
 	libipc-run-perl
 	iproute2 procps
 	valgrind cppcheck
+	python3-psycopg2 python3-psycopg
+	libecpg-dev unixodbc unixodbc-dev odbc-postgresql
 )
 
 missing=()
