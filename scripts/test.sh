@@ -46,12 +46,21 @@ if [ $status -ne 0 ]; then
 fi
 
 # Failure scenarios with real network partitions need root (namespaces).
-if [ $status -eq 0 ] && [ -x scripts/test-partitions.sh ]; then
+# With PROVE_TESTS, only the t/4* files it names run here.
+partition_tests=
+if [ -n "${PROVE_TESTS:-}" ]; then
+	for t in $PROVE_TESTS; do
+		case "$t" in t/4*) partition_tests="$partition_tests $t" ;; esac
+	done
+fi
+if [ $status -eq 0 ] && { [ -z "${PROVE_TESTS:-}" ] || [ -n "$partition_tests" ]; }; then
 	echo "== network partition scenarios"
 	if [ "$(id -u)" -eq 0 ]; then
-		CM_USER="$CM_USER" scripts/test-partitions.sh "$work" || status=$?
+		CM_USER="$CM_USER" ${partition_tests:+CM_PARTITION_TESTS="$partition_tests"} \
+			scripts/test-partitions.sh "$work" || status=$?
 	elif sudo -n true 2>/dev/null; then
-		sudo CM_USER="$CM_USER" scripts/test-partitions.sh "$work" || status=$?
+		sudo CM_USER="$CM_USER" ${partition_tests:+CM_PARTITION_TESTS="$partition_tests"} \
+			scripts/test-partitions.sh "$work" || status=$?
 	else
 		echo "skipped: the partition scenarios need root (network namespaces); run as root or with sudo"
 	fi
