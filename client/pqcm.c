@@ -573,15 +573,19 @@ connect_sync(PqcmRequest *r, PqcmMode mode)
 }
 
 /*
- * Common front of the synchronous entry points.  Returns NULL when the
- * request is libpq's alone (the caller then calls the real function).
+ * Common front of every connecting entry point: reads PGCONMGR and prepares
+ * the request.  Returns true when Connection Manager takes the request
+ * (*mode set).  Otherwise *failed is the failed connection to return when
+ * PGCONMGR is invalid, or NULL when the request is libpq's alone (the
+ * caller then calls the real function).
  */
-static PGconn *
-connect_front(PqcmRequest *r)
+static bool
+request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed)
 {
 	const char *bad;
-	PqcmMode	mode = pqcm_mode(&bad);
 
+	*failed = NULL;
+	*mode = pqcm_mode(&bad);
 	if (bad)
 	{
 		char	   *msg = NULL;
@@ -589,13 +593,29 @@ connect_front(PqcmRequest *r)
 		pqcm_opts_free(&r->opts);
 		pqcm_appendf(&msg, "invalid value \"%s\" for environment variable PGCONMGR: "
 					 "expected \"auto\", \"on\" or \"off\"\n", bad);
-		return connect_failed(NULL, msg, r, PQCM_MODE_OFF);
+		*failed = connect_failed(NULL, msg, r, PQCM_MODE_OFF);
+		return false;
 	}
-	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode))
+	if (*mode == PQCM_MODE_OFF || !pqcm_request_init(r, *mode))
 	{
 		pqcm_request_free(r);
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/*
+ * Front of the synchronous entry points.  Returns NULL when the request is
+ * libpq's alone.
+ */
+static PGconn *
+connect_front(PqcmRequest *r)
+{
+	PqcmMode	mode;
+	PGconn	   *failed;
+
+	if (!request_front(r, &mode, &failed))
+		return failed;
 	return connect_sync(r, mode);
 }
 
@@ -1398,25 +1418,15 @@ start_async(PqcmRequest *r, PqcmMode mode)
 static PGconn *
 start_front(PqcmRequest *r, bool *handled)
 {
-	const char *bad;
-	PqcmMode	mode = pqcm_mode(&bad);
+	PqcmMode	mode;
+	PGconn	   *failed;
 
+	if (!request_front(r, &mode, &failed))
+	{
+		*handled = (failed != NULL);
+		return failed;
+	}
 	*handled = true;
-	if (bad)
-	{
-		char	   *msg = NULL;
-
-		pqcm_opts_free(&r->opts);
-		pqcm_appendf(&msg, "invalid value \"%s\" for environment variable PGCONMGR: "
-					 "expected \"auto\", \"on\" or \"off\"\n", bad);
-		return connect_failed(NULL, msg, r, PQCM_MODE_OFF);
-	}
-	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode))
-	{
-		pqcm_request_free(r);
-		*handled = false;
-		return NULL;
-	}
 	return start_async(r, mode);
 }
 
