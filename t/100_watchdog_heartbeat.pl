@@ -102,7 +102,11 @@ ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "peer-two" was lost/,
 		$offset),
 	'the terminator handled the lost peer');
-ok(CmWatchdog::wait_for_view_count($node, 'true', 0), 'the view is empty');
+ok(CmWatchdog::wait_for_view_count($node, "state <> 'terminated'", 0),
+	'no conmgr is connected any more');
+ok( CmWatchdog::wait_for_view_count(
+		$node, "conmgr_name = 'peer-two' AND state = 'terminated' AND sessions_terminated = 0", 1),
+	'the lost peer stays in the view as terminated, with nothing terminated');
 ok(!CmWatchdog::log_contains($node, 0, qr/terminated \d+ session/),
 	'nothing was terminated: this test opened no TCP session');
 

@@ -129,8 +129,11 @@ is( $node->safe_psql('postgres', 'BEGIN; LOCK TABLE locked_table NOWAIT; SELECT 
 	'1', 'the table can be locked again');
 is(alive($pid_unix), '1', 'the Unix-socket session survives');
 is(alive($pid_repl), '1', 'the walsender survives');
-ok(CmWatchdog::wait_for_view_count($node, 'true', 0),
-	'the lost peer left the view');
+ok( CmWatchdog::wait_for_view_count(
+		$node, "conmgr_name = 'frozen' AND state = 'terminated' AND sessions_terminated = 2", 1),
+	'the lost peer stays in the view as terminated, with its 2 terminated sessions');
+ok(CmWatchdog::wait_for_view_count($node, "state <> 'terminated'", 0),
+	'the lost peer no longer counts as connected');
 
 # --- replication connections are included on request ---
 

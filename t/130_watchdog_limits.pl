@@ -82,6 +82,22 @@ $pv->goodbye;
 $pv->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'newer'", 0);
 
+# --- a lost peer's row is kept for the view but its slot is reusable ---
+my $pg = CmWatchdog::Peer->connect($wdport);
+is($pg->hello(%hb, name => 'gone')->{type}, 'W', 'a peer takes the last slot');
+$pg->close;
+ok( CmWatchdog::wait_for_view_count(
+		$node, "conmgr_name = 'gone' AND state = 'terminated'", 1),
+	'the dropped peer is shown as terminated');
+my $pn = CmWatchdog::Peer->connect($wdport);
+is($pn->hello(%hb, name => 'reuser')->{type}, 'W',
+	'with every slot taken, a terminated row gives its slot to a new peer');
+ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'gone'", 0),
+	'the terminated row made room');
+$pn->goodbye;
+$pn->wait_closed;
+CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reuser'", 0);
+
 # --- authentication methods are not supported yet ---
 my $pa = CmWatchdog::Peer->connect($wdport);
 $m = $pa->hello(%hb, auth => 1, nonce => 'x' x 16);

@@ -88,7 +88,8 @@ push @sessions, $s2;
 my $pid2 = $s2->query('SELECT pg_backend_pid()');
 $offset = -s $node->logfile;
 kill 'TERM', $cmpid;
-ok( $node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pgx_stat_watchdog'),
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pgx_stat_watchdog WHERE state <> 'terminated'"),
 	'conmgr left the view after its stop');
 ok( CmWatchdog::log_contains(
 		$node, $offset, qr/conmgr "[^"]*" at 127\.0\.0\.1:\d+ disconnected \(goodbye/),

@@ -294,7 +294,8 @@ term_handle_lost_peer(TermLostPeer *lost)
 		wd_shared->slots[lost->slot].state == WD_SLOT_TERMINATING)
 	{
 		wd_shared->slots[lost->slot].sessions_terminated += nterminated;
-		wd_shared->slots[lost->slot].state = WD_SLOT_FREE;
+		wd_shared->slots[lost->slot].terminated_at = GetCurrentTimestamp();
+		wd_shared->slots[lost->slot].state = WD_SLOT_TERMINATED;
 	}
 	LWLockRelease(wd_shared->lock);
 }

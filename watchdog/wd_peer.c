@@ -373,15 +373,26 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	/* bring the attributes up to date before this peer is welcomed */
 	wd_attrs_refresh();
 
-	/* claim a free slot */
+	/* claim a free slot, else the oldest one kept only for the view */
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
 
-		if (slot->state != WD_SLOT_FREE)
-			continue;
-		slotno = i;
+		if (slot->state == WD_SLOT_FREE)
+		{
+			slotno = i;
+			break;
+		}
+		if (slot->state == WD_SLOT_TERMINATED &&
+			(slotno < 0 ||
+			 slot->terminated_at < wd_shared->slots[slotno].terminated_at))
+			slotno = i;
+	}
+	if (slotno >= 0)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[slotno];
+
 		generation = slot->generation + 1;
 		memset(slot, 0, sizeof(*slot));
 		slot->state = WD_SLOT_ACTIVE;
@@ -395,7 +406,6 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
 		memcpy(slot->name, name, sizeof(slot->name));
-		break;
 	}
 	LWLockRelease(wd_shared->lock);
 

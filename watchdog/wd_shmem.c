@@ -95,6 +95,8 @@ wd_slot_state_name(uint8 state)
 			return "lost";
 		case WD_SLOT_TERMINATING:
 			return "terminating";
+		case WD_SLOT_TERMINATED:
+			return "terminated";
 	}
 	return "unknown";
 }

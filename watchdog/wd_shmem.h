@@ -15,7 +15,11 @@
  *	  watchdog worker.  An ACTIVE slot is updated only by the watchdog.  The
  *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE ->
  *	  LOST (peer lost) and then sets the terminator's latch.  Only the
- *	  terminator moves a slot LOST -> TERMINATING -> FREE.  The generation
+ *	  terminator moves a slot LOST -> TERMINATING -> TERMINATED.  A
+ *	  TERMINATED slot keeps what the terminator did visible in
+ *	  pgx_stat_watchdog for WD_TERMINATED_RETENTION_MS; the watchdog may
+ *	  claim it like a FREE slot (FREE slots first, then the oldest
+ *	  TERMINATED one).  The generation
  *	  number grows each time a slot is claimed, so that a registration or a
  *	  request never applies to a later peer that reuses the slot.
  *	- Registrations are written by the watchdog (register, unregister,
@@ -46,13 +50,17 @@ typedef enum WatchdogSlotState
 	WD_SLOT_FREE = 0,
 	WD_SLOT_ACTIVE,				/* heartbeat connection established */
 	WD_SLOT_LOST,				/* lost; waiting for the terminator */
-	WD_SLOT_TERMINATING			/* the terminator is ending its sessions */
+	WD_SLOT_TERMINATING,		/* the terminator is ending its sessions */
+	WD_SLOT_TERMINATED			/* done; shown for a while, reusable */
 } WatchdogSlotState;
+
+/* How long the row of a lost conmgr stays in pgx_stat_watchdog. */
+#define WD_TERMINATED_RETENTION_MS	(10 * 60 * 1000)
 
 #define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
 
 /*
- * One conmgr peer.  144 bytes on 64-bit platforms; the watchdog reserves
+ * One conmgr peer.  152 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
 typedef struct WatchdogPeerSlot
@@ -70,6 +78,7 @@ typedef struct WatchdogPeerSlot
 	uint64		sessions_terminated;	/* by the terminator for this peer */
 	TimestampTz connected_since;
 	TimestampTz last_heartbeat;
+	TimestampTz terminated_at;	/* when the terminator finished (TERMINATED) */
 	char		name[WD_NAME_LEN];	/* NUL-terminated */
 } WatchdogPeerSlot;
 

@@ -67,6 +67,7 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 	WatchdogPeerSlot *copy;
 	int		   *registered;
 	int			nslots;
+	TimestampTz now = GetCurrentTimestamp();
 
 	if (wd_shared == NULL)
 		ereport(ERROR,
@@ -106,6 +107,11 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 		int			col = 0;
 
 		if (slot->state == WD_SLOT_FREE)
+			continue;
+		/* a lost conmgr's row stays for a while, then only its slot */
+		if (slot->state == WD_SLOT_TERMINATED &&
+			TimestampDifferenceExceeds(slot->terminated_at, now,
+									   WD_TERMINATED_RETENTION_MS))
 			continue;
 
 		memset(nulls, 0, sizeof(nulls));
