@@ -146,7 +146,7 @@ typedef enum CmProtoReason
 	CM_REASON_ATTR_CHANGED = 8, /* instance no longer matches the request */
 	CM_REASON_NO_INSTANCE = 9,	/* no live instance matches */
 	CM_REASON_CONFIG = 10,		/* configuration changed (reload) */
-	CM_REASON_BAD_REQUEST = 11, /* invalid field value in a request */
+	CM_REASON_BAD_REQUEST = 11, /* reserved: not sent in 1.0 */
 	CM_REASON_MAX = 11
 } CmProtoReason;
 
