@@ -622,12 +622,19 @@ main(int argc, char **argv)
 					dirarg = optarg;
 					break;
 				case 't':
-					errno = 0;
-					wait_seconds = (int) strtol(optarg, &end, 10);
-					if (errno != 0 || *end != '\0' || end == optarg || wait_seconds < 0)
 					{
-						msg_error("invalid value \"%s\" for option -t: a number of seconds (0 or more) is expected", optarg);
-						return CM_EXIT_FAILURE;
+						long		v;
+
+						errno = 0;
+						v = strtol(optarg, &end, 10);
+						if (errno != 0 || *end != '\0' || end == optarg ||
+							v < 0 || v > INT_MAX / 1000)
+						{
+							msg_error("invalid value \"%s\" for option -t: a number of seconds from 0 to %d is expected",
+									  optarg, INT_MAX / 1000);
+							return CM_EXIT_FAILURE;
+						}
+						wait_seconds = (int) v;
 					}
 					break;
 				case 'W':

@@ -193,5 +193,9 @@ like($err, qr/unrecognized shutdown mode "sometime"/, 'unknown mode named');
 like($err, qr/unrecognized operation mode "launch"/, 'unknown operation named');
 ($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', 'soon');
 like($err, qr/invalid value "soon" for option -t/, 'bad -t named');
+($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', '99999999999');
+is($rc, 1, 'a -t beyond the range fails');
+like($err, qr/invalid value "99999999999" for option -t: a number of seconds from 0 to \d+/,
+	'the -t range is named');
 
 done_testing();
