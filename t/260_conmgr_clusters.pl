@@ -92,7 +92,7 @@ like($out, qr/^\s+2\s+127\.0\.0\.1:${\ $standbys[1]->port }\s+\d+\s+up\s+standby
 $primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS watchdog');
 like(
 	$primary->safe_psql('postgres',
-		'SELECT heartbeat_interval, heartbeat_timeout FROM pgx_stat_watchdog'),
+		"SELECT heartbeat_interval, heartbeat_timeout FROM pgx_stat_watchdog WHERE state = 'active'"),
 	qr/^300\|$hb_timeout$/m,
 	'pgx_stat_watchdog shows the heartbeat settings');
 

@@ -28,7 +28,7 @@ foreach my $a (@apps)
 	$ready++ if $r && $r->{host} eq $lab->addr('db1');
 }
 is($ready, $napps, "$napps applications are connected to the primary through conmgr");
-is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'"), '1',
 	'the primary sees one heartbeat connection for the whole client host');
 cmp_ok($lab->sql('db1', "SELECT count(*) FROM pg_stat_activity WHERE client_addr = '"

@@ -27,7 +27,7 @@ my $cm = $lab->cm_setup(heartbeat_interval => 200, heartbeat_timeout => 1000,
 	timeout_margin => 500);
 
 my $server_timeout = $lab->sql('db1',
-	"SELECT server_timeout FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	"SELECT server_timeout FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 	  . $lab->addr('client') . "'");
 like($server_timeout, qr/^\d+$/, 'the primary shows its server bound for our conmgr')
   or BAIL_OUT('no pgx_stat_watchdog row for the client host');

@@ -19,7 +19,7 @@ my $cm = $lab->cm_setup(heartbeat_interval => 200, heartbeat_timeout => 1000,
 is($lab->sql('db1', 'SHOW watchdog.termination_mode'), 'precise', 'the primary runs in precise mode');
 
 my $server_timeout = $lab->sql('db1',
-	"SELECT server_timeout FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	"SELECT server_timeout FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 	  . $lab->addr('client') . "'");
 like($server_timeout, qr/^\d+$/, 'the primary shows its server bound for our conmgr')
   or BAIL_OUT('no pgx_stat_watchdog row for the client host');
@@ -35,7 +35,7 @@ my $pr = $lab->wait_event($plain, 'ready');
 ok($pr, 'a plain libpq session from the same host is open') or diag($lab->output($plain));
 my $pp = $pr ? $pr->{pid} : 0;
 ok($lab->wait_until('the session is registered', sub {
-	$lab->sql('db1', "SELECT sessions_registered FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	$lab->sql('db1', "SELECT sessions_registered FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'") >= 1;
 }, 10), 'conmgr registered the application session with the watchdog');
 

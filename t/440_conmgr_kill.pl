@@ -18,7 +18,7 @@ my $margin = 1.0;    # s
 my $lab = CmLab->new;
 my $cm = $lab->cm_setup(heartbeat_interval => 200, heartbeat_timeout => 2000);
 my $server_timeout = $lab->sql('db1',
-	"SELECT server_timeout FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	"SELECT server_timeout FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 	  . $lab->addr('client') . "'");
 like($server_timeout, qr/^\d+$/, 'the primary shows its server bound for our conmgr')
   or BAIL_OUT('no pgx_stat_watchdog row for the client host');
@@ -82,7 +82,7 @@ foreach my $k (sort keys %app)
 	cmp_ok($e - $t_kill, '<=', $server_timeout / 1000 + $margin,
 		"the session of the application $k ended within server_timeout + 1 s") if $e;
 }
-is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'"), '0',
 	'the primary no longer lists the killed conmgr');
 

@@ -146,7 +146,7 @@ sub log_lines
 	ok(!$lab->event($ro, 'notified') && !$lab->event($ro, 'failed'),
 		'(KILL) the application on the standby was told nothing');
 	ok($lab->backend_alive('db2', $or->{pid}), '(KILL) its session on the standby is intact');
-	is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 			  . $lab->addr('client') . "'"), '1',
 		'(KILL) the primary lists our conmgr once again');
 }

@@ -58,7 +58,7 @@ foreach my $name (sort keys %pid)
 my @terminated = grep { /watchdog terminated \d+ session/ } split /\n/,
   slurp_file($lab->pglog('db1'));
 is(scalar(@terminated), 0, 'the terminator ended nothing') or diag(join("\n", @terminated));
-is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'"), '1', 'the primary still lists our conmgr');
 is($lab->route('read-write')->{host} // '', $lab->addr('db1'), 'read-write still routes to db1');
 
@@ -73,7 +73,7 @@ ok($lab->wait_until('read-write refused', sub { !$lab->route('read-write') }, 5)
 my $server_timeout = ($cm->{heartbeat_interval} + $cm->{heartbeat_timeout}
 	  + $cm->{timeout_margin}) / 1000;
 ok($lab->wait_until('the primary drops our conmgr', sub {
-	$lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+	$lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'") == 0;
 }, $server_timeout + 5), 'the primary dropped the lost conmgr');
 
@@ -93,7 +93,7 @@ if ($routed)
 		"within $reconnect_bound s of healing (backoff + connect_timeout + 1 s)");
 	note(sprintf("routed again %.3f s after the heal", $routed->{at} - $t_heal));
 }
-is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE conmgr_addr = '"
+is($lab->sql('db1', "SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'"), '1', 'the primary lists our conmgr again');
 
 done_testing();
