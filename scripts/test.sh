@@ -56,10 +56,10 @@ fi
 if [ $status -eq 0 ] && { [ -z "${PROVE_TESTS:-}" ] || [ -n "$partition_tests" ]; }; then
 	echo "== network partition scenarios"
 	if [ "$(id -u)" -eq 0 ]; then
-		CM_USER="$CM_USER" ${partition_tests:+CM_PARTITION_TESTS="$partition_tests"} \
+		env CM_USER="$CM_USER" CM_PARTITION_TESTS="$partition_tests" \
 			scripts/test-partitions.sh "$work" || status=$?
 	elif sudo -n true 2>/dev/null; then
-		sudo CM_USER="$CM_USER" ${partition_tests:+CM_PARTITION_TESTS="$partition_tests"} \
+		sudo env CM_USER="$CM_USER" CM_PARTITION_TESTS="$partition_tests" \
 			scripts/test-partitions.sh "$work" || status=$?
 	else
 		echo "skipped: the partition scenarios need root (network namespaces); run as root or with sudo"
