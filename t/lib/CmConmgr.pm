@@ -243,30 +243,22 @@ sub status_json
 sub instances_from_json
 {
 	my ($json) = @_;
-	my @list;
-	return @list unless $json =~ /"instances": \[(.*?)\](?:, "applications"|\}\s*$)/s;
-	my $body = $1;
-	while ($body =~ /\{([^{}]*)\}/g)
-	{
-		my $obj = $1;
-		my %h;
-		while ($obj =~ /"(\w+)": ("(?:[^"\\]|\\.)*"|[^,]+)/g)
-		{
-			my ($k, $v) = ($1, $2);
-			$v =~ s/^"(.*)"$/$1/s;
-			$h{$k} = $v;
-		}
-		push @list, \%h;
-	}
-	return @list;
+	return () unless $json =~ /"instances": \[(.*?)\](?:, "applications"|\}\s*$)/s;
+	return json_objects($1);
 }
 
 sub applications_from_json
 {
 	my ($json) = @_;
+	return () unless $json =~ /"applications": \[(.*?)\]\}\s*$/s;
+	return json_objects($1);
+}
+
+# The flat objects of a JSON array body, each as a hash of its scalar fields.
+sub json_objects
+{
+	my ($body) = @_;
 	my @list;
-	return @list unless $json =~ /"applications": \[(.*?)\]\}\s*$/s;
-	my $body = $1;
 	while ($body =~ /\{([^{}]*)\}/g)
 	{
 		my $obj = $1;
