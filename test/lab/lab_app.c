@@ -22,8 +22,9 @@
  *	lock	BEGIN; LOCK TABLE lab_lock; report when granted; then wait
  *			as in idle (a transaction left open)
  *
- * Output, one event per line, times in ms since the epoch (CLOCK_REALTIME,
- * shared by every network namespace of the lab):
+ * Output, one event per line, times in ms since the epoch with microseconds
+ * after the point (CLOCK_REALTIME, shared by every network namespace of the
+ * lab):
  *	ready at=MS pid=BACKEND_PID cm_socket=FD host=H port=P in_recovery=t|f
  *	locked at=MS
  *	notified at=MS                       (the conmgr socket became readable)
@@ -72,6 +73,19 @@ now_ms(clockid_t clk)
 }
 
 /*
+ * Wall-clock time in milliseconds with microseconds after the point, so that
+ * a test comparing it with its own clock is not misled by truncation.
+ */
+static double
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double) ts.tv_sec * 1000.0 + (double) (ts.tv_nsec / 1000) / 1000.0;
+}
+
+/*
  * Print a failed call: its name, the connection status, the SQLSTATE of
  * res ("-" without a result or without a code) and libpq's error message
  * on one line.
@@ -87,8 +101,8 @@ report_failed(PGconn *conn, const char *call, const PGresult *res)
 	for (p = buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	printf("failed at=%lld call=%s status=%s result=%s sqlstate=%s error=%s\n",
-		   now_ms(CLOCK_REALTIME), call,
+	printf("failed at=%.3f call=%s status=%s result=%s sqlstate=%s error=%s\n",
+		   wall_ms(), call,
 		   PQstatus(conn) == CONNECTION_OK ? "ok" : "bad",
 		   res ? PQresStatus(PQresultStatus(res)) : "-",
 		   sqlstate ? sqlstate : "-", buf);
@@ -134,7 +148,7 @@ wait_idle(PGconn *conn, int seconds)
 
 		if (left <= 0)
 		{
-			printf("timeout at=%lld\n", now_ms(CLOCK_REALTIME));
+			printf("timeout at=%.3f\n", wall_ms());
 			return;
 		}
 		pfd[n].fd = PQsocket(conn);
@@ -153,14 +167,14 @@ wait_idle(PGconn *conn, int seconds)
 			continue;
 		if (rc < 0)
 		{
-			printf("failed at=%lld call=poll status=? error=%s\n",
-				   now_ms(CLOCK_REALTIME), strerror(errno));
+			printf("failed at=%.3f call=poll status=? error=%s\n",
+				   wall_ms(), strerror(errno));
 			return;
 		}
 		if (rc == 0)
 			continue;
 		if (n == 2 && pfd[1].revents)
-			printf("notified at=%lld\n", now_ms(CLOCK_REALTIME));
+			printf("notified at=%.3f\n", wall_ms());
 		/* As the client documentation says: let libpq find out. */
 		if (!PQconsumeInput(conn))
 		{
@@ -210,7 +224,7 @@ send_copy(PGconn *conn, int seconds)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	printf("timeout at=%lld\n", now_ms(CLOCK_REALTIME));
+	printf("timeout at=%.3f\n", wall_ms());
 	return;
 }
 
@@ -262,13 +276,13 @@ main(int argc, char **argv)
 		for (p = buf; *p; p++)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
-		printf("connect-failed at=%lld error=%s\n", now_ms(CLOCK_REALTIME), buf);
+		printf("connect-failed at=%.3f error=%s\n", wall_ms(), buf);
 		PQfinish(conn);
 		return 1;
 	}
 	res = PQexec(conn, "SELECT pg_is_in_recovery()");
-	printf("ready at=%lld pid=%d cm_socket=%d host=%s port=%s in_recovery=%s\n",
-		   now_ms(CLOCK_REALTIME), PQbackendPID(conn), lab_cm_socket(conn),
+	printf("ready at=%.3f pid=%d cm_socket=%d host=%s port=%s in_recovery=%s\n",
+		   wall_ms(), PQbackendPID(conn), lab_cm_socket(conn),
 		   PQhost(conn), PQport(conn),
 		   PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "?");
 	PQclear(res);
@@ -283,7 +297,7 @@ main(int argc, char **argv)
 	{
 		snprintf(sql, sizeof(sql), "SELECT pg_sleep(%d)", seconds);
 		if (run_command(conn, sql, "PQexec"))
-			printf("ok at=%lld call=PQexec\n", now_ms(CLOCK_REALTIME));
+			printf("ok at=%.3f call=PQexec\n", wall_ms());
 	}
 	else if (strcmp(mode, "copy") == 0)
 		send_copy(conn, seconds);
@@ -293,7 +307,7 @@ main(int argc, char **argv)
 			run_command(conn, "LOCK TABLE lab_lock IN ACCESS EXCLUSIVE MODE",
 						"LOCK"))
 		{
-			printf("locked at=%lld\n", now_ms(CLOCK_REALTIME));
+			printf("locked at=%.3f\n", wall_ms());
 			wait_idle(conn, seconds);
 		}
 	}

@@ -10,7 +10,7 @@
  *
  * Prints, one per line:
  *	connected host=H port=P in_recovery=t|f backend_pid=N cm_socket=FD
- *	notice at=EPOCH_MS waited_ms=N        (the conmgr socket became readable)
+ *	notice at=EPOCH_MS.USEC waited_ms=N   (the conmgr socket became readable)
  *	after-notice status=ok|bad query=RESULT error=MESSAGE
  *	no-notice waited_ms=N                 (nothing within SECONDS)
  * Exit status: 0 when connected (and, with --wait-notice, notified),
@@ -40,6 +40,19 @@ now_ms(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wall-clock time in milliseconds with microseconds after the point, so that
+ * a test comparing it with its own clock is not misled by truncation.
+ */
+static double
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double) ts.tv_sec * 1000.0 + (double) (ts.tv_nsec / 1000) / 1000.0;
 }
 
 static void
@@ -124,7 +137,7 @@ main(int argc, char **argv)
 		if (rc > 0)
 			break;
 	}
-	printf("notice at=%lld waited_ms=%lld\n", now_ms(CLOCK_REALTIME),
+	printf("notice at=%.3f waited_ms=%lld\n", wall_ms(),
 		   now_ms(CLOCK_MONOTONIC) - start);
 
 	/* As spec 7.1 says: do not read the socket, let libpq report. */
