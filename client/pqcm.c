@@ -18,6 +18,10 @@
  * libpq itself reports the loss on the pending or next call.  A watcher
  * thread does this for programs that never look at PQcmSocket().
  *
+ * For ODBC programs, pqcm_odbc.c wraps a few driver-manager functions so
+ * that SQLGetInfo(SQL_SERVER_NAME) names the instance; a tracked connection
+ * remembers the ODBC handle being connected when it was made.
+ *
  * libpq calls some of its own exported functions through the PLT (PQexec
  * calls PQgetResult, PQconnectdb calls PQconnectStart and PQconnectPoll),
  * so those calls land here too.  While this library itself calls into
@@ -88,6 +92,8 @@ typedef struct PqcmConn
 	struct timespec partial_since;	/* part of a message waiting, or 0 */
 	bool		probing;		/* probe of c->entry started */
 	bool		husk;			/* conn is held before its first poll */
+	void	   *odbc_dbc;		/* ODBC connection handle being connected
+								 * when this connection was made, or NULL */
 	/* application settings carried over when the connection is replaced */
 	PQnoticeReceiver notice_rec;
 	void	   *notice_rec_arg;
@@ -248,6 +254,7 @@ track_new(PGconn *conn)
 	c->sql_fd = -1;
 	c->probe.fd = -1;
 	c->pending_cm_fd = -1;
+	c->odbc_dbc = pqcm_odbc_connecting();
 	pthread_mutex_lock(&pqcm_lock);
 	c->next = pqcm_table[b];
 	pqcm_table[b] = c;
@@ -269,6 +276,44 @@ untrack_locked(PqcmConn *c)
 		*link = c->next;
 		atomic_fetch_sub(&pqcm_ntracked, 1);
 	}
+}
+
+/*
+ * The host of the instance that an ODBC connection handle reached through
+ * Connection Manager, copied into buf; false when that handle has no such
+ * established connection (see pqcm_odbc.c).
+ */
+bool
+pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap)
+{
+	bool		found = false;
+	int			b;
+
+	if (dbc == NULL || atomic_load(&pqcm_ntracked) == 0)
+		return false;
+	REAL();
+	pthread_mutex_lock(&pqcm_lock);
+	for (b = 0; b < PQCM_BUCKETS && !found; b++)
+	{
+		PqcmConn   *c;
+
+		for (c = pqcm_table[b]; c; c = c->next)
+		{
+			const char *host;
+
+			if (c->odbc_dbc != dbc || c->state != PQCM_ESTABLISHED)
+				continue;
+			host = real.host(c->conn);
+			if (host && host[0] && strlen(host) < cap)
+			{
+				strcpy(buf, host);
+				found = true;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pqcm_lock);
+	return found;
 }
 
 /* Close our sockets of a connection. */

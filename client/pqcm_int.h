@@ -137,6 +137,10 @@ extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
 extern int	pqcm_check_notice(int cm_fd, char *msg, size_t msgcap);
 
+/* pqcm.c and pqcm_odbc.c: ODBC connection handles and their instances */
+extern void *pqcm_odbc_connecting(void);
+extern bool pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap);
+
 /* time helpers */
 extern void pqcm_deadline(struct timespec *d, int seconds);
 extern int	pqcm_remaining_ms(const struct timespec *d);

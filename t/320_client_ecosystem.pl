@@ -103,26 +103,77 @@ SKIP:
 	like($out, qr/^port=$pgport$/m, 'ECPG: the session runs on the instance');
 }
 
-# psqlODBC through unixODBC
+# psqlODBC through unixODBC.  SQLGetInfo(SQL_SERVER_NAME) names the chosen
+# instance once connected through conmgr (spec 7.2), in every form an ODBC
+# program can ask it; a connection without Connection Manager keeps the
+# driver's answer.
 SKIP:
 {
-	skip 'unixODBC headers or psqlODBC are not installed', 4
+	skip 'unixODBC headers or psqlODBC are not installed', 24
 	  unless -e '/usr/include/sql.h' && `odbcinst -q -d 2>/dev/null` =~ /PostgreSQL Unicode/;
-	system('make', '-s', '-C', $testdir, 'odbc_test') == 0 or die 'could not build odbc_test';
+	system('make', '-s', '-C', $testdir, 'odbc_test', 'odbc_plugin.so', 'odbc_dlopen') == 0
+	  or die 'could not build the ODBC test programs';
+	ok(system('make', '-s', '-C', $testdir, 'odbc_abi') == 0,
+		"libpqcm's ODBC declarations agree with unixODBC's headers");
 	my $user = getpwuid($<);
-	my ($rc, $out, $err) = run_preloaded("$testdir/odbc_test",
-		"Driver={PostgreSQL Unicode};Server=localhost;Port=$cm;Database=postgres;"
-		  . "UID=$user;pqopt={target_session_attrs=read-write}");
-	is($rc, 0, 'psqlODBC with the library preloaded') or diag($err);
-	like($out, qr/^port=$pgport$/m, 'psqlODBC: the session runs on the instance');
-	like($out, qr/^server_name=\S+$/m, 'psqlODBC: SQLGetInfo(SQL_SERVER_NAME) answers');
-  TODO:
+	my $via_cm = "Driver={PostgreSQL Unicode};Server=localhost;Port=$cm;Database=postgres;"
+	  . "UID=$user;pqopt={target_session_attrs=read-write}";
+
+	my $instance = sub {
+		my ($what, $out) = @_;
+		like($out, qr/^server_name=127\.0\.0\.1 rc=0 len=9$/m,
+			"$what: SQLGetInfo(SQL_SERVER_NAME) names the instance");
+		like($out, qr/^server_name_w=127\.0\.0\.1 rc=0 len=18$/m,
+			"$what: SQLGetInfoW too (UTF-16, length in bytes)");
+		like($out, qr/^server_name_len rc=0 len=9$/m,
+			"$what: without a buffer, the instance's length");
+		like($out, qr/^server_name_short=127\. rc=1 len=9$/m,
+			"$what: a short buffer gets whole characters and SQL_SUCCESS_WITH_INFO");
+		like($out, qr/^server_name_w_short=127\. rc=1 len=18$/m,
+			"$what: a short wide buffer likewise");
+		like($out, qr/^port=$pgport$/m, "$what: the session runs on the instance");
+	};
+
+	my ($rc, $out, $err) = run_preloaded("$testdir/odbc_test", $via_cm);
+	is($rc, 0, 'psqlODBC (SQLDriverConnect) with the library preloaded') or diag($err);
+	$instance->('SQLDriverConnect', $out);
+
+	# a data source of an odbc.ini, connected with SQLConnect
+	my $ini = PostgreSQL::Test::Utils::tempdir() . '/odbc.ini';
+	PostgreSQL::Test::Utils::append_to_file($ini,
+		"[cmtest]\nDriver = PostgreSQL Unicode\nServername = localhost\nPort = $cm\n"
+		  . "Database = postgres\nPqopt = target_session_attrs=read-write\n");
 	{
-		local $TODO = 'psqlODBC answers SQL_SERVER_NAME from its Server setting, '
-		  . 'not from PQhost(): needs a change in psqlODBC';
-		like($out, qr/^server_name=127\.0\.0\.1$/m,
-			'psqlODBC: SQL_SERVER_NAME names the instance once connected (spec 7.2)');
+		local $ENV{ODBCINI} = $ini;
+		($rc, $out, $err) = run_preloaded("$testdir/odbc_test", '--dsn', 'cmtest', $user);
 	}
+	is($rc, 0, 'psqlODBC (SQLConnect to a DSN) with the library preloaded') or diag($err);
+	$instance->('SQLConnect', $out);
+
+	# loaded privately (RTLD_LOCAL), as Python loads pyodbc
+	($rc, $out, $err) = run_preloaded("$testdir/odbc_dlopen", "$testdir/odbc_plugin.so", $via_cm);
+	is($rc, 0, 'psqlODBC loaded with RTLD_LOCAL, the library preloaded') or diag($err);
+	$instance->('RTLD_LOCAL', $out);
+
+	# no Connection Manager: the driver's own answer
+	($rc, $out, $err) = run_preloaded("$testdir/odbc_test",
+		"Driver={PostgreSQL Unicode};Server=localhost;Port=$pgport;Database=postgres;UID=$user");
+	is($rc, 0, 'psqlODBC straight to the server, the library preloaded') or diag($err);
+	like($out, qr/^server_name=localhost rc=0 len=9$/m,
+		'without Connection Manager, SQL_SERVER_NAME is the Server setting');
+	like($out, qr/^port=$pgport$/m, 'without Connection Manager: on the server');
+}
+
+# The library exports its API, the libpq functions it interposes and the
+# ODBC functions it wraps, and nothing else.
+{
+	my $libdir = `pg_config --libdir`;
+	chomp $libdir;
+	my @listed = slurp_file(CmClient::topdir() . '/client/exports.list') =~ /^\s+(\w+);$/mg;
+	my @defined = grep { $_ ne '' }
+	  map { /^\S+ [TDBRW] (\w+)/ ? $1 : '' } split /\n/, `nm -D --defined-only $libdir/libpqcm.so.1`;
+	is_deeply([ sort @defined ], [ sort @listed ],
+		'libpqcm.so.1 exports exactly the symbols of exports.list');
 }
 
 done_testing();
