@@ -3,12 +3,15 @@
 # PGXS builds the watchdog extension (watchdog.so: the heartbeat worker and
 # the terminator worker); conmgr/ (conmgr, cm_ctl) and client/ (libpqcm)
 # have their own pg_config-driven Makefiles.  The shared protocol objects in
-# common/ are built here once, with -fPIC, before the sub-makes use them.
+# common/ are built here once, with -fPIC, before the sub-makes use them
+# (cm_auth.o, which needs OpenSSL's libcrypto, only by watchdog.so and
+# conmgr).
 
 EXTENSION    = watchdog
 MODULE_big   = watchdog
-COMMON_OBJS  = common/cm_protocol.o
+COMMON_OBJS  = common/cm_protocol.o common/cm_auth.o
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard watchdog/*.c terminator/*.c))) $(COMMON_OBJS)
+SHLIB_LINK   = -lcrypto
 DATA         = watchdog--1.0.sql
 PGFILEDESC   = "watchdog - heartbeat server and session terminator"
 PG_CPPFLAGS  = -I$(srcdir)/common

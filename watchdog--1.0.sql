@@ -14,6 +14,7 @@ CREATE FUNCTION pgx_stat_watchdog(
     OUT server_timeout integer,
     OUT conmgr_name text,
     OUT protocol_version text,
+    OUT authenticated boolean,
     OUT state text,
     OUT connected_since timestamp with time zone,
     OUT last_heartbeat timestamp with time zone,

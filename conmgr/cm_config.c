@@ -69,6 +69,7 @@ static const CmConfigKey config_keys[] = {
 	{"log_level", CM_KEY_ENUM, offsetof(CmConfig, log_level), 0, 0, true, level_words, ""},
 	{"log_destination", CM_KEY_ENUM, offsetof(CmConfig, log_destination), 0, 0, true, dest_words, ""},
 	{"log_file", CM_KEY_STRING, offsetof(CmConfig, log_file), 1, 1024, true, NULL, ""},
+	{"secret_file", CM_KEY_STRING, offsetof(CmConfig, secret_file), 0, 1024, true, NULL, ""},
 };
 
 #define NUM_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -118,6 +119,17 @@ parse_error(CmParse *ps, int line, const char *fmt,...)
 		ps->report(ps->arg, full);
 }
 
+int
+cm_config_line(const CmConfig *cfg, const char *name)
+{
+	size_t		k;
+
+	for (k = 0; k < NUM_CONFIG_KEYS; k++)
+		if (strcmp(config_keys[k].name, name) == 0)
+			return cfg->lines[k];
+	return 0;
+}
+
 const char *
 cm_config_level_name(int level)
 {
@@ -147,6 +159,7 @@ cm_config_init(CmConfig *cfg)
 	cfg->log_level = CM_LOG_INFO;
 	cfg->log_destination = CM_LOGDEST_STDERR;
 	cfg->log_file = strdup(CM_DEFAULT_LOG_FILE);
+	cfg->secret_file = strdup("");
 }
 
 void
@@ -156,6 +169,7 @@ cm_config_free(CmConfig *cfg)
 
 	free(cfg->path);
 	free(cfg->log_file);
+	free(cfg->secret_file);
 	for (i = 0; i < CM_MAX_INSTANCES; i++)
 	{
 		free(cfg->inst[i].host);

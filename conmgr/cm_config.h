@@ -45,6 +45,7 @@ typedef struct CmConfig
 	int			log_level;		/* CmLogLevel */
 	int			log_destination;	/* CmLogDestination */
 	char	   *log_file;
+	char	   *secret_file;	/* "" = heartbeats not authenticated */
 	int			ninstances;		/* 1 + highest N defined */
 	CmInstanceConfig inst[CM_MAX_INSTANCES];
 	int			lines[16];		/* line of each global parameter, 0 = default */
@@ -84,6 +85,9 @@ extern void cm_config_set_instance(CmConfig *cur, const CmConfig *newcfg,
 								   int n);
 
 /* Format one global parameter's value ("1000", "info", ...). */
+/* Line where global parameter name was set, 0 when it has its default. */
+extern int	cm_config_line(const CmConfig *cfg, const char *name);
+
 extern const char *cm_config_level_name(int level);
 extern const char *cm_config_destination_name(int dest);
 

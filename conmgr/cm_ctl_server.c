@@ -157,7 +157,8 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 			if (inst->state == CM_INST_UP)
 			{
 				fmt_wall(inst->up_since_wall, ts, sizeof(ts));
-				snprintf(since, sizeof(since), "up since %s", ts);
+				snprintf(since, sizeof(since), "up since %s%s", ts,
+						 inst->authenticated ? ", authenticated" : "");
 			}
 			else
 				snprintf(since, sizeof(since), "%s", inst->last_error);
@@ -254,11 +255,12 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 			else
 				evbuffer_add_printf(out, ", \"round_trip_ms\": null");
 			if (up)
-				evbuffer_add_printf(out, ", \"protocol_version\": \"%d.%d\", \"check_attr_interval_ms\": %u, \"server_timeout_ms\": %u",
+				evbuffer_add_printf(out, ", \"protocol_version\": \"%d.%d\", \"check_attr_interval_ms\": %u, \"server_timeout_ms\": %u, \"authenticated\": %s",
 									CM_PROTO_VERSION_MAJOR(inst->version),
 									CM_PROTO_VERSION_MINOR(inst->version),
 									(unsigned) inst->check_attr_interval_ms,
-									(unsigned) inst->server_timeout_ms);
+									(unsigned) inst->server_timeout_ms,
+									inst->authenticated ? "true" : "false");
 			evbuffer_add_printf(out, ", \"applications\": %d, \"error\": ", inst->napps);
 			if (up)
 				evbuffer_add_printf(out, "null");

@@ -428,6 +428,103 @@ inst_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb)
 }
 
 /*
+ * Say goodbye to the watchdog of an UP instance and write it out now, so
+ * that closing the connection next is not taken for a lost client host.
+ */
+static void
+inst_goodbye(CmInstance *inst, uint16_t reason, const char *message)
+{
+	CmProtoMsg	msg;
+
+	if (inst->bev == NULL)
+		return;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CM_MSG_GOODBYE;
+	msg.u.notice.reason = reason;
+	cm_proto_set_string(&msg.u.notice.message, message);
+	if (inst_send(inst, &msg))
+		cm_flush_now(inst->bev);
+}
+
+/* The watchdog's challenge: answer with our proof. */
+static bool
+inst_challenge(CmInstance *inst, const CmProtoNonce *challenge)
+{
+	CmProtoMsg	msg;
+
+	if (!inst->auth)
+	{
+		inst_connect_failed(inst, "the watchdog requires authentication: set secret_file in conmgr.conf to a file holding the watchdog's secret (watchdog.secret_file)");
+		return false;
+	}
+	if (inst->challenged)
+	{
+		inst_connect_failed(inst, "protocol violation: a second authentication challenge");
+		return false;
+	}
+	if (challenge->len != CM_AUTH_NONCE_LEN)
+	{
+		inst_connect_failed(inst, "protocol violation: the watchdog's challenge is %u bytes long, not %d",
+							(unsigned) challenge->len, CM_AUTH_NONCE_LEN);
+		return false;
+	}
+	memcpy(inst->nonce_s, challenge->data, CM_AUTH_NONCE_LEN);
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CM_MSG_PROOF;
+	msg.u.nonce.len = CM_AUTH_PROOF_LEN;
+	if (!cm_auth_conmgr_proof(&cm_server.secret, inst->nonce_c, inst->nonce_s,
+							  (uint32_t) cm_server.cfg.heartbeat_interval,
+							  (uint32_t) cm_server.cfg.heartbeat_timeout,
+							  msg.u.nonce.data))
+	{
+		inst_connect_failed(inst, "could not compute the authentication proof");
+		return false;
+	}
+	inst->challenged = true;
+	if (!inst_send(inst, &msg))
+	{
+		inst_connect_failed(inst, "could not send the authentication proof");
+		return false;
+	}
+	cm_debug("%s: authentication challenge answered", inst->label);
+	return true;
+}
+
+/*
+ * The welcome.  When we asked for authentication, the watchdog must have
+ * challenged us and must prove it holds the secret too; otherwise it could
+ * be anything that speaks the protocol, and its attributes are not to be
+ * trusted.
+ */
+static bool
+inst_welcome(CmInstance *inst, const CmProtoWelcome *w)
+{
+	const char *problem = NULL;
+
+	if (inst->auth)
+	{
+		uint8_t		expected[CM_AUTH_PROOF_LEN];
+
+		if (!inst->challenged)
+			problem = "the watchdog welcomed this conmgr without authenticating it (is watchdog.secret_file set on the server?)";
+		else if (!cm_auth_watchdog_proof(&cm_server.secret, inst->nonce_s, inst->nonce_c,
+										 w->server_timeout_ms, expected) ||
+				 !cm_auth_proof_equal(w->proof, w->proof_len, expected))
+			problem = "the watchdog did not prove it holds the secret of secret_file (do the two secret files differ?)";
+	}
+	if (problem)
+	{
+		/* the watchdog has given us a slot: leave cleanly, not as a lost host */
+		inst_goodbye(inst, CM_REASON_AUTH, problem);
+		inst_connect_failed(inst, "%s", problem);
+		return false;
+	}
+	inst->authenticated = inst->auth;
+	inst_become_up(inst, w);
+	return true;
+}
+
+/*
  * Act on one message from the watchdog.  Returns false when the heartbeat
  * connection was closed (the caller must not touch inst->bev again).
  */
@@ -441,16 +538,14 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 		switch (msg->type)
 		{
 			case CM_MSG_WELCOME:
-				inst_become_up(inst, &msg->u.welcome);
-				return true;
+				return inst_welcome(inst, &msg->u.welcome);
 			case CM_MSG_REFUSE:
 				inst_connect_failed(inst, "the watchdog refused the connection (%s): %s",
 									cm_proto_reason_name(msg->u.notice.reason),
 									msg->u.notice.message.str);
 				return false;
 			case CM_MSG_CHALLENGE:
-				inst_connect_failed(inst, "the watchdog requires authentication, which this conmgr does not support");
-				return false;
+				return inst_challenge(inst, &msg->u.nonce);
 			case CM_MSG_SHUTDOWN:
 			case CM_MSG_GOODBYE:
 				inst_connect_failed(inst, "the watchdog is shutting down: %s",
@@ -553,6 +648,20 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 		msg.u.hello.heartbeat_interval_ms = (uint32_t) cm_server.cfg.heartbeat_interval;
 		msg.u.hello.heartbeat_timeout_ms = (uint32_t) cm_server.cfg.heartbeat_timeout;
 		msg.u.hello.auth_method = CM_PROTO_AUTH_NONE;
+		inst->auth = cm_server.auth;
+		inst->challenged = false;
+		inst->authenticated = false;
+		if (inst->auth)
+		{
+			if (!cm_auth_random(inst->nonce_c, sizeof(inst->nonce_c)))
+			{
+				inst_connect_failed(inst, "could not generate a random nonce for authentication");
+				return;
+			}
+			msg.u.hello.auth_method = CM_PROTO_AUTH_HMAC_SHA256;
+			msg.u.hello.nonce_len = CM_AUTH_NONCE_LEN;
+			memcpy(msg.u.hello.nonce, inst->nonce_c, CM_AUTH_NONCE_LEN);
+		}
 		cm_proto_set_string(&msg.u.hello.name, cm_server.hostname);
 		inst->state = CM_INST_HELLO;
 		cm_debug("%s: TCP connection established, hello sent", inst->label);
@@ -867,16 +976,7 @@ cm_instance_remove(int n)
 	cm_server.ninstances--;
 
 	if (inst->state == CM_INST_UP)
-	{
-		CmProtoMsg	msg;
-
-		memset(&msg, 0, sizeof(msg));
-		msg.type = CM_MSG_GOODBYE;
-		msg.u.notice.reason = CM_REASON_CONFIG;
-		cm_proto_set_string(&msg.u.notice.message, "instance removed from the conmgr configuration");
-		if (inst_send(inst, &msg))
-			cm_flush_now(inst->bev);
-	}
+		inst_goodbye(inst, CM_REASON_CONFIG, "instance removed from the conmgr configuration");
 	cm_info("%s: removed by a configuration reload; notifying %d application connection%s",
 			inst->label, inst->napps, inst->napps == 1 ? "" : "s");
 	snprintf(notice, sizeof(notice), "%s was removed from the configuration of conmgr",
@@ -918,16 +1018,10 @@ cm_instance_goodbye_all(void)
 	for (i = 0; i < cm_server.ninstances; i++)
 	{
 		CmInstance *inst = cm_server.instances[i];
-		CmProtoMsg	msg;
 
 		if (inst->state != CM_INST_UP)
 			continue;
-		memset(&msg, 0, sizeof(msg));
-		msg.type = CM_MSG_GOODBYE;
-		msg.u.notice.reason = CM_REASON_SHUTDOWN;
-		cm_proto_set_string(&msg.u.notice.message, "conmgr is shutting down");
-		if (inst_send(inst, &msg))
-			cm_flush_now(inst->bev);
+		inst_goodbye(inst, CM_REASON_SHUTDOWN, "conmgr is shutting down");
 		cm_info("%s: goodbye sent", inst->label);
 	}
 }

@@ -201,6 +201,46 @@ reload_report(void *arg, const char *message)
 }
 
 /*
+ * Read the secret named by secret_file of cfg into *secret (*on false when
+ * secret_file is empty).  On failure, msg gets "FILE:LINE: ..." and false
+ * is returned.
+ */
+static bool
+load_secret(const CmConfig *cfg, CmAuthSecret *secret, bool *on, char *msg, size_t cap)
+{
+	char		err[600];
+
+	*on = cfg->secret_file[0] != '\0';
+	if (!*on)
+		return true;
+	if (cm_auth_read_secret(cfg->secret_file, secret, err, sizeof(err)))
+		return true;
+	snprintf(msg, cap, "%s:%d: secret_file: %s", cfg->path,
+			 cm_config_line(cfg, "secret_file"), err);
+	return false;
+}
+
+/* Put a secret read by load_secret() in force; say so when that changes. */
+static void
+apply_secret(const CmAuthSecret *secret, bool on, const char *path)
+{
+	bool		changed = on != cm_server.auth ||
+		(on && (secret->len != cm_server.secret.len ||
+				memcmp(secret->data, cm_server.secret.data, secret->len) != 0));
+
+	if (changed && on)
+		cm_info("heartbeat authentication is on, with the secret of \"%s\"; it applies to heartbeat connections made from now on",
+				path);
+	else if (changed)
+		cm_info("heartbeat authentication is off; it applies to heartbeat connections made from now on");
+	cm_server.auth = on;
+	if (on)
+		cm_server.secret = *secret;
+	else
+		memset(&cm_server.secret, 0, sizeof(cm_server.secret));
+}
+
+/*
  * Re-read conmgr.conf.  A file with errors changes nothing; otherwise the
  * reloadable parameters take effect and every other change is reported as
  * ignored.  The report (one line per message) goes to the log and to *report.
@@ -215,6 +255,9 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	bool		changed[CM_MAX_INSTANCES];
 	int			i;
 	char	   *old_file = strdup(cm_server.cfg.log_file);
+	CmAuthSecret secret;
+	bool		secret_on;
+	char		msg[800];
 
 	report[0] = '\0';
 	/* after a log rotation, this reload's own messages go to the new file */
@@ -222,6 +265,15 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	cm_info("reloading configuration file \"%s\"", cm_server.cfg.path);
 	if (!cm_config_load(cm_server.cfg.path, &newcfg, reload_report, &r))
 	{
+		reload_report(&r, "configuration file contains errors; no change was applied");
+		cm_config_free(&newcfg);
+		free(old_file);
+		*ok = false;
+		return;
+	}
+	if (!load_secret(&newcfg, &secret, &secret_on, msg, sizeof(msg)))
+	{
+		reload_report(&r, msg);
 		reload_report(&r, "configuration file contains errors; no change was applied");
 		cm_config_free(&newcfg);
 		free(old_file);
@@ -247,6 +299,8 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 		if (changed[i] && cm_server.cfg.inst[i].defined)
 			cm_instance_add(i);
 	cm_config_free(&newcfg);
+	apply_secret(&secret, secret_on, cm_server.cfg.secret_file);
+	memset(&secret, 0, sizeof(secret));
 	if (r.len == 0)
 		reload_report(&r, "no parameter changed");
 
@@ -410,6 +464,20 @@ main(int argc, char **argv)
 	{
 		cm_fatal("could not load configuration file \"%s\"; conmgr not started", confpath);
 		return 1;
+	}
+	{
+		CmAuthSecret secret;
+		bool		on;
+		char		msg[800];
+
+		if (!load_secret(&cm_server.cfg, &secret, &on, msg, sizeof(msg)))
+		{
+			cm_fatal("%s", msg);
+			cm_fatal("could not load configuration file \"%s\"; conmgr not started", confpath);
+			return 1;
+		}
+		apply_secret(&secret, on, cm_server.cfg.secret_file);
+		memset(&secret, 0, sizeof(secret));
 	}
 
 	if (!lock_pid_file())

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "cm_auth.h"
 #include "cm_config.h"
 #include "cm_defaults.h"
 #include "cm_protocol.h"
@@ -67,6 +68,12 @@ typedef struct CmInstance
 	time_t		down_since_wall;
 	bool		ever_up;
 	char		last_error[256];	/* why it is not up, for status and logs */
+
+	bool		auth;			/* this connection asked for authentication */
+	bool		challenged;		/* the watchdog's challenge was answered */
+	bool		authenticated;	/* both sides proved they hold the secret */
+	uint8_t		nonce_c[CM_AUTH_NONCE_LEN];	/* ours, in the hello */
+	uint8_t		nonce_s[CM_AUTH_NONCE_LEN];	/* the watchdog's challenge */
 
 	uint16_t	version;
 	uint32_t	check_attr_interval_ms;
@@ -153,6 +160,9 @@ typedef struct CmServer
 	struct evconnlistener *ctl_listener;
 
 	CmShutdownMode shutdown;
+
+	bool		auth;			/* secret_file set: heartbeats authenticated */
+	CmAuthSecret secret;		/* read from secret_file */
 } CmServer;
 
 extern CmServer cm_server;

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	make gcc pkg-config
 	postgresql-15 postgresql-server-dev-15 libpq-dev
-	libevent-dev
+	libevent-dev libssl-dev
 	libipc-run-perl
 	iproute2 procps
 	valgrind cppcheck

@@ -14,6 +14,9 @@ RESET ROLE;
 -- plain roles cannot change the parameters
 SET ROLE regress_wd_plain;
 ALTER SYSTEM SET watchdog.check_attr_interval = 100;
+-- nor see where the heartbeat secret is kept
+SHOW watchdog.secret_file;
+SELECT count(*) FROM pg_settings WHERE name = 'watchdog.secret_file';
 RESET ROLE;
 DROP EXTENSION watchdog;
 DROP ROLE regress_wd_plain;

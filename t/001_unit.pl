@@ -1,6 +1,7 @@
 # Unit tests, plain and under ASan/UBSan: the wire protocol codec
-# (test/unit/test_protocol.c, protocol.cases) and the conmgr.conf parser
-# (test/unit/test_config.c, config.cases).
+# (test/unit/test_protocol.c, protocol.cases), the conmgr.conf parser
+# (test/unit/test_config.c, config.cases) and heartbeat authentication
+# (test/unit/test_auth.c, given a directory for its secret files).
 #
 # The C programs print one "ok N - ..." / "not ok N - ..." line per check;
 # each becomes one assertion here, so prove's summary counts them.
@@ -10,20 +11,23 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $top = $ENV{TESTDIR} // '.';
+# program => [ its argument, fewest checks it must run ]
 my %cases = (
-	test_protocol => 'protocol.cases',
-	test_protocol_san => 'protocol.cases',
-	test_config => 'config.cases',
-	test_config_san => 'config.cases');
+	test_protocol => [ "$top/test/unit/protocol.cases", 40 ],
+	test_protocol_san => [ "$top/test/unit/protocol.cases", 40 ],
+	test_config => [ "$top/test/unit/config.cases", 40 ],
+	test_config_san => [ "$top/test/unit/config.cases", 40 ],
+	test_auth => [ PostgreSQL::Test::Utils::tempdir(), 25 ],
+	test_auth_san => [ PostgreSQL::Test::Utils::tempdir(), 25 ]);
 
 foreach my $prog (sort keys %cases)
 {
 	my $path = "$top/test/unit/$prog";
-	my $cases = "$top/test/unit/$cases{$prog}";
+	my ($arg, $min) = @{ $cases{$prog} };
 	ok(-x $path, "$prog is built (make test-programs)") or next;
 
 	my ($stdout, $stderr);
-	my $ok = IPC::Run::run([ $path, $cases ], '>', \$stdout, '2>', \$stderr);
+	my $ok = IPC::Run::run([ $path, $arg ], '>', \$stdout, '2>', \$stderr);
 	my $lines = 0;
 	foreach my $line (split /\n/, $stdout)
 	{
@@ -31,7 +35,7 @@ foreach my $prog (sort keys %cases)
 		$lines++;
 		ok(!defined $1, "$prog: $2");
 	}
-	cmp_ok($lines, '>', 40, "$prog ran its checks");
+	cmp_ok($lines, '>=', $min, "$prog ran its checks");
 	ok($ok, "$prog exited successfully") or diag($stderr);
 	is($stderr, '', "$prog wrote nothing to stderr (no sanitizer report)");
 }

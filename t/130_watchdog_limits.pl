@@ -2,9 +2,9 @@
 # Copyright (c) 2026, Connection Manager for PostgreSQL developers
 
 # Refusals and departures: the max_heartbeat_connections limit (refused
-# with a reason, logged once), no common protocol version, an unsupported
-# authentication method; a reload applies to new peers; a clean server
-# shutdown sends the shutdown notice to every peer.
+# with a reason, logged once), no common protocol version, authentication
+# asked of a server without watchdog.secret_file; a reload applies to new
+# peers; a clean server shutdown sends the shutdown notice to every peer.
 
 use strict;
 use warnings FATAL => 'all';
@@ -98,13 +98,13 @@ $pn->goodbye;
 $pn->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reuser'", 0);
 
-# --- authentication methods are not supported yet ---
+# --- a server without watchdog.secret_file cannot authenticate ---
 my $pa = CmWatchdog::Peer->connect($wdport);
-$m = $pa->hello(%hb, auth => 1, nonce => 'x' x 16);
+$m = $pa->hello(%hb, auth => 1, nonce => 'x' x 32);
 ok($m && $m->{type} eq 'X', 'a peer asking for HMAC authentication is refused');
 is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
-like($m->{message}, qr/authentication method 1 is not supported/,
-	'the refusal names the method');
+like($m->{message}, qr/asks for authentication method 1, but this server has no watchdog\.secret_file/,
+	'the refusal names the method and the missing setting');
 
 # --- a reload applies to peers that connect afterwards ---
 $node->safe_psql('postgres',

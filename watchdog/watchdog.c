@@ -39,6 +39,7 @@ int			wd_timeout_margin = 1000;
 int			wd_hello_timeout = 5000;
 int			wd_termination_mode = WD_TERMINATE_ADDRESS;
 bool		wd_terminate_replication = false;
+char	   *wd_secret_file = NULL;
 
 static const struct config_enum_entry wd_termination_mode_options[] = {
 	{"address", WD_TERMINATE_ADDRESS, false},
@@ -149,6 +150,15 @@ wd_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("watchdog.secret_file",
+							   "File holding the secret that every conmgr must prove it knows.",
+							   "Empty means heartbeat connections are not authenticated; a relative path is relative to the data directory.",
+							   &wd_secret_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("watchdog");
 }

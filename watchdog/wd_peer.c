@@ -51,6 +51,10 @@ static uint64 wd_too_many_suppressed = 0;
 
 static void wd_peer_protocol_violation(WdPeer *peer, const char *reason);
 static void wd_peer_hello(WdPeer *peer, const CmProtoHello *hello);
+static void wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof);
+static void wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason,
+								 const char *message);
+static void wd_peer_accept(WdPeer *peer);
 static void wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb);
 static void wd_peer_register(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
@@ -186,7 +190,7 @@ wd_peer_process_input(WdPeer *peer)
 		switch (msg.type)
 		{
 			case CM_MSG_HELLO:
-				if (peer->state != WD_PEER_PENDING)
+				if (peer->state != WD_PEER_PENDING || peer->challenged)
 					wd_peer_protocol_violation(peer, "second hello on the same connection");
 				else
 					wd_peer_hello(peer, &msg.u.hello);
@@ -213,7 +217,10 @@ wd_peer_process_input(WdPeer *peer)
 				wd_peer_goodbye(peer, &msg.u.notice);
 				break;
 			case CM_MSG_PROOF:
-				wd_peer_protocol_violation(peer, "authentication proof without a challenge");
+				if (peer->state != WD_PEER_PENDING || !peer->challenged)
+					wd_peer_protocol_violation(peer, "authentication proof without a challenge");
+				else
+					wd_peer_proof(peer, &msg.u.nonce);
 				break;
 			default:
 				wd_peer_protocol_violation(peer, "unexpected message type");
@@ -302,16 +309,15 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 {
 	uint16		lo = Max(hello->min_version, CM_PROTO_VERSION_MIN);
 	uint16		hi = Min(hello->max_version, CM_PROTO_VERSION_MAX);
-	char		name[WD_NAME_LEN];
 	char		message[CM_PROTO_MAX_STRING + 1];
 	uint64		server_timeout;
-	int			slotno = -1;
-	uint32		generation = 0;
+	const CmAuthSecret *secret;
+	const char *problem;
 	CmProtoMsg	msg;
 	uint8		buf[CM_PROTO_MAX_MSG];
 	size_t		len;
 
-	wd_copy_name(name, sizeof(name), hello->name.str);
+	peer->hello = *hello;
 
 	if (hello->magic != CM_PROTO_HELLO_MAGIC)
 	{
@@ -331,26 +337,7 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 				 CM_PROTO_VERSION_MINOR(CM_PROTO_VERSION_MIN),
 				 CM_PROTO_VERSION_MAJOR(CM_PROTO_VERSION_MAX),
 				 CM_PROTO_VERSION_MINOR(CM_PROTO_VERSION_MAX));
-		ereport(LOG,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
-						name, peer->desc),
-				 errdetail("%s.", message)));
-		wd_peer_refuse(peer, CM_REASON_VERSION, message);
-		return;
-	}
-
-	if (hello->auth_method != CM_PROTO_AUTH_NONE)
-	{
-		snprintf(message, sizeof(message),
-				 "authentication method %u is not supported by this watchdog",
-				 (unsigned) hello->auth_method);
-		ereport(LOG,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
-						name, peer->desc),
-				 errdetail("%s.", message)));
-		wd_peer_refuse(peer, CM_REASON_AUTH, message);
+		wd_peer_refuse_hello(peer, ERRCODE_PROTOCOL_VIOLATION, CM_REASON_VERSION, message);
 		return;
 	}
 
@@ -361,14 +348,135 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 		snprintf(message, sizeof(message),
 				 "heartbeat interval (%u ms) plus timeout (%u ms) is too large",
 				 hello->heartbeat_interval_ms, hello->heartbeat_timeout_ms);
-		ereport(LOG,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
-						name, peer->desc),
-				 errdetail("%s.", message)));
-		wd_peer_refuse(peer, CM_REASON_PROTOCOL, message);
+		wd_peer_refuse_hello(peer, ERRCODE_PROTOCOL_VIOLATION, CM_REASON_PROTOCOL, message);
 		return;
 	}
+
+	secret = wd_auth_secret(&problem);
+	if (problem)
+	{
+		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+							 CM_REASON_AUTH, problem);
+		return;
+	}
+	if (secret == NULL)
+	{
+		if (hello->auth_method != CM_PROTO_AUTH_NONE)
+		{
+			snprintf(message, sizeof(message),
+					 "conmgr asks for authentication method %u, but this server has no watchdog.secret_file",
+					 (unsigned) hello->auth_method);
+			wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+								 CM_REASON_AUTH, message);
+			return;
+		}
+		wd_peer_accept(peer);
+		return;
+	}
+
+	/* authentication required */
+	if (hello->auth_method != CM_PROTO_AUTH_HMAC_SHA256)
+	{
+		snprintf(message, sizeof(message),
+				 hello->auth_method == CM_PROTO_AUTH_NONE ?
+				 "this server requires authentication (watchdog.secret_file is set): give conmgr the same secret with secret_file" :
+				 "authentication method %u is not supported by this watchdog",
+				 (unsigned) hello->auth_method);
+		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+							 CM_REASON_AUTH, message);
+		return;
+	}
+	if (hello->nonce_len != CM_AUTH_NONCE_LEN)
+	{
+		wd_peer_protocol_violation(peer, "the hello's nonce is not 32 bytes long");
+		return;
+	}
+	if (!cm_auth_random(peer->nonce_s, sizeof(peer->nonce_s)))
+	{
+		wd_peer_refuse_hello(peer, ERRCODE_INTERNAL_ERROR, CM_REASON_AUTH,
+							 "the watchdog could not generate a random challenge");
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CM_MSG_CHALLENGE;
+	msg.u.nonce.len = CM_AUTH_NONCE_LEN;
+	memcpy(msg.u.nonce.data, peer->nonce_s, CM_AUTH_NONCE_LEN);
+	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
+	peer->challenged = true;
+	if (len == 0 || !wd_peer_send(peer, buf, len))
+		wd_peer_close(peer);
+}
+
+/*
+ * Log the refusal of a hello with the peer's name and address, and refuse.
+ */
+static void
+wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason, const char *message)
+{
+	char		name[WD_NAME_LEN];
+
+	wd_copy_name(name, sizeof(name), peer->hello.name.str);
+	ereport(LOG,
+			(errcode(sqlstate),
+			 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
+					name, peer->desc),
+			 errdetail("%s.", message)));
+	wd_peer_refuse(peer, reason, message);
+}
+
+/*
+ * The answer to our challenge: accept the peer if it proves it holds the
+ * secret.
+ */
+static void
+wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
+{
+	const char *problem;
+	const CmAuthSecret *secret = wd_auth_secret(&problem);
+	uint8		expected[CM_AUTH_PROOF_LEN];
+
+	if (secret == NULL)
+	{
+		/* a reload switched authentication off meanwhile: ask again */
+		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+							 CM_REASON_AUTH,
+							 problem ? problem : "the watchdog's authentication settings changed; connect again");
+		return;
+	}
+	if (!cm_auth_conmgr_proof(secret, peer->hello.nonce, peer->nonce_s,
+							  peer->hello.heartbeat_interval_ms,
+							  peer->hello.heartbeat_timeout_ms, expected) ||
+		!cm_auth_proof_equal(proof->data, proof->len, expected))
+	{
+		wd_peer_refuse_hello(peer, ERRCODE_INVALID_PASSWORD, CM_REASON_AUTH,
+							 "authentication failed: conmgr's proof does not match the secret of watchdog.secret_file");
+		return;
+	}
+	peer->authenticated = true;
+	wd_peer_accept(peer);
+}
+
+/*
+ * Claim a slot for a peer whose hello was accepted (and proof checked) and
+ * answer with the welcome.
+ */
+static void
+wd_peer_accept(WdPeer *peer)
+{
+	const CmProtoHello *hello = &peer->hello;
+	uint16		hi = Min(hello->max_version, CM_PROTO_VERSION_MAX);
+	uint64		server_timeout = (uint64) hello->heartbeat_interval_ms +
+		hello->heartbeat_timeout_ms + wd_timeout_margin;
+	char		name[WD_NAME_LEN];
+	char		message[CM_PROTO_MAX_STRING + 1];
+	int			slotno = -1;
+	uint32		generation = 0;
+	CmProtoMsg	msg;
+	uint8		buf[CM_PROTO_MAX_MSG];
+	size_t		len;
+
+	wd_copy_name(name, sizeof(name), hello->name.str);
+	server_timeout = Min(server_timeout, PG_INT32_MAX);	/* a reload may have raised the margin */
 
 	/* bring the attributes up to date before this peer is welcomed */
 	wd_attrs_refresh();
@@ -402,6 +510,7 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 		slot->heartbeat_interval = hello->heartbeat_interval_ms;
 		slot->heartbeat_timeout = hello->heartbeat_timeout_ms;
 		slot->server_timeout = (uint32) server_timeout;
+		slot->authenticated = peer->authenticated;
 		slot->rtt_us = wd_socket_rtt(peer->sock);
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
@@ -446,12 +555,24 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	msg.u.welcome.server_timeout_ms = peer->server_timeout;
 	msg.u.welcome.attrs = wd_current_attrs;
 	msg.u.welcome.proof_len = 0;
+	if (peer->authenticated)
+	{
+		const char *problem;
+		const CmAuthSecret *secret = wd_auth_secret(&problem);
+
+		if (secret &&
+			cm_auth_watchdog_proof(secret, peer->nonce_s, hello->nonce,
+								   peer->server_timeout, msg.u.welcome.proof))
+			msg.u.welcome.proof_len = CM_AUTH_PROOF_LEN;
+		/* else conmgr finds no proof and gives up: it was checked a moment ago */
+	}
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 
 	ereport(LOG,
 			(errmsg("conmgr \"%s\" connected from %s", name, peer->desc),
-			 errdetail("Protocol %u.%u, heartbeat interval %u ms, heartbeat timeout %u ms; declared lost after %u ms without a heartbeat.",
+			 errdetail("Protocol %u.%u, %s, heartbeat interval %u ms, heartbeat timeout %u ms; declared lost after %u ms without a heartbeat.",
 					   CM_PROTO_VERSION_MAJOR(hi), CM_PROTO_VERSION_MINOR(hi),
+					   peer->authenticated ? "authenticated" : "not authenticated",
 					   hello->heartbeat_interval_ms,
 					   hello->heartbeat_timeout_ms, peer->server_timeout)));
 

@@ -528,6 +528,7 @@ wd_server_main_loop(void)
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "watchdog loop",
 									ALLOCSET_DEFAULT_SIZES);
+	wd_auth_load(false);
 
 	/*
 	 * An ERROR raised inside the loop (not expected; out of memory, say)
@@ -614,6 +615,7 @@ wd_server_main_loop(void)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			wd_auth_load(true);
 			/* default_transaction_read_only may have changed */
 			wd_next_attr_check = 0;
 		}

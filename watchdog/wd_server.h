@@ -17,6 +17,7 @@
 
 #include "lib/ilist.h"
 
+#include "cm_auth.h"
 #include "cm_protocol.h"
 
 #define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)
@@ -40,6 +41,10 @@ typedef struct WdPeer
 	uint32		generation;
 	uint32		server_timeout; /* ms, announced in the welcome */
 	int64		deadline;		/* monotonic ms: hello or heartbeat due */
+	bool		challenged;		/* sent a challenge, awaiting the proof */
+	bool		authenticated;	/* proved it holds the secret */
+	CmProtoHello hello;			/* kept between challenge and proof */
+	uint8		nonce_s[CM_AUTH_NONCE_LEN];	/* our challenge */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
 	uint32		wait_events;	/* events registered at wait_pos */
@@ -61,6 +66,10 @@ extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);
 extern void wd_attrs_refresh(void);
+
+/* wd_auth.c */
+extern void wd_auth_load(bool reload);
+extern const CmAuthSecret *wd_auth_secret(const char **problem);
 
 /* wd_peer.c */
 extern void wd_peer_process_input(WdPeer *peer);

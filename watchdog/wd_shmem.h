@@ -74,6 +74,7 @@ typedef struct WatchdogPeerSlot
 	uint32		heartbeat_timeout;	/* ms, announced by conmgr */
 	uint32		server_timeout; /* ms, announced by us in the welcome */
 	uint32		rtt_us;			/* kernel's smoothed TCP round trip, us */
+	bool		authenticated;	/* proved it holds the shared secret */
 	uint64		heartbeats;		/* heartbeats answered */
 	uint64		sessions_terminated;	/* by the terminator for this peer */
 	TimestampTz connected_since;

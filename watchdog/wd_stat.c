@@ -29,7 +29,7 @@
 #include "watchdog.h"
 #include "wd_shmem.h"
 
-#define PGX_STAT_WATCHDOG_COLS	14
+#define PGX_STAT_WATCHDOG_COLS	15
 
 PG_FUNCTION_INFO_V1(pgx_stat_watchdog_1_0);
 
@@ -138,6 +138,7 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 				 CM_PROTO_VERSION_MAJOR(slot->version),
 				 CM_PROTO_VERSION_MINOR(slot->version));
 		values[col++] = CStringGetTextDatum(version);
+		values[col++] = BoolGetDatum(slot->authenticated);
 		values[col++] = CStringGetTextDatum(wd_slot_state_name(slot->state));
 		values[col++] = TimestampTzGetDatum(slot->connected_since);
 		values[col++] = TimestampTzGetDatum(slot->last_heartbeat);
