@@ -326,6 +326,7 @@ package CmConmgr::FakeWatchdog;
 use strict;
 use warnings FATAL => 'all';
 
+use Digest::SHA ();
 use IO::Select;
 use IO::Socket::INET;
 use Socket;
@@ -336,10 +337,15 @@ use PostgreSQL::Test::Utils;
 
 =pod
 
-=item CmConmgr::FakeWatchdog->new(attrs => N)
+=item CmConmgr::FakeWatchdog->new(attrs => N, [secret => S, auth => MODE])
 
 Fork a process that accepts heartbeat connections on a free port and
-answers them.  Commands (sent with ->command): "attrs N" (push new
+answers them.  With C<secret>, a hello asking for authentication is
+challenged and conmgr's proof checked (event "proof ok" or "proof bad");
+C<auth> then says how the fake answers: "good" (default: welcome with the
+watchdog's proof), "bad-proof" (welcome with a proof made with another
+secret), "no-challenge" (welcome at once, without a proof), "challenge"
+(challenge even a hello that did not ask for authentication).  Commands (sent with ->command): "attrs N" (push new
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "shutdown" (send 'S' and close), "close" (drop every connection),
 "refuse" (refuse new connections with 'X'), "raw HEX" (send bytes).  Events (hello, register,
@@ -352,6 +358,8 @@ sub new
 	my ($class, %p) = @_;
 	my $self = bless {}, $class;
 	$self->{attrs} = $p{attrs} // 0;
+	$self->{secret} = $p{secret};
+	$self->{auth} = $p{auth} // 'good';
 	$self->{port} = $p{port} // PostgreSQL::Test::Cluster::get_free_port();
 	$self->{events_file} =
 	  PostgreSQL::Test::Utils::tempdir('fakewd') . '/events';
@@ -507,8 +515,9 @@ sub _run
 				{
 					my ($magic, $min, $max, $ival, $tout, $auth, $nlen) =
 					  unpack('N n n N N C C', $payload);
+					my $nonce = substr($payload, 18, $nlen);
 					my $name = unpack('n/a*', substr($payload, 18 + $nlen));
-					$self->_event("hello interval=$ival timeout=$tout name=$name");
+					$self->_event("hello interval=$ival timeout=$tout name=$name auth=$auth nonce=$nlen");
 					if ($refuse)
 					{
 						$self->_send($c,
@@ -516,10 +525,34 @@ sub _run
 								CmConmgr::notice_payload(2, 'too many heartbeat connections')));
 						next;
 					}
+					@$c{qw(nc interval timeout)} = ($nonce, $ival, $tout);
+					if (defined $self->{secret} && $self->{auth} ne 'no-challenge'
+						&& ($auth == 1 || $self->{auth} eq 'challenge'))
+					{
+						$c->{ns} = join('', map { chr(int(rand(256))) } 1 .. 32);
+						$self->_send($c, CmConmgr::frame('C', pack('C', 32) . $c->{ns}));
+						next;
+					}
 					$c->{hello} = 1;
 					$self->_send($c,
 						CmConmgr::frame('W',
 							pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 0)));
+				}
+				elsif ($type eq 'P')
+				{
+					my ($plen) = unpack('C', $payload);
+					my $proof = substr($payload, 1, $plen);
+					my $want = Digest::SHA::hmac_sha256(
+						'CMWD conmgr' . $c->{nc} . $c->{ns} . pack('N N', $c->{interval}, $c->{timeout}),
+						$self->{secret});
+					$self->_event($proof eq $want ? 'proof ok' : 'proof bad');
+					my $key = $self->{auth} eq 'bad-proof' ? $self->{secret} . 'x' : $self->{secret};
+					my $wproof = Digest::SHA::hmac_sha256(
+						'CMWD watchdog' . $c->{ns} . $c->{nc} . pack('N', 10000), $key);
+					$c->{hello} = 1;
+					$self->_send($c,
+						CmConmgr::frame('W',
+							pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 32) . $wproof));
 				}
 				elsif ($type eq 'B')
 				{
@@ -539,7 +572,8 @@ sub _run
 				}
 				elsif ($type eq 'G')
 				{
-					$self->_event('goodbye');
+					my ($reason, $mlen) = unpack('n n', $payload);
+					$self->_event("goodbye reason=$reason " . substr($payload, 4, $mlen));
 				}
 			}
 		}

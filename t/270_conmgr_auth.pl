@@ -1,0 +1,222 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# Authenticated heartbeats seen from conmgr (secret_file in conmgr.conf):
+# against fake watchdogs, conmgr answers the challenge with the right proof
+# and refuses a watchdog that does not prove it holds the secret (saying
+# goodbye, so that it is not taken for a lost host); against a real
+# watchdog with watchdog.secret_file, the same secret is welcomed and
+# routed, another secret or none is refused with a clear cause on both
+# sides; secret-file errors stop conmgr from starting and fail a reload
+# without changing anything.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use CmConmgr;
+use CmWatchdog;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
+
+# Write a secret file with a mode; returns its path.
+sub secret_file
+{
+	my ($name, $content, $mode) = @_;
+	my $path = "$tmp/$name";
+	unlink $path;
+	open my $fh, '>', $path or die "$path: $!";
+	print $fh $content;
+	close $fh;
+	chmod($mode // 0600, $path) or die "chmod $path: $!";
+	return $path;
+}
+
+my $secret_a = 'the first shared secret, long enough';
+my $secret_b = 'another shared secret, also long enough';
+my $file_a = secret_file('a', "$secret_a\n");
+my $file_b = secret_file('b', "$secret_b\n");
+
+sub instance0
+{
+	my ($dir) = @_;
+	my @i = grep { $_->{number} == 0 } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+	return $i[0] // {};
+}
+
+# Wait until instance 0 has an error matching $re; returns it.
+sub wait_error
+{
+	my ($dir, $re, $what) = @_;
+	my $err;
+	CmConmgr::wait_for(
+		sub {
+			my $i = instance0($dir);
+			$err = $i->{error} // '';
+			return $i->{state} && $i->{state} ne 'up' && $err =~ $re;
+		},
+		$what);
+	return $err;
+}
+
+# --- fake watchdogs -------------------------------------------------------
+
+{
+	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = CmConmgr::conmgr_dir(
+		port => $port,
+		secret_file => "'$file_a'",
+		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'same secret: the instance is up');
+	like($wd->events, qr/hello .* auth=1 nonce=32/, 'the hello asks for HMAC-SHA-256 with a 32-byte nonce');
+	like($wd->events, qr/^proof ok$/m, "conmgr's proof is right");
+	unlike($wd->events, qr/^proof bad$/m, 'and never wrong');
+	is(instance0($dir)->{authenticated}, 'true', 'cm_ctl status --json: authenticated');
+	my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir);
+	like($text, qr/up since [^\n]*, authenticated/, 'cm_ctl status: authenticated');
+	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+			qr/heartbeat authentication is on, with the secret of "\Q$file_a\E"/),
+		'conmgr logs that authentication is on');
+	my $r = CmConmgr::App->connect($port)->route('read-write');
+	is($r->{type}, 'I', 'an authenticated instance is routed to');
+	$wd->stop;
+}
+
+foreach my $case (
+	[ 'bad-proof', qr/did not prove it holds the secret of secret_file/ ],
+	[ 'no-challenge', qr/welcomed this conmgr without authenticating it/ ])
+{
+	my ($mode, $re) = @$case;
+	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => $mode);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = CmConmgr::conmgr_dir(
+		port => $port,
+		secret_file => "'$file_a'",
+		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
+	CmConmgr::start_conmgr($dir);
+	my $err = wait_error($dir, $re, "$mode refused");
+	like($err, $re, "$mode: the instance is not up, and status says why");
+	ok(CmConmgr::wait_for(sub { $wd->events =~ /^goodbye reason=4 /m }, 'goodbye'),
+		"$mode: conmgr says goodbye (reason authentication) before closing");
+	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+			qr/could not establish the heartbeat connection: [^\n]*$re/),
+		"$mode: logged with the cause");
+	my $r = CmConmgr::App->connect($port)->route('read-write');
+	is($r->{type}, 'N', "$mode: nothing is routed to it");
+	$wd->stop;
+}
+
+{
+	# conmgr without a secret, a watchdog that requires one
+	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => 'challenge');
+	my $dir = CmConmgr::conmgr_dir(
+		port => PostgreSQL::Test::Cluster::get_free_port(),
+		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
+	CmConmgr::start_conmgr($dir);
+	my $err = wait_error($dir, qr/requires authentication: set secret_file/, 'challenge refused');
+	like($err, qr/the watchdog requires authentication: set secret_file in conmgr\.conf/,
+		'no secret_file: a challenge is answered by giving up, with the setting named');
+	like($wd->events, qr/hello .* auth=0 nonce=0/, 'the hello did not ask for authentication');
+	$wd->stop;
+}
+
+# --- a real watchdog --------------------------------------------------------
+
+my ($node, $wdport) = CmWatchdog::new_node('authwd', conf => "watchdog.secret_file = '$file_a'\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
+my $pgport = $node->port;
+my @inst = ({ host => '127.0.0.1', port => $pgport, watchdog_port => $wdport });
+
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $dir = CmConmgr::conmgr_dir(port => $port, secret_file => "'$file_a'", instances => \@inst);
+CmConmgr::start_conmgr($dir);
+ok(CmConmgr::wait_instances_up($dir, 0), 'real watchdog, same secret: up');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pgx_stat_watchdog WHERE state = 'active' AND authenticated"),
+	'pgx_stat_watchdog shows the conmgr as authenticated');
+my $r = CmConmgr::App->connect($port)->route('read-write');
+is($r->{port}, $pgport, 'routed to the instance');
+
+# another secret: refused on both sides
+my $offset = -s $node->logfile;
+my $dir_b = CmConmgr::conmgr_dir(
+	port => PostgreSQL::Test::Cluster::get_free_port(),
+	secret_file => "'$file_b'", instances => \@inst);
+CmConmgr::start_conmgr($dir_b);
+my $err = wait_error($dir_b, qr/authentication/, 'other secret refused');
+like($err, qr/the watchdog refused the connection \(authentication\): authentication failed/,
+	'another secret: conmgr is refused, and says so');
+ok($node->wait_for_log(qr/refused heartbeat connection from conmgr .*\n.*DETAIL:  authentication failed/, $offset),
+	'the server logs the failed authentication');
+
+# no secret at all
+my $dir_n = CmConmgr::conmgr_dir(
+	port => PostgreSQL::Test::Cluster::get_free_port(), instances => \@inst);
+CmConmgr::start_conmgr($dir_n);
+$err = wait_error($dir_n, qr/authentication/, 'no secret refused');
+like($err, qr/requires authentication \(watchdog\.secret_file is set\)/,
+	'no secret_file: refused, the server names its setting');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM pgx_stat_watchdog WHERE state = 'active'"),
+	'1', 'only the authenticated conmgr holds a slot');
+
+# --- reload ---------------------------------------------------------------
+
+# a bad file at a reload: refused, nothing changes
+my $world = secret_file('world', "$secret_b\n", 0644);
+my $conf = PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.conf");
+(my $bad = $conf) =~ s/^secret_file = .*$/secret_file = '$world'/m;
+CmConmgr::write_conf($dir, $bad);
+my ($rc, $out, $errout) = CmConmgr::cm_ctl('reload', '-D', $dir);
+isnt($rc, 0, 'reload with a world-readable secret file fails');
+like($out . $errout, qr/conmgr\.conf:\d+: secret_file: secret file "\Q$world\E" has group or world access \(mode 0644\)/,
+	'the reload names file, line, parameter and problem');
+is(instance0($dir)->{state}, 'up', 'the instance stays up');
+
+# a good new file: applies to the next heartbeat connection
+(my $new = $conf) =~ s/^secret_file = .*$/secret_file = '$file_b'/m;
+CmConmgr::write_conf($dir, $new);
+($rc, $out, $errout) = CmConmgr::cm_ctl('reload', '-D', $dir);
+is($rc, 0, 'reload with another good secret file succeeds') or diag($out . $errout);
+ok(CmConmgr::wait_for_log("$dir/stderr.log",
+		qr/heartbeat authentication is on, with the secret of "\Q$file_b\E"/),
+	'conmgr logs the new secret');
+is(instance0($dir)->{state}, 'up', 'the established heartbeat connection is kept');
+
+# the server changes to the same secret; conmgr reconnects after a restart
+$node->append_conf('postgresql.conf', "watchdog.secret_file = '$file_b'\n");
+$node->restart;
+ok(CmConmgr::wait_instances_up($dir, 0), 'after the server restart, the new secret is welcomed');
+is(instance0($dir)->{authenticated}, 'true', 'and authenticated');
+
+# --- configuration errors at start -----------------------------------------
+
+sub start_fails
+{
+	my ($file, $re, $name) = @_;
+	my $d = CmConmgr::conmgr_dir(
+		port => PostgreSQL::Test::Cluster::get_free_port(),
+		secret_file => "'$file'", instances => \@inst);
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	is($? >> 8, 1, "$name: conmgr does not start");
+	like($err, qr/conmgr\.conf:\d+: secret_file: $re/, "$name: message with file, line and parameter");
+	ok(!-e "$d/conmgr.pid", "$name: no PID file left");
+	return;
+}
+
+start_fails("$tmp/missing", qr/could not open secret file "[^"]*missing": No such file/, 'missing file');
+start_fails(secret_file('short', "0123456789\n"), qr/secret in file "[^"]*short" is shorter than 16 bytes/,
+	'short secret');
+start_fails(secret_file('group', "$secret_a\n", 0640), qr/secret file "[^"]*group" has group or world access \(mode 0640\)/,
+	'group-readable file');
+start_fails($tmp, qr/secret file "\Q$tmp\E" is not a regular file/, 'a directory');
+
+done_testing();
