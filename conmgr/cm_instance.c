@@ -380,10 +380,11 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst->backoff_ms = CM_BACKOFF_MIN_MS;
 	inst->last_error[0] = '\0';
 
-	cm_info("%s: instance is up: %s (protocol %d.%d, check_attr_interval %u ms)",
+	cm_info("%s: instance is up: %s (protocol %d.%d, check_attr_interval %u ms%s)",
 			inst->label, cm_attrs_name(inst->attrs),
 			CM_PROTO_VERSION_MAJOR(w->version), CM_PROTO_VERSION_MINOR(w->version),
-			(unsigned) w->check_attr_interval_ms);
+			(unsigned) w->check_attr_interval_ms,
+			inst->authenticated ? ", authenticated" : "");
 	if (w->server_timeout_ms != 0 &&
 		w->server_timeout_ms <= (uint32_t) cm_server.cfg.heartbeat_timeout)
 		cm_warning("%s: the watchdog declares this conmgr lost after %u ms, not later than heartbeat_timeout (%d ms): sessions may be terminated before applications are notified",

@@ -28,6 +28,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the secret that conmgr and the watchdogs prove to each other they hold
+(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
+
 echo "== creating primary (port $pg_port1, watchdog $wd_port1)"
 initdb -D "$work/primary" -A trust >/dev/null
 cat >> "$work/primary/postgresql.conf" <<CONF
@@ -37,6 +40,7 @@ unix_socket_directories = '$work'
 shared_preload_libraries = 'watchdog'
 watchdog.port = $wd_port1
 watchdog.check_attr_interval = 500
+watchdog.secret_file = '$work/heartbeat.secret'
 wal_level = replica
 CONF
 echo "host replication all 127.0.0.1/32 trust" >> "$work/primary/pg_hba.conf"
@@ -62,6 +66,7 @@ backend_port1 = $pg_port2
 watchdog_port1 = $wd_port2
 heartbeat_interval = 500
 heartbeat_timeout = 2000
+secret_file = '$work/heartbeat.secret'
 CONF
 cm_ctl start -D "$work/conmgr" --complete -t 30
 cm_ctl status -D "$work/conmgr" || true
