@@ -64,14 +64,22 @@ sub wait_error
 
 # --- fake watchdogs -------------------------------------------------------
 
+# Start conmgr for one fake watchdog, with extra conmgr.conf parameters;
+# returns its directory and application port.
+sub conmgr_for
 {
-	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a);
+	my ($wd, %params) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $dir = CmConmgr::conmgr_dir(
-		port => $port,
-		secret_file => "'$file_a'",
+		port => $port, %params,
 		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
 	CmConmgr::start_conmgr($dir);
+	return ($dir, $port);
+}
+
+{
+	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a);
+	my ($dir, $port) = conmgr_for($wd, secret_file => "'$file_a'");
 	ok(CmConmgr::wait_instances_up($dir, 0), 'same secret: the instance is up');
 	like($wd->events, qr/hello .* auth=1 nonce=32/, 'the hello asks for HMAC-SHA-256 with a 32-byte nonce');
 	like($wd->events, qr/^proof ok$/m, "conmgr's proof is right");
@@ -93,12 +101,7 @@ foreach my $case (
 {
 	my ($mode, $re) = @$case;
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => $mode);
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = CmConmgr::conmgr_dir(
-		port => $port,
-		secret_file => "'$file_a'",
-		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
-	CmConmgr::start_conmgr($dir);
+	my ($dir, $port) = conmgr_for($wd, secret_file => "'$file_a'");
 	my $err = wait_error($dir, $re, "$mode refused");
 	like($err, $re, "$mode: the instance is not up, and status says why");
 	ok(CmConmgr::wait_for(sub { $wd->events =~ /^goodbye reason=4 /m }, 'goodbye'),
@@ -114,10 +117,7 @@ foreach my $case (
 {
 	# conmgr without a secret, a watchdog that requires one
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => 'challenge');
-	my $dir = CmConmgr::conmgr_dir(
-		port => PostgreSQL::Test::Cluster::get_free_port(),
-		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
-	CmConmgr::start_conmgr($dir);
+	my ($dir) = conmgr_for($wd);
 	my $err = wait_error($dir, qr/requires authentication: set secret_file/, 'challenge refused');
 	like($err, qr/the watchdog requires authentication: set secret_file in conmgr\.conf/,
 		'no secret_file: a challenge is answered by giving up, with the setting named');
