@@ -19,6 +19,10 @@ protocol (docs/protocol.md) byte by byte.
   my $welcome = $peer->hello(interval => 200, timeout => 600);
   my $reply = $peer->heartbeat(1);
 
+  # with watchdog.secret_file set on the server
+  my ($welcome, $nc, $ns) = $peer->authenticate(secret => $secret,
+	  interval => 200, timeout => 600);
+
 =cut
 
 package CmWatchdog;
@@ -26,6 +30,8 @@ package CmWatchdog;
 use strict;
 use warnings FATAL => 'all';
 
+use Digest::SHA qw(hmac_sha256);
+use Fcntl qw(O_CREAT O_TRUNC O_WRONLY);
 use IO::Select;
 use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
@@ -43,6 +49,9 @@ use constant {
 	REASON_PROTOCOL => 3,
 	REASON_AUTH => 4,
 	REASON_SHUTDOWN => 5,
+	AUTH_NONE => 0,
+	AUTH_HMAC_SHA256 => 1,
+	NONCE_LEN => 32,
 };
 
 =pod
@@ -115,6 +124,69 @@ sub log_contains
 	my ($node, $offset, $re) = @_;
 	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
 	return $log =~ $re;
+}
+
+=pod
+
+=item CmWatchdog::conmgr_proof(secret, nc, ns, interval, timeout)
+
+=item CmWatchdog::watchdog_proof(secret, ns, nc, server_timeout)
+
+The proofs of authentication method 1 (docs/protocol.md), computed here
+independently of common/cm_auth.c.
+
+=cut
+
+sub conmgr_proof
+{
+	my ($secret, $nc, $ns, $interval, $timeout) = @_;
+	return hmac_sha256('CMWD conmgr' . $nc . $ns . pack('N N', $interval, $timeout),
+		$secret);
+}
+
+sub watchdog_proof
+{
+	my ($secret, $ns, $nc, $server_timeout) = @_;
+	return hmac_sha256('CMWD watchdog' . $ns . $nc . pack('N', $server_timeout),
+		$secret);
+}
+
+=pod
+
+=item CmWatchdog::random_nonce([length])
+
+Random bytes for a nonce (32 unless told); not of cryptographic quality,
+which a test does not need.
+
+=cut
+
+sub random_nonce
+{
+	my ($len) = @_;
+	$len //= NONCE_LEN;
+	return join '', map { chr(int(rand(256))) } 1 .. $len;
+}
+
+=pod
+
+=item CmWatchdog::write_secret_file(path, content[, mode])
+
+Write a secret file with the given mode (0600 unless told), replacing its
+content if it exists; the mode is set explicitly, whatever the umask.
+
+=cut
+
+sub write_secret_file
+{
+	my ($path, $content, $mode) = @_;
+	$mode //= 0600;
+	sysopen(my $fh, $path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+	  or die "could not create \"$path\": $!";
+	binmode($fh);
+	print $fh $content or die "could not write \"$path\": $!";
+	close($fh) or die "could not close \"$path\": $!";
+	chmod($mode, $path) or die "could not chmod \"$path\": $!";
+	return $path;
 }
 
 package CmWatchdog::Session;
@@ -254,6 +326,76 @@ sub hello
 	return $self->read_msg;
 }
 
+# A proof ('P'): nonce-encoded (u8 length, bytes).
+sub proof_frame
+{
+	my ($proof) = @_;
+	return frame('P', pack('C', length($proof)) . $proof);
+}
+
+=pod
+
+=item $peer->challenge(%options)
+
+Send a hello asking for authentication method 1 (C<auth> and C<nonce> may
+be overridden; the nonce is random by default) and read the answer.
+Returns the answer (a challenge has type 'C' and its nonce in C<nonce>)
+and the nonce sent in the hello.
+
+=cut
+
+sub challenge
+{
+	my ($self, %o) = @_;
+	$o{auth} //= CmWatchdog::AUTH_HMAC_SHA256;
+	$o{nonce} //= CmWatchdog::random_nonce();
+	$self->send_raw(hello_frame(%o)) or return (undef, $o{nonce});
+	return ($self->read_msg, $o{nonce});
+}
+
+=pod
+
+=item $peer->send_proof(proof)
+
+Send a proof ('P') with these bytes.
+
+=cut
+
+sub send_proof
+{
+	my ($self, $proof) = @_;
+	return $self->send_raw(proof_frame($proof));
+}
+
+=pod
+
+=item $peer->authenticate(secret => ..., %options)
+
+The whole handshake of method 1: hello (options as for hello; C<interval>
+and C<timeout> default to the hello's defaults), challenge, proof computed
+with C<secret>, then the answer.  Returns the final message (a welcome with
+C<proof_len> and C<proof>, or a refusal; the challenge's refusal when no
+challenge came), the nonce sent (Nc) and the watchdog's nonce (Ns, undef
+without a challenge).
+
+=cut
+
+sub authenticate
+{
+	my ($self, %o) = @_;
+	my $secret = delete $o{secret};
+	die 'authenticate needs a secret' unless defined $secret;
+	$o{interval} //= 1000;
+	$o{timeout} //= 3000;
+	my ($c, $nc) = $self->challenge(%o);
+	return ($c, $nc, undef) unless $c && $c->{type} eq 'C';
+	$self->send_proof(
+		CmWatchdog::conmgr_proof($secret, $nc, $c->{nonce}, $o{interval},
+			$o{timeout}))
+	  or return (undef, $nc, $c->{nonce});
+	return ($self->read_msg, $nc, $c->{nonce});
+}
+
 =pod
 
 =item $peer->heartbeat(seq)
@@ -297,7 +439,9 @@ sub goodbye
 =item $peer->read_msg([timeout])
 
 Read one message; returns a hash with C<type> and decoded fields, or undef
-on timeout or end of file (then C<eof> is set).
+on timeout or end of file (then C<eof> is set).  A welcome carries
+C<proof_len> and C<proof> (the watchdog's proof, empty without
+authentication), a challenge C<nonce_len> and C<nonce>.
 
 =cut
 
@@ -340,6 +484,17 @@ sub decode
 	{
 		@m{qw(version check_attr_interval server_timeout attrs)} =
 		  unpack('n N N C', $p);
+		# the watchdog's proof: u8 length, bytes (empty without authentication)
+		if (length($p) > 11)
+		{
+			$m{proof_len} = unpack('C', substr($p, 11, 1));
+			$m{proof} = substr($p, 12, $m{proof_len});
+		}
+	}
+	elsif ($type eq 'C')
+	{
+		$m{nonce_len} = unpack('C', $p);
+		$m{nonce} = substr($p, 1, $m{nonce_len});
 	}
 	elsif ($type eq 'b')
 	{
