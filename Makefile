@@ -28,6 +28,10 @@ include $(PGXS)
 # after the include: Makefile.global resets PROVE_FLAGS
 PG_PROVE_FLAGS += -I $(srcdir)/t/lib
 
+# PGXS tracks no header dependencies: every object depends on every header
+# of the extension, so that a changed struct never leaves a stale object.
+$(OBJS): $(wildcard watchdog/*.h terminator/*.h common/*.h)
+
 SUBDIRS = conmgr client
 
 all: all-sub

@@ -816,7 +816,7 @@ static const char *const reason_names[] = {
 	"none", "version", "too many connections", "protocol violation",
 	"authentication", "shutdown", "heartbeat timeout", "connection lost",
 	"attributes changed", "no suitable instance", "configuration changed",
-	"bad request"
+	"bad request", "watchdog restarting"
 };
 
 static const char *const tsa_names[] = {

@@ -147,7 +147,8 @@ typedef enum CmProtoReason
 	CM_REASON_NO_INSTANCE = 9,	/* no live instance matches */
 	CM_REASON_CONFIG = 10,		/* configuration changed (reload) */
 	CM_REASON_BAD_REQUEST = 11, /* reserved: not sent in 1.0 */
-	CM_REASON_MAX = 11
+	CM_REASON_RESTART = 12,		/* the watchdog process alone restarts */
+	CM_REASON_MAX = 12
 } CmProtoReason;
 
 /* target_session_attrs, as libpq spells them. */

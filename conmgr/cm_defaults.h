@@ -57,6 +57,13 @@
 #define CM_BACKOFF_MAX_MS				5000
 
 /*
+ * While a watchdog restarts (the postmaster starts it again after one
+ * second), connection attempts are at most this far apart, so that it is
+ * found back well within heartbeat_timeout.
+ */
+#define CM_RESTART_RETRY_MS				200
+
+/*
  * Most heartbeats outstanding at once.  With heartbeat_timeout /
  * heartbeat_interval above this, conmgr stops sending until replies come:
  * the timeout is still measured from the oldest unanswered heartbeat.

@@ -54,6 +54,7 @@ static void inst_connect_next(CmInstance *inst, const char *previous_error);
 static void inst_free_addresses(CmInstance *inst);
 static void inst_read_cb(struct bufferevent *bev, void *arg);
 static void inst_event_cb(struct bufferevent *bev, short what, void *arg);
+static void inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 uint64_t
 cm_now_us(void)
@@ -100,10 +101,10 @@ cm_instance_state_name(const CmInstance *inst)
 	switch (inst->state)
 	{
 		case CM_INST_WAITING:
-			return "down";
+			return inst->restarting ? "restarting" : "down";
 		case CM_INST_CONNECTING:
 		case CM_INST_HELLO:
-			return "connecting";
+			return inst->restarting ? "restarting" : "connecting";
 		case CM_INST_UP:
 			return "up";
 	}
@@ -217,7 +218,9 @@ inst_connect_failed(CmInstance *inst, const char *fmt,...)
 	else
 		cm_debug("%s: could not establish the heartbeat connection: %s",
 				 inst->label, msg);
-	inst_schedule_retry(inst, inst->backoff_ms);
+	/* a restarting watchdog is retried often: it has heartbeat_timeout */
+	inst_schedule_retry(inst, inst->restarting && inst->backoff_ms > CM_RESTART_RETRY_MS ?
+						CM_RESTART_RETRY_MS : inst->backoff_ms);
 	inst->backoff_ms *= 2;
 	if (inst->backoff_ms > CM_BACKOFF_MAX_MS)
 		inst->backoff_ms = CM_BACKOFF_MAX_MS;
@@ -242,6 +245,8 @@ inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
 	va_end(ap);
 
 	inst_teardown(inst);
+	inst->restarting = false;
+	evtimer_del(inst->restart_timer);
 	inst->down_since_wall = time(NULL);
 	snprintf(inst->last_error, sizeof(inst->last_error), "%s", cause);
 	cm_info("%s: instance is down: %s; notifying %d application connection%s",
@@ -362,7 +367,12 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 {
 	uint64_t	now = cm_now_us();
 
+	bool		was_restarting = inst->restarting;
+	uint8_t		old_attrs = inst->attrs;
+
 	evtimer_del(inst->state_timer);
+	evtimer_del(inst->restart_timer);
+	inst->restarting = false;
 	inst->state = CM_INST_UP;
 	inst->version = w->version;
 	inst->check_attr_interval_ms = w->check_attr_interval_ms;
@@ -400,7 +410,74 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	}
 	inst_arm_timeout(inst, now);
 	inst_heartbeat_cb(-1, 0, inst);
+	if (was_restarting)
+	{
+		CmApp	   *app;
+		int			n = 0;
+
+		/* the new watchdog process knows none of our sessions */
+		for (app = inst->apps; app; app = app->inst_next)
+			if (app->state == CM_APP_REGISTERED)
+			{
+				cm_instance_forward_session(inst, CM_MSG_REGISTER, app->backend_pid,
+											&app->local);
+				n++;
+			}
+		cm_info("%s: the watchdog is back after its restart; %d application connection%s kept, %d session%s registered again",
+				inst->label, inst->napps, inst->napps == 1 ? "" : "s", n, n == 1 ? "" : "s");
+		if (old_attrs != inst->attrs)
+		{
+			inst->attrs = old_attrs;
+			inst_set_attrs(inst, w->attrs);
+		}
+	}
 	cm_check_shutdown();
+}
+
+/*
+ * The watchdog process restarts while its server keeps running (a goodbye
+ * with reason "watchdog restarting"): reconnect at once, and keep the
+ * application connections.  They are notified only if the watchdog is not
+ * back by the time the heartbeat timeout would have expired, so the bound
+ * on noticing a real failure meanwhile is unchanged.
+ */
+static void
+inst_restarting(CmInstance *inst, const char *message)
+{
+	uint64_t	now = cm_now_us();
+	uint64_t	base = inst->last_reply_us;
+	uint64_t	deadline;
+
+	if (inst->answered_seq != inst->next_seq)
+	{
+		uint64_t	oldest = inst->sent_us[inst->answered_seq % CM_HEARTBEAT_RING];
+
+		if (oldest < base)
+			base = oldest;
+	}
+	deadline = base + (uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
+	inst_teardown(inst);
+	inst->restarting = true;
+	inst->down_since_wall = time(NULL);
+	snprintf(inst->last_error, sizeof(inst->last_error), "the watchdog is restarting: %s", message);
+	cm_info("%s: the watchdog is restarting (%s); reconnecting, keeping %d application connection%s unless it is not back within %llu ms",
+			inst->label, message, inst->napps, inst->napps == 1 ? "" : "s",
+			(unsigned long long) (deadline > now ? (deadline - now) / 1000 : 0));
+	set_timer_us(inst->restart_timer, deadline > now ? deadline - now : 0);
+	inst->backoff_ms = CM_BACKOFF_MIN_MS;
+	inst_schedule_retry(inst, 0);
+}
+
+static void
+inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+
+	if (!inst->restarting || inst->state == CM_INST_UP)
+		return;
+	inst_down(inst, CM_REASON_TIMEOUT,
+			  "the watchdog did not come back within heartbeat_timeout (%d ms) after it restarted",
+			  cm_server.cfg.heartbeat_timeout);
 }
 
 /* A heartbeat reply arrived. Returns false if the instance was torn down. */
@@ -571,6 +648,12 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 					  msg->u.notice.message.str);
 			return false;
 		case CM_MSG_GOODBYE:
+			if (msg->u.notice.reason == CM_REASON_RESTART)
+			{
+				inst_restarting(inst, msg->u.notice.message.str);
+				return false;
+			}
+			/* FALLTHROUGH */
 		case CM_MSG_REFUSE:
 			inst_down(inst, msg->u.notice.reason == CM_REASON_SHUTDOWN ?
 					  CM_REASON_SHUTDOWN : CM_REASON_CONN_LOST,
@@ -904,6 +987,7 @@ inst_create(int n)
 	inst->state_timer = evtimer_new(cm_server.base, inst_state_timer_cb, inst);
 	inst->hb_timer = event_new(cm_server.base, -1, EV_PERSIST, inst_heartbeat_cb, inst);
 	inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
+	inst->restart_timer = evtimer_new(cm_server.base, inst_restart_timeout_cb, inst);
 	snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
 
 	pos = cm_server.ninstances;
@@ -924,6 +1008,7 @@ inst_free(CmInstance *inst)
 	event_free(inst->state_timer);
 	event_free(inst->hb_timer);
 	event_free(inst->timeout_timer);
+	event_free(inst->restart_timer);
 	free(inst);
 }
 

@@ -69,6 +69,9 @@ typedef struct CmInstance
 	bool		ever_up;
 	char		last_error[256];	/* why it is not up, for status and logs */
 
+	bool		restarting;		/* the watchdog said it restarts: reconnecting,
+								 * applications kept until restart_timer */
+	struct event *restart_timer;	/* heartbeat_timeout after the last reply */
 	bool		auth;			/* this connection asked for authentication */
 	bool		challenged;		/* the watchdog's challenge was answered */
 	bool		authenticated;	/* both sides proved they hold the secret */

@@ -2,9 +2,12 @@
 # Copyright (c) 2026, Connection Manager for PostgreSQL developers
 
 # A worker stopped on its own (SIGTERM to its PID, not a server shutdown)
-# is restarted by the postmaster without a crash restart: the watchdog
-# comes back with a clean view and serves again; the terminator comes back
-# and handles the next lost peer.
+# is restarted by the postmaster without a crash restart.  The watchdog
+# tells its peers it restarts (not a shutdown notice); the new watchdog
+# process keeps their slots as "reconnecting": a peer that comes back is
+# welcomed and its old slot released, one that does not is declared lost
+# after its server timeout.  The terminator comes back too and handles the
+# next lost peer.
 
 use strict;
 use warnings FATAL => 'all';
@@ -41,27 +44,58 @@ ok($wd, 'the watchdog worker runs');
 my $peer = CmWatchdog::Peer->connect($wdport);
 is($peer->hello(interval => 10000, timeout => 30000, name => 'before')->{type},
 	'W', 'a peer is connected');
+# server timeout 200 + 600 + 1000 (watchdog.timeout_margin) ms
+my $gone = CmWatchdog::Peer->connect($wdport);
+is($gone->hello(interval => 200, timeout => 600, name => 'gone')->{type},
+	'W', 'a second peer is connected');
 
+my $offset = -s $node->logfile;
 kill 'TERM', $wd;
 my $m = $peer->read_msg;
-ok($m && $m->{type} eq 'S', 'the peer is told before the watchdog goes');
+ok($m && $m->{type} eq 'G', 'the peer is told before the watchdog goes: a goodbye');
+is($m->{reason}, 12, 'reason: watchdog restarting (not a server shutdown)');
+like($m->{message}, qr/restarting; the server keeps running/, 'the message says so');
 ok($peer->wait_closed, 'then its connection closes');
+ok( $node->wait_for_log(
+		qr/watchdog process stopping while the server keeps running: told 2 conmgr peers to reconnect/,
+		$offset),
+	'logged as a restart of the watchdog alone');
 my $wd2 = wait_new_pid('watchdog', $wd);
 ok($wd2, 'the postmaster restarted the watchdog');
+ok( $node->poll_query_until('postgres',
+		"SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
+		  . "FROM pgx_stat_watchdog", 'before:reconnecting,gone:reconnecting'),
+	'the new watchdog keeps both peers, waiting for them to reconnect');
 
-# the new watchdog serves; the old peer's slot is gone
+# "before" comes back: the new watchdog welcomes it and releases the old slot
 my $p2;
 my $w;
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 while (time < $deadline)
 {
 	$p2 = eval { CmWatchdog::Peer->connect($wdport) };
-	last if $p2 && ($w = $p2->hello(interval => 10000, timeout => 30000, name => 'after'));
+	last if $p2 && ($w = $p2->hello(interval => 10000, timeout => 30000, name => 'before'));
 	usleep(100_000);
 }
 ok($w && $w->{type} eq 'W', 'the restarted watchdog welcomes peers');
-is( $node->safe_psql('postgres', 'SELECT string_agg(conmgr_name, \',\') FROM pgx_stat_watchdog'),
-	'after', 'the view holds only the new peer');
+ok($node->wait_for_log(qr/conmgr "before" at 127\.0\.0\.1:\d+ reconnected after the watchdog restarted/, $offset),
+	'the peer that came back is recognised');
+
+# "gone" does not: lost after its server timeout, its sessions terminated
+ok( $node->wait_for_log(
+		qr/conmgr "gone" at 127\.0\.0\.1 lost: it did not reconnect within 1800 ms after the watchdog restarted/,
+		$offset),
+	'the peer that did not come back is declared lost after its server timeout');
+ok( $node->wait_for_log(
+		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "gone" was lost/,
+		$offset),
+	'and the terminator handles it');
+ok(!CmWatchdog::log_contains($node, $offset, qr/conmgr "before" [^\n]*lost/),
+	'the peer that came back is not lost');
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
+		  . "FROM pgx_stat_watchdog WHERE state <> 'terminated'"),
+	'before:active', 'the view holds the reconnected peer, active');
 
 # the terminator
 my $term = wait_new_pid('watchdog terminator');
@@ -69,10 +103,10 @@ ok($term, 'the terminator runs');
 kill 'TERM', $term;
 my $term2 = wait_new_pid('watchdog terminator', $term);
 ok($term2, 'the postmaster restarted the terminator');
-my $offset = -s $node->logfile;
+$offset = -s $node->logfile;
 $p2->close;
 ok( $node->wait_for_log(
-		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "after" was lost/,
+		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "before" was lost/,
 		$offset),
 	'the restarted terminator handles a lost peer');
 

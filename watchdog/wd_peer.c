@@ -55,6 +55,8 @@ static void wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof);
 static void wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason,
 								 const char *message);
 static void wd_peer_accept(WdPeer *peer);
+static bool wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name,
+										 int except);
 static void wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb);
 static void wd_peer_register(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
@@ -471,6 +473,7 @@ wd_peer_accept(WdPeer *peer)
 	char		message[CM_PROTO_MAX_STRING + 1];
 	int			slotno = -1;
 	uint32		generation = 0;
+	bool		reconnected = false;
 	CmProtoMsg	msg;
 	uint8		buf[CM_PROTO_MAX_MSG];
 	size_t		len;
@@ -515,8 +518,12 @@ wd_peer_accept(WdPeer *peer)
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
 		memcpy(slot->name, name, sizeof(slot->name));
+		reconnected = wd_slots_release_reconnected(&peer->addr, name, slotno);
 	}
 	LWLockRelease(wd_shared->lock);
+	if (reconnected)
+		ereport(LOG,
+				(errmsg("conmgr \"%s\" at %s reconnected after the watchdog restarted", name, peer->desc)));
 
 	if (slotno < 0)
 	{
@@ -938,13 +945,47 @@ wd_peer_shutdown_notice(WdPeer *peer)
 }
 
 /*
- * At start: slots left ACTIVE by a previous incarnation of the watchdog
- * have no connection any more; free them.  LOST slots stay for the
- * terminator.
+ * A restart of the watchdog process alone (the server keeps running): tell
+ * the peer to reconnect.  Its slot stays, and becomes RECONNECTING when
+ * this process exits (wd_on_exit), so that the next watchdog process still
+ * declares it lost if it does not come back.
  */
 void
-wd_slots_reset(void)
+wd_peer_restart_notice(WdPeer *peer)
 {
+	uint8		buf[CM_PROTO_MAX_MSG];
+	size_t		len;
+
+	len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, CM_MSG_GOODBYE,
+								 CM_REASON_RESTART,
+								 "the watchdog process is restarting; the server keeps running",
+								 buf, sizeof(buf));
+	if (len > 0)
+		(void) wd_peer_send(peer, buf, len);
+	wd_peer_close(peer);
+}
+
+/* Earliest reconnect deadline of a RECONNECTING slot (monotonic ms). */
+static int64 wd_reconnect_next = PG_INT64_MAX;
+
+int64
+wd_slots_reconnect_next(void)
+{
+	return wd_reconnect_next;
+}
+
+/*
+ * At start: the peers of an earlier watchdog process have until their
+ * reconnect deadline to come back (slots left ACTIVE, which only an exit
+ * that skipped wd_on_exit leaves, get a server timeout from now).  Their
+ * registrations are kept for the terminator.
+ */
+void
+wd_slots_adopt_previous(int64 now)
+{
+	int			waiting = 0;
+
+	wd_reconnect_next = PG_INT64_MAX;
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
@@ -952,9 +993,83 @@ wd_slots_reset(void)
 
 		if (slot->state == WD_SLOT_ACTIVE)
 		{
-			wd_registrations_drop_slot(i, slot->generation);
-			slot->state = WD_SLOT_FREE;
+			slot->state = WD_SLOT_RECONNECTING;
+			slot->reconnect_deadline = now + slot->server_timeout;
+		}
+		if (slot->state == WD_SLOT_RECONNECTING)
+		{
+			waiting++;
+			wd_reconnect_next = Min(wd_reconnect_next, slot->reconnect_deadline);
 		}
 	}
 	LWLockRelease(wd_shared->lock);
+	if (waiting > 0)
+		ereport(LOG,
+				(errmsg("watchdog: %d conmgr peers of the previous watchdog process may reconnect", waiting),
+				 errdetail("Each one that does not reconnect within its server timeout is declared lost and its sessions are terminated.")));
+}
+
+/*
+ * Declare lost the RECONNECTING slots whose deadline has passed, and wake
+ * the terminator for them.
+ */
+void
+wd_slots_check_reconnect(int64 now)
+{
+	int			lost = 0;
+
+	if (now < wd_reconnect_next)
+		return;
+	wd_reconnect_next = PG_INT64_MAX;
+	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[i];
+		char		host[64];
+
+		if (slot->state != WD_SLOT_RECONNECTING)
+			continue;
+		if (slot->reconnect_deadline > now)
+		{
+			wd_reconnect_next = Min(wd_reconnect_next, slot->reconnect_deadline);
+			continue;
+		}
+		slot->state = WD_SLOT_LOST;
+		slot->lost_reason = CM_REASON_TIMEOUT;
+		lost++;
+		wd_addr_host_string(&slot->addr, host, sizeof(host));
+		ereport(LOG,
+				(errmsg("conmgr \"%s\" at %s lost: it did not reconnect within %u ms after the watchdog restarted",
+						slot->name, host, slot->server_timeout),
+				 errdetail("Its sessions will be terminated (watchdog.termination_mode = %s).",
+						   wd_termination_mode == WD_TERMINATE_PRECISE ?
+						   "precise" : "address")));
+	}
+	LWLockRelease(wd_shared->lock);
+	if (lost > 0)
+		wd_wake_terminator();
+}
+
+/*
+ * A welcomed peer that held a slot under an earlier watchdog process (same
+ * address, same name) releases that slot: it came back.  Caller holds the
+ * lock exclusively; returns true when one was released.
+ */
+static bool
+wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name, int except)
+{
+	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[i];
+
+		if (i == except || slot->state != WD_SLOT_RECONNECTING ||
+			slot->addr.family != addr->family ||
+			memcmp(slot->addr.addr, addr->addr, addr->family == 4 ? 4 : 16) != 0 ||
+			strcmp(slot->name, name) != 0)
+			continue;
+		wd_registrations_drop_slot(i, slot->generation);
+		slot->state = WD_SLOT_FREE;
+		return true;
+	}
+	return false;
 }

@@ -41,6 +41,7 @@
 #include "storage/procsignal.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/pidfile.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
@@ -162,8 +163,8 @@ WatchdogMain(Datum main_arg)
 	LWLockRelease(wd_shared->lock);
 	before_shmem_exit(wd_on_exit, (Datum) 0);
 
-	/* Peers of a previous incarnation of this worker are gone. */
-	wd_slots_reset();
+	/* Peers of an earlier watchdog process may come back. */
+	wd_slots_adopt_previous(wd_now_ms());
 
 	wd_current_attrs = wd_attr_current();
 	ereport(LOG,
@@ -176,23 +177,62 @@ WatchdogMain(Datum main_arg)
 }
 
 /*
- * On exit, free the slots of our peers (their connections die with us; a
- * conmgr then reconnects) and clear our PID.  No session is terminated:
- * the clients did not vanish, the watchdog did.
+ * Whether the postmaster is shutting down: it writes "stopping" into the
+ * status line of postmaster.pid when a smart or fast shutdown is requested,
+ * before it signals its children.  Anything else (a SIGTERM sent to this
+ * process alone, an error exit) leaves the server running.
+ */
+static bool
+wd_server_stopping(void)
+{
+	FILE	   *f = fopen("postmaster.pid", "r");	/* in the data directory */
+	char		line[128];
+	bool		stopping = false;
+
+	if (f == NULL)
+		return true;			/* the server is going away */
+	for (int n = 1; fgets(line, sizeof(line), f) != NULL; n++)
+	{
+		if (n == LOCK_FILE_LINE_PM_STATUS)
+		{
+			stopping = strncmp(line, PM_STATUS_STOPPING, strlen(PM_STATUS_STOPPING)) == 0;
+			break;
+		}
+	}
+	fclose(f);
+	return stopping;
+}
+
+/*
+ * On exit, clear our PID and leave the slots of our peers: during a server
+ * shutdown they are freed (no session is terminated); otherwise, since the
+ * postmaster starts another watchdog process, they become RECONNECTING
+ * (registrations kept): each conmgr has its server timeout to come back,
+ * else the next watchdog process declares it lost.
  */
 static void
 wd_on_exit(int code, Datum arg)
 {
+	bool		stopping = wd_server_stopping();
+	int64		now = wd_now_ms();
+
 	LWLockReleaseAll();
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
 
-		if (slot->state == WD_SLOT_ACTIVE)
+		if (slot->state != WD_SLOT_ACTIVE)
+			continue;
+		if (stopping)
 		{
 			wd_registrations_drop_slot(i, slot->generation);
 			slot->state = WD_SLOT_FREE;
+		}
+		else
+		{
+			slot->state = WD_SLOT_RECONNECTING;
+			slot->reconnect_deadline = now + slot->server_timeout;
 		}
 	}
 	wd_shared->watchdog_pid = 0;
@@ -504,6 +544,8 @@ wd_compute_timeout(int64 now)
 
 	if (wd_earliest_deadline < next)
 		next = wd_earliest_deadline;
+	if (wd_slots_reconnect_next() < next)
+		next = wd_slots_reconnect_next();
 	if (wd_nlisten == 0 && !wd_listen_nothing_configured &&
 		wd_listen_retry_at < next)
 		next = wd_listen_retry_at;
@@ -626,6 +668,7 @@ wd_server_main_loop(void)
 
 		if (now >= wd_earliest_deadline)
 			wd_check_deadlines(now);
+		wd_slots_check_reconnect(now);
 
 		if (wd_closed_count > 0)
 			wd_free_closed_peers();
@@ -941,15 +984,19 @@ wd_free_closed_peers(void)
 }
 
 /*
- * Server shutdown (SIGTERM from the postmaster): send every conmgr the
- * shutdown notice, close everything and exit.  Sessions are not
- * terminated: the server itself is ending them.
+ * SIGTERM.  During a server shutdown: send every conmgr the shutdown
+ * notice, close everything and exit; sessions are not terminated, the
+ * server itself is ending them.  Sent to this process alone (the server
+ * keeps running): tell every conmgr that the watchdog restarts, so that it
+ * reconnects without telling its applications anything, as long as it is
+ * back within its heartbeat timeout.
  */
 static void
 wd_shutdown(void)
 {
 	dlist_iter	iter;
 	int			notified = 0;
+	bool		stopping = wd_server_stopping();
 
 	wd_shutting_down = true;
 	dlist_foreach(iter, &wd_peers)
@@ -958,7 +1005,10 @@ wd_shutdown(void)
 
 		if (peer->state == WD_PEER_ACTIVE)
 		{
-			wd_peer_shutdown_notice(peer);
+			if (stopping)
+				wd_peer_shutdown_notice(peer);
+			else
+				wd_peer_restart_notice(peer);
 			notified++;
 		}
 		else if (peer->state == WD_PEER_PENDING)
@@ -968,9 +1018,15 @@ wd_shutdown(void)
 		closesocket(wd_listen[i]);
 	wd_nlisten = 0;
 
-	ereport(LOG,
-			(errmsg("watchdog shutting down: sent a shutdown notice to %d conmgr peers",
-					notified)));
+	if (stopping)
+		ereport(LOG,
+				(errmsg("watchdog shutting down: sent a shutdown notice to %d conmgr peers",
+						notified)));
+	else
+		ereport(LOG,
+				(errmsg("watchdog process stopping while the server keeps running: told %d conmgr peers to reconnect",
+						notified),
+				 errdetail("The postmaster starts a new watchdog process; the applications of these conmgr peers are not notified if it is back within their heartbeat timeout.")));
 
 	/*
 	 * Exit code 1, not 0: when the server is shutting down the postmaster

@@ -79,6 +79,9 @@ extern void wd_peer_push_attrs(WdPeer *peer, uint8 attrs);
 extern void wd_peer_shutdown_notice(WdPeer *peer);
 extern void wd_peer_refuse(WdPeer *peer, uint16 reason, const char *message);
 extern void wd_peers_log_refusal_summary(void);
-extern void wd_slots_reset(void);
+extern void wd_peer_restart_notice(WdPeer *peer);
+extern void wd_slots_adopt_previous(int64 now);
+extern void wd_slots_check_reconnect(int64 now);
+extern int64 wd_slots_reconnect_next(void);
 
 #endif							/* WATCHDOG_WD_SERVER_H */

@@ -97,6 +97,8 @@ wd_slot_state_name(uint8 state)
 			return "terminating";
 		case WD_SLOT_TERMINATED:
 			return "terminated";
+		case WD_SLOT_RECONNECTING:
+			return "reconnecting";
 	}
 	return "unknown";
 }

@@ -51,7 +51,9 @@ typedef enum WatchdogSlotState
 	WD_SLOT_ACTIVE,				/* heartbeat connection established */
 	WD_SLOT_LOST,				/* lost; waiting for the terminator */
 	WD_SLOT_TERMINATING,		/* the terminator is ending its sessions */
-	WD_SLOT_TERMINATED			/* done; shown for a while, reusable */
+	WD_SLOT_TERMINATED,			/* done; shown for a while, reusable */
+	WD_SLOT_RECONNECTING		/* held by an earlier watchdog process: its
+								 * conmgr must reconnect by reconnect_deadline */
 } WatchdogSlotState;
 
 /* How long the row of a lost conmgr stays in pgx_stat_watchdog. */
@@ -60,7 +62,7 @@ typedef enum WatchdogSlotState
 #define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
 
 /*
- * One conmgr peer.  152 bytes on 64-bit platforms; the watchdog reserves
+ * One conmgr peer.  160 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
 typedef struct WatchdogPeerSlot
@@ -80,6 +82,7 @@ typedef struct WatchdogPeerSlot
 	TimestampTz connected_since;
 	TimestampTz last_heartbeat;
 	TimestampTz terminated_at;	/* when the terminator finished (TERMINATED) */
+	int64		reconnect_deadline; /* monotonic ms (RECONNECTING) */
 	char		name[WD_NAME_LEN];	/* NUL-terminated */
 } WatchdogPeerSlot;
 
