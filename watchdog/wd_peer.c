@@ -437,6 +437,11 @@ wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 	const CmAuthSecret *secret = wd_auth_secret(&problem);
 	uint8		expected[CM_AUTH_PROOF_LEN];
 
+	if (proof->len != CM_AUTH_PROOF_LEN)
+	{
+		wd_peer_protocol_violation(peer, "the authentication proof is not 32 bytes long");
+		return;
+	}
 	if (secret == NULL)
 	{
 		/* a reload switched authentication off meanwhile: ask again */
@@ -885,6 +890,15 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 	if (now < peer->deadline)
 		return;
 
+	if (peer->state == WD_PEER_PENDING && peer->challenged)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("heartbeat connection from %s did not answer the authentication challenge within %d ms",
+						peer->desc, wd_hello_timeout)));
+		wd_peer_refuse(peer, CM_REASON_PROTOCOL, "no answer to the authentication challenge in time");
+		return;
+	}
 	if (peer->state == WD_PEER_PENDING)
 	{
 		if (peer->bytes_in > 0)
