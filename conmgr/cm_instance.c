@@ -283,11 +283,10 @@ inst_set_attrs(CmInstance *inst, uint8_t attrs)
  * failure arrived at most then); counting from the oldest unanswered
  * heartbeat covers round trips longer than the interval.
  */
-static void
-inst_arm_timeout(CmInstance *inst, uint64_t now)
+static uint64_t
+inst_timeout_deadline(const CmInstance *inst)
 {
 	uint64_t	base = inst->last_reply_us;
-	uint64_t	deadline;
 
 	if (inst->answered_seq != inst->next_seq)
 	{
@@ -296,7 +295,14 @@ inst_arm_timeout(CmInstance *inst, uint64_t now)
 		if (oldest < base)
 			base = oldest;
 	}
-	deadline = base + (uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
+	return base + (uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
+}
+
+static void
+inst_arm_timeout(CmInstance *inst, uint64_t now)
+{
+	uint64_t	deadline = inst_timeout_deadline(inst);
+
 	set_timer_us(inst->timeout_timer, deadline > now ? deadline - now : 0);
 }
 
@@ -366,9 +372,7 @@ static void
 inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 {
 	uint64_t	now = cm_now_us();
-
 	bool		was_restarting = inst->restarting;
-	uint8_t		old_attrs = inst->attrs;
 
 	evtimer_del(inst->state_timer);
 	evtimer_del(inst->restart_timer);
@@ -377,7 +381,8 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst->version = w->version;
 	inst->check_attr_interval_ms = w->check_attr_interval_ms;
 	inst->server_timeout_ms = w->server_timeout_ms;
-	inst->attrs = w->attrs;
+	if (!was_restarting)
+		inst->attrs = w->attrs; /* else inst_set_attrs() below, once up */
 	inst->next_seq = 1;
 	inst->answered_seq = 1;
 	inst->last_reply_us = now;
@@ -391,7 +396,7 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst->last_error[0] = '\0';
 
 	cm_info("%s: instance is up: %s (protocol %d.%d, check_attr_interval %u ms%s)",
-			inst->label, cm_attrs_name(inst->attrs),
+			inst->label, cm_attrs_name(w->attrs),
 			CM_PROTO_VERSION_MAJOR(w->version), CM_PROTO_VERSION_MINOR(w->version),
 			(unsigned) w->check_attr_interval_ms,
 			inst->authenticated ? ", authenticated" : "");
@@ -425,11 +430,8 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 			}
 		cm_info("%s: the watchdog is back after its restart; %d application connection%s kept, %d session%s registered again",
 				inst->label, inst->napps, inst->napps == 1 ? "" : "s", n, n == 1 ? "" : "s");
-		if (old_attrs != inst->attrs)
-		{
-			inst->attrs = old_attrs;
-			inst_set_attrs(inst, w->attrs);
-		}
+		/* an attribute that changed meanwhile is routed and notified as usual */
+		inst_set_attrs(inst, w->attrs);
 	}
 	cm_check_shutdown();
 }
@@ -445,17 +447,8 @@ static void
 inst_restarting(CmInstance *inst, const char *message)
 {
 	uint64_t	now = cm_now_us();
-	uint64_t	base = inst->last_reply_us;
-	uint64_t	deadline;
+	uint64_t	deadline = inst_timeout_deadline(inst);
 
-	if (inst->answered_seq != inst->next_seq)
-	{
-		uint64_t	oldest = inst->sent_us[inst->answered_seq % CM_HEARTBEAT_RING];
-
-		if (oldest < base)
-			base = oldest;
-	}
-	deadline = base + (uint64_t) cm_server.cfg.heartbeat_timeout * 1000;
 	inst_teardown(inst);
 	inst->restarting = true;
 	inst->down_since_wall = time(NULL);

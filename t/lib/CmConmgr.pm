@@ -347,7 +347,8 @@ watchdog's proof), "bad-proof" (welcome with a proof made with another
 secret), "no-challenge" (welcome at once, without a proof), "challenge"
 (challenge even a hello that did not ask for authentication).  Commands (sent with ->command): "attrs N" (push new
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
-"shutdown" (send 'S' and close), "close" (drop every connection),
+"shutdown" (send 'S' and close), "restart" (send a goodbye with reason
+12, watchdog restarting, and close), "close" (drop every connection),
 "refuse" (refuse new connections with 'X'), "raw HEX" (send bytes).  Events (hello, register,
 unregister, goodbye) are appended to ->{events_file}.
 
@@ -481,7 +482,7 @@ sub _run
 					elsif ($cmd eq 'mute') { $muted = 1; }
 					elsif ($cmd eq 'unmute') { $muted = 0; }
 					elsif ($cmd eq 'refuse') { $refuse = 1; }
-					elsif ($cmd eq 'shutdown' || $cmd eq 'close')
+					elsif ($cmd eq 'shutdown' || $cmd eq 'close' || $cmd eq 'restart')
 					{
 						foreach my $k (keys %conns)
 						{
@@ -490,6 +491,10 @@ sub _run
 								CmConmgr::frame('S',
 									CmConmgr::notice_payload(5, 'the server is shutting down')))
 							  if $cmd eq 'shutdown' && $c->{hello};
+							$self->_send($c,
+								CmConmgr::frame('G',
+									CmConmgr::notice_payload(12, 'the watchdog process is restarting')))
+							  if $cmd eq 'restart' && $c->{hello};
 							$sel->remove($c->{sock});
 							close $c->{sock};
 							delete $conns{$k};
