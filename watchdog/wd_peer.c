@@ -50,6 +50,8 @@ static bool wd_too_many_logged = false;
 static uint64 wd_too_many_suppressed = 0;
 
 static void wd_peer_protocol_violation(WdPeer *peer, const char *reason);
+static void wd_peer_send_notice(WdPeer *peer, uint8 type, uint16 reason,
+								const char *message);
 static void wd_peer_hello(WdPeer *peer, const CmProtoHello *hello);
 static void wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof);
 static void wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason,
@@ -252,14 +254,7 @@ wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 
 	if (peer->state == WD_PEER_ACTIVE)
 	{
-		uint8		buf[CM_PROTO_MAX_MSG];
-		size_t		len;
-
-		len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, CM_MSG_REFUSE,
-									 CM_REASON_PROTOCOL, reason,
-									 buf, sizeof(buf));
-		if (len > 0)
-			(void) wd_peer_send(peer, buf, len);
+		wd_peer_send_notice(peer, CM_MSG_REFUSE, CM_REASON_PROTOCOL, reason);
 		if (peer->state == WD_PEER_ACTIVE)
 		{
 			char		detail[300];
@@ -272,20 +267,27 @@ wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 		wd_peer_refuse(peer, CM_REASON_PROTOCOL, reason);
 }
 
+/* Queue a notice-shaped message (refuse, shutdown, goodbye) for a peer. */
+static void
+wd_peer_send_notice(WdPeer *peer, uint8 type, uint16 reason, const char *message)
+{
+	uint8		buf[CM_PROTO_MAX_MSG];
+	size_t		len;
+
+	len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, type, reason, message,
+								 buf, sizeof(buf));
+	if (len > 0)
+		(void) wd_peer_send(peer, buf, len);
+}
+
 /*
  * Send a refusal ('X') to a peer that holds no slot, and close it.
  */
 void
 wd_peer_refuse(WdPeer *peer, uint16 reason, const char *message)
 {
-	uint8		buf[CM_PROTO_MAX_MSG];
-	size_t		len;
-
 	Assert(peer->slot < 0);
-	len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, CM_MSG_REFUSE, reason,
-								 message, buf, sizeof(buf));
-	if (len > 0)
-		(void) wd_peer_send(peer, buf, len);
+	wd_peer_send_notice(peer, CM_MSG_REFUSE, reason, message);
 	wd_peer_close(peer);
 }
 
@@ -945,15 +947,8 @@ wd_peer_push_attrs(WdPeer *peer, uint8 attrs)
 void
 wd_peer_shutdown_notice(WdPeer *peer)
 {
-	uint8		buf[CM_PROTO_MAX_MSG];
-	size_t		len;
-
-	len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, CM_MSG_SHUTDOWN,
-								 CM_REASON_SHUTDOWN,
-								 "the database server is shutting down",
-								 buf, sizeof(buf));
-	if (len > 0)
-		(void) wd_peer_send(peer, buf, len);
+	wd_peer_send_notice(peer, CM_MSG_SHUTDOWN, CM_REASON_SHUTDOWN,
+						"the database server is shutting down");
 	wd_peer_release_slot(peer);
 	wd_peer_close(peer);
 }
@@ -967,15 +962,8 @@ wd_peer_shutdown_notice(WdPeer *peer)
 void
 wd_peer_restart_notice(WdPeer *peer)
 {
-	uint8		buf[CM_PROTO_MAX_MSG];
-	size_t		len;
-
-	len = cm_proto_encode_notice(CM_DIR_TO_CONMGR_HB, CM_MSG_GOODBYE,
-								 CM_REASON_RESTART,
-								 "the watchdog process is restarting; the server keeps running",
-								 buf, sizeof(buf));
-	if (len > 0)
-		(void) wd_peer_send(peer, buf, len);
+	wd_peer_send_notice(peer, CM_MSG_GOODBYE, CM_REASON_RESTART,
+						"the watchdog process is restarting; the server keeps running");
 	wd_peer_close(peer);
 }
 
