@@ -161,8 +161,8 @@ static __thread bool pqcm_hold_poll;
 #define PQCM_PARTIAL_TIMEOUT_S	2
 #define PQCM_PARTIAL_POLL_MS	50
 
-/* The watcher thread. */
-static bool watcher_running;
+/* The watcher thread (read without the lock by the per-call checks). */
+static atomic_bool watcher_running;
 static int	watcher_wake[2] = {-1, -1};
 
 static void watcher_start(void);
@@ -349,6 +349,15 @@ free_conn(PqcmConn *c)
 
 /* Look up a connection the fast way: nothing tracked, nothing to do. */
 #define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
+
+/*
+ * The watcher thread runs: it acts on every notice within milliseconds by
+ * shutting the SQL socket down, so PQgetResult() and PQisBusy() need not
+ * look at the conmgr socket themselves (a syscall per call).
+ * PQconsumeInput() still does: an application that saw PQcmSocket()
+ * readable calls it next and must get the failure at once.
+ */
+#define WATCHED() atomic_load_explicit(&watcher_running, memory_order_relaxed)
 
 /*
  * Record a failure notice: remember why and shut the SQL socket down so
@@ -1063,7 +1072,7 @@ PGresult *
 PQgetResult(PGconn *conn)
 {
 	REAL();
-	if (conn && TRACKED())
+	if (conn && TRACKED() && !WATCHED())
 		check_conn(conn);
 	return real.getResult(conn);
 }
@@ -1072,7 +1081,7 @@ int
 PQisBusy(PGconn *conn)
 {
 	REAL();
-	if (conn && TRACKED())
+	if (conn && TRACKED() && !WATCHED())
 		check_conn(conn);
 	return real.isBusy(conn);
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The benchmark itself, run by bench/client-overhead.sh as an unprivileged
+# user.  Usage: client-overhead-run.sh WORKDIR ROUNDS SECONDS
+set -euo pipefail
+
+work=$1 rounds=$2 secs=$3
+export PATH="$(pg_config --bindir):$PATH"
+cd "$work"
+
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free port near $1" >&2; exit 1
+}
+pg_port=$(free_port 26432)
+wd_port=$(free_port 26545)
+cm_port=$(free_port 26546)
+
+cleanup() {
+	cm_ctl stop -D "$work/conmgr" -m immediate >/dev/null 2>&1 || true
+	pg_ctl -D "$work/data" stop -m immediate >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+initdb -D "$work/data" -A trust >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+shared_preload_libraries = 'watchdog'
+watchdog.port = $wd_port
+max_connections = 50
+CONF
+pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+pgbench -i -q -s 1 -h "$work" -p "$pg_port" postgres >/dev/null 2>&1
+
+mkdir -m 700 "$work/conmgr"
+cat > "$work/conmgr/conmgr.conf" <<CONF
+port = $cm_port
+backend_host0 = '127.0.0.1'
+backend_port0 = $pg_port
+watchdog_port0 = $wd_port
+log_destination = 'file'
+CONF
+cm_ctl start -D "$work/conmgr" -t 30 >/dev/null
+
+# tps of one pgbench run: run ENV... -- PGBENCH-ARGS...
+tps() {
+	local envs=()
+	while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+	shift
+	env "${envs[@]}" pgbench -n -S -T "$secs" "$@" postgres 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# compare NAME "BASE-ENV -- BASE-ARGS" "VARIANT-ENV -- VARIANT-ARGS"
+compare() {
+	local name=$1 base=$2 variant=$3 b=() v=() i
+	for i in $(seq 1 "$rounds"); do
+		# shellcheck disable=SC2086
+		b+=("$(tps $base)")
+		# shellcheck disable=SC2086
+		v+=("$(tps $variant)")
+	done
+	local bm vm
+	bm=$(printf '%s\n' "${b[@]}" | median)
+	vm=$(printf '%s\n' "${v[@]}" | median)
+	if [ -z "$bm" ] || [ -z "$vm" ]; then
+		echo "bench: $name: a pgbench run failed (baseline: ${b[*]}; variant: ${v[*]})" >&2
+		exit 1
+	fi
+	awk -v n="$name" -v b="$bm" -v v="$vm" 'BEGIN { printf "%-13s %12.1f %12.1f %8.3f\n", n, b, v, v / b }'
+}
+
+pre=LD_PRELOAD=libpqcm.so.1
+off=BENCH=plain-libpq
+unix="-h $work -p $pg_port"
+tcp="-h 127.0.0.1 -p $pg_port"
+via="-h localhost -p $cm_port"
+
+echo "== client library cost: median tps of $rounds alternating runs of $secs s each"
+echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), PostgreSQL $(pg_config --version | cut -d' ' -f2)"
+printf '%-13s %12s %12s %8s\n' workload baseline variant ratio
+compare queries      "$off -- $unix -c 1"       "$pre -- $unix -c 1"
+compare connect-unix "$off -- $unix -C -c 1"    "$pre -- $unix -C -c 1"
+compare connect-tcp  "$off -- $tcp -C -c 1"     "$pre -- $tcp -C -c 1"
+compare via-conmgr   "$pre -- $tcp -C -c 1"     "$pre -- $via -C -c 1"
+compare queries-cm   "$pre -- $tcp -c 1"        "$pre -- $via -c 1"
+echo "(ratio = variant / baseline; 1.000 = no difference)"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Benchmark: what the client library costs, side by side with a baseline.
+#
+# Runs pgbench against a throw-away local server with the watchdog and a
+# conmgr, and prints, for each workload, the transactions per second of the
+# baseline and of the variant, and their ratio:
+#
+#   queries      pgbench -S over a Unix socket, one connection kept:
+#                plain libpq vs libpqcm preloaded (no Connection Manager
+#                connection in the process: the wrapped calls' fast path)
+#   connect-unix pgbench -S -C (a new connection per transaction) over a Unix
+#                socket: plain vs preloaded (option parse, no probe)
+#   connect-tcp  the same to 127.0.0.1, a plain server: plain vs preloaded
+#                (the probe's answer is cached for 60 s)
+#   via-conmgr   the same through conmgr (stage 1 + stage 2 per connection)
+#                vs straight to the server over TCP, both preloaded
+#   queries-cm   pgbench -S, one connection kept through conmgr vs straight
+#                to the server (the watcher thread runs; the data path does
+#                not go through conmgr)
+#
+# Baseline and variant alternate, ROUNDS times (default 3), each run
+# SECONDS long (default 5); the median of each side is reported.  As root,
+# PostgreSQL and the clients run as the unprivileged user of the tests.
+#
+# Usage: bench/client-overhead.sh [ROUNDS [SECONDS]]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+. scripts/common.sh
+
+rounds=${1:-3}
+secs=${2:-5}
+case "$rounds$secs" in *[!0-9]*|'') echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2 ;; esac
+[ "$rounds" -ge 1 ] && [ "$secs" -ge 1 ] || { echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2; }
+
+scripts/install-deps.sh
+ensure_user
+echo "== building and installing"
+build_and_install >/dev/null
+
+work=$(mktemp -d /tmp/cm-bench.XXXXXX)
+as_root chown -R "$CM_USER" "$work"
+chmod 755 "$work"
+status=0
+as_user bash "$top/bench/client-overhead-run.sh" "$work" "$rounds" "$secs" || status=$?
+as_root rm -rf "$work"
+exit $status
