@@ -20,7 +20,10 @@ use Time::HiRes qw(usleep);
 use CmTest;
 use CmWatchdog;
 
-my ($node, $wdport) = CmWatchdog::new_node('restart');
+# two slots: the peers that come back must find one while every slot is
+# still held for them
+my ($node, $wdport) = CmWatchdog::new_node('restart',
+	conf => "watchdog.max_heartbeat_connections = 2\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $start_time = CmWatchdog::postmaster_start_time($node);

@@ -57,8 +57,7 @@ static void wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof);
 static void wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason,
 								 const char *message);
 static void wd_peer_accept(WdPeer *peer);
-static bool wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name,
-										 int except);
+static bool wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name);
 static void wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb);
 static void wd_peer_register(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
@@ -491,8 +490,13 @@ wd_peer_accept(WdPeer *peer)
 	/* bring the attributes up to date before this peer is welcomed */
 	wd_attrs_refresh();
 
-	/* claim a free slot, else the oldest one kept only for the view */
+	/*
+	 * A conmgr coming back after the watchdog restarted first gives up the
+	 * slot it held (so that it finds one even when every slot is taken),
+	 * then claims a free slot, else the oldest one kept only for the view.
+	 */
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+	reconnected = wd_slots_release_reconnected(&peer->addr, name);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
@@ -525,7 +529,6 @@ wd_peer_accept(WdPeer *peer)
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
 		memcpy(slot->name, name, sizeof(slot->name));
-		reconnected = wd_slots_release_reconnected(&peer->addr, name, slotno);
 	}
 	LWLockRelease(wd_shared->lock);
 	if (reconnected)
@@ -1058,13 +1061,13 @@ wd_slots_check_reconnect(int64 now)
  * lock exclusively; returns true when one was released.
  */
 static bool
-wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name, int except)
+wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name)
 {
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
 
-		if (i == except || slot->state != WD_SLOT_RECONNECTING ||
+		if (slot->state != WD_SLOT_RECONNECTING ||
 			slot->addr.family != addr->family ||
 			memcmp(slot->addr.addr, addr->addr, addr->family == 4 ? 4 : 16) != 0 ||
 			strcmp(slot->name, name) != 0)
