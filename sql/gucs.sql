@@ -30,6 +30,8 @@ ALTER SYSTEM SET watchdog.hello_timeout = 10;
 ALTER SYSTEM SET watchdog.timeout_margin = -1;
 ALTER SYSTEM SET watchdog.termination_mode = 'everything';
 ALTER SYSTEM SET watchdog.terminate_replication = 'perhaps';
+ALTER SYSTEM SET watchdog.secret_file = 'a.secret, b.secret, c.secret, d.secret, e.secret';
+ALTER SYSTEM SET watchdog.secret_file = '"unterminated.secret';
 -- units are accepted
 ALTER SYSTEM SET watchdog.check_attr_interval = '2s';
 ALTER SYSTEM RESET watchdog.check_attr_interval;

@@ -152,13 +152,13 @@ wd_define_gucs(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("watchdog.secret_file",
-							   "File holding the secret that every conmgr must prove it knows.",
-							   "Empty means heartbeat connections are not authenticated; a relative path is relative to the data directory.",
+							   "Files holding the secrets every conmgr must prove it knows one of.",
+							   "A comma-separated list of at most 4 files (two while a secret is replaced); empty means heartbeat connections are not authenticated; a relative path is relative to the data directory.",
 							   &wd_secret_file,
 							   "",
 							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   wd_check_secret_file, NULL, NULL);
 
 	MarkGUCPrefixReserved("watchdog");
 }

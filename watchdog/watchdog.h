@@ -16,6 +16,8 @@
 
 #include <sys/socket.h>
 
+#include "utils/guc.h"
+
 #include "cm_protocol.h"
 
 /* watchdog.termination_mode */
@@ -35,6 +37,10 @@ extern int	wd_hello_timeout;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
 extern char *wd_secret_file;
+
+/* watchdog.secret_file: at most this many files (wd_auth.c) */
+#define WD_MAX_SECRET_FILES 4
+extern bool wd_check_secret_file(char **newval, void **extra, GucSource source);
 
 /* Worker entry points */
 extern PGDLLEXPORT void WatchdogMain(Datum main_arg) pg_attribute_noreturn();

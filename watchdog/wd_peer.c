@@ -314,7 +314,8 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	uint16		hi = Min(hello->max_version, CM_PROTO_VERSION_MAX);
 	char		message[CM_PROTO_MAX_STRING + 1];
 	uint64		server_timeout;
-	const CmAuthSecret *secret;
+	const CmAuthSecret *secrets;
+	int			nsecrets;
 	const char *problem;
 	CmProtoMsg	msg;
 	uint8		buf[CM_PROTO_MAX_MSG];
@@ -355,14 +356,14 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 		return;
 	}
 
-	secret = wd_auth_secret(&problem);
+	nsecrets = wd_auth_secrets(&secrets, &problem);
 	if (problem)
 	{
 		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 							 CM_REASON_AUTH, problem);
 		return;
 	}
-	if (secret == NULL)
+	if (nsecrets == 0)
 	{
 		if (hello->auth_method != CM_PROTO_AUTH_NONE)
 		{
@@ -435,7 +436,8 @@ static void
 wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 {
 	const char *problem;
-	const CmAuthSecret *secret = wd_auth_secret(&problem);
+	const CmAuthSecret *secrets;
+	int			nsecrets = wd_auth_secrets(&secrets, &problem);
 	uint8		expected[CM_AUTH_PROOF_LEN];
 
 	if (proof->len != CM_AUTH_PROOF_LEN)
@@ -443,7 +445,7 @@ wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 		wd_peer_protocol_violation(peer, "the authentication proof is not 32 bytes long");
 		return;
 	}
-	if (secret == NULL)
+	if (nsecrets == 0)
 	{
 		/* a reload switched authentication off meanwhile: ask again */
 		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
@@ -451,10 +453,15 @@ wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 							 problem ? problem : "the watchdog's authentication settings changed; connect again");
 		return;
 	}
-	if (!cm_auth_conmgr_proof(secret, peer->hello.nonce, peer->nonce_s,
-							  peer->hello.heartbeat_interval_ms,
-							  peer->hello.heartbeat_timeout_ms, expected) ||
-		!cm_auth_proof_equal(proof->data, proof->len, expected))
+	/* any of the secrets will do (one at a time, or two while replacing) */
+	peer->secret_index = -1;
+	for (int i = 0; i < nsecrets && peer->secret_index < 0; i++)
+		if (cm_auth_conmgr_proof(&secrets[i], peer->hello.nonce, peer->nonce_s,
+								 peer->hello.heartbeat_interval_ms,
+								 peer->hello.heartbeat_timeout_ms, expected) &&
+			cm_auth_proof_equal(proof->data, proof->len, expected))
+			peer->secret_index = i;
+	if (peer->secret_index < 0)
 	{
 		wd_peer_refuse_hello(peer, ERRCODE_INVALID_PASSWORD, CM_REASON_AUTH,
 							 "authentication failed: conmgr's proof does not match the secret of watchdog.secret_file");
@@ -575,13 +582,16 @@ wd_peer_accept(WdPeer *peer)
 	if (peer->authenticated)
 	{
 		const char *problem;
-		const CmAuthSecret *secret = wd_auth_secret(&problem);
+		const CmAuthSecret *secrets;
+		int			nsecrets = wd_auth_secrets(&secrets, &problem);
 
-		if (secret &&
-			cm_auth_watchdog_proof(secret, peer->nonce_s, hello->nonce,
-								   peer->server_timeout, msg.u.welcome.proof))
+		/* with the secret the peer proved, checked a moment ago */
+		if (peer->secret_index < nsecrets &&
+			cm_auth_watchdog_proof(&secrets[peer->secret_index], peer->nonce_s,
+								   hello->nonce, peer->server_timeout,
+								   msg.u.welcome.proof))
 			msg.u.welcome.proof_len = CM_AUTH_PROOF_LEN;
-		/* else conmgr finds no proof and gives up: it was checked a moment ago */
+		/* else conmgr finds no proof and gives up */
 	}
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 

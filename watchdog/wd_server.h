@@ -45,6 +45,7 @@ typedef struct WdPeer
 	bool		authenticated;	/* proved it holds the secret */
 	CmProtoHello hello;			/* kept between challenge and proof */
 	uint8		nonce_s[CM_AUTH_NONCE_LEN];	/* our challenge */
+	int			secret_index;	/* which of the secrets it proved */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
 	uint32		wait_events;	/* events registered at wait_pos */
@@ -69,7 +70,7 @@ extern void wd_attrs_refresh(void);
 
 /* wd_auth.c */
 extern void wd_auth_load(bool reload);
-extern const CmAuthSecret *wd_auth_secret(const char **problem);
+extern int	wd_auth_secrets(const CmAuthSecret **secrets, const char **problem);
 
 /* wd_peer.c */
 extern void wd_peer_process_input(WdPeer *peer);
