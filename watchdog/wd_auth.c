@@ -46,19 +46,18 @@ static bool
 wd_split_secret_files(const char *value, List **files, const char **why)
 {
 	char	   *raw = pstrdup(value);
+	bool		ok;
 
+	/* the names in *files are copies: raw can go */
 	*files = NIL;
-	if (!SplitDirectoriesString(raw, ',', files))
-	{
-		*why = "invalid list syntax";
-		return false;
-	}
-	if (list_length(*files) > WD_MAX_SECRET_FILES)
-	{
-		*why = "more than " CppAsString2(WD_MAX_SECRET_FILES) " files";
-		return false;
-	}
-	return true;
+	ok = SplitDirectoriesString(raw, ',', files);
+	pfree(raw);
+	if (ok && list_length(*files) <= WD_MAX_SECRET_FILES)
+		return true;
+	*why = ok ? "more than " CppAsString2(WD_MAX_SECRET_FILES) " files" : "invalid list syntax";
+	list_free_deep(*files);
+	*files = NIL;
+	return false;
 }
 
 /* GUC check hook: list syntax and length; the files are read by the worker. */
