@@ -6,14 +6,8 @@ set -euo pipefail
 work=$1 rounds=$2 secs=$3
 export PATH="$(pg_config --bindir):$PATH"
 cd "$work"
+. "$(dirname "$0")/../scripts/common.sh"
 
-free_port() {
-	local p
-	for p in $(seq "$1" $(($1 + 200))); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "no free port near $1" >&2; exit 1
-}
 pg_port=$(free_port 26432)
 wd_port=$(free_port 26545)
 cm_port=$(free_port 26546)

@@ -1,5 +1,6 @@
-# Shared by scripts/test.sh and scripts/demo.sh: privilege handling and the
-# unprivileged user that runs PostgreSQL (which refuses to run as root).
+# Shared by scripts/test.sh, scripts/demo.sh and bench/: privilege handling,
+# the unprivileged user that runs PostgreSQL (which refuses to run as root),
+# and a free TCP port for throw-away clusters.
 
 CM_USER=${CM_USER:-cmtest}
 
@@ -35,4 +36,14 @@ build_and_install() {
 	as_root ldconfig
 	# test programs and examples link the installed library
 	make -s COPT=-Werror test-programs
+}
+
+# free_port N: the first port from N on (up to N + 200) where nothing
+# listens on 127.0.0.1.
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free port near $1" >&2; exit 1
 }

@@ -7,14 +7,8 @@ work=$1
 bindir=$(pg_config --bindir)
 export PATH="$bindir:$PATH"
 cd "$work"
+. "$(dirname "$0")/common.sh"
 
-free_port() {
-	local p
-	for p in $(seq "$1" $(($1 + 200))); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "no free port near $1" >&2; exit 1
-}
 pg_port1=$(free_port 25432); wd_port1=$(free_port 25545)
 pg_port2=$(free_port $((pg_port1 + 1))); wd_port2=$(free_port $((wd_port1 + 1)))
 cm_port=$(free_port 27546)
