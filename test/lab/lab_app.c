@@ -59,31 +59,11 @@
 #define lab_cm_socket(conn)		(-1)
 #endif
 
+#include "test_clock.h"
+
 #define LAB_DEFAULT_SECONDS		600
 #define LAB_COPY_ROW_BYTES		1024
 #define LAB_COPY_PERIOD_MS		10
-
-static long long
-now_ms(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Wall-clock time in milliseconds with microseconds after the point, so that
- * a test comparing it with its own clock is not misled by truncation.
- */
-static double
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double) ts.tv_sec * 1000.0 + (double) (ts.tv_nsec / 1000) / 1000.0;
-}
 
 /*
  * Print a failed call: its name, the connection status, the SQLSTATE of

@@ -32,28 +32,7 @@
 
 #include "libpq-fe.h"
 #include "libpq-cm.h"
-
-static long long
-now_ms(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Wall-clock time in milliseconds with microseconds after the point, so that
- * a test comparing it with its own clock is not misled by truncation.
- */
-static double
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double) ts.tv_sec * 1000.0 + (double) (ts.tv_nsec / 1000) / 1000.0;
-}
+#include "test_clock.h"
 
 static void
 one_line(char *s)
