@@ -77,6 +77,8 @@ typedef struct PqcmConn
 	bool		failed;			/* conmgr reported a failure */
 	bool		resetting;		/* PQresetStart() in progress */
 	char		failmsg[640];
+	char		server_msg[512];	/* the server's last words, see
+									 * capture_notice() */
 	char	   *errmsg;			/* PQerrorMessage() override */
 	char	   *errcache;		/* last string returned by PQerrorMessage */
 	/* for PQreset and asynchronous connections */
@@ -99,6 +101,10 @@ typedef struct PqcmConn
 	void	   *notice_rec_arg;
 	PQnoticeProcessor notice_proc;
 	void	   *notice_proc_arg;
+	/* capture_notice() is installed; it passes every notice on to these */
+	bool		hooked;
+	PQnoticeReceiver chain_rec;
+	void	   *chain_arg;
 	int			nevents;		/* PGEventProc registrations, in order */
 	struct
 	{
@@ -418,6 +424,99 @@ check_conn(const PGconn *conn)
 	pthread_mutex_unlock(&pqcm_lock);
 }
 
+/*
+ * The server's last words.  A backend ended by a shutdown, by
+ * pg_terminate_backend() or by a crash of another process says why before
+ * it closes its socket (FATAL "terminating connection due to administrator
+ * command", or a WARNING with SQLSTATE 57P01/57P02 for -m immediate).  When
+ * the connection is idle, libpq hands that message to the notice receiver
+ * only, and the application's next call reports a bare "server closed the
+ * connection unexpectedly".  capture_notice() sits in front of the
+ * application's receiver on every connection made through conmgr and keeps
+ * such a message, so that PQerrorMessage() can name the cause.
+ */
+static bool
+is_last_words(const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+		return true;
+	/* class 57: operator intervention (57P01 admin_shutdown, 57P02 ...) */
+	return code && strncmp(code, "57P", 3) == 0;
+}
+
+static void
+capture_notice(void *arg, const PGresult *res)
+{
+	const PGconn *conn = arg;
+	PqcmConn   *c;
+	PQnoticeReceiver next = NULL;
+	void	   *next_arg = NULL;
+	bool		found = false;
+
+	pthread_mutex_lock(&pqcm_lock);
+	c = find_locked(conn);
+	if (c && c->hooked)
+	{
+		found = true;
+		next = c->chain_rec;
+		next_arg = c->chain_arg;
+		if (c->server_msg[0] == '\0' && is_last_words(res))
+		{
+			const char *m = PQresultErrorMessage(res);
+			size_t		len;
+
+			snprintf(c->server_msg, sizeof(c->server_msg), "%s", m ? m : "");
+			len = strlen(c->server_msg);
+			while (len > 0 && c->server_msg[len - 1] == '\n')
+				c->server_msg[--len] = '\0';
+		}
+	}
+	pthread_mutex_unlock(&pqcm_lock);
+	if (next)
+		next(next_arg, res);
+	else if (!found)
+	{
+		/* not ours any more: do what libpq's default receiver does */
+		const char *m = PQresultErrorMessage(res);
+
+		if (m)
+			fputs(m, stderr);
+	}
+}
+
+/* Put capture_notice() in front of the connection's notice receiver. */
+static void
+hook_notices(PqcmConn *c)
+{
+	PQnoticeReceiver prev;
+
+	if (c->hooked)
+		return;
+	prev = real.setNoticeReceiver(c->conn, capture_notice, c->conn);
+	pthread_mutex_lock(&pqcm_lock);
+	c->chain_rec = prev;
+	/* libpq does not return the argument: only ours can differ from NULL */
+	c->chain_arg = (prev == c->notice_rec) ? c->notice_rec_arg : NULL;
+	c->server_msg[0] = '\0';
+	c->hooked = true;
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+/* Give the connection its own notice receiver back (before a reset). */
+static void
+unhook_notices(PqcmConn *c)
+{
+	if (!c->hooked)
+		return;
+	pthread_mutex_lock(&pqcm_lock);
+	c->hooked = false;
+	pthread_mutex_unlock(&pqcm_lock);
+	(void) real.setNoticeReceiver(c->conn, c->chain_rec, c->chain_arg);
+}
+
 /* ---------------------------------------------------------------------
  * Connecting
  * ---------------------------------------------------------------------
@@ -500,6 +599,7 @@ establish(PqcmConn *c, int cm_fd)
 	sfd = real.socket(c->conn);
 	c->sql_fd = sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&pqcm_lock);
+	hook_notices(c);
 	pqcm_inside++;
 	(void) pqcm_send_register(cm_fd, c->conn);
 	pqcm_inside--;
@@ -1029,6 +1129,38 @@ PQpass(const PGconn *conn)
 	return real.pass(conn);
 }
 
+/*
+ * The error of a broken connection made through conmgr, naming the cause:
+ * conmgr's reason when its notice arrived, then the server's last words
+ * when libpq read them while the connection was idle, then libpq's own
+ * message.  NULL when libpq's message is enough.  Caller holds the lock.
+ */
+static char *
+failure_message_locked(PqcmConn *c)
+{
+	char	   *m = NULL;
+	const char *libpq;
+	bool		server;
+
+	if (!c->failed && real.status(c->conn) == CONNECTION_BAD)
+		check_locked(c);		/* a notice that has arrived by now counts */
+	libpq = real.errorMessage(c->conn);
+	if (libpq == NULL)
+		libpq = "";
+	/* last words end the session, whether or not libpq has seen the end */
+	server = c->server_msg[0] != '\0' && strstr(libpq, c->server_msg) == NULL;
+	if (!c->failed && !server)
+		return NULL;
+	if (c->failed)
+		pqcm_appendf(&m, "%s\n", c->failmsg);
+	if (server)
+		pqcm_appendf(&m, "%s\n", c->server_msg);
+	pqcm_appendf(&m, "%s", libpq);
+	free(c->errcache);
+	c->errcache = m;
+	return m;
+}
+
 char *
 PQerrorMessage(const PGconn *conn)
 {
@@ -1042,16 +1174,8 @@ PQerrorMessage(const PGconn *conn)
 		c = find_locked(conn);
 		if (c && c->state == PQCM_FAILED_CONNECT && c->errmsg)
 			r = c->errmsg;
-		else if (c && c->failed)
-		{
-			char	   *m = NULL;
-			const char *libpq = real.errorMessage(conn);
-
-			pqcm_appendf(&m, "%s\n%s", c->failmsg, libpq ? libpq : "");
-			free(c->errcache);
-			c->errcache = m;
-			r = m;
-		}
+		else if (c && c->state == PQCM_ESTABLISHED)
+			r = failure_message_locked(c);
 		pthread_mutex_unlock(&pqcm_lock);
 		if (r)
 			return r;
@@ -1059,13 +1183,27 @@ PQerrorMessage(const PGconn *conn)
 	return real.errorMessage(conn);
 }
 
+/*
+ * PQconsumeInput() only reads; libpq parses later (PQisBusy, PQgetResult,
+ * PQnotifies).  A backend's last words read here would be dropped unparsed
+ * if the next read finds end-of-file, so on a connection made through
+ * conmgr they are parsed at once: PQisBusy() parses what was read and
+ * passes notices to the receiver, which is what the application's next
+ * libpq call would do anyway.
+ */
 int
 PQconsumeInput(PGconn *conn)
 {
+	int			ok;
+
 	REAL();
-	if (conn && TRACKED())
-		check_conn(conn);
-	return real.consumeInput(conn);
+	if (!(conn && TRACKED()))
+		return real.consumeInput(conn);
+	check_conn(conn);
+	ok = real.consumeInput(conn);
+	if (ok)
+		(void) real.isBusy(conn);
+	return ok;
 }
 
 PGresult *
@@ -1207,6 +1345,9 @@ begin_stage2(PqcmConn *c, const PqcmOptions *o)
 		return false;
 	}
 	real.finish(fresh);			/* the old, held object */
+	pthread_mutex_lock(&pqcm_lock);
+	c->hooked = false;			/* a fresh object has libpq's receiver */
+	pthread_mutex_unlock(&pqcm_lock);
 	PQsetnonblocking(conn, nonblocking);
 	PQsetErrorVerbosity(conn, verbosity);
 	PQsetErrorContextVisibility(conn, visibility);
@@ -1555,6 +1696,7 @@ reset_begin(PqcmConn *c)
 {
 	if (c->req.nentries == 0)
 		return false;
+	unhook_notices(c);
 	pthread_mutex_lock(&pqcm_lock);
 	close_sockets(c);
 	c->state = PQCM_STAGE1;
@@ -1709,18 +1851,33 @@ PQnoticeReceiver
 PQsetNoticeReceiver(PGconn *conn, PQnoticeReceiver proc, void *arg)
 {
 	REAL();
-	if (conn && proc && TRACKED())
+	if (conn && TRACKED())
 	{
 		PqcmConn   *c;
+		bool		hooked = false;
+		PQnoticeReceiver prev = NULL;
 
 		pthread_mutex_lock(&pqcm_lock);
 		c = find_locked(conn);
-		if (c)
+		if (c && c->hooked)
+		{
+			/* capture_notice() stays in front; it passes notices to proc */
+			hooked = true;
+			prev = c->chain_rec;
+			if (proc)
+			{
+				c->chain_rec = proc;
+				c->chain_arg = arg;
+			}
+		}
+		if (c && proc)
 		{
 			c->notice_rec = proc;
 			c->notice_rec_arg = arg;
 		}
 		pthread_mutex_unlock(&pqcm_lock);
+		if (hooked)
+			return prev;
 	}
 	return real.setNoticeReceiver(conn, proc, arg);
 }

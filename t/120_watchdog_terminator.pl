@@ -139,6 +139,11 @@ ok(CmWatchdog::wait_for_view_count($node, "state <> 'terminated'", 0),
 
 $node->safe_psql('postgres',
 	'ALTER SYSTEM SET watchdog.terminate_replication = on; SELECT pg_reload_conf()');
+# pg_reload_conf() only signals the postmaster: once a new session sees the
+# value, the postmaster has reloaded and signalled the terminator, which
+# reloads before it handles a lost peer
+$node->poll_query_until('postgres',
+	"SELECT current_setting('watchdog.terminate_replication') = 'on'");
 $peer = CmWatchdog::Peer->connect($wdport);
 $peer->hello(interval => $interval, timeout => $timeout, name => 'repl');
 $offset = -s $node->logfile;
@@ -151,6 +156,8 @@ ok( $node->poll_query_until(
 is(alive($pid_unix), '1', 'the Unix-socket session still survives');
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET watchdog.terminate_replication; SELECT pg_reload_conf()');
+$node->poll_query_until('postgres',
+	"SELECT current_setting('watchdog.terminate_replication') = 'off'");
 
 # --- precise mode ---
 

@@ -7,7 +7,11 @@
 # terminates; either way its call fails in under 1 s.)  A new
 # read-write request right after the stop is refused at once instead of
 # being routed to the stopped instance.  The standby's application is told
-# nothing.
+# nothing.  Several applications of each kind (polling PQsocket(),
+# PQcmSocket() or both, blocked in PQexec) must each read an error that
+# names the shutdown, never a bare "server closed the connection
+# unexpectedly": whichever of conmgr's notice and the backend's FATAL they
+# read first.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
@@ -20,10 +24,16 @@ CmLab::require_root();
 my $lab = CmLab->new;
 my $cm = $lab->cm_setup(heartbeat_interval => 1000, heartbeat_timeout => 5000);
 
-my $idle = $lab->start_cm_app('read-write', 'idle', 600, 'rw_idle');
-my $sleep = $lab->start_cm_app('read-write', 'sleep', 600, 'rw_sleep');
+# Several applications of each kind on the primary: idle and polling both
+# sockets, PQsocket() only or PQcmSocket() only, and blocked in PQexec.
+my @rw;
+foreach my $i (1 .. 2)
+{
+	push @rw, $lab->start_cm_app('read-write', $_, 600, "rw_${_}_$i")
+	  foreach qw(idle idle-sql idle-cm sleep);
+}
 my $ro = $lab->start_cm_app('read-only', 'idle', 600, 'ro_idle');
-foreach my $p ($idle, $sleep, $ro)
+foreach my $p (@rw, $ro)
 {
 	ok($lab->wait_event($p, 'ready'), "application $p->{name} connected")
 	  or diag($lab->output($p));
@@ -50,7 +60,7 @@ if ($down)
 	note(sprintf("conmgr declared the primary down %.3f s after the stop began",
 		$down - $t_before));
 }
-foreach my $p ($idle, $sleep)
+foreach my $p (@rw)
 {
 	my $f = $lab->wait_event($p, 'failed', 5);
 	ok($f, "application $p->{name}: its call failed") or diag($lab->output($p));
@@ -58,6 +68,8 @@ foreach my $p ($idle, $sleep)
 	# conmgr's notice, or the FATAL of its own backend that -m fast ended
 	like($f->{error}, qr/shutting down|terminating connection due to administrator command/,
 		"application $p->{name}: the error says the instance is shutting down");
+	unlike($f->{error}, qr/^server closed the connection unexpectedly/,
+		"application $p->{name}: not a bare 'server closed the connection'");
 	cmp_ok($f->{at}, '>=', $t_before, "application $p->{name}: not before the stop");
 	cmp_ok($f->{at} - $t_before, '<', 1.0, "application $p->{name}: in under 1 s");
 }

@@ -573,12 +573,86 @@ cmd_threads(int argc, char **argv)
 	return ok == n * 5 ? 0 : 1;
 }
 
+/*
+ * idle CONNINFO pqsocket|cmsocket|both|exec [GOFILE]: an idle application.
+ * After connecting it waits until GOFILE exists (when given), so that the
+ * test can line up the server's and conmgr's messages first, then waits
+ * as idle programs do: poll() on PQsocket(), on PQcmSocket() or on both,
+ * then PQconsumeInput() (or, with "exec", runs a query without polling).
+ * Prints the error the application reads.
+ */
+static int
+cmd_idle(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	const char *how = argc > 1 ? argv[1] : "pqsocket";
+	const char *gofile = argc > 2 ? argv[2] : NULL;
+	long long	t0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	while (gofile && access(gofile, F_OK) != 0)
+	{
+		if (now_ms() - t0 > 120000)
+		{
+			printf("go_timeout=1\n");
+			return 1;
+		}
+		usleep(10000);
+	}
+	if (strcmp(how, "exec") == 0)
+	{
+		PGresult   *res = PQexec(conn, "SELECT 1");
+
+		print_result_error(conn, res);
+		PQclear(res);
+	}
+	else
+	{
+		for (;;)
+		{
+			struct pollfd pfd[2];
+			int			n = 0;
+
+			if (strcmp(how, "cmsocket") != 0)
+			{
+				pfd[n].fd = PQsocket(conn);
+				pfd[n].events = POLLIN;
+				pfd[n++].revents = 0;
+			}
+			if (strcmp(how, "pqsocket") != 0 && PQcmSocket(conn) >= 0)
+			{
+				pfd[n].fd = PQcmSocket(conn);
+				pfd[n].events = POLLIN;
+				pfd[n++].revents = 0;
+			}
+			if (n == 0 || poll(pfd, n, 120000) <= 0)
+			{
+				printf("poll_timeout=1\n");
+				return 1;
+			}
+			if (!PQconsumeInput(conn) || PQstatus(conn) == CONNECTION_BAD)
+				break;
+		}
+		printf("consume_failed=1\n");
+		printf("error=%s", PQerrorMessage(conn));
+	}
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	fflush(stdout);
+	PQfinish(conn);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads ARGS ...\n",
+		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -605,6 +679,8 @@ main(int argc, char **argv)
 		return cmd_copy(argc - 2, argv + 2);
 	if (strcmp(argv[1], "threads") == 0)
 		return cmd_threads(argc - 2, argv + 2);
+	if (strcmp(argv[1], "idle") == 0)
+		return cmd_idle(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }

@@ -16,6 +16,8 @@
  *	connect	connect, report where, disconnect
  *	idle	wait with poll() on PQsocket() (and PQcmSocket() in lab_app_cm)
  *			until one is readable or fails, then run SELECT 1
+ *	idle-sql  the same, watching PQsocket() only
+ *	idle-cm	the same, watching PQcmSocket() only (lab_app_cm only)
  *	sleep	run SELECT pg_sleep(SECONDS) and report when the call returns
  *	copy	COPY lab_copy FROM STDIN, sending a 1 kB row every 10 ms until
  *			a call fails or SECONDS pass
@@ -114,7 +116,7 @@ run_command(PGconn *conn, const char *sql, const char *call)
  * whether the connection still works.
  */
 static void
-wait_idle(PGconn *conn, int seconds)
+wait_idle(PGconn *conn, int seconds, bool watch_sql, bool watch_cm)
 {
 	long long	start = now_ms(CLOCK_MONOTONIC);
 
@@ -131,11 +133,14 @@ wait_idle(PGconn *conn, int seconds)
 			printf("timeout at=%.3f\n", wall_ms());
 			return;
 		}
-		pfd[n].fd = PQsocket(conn);
-		pfd[n].events = POLLIN;
-		pfd[n].revents = 0;
-		n++;
-		if (lab_cm_socket(conn) >= 0)
+		if (watch_sql)
+		{
+			pfd[n].fd = PQsocket(conn);
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			n++;
+		}
+		if (watch_cm && lab_cm_socket(conn) >= 0)
 		{
 			pfd[n].fd = lab_cm_socket(conn);
 			pfd[n].events = POLLIN;
@@ -153,7 +158,7 @@ wait_idle(PGconn *conn, int seconds)
 		}
 		if (rc == 0)
 			continue;
-		if (n == 2 && pfd[1].revents)
+		if (watch_cm && pfd[n - 1].fd == lab_cm_socket(conn) && pfd[n - 1].revents)
 			printf("notified at=%.3f\n", wall_ms());
 		/* As the client documentation says: let libpq find out. */
 		if (!PQconsumeInput(conn))
@@ -219,12 +224,13 @@ main(int argc, char **argv)
 
 	if (argc != 3 && argc != 4)
 	{
-		fprintf(stderr, "usage: lab_app CONNINFO connect|idle|sleep|copy|lock [SECONDS]\n");
+		fprintf(stderr, "usage: lab_app CONNINFO connect|idle|idle-sql|idle-cm|sleep|copy|lock [SECONDS]\n");
 		return 2;
 	}
 	mode = argv[2];
 	if (strcmp(mode, "connect") != 0 &&
-		strcmp(mode, "idle") != 0 && strcmp(mode, "sleep") != 0 &&
+		strcmp(mode, "idle") != 0 && strcmp(mode, "idle-sql") != 0 &&
+		strcmp(mode, "idle-cm") != 0 && strcmp(mode, "sleep") != 0 &&
 		strcmp(mode, "copy") != 0 && strcmp(mode, "lock") != 0)
 	{
 		fprintf(stderr, "lab_app: unknown mode \"%s\"\n", mode);
@@ -272,7 +278,20 @@ main(int argc, char **argv)
 		/* the ready line says it all */
 	}
 	else if (strcmp(mode, "idle") == 0)
-		wait_idle(conn, seconds);
+		wait_idle(conn, seconds, true, true);
+	else if (strcmp(mode, "idle-sql") == 0)
+		wait_idle(conn, seconds, true, false);
+	else if (strcmp(mode, "idle-cm") == 0)
+	{
+		if (lab_cm_socket(conn) < 0)
+		{
+			printf("failed at=%.3f call=PQcmSocket status=ok result=- sqlstate=- error=no conmgr socket\n",
+				   wall_ms());
+			PQfinish(conn);
+			return 0;
+		}
+		wait_idle(conn, seconds, false, true);
+	}
 	else if (strcmp(mode, "sleep") == 0)
 	{
 		snprintf(sql, sizeof(sql), "SELECT pg_sleep(%d)", seconds);
@@ -288,7 +307,7 @@ main(int argc, char **argv)
 						"LOCK"))
 		{
 			printf("locked at=%.3f\n", wall_ms());
-			wait_idle(conn, seconds);
+			wait_idle(conn, seconds, true, true);
 		}
 	}
 	PQfinish(conn);
