@@ -19,12 +19,14 @@ cleanup() {
 trap cleanup EXIT
 
 initdb -D "$work/data" -A trust >/dev/null
+(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
 cat >> "$work/data/postgresql.conf" <<CONF
 port = $pg_port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$work'
 shared_preload_libraries = 'watchdog'
 watchdog.port = $wd_port
+watchdog.secret_file = '$work/heartbeat.secret'
 max_connections = 50
 CONF
 pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
@@ -37,6 +39,7 @@ backend_host0 = '127.0.0.1'
 backend_port0 = $pg_port
 watchdog_port0 = $wd_port
 log_destination = 'file'
+secret_file = '$work/heartbeat.secret'
 CONF
 cm_ctl start -D "$work/conmgr" -t 30 >/dev/null
 

@@ -53,6 +53,7 @@ typedef struct CmConfigKey
 
 static const char *const level_words[] = {"debug", "info", "warning", "error", NULL};
 static const char *const dest_words[] = {"stderr", "file", "syslog", NULL};
+static const char *const onoff_words[] = {"off", "on", NULL};
 
 static const CmConfigKey config_keys[] = {
 	{"port", CM_KEY_INT, offsetof(CmConfig, port), 1, 65535, false, NULL, ""},
@@ -70,6 +71,7 @@ static const CmConfigKey config_keys[] = {
 	{"log_destination", CM_KEY_ENUM, offsetof(CmConfig, log_destination), 0, 0, true, dest_words, ""},
 	{"log_file", CM_KEY_STRING, offsetof(CmConfig, log_file), 1, 1024, true, NULL, ""},
 	{"secret_file", CM_KEY_STRING, offsetof(CmConfig, secret_file), 0, 1024, true, NULL, ""},
+	{"insecure_no_authentication", CM_KEY_ENUM, offsetof(CmConfig, insecure_no_authentication), 0, 0, true, onoff_words, ""},
 };
 
 #define NUM_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -548,6 +550,10 @@ validate(CmParse *ps, CmConfig *cfg)
 	}
 	if (n == 0 && ps->nerrors == 0)
 		parse_error(ps, 0, "no instance is defined (set backend_host0, backend_port0 and watchdog_port0)");
+	if (cfg->secret_file[0] == '\0' && !cfg->insecure_no_authentication)
+		parse_error(ps, 0, "secret_file is not set: every watchdog must prove it holds the shared secret "
+					"(set secret_file to a file holding the secret of the servers' watchdog.secret_file; "
+					"insecure_no_authentication = on believes any watchdog, for a lab only)");
 }
 
 bool

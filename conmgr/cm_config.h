@@ -46,6 +46,7 @@ typedef struct CmConfig
 	int			log_destination;	/* CmLogDestination */
 	char	   *log_file;
 	char	   *secret_file;	/* "" = heartbeats not authenticated */
+	int			insecure_no_authentication; /* 1: "" allowed (a lab only) */
 	int			ninstances;		/* 1 + highest N defined */
 	CmInstanceConfig inst[CM_MAX_INSTANCES];
 	int			lines[16];		/* line of each global parameter, 0 = default */

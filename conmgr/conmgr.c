@@ -228,11 +228,14 @@ apply_secret(const CmAuthSecret *secret, bool on, const char *path)
 		(on && (secret->len != cm_server.secret.len ||
 				memcmp(secret->data, cm_server.secret.data, secret->len) != 0));
 
+	static bool warned = false;
+
 	if (changed && on)
 		cm_info("heartbeat authentication is on, with the secret of \"%s\"; it applies to heartbeat connections made from now on",
 				path);
-	else if (changed)
-		cm_info("heartbeat authentication is off; it applies to heartbeat connections made from now on");
+	if (!on && !warned)
+		cm_warning("insecure_no_authentication is on: heartbeats are not authenticated, and whatever answers on a watchdog port is believed (its attributes, its shutdown notices); set secret_file for anything but a lab");
+	warned = !on;
 	cm_server.auth = on;
 	if (on)
 		cm_server.secret = *secret;

@@ -30,6 +30,7 @@ my $listen = $have_ipv6 ? '127.0.0.1,::1' : '127.0.0.1';
 $node->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'watchdog'
+watchdog.insecure_no_authentication = on
 listen_addresses = '$listen'
 watchdog.port = $wdport
 });
@@ -92,6 +93,7 @@ my $wdport2 = PostgreSQL::Test::Cluster::get_free_port();
 $node2->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'watchdog'
+watchdog.insecure_no_authentication = on
 listen_addresses = ''
 watchdog.port = $wdport2
 watchdog.listen_addresses = 'localhost, 127.0.0.1'
@@ -113,6 +115,7 @@ $node3->init;
 $node3->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'watchdog'
+watchdog.insecure_no_authentication = on
 listen_addresses = '127.0.0.1'
 watchdog.port = $wdport2
 });

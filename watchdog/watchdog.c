@@ -40,6 +40,7 @@ int			wd_hello_timeout = 5000;
 int			wd_termination_mode = WD_TERMINATE_ADDRESS;
 bool		wd_terminate_replication = false;
 char	   *wd_secret_file = NULL;
+bool		wd_insecure_no_authentication = false;
 
 static const struct config_enum_entry wd_termination_mode_options[] = {
 	{"address", WD_TERMINATE_ADDRESS, false},
@@ -153,12 +154,21 @@ wd_define_gucs(void)
 
 	DefineCustomStringVariable("watchdog.secret_file",
 							   "Files holding the secrets every conmgr must prove it knows one of.",
-							   "A comma-separated list of at most 4 files (two while a secret is replaced); empty means heartbeat connections are not authenticated; a relative path is relative to the data directory.",
+							   "A comma-separated list of at most 4 files (two while a secret is replaced); a relative path is relative to the data directory.  Empty: every conmgr is refused, unless watchdog.insecure_no_authentication is on.",
 							   &wd_secret_file,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
 							   wd_check_secret_file, NULL, NULL);
+
+	DefineCustomBoolVariable("watchdog.insecure_no_authentication",
+							 "Accepts conmgr processes that prove no secret: anything that reaches watchdog.port can then make the terminator end sessions.",
+							 "For a lab only.  Without it, a server with no watchdog.secret_file refuses every conmgr.",
+							 &wd_insecure_no_authentication,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("watchdog");
 }

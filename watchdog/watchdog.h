@@ -37,6 +37,7 @@ extern int	wd_hello_timeout;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
 extern char *wd_secret_file;
+extern bool wd_insecure_no_authentication;
 
 /* watchdog.secret_file: at most this many files (wd_auth.c) */
 #define WD_MAX_SECRET_FILES 4

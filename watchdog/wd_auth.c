@@ -4,10 +4,13 @@
  *	  The watchdog's shared secret (watchdog.secret_file), loaded when the
  *	  worker starts and at every reload.
  *
- * With no secret file set, heartbeat connections are not authenticated.
- * With one set, every conmgr must prove it holds the secret (protocol auth
- * method 1, common/cm_auth.h), and the watchdog proves it too, with the
- * same secret.  Up to WD_MAX_SECRET_FILES files may be given, so that a
+ * With one or more secret files set, every conmgr must prove it holds the
+ * secret (common/cm_auth.h), and the watchdog proves it too, with the same
+ * secret.  With none set, every conmgr is refused: unauthenticated heartbeat
+ * connections would let anything that reaches watchdog.port make the
+ * terminator end sessions, so they are accepted only when an administrator
+ * turns watchdog.insecure_no_authentication on (a lab setting; the worker
+ * warns about it, see wd_auth_warn_insecure).  Up to WD_MAX_SECRET_FILES files may be given, so that a
  * secret can be replaced without refusing anyone: a conmgr may prove any
  * of them.  A file
  * that cannot be used at start leaves authentication required with no
@@ -93,9 +96,13 @@ wd_auth_load(bool reload)
 	memset(fresh, 0, sizeof(fresh));	/* compared whole with wd_secrets */
 	if (setting[0] == '\0')
 	{
-		if (wd_auth_required)
+		if (wd_auth_required || !reload)
 			ereport(LOG,
-					(errmsg("watchdog: heartbeat authentication is off (watchdog.secret_file is empty)")));
+					(errmsg(wd_insecure_no_authentication ?
+							"watchdog: heartbeat authentication is off (watchdog.secret_file is empty)" :
+							"watchdog: every conmgr is refused: watchdog.secret_file is empty"),
+					 wd_insecure_no_authentication ? 0 :
+					 errhint("Set watchdog.secret_file to a file holding a secret, and give every conmgr the same secret with secret_file.")));
 		wd_auth_required = false;
 		wd_nsecrets = 0;
 		explicit_bzero(wd_secrets, sizeof(wd_secrets));
@@ -162,7 +169,11 @@ wd_auth_secrets(const CmAuthSecret **secrets, const char **problem)
 	*problem = NULL;
 	*secrets = wd_secrets;
 	if (!wd_auth_required)
+	{
+		if (!wd_insecure_no_authentication)
+			*problem = "this server requires authentication: set watchdog.secret_file on the server and the same secret in conmgr.conf's secret_file";
 		return 0;
+	}
 	if (wd_nsecrets == 0)
 		*problem = "the watchdog requires authentication but could not read its secret file";
 	return wd_nsecrets;

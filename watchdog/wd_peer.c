@@ -417,14 +417,23 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 static void
 wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason, const char *message)
 {
+	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
 	char		name[WD_NAME_LEN];
+	uint64		suppressed;
 
-	wd_copy_name(name, sizeof(name), peer->hello.name.str);
-	ereport(LOG,
-			(errcode(sqlstate),
-			 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
-					name, peer->desc),
-			 errdetail("%s.", message)));
+	/* anyone who reaches the port can cause this: at most one line a while */
+	if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
+	{
+		wd_copy_name(name, sizeof(name), peer->hello.name.str);
+		ereport(LOG,
+				(errcode(sqlstate),
+				 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
+						name, peer->desc),
+				 errdetail("%s.", message),
+				 suppressed > 0 ?
+				 errdetail_log("%s.  %llu earlier refusals were not logged.", message,
+							   (unsigned long long) suppressed) : 0));
+	}
 	wd_peer_refuse(peer, reason, message);
 }
 

@@ -87,13 +87,6 @@ static int64 wd_next_attr_check = 0;
 static int64 wd_earliest_deadline = PG_INT64_MAX;
 static int	wd_closed_count = 0;	/* peers waiting to be freed */
 
-/* rate limiting of repetitive log lines */
-typedef struct WdLogLimit
-{
-	int64		last;
-	uint64		suppressed;
-} WdLogLimit;
-
 static WdLogLimit wd_limit_accept_error;
 static WdLogLimit wd_limit_evict;
 
@@ -109,6 +102,7 @@ static void wd_free_closed_peers(void);
 static void wd_check_attrs(int64 now);
 static void wd_shutdown(void) pg_attribute_noreturn();
 static int	wd_max_pending(void);
+static void wd_warn_insecure(void);
 
 /* Monotonic clock in milliseconds: every peer timeout is measured on it. */
 int64
@@ -121,17 +115,23 @@ wd_now_ms(void)
 }
 
 /*
- * Rate limiter: true when a line may be logged now; *suppressed is then the
- * number of lines withheld since the last one.
+ * Rate limiter: true when a line may be logged now (at most limit->burst
+ * lines, or one, in each WD_LOG_INTERVAL_MS window); *suppressed is then
+ * the number of lines withheld since the last one logged, for a summary.
  */
-static bool
+bool
 wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
 {
 	if (limit->last == 0 || now - limit->last >= WD_LOG_INTERVAL_MS)
 	{
+		limit->last = now;
+		limit->count = 0;
+	}
+	if (limit->count < Max(limit->burst, 1))
+	{
+		limit->count++;
 		*suppressed = limit->suppressed;
 		limit->suppressed = 0;
-		limit->last = now;
 		return true;
 	}
 	limit->suppressed++;
@@ -190,7 +190,16 @@ wd_server_stopping(void)
 	bool		stopping = false;
 
 	if (f == NULL)
-		return true;			/* the server is going away */
+	{
+		/* removed: the server is going away; anything else says nothing */
+		if (errno == ENOENT)
+			return true;
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("watchdog could not read \"postmaster.pid\": %m"),
+				 errdetail("The server is taken to be running: the slots of connected conmgr processes wait for them to reconnect.")));
+		return false;
+	}
 	for (int n = 1; fgets(line, sizeof(line), f) != NULL; n++)
 	{
 		if (n == LOCK_FILE_LINE_PM_STATUS)
@@ -237,6 +246,56 @@ wd_on_exit(int code, Datum arg)
 	}
 	wd_shared->watchdog_pid = 0;
 	LWLockRelease(wd_shared->lock);
+}
+
+/* Is a listen address a loopback address? */
+static bool
+wd_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *) ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *) ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+			(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/*
+ * Say loudly, at start and whenever a reload turns it on, that
+ * unauthenticated conmgr processes are accepted: a WARNING when the
+ * watchdog listens beyond loopback (any host that reaches the port can make
+ * the terminator end sessions), else a LOG line (any local user can).
+ */
+static void
+wd_warn_insecure(void)
+{
+	static bool warned = false;
+	const CmAuthSecret *secrets;
+	const char *problem;
+	bool		insecure;
+	bool		remote = false;
+
+	insecure = wd_auth_secrets(&secrets, &problem) == 0 && problem == NULL;
+	if (!insecure || warned)
+	{
+		warned = insecure;
+		return;
+	}
+	warned = true;
+	for (int i = 0; i < wd_nlisten; i++)
+		if (!wd_is_loopback(&wd_listen_addr[i]))
+			remote = true;
+	ereport(remote ? WARNING : LOG,
+			(errmsg("watchdog.insecure_no_authentication is on: heartbeat connections are not authenticated"),
+			 errdetail(remote ?
+					   "Any host that reaches watchdog.port (%d) on a non-loopback address can make the terminator end the sessions of any client address." :
+					   "Any local user can make the terminator end the sessions of any client address through watchdog.port (%d).",
+					   wd_port),
+			 errhint("Set watchdog.secret_file, give every conmgr the same secret, and turn watchdog.insecure_no_authentication off.")));
 }
 
 /* The effective list of addresses to listen on. */
@@ -571,6 +630,7 @@ wd_server_main_loop(void)
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "watchdog loop",
 									ALLOCSET_DEFAULT_SIZES);
 	wd_auth_load(false);
+	wd_warn_insecure();
 
 	/*
 	 * An ERROR raised inside the loop (not expected; out of memory, say)
@@ -658,6 +718,7 @@ wd_server_main_loop(void)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			wd_auth_load(true);
+			wd_warn_insecure();
 			/* default_transaction_read_only may have changed */
 			wd_next_attr_check = 0;
 		}

@@ -55,6 +55,18 @@ typedef struct WdPeer
 	uint8		outbuf[WD_OUTBUF_SIZE];
 } WdPeer;
 
+/* rate limiting of repetitive log lines that peers can trigger */
+typedef struct WdLogLimit
+{
+	int			burst;			/* lines per window (0 means 1) */
+	int64		last;			/* start of the current window */
+	int			count;			/* lines logged in it */
+	uint64		suppressed;		/* lines withheld since the last logged */
+} WdLogLimit;
+
+/* refusals of a hello logged per rate-limit window, at most */
+#define WD_LOG_REFUSAL_BURST	10
+
 /* wd_server.c */
 extern dlist_head wd_peers;
 extern int	wd_pending_count;
@@ -63,6 +75,7 @@ extern uint8 wd_current_attrs;
 extern bool wd_shutting_down;
 
 extern int64 wd_now_ms(void);
+extern bool wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed);
 extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);

@@ -180,6 +180,7 @@ sub add_watchdog_conf
 	$node->{cm_watchdog_port} = $wport;
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'watchdog'
+watchdog.insecure_no_authentication = on
 watchdog.port = $wport
 watchdog.check_attr_interval = 200
 listen_addresses = '127.0.0.1'
@@ -226,6 +227,9 @@ sub start_conmgr
 		$i++;
 	}
 	$conf .= "$_ = $params{$_}\n" for sort keys %params;
+	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
+	$conf .= "insecure_no_authentication = on\n"
+	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
 	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
 	print $fh $conf;
 	close $fh;

@@ -486,6 +486,7 @@ sub host_conf
 	if ($opts{watchdog})
 	{
 		$conf .= "shared_preload_libraries = 'watchdog'\n"
+		  . "watchdog.insecure_no_authentication = on\n"
 		  . "watchdog.port = $WATCHDOG_PORT\n";
 	}
 	$conf .= $opts{conf} if $opts{conf};
@@ -723,6 +724,9 @@ sub start_conmgr
 		$i++;
 	}
 	$conf .= "$_ = $params{$_}\n" foreach sort keys %params;
+	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
+	$conf .= "insecure_no_authentication = on\n"
+	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
 	open my $fh, '>', "$d/conmgr.conf" or croak "$d/conmgr.conf: $!";
 	print $fh $conf;
 	close $fh;

@@ -74,6 +74,7 @@ sub new_node
 	$node->append_conf(
 		'postgresql.conf', qq{
 shared_preload_libraries = 'watchdog'
+watchdog.insecure_no_authentication = on
 listen_addresses = '127.0.0.1'
 watchdog.port = $wdport
 watchdog.listen_addresses = '127.0.0.1'
