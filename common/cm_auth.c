@@ -121,52 +121,160 @@ cm_auth_random(uint8_t *buf, size_t len)
 }
 
 static void
-put_u32(uint8_t *p, uint32_t v)
+put_u64(uint8_t *p, uint64_t v)
 {
-	p[0] = (uint8_t) (v >> 24);
-	p[1] = (uint8_t) (v >> 16);
-	p[2] = (uint8_t) (v >> 8);
-	p[3] = (uint8_t) v;
+	for (int i = 7; i >= 0; i--)
+	{
+		p[i] = (uint8_t) v;
+		v >>= 8;
+	}
 }
 
-/* HMAC-SHA-256 over label || a || b || the integers; false on failure. */
+static uint64_t
+get_u64(const uint8_t *p)
+{
+	uint64_t	v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* HMAC-SHA-256 of label || data under key; false on failure. */
 static bool
-proof(const CmAuthSecret *secret, const char *label, const uint8_t *a,
-	  const uint8_t *b, const uint32_t *ints, int nints, uint8_t *out)
+hmac_label(const uint8_t *key, size_t keylen, const char *label,
+		   const uint8_t *data, size_t len, uint8_t *out)
 {
-	uint8_t		msg[32 + 2 * CM_AUTH_NONCE_LEN + 2 * 4];
-	size_t		len = strlen(label);
-	unsigned int outlen = CM_AUTH_PROOF_LEN;
-	int			i;
+	uint8_t		msg[64 + CM_AUTH_KEY_LEN];
+	size_t		llen = strlen(label);
+	unsigned int outlen = CM_AUTH_KEY_LEN;
 
-	memcpy(msg, label, len);
-	memcpy(msg + len, a, CM_AUTH_NONCE_LEN);
-	len += CM_AUTH_NONCE_LEN;
-	memcpy(msg + len, b, CM_AUTH_NONCE_LEN);
-	len += CM_AUTH_NONCE_LEN;
-	for (i = 0; i < nints; i++, len += 4)
-		put_u32(msg + len, ints[i]);
-	return HMAC(EVP_sha256(), secret->data, (int) secret->len, msg, len, out, &outlen) != NULL &&
-		outlen == CM_AUTH_PROOF_LEN;
+	if (llen > 64 || len > CM_AUTH_KEY_LEN)
+		return false;
+	memcpy(msg, label, llen);
+	if (len > 0)
+		memcpy(msg + llen, data, len);
+	return HMAC(EVP_sha256(), key, (int) keylen, msg, llen + len, out, &outlen) != NULL &&
+		outlen == CM_AUTH_KEY_LEN;
+}
+
+void
+cm_auth_transcript_init(CmAuthTranscript *t)
+{
+	memset(t->hash, 0, sizeof(t->hash));
 }
 
 bool
-cm_auth_conmgr_proof(const CmAuthSecret *secret, const uint8_t *nc, const uint8_t *ns,
-					 uint32_t heartbeat_interval_ms, uint32_t heartbeat_timeout_ms,
-					 uint8_t *out)
+cm_auth_transcript_add(CmAuthTranscript *t, const uint8_t *frame, size_t len)
 {
-	uint32_t	ints[2] = {heartbeat_interval_ms, heartbeat_timeout_ms};
+	static const char label[] = "CMWD2 transcript";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int outlen = sizeof(t->hash);
+	bool		ok;
 
-	return proof(secret, "CMWD conmgr", nc, ns, ints, 2, out);
+	if (ctx == NULL)
+		return false;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		EVP_DigestUpdate(ctx, label, sizeof(label) - 1) == 1 &&
+		EVP_DigestUpdate(ctx, t->hash, sizeof(t->hash)) == 1 &&
+		EVP_DigestUpdate(ctx, frame, len) == 1 &&
+		EVP_DigestFinal_ex(ctx, t->hash, &outlen) == 1 && outlen == sizeof(t->hash);
+	EVP_MD_CTX_free(ctx);
+	return ok;
 }
 
 bool
-cm_auth_watchdog_proof(const CmAuthSecret *secret, const uint8_t *ns, const uint8_t *nc,
-					   uint32_t server_timeout_ms, uint8_t *out)
+cm_auth_conmgr_proof(const CmAuthSecret *secret, const CmAuthTranscript *t,
+					 uint8_t *proof)
 {
-	uint32_t	ints[1] = {server_timeout_ms};
+	return hmac_label(secret->data, secret->len, "CMWD2 conmgr proof",
+					  t->hash, sizeof(t->hash), proof);
+}
 
-	return proof(secret, "CMWD watchdog", ns, nc, ints, 1, out);
+bool
+cm_auth_watchdog_proof(const CmAuthSecret *secret, const CmAuthTranscript *t,
+					   uint8_t *proof)
+{
+	return hmac_label(secret->data, secret->len, "CMWD2 watchdog proof",
+					  t->hash, sizeof(t->hash), proof);
+}
+
+bool
+cm_auth_session_keys(const CmAuthSecret *secret, const CmAuthTranscript *t,
+					 CmAuthKeys *keys)
+{
+	uint8_t		k[CM_AUTH_KEY_LEN];
+	bool		ok;
+
+	ok = hmac_label(secret->data, secret->len, "CMWD2 session key",
+					t->hash, sizeof(t->hash), k) &&
+		hmac_label(k, sizeof(k), "CMWD2 conmgr to watchdog", NULL, 0,
+				   keys->to_watchdog) &&
+		hmac_label(k, sizeof(k), "CMWD2 watchdog to conmgr", NULL, 0,
+				   keys->to_conmgr);
+	OPENSSL_cleanse(k, sizeof(k));
+	return ok;
+}
+
+/* The tag of a sealed frame: HMAC(key, channel || frame up to the tag). */
+static bool
+seal_tag(const uint8_t *key, uint8_t channel, const uint8_t *frame,
+		 size_t len, uint8_t *tag)
+{
+	uint8_t		msg[1 + CM_AUTH_SEALED_MAX];
+	uint8_t		full[CM_AUTH_KEY_LEN];
+	unsigned int outlen = sizeof(full);
+
+	if (len > CM_AUTH_SEALED_MAX)
+		return false;
+	msg[0] = channel;
+	memcpy(msg + 1, frame, len);
+	if (HMAC(EVP_sha256(), key, CM_AUTH_KEY_LEN, msg, len + 1, full, &outlen) == NULL ||
+		outlen != sizeof(full))
+		return false;
+	memcpy(tag, full, CM_AUTH_TAG_LEN);
+	return true;
+}
+
+size_t
+cm_auth_seal(const uint8_t *key, uint8_t channel, uint64_t seq,
+			 uint8_t *frame, size_t len, size_t cap)
+{
+	uint32_t	mlen;
+
+	if (len < 5 || len + CM_AUTH_SEAL_LEN > cap)
+		return 0;
+	mlen = (uint32_t) (len - 1 + CM_AUTH_SEAL_LEN);
+	frame[1] = (uint8_t) (mlen >> 24);
+	frame[2] = (uint8_t) (mlen >> 16);
+	frame[3] = (uint8_t) (mlen >> 8);
+	frame[4] = (uint8_t) mlen;
+	put_u64(frame + len, seq);
+	if (!seal_tag(key, channel, frame, len + 8, frame + len + 8))
+		return 0;
+	return len + CM_AUTH_SEAL_LEN;
+}
+
+bool
+cm_auth_open(const uint8_t *key, uint8_t channel, uint8_t *frame, size_t len,
+			 uint64_t *seq, size_t *inner_len)
+{
+	uint8_t		tag[CM_AUTH_TAG_LEN];
+	uint32_t	mlen;
+
+	if (len < 5 + CM_AUTH_SEAL_LEN)
+		return false;
+	if (!seal_tag(key, channel, frame, len - CM_AUTH_TAG_LEN, tag) ||
+		CRYPTO_memcmp(tag, frame + len - CM_AUTH_TAG_LEN, CM_AUTH_TAG_LEN) != 0)
+		return false;
+	*seq = get_u64(frame + len - CM_AUTH_SEAL_LEN);
+	*inner_len = len - CM_AUTH_SEAL_LEN;
+	mlen = (uint32_t) (*inner_len - 1);
+	frame[1] = (uint8_t) (mlen >> 24);
+	frame[2] = (uint8_t) (mlen >> 16);
+	frame[3] = (uint8_t) (mlen >> 8);
+	frame[4] = (uint8_t) mlen;
+	return true;
 }
 
 bool

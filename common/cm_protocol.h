@@ -86,7 +86,8 @@
 
 /* Authentication methods named in the hello. */
 #define CM_PROTO_AUTH_NONE			0
-#define CM_PROTO_AUTH_HMAC_SHA256	1	/* challenge-response, shared secret */
+#define CM_PROTO_AUTH_HANDSHAKE_ONLY	1	/* retired: handshake only, refused */
+#define CM_PROTO_AUTH_HMAC_SHA256	2	/* transcript proofs, sealed frames */
 
 /*
  * Message types.  The same letter may mean different things on the two

@@ -143,12 +143,17 @@ cm_instance_is_primary(const CmInstance *inst)
 static bool
 inst_send(CmInstance *inst, const CmProtoMsg *msg)
 {
-	uint8_t		buf[CM_PROTO_MAX_MSG];
+	uint8_t		buf[CM_PROTO_MAX_MSG + CM_AUTH_SEAL_LEN];
 	size_t		n;
 
 	if (inst->bev == NULL)
 		return false;
-	n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, buf, sizeof(buf));
+	n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, buf, CM_PROTO_MAX_MSG);
+	if (n > 0 && inst->sealed)
+		n = cm_auth_seal(inst->keys.to_watchdog, CM_AUTH_CHANNEL_STREAM,
+						 ++inst->seq_out, buf, n, sizeof(buf));
+	else if (n > 0 && inst->auth && !cm_auth_transcript_add(&inst->transcript, buf, n))
+		n = 0;
 	if (n == 0)
 	{
 		cm_error("%s: could not encode a %s message", inst->label,
@@ -175,6 +180,8 @@ inst_teardown(CmInstance *inst)
 	}
 	inst_free_addresses(inst);
 	inst->resolving = false;
+	inst->sealed = false;
+	explicit_bzero(&inst->keys, sizeof(inst->keys));
 	evtimer_del(inst->state_timer);
 	evtimer_del(inst->hb_timer);
 	evtimer_del(inst->timeout_timer);
@@ -543,9 +550,9 @@ inst_challenge(CmInstance *inst, const CmProtoNonce *challenge)
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_PROOF;
 	msg.u.nonce.len = CM_AUTH_PROOF_LEN;
-	if (!cm_auth_conmgr_proof(&cm_server.secret, inst->nonce_c, inst->nonce_s,
-							  (uint32_t) cm_server.cfg.heartbeat_interval,
-							  (uint32_t) cm_server.cfg.heartbeat_timeout,
+	/* the proof covers our hello and this challenge, byte for byte */
+	if (!cm_auth_transcript_add(&inst->transcript, inst->frame, inst->frame_len) ||
+		!cm_auth_conmgr_proof(&cm_server.secret, &inst->transcript,
 							  msg.u.nonce.data))
 	{
 		inst_connect_failed(inst, "could not compute the authentication proof");
@@ -575,17 +582,38 @@ inst_welcome(CmInstance *inst, const CmProtoWelcome *w)
 	if (inst->auth)
 	{
 		uint8_t		expected[CM_AUTH_PROOF_LEN];
+		CmAuthTranscript t = inst->transcript;
 
+		/*
+		 * The watchdog's proof covers the handshake and every field of the
+		 * welcome before it (the proof is the last field); the session keys
+		 * come from the whole handshake.
+		 */
 		if (!inst->challenged)
 			problem = "the watchdog welcomed this conmgr without authenticating it (is watchdog.secret_file set on the server?)";
-		else if (!cm_auth_watchdog_proof(&cm_server.secret, inst->nonce_s, inst->nonce_c,
-										 w->server_timeout_ms, expected) ||
+		else if (w->proof_len != CM_AUTH_PROOF_LEN ||
+				 !cm_auth_transcript_add(&t, inst->frame,
+										 inst->frame_len - (1 + CM_AUTH_PROOF_LEN)) ||
+				 !cm_auth_watchdog_proof(&cm_server.secret, &t, expected) ||
 				 !cm_auth_proof_equal(w->proof, w->proof_len, expected))
 			problem = "the watchdog did not prove it holds the secret of secret_file (do the two secret files differ?)";
+		if (inst->challenged &&
+			cm_auth_transcript_add(&inst->transcript, inst->frame, inst->frame_len) &&
+			cm_auth_session_keys(&cm_server.secret, &inst->transcript, &inst->keys))
+		{
+			inst->sealed = true;
+			inst->seq_in = inst->seq_out = 0;
+		}
+		else if (problem == NULL)
+			problem = "could not derive the session keys";
 	}
 	if (problem)
 	{
-		/* the watchdog has given us a slot: leave cleanly, not as a lost host */
+		/*
+		 * The watchdog has given us a slot: leave cleanly, not as a lost
+		 * host (sealed with our keys, which a watchdog with our secret
+		 * shares).
+		 */
 		inst_goodbye(inst, CM_REASON_AUTH, problem);
 		inst_connect_failed(inst, "%s", problem);
 		return false;
@@ -662,6 +690,22 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 }
 
 /*
+ * A sealed frame from the watchdog that does not verify: something on the
+ * path injected, altered, replayed, dropped or reordered frames.  Nothing
+ * it says is believed; the connection is dropped (the instance's
+ * applications are told the connection was lost) and made again.
+ */
+static void
+inst_integrity_failure(CmInstance *inst, const char *what)
+{
+	if (inst->state == CM_INST_UP)
+		inst_down(inst, CM_REASON_CONN_LOST,
+				  "heartbeat connection failed its integrity check: %s", what);
+	else
+		inst_connect_failed(inst, "heartbeat connection failed its integrity check: %s", what);
+}
+
+/*
  * Read callback of a heartbeat connection: decode every whole frame and act
  * on it.  A malformed frame drops the connection (the instance is declared
  * down if it was up).
@@ -682,11 +726,32 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 		CmProtoMsg	msg;
 		CmProtoStatus st;
 
+		size_t		inner = 0;
+		uint8_t		frame[CM_PROTO_MAX_MSG];
+
 		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_HB, p, want, &flen, &reason);
 		if (st == CM_PROTO_INCOMPLETE)
 			break;
+		inner = flen;
+		if (st == CM_PROTO_OK && inst->sealed)
+		{
+			uint64_t	seq = 0;
+
+			if (!cm_auth_open(inst->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, p, flen,
+							  &seq, &inner))
+			{
+				inst_integrity_failure(inst, "a frame whose authentication tag is wrong");
+				return;
+			}
+			if (seq != inst->seq_in + 1)
+			{
+				inst_integrity_failure(inst, "a frame out of sequence (replayed, dropped or reordered)");
+				return;
+			}
+			inst->seq_in = seq;
+		}
 		if (st == CM_PROTO_OK)
-			st = cm_proto_decode(CM_DIR_TO_CONMGR_HB, p, flen, &msg, &reason);
+			st = cm_proto_decode(CM_DIR_TO_CONMGR_HB, p, inner, &msg, &reason);
 		if (st != CM_PROTO_OK)
 		{
 			if (inst->state == CM_INST_UP)
@@ -697,6 +762,10 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 									inst->number, reason);
 			return;
 		}
+		/* the handshake hashes its frames as received */
+		memcpy(frame, p, inner);
+		inst->frame = frame;
+		inst->frame_len = inner;
 		evbuffer_drain(in, flen);
 		if (!inst_handle(inst, &msg))
 			return;
@@ -728,6 +797,9 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 		inst->auth = cm_server.auth;
 		inst->challenged = false;
 		inst->authenticated = false;
+		inst->sealed = false;
+		inst->seq_in = inst->seq_out = 0;
+		cm_auth_transcript_init(&inst->transcript);
 		if (inst->auth)
 		{
 			if (!cm_auth_random(inst->nonce_c, sizeof(inst->nonce_c)))

@@ -77,6 +77,13 @@ typedef struct CmInstance
 	bool		authenticated;	/* both sides proved they hold the secret */
 	uint8_t		nonce_c[CM_AUTH_NONCE_LEN];	/* ours, in the hello */
 	uint8_t		nonce_s[CM_AUTH_NONCE_LEN];	/* the watchdog's challenge */
+	CmAuthTranscript transcript;	/* every handshake frame so far */
+	bool		sealed;			/* after the welcome: frames carry tags */
+	CmAuthKeys	keys;			/* session keys, when sealed */
+	uint64_t	seq_in;			/* last sequence number received */
+	uint64_t	seq_out;		/* last sequence number sent */
+	const uint8_t *frame;		/* the frame being handled, as received */
+	size_t		frame_len;
 
 	uint16_t	version;
 	uint32_t	check_attr_interval_ms;

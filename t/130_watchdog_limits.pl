@@ -100,10 +100,10 @@ CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reuser'", 0);
 
 # --- a server without watchdog.secret_file cannot authenticate ---
 my $pa = CmWatchdog::Peer->connect($wdport);
-$m = $pa->hello(%hb, auth => 1, nonce => 'x' x 32);
+$m = $pa->hello(%hb, auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => "x" x 32);
 ok($m && $m->{type} eq 'X', 'a peer asking for HMAC authentication is refused');
 is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
-like($m->{message}, qr/asks for authentication method 1, but this server has no watchdog\.secret_file/,
+like($m->{message}, qr/asks for authentication method 2, but this server has no watchdog\.secret_file/,
 	'the refusal names the method and the missing setting');
 
 # --- a reload applies to peers that connect afterwards ---

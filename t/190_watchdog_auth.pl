@@ -1,7 +1,7 @@
 
 # Copyright (c) 2026, Connection Manager for PostgreSQL developers
 
-# Authenticated heartbeats (watchdog.secret_file, auth method 1), seen from
+# Authenticated heartbeats (watchdog.secret_file, auth method 2), seen from
 # a peer that computes the proofs itself: a peer with the secret is
 # welcomed with a proof that verifies, one without is refused; malformed
 # handshakes are protocol violations that leave the worker serving; an
@@ -77,8 +77,7 @@ sub welcomed_ok
 	ok( $m
 		  && defined $ns
 		  && defined $m->{proof}
-		  && $m->{proof} eq
-		  CmWatchdog::watchdog_proof($secret, $ns, $nc, $m->{server_timeout}),
+		  && $m->{proof} eq CmWatchdog::welcome_proof($secret, $m),
 		"$what: the watchdog's proof verifies with the secret");
 }
 
@@ -98,21 +97,26 @@ sub reload_with
 my $offset = -s $node->logfile;
 my $good = CmWatchdog::Peer->connect($wdport);
 my ($c, $nc) = $good->challenge(%hb, name => 'good');
-ok($c && $c->{type} eq 'C', 'a hello with auth method 1 gets a challenge');
+ok($c && $c->{type} eq 'C', 'a hello with auth method 2 gets a challenge');
 is($c && $c->{nonce_len}, 32, 'the challenge carries a 32-byte nonce');
 my $ns = $c && $c->{nonce};
 isnt($ns, $nc, "the watchdog's nonce is not the peer's");
-$good->send_proof(
-	CmWatchdog::conmgr_proof($secret1, $nc, $ns, $hb{interval}, $hb{timeout}));
+$good->send_proof($good->conmgr_proof($secret1));
 my $w = $good->read_msg;
 welcomed_ok($w, $secret1, $nc, $ns, 'right secret');
 is($w && $w->{server_timeout}, 1000 + 60000 + 1000,
 	'the welcome announces the server timeout');
-ok( $w
-	  && defined $w->{proof}
-	  && $w->{proof} ne
-	  CmWatchdog::watchdog_proof($secret1, $ns, $nc, $w->{server_timeout} + 1),
-	"the watchdog's proof covers the server timeout");
+{
+	# the proof covers every field of the welcome before it
+	my %alt = %$w;
+	my $raw = $w->{raw};
+	substr($raw, 9, 4) = pack('N', $w->{server_timeout} + 1);
+	$alt{raw} = $raw;
+	ok( defined $w->{proof}
+		  && $w->{proof} ne CmWatchdog::welcome_proof($secret1, \%alt),
+		"the watchdog's proof covers the server timeout");
+}
+$good->start_session($secret1, $w);
 
 my $seq = 0;
 my $missed = 0;
@@ -167,18 +171,30 @@ is( $node->safe_psql('postgres',
 $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'retimed');
 $p->send_proof(
-	CmWatchdog::conmgr_proof($secret1, $nc, $c->{nonce}, $hb{interval},
-		$hb{timeout} + 1));
+	$p->conmgr_proof($secret1,
+		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'retimed',
+			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $nc,
+			timeout => $hb{timeout} + 1)));
 refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
 	qr/^authentication failed/,
 	'right secret, proof over other timing values');
 
-# the proof covers both nonces in order
+# the proof covers the name and the nonce of the hello
+$p = CmWatchdog::Peer->connect($wdport);
+($c, $nc) = $p->challenge(%hb, name => 'renamed');
+$p->send_proof(
+	$p->conmgr_proof($secret1,
+		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'other',
+			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $nc)));
+refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
+	qr/^authentication failed/,
+	'right secret, proof over another name');
 $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'swapped');
 $p->send_proof(
-	CmWatchdog::conmgr_proof($secret1, $c->{nonce}, $nc, $hb{interval},
-		$hb{timeout}));
+	$p->conmgr_proof($secret1,
+		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'swapped',
+			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $c->{nonce})));
 refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
 	qr/^authentication failed/,
 	'right secret, nonces swapped');
@@ -199,12 +215,24 @@ refused_ok(
 	$p,
 	$p->hello(
 		%hb,
-		name => 'method2',
-		auth => 2,
+		name => 'method3',
+		auth => 3,
 		nonce => CmWatchdog::random_nonce()),
 	CmWatchdog::REASON_AUTH,
-	qr/^authentication method 2 is not supported/,
-	'method 2');
+	qr/^authentication method 3 is not supported/,
+	'method 3');
+# method 1 authenticated the handshake only: refused, naming method 2
+$p = CmWatchdog::Peer->connect($wdport);
+refused_ok(
+	$p,
+	$p->hello(
+		%hb,
+		name => 'method1',
+		auth => CmWatchdog::AUTH_HANDSHAKE_ONLY,
+		nonce => CmWatchdog::random_nonce()),
+	CmWatchdog::REASON_AUTH,
+	qr/^authentication method 1 \(the handshake only\) is no longer accepted: this watchdog requires method 2/,
+	'method 1');
 
 # --- malformed handshakes are protocol violations ---
 for my $len (16, 0)
@@ -215,7 +243,7 @@ for my $len (16, 0)
 	($m) = $p->challenge(%hb, name => "nonce$len",
 		nonce => CmWatchdog::random_nonce($len));
 	refused_ok($p, $m, CmWatchdog::REASON_PROTOCOL,
-		qr/nonce is not 32 bytes long/, "a $len-byte nonce with method 1");
+		qr/nonce is not 32 bytes long/, "a $len-byte nonce with method 2");
 	ok( $node->wait_for_log(
 			qr/LOG:  invalid heartbeat message from 127\.0\.0\.1:$port\n[^\n]*DETAIL:  the hello's nonce is not 32 bytes long\./,
 			$offset),
@@ -234,7 +262,7 @@ $p->send_raw(
 	CmWatchdog::Peer::hello_frame(
 		%hb,
 		name => 'twice',
-		auth => 1,
+		auth => CmWatchdog::AUTH_HMAC_SHA256,
 		nonce => CmWatchdog::random_nonce()));
 refused_ok($p, $p->read_msg, CmWatchdog::REASON_PROTOCOL,
 	qr/second hello/, 'a second hello after the challenge');
@@ -253,11 +281,7 @@ for my $case ([ 0, qr/empty/ ], [ 33, qr/longer than the protocol allows/ ])
 $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'proof16');
 # the first half of the right proof
-$p->send_proof(
-	substr(
-		CmWatchdog::conmgr_proof(
-			$secret1, $nc, $c->{nonce}, $hb{interval}, $hb{timeout}),
-		0, 16));
+$p->send_proof(substr($p->conmgr_proof($secret1), 0, 16));
 $m = $p->read_msg;
 ok($m && $m->{type} eq 'X', 'a 16-byte proof: refused');
 ok($p->wait_closed, 'a 16-byte proof: connection closed');
@@ -265,13 +289,13 @@ is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
 	'a 16-byte proof: refused as a protocol violation');
 $p->close;
 
-# a proof after the welcome: the welcomed peer is dropped and lost
+# a proof after the welcome, sealed: a protocol violation, the peer is lost
 $offset = -s $node->logfile;
 my $late = CmWatchdog::Peer->connect($wdport);
 my ($lw, $lnc, $lns) =
   $late->authenticate(secret => $secret1, %hb, name => 'late-proof');
 welcomed_ok($lw, $secret1, $lnc, $lns, 'late-proof peer');
-$late->send_proof('x' x 32);
+$late->send_frame(CmWatchdog::Peer::proof_frame('x' x 32));
 $m = $late->read_msg;
 is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
 	'a proof after the welcome: refused as a protocol violation');
@@ -403,14 +427,13 @@ reload_with(
 	["ALTER SYSTEM SET watchdog.secret_file = ''"],
 	qr/LOG:  watchdog: heartbeat authentication is off/,
 	'switching authentication off is logged');
-$mid->send_proof(
-	CmWatchdog::conmgr_proof($secret4, $nc, $c->{nonce}, $hb{interval},
-		$hb{timeout}));
+$mid->send_proof($mid->conmgr_proof($secret4));
 refused_ok($mid, $mid->read_msg, CmWatchdog::REASON_AUTH,
 	qr/authentication settings changed/,
 	'a proof that arrives after authentication was switched off');
 
-# without a secret: method 0 welcomed, method 1 refused
+# without a secret (and with watchdog.insecure_no_authentication):
+# method 0 welcomed, method 2 refused
 $offset = -s $node->logfile;
 $p = CmWatchdog::Peer->connect($wdport);
 $m = $p->hello(%hb, name => 'open');
@@ -429,8 +452,8 @@ $p->close;
 $p = CmWatchdog::Peer->connect($wdport);
 ($m) = $p->authenticate(secret => $secret4, %hb, name => 'wants-auth');
 refused_ok($p, $m, CmWatchdog::REASON_AUTH,
-	qr/^conmgr asks for authentication method 1, but this server has no watchdog\.secret_file/,
-	'without a secret, method 1');
+	qr/^conmgr asks for authentication method 2, but this server has no watchdog\.secret_file/,
+	'without a secret, method 2');
 ok(beat(), 'the peer authenticated at the start is still answered');
 is( $node->safe_psql('postgres',
 		"SELECT authenticated FROM pgx_stat_watchdog WHERE conmgr_name = 'good'"),
@@ -472,7 +495,7 @@ sub everyone_refused
 	my $p1 = CmWatchdog::Peer->connect($wdport2);
 	my ($m1) = $p1->authenticate(secret => $secret, %hb, name => 'auth');
 	refused_ok($p1, $m1, CmWatchdog::REASON_AUTH,
-		qr/could not read its secret file/, "$what, method 1");
+		qr/could not read its secret file/, "$what, method 2");
 }
 everyone_refused($secret5, 'missing secret file');
 is($node2->safe_psql('postgres', 'SELECT count(*) FROM pgx_stat_watchdog'),

@@ -43,7 +43,7 @@ sub try_secret
 	my $p = CmWatchdog::Peer->connect($wdport);
 	my ($m, $nc, $ns) = $p->authenticate(secret => $secret, %hb, name => $name);
 	my $verifies = $m && $m->{type} eq 'W' && $m->{proof_len} == 32
-	  && $m->{proof} eq CmWatchdog::watchdog_proof($expect_secret, $ns, $nc, $m->{server_timeout});
+	  && $m->{proof} eq CmWatchdog::welcome_proof($expect_secret, $m);
 	return ($m, $verifies, $p);
 }
 

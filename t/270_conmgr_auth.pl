@@ -81,7 +81,7 @@ sub conmgr_for
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a);
 	my ($dir, $port) = conmgr_for($wd, secret_file => "'$file_a'");
 	ok(CmConmgr::wait_instances_up($dir, 0), 'same secret: the instance is up');
-	like($wd->events, qr/hello .* auth=1 nonce=32/, 'the hello asks for HMAC-SHA-256 with a 32-byte nonce');
+	like($wd->events, qr/hello .* auth=2 nonce=32/, 'the hello asks for HMAC-SHA-256 with a 32-byte nonce');
 	like($wd->events, qr/^proof ok$/m, "conmgr's proof is right");
 	unlike($wd->events, qr/^proof bad$/m, 'and never wrong');
 	is(instance0($dir)->{authenticated}, 'true', 'cm_ctl status --json: authenticated');

@@ -47,6 +47,9 @@
 
 /* "max_heartbeat_connections reached" is logged once per episode */
 static bool wd_too_many_logged = false;
+
+/* Earliest reconnect deadline of a RECONNECTING slot (monotonic ms). */
+static int64 wd_reconnect_next = PG_INT64_MAX;
 static uint64 wd_too_many_suppressed = 0;
 
 static void wd_peer_protocol_violation(WdPeer *peer, const char *reason);
@@ -63,6 +66,7 @@ static void wd_peer_register(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice);
 static void wd_peer_release_slot(WdPeer *peer);
+static void wd_peer_integrity_failure(WdPeer *peer, const char *what);
 
 /*
  * Convert a socket address to our address form.  An IPv4-mapped IPv6
@@ -165,6 +169,7 @@ wd_peer_process_input(WdPeer *peer)
 	while (peer->state != WD_PEER_CLOSED && peer->inlen > 0)
 	{
 		size_t		frame_len = 0;
+		size_t		inner_len;
 		const char *reason = NULL;
 		CmProtoMsg	msg;
 		CmProtoStatus st;
@@ -182,7 +187,37 @@ wd_peer_process_input(WdPeer *peer)
 			wd_peer_protocol_violation(peer, reason ? reason : "invalid frame");
 			return;
 		}
-		st = cm_proto_decode(CM_DIR_TO_WATCHDOG, peer->inbuf, frame_len,
+		inner_len = frame_len;
+		if (peer->sealed)
+		{
+			uint64		seq;
+
+			if (!cm_auth_open(peer->keys.to_watchdog, CM_AUTH_CHANNEL_STREAM,
+							  peer->inbuf, frame_len, &seq, &inner_len))
+			{
+				wd_peer_integrity_failure(peer, "a frame whose authentication tag is wrong");
+				return;
+			}
+			if (seq != peer->seq_in + 1)
+			{
+				char		what[128];
+
+				snprintf(what, sizeof(what),
+						 "a frame with sequence number %llu where %llu was due",
+						 (unsigned long long) seq,
+						 (unsigned long long) (peer->seq_in + 1));
+				wd_peer_integrity_failure(peer, what);
+				return;
+			}
+			peer->seq_in = seq;
+		}
+		else if (peer->state == WD_PEER_PENDING &&
+				 !cm_auth_transcript_add(&peer->transcript, peer->inbuf, frame_len))
+		{
+			wd_peer_refuse(peer, CM_REASON_AUTH, "the watchdog could not hash the handshake");
+			return;
+		}
+		st = cm_proto_decode(CM_DIR_TO_WATCHDOG, peer->inbuf, inner_len,
 							 &msg, &reason);
 		if (st != CM_PROTO_OK)
 		{
@@ -381,11 +416,16 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	/* authentication required */
 	if (hello->auth_method != CM_PROTO_AUTH_HMAC_SHA256)
 	{
-		snprintf(message, sizeof(message),
-				 hello->auth_method == CM_PROTO_AUTH_NONE ?
-				 "this server requires authentication (watchdog.secret_file is set): give conmgr the same secret with secret_file" :
-				 "authentication method %u is not supported by this watchdog",
-				 (unsigned) hello->auth_method);
+		if (hello->auth_method == CM_PROTO_AUTH_NONE)
+			snprintf(message, sizeof(message),
+					 "this server requires authentication (watchdog.secret_file is set): give conmgr the same secret with secret_file");
+		else if (hello->auth_method == CM_PROTO_AUTH_HANDSHAKE_ONLY)
+			snprintf(message, sizeof(message),
+					 "authentication method 1 (the handshake only) is no longer accepted: this watchdog requires method 2, which authenticates every frame (upgrade conmgr)");
+		else
+			snprintf(message, sizeof(message),
+					 "authentication method %u is not supported by this watchdog",
+					 (unsigned) hello->auth_method);
 		wd_peer_refuse_hello(peer, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 							 CM_REASON_AUTH, message);
 		return;
@@ -407,7 +447,15 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 	memcpy(msg.u.nonce.data, peer->nonce_s, CM_AUTH_NONCE_LEN);
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 	peer->challenged = true;
-	if (len == 0 || !wd_peer_send(peer, buf, len))
+	/* conmgr's proof covers the hello and this challenge */
+	if (len == 0 || !cm_auth_transcript_add(&peer->transcript, buf, len))
+	{
+		wd_peer_refuse_hello(peer, ERRCODE_INTERNAL_ERROR, CM_REASON_AUTH,
+							 "the watchdog could not hash the handshake");
+		return;
+	}
+	peer->proved = peer->transcript;
+	if (!wd_peer_send(peer, buf, len))
 		wd_peer_close(peer);
 }
 
@@ -465,9 +513,7 @@ wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 	/* any of the secrets will do (one at a time, or two while replacing) */
 	peer->secret_index = -1;
 	for (int i = 0; i < nsecrets && peer->secret_index < 0; i++)
-		if (cm_auth_conmgr_proof(&secrets[i], peer->hello.nonce, peer->nonce_s,
-								 peer->hello.heartbeat_interval_ms,
-								 peer->hello.heartbeat_timeout_ms, expected) &&
+		if (cm_auth_conmgr_proof(&secrets[i], &peer->proved, expected) &&
 			cm_auth_proof_equal(proof->data, proof->len, expected))
 			peer->secret_index = i;
 	if (peer->secret_index < 0)
@@ -478,6 +524,35 @@ wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof)
 	}
 	peer->authenticated = true;
 	wd_peer_accept(peer);
+}
+
+/*
+ * Sign an encoded welcome: its proof (the last field, zeros until now)
+ * covers the handshake so far and every other field of the welcome; the
+ * session keys come from the whole handshake.  From here on every frame is
+ * sealed.  False when the secret went away with a reload or hashing failed.
+ */
+static bool
+wd_peer_prove_welcome(WdPeer *peer, uint8 *buf, size_t len)
+{
+	const char *problem;
+	const CmAuthSecret *secrets;
+	int			nsecrets = wd_auth_secrets(&secrets, &problem);
+	CmAuthTranscript t = peer->transcript;
+	size_t		prefix = len - (1 + CM_AUTH_PROOF_LEN);
+
+	/* with the secret the peer proved, checked a moment ago */
+	if (peer->secret_index < 0 || peer->secret_index >= nsecrets ||
+		!cm_auth_transcript_add(&t, buf, prefix) ||
+		!cm_auth_watchdog_proof(&secrets[peer->secret_index], &t, buf + prefix + 1) ||
+		!cm_auth_transcript_add(&peer->transcript, buf, len) ||
+		!cm_auth_session_keys(&secrets[peer->secret_index], &peer->transcript,
+							  &peer->keys))
+	{
+		memset(buf + prefix + 1, 0, CM_AUTH_PROOF_LEN);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -549,7 +624,7 @@ wd_peer_accept(WdPeer *peer)
 	LWLockRelease(wd_shared->lock);
 	if (reconnected)
 		ereport(LOG,
-				(errmsg("conmgr \"%s\" at %s reconnected after the watchdog restarted", name, peer->desc)));
+				(errmsg("conmgr \"%s\" at %s reconnected within its server timeout", name, peer->desc)));
 
 	if (slotno < 0)
 	{
@@ -587,22 +662,10 @@ wd_peer_accept(WdPeer *peer)
 	msg.u.welcome.check_attr_interval_ms = (uint32) wd_check_attr_interval;
 	msg.u.welcome.server_timeout_ms = peer->server_timeout;
 	msg.u.welcome.attrs = wd_current_attrs;
-	msg.u.welcome.proof_len = 0;
-	if (peer->authenticated)
-	{
-		const char *problem;
-		const CmAuthSecret *secrets;
-		int			nsecrets = wd_auth_secrets(&secrets, &problem);
-
-		/* with the secret the peer proved, checked a moment ago */
-		if (peer->secret_index < nsecrets &&
-			cm_auth_watchdog_proof(&secrets[peer->secret_index], peer->nonce_s,
-								   hello->nonce, peer->server_timeout,
-								   msg.u.welcome.proof))
-			msg.u.welcome.proof_len = CM_AUTH_PROOF_LEN;
-		/* else conmgr finds no proof and gives up */
-	}
+	msg.u.welcome.proof_len = peer->authenticated ? CM_AUTH_PROOF_LEN : 0;
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
+	if (len > 0 && peer->authenticated && !wd_peer_prove_welcome(peer, buf, len))
+		msg.u.welcome.proof_len = 0;	/* conmgr finds no proof and gives up */
 
 	ereport(LOG,
 			(errmsg("conmgr \"%s\" connected from %s", name, peer->desc),
@@ -616,7 +679,9 @@ wd_peer_accept(WdPeer *peer)
 	{
 		if (peer->state == WD_PEER_ACTIVE)
 			wd_peer_lost(peer, CM_REASON_CONN_LOST, "could not send the welcome");
+		return;
 	}
+	peer->sealed = peer->authenticated && msg.u.welcome.proof_len > 0;
 }
 
 /* A heartbeat: answer at once, move the deadline, update the slot. */
@@ -870,6 +935,52 @@ wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice)
 }
 
 /*
+ * A sealed frame that does not verify: a tag that is wrong (injected or
+ * altered bytes), or a sequence number out of order (a frame replayed,
+ * dropped or reordered).  Whoever sent it cannot be conmgr, so nothing it
+ * says is acted on, and it must not get the client host's sessions ended
+ * either: the connection is closed, and the slot waits, as after a watchdog
+ * restart, for conmgr to reconnect until its server timeout would have
+ * expired anyway; only then is it declared lost.  conmgr sees the
+ * connection close (its applications are told "connection lost") and
+ * reconnects at once.
+ */
+static void
+wd_peer_integrity_failure(WdPeer *peer, const char *what)
+{
+	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	int64		deadline = peer->deadline;
+	uint64		suppressed;
+	char		name[WD_NAME_LEN] = "";
+
+	if (peer->slot >= 0)
+	{
+		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+		if (wd_shared->slots[peer->slot].generation == peer->generation &&
+			wd_shared->slots[peer->slot].state == WD_SLOT_ACTIVE)
+		{
+			WatchdogPeerSlot *slot = &wd_shared->slots[peer->slot];
+
+			slot->state = WD_SLOT_RECONNECTING;
+			slot->reconnect_deadline = deadline;
+			memcpy(name, slot->name, sizeof(name));
+		}
+		LWLockRelease(wd_shared->lock);
+		wd_reconnect_next = Min(wd_reconnect_next, deadline);
+		peer->slot = -1;
+	}
+	if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
+		ereport(LOG,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("heartbeat connection of conmgr \"%s\" at %s failed its integrity check: %s",
+						name, peer->desc, what),
+				 errdetail("The connection is closed; its sessions are kept while conmgr reconnects, for %lld ms at most.%s",
+						   (long long) Max(deadline - wd_now_ms(), 0),
+						   suppressed > 0 ? "  Earlier failures were not all logged." : "")));
+	wd_peer_close(peer);
+}
+
+/*
  * The peer is lost: hand its slot to the terminator, close the
  * connection, wake the terminator.
  */
@@ -989,8 +1100,6 @@ wd_peer_restart_notice(WdPeer *peer)
 	wd_peer_close(peer);
 }
 
-/* Earliest reconnect deadline of a RECONNECTING slot (monotonic ms). */
-static int64 wd_reconnect_next = PG_INT64_MAX;
 
 int64
 wd_slots_reconnect_next(void)
@@ -1063,7 +1172,7 @@ wd_slots_check_reconnect(int64 now)
 		lost++;
 		wd_addr_host_string(&slot->addr, host, sizeof(host));
 		ereport(LOG,
-				(errmsg("conmgr \"%s\" at %s lost: it did not reconnect within %u ms after the watchdog restarted",
+				(errmsg("conmgr \"%s\" at %s lost: it did not reconnect within %u ms",
 						slot->name, host, slot->server_timeout),
 				 errdetail("Its sessions will be terminated (watchdog.termination_mode = %s).",
 						   wd_termination_mode == WD_TERMINATE_PRECISE ?

@@ -943,9 +943,18 @@ wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
 	if (peer->state == WD_PEER_CLOSED)
 		return false;
-	if (len == 0 || peer->outlen + len > sizeof(peer->outbuf))
+	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
 		return false;
 	memcpy(peer->outbuf + peer->outlen, buf, len);
+	if (peer->sealed)
+	{
+		/* after the welcome every frame carries its sequence number and tag */
+		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
+						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
+						   sizeof(peer->outbuf) - peer->outlen);
+		if (len == 0)
+			return false;
+	}
 	peer->outlen += len;
 	wd_peer_flush(peer);
 	return peer->state != WD_PEER_CLOSED;

@@ -46,6 +46,12 @@ typedef struct WdPeer
 	CmProtoHello hello;			/* kept between challenge and proof */
 	uint8		nonce_s[CM_AUTH_NONCE_LEN];	/* our challenge */
 	int			secret_index;	/* which of the secrets it proved */
+	CmAuthTranscript transcript;	/* every handshake frame so far */
+	CmAuthTranscript proved;	/* hello and challenge: what conmgr proves */
+	bool		sealed;			/* after the welcome: frames carry tags */
+	CmAuthKeys	keys;			/* session keys, when sealed */
+	uint64		seq_in;			/* last sequence number received */
+	uint64		seq_out;		/* last sequence number sent */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
 	uint32		wait_events;	/* events registered at wait_pos */

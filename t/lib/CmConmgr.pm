@@ -329,7 +329,7 @@ package CmConmgr::FakeWatchdog;
 use strict;
 use warnings FATAL => 'all';
 
-use Digest::SHA ();
+use CmSeal;
 use IO::Select;
 use IO::Socket::INET;
 use Socket;
@@ -348,11 +348,16 @@ challenged and conmgr's proof checked (event "proof ok" or "proof bad");
 C<auth> then says how the fake answers: "good" (default: welcome with the
 watchdog's proof), "bad-proof" (welcome with a proof made with another
 secret), "no-challenge" (welcome at once, without a proof), "challenge"
-(challenge even a hello that did not ask for authentication).  Commands (sent with ->command): "attrs N" (push new
+(challenge even a hello that did not ask for authentication).  After an
+authenticated welcome every frame is sealed both ways (CmSeal); a frame
+from conmgr that does not verify is an event ("integrity tag" or
+"integrity sequence").  Commands (sent with ->command): "attrs N" (push new
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "shutdown" (send 'S' and close), "restart" (send a goodbye with reason
 12, watchdog restarting, and close), "close" (drop every connection),
-"refuse" (refuse new connections with 'X'), "raw HEX" (send bytes).  Events (hello, register,
+"refuse" (refuse new connections with 'X'), "raw HEX" (send bytes as
+they are: unsealed, as a relay on the path would inject them), "replay"
+(send the last sealed frame again).  Events (hello, register,
 unregister, goodbye) are appended to ->{events_file}.
 
 =cut
@@ -439,6 +444,18 @@ sub _send
 	return;
 }
 
+# Send a frame, sealed once the connection has session keys.
+sub _send_frame
+{
+	my ($self, $c, $frame) = @_;
+	if ($c->{key_out})
+	{
+		$frame = CmSeal::seal($c->{key_out}, ++$c->{seq_out}, $frame);
+		$c->{last_sealed} = $frame;
+	}
+	return $self->_send($c, $frame);
+}
+
 sub _run
 {
 	my ($self, $listen, $ctl) = @_;
@@ -473,7 +490,7 @@ sub _run
 						foreach my $c (values %conns)
 						{
 							next unless $c->{hello};
-							$self->_send($c,
+							$self->_send_frame($c,
 								CmConmgr::frame('A', pack('C', $self->{attrs})));
 						}
 					}
@@ -481,6 +498,13 @@ sub _run
 					{
 						my $bytes = pack('H*', $1);
 						$self->_send($_, $bytes) foreach values %conns;
+					}
+					elsif ($cmd eq 'replay')
+					{
+						foreach my $c (values %conns)
+						{
+							$self->_send($c, $c->{last_sealed}) if $c->{last_sealed};
+						}
 					}
 					elsif ($cmd eq 'mute') { $muted = 1; }
 					elsif ($cmd eq 'unmute') { $muted = 0; }
@@ -490,11 +514,11 @@ sub _run
 						foreach my $k (keys %conns)
 						{
 							my $c = $conns{$k};
-							$self->_send($c,
+							$self->_send_frame($c,
 								CmConmgr::frame('S',
 									CmConmgr::notice_payload(5, 'the server is shutting down')))
 							  if $cmd eq 'shutdown' && $c->{hello};
-							$self->_send($c,
+							$self->_send_frame($c,
 								CmConmgr::frame('G',
 									CmConmgr::notice_payload(12, 'the watchdog process is restarting')))
 							  if $cmd eq 'restart' && $c->{hello};
@@ -519,6 +543,25 @@ sub _run
 			}
 			while (my ($type, $payload) = CmConmgr::take_frame(\$c->{buf}))
 			{
+				my $raw = CmConmgr::frame($type, $payload);
+				if ($c->{key_in})
+				{
+					my ($seq, $inner) = CmSeal::unseal($c->{key_in}, $raw);
+					if (!defined $seq || $seq != $c->{seq_in} + 1)
+					{
+						$self->_event(defined $seq ? 'integrity sequence' : 'integrity tag');
+						$sel->remove($fh);
+						delete $conns{ fileno($fh) };
+						close $fh;
+						last;
+					}
+					$c->{seq_in} = $seq;
+					$payload = substr($inner, 5);
+				}
+				elsif (!$c->{hello})
+				{
+					$c->{th} = CmSeal::add($c->{th} // CmSeal::start(), $raw);
+				}
 				if ($type eq 'H')
 				{
 					my ($magic, $min, $max, $ival, $tout, $auth, $nlen) =
@@ -535,10 +578,13 @@ sub _run
 					}
 					@$c{qw(nc interval timeout)} = ($nonce, $ival, $tout);
 					if (defined $self->{secret} && $self->{auth} ne 'no-challenge'
-						&& ($auth == 1 || $self->{auth} eq 'challenge'))
+						&& ($auth == CmSeal::AUTH_METHOD || $self->{auth} eq 'challenge'))
 					{
 						$c->{ns} = join('', map { chr(int(rand(256))) } 1 .. 32);
-						$self->_send($c, CmConmgr::frame('C', pack('C', 32) . $c->{ns}));
+						my $cf = CmConmgr::frame('C', pack('C', 32) . $c->{ns});
+						$c->{th} = CmSeal::add($c->{th}, $cf);
+						$c->{proved} = $c->{th};
+						$self->_send($c, $cf);
 						next;
 					}
 					$c->{hello} = 1;
@@ -550,22 +596,24 @@ sub _run
 				{
 					my ($plen) = unpack('C', $payload);
 					my $proof = substr($payload, 1, $plen);
-					my $want = Digest::SHA::hmac_sha256(
-						'CMWD conmgr' . $c->{nc} . $c->{ns} . pack('N N', $c->{interval}, $c->{timeout}),
-						$self->{secret});
+					my $want = CmSeal::conmgr_proof($self->{secret}, $c->{proved});
 					$self->_event($proof eq $want ? 'proof ok' : 'proof bad');
 					my $key = $self->{auth} eq 'bad-proof' ? $self->{secret} . 'x' : $self->{secret};
-					my $wproof = Digest::SHA::hmac_sha256(
-						'CMWD watchdog' . $c->{ns} . $c->{nc} . pack('N', 10000), $key);
+					# the welcome with its proof (the last field, 32 bytes)
+					my $w = CmConmgr::frame('W',
+						pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 32) . ("\0" x 32));
+					my $prefix = substr($w, 0, length($w) - 33);
+					$w = CmSeal::prove_welcome($key, $c->{th}, $prefix);
+					$c->{th} = CmSeal::add($c->{th}, $w);
 					$c->{hello} = 1;
-					$self->_send($c,
-						CmConmgr::frame('W',
-							pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 32) . $wproof));
+					$self->_send($c, $w);
+					@$c{qw(key_in key_out)} = CmSeal::session_keys($self->{secret}, $c->{th});
+					@$c{qw(seq_in seq_out)} = (0, 0);
 				}
 				elsif ($type eq 'B')
 				{
 					next if $muted;
-					$self->_send($c,
+					$self->_send_frame($c,
 						CmConmgr::frame('b', $payload . pack('C', $self->{attrs})));
 				}
 				elsif ($type eq 'J' || $type eq 'K')

@@ -30,7 +30,7 @@ package CmWatchdog;
 use strict;
 use warnings FATAL => 'all';
 
-use Digest::SHA qw(hmac_sha256);
+use CmSeal;
 use Fcntl qw(O_CREAT O_TRUNC O_WRONLY);
 use IO::Select;
 use IO::Socket::INET;
@@ -50,7 +50,8 @@ use constant {
 	REASON_AUTH => 4,
 	REASON_SHUTDOWN => 5,
 	AUTH_NONE => 0,
-	AUTH_HMAC_SHA256 => 1,
+	AUTH_HANDSHAKE_ONLY => 1,    # retired: refused
+	AUTH_HMAC_SHA256 => 2,
 	NONCE_LEN => 32,
 };
 
@@ -129,27 +130,32 @@ sub log_contains
 
 =pod
 
-=item CmWatchdog::conmgr_proof(secret, nc, ns, interval, timeout)
+=item CmWatchdog::conmgr_proof(secret, transcript)
 
-=item CmWatchdog::watchdog_proof(secret, ns, nc, server_timeout)
+=item CmWatchdog::watchdog_proof(secret, transcript)
 
-The proofs of authentication method 1 (docs/protocol.md), computed here
-independently of common/cm_auth.c.
+The proofs of authentication method 2 (docs/protocol.md), from CmSeal.
 
 =cut
 
-sub conmgr_proof
-{
-	my ($secret, $nc, $ns, $interval, $timeout) = @_;
-	return hmac_sha256('CMWD conmgr' . $nc . $ns . pack('N N', $interval, $timeout),
-		$secret);
-}
+sub conmgr_proof { return CmSeal::conmgr_proof(@_); }
+sub watchdog_proof { return CmSeal::watchdog_proof(@_); }
 
-sub watchdog_proof
+=pod
+
+=item CmWatchdog::welcome_proof(secret, welcome)
+
+The proof a welcome (a message read by a peer's read_msg after its proof)
+must carry when the watchdog holds this secret.
+
+=cut
+
+sub welcome_proof
 {
-	my ($secret, $ns, $nc, $server_timeout) = @_;
-	return hmac_sha256('CMWD watchdog' . $ns . $nc . pack('N', $server_timeout),
-		$secret);
+	my ($secret, $w) = @_;
+	return '' unless $w && defined $w->{raw} && defined $w->{th};
+	my $prefix = substr($w->{raw}, 0, length($w->{raw}) - 33);
+	return CmSeal::watchdog_proof($secret, CmSeal::add($w->{th}, $prefix));
 }
 
 =pod
@@ -350,8 +356,90 @@ sub challenge
 	my ($self, %o) = @_;
 	$o{auth} //= CmWatchdog::AUTH_HMAC_SHA256;
 	$o{nonce} //= CmWatchdog::random_nonce();
-	$self->send_raw(hello_frame(%o)) or return (undef, $o{nonce});
-	return ($self->read_msg, $o{nonce});
+	my $hello = hello_frame(%o);
+	$self->{th} = CmSeal::add(CmSeal::start(), $hello);
+	$self->send_raw($hello) or return (undef, $o{nonce});
+	my $m = $self->read_msg;
+	if ($m && $m->{type} eq 'C')
+	{
+		$self->{challenge_raw} = $m->{raw};
+		$self->{th} = CmSeal::add($self->{th}, $m->{raw});
+	}
+	return ($m, $o{nonce});
+}
+
+=pod
+
+=item $peer->conmgr_proof(secret[, hello => FRAME])
+
+conmgr's proof over this connection's hello and challenge, or over
+another hello FRAME and the challenge received (a proof that must fail).
+
+=cut
+
+sub conmgr_proof
+{
+	my ($self, $secret, %o) = @_;
+	my $th = $self->{th};
+	$th = CmSeal::add(CmSeal::add(CmSeal::start(), $o{hello}), $self->{challenge_raw})
+	  if defined $o{hello};
+	return CmSeal::conmgr_proof($secret, $th);
+}
+
+=pod
+
+=item $peer->watchdog_proof(secret, welcome)
+
+The proof the watchdog must have put into WELCOME (a message read by
+read_msg) with this secret.
+
+=cut
+
+sub watchdog_proof
+{
+	my ($self, $secret, $w) = @_;
+	return CmWatchdog::welcome_proof($secret, $w);
+}
+
+=pod
+
+=item $peer->start_session(secret, welcome)
+
+Derive the session keys from the whole handshake: from now on every frame
+sent is sealed and every frame read must be (docs/protocol.md).
+
+=cut
+
+sub start_session
+{
+	my ($self, $secret, $w) = @_;
+	my $th = CmSeal::add($w->{th}, $w->{raw});
+	@$self{qw(key_out key_in)} = CmSeal::session_keys($secret, $th);
+	$self->{seq_out} = 0;
+	$self->{seq_in} = 0;
+	return;
+}
+
+=pod
+
+=item $peer->seal(frame)
+
+The frame sealed with the next sequence number (not sent).
+
+=cut
+
+sub seal
+{
+	my ($self, $frame) = @_;
+	return CmSeal::seal($self->{key_out}, ++$self->{seq_out}, $frame);
+}
+
+# Send a frame, sealed once the session has keys.
+sub send_frame
+{
+	my ($self, $frame) = @_;
+	$frame = $self->seal($frame) if $self->{key_out};
+	return $self->send_raw($frame);
 }
 
 =pod
@@ -365,7 +453,9 @@ Send a proof ('P') with these bytes.
 sub send_proof
 {
 	my ($self, $proof) = @_;
-	return $self->send_raw(proof_frame($proof));
+	my $f = proof_frame($proof);
+	$self->{th} = CmSeal::add($self->{th}, $f) if defined $self->{th};
+	return $self->send_frame($f);
 }
 
 =pod
@@ -390,11 +480,12 @@ sub authenticate
 	$o{timeout} //= 3000;
 	my ($c, $nc) = $self->challenge(%o);
 	return ($c, $nc, undef) unless $c && $c->{type} eq 'C';
-	$self->send_proof(
-		CmWatchdog::conmgr_proof($secret, $nc, $c->{nonce}, $o{interval},
-			$o{timeout}))
+	$self->send_proof($self->conmgr_proof($secret))
 	  or return (undef, $nc, $c->{nonce});
-	return ($self->read_msg, $nc, $c->{nonce});
+	my $w = $self->read_msg;
+	$self->start_session($secret, $w)
+	  if $w && $w->{type} eq 'W' && ($w->{proof_len} // 0) == 32;
+	return ($w, $nc, $c->{nonce});
 }
 
 =pod
@@ -410,7 +501,7 @@ sub heartbeat
 {
 	my ($self, $seq, $echo) = @_;
 	$echo //= int(time() * 1000);
-	$self->send_raw(frame('B', pack('N Q>', $seq, $echo))) or return undef;
+	$self->send_frame(frame('B', pack('N Q>', $seq, $echo))) or return undef;
 	while (1)
 	{
 		my $msg = $self->read_msg or return undef;
@@ -423,7 +514,7 @@ sub register_session
 {
 	my ($self, $type, $pid, $addr, $port) = @_;
 	my @octets = split /\./, $addr;
-	return $self->send_raw(
+	return $self->send_frame(
 		frame($type, pack('N C C4 n', $pid, 4, @octets, $port)));
 }
 
@@ -431,7 +522,7 @@ sub goodbye
 {
 	my ($self, $message) = @_;
 	$message //= 'bye';
-	return $self->send_raw(
+	return $self->send_frame(
 		frame('G', pack('n n', 5, length($message)) . $message));
 }
 
@@ -459,9 +550,22 @@ sub read_msg
 			my ($type, $len) = unpack('A1 N', $self->{buf});
 			if (length($self->{buf}) >= 1 + $len)
 			{
-				my $payload = substr($self->{buf}, 5, $len - 4);
+				my $raw = substr($self->{buf}, 0, 1 + $len);
 				substr($self->{buf}, 0, 1 + $len) = '';
-				return decode($type, $payload);
+				if ($self->{key_in})
+				{
+					my ($seq, $inner) = CmSeal::unseal($self->{key_in}, $raw);
+					return { type => '!', error => 'tag', raw => $raw }
+					  unless defined $seq;
+					return { type => '!', error => 'sequence', seq => $seq, raw => $raw }
+					  unless $seq == $self->{seq_in} + 1;
+					$self->{seq_in} = $seq;
+					$raw = $inner;
+				}
+				my $m = decode($type, substr($raw, 5));
+				$m->{raw} = $raw;
+				$m->{th} = $self->{th};    # the transcript before it
+				return $m;
 			}
 		}
 		my $left = $deadline - time();

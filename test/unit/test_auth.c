@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * test_auth.c
- *	  Unit tests of common/cm_auth.c: the HMAC-SHA-256 proofs against
- *	  vectors computed independently from the definition in cm_auth.h
- *	  (Python's hmac module), their sensitivity to every input, and the
- *	  rules for secret files.
+ *	  Unit tests of common/cm_auth.c: the transcript, proofs, session keys
+ *	  and sealed frames against vectors computed independently from the
+ *	  definition in docs/protocol.md (Python's hashlib and hmac modules),
+ *	  their sensitivity to every input, and the rules for secret files.
  *
  *	test_auth DIRECTORY     (an empty directory for the secret files)
  *
@@ -79,61 +79,124 @@ make_file(const char *dir, const char *name, const char *content, size_t len, mo
 	return path;
 }
 
+/* The transcript of two frames: 0..20 and 100..140. */
+static CmAuthTranscript
+sample_transcript(const CmAuthSecret *sec, int flip)
+{
+	CmAuthTranscript t;
+	uint8_t		f1[21];
+	uint8_t		f2[41];
+	int			i;
+
+	(void) sec;
+	for (i = 0; i < (int) sizeof(f1); i++)
+		f1[i] = (uint8_t) i;
+	for (i = 0; i < (int) sizeof(f2); i++)
+		f2[i] = (uint8_t) (100 + i);
+	if (flip >= 0)
+		f2[flip % sizeof(f2)] ^= 1;
+	cm_auth_transcript_init(&t);
+	cm_auth_transcript_add(&t, f1, sizeof(f1));
+	cm_auth_transcript_add(&t, f2, sizeof(f2));
+	return t;
+}
+
 static void
 test_proofs(void)
 {
 	CmAuthSecret sec = secret_of("correct horse battery staple");
 	CmAuthSecret other = secret_of("correct horse battery stapleX");
+	CmAuthTranscript t = sample_transcript(&sec, -1);
+	CmAuthTranscript t2;
+	CmAuthKeys	keys;
+	CmAuthKeys	keys2;
 	uint8_t		nc[CM_AUTH_NONCE_LEN];
 	uint8_t		ns[CM_AUTH_NONCE_LEN];
 	uint8_t		p[CM_AUTH_PROOF_LEN];
 	uint8_t		q[CM_AUTH_PROOF_LEN];
-	char		h[2 * CM_AUTH_PROOF_LEN + 1];
-	int			i;
+	char		h[2 * 64 + 1];
+	uint8_t		frame[64];
+	uint8_t		copy[64];
+	size_t		len;
+	size_t		inner;
+	uint64_t	seq;
+	int			undetected;
+	static const uint8_t hb[] = {'B', 0, 0, 0, 16, 0, 0, 0, 5,
+	0, 0, 0, 0, 0x07, 0x5b, 0xcd, 0x15};
 
-	for (i = 0; i < CM_AUTH_NONCE_LEN; i++)
-	{
-		nc[i] = (uint8_t) i;
-		ns[i] = (uint8_t) (32 + i);
-	}
-
-	check(cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3000, p), "conmgr proof computed", NULL);
+	hex(t.hash, sizeof(t.hash), h);
+	check(strcmp(h, "9f58ba3e196d70b8b52af71f32dbbb80dd55cc151142c1ff651eff0da499aa3c") == 0,
+		  "the transcript matches the independent vector", h);
+	check(cm_auth_conmgr_proof(&sec, &t, p), "conmgr proof computed", NULL);
 	hex(p, sizeof(p), h);
-	check(strcmp(h, "43d6f39b96bc56f47218d7a8a1987ef9d2a8e3807fe4c0551072a21ea35a0a26") == 0,
+	check(strcmp(h, "cf5834a850f53c6915931de8c21902643745ad2a3efba4fd2b4a189893ded9b6") == 0,
 		  "conmgr proof matches the independent vector", h);
-	check(cm_auth_watchdog_proof(&sec, ns, nc, 5000, q), "watchdog proof computed", NULL);
+	check(cm_auth_watchdog_proof(&sec, &t, q), "watchdog proof computed", NULL);
 	hex(q, sizeof(q), h);
-	check(strcmp(h, "976d59fe635e20a463ebe1a1359793552937e8b73fb8882eb4d5779e78b6ae6c") == 0,
+	check(strcmp(h, "8c31df43bcb29b1df20c14c2d6471e1f1380af969bf5cb182fa341a9c3a67e06") == 0,
 		  "watchdog proof matches the independent vector", h);
+	check(cm_auth_session_keys(&sec, &t, &keys), "session keys derived", NULL);
+	hex(keys.to_watchdog, sizeof(keys.to_watchdog), h);
+	check(strcmp(h, "d57b3aa5f6be13d5e683c1043849fc6247c198c4a11d9ed081e264c99ad90289") == 0,
+		  "the key towards the watchdog matches the independent vector", h);
+	hex(keys.to_conmgr, sizeof(keys.to_conmgr), h);
+	check(strcmp(h, "da6520a07946b8ea85f43aee229d0dca7dee2143ce90aec165494abf488576e7") == 0,
+		  "the key towards conmgr matches the independent vector", h);
 
 	/* every input changes the proof */
-	cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3000, p);
-	cm_auth_conmgr_proof(&other, nc, ns, 1000, 3000, q);
+	cm_auth_conmgr_proof(&other, &t, q);
 	check(!cm_auth_proof_equal(q, sizeof(q), p), "another secret gives another proof", NULL);
-	cm_auth_conmgr_proof(&sec, ns, nc, 1000, 3000, q);
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "swapped nonces give another proof", NULL);
-	cm_auth_conmgr_proof(&sec, nc, ns, 1001, 3000, q);
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "another heartbeat_interval gives another proof", NULL);
-	cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3001, q);
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "another heartbeat_timeout gives another proof", NULL);
-	nc[31] ^= 1;
-	cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3000, q);
-	nc[31] ^= 1;
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "one bit of conmgr's nonce changes the proof", NULL);
-	ns[0] ^= 0x80;
-	cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3000, q);
-	ns[0] ^= 0x80;
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "one bit of the challenge changes the proof", NULL);
-
+	for (int bit = 0; bit < 41; bit += 13)
+	{
+		t2 = sample_transcript(&sec, bit);
+		cm_auth_conmgr_proof(&sec, &t2, q);
+		check(!cm_auth_proof_equal(q, sizeof(q), p), "one bit of a handshake frame changes the proof", NULL);
+	}
 	/* the two roles never answer for each other (no reflection) */
-	cm_auth_watchdog_proof(&sec, nc, ns, 1000, q);
+	cm_auth_watchdog_proof(&sec, &t, q);
 	check(!cm_auth_proof_equal(q, sizeof(q), p), "a watchdog proof is never a conmgr proof", NULL);
+	cm_auth_session_keys(&other, &t, &keys2);
+	check(memcmp(keys.to_watchdog, keys2.to_watchdog, CM_AUTH_KEY_LEN) != 0,
+		  "another secret gives other session keys", NULL);
+	check(memcmp(keys.to_watchdog, keys.to_conmgr, CM_AUTH_KEY_LEN) != 0,
+		  "each direction has its own key", NULL);
 
 	/* comparison */
-	cm_auth_conmgr_proof(&sec, nc, ns, 1000, 3000, q);
+	cm_auth_conmgr_proof(&sec, &t, q);
 	check(cm_auth_proof_equal(q, sizeof(q), p), "the same inputs give the same proof", NULL);
 	check(!cm_auth_proof_equal(q, sizeof(q) - 1, p), "a short proof is never equal", NULL);
 	check(!cm_auth_proof_equal(q, 0, p), "an empty proof is never equal", NULL);
+
+	/* sealed frames */
+	memcpy(frame, hb, sizeof(hb));
+	len = cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 7, frame, sizeof(hb), sizeof(frame));
+	check(len == sizeof(hb) + CM_AUTH_SEAL_LEN, "a sealed frame is 24 bytes longer", NULL);
+	hex(frame, len, h);
+	check(strcmp(h, "42000000280000000500000000075bcd150000000000000007b84cb09930ee4542f9ca4a51e6075c6b") == 0,
+		  "the sealed frame matches the independent vector", h);
+	memcpy(copy, frame, len);
+	check(cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner) &&
+		  seq == 7 && inner == sizeof(hb) && memcmp(copy, hb, sizeof(hb)) == 0,
+		  "a sealed frame opens to the original, with its sequence number", NULL);
+	memcpy(copy, frame, len);
+	check(!cm_auth_open(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner),
+		  "the other direction's key does not open it (no reflection)", NULL);
+	memcpy(copy, frame, len);
+	check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_DATAGRAM, copy, len, &seq, &inner),
+		  "the datagram channel does not open a stream frame", NULL);
+	undetected = 0;
+	for (size_t i = 0; i < len; i++)
+	{
+		memcpy(copy, frame, len);
+		copy[i] ^= 0x10;
+		if (cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner))
+			undetected++;
+	}
+	check(undetected == 0, "a change to any byte of a sealed frame is detected", NULL);
+	check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, frame, CM_AUTH_SEAL_LEN + 4, &seq, &inner),
+		  "a frame too short for a trailer is refused", NULL);
+	check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 1, frame, sizeof(hb), sizeof(hb) + 10) == 0,
+		  "sealing into a buffer too small fails", NULL);
 
 	/* random nonces */
 	check(cm_auth_random(nc, sizeof(nc)) && cm_auth_random(ns, sizeof(ns)),

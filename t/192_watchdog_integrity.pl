@@ -1,0 +1,160 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# Integrity of the heartbeat channel after the handshake, against a real
+# server.  A relay on the path lets the authenticated handshake through,
+# then injects frames (a goodbye, which would keep the terminator from ever
+# running; garbage, which used to get the host's sessions ended), replays,
+# drops or alters one.  The watchdog must detect each one, act on none of
+# them, and end no session for it: the connection is closed and the slot
+# waits for conmgr to reconnect until its server timeout would have expired
+# anyway.  A conmgr that comes back keeps its host's sessions; one that
+# does not is declared lost at that deadline, not before, like any lost
+# host.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+use CmWatchdog;
+
+my $secret = 'the shared secret of the integrity test';
+my ($node, $wdport) = CmWatchdog::new_node('integrity',
+	conf => "watchdog.secret_file = 'hb.secret'\nwatchdog.timeout_margin = 500\n");
+CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
+
+# interval 200 + timeout 1000 + margin 500
+my %hb = (interval => 200, timeout => 1000);
+my $server_timeout = 1.7;
+
+# The victim: a TCP session from 127.0.0.1, the peers' address.
+my $victim = CmWatchdog::Session->start(
+	'host=127.0.0.1 port=' . $node->port . ' dbname=postgres');
+my $victim_pid = $victim->query('SELECT pg_backend_pid()');
+
+sub victim_alive
+{
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE pid = $victim_pid") eq '1';
+}
+
+sub state_of
+{
+	my ($name) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(state, ',' ORDER BY state) FROM pgx_stat_watchdog WHERE conmgr_name = '$name'");
+}
+
+my $seq = 0;
+
+sub peer_up
+{
+	my ($name) = @_;
+	my $p = CmWatchdog::Peer->connect($wdport);
+	my ($w) = $p->authenticate(secret => $secret, %hb, name => $name);
+	ok($w && $w->{type} eq 'W', "$name: welcomed");
+	my $r = $p->heartbeat(++$seq);
+	ok($r && $r->{type} eq 'b' && $r->{seq} == $seq, "$name: a sealed heartbeat is answered");
+	return $p;
+}
+
+# Inject raw bytes into an authenticated connection and check the outcome.
+sub inject
+{
+	my ($name, $how, $bytes, $log_re) = @_;
+	my $offset = -s $node->logfile;
+	my $p = peer_up($name);
+	$p->send_raw(ref $bytes eq 'CODE' ? $bytes->($p) : $bytes);
+	ok( $node->wait_for_log(
+			qr/heartbeat connection of conmgr "$name" at 127\.0\.0\.1:\d+ failed its integrity check: $log_re/,
+			$offset),
+		"$name: $how is detected");
+	ok($p->wait_closed, "$name: the connection is closed");
+	$p->close;
+	is(state_of($name), 'reconnecting', "$name: the slot waits for conmgr to reconnect");
+
+	# conmgr comes back: its slot is released, nothing is ended
+	my $back = peer_up($name);
+	ok( $node->wait_for_log(
+			qr/conmgr "$name" at 127\.0\.0\.1:\d+ reconnected within its server timeout/,
+			$offset),
+		"$name: the reconnected conmgr releases its old slot");
+	is(state_of($name), 'active', "$name: one active row");
+	$back->goodbye;
+	$back->wait_closed;
+	$back->close;
+	CmWatchdog::wait_for_view_count($node, "conmgr_name = '$name'", 0);
+	my $log = slurp_file($node->logfile, $offset);
+	unlike($log, qr/lost:|terminated \d+ session/, "$name: no loss, nothing terminated");
+	ok(victim_alive(), "$name: the session from the same address is alive");
+	return;
+}
+
+# an injected goodbye: would otherwise free the slot, so that the host's
+# sessions are never ended when it really vanishes
+inject('inj-goodbye', 'an injected goodbye',
+	CmWatchdog::Peer::frame('G', pack('n n/a*', 5, 'bye')),
+	qr/a frame whose authentication tag is wrong/);
+
+# garbage: used to be a protocol violation, the peer lost, its host's
+# sessions ended
+inject('inj-garbage', 'injected garbage', 'B' . pack('N', 60) . ('x' x 56),
+	qr/a frame whose authentication tag is wrong/);
+
+# a forged unregistration
+inject('inj-unregister', 'an injected unregistration',
+	CmWatchdog::Peer::frame('K', pack('N C C4 n', $victim_pid, 4, 127, 0, 0, 1, 5432)),
+	qr/a frame whose authentication tag is wrong/);
+
+# a sealed heartbeat with one bit changed
+inject('altered', 'an altered frame',
+	sub {
+		my ($p) = @_;
+		my $f = $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 99, 0)));
+		substr($f, 8, 1) = chr(ord(substr($f, 8, 1)) ^ 1);
+		return $f;
+	},
+	qr/a frame whose authentication tag is wrong/);
+
+# a frame dropped on the way: the next one is out of sequence
+inject('dropped', 'a dropped frame',
+	sub {
+		my ($p) = @_;
+		$p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 98, 0)));    # never sent
+		return $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 99, 0)));
+	},
+	qr/a frame with sequence number \d+ where \d+ was due/);
+
+# --- a replayed frame, and a conmgr that does not come back ---
+my $offset = -s $node->logfile;
+my $p = peer_up('replay');
+my $f = $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 77, 0)));
+$p->send_raw($f);
+my $r = $p->read_msg;
+ok($r && $r->{type} eq 'b' && $r->{seq} == 77, 'replay: the original frame is answered');
+my $t_fail = time;
+$p->send_raw($f);
+ok( $node->wait_for_log(
+		qr/heartbeat connection of conmgr "replay" at 127\.0\.0\.1:\d+ failed its integrity check: a frame with sequence number \d+ where \d+ was due/,
+		$offset),
+	'replay: the replayed frame is detected');
+ok($p->wait_closed, 'replay: the connection is closed');
+$p->close;
+ok(victim_alive(), 'replay: right after, the session from that address is alive');
+ok( $node->wait_for_log(qr/conmgr "replay" at 127\.0\.0\.1 lost: it did not reconnect within \d+ ms/,
+		$offset),
+	'replay: without a reconnect, the peer is lost at its deadline');
+my $elapsed = time - $t_fail;
+cmp_ok($elapsed, '>=', $server_timeout - 0.3,
+	'replay: not before the server timeout would have expired anyway');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $victim_pid"),
+	'replay: then, as for any lost host, its address\'s sessions are ended');
+
+done_testing();

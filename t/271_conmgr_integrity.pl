@@ -1,0 +1,107 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# Integrity of the heartbeat channel after the handshake, seen from conmgr.
+# A relay on the path that lets the authenticated handshake through can
+# then inject frames (a forged shutdown, forged attributes), replay one, or
+# alter one.  conmgr must believe none of it: the connection fails its
+# integrity check, the instance's applications are told "connection lost"
+# (never the forged reason), and conmgr reconnects.  The fake watchdog's
+# "raw" command sends bytes as they are, unsealed, as such a relay would.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use CmConmgr;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
+my $secret = 'the shared secret of the integrity test';
+my $file = "$tmp/secret";
+open my $fh, '>', $file or die "$file: $!";
+print $fh "$secret\n";
+close $fh;
+chmod 0600, $file;
+
+my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret);
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $dir = CmConmgr::conmgr_dir(
+	port => $port,
+	secret_file => "'$file'",
+	heartbeat_interval => 100,
+	heartbeat_timeout => 2000,
+	instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
+CmConmgr::start_conmgr($dir);
+my $log = "$dir/stderr.log";
+
+sub hellos { my @h = $wd->events =~ /^hello /mg; return scalar @h; }
+
+sub instance0
+{
+	my @i = grep { $_->{number} == 0 } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+	return $i[0] // {};
+}
+
+ok(CmConmgr::wait_instances_up($dir, 0), 'the authenticated instance is up');
+like($wd->events, qr/^proof ok$/m, "conmgr's proof verified");
+
+# An application routed to the instance, registered.
+sub app
+{
+	my ($name) = @_;
+	my $a = CmConmgr::App->connect($port);
+	my $r = $a && $a->route('read-write', $name);
+	ok($r && $r->{type} eq 'I', "$name: routed to the instance");
+	$a->register(4242, 50000);
+	CmConmgr::wait_for(sub { $wd->events =~ /^register pid=4242 /m }, 'registered');
+	return $a;
+}
+
+# Inject something, then check what conmgr made of it.
+sub attack
+{
+	my ($what, $cmd, $log_re) = @_;
+	my $before = hellos();
+	my $offset = -s $log;
+	my $a = app($what);
+	$wd->command($cmd);
+	my $m = $a->read_msg;
+	ok($m && $m->{type} eq 'F', "$what: the application is notified");
+	is($m && $m->{reason}, $CmConmgr::REASON{conn_lost},
+		"$what: with reason 'connection lost', not the forged one");
+	ok( CmConmgr::wait_for_log($log, $log_re),
+		"$what: conmgr logs the failed integrity check");
+	my $text = slurp_file($log, $offset);
+	unlike($text, qr/forged/, "$what: nothing of the forged frame is believed or logged");
+	ok(CmConmgr::wait_for(sub { hellos() > $before }, 'reconnect'),
+		"$what: conmgr reconnects");
+	ok(CmConmgr::wait_instances_up($dir, 0), "$what: the instance is up again");
+	is(instance0()->{standby}, 'false', "$what: its attributes are the watchdog's own");
+	$a->close;
+	return $text;
+}
+
+my $shutdown = CmConmgr::frame('S', CmConmgr::notice_payload(5, 'forged shutdown'));
+my $text = attack('a forged shutdown', 'raw ' . unpack('H*', $shutdown),
+	qr/heartbeat connection failed its integrity check: a frame whose authentication tag is wrong/);
+unlike($text, qr/shutting down/, 'the forged shutdown is not taken for one');
+
+attack('forged attributes', 'raw ' . unpack('H*', CmConmgr::frame('A', pack('C', 3))),
+	qr/integrity check/);
+my @routed = CmConmgr::App->connect($port);
+is($routed[0]->route('read-write', 'after')->{type}, 'I',
+	'after forged standby attributes the instance still takes read-write');
+
+# a sealed frame sent a second time
+attack('a replayed frame', 'replay',
+	qr/heartbeat connection failed its integrity check: a frame out of sequence/);
+
+# a sealed frame with one byte changed: the raw command can only send
+# unsealed bytes, so append a plausible trailer of the right length
+my $fake_sealed = CmConmgr::frame('A', pack('C', 0) . ("\0" x 24));
+attack('an altered frame', 'raw ' . unpack('H*', $fake_sealed), qr/integrity check/);
+
+done_testing();
