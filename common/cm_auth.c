@@ -30,7 +30,9 @@ cm_auth_read_secret(const char *path, CmAuthSecret *secret, char *err, size_t er
 {
 	struct stat st;
 	uint8_t		buf[CM_AUTH_SECRET_MAX + 2];
+	uint8_t		more[64];
 	size_t		len = 0;
+	bool		too_long = false;
 	int			fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -75,9 +77,17 @@ cm_auth_read_secret(const char *path, CmAuthSecret *secret, char *err, size_t er
 		close(fd);
 		return false;
 	}
+	/*
+	 * Read the whole file: once buf is full, only the trailing CR and LF
+	 * may follow, or the secret is too long (buf alone would hold its first
+	 * bytes, and a CR or LF there would pass for a trailing one).
+	 */
 	for (;;)
 	{
-		ssize_t		n = read(fd, buf + len, sizeof(buf) - len);
+		bool		in_buf = len < sizeof(buf);
+		ssize_t		n = in_buf ? read(fd, buf + len, sizeof(buf) - len) :
+			read(fd, more, sizeof(more));
+		ssize_t		i;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -89,14 +99,24 @@ cm_auth_read_secret(const char *path, CmAuthSecret *secret, char *err, size_t er
 		}
 		if (n == 0)
 			break;
-		len += (size_t) n;
-		if (len == sizeof(buf))
+		if (in_buf)
+		{
+			len += (size_t) n;
+			continue;
+		}
+		for (i = 0; i < n && (more[i] == '\n' || more[i] == '\r'); i++)
+			;
+		if (i < n)
+		{
+			too_long = true;
 			break;
+		}
 	}
 	close(fd);
+	OPENSSL_cleanse(more, sizeof(more));
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
-	if (len > CM_AUTH_SECRET_MAX)
+	if (too_long || len > CM_AUTH_SECRET_MAX)
 	{
 		snprintf(err, errcap, "secret file \"%s\" is longer than %d bytes", path,
 				 CM_AUTH_SECRET_MAX);

@@ -632,6 +632,21 @@ str_equal(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Does global parameter k have the same value in both configurations? */
+static bool
+value_equal(const CmConfig *a, const CmConfig *b, int k)
+{
+	const CmConfigKey *key = &config_keys[k];
+	const char *abase = (const char *) a;
+	const char *bbase = (const char *) b;
+
+	if (key->type == CM_KEY_STRING)
+		return str_equal(*(char *const *) (abase + key->offset),
+						 *(char *const *) (bbase + key->offset));
+	return *(const int *) (abase + key->offset) ==
+		*(const int *) (bbase + key->offset);
+}
+
 /* "host:port" of an instance definition, for reload messages. */
 static void
 format_instance(const CmInstanceConfig *ic, char *buf, size_t cap)
@@ -678,10 +693,10 @@ cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 		char		newv[512];
 		const CmConfigKey *key = &config_keys[k];
 
+		if (value_equal(cur, newcfg, (int) k))
+			continue;
 		format_value(cur, (int) k, oldv, sizeof(oldv));
 		format_value(newcfg, (int) k, newv, sizeof(newv));
-		if (strcmp(oldv, newv) == 0)
-			continue;
 		if (key->reloadable)
 		{
 			char	   *cbase = (char *) cur;

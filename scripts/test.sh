@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of Connection Manager: build with warnings as errors, unit
-# tests (plain and under ASan/UBSan), static analysis, pg_regress and the
-# TAP suite against real PostgreSQL clusters.
+# tests (plain and under ASan/UBSan), static analysis, the fuzz targets for
+# a bounded time, pg_regress and the TAP suite against real PostgreSQL
+# clusters.
 #
 # Works from a clean clone on Debian 12, as root or as a user with sudo.
 # PostgreSQL parts run as an unprivileged user (created when run as root).
@@ -20,6 +21,18 @@ build_and_install
 echo "== static analysis (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	--inline-suppr -I common common conmgr client
+
+# Fuzz targets (test/fuzz/): each parser of untrusted input for a bounded
+# time, on a copy of its seed corpus.  30 s per target in CI, 10 s
+# otherwise; FUZZ_SECONDS overrides (0 skips them).
+if [ "${CI:-}" = true ]; then fuzz_default=30; else fuzz_default=10; fi
+fuzz_seconds=${FUZZ_SECONDS:-$fuzz_default}
+if [ "$fuzz_seconds" != 0 ]; then
+	echo "== fuzz targets (${fuzz_seconds} s each)"
+	make -s -C test/fuzz COPT=-Werror run FUZZ_SECONDS="$fuzz_seconds"
+else
+	echo "== fuzz targets: skipped (FUZZ_SECONDS=0)"
+fi
 
 # pg_regress and prove write into the tree: run them in a copy that the
 # unprivileged user owns.

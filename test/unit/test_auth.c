@@ -223,6 +223,7 @@ static void
 test_files(const char *dir)
 {
 	char		big[CM_AUTH_SECRET_MAX + 10];
+	char		lines[CM_AUTH_SECRET_MAX + 200];
 	const char *p;
 
 	p = make_file(dir, "good", "0123456789abcdef\n", 17, 0600);
@@ -240,6 +241,26 @@ test_files(const char *dir)
 	expect_secret(p, 1, big, CM_AUTH_SECRET_MAX, "a secret of the largest size is read");
 	p = make_file(dir, "long", big, CM_AUTH_SECRET_MAX + 1, 0600);
 	expect_secret(p, 0, "longer than 1024 bytes", 0, "a longer secret is refused");
+
+	/*
+	 * Line ends inside a longer file are not trailing ones, even where the
+	 * largest secret ends (found by test/fuzz/fuzz_secret).
+	 */
+	memset(lines, 'x', sizeof(lines));
+	memcpy(lines + CM_AUTH_SECRET_MAX, "\r\nmore\n", 7);
+	p = make_file(dir, "long-crlf", lines, CM_AUTH_SECRET_MAX + 7, 0600);
+	expect_secret(p, 0, "longer than 1024 bytes", 0,
+				  "a longer secret with CR LF after its first 1024 bytes is refused");
+	memset(lines + 740, '\n', 300);
+	p = make_file(dir, "long-blank-lines", lines, sizeof(lines), 0600);
+	expect_secret(p, 0, "longer than 1024 bytes", 0,
+				  "a longer secret with blank lines around byte 1024 is refused");
+	memset(lines + CM_AUTH_SECRET_MAX, '\n', sizeof(lines) - CM_AUTH_SECRET_MAX);
+	memset(lines, 'x', CM_AUTH_SECRET_MAX);
+	lines[CM_AUTH_SECRET_MAX + 5] = '\r';
+	p = make_file(dir, "max-newlines", lines, sizeof(lines), 0600);
+	expect_secret(p, 1, lines, CM_AUTH_SECRET_MAX,
+				  "a secret of the largest size is read whatever number of CR and LF ends it");
 	p = make_file(dir, "world", "0123456789abcdef", 16, 0644);
 	expect_secret(p, 0, "group or world access (mode 0644)", 0, "a world-readable file is refused");
 	p = make_file(dir, "group", "0123456789abcdef", 16, 0640);
