@@ -62,22 +62,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   "read %zu bytes of secret instead of the file's %zu",
 			   secret->len, want);
 
-	/* proofs from it are deterministic and verify */
+	/* proofs and keys from it are deterministic, and differ by role */
 	{
-		uint8_t		nc[CM_AUTH_NONCE_LEN];
-		uint8_t		ns[CM_AUTH_NONCE_LEN];
+		CmAuthTranscript t;
+		uint8_t		frame[16];
 		uint8_t		p1[CM_AUTH_PROOF_LEN];
 		uint8_t		p2[CM_AUTH_PROOF_LEN];
+		CmAuthKeys	k1;
+		CmAuthKeys	k2;
 
-		memset(nc, 0x11, sizeof(nc));
-		memset(ns, 0x22, sizeof(ns));
-		FUZZ_CHECK(cm_auth_conmgr_proof(secret, nc, ns, 1000, 3000, p1) &&
-				   cm_auth_conmgr_proof(secret, nc, ns, 1000, 3000, p2) &&
+		memset(frame, 0x11, sizeof(frame));
+		cm_auth_transcript_init(&t);
+		FUZZ_CHECK(cm_auth_transcript_add(&t, frame, sizeof(frame)), "transcript failed");
+		FUZZ_CHECK(cm_auth_conmgr_proof(secret, &t, p1) &&
+				   cm_auth_conmgr_proof(secret, &t, p2) &&
 				   cm_auth_proof_equal(p1, sizeof(p1), p2),
 				   "conmgr proof not reproducible");
-		FUZZ_CHECK(cm_auth_watchdog_proof(secret, ns, nc, 5000, p2) &&
+		FUZZ_CHECK(cm_auth_watchdog_proof(secret, &t, p2) &&
 				   !cm_auth_proof_equal(p1, sizeof(p1), p2),
 				   "watchdog proof equals conmgr proof");
+		FUZZ_CHECK(cm_auth_session_keys(secret, &t, &k1) &&
+				   cm_auth_session_keys(secret, &t, &k2) &&
+				   memcmp(&k1, &k2, sizeof(k1)) == 0 &&
+				   memcmp(k1.to_watchdog, k1.to_conmgr, CM_AUTH_KEY_LEN) != 0,
+				   "session keys not reproducible, or one key for both directions");
 	}
 	free(secret);
 	return 0;
