@@ -93,6 +93,7 @@ ok( $node->wait_for_log(
 
 # connection dropped without goodbye: the peer is lost
 $offset = -s $node->logfile;
+ok($peer2->heartbeat(1), 'the second peer is in use');
 $peer2->close;
 ok( $node->wait_for_log(
 		qr/conmgr "peer-two" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,

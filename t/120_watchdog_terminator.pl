@@ -146,6 +146,7 @@ $node->poll_query_until('postgres',
 	"SELECT current_setting('watchdog.terminate_replication') = 'on'");
 $peer = CmWatchdog::Peer->connect($wdport);
 $peer->hello(interval => $interval, timeout => $timeout, name => 'repl');
+$peer->heartbeat(1);    # in use: conmgr sends its first heartbeat at once
 $offset = -s $node->logfile;
 $peer->close;    # lost: closed without goodbye
 $node->wait_for_log(qr/terminated 1 session\(s\) from 127\.0\.0\.1: conmgr "repl" was lost \(connection lost\)/,

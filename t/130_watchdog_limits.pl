@@ -106,6 +106,20 @@ is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
 like($m->{message}, qr/asks for authentication method 2, but this server has no watchdog\.secret_file/,
 	'the refusal names the method and the missing setting');
 
+# --- a heartbeat timeout above watchdog.max_heartbeat_timeout ---
+my $pl = CmWatchdog::Peer->connect($wdport);
+$m = $pl->hello(interval => 1000, timeout => 300_001, name => 'lease-hog');
+ok($m && $m->{type} eq 'X', 'a peer announcing a longer heartbeat timeout is refused');
+is($m->{reason}, CmWatchdog::REASON_PROTOCOL, 'reason: protocol violation');
+like($m->{message},
+	qr/heartbeat timeout 300001 ms is longer than watchdog\.max_heartbeat_timeout \(300000 ms\)/,
+	'the refusal names the setting and both values');
+$pl = CmWatchdog::Peer->connect($wdport);
+is($pl->hello(interval => 1000, timeout => 300_000, name => 'at-limit')->{type},
+	'W', 'the limit itself is accepted');
+$pl->goodbye;
+$pl->wait_closed;
+
 # --- a reload applies to peers that connect afterwards ---
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET watchdog.check_attr_interval = '250ms'; "

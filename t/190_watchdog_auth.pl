@@ -327,6 +327,7 @@ $p = CmWatchdog::Peer->connect($wdport);
 my ($dw, $dnc, $dns) =
   $p->authenticate(secret => $secret1, %hb, name => 'dropper');
 welcomed_ok($dw, $secret1, $dnc, $dns, 'dropping peer');
+ok($p->heartbeat(1), 'dropping peer: its heartbeat is answered');
 $p->close;
 ok( $node->wait_for_log(
 		qr/conmgr "dropper" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
@@ -337,6 +338,18 @@ ok( CmWatchdog::wait_for_view_count(
 		"conmgr_name = 'dropper' AND state = 'terminated' AND authenticated",
 		1),
 	'its row stays as terminated and authenticated');
+
+# --- a peer that closes before using its welcome is not lost: conmgr
+# gave up its handshake and answers for no session ---
+$offset = -s $node->logfile;
+$p = CmWatchdog::Peer->connect($wdport);
+my ($gw) = $p->authenticate(secret => $secret1, %hb, name => 'gave-up');
+ok($gw && $gw->{type} eq 'W', 'gave-up peer welcomed');
+$p->close;
+ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'gave-up'", 0),
+	'a peer gone before its first frame leaves no row');
+ok(!CmWatchdog::log_contains($node, $offset, qr/"gave-up" at .* lost/),
+	'and is not declared lost');
 
 # --- a challenge never answered ---
 $offset = -s $node->logfile;

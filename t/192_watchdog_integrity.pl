@@ -131,6 +131,34 @@ inject('dropped', 'a dropped frame',
 	},
 	qr/a frame with sequence number \d+ where \d+ was due/);
 
+# --- a flood of heartbeats from a peer holding the secret ---
+{
+	my $offset = -s $node->logfile;
+	my $fl = peer_up('flood');
+	$fl->send_frame(CmWatchdog::Peer::frame('B', pack('N Q>', 1000 + $_, 0))) for 1 .. 40;
+	ok( $node->wait_for_log(
+			qr/invalid heartbeat message from 127\.0\.0\.1:\d+\n[^\n]*DETAIL:  heartbeats faster than the announced interval of 200 ms allows/,
+			$offset),
+		'flood: heartbeats faster than the announced interval are a protocol violation');
+	my $log = slurp_file($node->logfile, $offset);
+	my $answered = 0;
+	while (my $r = $fl->read_msg(1)) { $answered++ if $r->{type} eq 'b'; }
+	cmp_ok($answered, '<=', 12, "flood: at most the burst is answered ($answered)");
+	$fl->close;
+}
+# that peer was lost (it held the secret and misbehaved), and its
+# address's sessions ended: a new session for the replay case below
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $victim_pid"),
+	'flood: as a lost peer, its address\'s sessions are ended');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pgx_stat_watchdog WHERE state <> 'terminated'"),
+	'flood: the terminator is done');
+$victim->quit;
+$victim = CmWatchdog::Session->start(
+	'host=127.0.0.1 port=' . $node->port . ' dbname=postgres');
+$victim_pid = $victim->query('SELECT pg_backend_pid()');
+
 # --- a replayed frame, and a conmgr that does not come back ---
 my $offset = -s $node->logfile;
 my $p = peer_up('replay');

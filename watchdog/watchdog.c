@@ -37,6 +37,7 @@ int			wd_max_heartbeat_connections = 100;
 char	   *wd_listen_addresses = NULL;
 int			wd_timeout_margin = 1000;
 int			wd_hello_timeout = 5000;
+int			wd_max_heartbeat_timeout = 300000;
 int			wd_termination_mode = WD_TERMINATE_ADDRESS;
 bool		wd_terminate_replication = false;
 char	   *wd_secret_file = NULL;
@@ -129,6 +130,15 @@ wd_define_gucs(void)
 							NULL,
 							&wd_hello_timeout,
 							5000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("watchdog.max_heartbeat_timeout",
+							"Longest heartbeat timeout a conmgr may announce.",
+							"A conmgr announcing a longer one (or an interval not below it) is refused: it would hold a slot, and keep its host's sessions from being ended, for that long after it vanished.",
+							&wd_max_heartbeat_timeout,
+							300000, 11, 86400000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -34,6 +34,7 @@ extern int	wd_max_heartbeat_connections;
 extern char *wd_listen_addresses;
 extern int	wd_timeout_margin;
 extern int	wd_hello_timeout;
+extern int	wd_max_heartbeat_timeout;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
 extern char *wd_secret_file;

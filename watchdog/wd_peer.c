@@ -67,6 +67,7 @@ static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice);
 static void wd_peer_release_slot(WdPeer *peer);
 static void wd_peer_integrity_failure(WdPeer *peer, const char *what);
+static void wd_peer_process_frames(WdPeer *peer);
 
 /*
  * Convert a socket address to our address form.  An IPv4-mapped IPv6
@@ -166,6 +167,15 @@ wd_copy_name(char *dst, size_t cap, const char *src)
 void
 wd_peer_process_input(WdPeer *peer)
 {
+	/* registrations of one batch share one backend-status snapshot */
+	pgstat_clear_backend_activity_snapshot();
+	wd_peer_process_frames(peer);
+	pgstat_clear_backend_activity_snapshot();
+}
+
+static void
+wd_peer_process_frames(WdPeer *peer)
+{
 	while (peer->state != WD_PEER_CLOSED && peer->inlen > 0)
 	{
 		size_t		frame_len = 0;
@@ -225,6 +235,8 @@ wd_peer_process_input(WdPeer *peer)
 			return;
 		}
 
+		if (peer->state == WD_PEER_ACTIVE)
+			peer->frames_in++;
 		switch (msg.type)
 		{
 			case CM_MSG_HELLO:
@@ -281,10 +293,17 @@ wd_peer_process_input(WdPeer *peer)
 static void
 wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 {
-	ereport(LOG,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("invalid heartbeat message from %s", peer->desc),
-			 errdetail("%s.", reason)));
+	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	uint64		suppressed;
+
+	if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
+		ereport(LOG,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("invalid heartbeat message from %s", peer->desc),
+				 errdetail("%s.", reason),
+				 suppressed > 0 ?
+				 errdetail_log("%s.  %llu earlier violations were not logged.", reason,
+							   (unsigned long long) suppressed) : 0));
 
 	if (peer->state == WD_PEER_ACTIVE)
 	{
@@ -377,6 +396,15 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 				 CM_PROTO_VERSION_MAJOR(CM_PROTO_VERSION_MAX),
 				 CM_PROTO_VERSION_MINOR(CM_PROTO_VERSION_MAX));
 		wd_peer_refuse_hello(peer, ERRCODE_PROTOCOL_VIOLATION, CM_REASON_VERSION, message);
+		return;
+	}
+
+	if (hello->heartbeat_timeout_ms > (uint32) wd_max_heartbeat_timeout)
+	{
+		snprintf(message, sizeof(message),
+				 "heartbeat timeout %u ms is longer than watchdog.max_heartbeat_timeout (%d ms)",
+				 hello->heartbeat_timeout_ms, wd_max_heartbeat_timeout);
+		wd_peer_refuse_hello(peer, ERRCODE_PROTOCOL_VIOLATION, CM_REASON_PROTOCOL, message);
 		return;
 	}
 
@@ -652,6 +680,8 @@ wd_peer_accept(WdPeer *peer)
 	peer->generation = generation;
 	peer->server_timeout = (uint32) server_timeout;
 	peer->state = WD_PEER_ACTIVE;
+	peer->hb_tokens = WD_HEARTBEAT_BURST;
+	peer->hb_last = wd_now_ms();
 	wd_pending_count--;
 	wd_active_count++;
 	wd_peer_set_deadline(peer, wd_now_ms() + peer->server_timeout);
@@ -694,8 +724,30 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	WatchdogPeerSlot *slot;
 	TimestampTz now = GetCurrentTimestamp();
 	uint32		rtt = wd_socket_rtt(peer->sock);
+	int64		mono = wd_now_ms();
 
-	wd_peer_set_deadline(peer, wd_now_ms() + peer->server_timeout);
+	/*
+	 * A conmgr sends one heartbeat per announced interval.  Allow bursts
+	 * (after a stall) and twice that rate sustained, nothing more: a peer
+	 * cannot make the watchdog spend its time answering.
+	 */
+	peer->hb_tokens = Min(WD_HEARTBEAT_BURST,
+						  peer->hb_tokens + (double) (mono - peer->hb_last) * 2.0 /
+						  Max(peer->hello.heartbeat_interval_ms, 1));
+	peer->hb_last = mono;
+	if (peer->hb_tokens < 1.0)
+	{
+		char		reason[128];
+
+		snprintf(reason, sizeof(reason),
+				 "heartbeats faster than the announced interval of %u ms allows",
+				 peer->hello.heartbeat_interval_ms);
+		wd_peer_protocol_violation(peer, reason);
+		return;
+	}
+	peer->hb_tokens -= 1.0;
+
+	wd_peer_set_deadline(peer, mono + peer->server_timeout);
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	slot = &wd_shared->slots[peer->slot];
@@ -736,7 +788,7 @@ wd_find_backend(int pid, bool *is_ip, CmProtoAddr *addr, BackendType *type)
 	int			n;
 	bool		found = false;
 
-	pgstat_clear_backend_activity_snapshot();
+	/* the snapshot is taken once per batch of frames (wd_peer_process_input) */
 	n = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= n; i++)
 	{
@@ -753,7 +805,6 @@ wd_find_backend(int pid, bool *is_ip, CmProtoAddr *addr, BackendType *type)
 		*is_ip = wd_sockaddr_to_addr(&be->st_clientaddr.addr, addr);
 		break;
 	}
-	pgstat_clear_backend_activity_snapshot();
 	return found;
 }
 
@@ -776,6 +827,12 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 	WatchdogRegistration *regs;
 	int			free_entry = -1;
 	int			pid = (int) session->backend_pid;
+	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	uint64		suppressed;
+
+	/* only precise mode uses registrations: nothing to look up otherwise */
+	if (wd_termination_mode != WD_TERMINATE_PRECISE)
+		return;
 
 	wd_addr_normalise(&claimed);
 	wd_addr_host_string(&peer->addr, peerhost, sizeof(peerhost));
@@ -852,11 +909,14 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 					 "the registration table is full");
 	}
 
-	if (reason[0] != '\0')
+	if (reason[0] != '\0' && wd_log_allowed(&limit, wd_now_ms(), &suppressed))
 		ereport(LOG,
 				(errmsg("watchdog rejected a session registration from conmgr at %s",
 						peer->desc),
-				 errdetail("%s.", reason)));
+				 errdetail("%s.", reason),
+				 suppressed > 0 ?
+				 errdetail_log("%s.  %llu earlier rejections were not logged.", reason,
+							   (unsigned long long) suppressed) : 0));
 	else
 		ereport(DEBUG1,
 				(errmsg_internal("watchdog: conmgr at %s registered backend %d (port %u)",
@@ -870,6 +930,8 @@ wd_peer_unregister(WdPeer *peer, const CmProtoSession *session)
 	WatchdogRegistration *regs;
 	bool		found = false;
 
+	if (wd_termination_mode != WD_TERMINATE_PRECISE)
+		return;
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	regs = WD_REGISTRATIONS(wd_shared);
 	for (int i = 0; i < wd_shared->max_registrations; i++)
@@ -893,6 +955,12 @@ wd_peer_unregister(WdPeer *peer, const CmProtoSession *session)
 }
 
 /* Free the peer's slot and its registrations, without termination. */
+void
+wd_peer_release(WdPeer *peer)
+{
+	wd_peer_release_slot(peer);
+}
+
 static void
 wd_peer_release_slot(WdPeer *peer)
 {
@@ -953,7 +1021,12 @@ wd_peer_integrity_failure(WdPeer *peer, const char *what)
 	uint64		suppressed;
 	char		name[WD_NAME_LEN] = "";
 
-	if (peer->slot >= 0)
+	if (peer->frames_in == 0)
+	{
+		/* conmgr never used its welcome: there is nothing to wait for */
+		wd_peer_release_slot(peer);
+	}
+	else if (peer->slot >= 0)
 	{
 		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 		if (wd_shared->slots[peer->slot].generation == peer->generation &&
@@ -1027,20 +1100,33 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 
 	if (peer->state == WD_PEER_PENDING && peer->challenged)
 	{
-		ereport(LOG,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("heartbeat connection from %s did not answer the authentication challenge within %d ms",
-						peer->desc, wd_hello_timeout)));
+		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		uint64		suppressed;
+
+		if (wd_log_allowed(&limit, now, &suppressed))
+			ereport(LOG,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("heartbeat connection from %s did not answer the authentication challenge within %d ms",
+							peer->desc, wd_hello_timeout),
+					 suppressed > 0 ?
+					 errdetail_log("%llu earlier such connections were not logged.",
+								   (unsigned long long) suppressed) : 0));
 		wd_peer_refuse(peer, CM_REASON_PROTOCOL, "no answer to the authentication challenge in time");
 		return;
 	}
 	if (peer->state == WD_PEER_PENDING)
 	{
-		if (peer->bytes_in > 0)
+		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		uint64		suppressed;
+
+		if (peer->bytes_in > 0 && wd_log_allowed(&limit, now, &suppressed))
 			ereport(LOG,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
 					 errmsg("heartbeat connection from %s sent no complete hello within %d ms",
-							peer->desc, wd_hello_timeout)));
+							peer->desc, wd_hello_timeout),
+					 suppressed > 0 ?
+					 errdetail_log("%llu earlier such connections were not logged.",
+								   (unsigned long long) suppressed) : 0));
 		else
 			ereport(DEBUG1,
 					(errmsg_internal("watchdog: heartbeat connection from %s sent nothing within %d ms",
@@ -1150,15 +1236,17 @@ void
 wd_slots_check_reconnect(int64 now)
 {
 	int			lost = 0;
+	WatchdogPeerSlot *gone;
 
 	if (now < wd_reconnect_next)
 		return;
 	wd_reconnect_next = PG_INT64_MAX;
+	/* copies of the slots declared lost, logged once the lock is released */
+	gone = palloc(sizeof(WatchdogPeerSlot) * wd_shared->max_slots);
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
-		char		host[64];
 
 		if (slot->state != WD_SLOT_RECONNECTING)
 			continue;
@@ -1169,16 +1257,22 @@ wd_slots_check_reconnect(int64 now)
 		}
 		slot->state = WD_SLOT_LOST;
 		slot->lost_reason = CM_REASON_TIMEOUT;
-		lost++;
-		wd_addr_host_string(&slot->addr, host, sizeof(host));
+		gone[lost++] = *slot;
+	}
+	LWLockRelease(wd_shared->lock);
+	for (int i = 0; i < lost; i++)
+	{
+		char		host[64];
+
+		wd_addr_host_string(&gone[i].addr, host, sizeof(host));
 		ereport(LOG,
 				(errmsg("conmgr \"%s\" at %s lost: it did not reconnect within %u ms",
-						slot->name, host, slot->server_timeout),
+						gone[i].name, host, gone[i].server_timeout),
 				 errdetail("Its sessions will be terminated (watchdog.termination_mode = %s).",
 						   wd_termination_mode == WD_TERMINATE_PRECISE ?
 						   "precise" : "address")));
 	}
-	LWLockRelease(wd_shared->lock);
+	pfree(gone);
 	if (lost > 0)
 		wd_wake_terminator();
 }

@@ -103,6 +103,7 @@ static void wd_check_attrs(int64 now);
 static void wd_shutdown(void) pg_attribute_noreturn();
 static int	wd_max_pending(void);
 static void wd_warn_insecure(void);
+static WdPeer *wd_pending_to_evict(void);
 
 /* Monotonic clock in milliseconds: every peer timeout is measured on it. */
 int64
@@ -498,6 +499,59 @@ wd_open_listen_sockets(bool first)
 	}
 }
 
+/*
+ * The pending connection to close when too many wait: the oldest of the
+ * address with the most pending connections (ties: the address seen
+ * first).  O(pending^2) in the worst case, only on this rare path, with at
+ * most wd_max_pending() connections.
+ */
+static WdPeer *
+wd_pending_to_evict(void)
+{
+	dlist_iter	iter;
+	WdPeer	   *best = NULL;
+	int			best_count = 0;
+
+	dlist_foreach(iter, &wd_peers)
+	{
+		WdPeer	   *p = dlist_container(WdPeer, node, iter.cur);
+		dlist_iter	inner;
+		int			count = 0;
+		bool		earlier = false;
+
+		if (p->state != WD_PEER_PENDING)
+			continue;
+		dlist_foreach(inner, &wd_peers)
+		{
+			WdPeer	   *q = dlist_container(WdPeer, node, inner.cur);
+
+			if (q->state != WD_PEER_PENDING || q->addr.family != p->addr.family ||
+				memcmp(q->addr.addr, p->addr.addr, p->addr.family == 4 ? 4 : 16) != 0)
+				continue;
+			if (q == p)
+				break;
+			earlier = true;		/* p is not the oldest of its address */
+			break;
+		}
+		if (earlier)
+			continue;
+		dlist_foreach(inner, &wd_peers)
+		{
+			WdPeer	   *q = dlist_container(WdPeer, node, inner.cur);
+
+			if (q->state == WD_PEER_PENDING && q->addr.family == p->addr.family &&
+				memcmp(q->addr.addr, p->addr.addr, p->addr.family == 4 ? 4 : 16) == 0)
+				count++;
+		}
+		if (count > best_count)
+		{
+			best = p;
+			best_count = count;
+		}
+	}
+	return best;
+}
+
 /* Most connections allowed to wait for their hello at once. */
 static int
 wd_max_pending(void)
@@ -829,27 +883,25 @@ wd_accept(pgsocket lsock, int64 now)
 		(void) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		(void) setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 
-		/* Too many connections without a hello: drop the oldest. */
+		/*
+		 * Too many connections without a (complete) handshake: drop the
+		 * oldest of the address that holds the most of them, so that one
+		 * address flooding the port evicts its own connections first.
+		 */
 		if (wd_pending_count >= wd_max_pending())
 		{
-			dlist_iter	iter;
+			WdPeer	   *old = wd_pending_to_evict();
 
-			dlist_foreach(iter, &wd_peers)
+			if (old)
 			{
-				WdPeer	   *old = dlist_container(WdPeer, node, iter.cur);
-
-				if (old->state == WD_PEER_PENDING)
-				{
-					if (wd_log_allowed(&wd_limit_evict, now, &suppressed))
-						ereport(LOG,
-								(errmsg("watchdog: too many heartbeat connections waiting for their hello (%d); closing the oldest, from %s",
-										wd_pending_count, old->desc),
-								 suppressed > 0 ?
-								 errdetail("%llu similar closures were not logged.",
-										   (unsigned long long) suppressed) : 0));
-					wd_peer_close(old);
-					break;
-				}
+				if (wd_log_allowed(&wd_limit_evict, now, &suppressed))
+					ereport(LOG,
+							(errmsg("watchdog: too many heartbeat connections waiting for their handshake (%d); closing the oldest of the address with the most, %s",
+									wd_pending_count, old->desc),
+							 suppressed > 0 ?
+							 errdetail("%llu similar closures were not logged.",
+									   (unsigned long long) suppressed) : 0));
+				wd_peer_close(old);
 			}
 		}
 
@@ -907,7 +959,20 @@ wd_peer_read(WdPeer *peer)
 		return;
 
 	/* end of file or error */
-	if (peer->state == WD_PEER_ACTIVE)
+	if (peer->state == WD_PEER_ACTIVE && peer->frames_in == 0)
+	{
+		/*
+		 * Welcomed, but gone before a single frame: conmgr gave up its
+		 * handshake (it never saw the welcome in time), so it told no
+		 * application anything and has no session to answer for.
+		 */
+		ereport(DEBUG1,
+				(errmsg_internal("watchdog: conmgr at %s closed its connection before using its welcome",
+								 peer->desc)));
+		wd_peer_release(peer);
+		wd_peer_close(peer);
+	}
+	else if (peer->state == WD_PEER_ACTIVE)
 	{
 		char		detail[256];
 

@@ -52,6 +52,9 @@ typedef struct WdPeer
 	CmAuthKeys	keys;			/* session keys, when sealed */
 	uint64		seq_in;			/* last sequence number received */
 	uint64		seq_out;		/* last sequence number sent */
+	uint64		frames_in;		/* frames received after the welcome */
+	double		hb_tokens;		/* heartbeats allowed now (a token bucket) */
+	int64		hb_last;		/* monotonic ms of the last heartbeat */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
 	uint32		wait_events;	/* events registered at wait_pos */
@@ -69,6 +72,9 @@ typedef struct WdLogLimit
 	int			count;			/* lines logged in it */
 	uint64		suppressed;		/* lines withheld since the last logged */
 } WdLogLimit;
+
+/* heartbeats a peer may send at once, above its announced rate */
+#define WD_HEARTBEAT_BURST		10.0
 
 /* refusals of a hello logged per rate-limit window, at most */
 #define WD_LOG_REFUSAL_BURST	10
@@ -95,6 +101,7 @@ extern int	wd_auth_secrets(const CmAuthSecret **secrets, const char **problem);
 extern void wd_peer_process_input(WdPeer *peer);
 extern void wd_peer_check_deadline(WdPeer *peer, int64 now);
 extern void wd_peer_lost(WdPeer *peer, uint16 reason, const char *detail);
+extern void wd_peer_release(WdPeer *peer);
 extern void wd_peer_push_attrs(WdPeer *peer, uint8 attrs);
 extern void wd_peer_shutdown_notice(WdPeer *peer);
 extern void wd_peer_refuse(WdPeer *peer, uint16 reason, const char *message);
