@@ -241,6 +241,12 @@ $peer->hello(interval => $interval, timeout => $timeout, name => 'precise2');
 $peer->register_session('J', $pid_unreg, '127.0.0.1', $port_unreg);
 $node->poll_query_until('postgres',
 	"SELECT sessions_registered = 1 FROM pgx_stat_watchdog WHERE conmgr_name = 'precise2'");
+# an unregistration must name the session's port as well as its PID
+$peer->register_session('K', $pid_unreg, '127.0.0.1', $port_unreg == 65535 ? 1 : $port_unreg + 1);
+$peer->heartbeat(1);    # processed in order: the K before it is done
+is( $node->safe_psql('postgres',
+		"SELECT sessions_registered FROM pgx_stat_watchdog WHERE conmgr_name = 'precise2'"),
+	'1', 'an unregistration with another port removes nothing');
 $peer->register_session('K', $pid_unreg, '127.0.0.1', $port_unreg);
 ok( $node->poll_query_until(
 		'postgres',

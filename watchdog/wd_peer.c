@@ -929,15 +929,25 @@ wd_peer_unregister(WdPeer *peer, const CmProtoSession *session)
 {
 	WatchdogRegistration *regs;
 	bool		found = false;
+	CmProtoAddr claimed = session->client;
 
 	if (wd_termination_mode != WD_TERMINATE_PRECISE)
 		return;
+	wd_addr_normalise(&claimed);
+	if (!cm_proto_addr_equal(&claimed, &peer->addr))
+		return;					/* registrations carry the peer's address */
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	regs = WD_REGISTRATIONS(wd_shared);
 	for (int i = 0; i < wd_shared->max_registrations; i++)
 	{
+		/*
+		 * PID, port and peer must all match: the address is the peer's
+		 * (checked at registration), and an unregistration naming another
+		 * session's port removes nothing.
+		 */
 		if (regs[i].pid != 0 &&
 			regs[i].pid == (int32) session->backend_pid &&
+			regs[i].port == session->client.port &&
 			regs[i].slot == peer->slot &&
 			regs[i].generation == peer->generation)
 		{
