@@ -171,6 +171,28 @@ ok(-f $shim, 'client/test/no_netlink.so is built');
 	refused_ok($srvlog, $cmlog, 'insecure opt-in with a verified user');
 }
 
+# PGCONMGR=on: a conmgr on a non-loopback address of this host is
+# verified like one on loopback
+my ($hostaddr) = `ip -o -4 addr show scope global 2>/dev/null` =~ /\binet (\d+\.\d+\.\d+\.\d+)\//;
+SKIP:
+{
+	skip 'this host has no non-loopback IPv4 address', 4 unless $hostaddr;
+	my $far = CmClient::start_fake(PostgreSQL::Test::Cluster::get_free_port(),
+		'instance', "127.0.0.1:$srvport", addr => $hostaddr);
+	my $fci = "host=$hostaddr port=$far->{port} dbname=app user=appuser";
+	local $ENV{PGCONMGR} = 'on';
+	my ($logs, $trc, $tout, $terr) =
+	  CmClient::between(sub { CmClient::run_tool('connect', $fci) }, $srv, $far);
+	like($logs->[1], qr/^route tsa=0 /m, "PGCONMGR=on, $hostaddr: a conmgr of our own user is used");
+	local $ENV{PGCONMGRUSER} = $other;
+	($logs, $trc, $tout, $terr) =
+	  CmClient::between(sub { CmClient::run_tool('connect', $fci) }, $srv, $far);
+	like($tout, qr/the socket that answered on \Q$hostaddr\E port $far->{port} belongs to UID $>/,
+		"PGCONMGR=on, $hostaddr, PGCONMGRUSER=$other: its user is verified and refused");
+	is($logs->[1], "closed stage=route\n", "PGCONMGR=on, $hostaddr: no route request");
+	is($logs->[0], '', "PGCONMGR=on, $hostaddr: the server received nothing");
+}
+
 # A plain server on a loopback port is not affected by PGCONMGRUSER
 {
 	local $ENV{PGCONMGRUSER} = $other;

@@ -10,7 +10,8 @@
 # A genuine conmgr run by the unprivileged test user is accepted once
 # PGCONMGRUSER or CMDATA names that user.  t/306 covers the rest as an
 # unprivileged user; this file needs root, so scripts/test-partitions.sh
-# runs it.
+# runs it.  Last, a conmgr in another network namespace, reached with
+# PGCONMGR=on: its user cannot be verified.
 
 use strict;
 use warnings FATAL => 'all';
@@ -130,6 +131,52 @@ is($srvlog, '', 'default: nothing sent');
 		like($err, qr/belongs to UID $nobody \(nobody\)/, 'CMDATA does not make nobody acceptable');
 		is($srvlog, '', 'CMDATA: nothing sent to the impostor\'s server');
 	}
+}
+
+# A conmgr in another network namespace (as in a container), reached with
+# PGCONMGR=on over a veth link: no socket of this namespace answers, so its
+# user cannot be verified, even though it runs as root there.
+my $ns = ($ENV{CM_LAB_TAG} // 'cm') . "imp$$";
+my ($va, $vb) = ("cmia$$", "cmib$$");
+# TEST-NET-3, unless this host uses it
+my $net_free = `ip -o addr 2>/dev/null` !~ /\binet 203\.0\.113\./;
+my $netns_ok = $net_free && system("ip netns add $ns 2>/dev/null") == 0;
+SKIP:
+{
+	skip 'network namespaces cannot be created here, or 203.0.113.0/24 is in use', 5
+	  unless $netns_ok;
+	for my $cmd ("ip link add $va type veth peer name $vb", "ip link set $vb netns $ns",
+		"ip addr add 203.0.113.1/30 dev $va", "ip link set $va up",
+		"ip netns exec $ns ip addr add 203.0.113.2/30 dev $vb",
+		"ip netns exec $ns ip link set $vb up", "ip netns exec $ns ip link set lo up")
+	{
+		system($cmd) == 0 or die "$cmd failed";
+	}
+	my $far = CmClient::start_fake(PostgreSQL::Test::Cluster::get_free_port(),
+		'instance', "127.0.0.1:$srvport", addr => '203.0.113.2', netns => $ns);
+	my $fci = "host=203.0.113.2 port=$far->{port} dbname=app user=appuser";
+	local $ENV{PGCONMGR} = 'on';
+	my ($logs, $trc, $out, $terr) = CmClient::between(sub { CmClient::run_tool('connect', $fci) },
+		$srv, $far);
+	like($out,
+		qr/conmgr at "203\.0\.113\.2", port $far->{port} is not trusted: the user it runs as cannot be verified: no socket of this host answers on 203\.0\.113\.2 port $far->{port} \(a conmgr on another host or in another network namespace\) \(PGCONMGR_INSECURE_UNVERIFIED_PEER is not set\)/,
+		'another network namespace: refused, the user cannot be verified');
+	is($logs->[1], "closed stage=route\n", 'another network namespace: no route request');
+	is($logs->[0], '', 'another network namespace: the server received nothing');
+
+	local $ENV{PGCONMGR_INSECURE_UNVERIFIED_PEER} = 'on';
+	($logs, $trc, $out, $terr) = CmClient::between(sub { CmClient::run_tool('connect', $fci) },
+		$srv, $far);
+	like($logs->[1], qr/^route tsa=0 /m,
+		'PGCONMGR_INSECURE_UNVERIFIED_PEER=on: the unverifiable conmgr is asked');
+	like($logs->[0], qr/^password=\Q$password\E$/m, '... and the password goes where it says');
+	CmClient::signal_bg($far, 'TERM');
+	CmClient::finish_bg($far);
+}
+
+END
+{
+	system("ip netns del $ns 2>/dev/null") if $netns_ok;
 }
 
 # the unit test of the lookup, as root: listeners of another user

@@ -92,10 +92,11 @@ sub start_bg
 	return $h;
 }
 
-=item start_fake(PORT, MODE, ARG, [addr => ADDR], [user => USER])
+=item start_fake(PORT, MODE, ARG, [addr => ADDR], [user => USER], [netns => NS])
 
 Start client/test/fake_conmgr.pl and wait until it listens: on 127.0.0.1,
-or on ADDR (::1 for IPv6); as USER when given (the test runs as root).
+or on ADDR (::1 for IPv6); as USER, or in network namespace NS, when given
+(the test runs as root).
 
 =cut
 
@@ -103,7 +104,8 @@ sub start_fake
 {
 	my ($port, $mode, $arg, %opt) = @_;
 	my $addr = $opt{addr} // '127.0.0.1';
-	my $h = start_bg_as($opt{user}, 'env', "FAKE_CONMGR_ADDR=$addr", $^X,
+	my @ns = $opt{netns} ? ('ip', 'netns', 'exec', $opt{netns}) : ();
+	my $h = start_bg_as($opt{user}, @ns, 'env', "FAKE_CONMGR_ADDR=$addr", $^X,
 		topdir() . '/client/test/fake_conmgr.pl', $port, $mode, defined $arg ? $arg : ());
 	@$h{qw(port addr)} = ($port, $addr);
 	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $addr port $port");
