@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "libpq-fe.h"
@@ -96,6 +97,34 @@ extern char *pqcm_strdup(const char *s);
 extern void pqcm_appendf(char **buf, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 
+/* pqcm_peer.c: the OS user behind a conmgr port */
+typedef enum PqcmPeerLookup
+{
+	PQCM_PEER_FOUND = 0,		/* *uid owns the socket at the other end */
+	PQCM_PEER_UNOWNED,			/* that socket is no longer held by a process */
+	PQCM_PEER_NOT_FOUND,		/* the other end is not a socket of this host */
+	PQCM_PEER_UNAVAILABLE		/* socket diagnostics cannot be used here */
+} PqcmPeerLookup;
+
+/* Who may own conmgr's socket (root + PGCONMGRUSER's 16 users) */
+#define PQCM_PEER_MAX_USERS 17
+
+typedef struct PqcmPeerRule
+{
+	int			n;
+	uid_t		uid[PQCM_PEER_MAX_USERS];
+	bool		from_env;		/* PGCONMGRUSER was set */
+	bool		insecure;		/* PGCONMGR_INSECURE_UNVERIFIED_PEER=on */
+	char		setting[200];	/* PGCONMGRUSER's value */
+	char		error[400];		/* PGCONMGRUSER is invalid: why */
+} PqcmPeerRule;
+
+extern PqcmPeerLookup pqcm_peer_uid(int fd, uid_t *uid, char *why, size_t whycap);
+extern void pqcm_peer_rule_init(PqcmPeerRule *rule);
+extern bool pqcm_peer_trusted(int fd, const PqcmPeerRule *rule, const char *label,
+							  char *msg, size_t msgcap);
+extern bool pqcm_insecure_unverified_peer(void);
+
 /* pqcm_probe.c: stage 1, a non-blocking state machine */
 typedef enum PqcmProbeResult
 {
@@ -122,6 +151,7 @@ typedef struct PqcmProbe
 	size_t		inlen;
 	CmProtoInstance instance;
 	char		message[600];	/* why NO_INSTANCE / ERROR / DOWN */
+	PqcmPeerRule peer_rule;		/* who may own conmgr's socket */
 	/* request */
 	uint8_t		tsa;
 	char		application_name[CM_PROTO_MAX_STRING + 1];

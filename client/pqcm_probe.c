@@ -7,9 +7,12 @@
  *
  * Recognition sends PostgreSQL's GSSENCRequest.  A PostgreSQL server
  * answers one byte ('G' or 'N') and logs nothing when we close; conmgr
- * answers with its greeting (see common/cm_protocol.h).  The probe is a
- * non-blocking state machine so that PQconnectPoll() can drive it; the
- * synchronous entry points run it with poll() until a deadline.
+ * answers with its greeting (see common/cm_protocol.h).  Before the route
+ * request, the user holding the socket that answered is checked
+ * (pqcm_peer.c), so that no other local user can stand in for conmgr.
+ * The probe is a non-blocking state machine so that PQconnectPoll() can
+ * drive it; the synchronous entry points run it with poll() until a
+ * deadline.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -155,7 +158,8 @@ pqcm_remaining_ms(const struct timespec *d)
 
 /*
  * Prepare a probe of one host entry.  Name resolution happens here (it
- * may block, as it does in libpq); with loopback_only, addresses that are
+ * may block, as it does in libpq), and so does that of the users who may
+ * run conmgr (PGCONMGRUSER); with loopback_only, addresses that are
  * not loopback are dropped since conmgr listens on loopback only.
  */
 void
@@ -173,6 +177,7 @@ pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only,
 			 application_name ? application_name : "");
 	snprintf(p->label, sizeof(p->label), "\"%s\", port %s",
 			 e->host[0] ? e->host : e->hostaddr, e->port);
+	pqcm_peer_rule_init(&p->peer_rule);
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -421,6 +426,16 @@ pqcm_probe_step(PqcmProbe *p)
 					memmove(p->in, p->in + flen, p->inlen - flen);
 					p->inlen -= flen;
 					(void) version;
+
+					/*
+					 * A conmgr, by its greeting: believe it only if an
+					 * expected user holds its socket.  Otherwise the entry
+					 * fails (it is not tried as a server either), before
+					 * anything of the application is sent.
+					 */
+					if (!pqcm_peer_trusted(p->fd, &p->peer_rule, p->label,
+										   p->message, sizeof(p->message)))
+						return probe_fail(p, PQCM_PROBE_ERROR);
 
 					/* we speak 1.0 only, which every conmgr speaks */
 					{

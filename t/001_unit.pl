@@ -1,7 +1,9 @@
 # Unit tests, plain and under ASan/UBSan: the wire protocol codec
 # (test/unit/test_protocol.c, protocol.cases), the conmgr.conf parser
-# (test/unit/test_config.c, config.cases) and heartbeat authentication
-# (test/unit/test_auth.c, given a directory for its secret files).
+# (test/unit/test_config.c, config.cases), heartbeat authentication
+# (test/unit/test_auth.c, given a directory for its secret files) and the
+# client library's check of the user behind a conmgr port
+# (test/unit/test_peer.c: socket diagnostics, PGCONMGRUSER).
 #
 # The C programs print one "ok N - ..." / "not ok N - ..." line per check;
 # each becomes one assertion here, so prove's summary counts them.
@@ -18,7 +20,9 @@ my %cases = (
 	test_config => [ "$top/test/unit/config.cases", 40 ],
 	test_config_san => [ "$top/test/unit/config.cases", 40 ],
 	test_auth => [ PostgreSQL::Test::Utils::tempdir(), 25 ],
-	test_auth_san => [ PostgreSQL::Test::Utils::tempdir(), 25 ]);
+	test_auth_san => [ PostgreSQL::Test::Utils::tempdir(), 25 ],
+	test_peer => [ '', 40 ],
+	test_peer_san => [ '', 40 ]);
 
 foreach my $prog (sort keys %cases)
 {

@@ -3,10 +3,10 @@
 
 # Client library under valgrind (memcheck): no invalid access, no definite
 # or indirect leak, in every path the other tests exercise: synchronous and
-# asynchronous connections, multi-host fallbacks, failed connections,
-# resets, notices with the watcher thread, several threads at once, and
-# connections that do not use Connection Manager.  Skipped without
-# valgrind (Debian package valgrind).
+# asynchronous connections, multi-host fallbacks, failed connections, a
+# conmgr of an unexpected user (PGCONMGRUSER), resets, notices with the
+# watcher thread, several threads at once, and connections that do not use
+# Connection Manager.  Skipped without valgrind (Debian package valgrind).
 
 use strict;
 use warnings FATAL => 'all';
@@ -69,6 +69,14 @@ vg_run('eight threads', 0, 'threads', '8', $ci);
 {
 	local $ENV{PGCONMGR} = 'bogus';
 	vg_run('invalid PGCONMGR', 1, 'connect', $ci);
+}
+{
+	# who may answer as conmgr (t/306): a name, and a refusal
+	local $ENV{PGCONMGRUSER} = scalar getpwuid($>);
+	vg_run('PGCONMGRUSER naming our own user', 0, 'connect', $ci, 'SELECT 1');
+	$ENV{PGCONMGRUSER} = $> == 0 ? 'nobody' : 'root';
+	vg_run('conmgr of an unexpected user refused', 1, 'connect', $ci);
+	vg_run('conmgr of an unexpected user refused, asynchronous', 1, 'async', $ci);
 }
 
 # notice with the watcher thread

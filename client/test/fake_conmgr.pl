@@ -12,6 +12,9 @@
 #     MODE partial HOST:PORT    as instance, but the notice is cut after 3 bytes
 #                               and the socket stays open
 #
+# It listens on 127.0.0.1, or on the address in FAKE_CONMGR_ADDR (::1 for
+# IPv6).
+#
 # On SIGUSR1 every registered client gets a failure notice ('F') and its
 # socket is closed; on SIGUSR2 every client socket is closed without one.
 # Prints one line per event on stdout.
@@ -20,19 +23,19 @@
 
 use strict;
 use warnings FATAL => 'all';
-use IO::Socket::INET;
+use IO::Socket::IP;
 use IO::Select;
 
 my ($port, $mode, $arg) = @ARGV;
 die "usage: $0 PORT MODE [ARG]\n" unless defined $mode;
 $| = 1;
 
-my $listen = IO::Socket::INET->new(
-	LocalAddr => '127.0.0.1',
+my $listen = IO::Socket::IP->new(
+	LocalHost => $ENV{FAKE_CONMGR_ADDR} || '127.0.0.1',
 	LocalPort => $port,
 	Listen    => 64,
 	ReuseAddr => 1,
-	Proto     => 'tcp') or die "cannot listen on $port: $!\n";
+	Proto     => 'tcp') or die "cannot listen on $port: $@\n";
 print "listening port=$port\n";
 
 my $sel = IO::Select->new($listen);

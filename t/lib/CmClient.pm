@@ -12,6 +12,8 @@ CmClient - helpers for the client library tests (t/3*.pl)
   use CmClient;
   my $tool = CmClient::tool();                       # client/test/pqcm_tool
   my $fake = CmClient::start_fake($port, 'instance', "127.0.0.1:$pgport");
+  my $srv  = CmClient::start_server($port2);         # records what it gets
+  my ($logs) = CmClient::between(sub { CmClient::run_tool(...) }, $srv, $fake);
   CmClient::wait_output($fake, qr/register pid=(\d+)/, 'registered');
   my ($rc, $out, $err) = CmClient::run_tool('connect', $conninfo);
 
@@ -90,19 +92,134 @@ sub start_bg
 	return $h;
 }
 
-=item start_fake(PORT, MODE, ARG)
+=item start_fake(PORT, MODE, ARG, [addr => ADDR], [user => USER], [netns => NS])
 
-Start client/test/fake_conmgr.pl and wait until it listens.
+Start client/test/fake_conmgr.pl and wait until it listens: on 127.0.0.1,
+or on ADDR (::1 for IPv6); as USER, or in network namespace NS, when given
+(the test runs as root).
 
 =cut
 
 sub start_fake
 {
-	my ($port, $mode, $arg) = @_;
-	my $h = start_bg($^X, topdir() . '/client/test/fake_conmgr.pl', $port, $mode,
-		defined $arg ? $arg : ());
-	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $port");
+	my ($port, $mode, $arg, %opt) = @_;
+	my $addr = $opt{addr} // '127.0.0.1';
+	my @ns = $opt{netns} ? ('ip', 'netns', 'exec', $opt{netns}) : ();
+	my $h = start_bg_as($opt{user}, @ns, 'env', "FAKE_CONMGR_ADDR=$addr", $^X,
+		topdir() . '/client/test/fake_conmgr.pl', $port, $mode, defined $arg ? $arg : ());
+	@$h{qw(port addr)} = ($port, $addr);
+	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $addr port $port");
 	return $h;
+}
+
+=item start_server(PORT, [addr => ADDR])
+
+Start client/test/fake_server.pl, a stand-in PostgreSQL server that
+records what it receives (it asks for a cleartext password), and wait
+until it listens.
+
+=cut
+
+sub start_server
+{
+	my ($port, %opt) = @_;
+	my $addr = $opt{addr} // '127.0.0.1';
+	my $h = start_bg($^X, topdir() . '/client/test/fake_server.pl', $port, $addr);
+	@$h{qw(port addr server)} = ($port, $addr, 1);
+	wait_output($h, qr/listening port=$port/, "recording server listens on $addr port $port");
+	return $h;
+}
+
+# Start a command as USER (undef: as ourselves; otherwise we are root).
+sub start_bg_as
+{
+	my ($user, @cmd) = @_;
+	return start_bg(@cmd) unless defined $user;
+	my ($uid, $gid) = (getpwnam($user))[ 2, 3 ];
+	croak "no user $user" unless defined $uid;
+	my $h = { out => '', err => '' };
+	$h->{harness} = IPC::Run::start(\@cmd, '<', \undef, '>', \$h->{out}, '2>', \$h->{err},
+		init => sub {
+			$) = "$gid $gid";
+			$( = $gid;
+			$< = $> = $uid;
+			die "could not become $user\n" if $> != $uid || $< != $uid;
+		});
+	push @children, $h;
+	return $h;
+}
+
+# What a background process printed, from offset POS on.
+sub output_since
+{
+	my ($h, $pos) = @_;
+	eval { $h->{harness}->pump_nb; };
+	return substr($h->{out}, $pos);
+}
+
+# Wait until a background process's whole output matches RE; returns the
+# offsets where the match starts and ends.
+sub wait_match
+{
+	my ($h, $re) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		return ($-[0], $+[0]) if output_since($h, 0) =~ $re;
+		usleep(20_000);
+	}
+	croak "timed out waiting for $re; output:\n$h->{out}$h->{err}";
+}
+
+my $sentinel = 0;
+
+# Make a fake conmgr or recording server print everything that happened
+# before now: it gets a connection of its own, which it handles after the
+# connections and the closes that came before.  Returns where the
+# sentinel's lines start and end in its output.
+sub sync_fake
+{
+	my ($h) = @_;
+	require IO::Socket::IP;
+	$sentinel++;
+	my $s = IO::Socket::IP->new(PeerHost => $h->{addr}, PeerPort => $h->{port}, Proto => 'tcp')
+	  or croak "sentinel connection to $h->{addr} port $h->{port}: $@";
+	my $re;
+	if ($h->{server})
+	{
+		my $user = "sentinel$sentinel";
+		my $body = "user\0$user\0\0";
+		syswrite $s, pack('NN', 8 + length $body, 196608) . $body;
+		sysread $s, my $answer, 9;
+		$re = qr/^accepted\nstartup user=$user database=\nbytes=\d+\n/m;
+	}
+	else
+	{
+		my $code = 12340000 + $sentinel;
+		syswrite $s, pack('NN', 8, $code);
+		$re = qr/^startup code=$code\n/m;
+	}
+	close $s;
+	return wait_match($h, $re);
+}
+
+=item between(CODE, H...)
+
+Run CODE between two syncs of the fake conmgrs and recording servers H
+(each handles a connection of its own before and after, so that
+everything CODE caused is in their output, and nothing else).  Returns an
+array reference of what each H printed meanwhile, then what CODE returned.
+
+=cut
+
+sub between
+{
+	my ($code, @h) = @_;
+	my @start = map { [ sync_fake($_) ] } @h;
+	my @r = $code->();
+	my @end = map { [ sync_fake($_) ] } @h;
+	my @logs = map { substr($h[$_]{out}, $start[$_][1], $end[$_][0] - $start[$_][1]) } 0 .. $#h;
+	return (\@logs, @r);
 }
 
 =item wait_output(H, REGEX, NAME)
