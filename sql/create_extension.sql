@@ -22,3 +22,9 @@ DROP EXTENSION watchdog;
 DROP SCHEMA wd;
 -- the version that does not exist is refused
 CREATE EXTENSION watchdog VERSION '0.9';
+-- the versions shipped, and how an existing installation is brought up to date
+SELECT version, superuser, relocatable
+  FROM pg_available_extension_versions WHERE name = 'watchdog' ORDER BY 1;
+SELECT source, target, path FROM pg_extension_update_paths('watchdog')
+ WHERE path IS NOT NULL ORDER BY 1, 2;
+SELECT default_version FROM pg_available_extensions WHERE name = 'watchdog';

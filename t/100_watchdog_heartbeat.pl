@@ -2,7 +2,8 @@
 # Copyright (c) 2026, Connection Manager for PostgreSQL developers
 
 # The watchdog answers hello and heartbeats; peers appear in and leave
-# pgx_stat_watchdog; addresses are hidden from unprivileged roles; a
+# pgx_stat_watchdog; the view is refused to roles outside pg_monitor and
+# hides addresses from those granted it without pg_read_all_stats; a
 # goodbye is a clean departure, a dropped connection is a lost peer.
 
 use strict;
@@ -58,16 +59,27 @@ is( $row,
 		'active', 't', 't', 0, 0),
 	'pgx_stat_watchdog shows the peer');
 
-# addresses are hidden from roles that may not see pg_stat_activity addresses
+# the view is for pg_monitor; a role granted it otherwise sees no address
+# unless it may see the addresses in pg_stat_activity
 $node->safe_psql('postgres',
-	'CREATE ROLE plain LOGIN; CREATE ROLE monitor LOGIN IN ROLE pg_monitor');
+	'CREATE ROLE plain LOGIN; CREATE ROLE granted LOGIN; '
+	  . 'CREATE ROLE monitor LOGIN IN ROLE pg_monitor; '
+	  . 'GRANT SELECT ON pgx_stat_watchdog TO granted; '
+	  . 'GRANT EXECUTE ON FUNCTION pgx_stat_watchdog() TO granted');
+my ($ret, $stdout, $stderr) = $node->psql(
+	'postgres', 'SELECT count(*) FROM pgx_stat_watchdog',
+	extra_params => [ '-U', 'plain' ]);
+like(
+	$stderr,
+	qr/permission denied for view pgx_stat_watchdog/,
+	'a plain role may not read the view');
 is( $node->safe_psql(
 		'postgres',
 		'SELECT conmgr_addr IS NULL, conmgr_port IS NULL, conmgr_name IS NULL, '
 		  . 'heartbeat_interval FROM pgx_stat_watchdog',
-		extra_params => [ '-U', 'plain' ]),
+		extra_params => [ '-U', 'granted' ]),
 	't|t|t|200',
-	'a plain role sees no address, port or name');
+	'a role granted the view without pg_read_all_stats sees no address, port or name');
 is( $node->safe_psql(
 		'postgres', 'SELECT host(conmgr_addr) FROM pgx_stat_watchdog',
 		extra_params => [ '-U', 'monitor' ]),

@@ -25,8 +25,11 @@
  *	- Registrations are written by the watchdog (register, unregister,
  *	  release of a slot) and consumed by the terminator (when it takes a
  *	  LOST slot it takes that slot's registrations with it).
- *	- pgx_stat_watchdog() only reads, under the shared lock, copying what
- *	  it needs before releasing it.
+ *	- pgx_stat_watchdog() only reads: under the shared lock it copies the
+ *	  slots and the registration table into memory allocated beforehand,
+ *	  and does nothing else there (no backend lookup, no allocation, no
+ *	  ereport), since any role granted the view may call it in a loop
+ *	  while the watchdog needs the lock exclusively for every heartbeat.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *

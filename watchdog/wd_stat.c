@@ -3,9 +3,11 @@
  * wd_stat.c
  *	  pgx_stat_watchdog(): one row per conmgr peer known to the watchdog.
  *
- * Addresses, ports and names of peers are shown only to roles that may see
- * the client addresses in pg_stat_activity (members of pg_read_all_stats,
- * which includes pg_monitor, and superusers); other roles see NULL there.
+ * The extension grants the view and this function to pg_monitor only
+ * (version 1.1).  Addresses, ports and names of peers are shown only to roles
+ * that may see the client addresses in pg_stat_activity (members of
+ * pg_read_all_stats, which includes pg_monitor, and superusers); a role that
+ * an administrator granted the view otherwise sees NULL there.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -56,8 +58,38 @@ wd_addr_to_inet(const CmProtoAddr *addr)
 }
 
 /*
- * pgx_stat_watchdog_1_0: the set-returning function behind the view.  The
- * slots are copied under the shared lock and formatted afterwards.
+ * Count, per slot, the registered sessions whose backend is still there.
+ * Works on copies taken under the lock: BackendPidGetProc() takes
+ * ProcArrayLock and walks the process array, once per registration, which
+ * must not happen while the watchdog waits for its own lock to answer a
+ * heartbeat.
+ */
+static void
+wd_count_live_registrations(const WatchdogRegistration *regs, int nregs,
+							const WatchdogPeerSlot *slots, int nslots,
+							int *registered)
+{
+	for (int i = 0; i < nregs; i++)
+	{
+		const WatchdogRegistration *reg = &regs[i];
+
+		if (reg->pid == 0 || reg->slot < 0 || reg->slot >= nslots ||
+			reg->generation != slots[reg->slot].generation)
+			continue;
+		if (BackendPidGetProc(reg->pid) != NULL)
+			registered[reg->slot]++;
+	}
+}
+
+/*
+ * pgx_stat_watchdog_1_0: the set-returning function behind the view.
+ *
+ * Any role granted the view can call this in a loop, and the watchdog takes
+ * the same lock exclusively for every heartbeat it answers: the shared lock
+ * is held only for two memcpy()s into memory allocated beforehand (the slots
+ * and the registration table, both of a size fixed at server start).
+ * Everything else (backend lookups, formatting, the tuplestore) happens
+ * after it is released.
  */
 Datum
 pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
@@ -65,8 +97,10 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		show_addresses;
 	WatchdogPeerSlot *copy;
+	WatchdogRegistration *regs;
 	int		   *registered;
 	int			nslots;
+	int			nregs;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (wd_shared == NULL)
@@ -78,25 +112,21 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 
 	show_addresses = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 
+	/* both sizes are fixed at server start */
 	nslots = wd_shared->max_slots;
+	nregs = wd_shared->max_registrations;
 	copy = palloc(sizeof(WatchdogPeerSlot) * nslots);
+	regs = palloc(sizeof(WatchdogRegistration) * nregs);
 	registered = palloc0(sizeof(int) * nslots);
 
 	LWLockAcquire(wd_shared->lock, LW_SHARED);
 	memcpy(copy, wd_shared->slots, sizeof(WatchdogPeerSlot) * nslots);
-	{
-		WatchdogRegistration *regs = WD_REGISTRATIONS(wd_shared);
-
-		for (int i = 0; i < wd_shared->max_registrations; i++)
-		{
-			if (regs[i].pid != 0 && regs[i].slot >= 0 &&
-				regs[i].slot < nslots &&
-				regs[i].generation == copy[regs[i].slot].generation &&
-				BackendPidGetProc(regs[i].pid) != NULL)
-				registered[regs[i].slot]++;
-		}
-	}
+	memcpy(regs, WD_REGISTRATIONS(wd_shared),
+		   sizeof(WatchdogRegistration) * nregs);
 	LWLockRelease(wd_shared->lock);
+
+	wd_count_live_registrations(regs, nregs, copy, nslots, registered);
+	pfree(regs);
 
 	for (int i = 0; i < nslots; i++)
 	{
