@@ -367,6 +367,13 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 				rd_u8(&r, &h->auth_method);
 				rd_nonce(&r, &h->nonce_len, h->nonce);
 				rd_string(&r, &h->name);
+				h->incarnation = 0;
+				if (!r.err && r.left > 0)
+				{
+					rd_u64(&r, &h->incarnation);
+					if (!r.err && h->incarnation == 0)
+						r.err = "hello's incarnation is zero";
+				}
 				if (!r.err && h->magic != CM_PROTO_HELLO_MAGIC)
 					r.err = "hello does not carry the Connection Manager magic number";
 				else if (!r.err && h->min_version > h->max_version)
@@ -505,6 +512,8 @@ cm_proto_encode(CmProtoDir dir, const CmProtoMsg *msg, uint8_t *buf,
 			wr_u8(&w, msg->u.hello.auth_method);
 			wr_nonce(&w, msg->u.hello.nonce_len, msg->u.hello.nonce);
 			wr_string(&w, &msg->u.hello.name);
+			if (msg->u.hello.incarnation != 0)
+				wr_u64(&w, msg->u.hello.incarnation);
 			break;
 		case CM_MSG_PROOF:
 		case CM_MSG_CHALLENGE:

@@ -191,6 +191,8 @@ typedef struct CmProtoHello
 	uint8_t		nonce_len;
 	uint8_t		nonce[CM_PROTO_MAX_NONCE];
 	CmProtoString name;			/* conmgr's identity, informational */
+	uint64_t	incarnation;	/* random per conmgr process, 0 = none
+								 * (an optional last field) */
 } CmProtoHello;
 
 /* 'C' challenge (watchdog) and 'P' proof (conmgr): authentication. */

@@ -812,6 +812,7 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 			memcpy(msg.u.hello.nonce, inst->nonce_c, CM_AUTH_NONCE_LEN);
 		}
 		cm_proto_set_string(&msg.u.hello.name, cm_server.hostname);
+		msg.u.hello.incarnation = cm_server.incarnation;
 		inst->state = CM_INST_HELLO;
 		cm_debug("%s: TCP connection established, hello sent", inst->label);
 		inst_send(inst, &msg);

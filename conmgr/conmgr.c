@@ -458,6 +458,16 @@ main(int argc, char **argv)
 	cm_server.started_wall = time(NULL);
 	if (gethostname(cm_server.hostname, sizeof(cm_server.hostname) - 1) < 0)
 		snprintf(cm_server.hostname, sizeof(cm_server.hostname), "unknown");
+	/* who this process is, for a watchdog that waits for it to reconnect */
+	while (cm_server.incarnation == 0)
+	{
+		if (!cm_auth_random((uint8_t *) &cm_server.incarnation,
+							sizeof(cm_server.incarnation)))
+		{
+			fprintf(stderr, "conmgr: could not generate a random number\n");
+			return 1;
+		}
+	}
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 

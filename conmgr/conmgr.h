@@ -153,6 +153,7 @@ typedef struct CmServer
 	CmConfig	cfg;
 	char	   *directory;		/* absolute path of the conmgr directory */
 	char		hostname[256];
+	uint64_t	incarnation;	/* random, announced in every hello */
 	time_t		started_wall;
 
 	int			ninstances;		/* entries in instances[] */

@@ -55,9 +55,10 @@ my $seq = 0;
 
 sub peer_up
 {
-	my ($name) = @_;
+	my ($name, $incarnation) = @_;
 	my $p = CmWatchdog::Peer->connect($wdport);
-	my ($w) = $p->authenticate(secret => $secret, %hb, name => $name);
+	my ($w) = $p->authenticate(secret => $secret, %hb, name => $name,
+		incarnation => $incarnation // 1234);
 	ok($w && $w->{type} eq 'W', "$name: welcomed");
 	my $r = $p->heartbeat(++$seq);
 	ok($r && $r->{type} eq 'b' && $r->{seq} == $seq, "$name: a sealed heartbeat is answered");
@@ -78,6 +79,15 @@ sub inject
 	ok($p->wait_closed, "$name: the connection is closed");
 	$p->close;
 	is(state_of($name), 'reconnecting', "$name: the slot waits for conmgr to reconnect");
+
+	# another conmgr process of the same host and name (another
+	# incarnation) does not release it
+	my $other = peer_up($name, 5678);
+	is(state_of($name), 'active,reconnecting',
+		"$name: another conmgr process of that host leaves the slot waiting");
+	$other->goodbye;
+	$other->wait_closed;
+	$other->close;
 
 	# conmgr comes back: its slot is released, nothing is ended
 	my $back = peer_up($name);

@@ -60,7 +60,8 @@ static void wd_peer_proof(WdPeer *peer, const CmProtoNonce *proof);
 static void wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason,
 								 const char *message);
 static void wd_peer_accept(WdPeer *peer);
-static bool wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name);
+static bool wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name,
+										 uint64 incarnation);
 static void wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb);
 static void wd_peer_register(WdPeer *peer, const CmProtoSession *session);
 static void wd_peer_unregister(WdPeer *peer, const CmProtoSession *session);
@@ -615,7 +616,7 @@ wd_peer_accept(WdPeer *peer)
 	 * then claims a free slot, else the oldest one kept only for the view.
 	 */
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-	reconnected = wd_slots_release_reconnected(&peer->addr, name);
+	reconnected = wd_slots_release_reconnected(&peer->addr, name, hello->incarnation);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
@@ -644,6 +645,7 @@ wd_peer_accept(WdPeer *peer)
 		slot->heartbeat_timeout = hello->heartbeat_timeout_ms;
 		slot->server_timeout = (uint32) server_timeout;
 		slot->authenticated = peer->authenticated;
+		slot->incarnation = hello->incarnation;
 		slot->rtt_us = wd_socket_rtt(peer->sock);
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
@@ -1288,12 +1290,16 @@ wd_slots_check_reconnect(int64 now)
 }
 
 /*
- * A welcomed peer that held a slot under an earlier watchdog process (same
- * address, same name) releases that slot: it came back.  Caller holds the
- * lock exclusively; returns true when one was released.
+ * A welcomed peer that held a slot waiting for it to reconnect (same
+ * address, same name, and the same incarnation: the random number each
+ * conmgr process announces, covered by the authentication proof) releases
+ * that slot: it came back.  Another conmgr of the same host, or the host
+ * rebooted, has another incarnation and leaves the slot to expire.  Caller
+ * holds the lock exclusively; returns true when one was released.
  */
 static bool
-wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name)
+wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name,
+							 uint64 incarnation)
 {
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
@@ -1302,7 +1308,8 @@ wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name)
 		if (slot->state != WD_SLOT_RECONNECTING ||
 			slot->addr.family != addr->family ||
 			memcmp(slot->addr.addr, addr->addr, addr->family == 4 ? 4 : 16) != 0 ||
-			strcmp(slot->name, name) != 0)
+			strcmp(slot->name, name) != 0 ||
+			slot->incarnation != incarnation)
 			continue;
 		wd_registrations_drop_slot(i, slot->generation);
 		slot->state = WD_SLOT_FREE;

@@ -65,7 +65,7 @@ typedef enum WatchdogSlotState
 #define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
 
 /*
- * One conmgr peer.  160 bytes on 64-bit platforms; the watchdog reserves
+ * One conmgr peer.  168 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
 typedef struct WatchdogPeerSlot
@@ -86,6 +86,7 @@ typedef struct WatchdogPeerSlot
 	TimestampTz last_heartbeat;
 	TimestampTz terminated_at;	/* when the terminator finished (TERMINATED) */
 	int64		reconnect_deadline; /* monotonic ms (RECONNECTING) */
+	uint64		incarnation;	/* conmgr's random process id, 0 = none */
 	char		name[WD_NAME_LEN];	/* NUL-terminated */
 } WatchdogPeerSlot;
 

@@ -314,7 +314,8 @@ sub hello_frame
 			length($nonce))
 		  . $nonce
 		  . pack('n', length($name))
-		  . $name);
+		  . $name
+		  . (defined $o{incarnation} ? pack('Q>', $o{incarnation}) : ''));
 }
 
 =pod
