@@ -39,6 +39,7 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "utils/backend_status.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "watchdog.h"
@@ -887,12 +888,34 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 		}
 		if (free_entry < 0)
 		{
-			/* drop registrations of sessions that have ended */
-			for (int i = 0; i < wd_shared->max_registrations; i++)
+			/*
+			 * Drop registrations of sessions that have ended.  Looking a PID
+			 * up takes ProcArrayLock and walks the process array: do it for
+			 * a copy of the PIDs, with our lock released.
+			 */
+			static int32 *pids = NULL;
+			int			n = wd_shared->max_registrations;
+
+			if (pids == NULL)
 			{
-				if (BackendPidGetProc(regs[i].pid) == NULL)
+				LWLockRelease(wd_shared->lock);
+				pids = MemoryContextAlloc(TopMemoryContext, sizeof(int32) * n);
+				LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+			}
+			for (int i = 0; i < n; i++)
+				pids[i] = regs[i].pid;
+			LWLockRelease(wd_shared->lock);
+			for (int i = 0; i < n; i++)
+				if (pids[i] != 0 && BackendPidGetProc(pids[i]) != NULL)
+					pids[i] = 0;	/* alive: keep */
+			LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < n; i++)
+			{
+				if (regs[i].pid == pid || regs[i].pid == 0 ||
+					(pids[i] != 0 && regs[i].pid == pids[i]))
 				{
-					memset(&regs[i], 0, sizeof(regs[i]));
+					if (regs[i].pid != pid)
+						memset(&regs[i], 0, sizeof(regs[i]));
 					if (free_entry < 0)
 						free_entry = i;
 				}
