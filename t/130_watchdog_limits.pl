@@ -20,7 +20,9 @@ my ($node, $wdport) = CmWatchdog::new_node('limits',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
-my %hb = (interval => 10000, timeout => 30000);
+# long enough that peers which never send a heartbeat outlive the test,
+# even on a loaded machine
+my %hb = (interval => 60000, timeout => 200000);
 
 # --- the limit ---
 my $p1 = CmWatchdog::Peer->connect($wdport);
@@ -85,6 +87,7 @@ CmWatchdog::wait_for_view_count($node, "conmgr_name = 'newer'", 0);
 # --- a lost peer's row is kept for the view but its slot is reusable ---
 my $pg = CmWatchdog::Peer->connect($wdport);
 is($pg->hello(%hb, name => 'gone')->{type}, 'W', 'a peer takes the last slot');
+ok($pg->heartbeat(1), 'it is in use');
 $pg->close;
 ok( CmWatchdog::wait_for_view_count(
 		$node, "conmgr_name = 'gone' AND state = 'terminated'", 1),

@@ -107,6 +107,7 @@ kill 'TERM', $term;
 my $term2 = wait_new_pid('watchdog terminator', $term);
 ok($term2, 'the postmaster restarted the terminator');
 $offset = -s $node->logfile;
+$p2->heartbeat(1);    # in use, as conmgr's first heartbeat makes it
 $p2->close;
 ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "before" was lost/,

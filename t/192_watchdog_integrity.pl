@@ -21,6 +21,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmWatchdog;
+use IO::Socket::INET;
 
 my $secret = 'the shared secret of the integrity test';
 my ($node, $wdport) = CmWatchdog::new_node('integrity',
@@ -140,6 +141,38 @@ inject('dropped', 'a dropped frame',
 		return $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 99, 0)));
 	},
 	qr/a frame with sequence number \d+ where \d+ was due/);
+
+# --- handshakes left hanging from another address fill the pending
+# connections; a real conmgr is still welcomed at once ---
+SKIP:
+{
+	my @squat;
+	my $probe = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $wdport,
+		LocalAddr => '127.0.0.2', Proto => 'tcp');
+	skip 'cannot bind 127.0.0.2', 3 unless $probe;
+	close $probe;
+	my $offset = -s $node->logfile;
+	for my $i (1 .. 150)
+	{
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $wdport,
+			LocalAddr => '127.0.0.2', Proto => 'tcp') or last;
+		my $q = bless { sock => $s, buf => '', port => $wdport }, 'CmWatchdog::Peer';
+		$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, name => "squat$i",
+			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => CmWatchdog::random_nonce()));
+		push @squat, $q;
+	}
+	ok( $node->wait_for_log(
+			qr/too many heartbeat connections waiting for their handshake \(\d+\); closing the oldest of the address with the most, 127\.0\.0\.2:\d+/,
+			$offset),
+		'squatting: the oldest hanging handshakes of the flooding address are closed');
+	my $t0 = time;
+	my $real = peer_up('real');
+	my $took = time - $t0;
+	cmp_ok($took, '<', 1.0, sprintf('squatting: a real conmgr is welcomed at once (%.3f s)', $took));
+	$real->goodbye;
+	$real->wait_closed;
+	$_->close foreach @squat;
+}
 
 # --- a flood of heartbeats from a peer holding the secret ---
 {
