@@ -43,6 +43,7 @@
 #include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "../watchdog/watchdog.h"
@@ -62,6 +63,7 @@ typedef struct TermLostPeer
 
 static void term_on_exit(int code, Datum arg);
 static bool term_take_lost_peer(TermLostPeer *lost);
+static bool term_delay(void);
 static void term_handle_lost_peer(TermLostPeer *lost);
 
 /*
@@ -121,6 +123,8 @@ TerminatorMain(Datum main_arg)
 			term_handle_lost_peer(&lost);
 			MemoryContextReset(cxt);
 		}
+		if (ShutdownRequestPending)
+			break;				/* its latch may have been consumed */
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
 						 PG_WAIT_EXTENSION);
@@ -186,6 +190,40 @@ term_take_lost_peer(TermLostPeer *lost)
 	return found;
 }
 
+/*
+ * Wait watchdog.terminator_delay ms (a developer option, 0 by default)
+ * between taking a lost peer and ending its sessions, so that a test can
+ * act in between: open a session, restart the terminator.  A reload that
+ * shortens the delay takes effect at once.  Returns false when a shutdown
+ * is requested meanwhile: the slot then stays TERMINATING, and the next
+ * terminator process puts it back to LOST and handles it.
+ */
+static bool
+term_delay(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		long		elapsed;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			return false;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		elapsed = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+		if (elapsed >= wd_terminator_delay)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wd_terminator_delay - elapsed, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 /* Send SIGTERM to a backend the way pg_terminate_backend() does. */
 static bool
 term_signal_backend(int pid)
@@ -206,7 +244,8 @@ term_signal_backend(int pid)
 
 /*
  * Terminate the sessions of one lost peer, log the result, record the
- * count and free the slot.
+ * count and free the slot.  A shutdown requested during
+ * watchdog.terminator_delay leaves the slot TERMINATING (see term_delay).
  */
 static void
 term_handle_lost_peer(TermLostPeer *lost)
@@ -216,7 +255,11 @@ term_handle_lost_peer(TermLostPeer *lost)
 	int			nterminated = 0;
 	int			nkept_repl = 0;
 	int			nbackends;
-	bool		precise = (wd_termination_mode == WD_TERMINATE_PRECISE);
+	bool		precise;
+
+	if (!term_delay())
+		return;
+	precise = (wd_termination_mode == WD_TERMINATE_PRECISE);
 
 	initStringInfo(&pids);
 	wd_addr_host_string(&lost->addr, host, sizeof(host));

@@ -36,6 +36,7 @@ extern int	wd_timeout_margin;
 extern int	wd_hello_timeout;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
+extern int	wd_terminator_delay;
 extern char *wd_secret_file;
 
 /* watchdog.secret_file: at most this many files (wd_auth.c) */
