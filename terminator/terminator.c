@@ -13,6 +13,11 @@
  *	- precise: only the sessions the peer registered, and only while the
  *	  backend's client address and port are still the registered ones (a
  *	  PID reused by another session is left alone).
+ * In both modes only sessions whose backend started at or before the moment
+ * the watchdog declared the peer lost (the slot's lost_at, see
+ * wd_slot_mark_lost) are ended: a connection opened after the loss, from
+ * the same address, is not the lost host's and survives, however late the
+ * terminator gets to the slot.
  * Unix-socket sessions are never touched.  Replication connections
  * (walsenders) are kept unless watchdog.terminate_replication is on.
  * Termination is PostgreSQL's own: SIGTERM to the backend, as
@@ -55,6 +60,7 @@ typedef struct TermLostPeer
 	int			slot;
 	uint32		generation;
 	uint8		reason;
+	TimestampTz lost_at;		/* sessions started later are kept */
 	CmProtoAddr addr;
 	char		name[WD_NAME_LEN];
 	int			nregs;
@@ -169,6 +175,7 @@ term_take_lost_peer(TermLostPeer *lost)
 		lost->slot = i;
 		lost->generation = slot->generation;
 		lost->reason = slot->lost_reason;
+		lost->lost_at = slot->lost_at;
 		lost->addr = slot->addr;
 		memcpy(lost->name, slot->name, sizeof(lost->name));
 		lost->name[WD_NAME_LEN - 1] = '\0';
@@ -251,9 +258,11 @@ static void
 term_handle_lost_peer(TermLostPeer *lost)
 {
 	StringInfoData pids;
+	StringInfoData kept;
 	char		host[INET6_ADDRSTRLEN];
 	int			nterminated = 0;
 	int			nkept_repl = 0;
+	int			nkept_later = 0;
 	int			nbackends;
 	bool		precise;
 
@@ -302,6 +311,13 @@ term_handle_lost_peer(TermLostPeer *lost)
 				continue;
 		}
 
+		/* opened after the loss: not the lost host's session */
+		if (be->st_proc_start_timestamp > lost->lost_at)
+		{
+			nkept_later++;
+			continue;
+		}
+
 		if (be->st_backendType == B_WAL_SENDER && !wd_terminate_replication)
 		{
 			nkept_repl++;
@@ -317,6 +333,14 @@ term_handle_lost_peer(TermLostPeer *lost)
 	}
 	pgstat_clear_backend_activity_snapshot();
 
+	/* what was left alone, for the detail line */
+	initStringInfo(&kept);
+	if (nkept_repl > 0)
+		appendStringInfoString(&kept, ", replication connections kept");
+	if (nkept_later > 0)
+		appendStringInfo(&kept, ", %d session(s) opened after the loss kept",
+						 nkept_later);
+
 	if (nterminated > 0)
 		ereport(LOG,
 				(errmsg("watchdog terminated %d session(s) from %s: conmgr \"%s\" was lost (%s)",
@@ -324,13 +348,13 @@ term_handle_lost_peer(TermLostPeer *lost)
 						cm_proto_reason_name(lost->reason)),
 				 errdetail("Terminated backend PIDs: %s; mode %s%s.",
 						   pids.data, precise ? "precise" : "address",
-						   nkept_repl > 0 ? ", replication connections kept" : "")));
+						   kept.data)));
 	else
 		ereport(LOG,
 				(errmsg("watchdog found no session to terminate from %s after conmgr \"%s\" was lost (%s)",
 						host, lost->name, cm_proto_reason_name(lost->reason)),
 				 errdetail("Mode %s%s.", precise ? "precise" : "address",
-						   nkept_repl > 0 ? ", replication connections kept" : "")));
+						   kept.data)));
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	if (wd_shared->slots[lost->slot].generation == lost->generation &&

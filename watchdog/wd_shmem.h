@@ -13,9 +13,10 @@
  *	  each under the exclusive lock; anyone reads under the shared lock.
  *	- A slot in state WD_SLOT_FREE is claimed (-> ACTIVE) only by the
  *	  watchdog worker.  An ACTIVE slot is updated only by the watchdog.  The
- *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE ->
- *	  LOST (peer lost) and then sets the terminator's latch.  Only the
- *	  terminator moves a slot LOST -> TERMINATING -> TERMINATED.  A
+ *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE (or
+ *	  RECONNECTING) -> LOST (peer lost: wd_slot_mark_lost, which records
+ *	  when) and then sets the terminator's latch.  Only the terminator
+ *	  moves a slot LOST -> TERMINATING -> TERMINATED.  A
  *	  TERMINATED slot keeps what the terminator did visible in
  *	  pgx_stat_watchdog for WD_TERMINATED_RETENTION_MS; the watchdog may
  *	  claim it like a FREE slot (FREE slots first, then the oldest
@@ -62,7 +63,7 @@ typedef enum WatchdogSlotState
 #define WD_NAME_LEN			64	/* conmgr's announced name, truncated */
 
 /*
- * One conmgr peer.  160 bytes on 64-bit platforms; the watchdog reserves
+ * One conmgr peer.  168 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
 typedef struct WatchdogPeerSlot
@@ -81,6 +82,9 @@ typedef struct WatchdogPeerSlot
 	uint64		sessions_terminated;	/* by the terminator for this peer */
 	TimestampTz connected_since;
 	TimestampTz last_heartbeat;
+	TimestampTz lost_at;		/* when the watchdog declared the peer lost
+								 * (LOST and later): only sessions whose
+								 * backend started by then are ended */
 	TimestampTz terminated_at;	/* when the terminator finished (TERMINATED) */
 	int64		reconnect_deadline; /* monotonic ms (RECONNECTING) */
 	char		name[WD_NAME_LEN];	/* NUL-terminated */
@@ -121,6 +125,7 @@ extern const char *wd_slot_state_name(uint8 state);
 /* Called with the lock held exclusively. */
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
 extern int	wd_registrations_count_slot(int slot, uint32 generation);
+extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);
 
 /* Wake the terminator, if running; call without holding the lock. */
 extern void wd_wake_terminator(void);
