@@ -4,8 +4,12 @@
  *	  The terminator worker: ends the SQL sessions of a lost conmgr's host.
  *
  * The watchdog marks a peer slot LOST and sets our latch; we take the slot
- * (LOST -> TERMINATING), match sessions, terminate them, record the count
- * and free the slot.  No polling: we sleep on our latch.
+ * (LOST -> TERMINATING) with a copy of its registrations, match sessions,
+ * terminate them, record the count and mark the slot TERMINATED, which
+ * drops the registrations.  Until then they stay in shared memory: if we
+ * fail or are restarted in between, the next terminator process puts the
+ * slot back to LOST and finds them again.  No polling: we sleep on our
+ * latch.
  *
  * Matching, watchdog.termination_mode:
  *	- address (the original's behaviour): every TCP session whose client
@@ -177,9 +181,10 @@ term_on_exit(int code, Datum arg)
 }
 
 /*
- * Take one LOST slot, with its registrations, into *lost.  The slot becomes
- * TERMINATING, which keeps the watchdog from reusing it.  Returns false
- * when there is none.
+ * Take one LOST slot, with a copy of its registrations, into *lost.  The
+ * slot becomes TERMINATING, which keeps the watchdog from reusing it; the
+ * registrations stay until the slot is TERMINATED.  Returns false when
+ * there is none.
  */
 static bool
 term_take_lost_peer(TermLostPeer *lost)
@@ -214,7 +219,6 @@ term_take_lost_peer(TermLostPeer *lost)
 				regs[r].generation == slot->generation)
 				lost->regs[lost->nregs++] = regs[r];
 		}
-		wd_registrations_drop_slot(i, slot->generation);
 		found = true;
 		break;
 	}
@@ -430,7 +434,7 @@ term_signal_sessions(TermSession *chosen, int nchosen)
 
 /*
  * Terminate the sessions of one lost peer, log the result, record the
- * count and free the slot.  A shutdown requested during
+ * count and mark the slot TERMINATED.  A shutdown requested during
  * watchdog.terminator_delay leaves the slot TERMINATING (see term_delay).
  */
 static void
@@ -505,12 +509,6 @@ term_handle_lost_peer(TermLostPeer *lost)
 						   kept.data)));
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-	if (wd_shared->slots[lost->slot].generation == lost->generation &&
-		wd_shared->slots[lost->slot].state == WD_SLOT_TERMINATING)
-	{
-		wd_shared->slots[lost->slot].sessions_terminated += nterminated;
-		wd_shared->slots[lost->slot].terminated_at = GetCurrentTimestamp();
-		wd_shared->slots[lost->slot].state = WD_SLOT_TERMINATED;
-	}
+	(void) wd_slot_mark_terminated(lost->slot, lost->generation, nterminated);
 	LWLockRelease(wd_shared->lock);
 }

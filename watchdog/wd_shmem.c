@@ -170,6 +170,27 @@ wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason)
 }
 
 /*
+ * The terminator is done with a lost peer: its slot, if it is still
+ * TERMINATING in that generation, becomes TERMINATED with the count of
+ * sessions ended, and only now are the peer's registrations dropped (see
+ * wd_shmem.h).  Caller holds the lock exclusively.  Returns false when the
+ * slot was not in that state.
+ */
+bool
+wd_slot_mark_terminated(int slot, uint32 generation, uint64 sessions_terminated)
+{
+	WatchdogPeerSlot *s = &wd_shared->slots[slot];
+
+	if (s->generation != generation || s->state != WD_SLOT_TERMINATING)
+		return false;
+	s->sessions_terminated += sessions_terminated;
+	s->terminated_at = GetCurrentTimestamp();
+	s->state = WD_SLOT_TERMINATED;
+	wd_registrations_drop_slot(slot, generation);
+	return true;
+}
+
+/*
  * Set the terminator's latch.  The latch pointer is read under the lock;
  * SetLatch is safe on a latch whose owner has just gone (it is a PGPROC
  * latch, which stays valid shared memory).

@@ -16,7 +16,9 @@
  *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE (or
  *	  RECONNECTING) -> LOST (peer lost: wd_slot_mark_lost, which records
  *	  when) and then sets the terminator's latch.  Only the terminator
- *	  moves a slot LOST -> TERMINATING -> TERMINATED.  A
+ *	  moves a slot LOST -> TERMINATING -> TERMINATED (the last step with
+ *	  wd_slot_mark_terminated); a terminator process that starts puts a
+ *	  TERMINATING slot back to LOST.  A
  *	  TERMINATED slot keeps what the terminator did visible in
  *	  pgx_stat_watchdog for WD_TERMINATED_RETENTION_MS; the watchdog may
  *	  claim it like a FREE slot (FREE slots first, then the oldest
@@ -24,8 +26,10 @@
  *	  number grows each time a slot is claimed, so that a registration or a
  *	  request never applies to a later peer that reuses the slot.
  *	- Registrations are written by the watchdog (register, unregister,
- *	  release of a slot) and consumed by the terminator (when it takes a
- *	  LOST slot it takes that slot's registrations with it).
+ *	  release of a slot).  Those of a lost peer stay until its slot is
+ *	  TERMINATED: the terminator copies them when it takes the slot and
+ *	  wd_slot_mark_terminated drops them, so that a terminator that fails
+ *	  or is restarted in between finds them again.
  *	- pgx_stat_watchdog() only reads, under the shared lock, copying what
  *	  it needs before releasing it.
  *
@@ -126,6 +130,8 @@ extern const char *wd_slot_state_name(uint8 state);
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
 extern int	wd_registrations_count_slot(int slot, uint32 generation);
 extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);
+extern bool wd_slot_mark_terminated(int slot, uint32 generation,
+									uint64 sessions_terminated);
 
 /* Wake the terminator, if running; call without holding the lock. */
 extern void wd_wake_terminator(void);
