@@ -18,13 +18,19 @@
  *	  when) and then sets the terminator's latch.  Only the terminator
  *	  moves a slot LOST -> TERMINATING -> TERMINATED (the last step with
  *	  wd_slot_mark_terminated); a terminator process that starts puts a
- *	  TERMINATING slot back to LOST.  A
- *	  TERMINATED slot keeps what the terminator did visible in
- *	  pgx_stat_watchdog for WD_TERMINATED_RETENTION_MS; the watchdog may
- *	  claim it like a FREE slot (FREE slots first, then the oldest
- *	  TERMINATED one).  The generation
- *	  number grows each time a slot is claimed, so that a registration or a
- *	  request never applies to a later peer that reuses the slot.
+ *	  TERMINATING slot back to LOST.  A TERMINATED slot keeps what the
+ *	  terminator did visible in pgx_stat_watchdog for
+ *	  WD_TERMINATED_RETENTION_MS.
+ *	- Reuse (wd_peer_accept): a welcomed peer claims a FREE slot if there
+ *	  is one (never used, or released by a goodbye, a server shutdown or a
+ *	  conmgr that came back after a watchdog restart), else the TERMINATED
+ *	  slot that finished first; never a slot in another state.  A
+ *	  connection that is refused or sends no hello holds no slot, and one
+ *	  that leaves with a goodbye leaves a FREE slot, so neither can push
+ *	  the record of a real loss out of the view while a FREE slot exists.
+ *	  The generation number grows each time a slot is claimed, so that a
+ *	  registration or a request never applies to a later peer that reuses
+ *	  the slot.
  *	- Registrations are written by the watchdog (register, unregister,
  *	  release of a slot).  Those of a lost peer stay until its slot is
  *	  TERMINATED: the terminator copies them when it takes the slot and
