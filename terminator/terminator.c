@@ -205,6 +205,9 @@ term_take_lost_peer(TermLostPeer *lost)
 		lost->slot = i;
 		lost->generation = slot->generation;
 		lost->reason = slot->lost_reason;
+		/* marked LOST without its moment: take this one, once for all */
+		if (slot->lost_at == 0)
+			slot->lost_at = GetCurrentTimestamp();
 		lost->lost_at = slot->lost_at;
 		lost->addr = slot->addr;
 		memcpy(lost->name, slot->name, sizeof(lost->name));
