@@ -40,6 +40,7 @@ int			wd_hello_timeout = 5000;
 int			wd_max_heartbeat_timeout = 300000;
 int			wd_termination_mode = WD_TERMINATE_ADDRESS;
 bool		wd_terminate_replication = false;
+int			wd_terminator_delay = 0;
 char	   *wd_secret_file = NULL;
 bool		wd_insecure_no_authentication = false;
 
@@ -161,6 +162,15 @@ wd_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("watchdog.terminator_delay",
+							"Waits this long after the terminator takes a lost conmgr, before it ends the sessions.",
+							"A developer option, for tests that need the moment between a loss and its termination; 0 (the default) in production.",
+							&wd_terminator_delay,
+							0, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("watchdog.secret_file",
 							   "Files holding the secrets every conmgr must prove it knows one of.",

@@ -37,6 +37,7 @@ extern int	wd_hello_timeout;
 extern int	wd_max_heartbeat_timeout;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
+extern int	wd_terminator_delay;
 extern char *wd_secret_file;
 extern bool wd_insecure_no_authentication;
 

@@ -1108,8 +1108,7 @@ wd_peer_lost(WdPeer *peer, uint16 reason, const char *detail)
 	if (wd_shared->slots[peer->slot].generation == peer->generation &&
 		wd_shared->slots[peer->slot].state == WD_SLOT_ACTIVE)
 	{
-		wd_shared->slots[peer->slot].state = WD_SLOT_LOST;
-		wd_shared->slots[peer->slot].lost_reason = (uint8) reason;
+		wd_slot_mark_lost(&wd_shared->slots[peer->slot], (uint8) reason);
 		memcpy(name, wd_shared->slots[peer->slot].name, sizeof(name));
 	}
 	LWLockRelease(wd_shared->lock);
@@ -1290,8 +1289,7 @@ wd_slots_check_reconnect(int64 now)
 			wd_reconnect_next = Min(wd_reconnect_next, slot->reconnect_deadline);
 			continue;
 		}
-		slot->state = WD_SLOT_LOST;
-		slot->lost_reason = CM_REASON_TIMEOUT;
+		wd_slot_mark_lost(slot, CM_REASON_TIMEOUT);
 		gone[lost++] = *slot;
 	}
 	LWLockRelease(wd_shared->lock);

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "watchdog.h"
 #include "wd_shmem.h"
@@ -139,6 +140,54 @@ wd_registrations_count_slot(int slot, uint32 generation)
 			n++;
 	}
 	return n;
+}
+
+/*
+ * Declare a peer lost: its slot (ACTIVE, or RECONNECTING after a watchdog
+ * restart) becomes LOST, with the reason and the moment of the loss.  Caller
+ * holds the lock exclusively, and wakes the terminator after releasing it.
+ *
+ * lost_at separates the lost host's sessions from later ones: the
+ * terminator ends only sessions whose backend started at or before it.  It
+ * is the moment the loss is declared, not the last heartbeat: a host may
+ * open sessions between its last heartbeat and its disappearance, and those
+ * hold its locks as much as older ones do.  A session that starts after the
+ * declaration cannot be one that the lost conmgr's host left behind; it is
+ * a new connection (an application that was told and reconnected, the host
+ * back after a network blip) and must survive.  Both this time and the
+ * backend start time (PgBackendStatus.st_proc_start_timestamp, set when the
+ * postmaster's child starts, just after accepting the connection) come
+ * from GetCurrentTimestamp(), the same clock.
+ */
+void
+wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason)
+{
+	Assert(slot->state == WD_SLOT_ACTIVE ||
+		   slot->state == WD_SLOT_RECONNECTING);
+	slot->state = WD_SLOT_LOST;
+	slot->lost_reason = reason;
+	slot->lost_at = GetCurrentTimestamp();
+}
+
+/*
+ * The terminator is done with a lost peer: its slot, if it is still
+ * TERMINATING in that generation, becomes TERMINATED with the count of
+ * sessions ended, and only now are the peer's registrations dropped (see
+ * wd_shmem.h).  Caller holds the lock exclusively.  Returns false when the
+ * slot was not in that state.
+ */
+bool
+wd_slot_mark_terminated(int slot, uint32 generation, uint64 sessions_terminated)
+{
+	WatchdogPeerSlot *s = &wd_shared->slots[slot];
+
+	if (s->generation != generation || s->state != WD_SLOT_TERMINATING)
+		return false;
+	s->sessions_terminated += sessions_terminated;
+	s->terminated_at = GetCurrentTimestamp();
+	s->state = WD_SLOT_TERMINATED;
+	wd_registrations_drop_slot(slot, generation);
+	return true;
 }
 
 /*

@@ -13,18 +13,29 @@
  *	  each under the exclusive lock; anyone reads under the shared lock.
  *	- A slot in state WD_SLOT_FREE is claimed (-> ACTIVE) only by the
  *	  watchdog worker.  An ACTIVE slot is updated only by the watchdog.  The
- *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE ->
- *	  LOST (peer lost) and then sets the terminator's latch.  Only the
- *	  terminator moves a slot LOST -> TERMINATING -> TERMINATED.  A
- *	  TERMINATED slot keeps what the terminator did visible in
- *	  pgx_stat_watchdog for WD_TERMINATED_RETENTION_MS; the watchdog may
- *	  claim it like a FREE slot (FREE slots first, then the oldest
- *	  TERMINATED one).  The generation
- *	  number grows each time a slot is claimed, so that a registration or a
- *	  request never applies to a later peer that reuses the slot.
+ *	  watchdog moves a slot ACTIVE -> FREE (goodbye, shutdown) or ACTIVE (or
+ *	  RECONNECTING) -> LOST (peer lost: wd_slot_mark_lost, which records
+ *	  when) and then sets the terminator's latch.  Only the terminator
+ *	  moves a slot LOST -> TERMINATING -> TERMINATED (the last step with
+ *	  wd_slot_mark_terminated); a terminator process that starts puts a
+ *	  TERMINATING slot back to LOST.  A TERMINATED slot keeps what the
+ *	  terminator did visible in pgx_stat_watchdog for
+ *	  WD_TERMINATED_RETENTION_MS.
+ *	- Reuse (wd_peer_accept): a welcomed peer claims a FREE slot if there
+ *	  is one (never used, or released by a goodbye, a server shutdown or a
+ *	  conmgr that came back after a watchdog restart), else the TERMINATED
+ *	  slot that finished first; never a slot in another state.  A
+ *	  connection that is refused or sends no hello holds no slot, and one
+ *	  that leaves with a goodbye leaves a FREE slot, so neither can push
+ *	  the record of a real loss out of the view while a FREE slot exists.
+ *	  The generation number grows each time a slot is claimed, so that a
+ *	  registration or a request never applies to a later peer that reuses
+ *	  the slot.
  *	- Registrations are written by the watchdog (register, unregister,
- *	  release of a slot) and consumed by the terminator (when it takes a
- *	  LOST slot it takes that slot's registrations with it).
+ *	  release of a slot).  Those of a lost peer stay until its slot is
+ *	  TERMINATED: the terminator copies them when it takes the slot and
+ *	  wd_slot_mark_terminated drops them, so that a terminator that fails
+ *	  or is restarted in between finds them again.
  *	- pgx_stat_watchdog() only reads: under the shared lock it copies the
  *	  slots and the registration table into memory allocated beforehand,
  *	  and does nothing else there (no backend lookup, no allocation, no
@@ -84,6 +95,9 @@ typedef struct WatchdogPeerSlot
 	uint64		sessions_terminated;	/* by the terminator for this peer */
 	TimestampTz connected_since;
 	TimestampTz last_heartbeat;
+	TimestampTz lost_at;		/* when the watchdog declared the peer lost
+								 * (LOST and later): only sessions whose
+								 * backend started by then are ended */
 	TimestampTz terminated_at;	/* when the terminator finished (TERMINATED) */
 	int64		reconnect_deadline; /* monotonic ms (RECONNECTING) */
 	uint64		incarnation;	/* conmgr's random process id, 0 = none */
@@ -125,6 +139,9 @@ extern const char *wd_slot_state_name(uint8 state);
 /* Called with the lock held exclusively. */
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
 extern int	wd_registrations_count_slot(int slot, uint32 generation);
+extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);
+extern bool wd_slot_mark_terminated(int slot, uint32 generation,
+									uint64 sessions_terminated);
 
 /* Wake the terminator, if running; call without holding the lock. */
 extern void wd_wake_terminator(void);
