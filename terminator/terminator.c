@@ -190,8 +190,11 @@ static bool
 term_take_lost_peer(TermLostPeer *lost)
 {
 	bool		found = false;
+	WatchdogRegistration *copy;
 
 	memset(lost, 0, sizeof(*lost));
+	/* room for every registration, allocated before the lock is taken */
+	copy = palloc(sizeof(WatchdogRegistration) * Max(1, wd_shared->max_registrations));
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
@@ -214,8 +217,7 @@ term_take_lost_peer(TermLostPeer *lost)
 		lost->name[WD_NAME_LEN - 1] = '\0';
 
 		regs = WD_REGISTRATIONS(wd_shared);
-		lost->regs = palloc(sizeof(WatchdogRegistration) *
-							Max(1, wd_registrations_count_slot(i, slot->generation)));
+		lost->regs = copy;
 		for (int r = 0; r < wd_shared->max_registrations; r++)
 		{
 			if (regs[r].pid != 0 && regs[r].slot == i &&
@@ -226,6 +228,8 @@ term_take_lost_peer(TermLostPeer *lost)
 		break;
 	}
 	LWLockRelease(wd_shared->lock);
+	if (!found)
+		pfree(copy);
 	return found;
 }
 

@@ -126,22 +126,6 @@ wd_registrations_drop_slot(int slot, uint32 generation)
 	return n;
 }
 
-/* Count the registrations of (slot, generation); caller holds the lock. */
-int
-wd_registrations_count_slot(int slot, uint32 generation)
-{
-	WatchdogRegistration *regs = WD_REGISTRATIONS(wd_shared);
-	int			n = 0;
-
-	for (int i = 0; i < wd_shared->max_registrations; i++)
-	{
-		if (regs[i].pid != 0 && regs[i].slot == slot &&
-			regs[i].generation == generation)
-			n++;
-	}
-	return n;
-}
-
 /*
  * Declare a peer lost: its slot (ACTIVE, or RECONNECTING after a watchdog
  * restart) becomes LOST, with the reason and the moment of the loss.  Caller

@@ -138,7 +138,6 @@ extern const char *wd_slot_state_name(uint8 state);
 
 /* Called with the lock held exclusively. */
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
-extern int	wd_registrations_count_slot(int slot, uint32 generation);
 extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);
 extern bool wd_slot_mark_terminated(int slot, uint32 generation,
 									uint64 sessions_terminated);
