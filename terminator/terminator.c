@@ -129,7 +129,7 @@ TerminatorMain(Datum main_arg)
 	for (int i = 0; i < wd_shared->max_slots; i++)
 	{
 		if (wd_shared->slots[i].state == WD_SLOT_TERMINATING)
-			wd_shared->slots[i].state = WD_SLOT_LOST;
+			wd_slot_retake(&wd_shared->slots[i]);
 	}
 	LWLockRelease(wd_shared->lock);
 	before_shmem_exit(term_on_exit, (Datum) 0);
@@ -204,7 +204,7 @@ term_take_lost_peer(TermLostPeer *lost)
 		if (slot->state != WD_SLOT_LOST)
 			continue;
 
-		slot->state = WD_SLOT_TERMINATING;
+		wd_slot_take(slot);
 		lost->slot = i;
 		lost->generation = slot->generation;
 		lost->reason = slot->lost_reason;

@@ -636,10 +636,7 @@ wd_peer_accept(WdPeer *peer)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[slotno];
 
-		generation = slot->generation + 1;
-		memset(slot, 0, sizeof(*slot));
-		slot->state = WD_SLOT_ACTIVE;
-		slot->generation = generation;
+		generation = wd_slot_claim(slot);
 		slot->version = hi;
 		slot->addr = peer->addr;
 		slot->heartbeat_interval = hello->heartbeat_interval_ms;
@@ -827,8 +824,6 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 	char		reason[256];
 	char		host[INET6_ADDRSTRLEN];
 	char		peerhost[INET6_ADDRSTRLEN];
-	WatchdogRegistration *regs;
-	int			free_entry = -1;
 	int			pid = (int) session->backend_pid;
 	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
 	uint64		suppressed;
@@ -874,64 +869,13 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 
 	if (reason[0] == '\0')
 	{
-		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-		regs = WD_REGISTRATIONS(wd_shared);
-		for (int i = 0; i < wd_shared->max_registrations; i++)
-		{
-			if (regs[i].pid == pid)
-			{
-				free_entry = i;
-				break;
-			}
-			if (regs[i].pid == 0 && free_entry < 0)
-				free_entry = i;
-		}
-		if (free_entry < 0)
-		{
-			/*
-			 * Drop registrations of sessions that have ended.  Looking a PID
-			 * up takes ProcArrayLock and walks the process array: do it for
-			 * a copy of the PIDs, with our lock released.
-			 */
-			static int32 *pids = NULL;
-			int			n = wd_shared->max_registrations;
+		bool		added;
 
-			if (pids == NULL)
-			{
-				LWLockRelease(wd_shared->lock);
-				pids = MemoryContextAlloc(TopMemoryContext, sizeof(int32) * n);
-				LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-			}
-			for (int i = 0; i < n; i++)
-				pids[i] = regs[i].pid;
-			LWLockRelease(wd_shared->lock);
-			for (int i = 0; i < n; i++)
-				if (pids[i] != 0 && BackendPidGetProc(pids[i]) != NULL)
-					pids[i] = 0;	/* alive: keep */
-			LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-			for (int i = 0; i < n; i++)
-			{
-				if (regs[i].pid == pid || regs[i].pid == 0 ||
-					(pids[i] != 0 && regs[i].pid == pids[i]))
-				{
-					if (regs[i].pid != pid)
-						memset(&regs[i], 0, sizeof(regs[i]));
-					if (free_entry < 0)
-						free_entry = i;
-				}
-			}
-		}
-		if (free_entry >= 0)
-		{
-			regs[free_entry].pid = pid;
-			regs[free_entry].slot = peer->slot;
-			regs[free_entry].generation = peer->generation;
-			regs[free_entry].port = actual.port;
-		}
+		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+		added = wd_registration_add(pid, peer->slot, peer->generation, actual.port);
 		LWLockRelease(wd_shared->lock);
-		if (free_entry < 0)
-			snprintf(reason, sizeof(reason),
-					 "the registration table is full");
+		if (!added)
+			snprintf(reason, sizeof(reason), "the registration table is full");
 	}
 
 	if (reason[0] != '\0' && wd_log_allowed(&limit, wd_now_ms(), &suppressed))
@@ -952,7 +896,6 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 static void
 wd_peer_unregister(WdPeer *peer, const CmProtoSession *session)
 {
-	WatchdogRegistration *regs;
 	bool		found = false;
 	CmProtoAddr claimed = session->client;
 
@@ -962,25 +905,8 @@ wd_peer_unregister(WdPeer *peer, const CmProtoSession *session)
 	if (!cm_proto_addr_equal(&claimed, &peer->addr))
 		return;					/* registrations carry the peer's address */
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
-	regs = WD_REGISTRATIONS(wd_shared);
-	for (int i = 0; i < wd_shared->max_registrations; i++)
-	{
-		/*
-		 * PID, port and peer must all match: the address is the peer's
-		 * (checked at registration), and an unregistration naming another
-		 * session's port removes nothing.
-		 */
-		if (regs[i].pid != 0 &&
-			regs[i].pid == (int32) session->backend_pid &&
-			regs[i].port == session->client.port &&
-			regs[i].slot == peer->slot &&
-			regs[i].generation == peer->generation)
-		{
-			memset(&regs[i], 0, sizeof(regs[i]));
-			found = true;
-			break;
-		}
-	}
+	found = wd_registration_remove((int) session->backend_pid, session->client.port,
+								   peer->slot, peer->generation);
 	LWLockRelease(wd_shared->lock);
 
 	ereport(DEBUG1,
@@ -1004,10 +930,7 @@ wd_peer_release_slot(WdPeer *peer)
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	if (wd_shared->slots[peer->slot].generation == peer->generation &&
 		wd_shared->slots[peer->slot].state == WD_SLOT_ACTIVE)
-	{
-		wd_registrations_drop_slot(peer->slot, peer->generation);
-		wd_shared->slots[peer->slot].state = WD_SLOT_FREE;
-	}
+		wd_slot_release(peer->slot);
 	LWLockRelease(wd_shared->lock);
 	peer->slot = -1;
 }
@@ -1069,8 +992,7 @@ wd_peer_integrity_failure(WdPeer *peer, const char *what)
 		{
 			WatchdogPeerSlot *slot = &wd_shared->slots[peer->slot];
 
-			slot->state = WD_SLOT_RECONNECTING;
-			slot->reconnect_deadline = deadline;
+			wd_slot_wait_reconnect(slot, deadline);
 			memcpy(name, slot->name, sizeof(name));
 		}
 		LWLockRelease(wd_shared->lock);
@@ -1245,10 +1167,7 @@ wd_slots_adopt_previous(int64 now)
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
 
 		if (slot->state == WD_SLOT_ACTIVE)
-		{
-			slot->state = WD_SLOT_RECONNECTING;
-			slot->reconnect_deadline = now + slot->server_timeout;
-		}
+			wd_slot_wait_reconnect(slot, now + slot->server_timeout);
 		if (slot->state == WD_SLOT_RECONNECTING)
 		{
 			waiting++;
@@ -1332,8 +1251,7 @@ wd_slots_release_reconnected(const CmProtoAddr *addr, const char *name,
 			strcmp(slot->name, name) != 0 ||
 			slot->incarnation != incarnation)
 			continue;
-		wd_registrations_drop_slot(i, slot->generation);
-		slot->state = WD_SLOT_FREE;
+		wd_slot_release(i);
 		return true;
 	}
 	return false;

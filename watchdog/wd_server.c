@@ -235,15 +235,9 @@ wd_on_exit(int code, Datum arg)
 		if (slot->state != WD_SLOT_ACTIVE)
 			continue;
 		if (stopping)
-		{
-			wd_registrations_drop_slot(i, slot->generation);
-			slot->state = WD_SLOT_FREE;
-		}
+			wd_slot_release(i);
 		else
-		{
-			slot->state = WD_SLOT_RECONNECTING;
-			slot->reconnect_deadline = now + slot->server_timeout;
-		}
+			wd_slot_wait_reconnect(slot, now + slot->server_timeout);
 	}
 	wd_shared->watchdog_pid = 0;
 	LWLockRelease(wd_shared->lock);

@@ -5,6 +5,10 @@
  *	  peer, the table of sessions registered for precise termination, and
  *	  the terminator's latch.
  *
+ * Who writes what: watchdog/wd_slots.c is the only writer of a slot's
+ * state and of the registration table, one function per transition, each
+ * checking the state it starts from.
+ *
  * Locking rules.  Everything below is protected by the single LWLock
  * WatchdogSharedState->lock (tranche "watchdog"):
  *
@@ -137,6 +141,14 @@ extern void wd_shmem_install_hooks(void);
 extern const char *wd_slot_state_name(uint8 state);
 
 /* Called with the lock held exclusively. */
+/* wd_slots.c: the only writer of slot states and registrations */
+extern uint32 wd_slot_claim(WatchdogPeerSlot *slot);
+extern void wd_slot_release(int slotno);
+extern void wd_slot_wait_reconnect(WatchdogPeerSlot *slot, int64 deadline);
+extern void wd_slot_take(WatchdogPeerSlot *slot);
+extern void wd_slot_retake(WatchdogPeerSlot *slot);
+extern bool wd_registration_add(int pid, int slotno, uint32 generation, uint16 port);
+extern bool wd_registration_remove(int pid, uint16 port, int slotno, uint32 generation);
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
 extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);
 extern bool wd_slot_mark_terminated(int slot, uint32 generation,
