@@ -39,7 +39,6 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "utils/backend_status.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "watchdog.h"
