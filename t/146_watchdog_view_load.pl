@@ -34,6 +34,7 @@ my ($node, $wdport) = CmWatchdog::new_node(
 	conf => qq{
 max_connections = @{[ $nsessions + 100 ]}
 watchdog.termination_mode = precise
+watchdog.max_heartbeat_connections_per_address = $npeers
 log_statement = none
 log_min_messages = info
 });

@@ -202,6 +202,40 @@ $victim = CmWatchdog::Session->start(
 	'host=127.0.0.1 port=' . $node->port . ' dbname=postgres');
 $victim_pid = $victim->query('SELECT pg_backend_pid()');
 
+# --- at most watchdog.max_heartbeat_connections_per_address per address ---
+{
+	$node->safe_psql('postgres',
+		'ALTER SYSTEM SET watchdog.max_heartbeat_connections_per_address = 2; SELECT pg_reload_conf()');
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('watchdog.max_heartbeat_connections_per_address') = '2'");
+	my @held = (peer_up('cap1'), peer_up('cap2'));
+	my ($third, $m);
+	# the worker reloads when its latch is set: retry until it applies
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		$third = CmWatchdog::Peer->connect($wdport);
+		($m) = $third->authenticate(secret => $secret, %hb, name => 'cap3');
+		last if $m && $m->{type} eq 'X';
+		$third->goodbye if $m && $m->{type} eq 'W';
+		$third->close;
+		usleep(100_000);
+	}
+	ok($m && $m->{type} eq 'X', 'a third conmgr from the same address is refused');
+	like($m && $m->{message},
+		qr/too many conmgr connections from this address: watchdog\.max_heartbeat_connections_per_address \(2\) reached/,
+		'the refusal names the setting');
+	$held[0]->goodbye;
+	$held[0]->wait_closed;
+	CmWatchdog::wait_for_view_count($node, "conmgr_name = 'cap1'", 0);
+	my $fourth = peer_up('cap4');
+	$_->goodbye, $_->wait_closed foreach ($held[1], $fourth);
+	$node->safe_psql('postgres',
+		'ALTER SYSTEM RESET watchdog.max_heartbeat_connections_per_address; SELECT pg_reload_conf()');
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('watchdog.max_heartbeat_connections_per_address') = '16'");
+}
+
 # --- a replayed frame, and a conmgr that does not come back ---
 my $offset = -s $node->logfile;
 my $p = peer_up('replay');

@@ -38,6 +38,7 @@ char	   *wd_listen_addresses = NULL;
 int			wd_timeout_margin = 1000;
 int			wd_hello_timeout = 5000;
 int			wd_max_heartbeat_timeout = 300000;
+int			wd_max_heartbeat_connections_per_address = 16;
 int			wd_termination_mode = WD_TERMINATE_ADDRESS;
 bool		wd_terminate_replication = false;
 int			wd_terminator_delay = 0;
@@ -133,6 +134,15 @@ wd_define_gucs(void)
 							5000, 100, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("watchdog.max_heartbeat_connections_per_address",
+							"Most conmgr connections from one address.",
+							"A client host runs one conmgr per replication cluster; raise it for many client hosts behind one NAT address.",
+							&wd_max_heartbeat_connections_per_address,
+							16, 1, INT_MAX,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("watchdog.max_heartbeat_timeout",

@@ -35,6 +35,7 @@ extern char *wd_listen_addresses;
 extern int	wd_timeout_margin;
 extern int	wd_hello_timeout;
 extern int	wd_max_heartbeat_timeout;
+extern int	wd_max_heartbeat_connections_per_address;
 extern int	wd_termination_mode;
 extern bool wd_terminate_replication;
 extern int	wd_terminator_delay;

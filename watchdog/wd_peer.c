@@ -598,6 +598,7 @@ wd_peer_accept(WdPeer *peer)
 	char		name[WD_NAME_LEN];
 	char		message[CM_PROTO_MAX_STRING + 1];
 	int			slotno = -1;
+	int			same_addr = 0;
 	uint32		generation = 0;
 	bool		reconnected = false;
 	CmProtoMsg	msg;
@@ -618,6 +619,15 @@ wd_peer_accept(WdPeer *peer)
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	reconnected = wd_slots_release_reconnected(&peer->addr, name, hello->incarnation);
 	for (int i = 0; i < wd_shared->max_slots; i++)
+	{
+		WatchdogPeerSlot *slot = &wd_shared->slots[i];
+
+		/* the slots this address holds, to apply the per-address cap */
+		if ((slot->state == WD_SLOT_ACTIVE || slot->state == WD_SLOT_RECONNECTING) &&
+			cm_proto_addr_equal(&slot->addr, &peer->addr))
+			same_addr++;
+	}
+	for (int i = 0; i < wd_shared->max_slots && same_addr < wd_max_heartbeat_connections_per_address; i++)
 	{
 		WatchdogPeerSlot *slot = &wd_shared->slots[i];
 
@@ -653,6 +663,23 @@ wd_peer_accept(WdPeer *peer)
 		ereport(LOG,
 				(errmsg("conmgr \"%s\" at %s reconnected within its server timeout", name, peer->desc)));
 
+	if (slotno < 0 && same_addr >= wd_max_heartbeat_connections_per_address)
+	{
+		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		uint64		suppressed;
+
+		snprintf(message, sizeof(message),
+				 "too many conmgr connections from this address: watchdog.max_heartbeat_connections_per_address (%d) reached",
+				 wd_max_heartbeat_connections_per_address);
+		if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
+			ereport(LOG,
+					(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+					 errmsg("refused heartbeat connection from conmgr \"%s\" at %s",
+							name, peer->desc),
+					 errdetail("%s.", message)));
+		wd_peer_refuse(peer, CM_REASON_TOO_MANY, message);
+		return;
+	}
 	if (slotno < 0)
 	{
 		snprintf(message, sizeof(message),
