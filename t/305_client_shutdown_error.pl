@@ -160,6 +160,13 @@ foreach my $mode (qw(fast immediate))
 	# a program whose next call is PQexec, after the stop
 	my ($xh, $xpid, $xgo) = start_idle('exec', "-m $mode, exec");
 
+	# a program blocked in PQexec (pg_sleep) when the server stops
+	my $sh = CmClient::start_bg($tool, 'sync', $ci, 'SELECT pg_sleep(600)');
+	CmClient::wait_output($sh, qr/^ready=1$/m, "-m $mode, blocked in PQexec: connected");
+	my ($spid) = $sh->{out} =~ /^backend_pid=(\d+)$/m;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $spid AND wait_event = 'PgSleep'");
+
 	# unmodified programs, preloaded: psql at its prompt, psycopg2 waiting
 	# on its socket
 	my ($pin, $pout, $perr) = ('', '', '');
@@ -216,6 +223,12 @@ EOF
 	}
 	my $e = error_of(go($xh, $xgo, "-m $mode, exec"));
 	like($e, $want, "-m $mode, exec: the error names the shutdown");
+
+	CmClient::wait_output($sh, qr/^final_status=/m, "-m $mode, blocked in PQexec: returned");
+	CmClient::finish_bg($sh);
+	$e = error_of($sh->{out});
+	like($e, $want, "-m $mode, blocked in PQexec: the error names the shutdown");
+	unlike($e, $bare_re, "-m $mode, blocked in PQexec: not a bare 'server closed the connection'");
 
 	$pin .= "SELECT 1;\n\\q\n";
 	eval { $psql->finish; };
