@@ -330,6 +330,7 @@ read_msg); a welcome has type 'W'.
 sub hello
 {
 	my ($self, %o) = @_;
+	$self->{interval} = $o{interval} // 1000;
 	$self->send_raw(hello_frame(%o)) or return undef;
 	return $self->read_msg;
 }
@@ -358,6 +359,7 @@ sub challenge
 	$o{auth} //= CmWatchdog::AUTH_HMAC_SHA256;
 	$o{nonce} //= CmWatchdog::random_nonce();
 	my $hello = hello_frame(%o);
+	$self->{interval} = $o{interval} // 1000;
 	$self->{th} = CmSeal::add(CmSeal::start(), $hello);
 	$self->send_raw($hello) or return (undef, $o{nonce});
 	my $m = $self->read_msg;
@@ -494,13 +496,24 @@ sub authenticate
 =item $peer->heartbeat(seq)
 
 Send a heartbeat and return the next message that is a reply, skipping
-pushed attribute messages (which are kept in $peer->{pushed}).
+pushed attribute messages (which are kept in $peer->{pushed}).  Waits, if
+needed, so that heartbeats go at most twice as often as the interval
+announced in the hello: the watchdog takes faster ones for a protocol
+violation.
 
 =cut
 
 sub heartbeat
 {
 	my ($self, $seq, $echo) = @_;
+	# at most twice the announced rate, as the watchdog allows (a real
+	# conmgr sends one heartbeat per interval)
+	if (defined $self->{last_hb} && $self->{interval})
+	{
+		my $wait = $self->{last_hb} + $self->{interval} / 2000 - time();
+		Time::HiRes::usleep(int($wait * 1_000_000)) if $wait > 0;
+	}
+	$self->{last_hb} = time();
 	$echo //= int(time() * 1000);
 	$self->send_frame(frame('B', pack('N Q>', $seq, $echo))) or return undef;
 	while (1)
