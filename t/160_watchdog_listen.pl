@@ -69,6 +69,7 @@ SKIP:
 	my $pid4 = $s4->query('SELECT pg_backend_pid()');
 
 	my $offset = -s $node->logfile;
+	$peer->heartbeat(1);    # in use, as conmgr's first heartbeat makes it
 	$peer->close;
 	ok( $node->wait_for_log(
 			qr/watchdog terminated 1 session\(s\) from ::1: conmgr "v6" was lost \(connection lost\)\n.*DETAIL:  Terminated backend PIDs: $pid6;/,
