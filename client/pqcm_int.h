@@ -14,6 +14,8 @@
 #ifndef CLIENT_PQCM_INT_H
 #define CLIENT_PQCM_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "libpq-fe.h"
+#include "libpq-events.h"
 
 #include "cm_protocol.h"
 
@@ -167,7 +170,163 @@ extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
 extern int	pqcm_check_notice(int cm_fd, char *msg, size_t msgcap);
 
-/* pqcm.c and pqcm_odbc.c: ODBC connection handles and their instances */
+/* ---------------------------------------------------------------------
+ * The wrappers of libpq: pqcm.c, pqcm_table.c, pqcm_connect.c,
+ * pqcm_io.c, pqcm_async.c, pqcm_watcher.c
+ * ---------------------------------------------------------------------
+ */
+
+/* States of a tracked connection. */
+typedef enum PqcmState
+{
+	PQCM_STAGE1 = 0,			/* asynchronous: talking to conmgr */
+	PQCM_STAGE2,				/* asynchronous: libpq connects */
+	PQCM_ESTABLISHED,			/* connected through conmgr */
+	PQCM_FAILED_CONNECT			/* connection failed; our error text */
+} PqcmState;
+
+typedef struct PqcmConn
+{
+	struct PqcmConn *next;
+	PGconn	   *conn;
+	PqcmState	state;
+	int			cm_fd;			/* socket to conmgr, -1 if none */
+	int			sql_fd;			/* our duplicate of PQsocket(), -1 if none */
+	bool		failed;			/* conmgr reported a failure */
+	bool		resetting;		/* PQresetStart() in progress */
+	char		failmsg[640];
+	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
+	char	   *errmsg;			/* PQerrorMessage() override */
+	char	   *errcache;		/* last string returned by PQerrorMessage */
+	/* for PQreset and asynchronous connections */
+	PqcmRequest req;
+	PqcmMode	mode;
+	int			entry;			/* entry being tried */
+	int			count;			/* entries handed to libpq at once */
+	PqcmProbe	probe;
+	struct timespec deadline;
+	char	   *errors;			/* messages of the failed entries */
+	char		hostaddr[64];	/* conmgr's address during stage 1 */
+	int			pending_cm_fd;	/* stage 2 through conmgr: its socket */
+	struct timespec partial_since;	/* part of a message waiting, or 0 */
+	bool		probing;		/* probe of c->entry started */
+	bool		husk;			/* conn is held before its first poll */
+	void	   *odbc_dbc;		/* ODBC connection handle being connected when
+								 * this connection was made, or NULL */
+	/* application settings carried over when the connection is replaced */
+	PQnoticeReceiver notice_rec;
+	void	   *notice_rec_arg;
+	PQnoticeProcessor notice_proc;
+	void	   *notice_proc_arg;
+	/* our notice receiver is installed; it passes every notice on to these */
+	bool		hooked;
+	PQnoticeReceiver chain_rec;
+	void	   *chain_arg;
+	int			nevents;		/* PGEventProc registrations, in order */
+	struct
+	{
+		PGEventProc proc;
+		char	   *name;
+		void	   *pass;
+	}		   *events;
+} PqcmConn;
+
+/* The real libpq functions, found with dlsym(RTLD_NEXT) (pqcm.c). */
+typedef struct PqcmReal
+{
+	PGconn	   *(*connectdb) (const char *);
+	PGconn	   *(*connectdbParams) (const char *const *, const char *const *, int);
+	PGconn	   *(*setdbLogin) (const char *, const char *, const char *,
+							   const char *, const char *, const char *,
+							   const char *);
+	PGconn	   *(*connectStart) (const char *);
+	PGconn	   *(*connectStartParams) (const char *const *, const char *const *, int);
+	PostgresPollingStatusType (*connectPoll) (PGconn *);
+	void		(*reset) (PGconn *);
+	int			(*resetStart) (PGconn *);
+	PostgresPollingStatusType (*resetPoll) (PGconn *);
+	void		(*finish) (PGconn *);
+	ConnStatusType (*status) (const PGconn *);
+	int			(*socket) (const PGconn *);
+	char	   *(*host) (const PGconn *);
+	char	   *(*hostaddr) (const PGconn *);
+	char	   *(*port) (const PGconn *);
+	char	   *(*pass) (const PGconn *);
+	char	   *(*errorMessage) (const PGconn *);
+	int			(*consumeInput) (PGconn *);
+	PGresult   *(*getResult) (PGconn *);
+	int			(*isBusy) (PGconn *);
+	PGPing		(*ping) (const char *);
+	PGPing		(*pingParams) (const char *const *, const char *const *, int);
+	int			(*registerEventProc) (PGconn *, PGEventProc, const char *, void *);
+	PQnoticeReceiver (*setNoticeReceiver) (PGconn *, PQnoticeReceiver, void *);
+	PQnoticeProcessor (*setNoticeProcessor) (PGconn *, PQnoticeProcessor, void *);
+} PqcmReal;
+
+extern PqcmReal pqcm_real;
+extern pthread_once_t pqcm_real_once;
+extern void pqcm_load_real(void);
+
+#define REAL() pthread_once(&pqcm_real_once, pqcm_load_real)
+
+/* Depth of calls this library makes into libpq, per thread. */
+extern __thread int pqcm_inside;
+
+/* While set, PQconnectPoll() called from inside libpq does nothing. */
+extern __thread bool pqcm_hold_poll;
+
+/* pqcm_table.c: the table of tracked connections, under pqcm_lock */
+#define PQCM_BUCKETS 256
+extern pthread_mutex_t pqcm_lock;
+extern PqcmConn *pqcm_table[PQCM_BUCKETS];
+extern atomic_int pqcm_ntracked;
+
+extern PqcmConn *pqcm_find_locked(const PGconn *conn);
+extern PqcmConn *pqcm_track_new(PGconn *conn);
+extern void pqcm_untrack_locked(PqcmConn *c);
+extern void pqcm_close_sockets(PqcmConn *c);
+extern void pqcm_free_conn(PqcmConn *c);
+
+/* Look up a connection the fast way: nothing tracked, nothing to do. */
+#define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
+
+/* pqcm_connect.c: connecting */
+extern bool pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed);
+extern PGconn *pqcm_make_bad_conn(void);
+extern void pqcm_establish(PqcmConn *c, int cm_fd);
+extern int	pqcm_seconds_left(const struct timespec *d, bool *expired);
+extern void pqcm_instance_hostaddr(const PqcmRequest *r, const char *host,
+								   char *buf, size_t cap);
+
+/* pqcm_io.c: notices, the server's last words */
+extern void pqcm_check_locked(PqcmConn *c);
+extern void pqcm_hook_notices(PqcmConn *c);
+extern void pqcm_unhook_notices(PqcmConn *c);
+
+/*
+ * How long part of a message may sit on a conmgr socket before it counts as
+ * a protocol failure; meanwhile the watcher looks at it every
+ * PQCM_PARTIAL_POLL_MS instead of spinning on a readable socket.
+ */
+#define PQCM_PARTIAL_TIMEOUT_S	2
+#define PQCM_PARTIAL_POLL_MS	50
+
+/* pqcm_watcher.c: the watcher thread */
+extern atomic_bool pqcm_watcher_running;
+extern void pqcm_watcher_start(void);
+extern void pqcm_watcher_poke(void);
+extern void pqcm_watcher_atfork_child(void);
+
+/*
+ * The watcher thread runs: it acts on every notice within milliseconds by
+ * shutting the SQL socket down, so PQgetResult() and PQisBusy() need not
+ * look at the conmgr socket themselves (a syscall per call).
+ * PQconsumeInput() still does: an application that saw PQcmSocket()
+ * readable calls it next and must get the failure at once.
+ */
+#define WATCHED() atomic_load_explicit(&pqcm_watcher_running, memory_order_relaxed)
+
+/* pqcm_table.c and pqcm_odbc.c: ODBC connection handles and their instances */
 extern void *pqcm_odbc_connecting(void);
 extern bool pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap);
 

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * pqcm_watcher.c
+ *	  The watcher thread: one per process, started with the first connection
+ *	  made through conmgr, polls every conmgr socket and shuts down the SQL
+ *	  socket of a connection as soon as its failure notice arrives, so that
+ *	  a call blocked inside libpq returns at once.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  client/pqcm_watcher.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#include "pqcm_int.h"
+
+/* The watcher thread (read without the lock by the per-call checks). */
+atomic_bool pqcm_watcher_running;
+static int	watcher_wake[2] = {-1, -1};
+
+/* Is the watcher wanted?  PGCONMGR_WATCHER=off switches it off. */
+static bool
+watcher_wanted(void)
+{
+	const char *v = getenv("PGCONMGR_WATCHER");
+
+	return !(v && (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0));
+}
+
+void
+pqcm_watcher_poke(void)
+{
+	int			fd = watcher_wake[1];
+
+	if (fd >= 0)
+	{
+		char		b = 0;
+
+		if (write(fd, &b, 1) < 0)
+			return;				/* full pipe: the watcher wakes anyway */
+	}
+}
+
+/*
+ * The watcher: one thread per process polls every conmgr socket of an
+ * established connection and, when conmgr reports a failure or goes
+ * away, shuts down that connection's SQL socket.  A call blocked inside
+ * libpq (PQexec, PQgetResult, a COPY) then returns with an error at once.
+ */
+static void *
+watcher_main(void *arg)
+{
+	struct pollfd *pfds = NULL;
+	int			cap = 0;
+
+	(void) arg;
+	for (;;)
+	{
+		int			n = 1;
+		int			i;
+		int			rc;
+		bool		partial = false;
+
+		pthread_mutex_lock(&pqcm_lock);
+		for (i = 0; i < PQCM_BUCKETS; i++)
+		{
+			PqcmConn   *c;
+
+			for (c = pqcm_table[i]; c; c = c->next)
+			{
+				if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
+					continue;
+				if (c->partial_since.tv_sec != 0)
+				{
+					/* looked at on a timer, see below */
+					partial = true;
+					continue;
+				}
+				if (n >= cap)
+				{
+					int			ncap = cap ? cap * 2 : 64;
+					struct pollfd *np = realloc(pfds, sizeof(struct pollfd) * (size_t) ncap);
+
+					if (np == NULL)
+						break;
+					pfds = np;
+					cap = ncap;
+				}
+				pfds[n].fd = c->cm_fd;
+				pfds[n].events = POLLIN;
+				pfds[n].revents = 0;
+				n++;
+			}
+		}
+		if (cap == 0)
+		{
+			pfds = malloc(sizeof(struct pollfd) * 64);
+			if (pfds == NULL)
+			{
+				pthread_mutex_unlock(&pqcm_lock);
+				return NULL;
+			}
+			cap = 64;
+		}
+		pfds[0].fd = watcher_wake[0];
+		pfds[0].events = POLLIN;
+		pfds[0].revents = 0;
+		pthread_mutex_unlock(&pqcm_lock);
+
+		rc = poll(pfds, (nfds_t) n, partial ? PQCM_PARTIAL_POLL_MS : -1);
+		if (rc < 0)
+			continue;
+		if (pfds[0].revents)
+		{
+			char		buf[64];
+
+			while (read(watcher_wake[0], buf, sizeof(buf)) > 0)
+				;
+		}
+		pthread_mutex_lock(&pqcm_lock);
+		if (partial)
+		{
+			int			b;
+			PqcmConn   *c;
+
+			for (b = 0; b < PQCM_BUCKETS; b++)
+				for (c = pqcm_table[b]; c; c = c->next)
+					if (c->partial_since.tv_sec != 0)
+						pqcm_check_locked(c);
+		}
+		for (i = 1; i < n; i++)
+		{
+			int			b;
+			PqcmConn   *c;
+
+			if (pfds[i].revents == 0)
+				continue;
+			/* the socket may have been closed meanwhile: look it up again */
+			for (b = 0; b < PQCM_BUCKETS; b++)
+				for (c = pqcm_table[b]; c; c = c->next)
+					if (c->cm_fd == pfds[i].fd)
+						pqcm_check_locked(c);
+		}
+		pthread_mutex_unlock(&pqcm_lock);
+	}
+	return NULL;
+}
+
+void
+pqcm_watcher_start(void)
+{
+	pthread_t	tid;
+	pthread_attr_t attr;
+	sigset_t	all,
+				old;
+
+	pthread_mutex_lock(&pqcm_lock);
+	if (pqcm_watcher_running || !watcher_wanted())
+	{
+		pthread_mutex_unlock(&pqcm_lock);
+		return;
+	}
+	if (watcher_wake[0] < 0 && pipe2(watcher_wake, O_CLOEXEC | O_NONBLOCK) != 0)
+	{
+		watcher_wake[0] = watcher_wake[1] = -1;
+		pthread_mutex_unlock(&pqcm_lock);
+		return;
+	}
+	/* signals stay with the application's threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&tid, &attr, watcher_main, NULL) == 0)
+		pqcm_watcher_running = true;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+/*
+ * In the child of fork(), holding pqcm_lock: the watcher thread was not
+ * copied; forget it and its wake-up pipe, so that the child starts its own
+ * when it needs one.
+ */
+void
+pqcm_watcher_atfork_child(void)
+{
+	pqcm_watcher_running = false;
+	if (watcher_wake[0] >= 0)
+		close(watcher_wake[0]);
+	if (watcher_wake[1] >= 0)
+		close(watcher_wake[1]);
+	watcher_wake[0] = watcher_wake[1] = -1;
+}
