@@ -29,8 +29,9 @@
  * pass-through.
  *
  * The code is split by what it does: pqcm_table.c keeps the table of
- * tracked connections, pqcm_connect.c connects synchronously (and pings)
- * and holds what every connecting entry point shares, pqcm_async.c makes
+ * tracked connections, pqcm_walk.c walks a request's host list for every
+ * connecting entry point, pqcm_connect.c connects synchronously (and
+ * pings) and holds the front they share, pqcm_async.c makes
  * asynchronous connections and resets, pqcm_io.c wraps the calls that look
  * at an established connection and builds its error messages,
  * pqcm_watcher.c runs the watcher thread; this file finds libpq's

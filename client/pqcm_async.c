@@ -105,7 +105,7 @@ begin_stage2(PqcmConn *c, const PqcmOptions *o)
 		return false;
 	if (pqcm_real.status(fresh) == CONNECTION_BAD)
 	{
-		pqcm_appendf(&c->errors, "%s", pqcm_real.errorMessage(fresh));
+		pqcm_appendf(&c->walk.errors, "%s", pqcm_real.errorMessage(fresh));
 		pqcm_real.finish(fresh);
 		return false;
 	}
@@ -114,7 +114,7 @@ begin_stage2(PqcmConn *c, const PqcmOptions *o)
 	visibility = PQsetErrorContextVisibility(conn, PQSHOW_CONTEXT_ERRORS);
 	if (!swap_conn(conn, fresh))
 	{
-		pqcm_appendf(&c->errors, "libpqcm: cannot use this libpq's connection objects\n");
+		pqcm_appendf(&c->walk.errors, "libpqcm: cannot use this libpq's connection objects\n");
 		pqcm_real.finish(fresh);
 		return false;
 	}
@@ -145,214 +145,125 @@ begin_stage2(PqcmConn *c, const PqcmOptions *o)
 	return true;
 }
 
-/* Move on to the entry after the current one (or run out of them). */
+/*
+ * The attempt at the current entries failed (error, if not NULL, says
+ * why): drop its conmgr socket and go on with the next entries.
+ */
 static void
-next_entry(PqcmConn *c)
+attempt_failed(PqcmConn *c, const char *error)
 {
-	c->entry += c->count;
-	c->count = 1;
-	c->probing = false;
-	pqcm_probe_close(&c->probe);
+	pthread_mutex_lock(&pqcm_lock);
 	if (c->pending_cm_fd >= 0)
 		close(c->pending_cm_fd);
 	c->pending_cm_fd = -1;
+	c->state = PQCM_STAGE1;
+	pthread_mutex_unlock(&pqcm_lock);
+	pqcm_walk_failed(&c->walk, error);
+}
+
+/*
+ * No entry left: the connection failed, with every entry's reason.  A
+ * connection that failed before libpq tried any host is left as an
+ * ordinary failed connection object.
+ */
+static PostgresPollingStatusType
+async_failed(PqcmConn *c)
+{
+	if (c->husk)
+	{
+		PGconn	   *bad = pqcm_make_bad_conn();
+
+		if (bad && swap_conn(c->conn, bad))
+			c->husk = false;
+		if (bad)
+			pqcm_real.finish(bad);
+	}
+	pthread_mutex_lock(&pqcm_lock);
+	c->state = PQCM_FAILED_CONNECT;
+	free(c->errmsg);
+	c->errmsg = c->walk.errors ? c->walk.errors : pqcm_strdup("could not connect\n");
+	c->walk.errors = NULL;
+	pthread_mutex_unlock(&pqcm_lock);
+	return PGRES_POLLING_FAILED;
 }
 
 /*
  * Drive an asynchronous connection (or reset) as far as it can go without
- * blocking.  Returns what PQconnectPoll() returns.
+ * blocking: one walk step after another in stage 1 (pqcm_walk.c), then
+ * libpq's PQconnectPoll on the object that now has the attempt's options.
+ * Returns what PQconnectPoll() returns.
  */
 static PostgresPollingStatusType
 async_advance(PqcmConn *c)
 {
+	PqcmWalk   *w = &c->walk;
+
 	for (;;)
 	{
-		PqcmRequest *r = &c->req;
-
-		if (c->entry >= r->nentries)
-		{
-			if (c->husk)
-			{
-				/* leave the application an ordinary failed connection */
-				PGconn	   *bad = pqcm_make_bad_conn();
-
-				if (bad && swap_conn(c->conn, bad))
-					c->husk = false;
-				if (bad)
-					pqcm_real.finish(bad);
-			}
-			pthread_mutex_lock(&pqcm_lock);
-			c->state = PQCM_FAILED_CONNECT;
-			free(c->errmsg);
-			c->errmsg = c->errors ? c->errors : pqcm_strdup("could not connect\n");
-			c->errors = NULL;
-			pthread_mutex_unlock(&pqcm_lock);
-			return PGRES_POLLING_FAILED;
-		}
+		PostgresPollingStatusType ps;
+		int			cm_fd;
 
 		if (c->state == PQCM_STAGE1)
 		{
-			PqcmEntry  *e = &r->entries[c->entry];
-			PqcmProbeResult res;
-			PqcmOptions o;
-
-			if (!e->probe)
+			switch (pqcm_walk_step(w))
 			{
-				/* a run of entries for libpq alone */
-				c->count = 1;
-				while (c->entry + c->count < r->nentries &&
-					   !r->entries[c->entry + c->count].probe)
-					c->count++;
-				pqcm_request_stage2(r, &o, c->entry, c->count, NULL, NULL, NULL, 0);
-				goto stage2;
+				case PQCM_WALK_WAIT:
+					return w->probe.want_events == POLLIN ?
+						PGRES_POLLING_READING : PGRES_POLLING_WRITING;
+				case PQCM_WALK_SKIPPED:
+					continue;
+				case PQCM_WALK_END:
+					return async_failed(c);
+				case PQCM_WALK_CONNECT:
+					break;
 			}
-			if (!c->probing && pqcm_plain_cached(e))
+			cm_fd = pqcm_walk_take_cm_fd(w);
+			pthread_mutex_lock(&pqcm_lock);
+			c->pending_cm_fd = cm_fd;
+			pthread_mutex_unlock(&pqcm_lock);
+			if (!begin_stage2(c, &w->opts))
 			{
-				c->count = 1;
-				pqcm_request_stage2(r, &o, c->entry, 1, NULL, NULL, NULL, 0);
-				goto stage2;
-			}
-			if (!c->probing)
-			{
-				PqcmProbe	fresh;
-
-				/* name resolution may block: not under the lock */
-				pqcm_probe_init(&fresh, e, c->mode != PQCM_MODE_ON, r->tsa,
-								r->application_name);
-				pthread_mutex_lock(&pqcm_lock);
-				c->probe = fresh;
-				c->probing = true;
-				pthread_mutex_unlock(&pqcm_lock);
-				pqcm_deadline(&c->deadline, r->connect_timeout);
-				c->hostaddr[0] = '\0';
-				if (c->probe.addrs == NULL)
-				{
-					/* unresolvable: libpq reports it */
-					pqcm_request_stage2(r, &o, c->entry, 1, NULL, NULL, NULL, 0);
-					goto stage2;
-				}
+				attempt_failed(c, NULL);
+				continue;
 			}
 			pthread_mutex_lock(&pqcm_lock);
-			res = pqcm_probe_step(&c->probe);
-			if (res == PQCM_PROBE_PENDING && c->probe.cur)
-			{
-				if (getnameinfo(c->probe.cur->ai_addr, c->probe.cur->ai_addrlen,
-								c->hostaddr, sizeof(c->hostaddr), NULL, 0,
-								NI_NUMERICHOST) != 0)
-					c->hostaddr[0] = '\0';
-			}
+			c->state = PQCM_STAGE2;
 			pthread_mutex_unlock(&pqcm_lock);
-			switch (res)
-			{
-				case PQCM_PROBE_PENDING:
-					if (pqcm_remaining_ms(&c->deadline) == 0)
-					{
-						pqcm_appendf(&c->errors, "timeout expired while waiting for conmgr at %s\n",
-									 c->probe.label);
-						pthread_mutex_lock(&pqcm_lock);
-						next_entry(c);
-						pthread_mutex_unlock(&pqcm_lock);
-						continue;
-					}
-					return c->probe.want_events == POLLIN ?
-						PGRES_POLLING_READING : PGRES_POLLING_WRITING;
-				case PQCM_PROBE_INSTANCE:
-					{
-						char		addr[64];
-						char		port[16];
-						bool		expired;
-						int			left = pqcm_seconds_left(&c->deadline, &expired);
-
-						pthread_mutex_lock(&pqcm_lock);
-						c->pending_cm_fd = c->probe.fd;
-						c->probe.fd = -1;
-						pthread_mutex_unlock(&pqcm_lock);
-						pqcm_instance_hostaddr(r, c->probe.instance.host.str, addr, sizeof(addr));
-						snprintf(port, sizeof(port), "%u", (unsigned) c->probe.instance.port);
-						pqcm_request_stage2(r, &o, 0, 0, c->probe.instance.host.str,
-											addr, port, left);
-						goto stage2;
-					}
-				case PQCM_PROBE_NO_INSTANCE:
-				case PQCM_PROBE_ERROR:
-					pqcm_appendf(&c->errors, "%s\n", c->probe.message);
-					pthread_mutex_lock(&pqcm_lock);
-					next_entry(c);
-					pthread_mutex_unlock(&pqcm_lock);
-					continue;
-				case PQCM_PROBE_PLAIN:
-					pqcm_plain_remember(e);
-					/* FALLTHROUGH */
-				case PQCM_PROBE_DOWN:
-					pqcm_request_stage2(r, &o, c->entry, 1, NULL, NULL, NULL, 0);
-					goto stage2;
-			}
-			continue;
-
-	stage2:
-			{
-				bool		ok = begin_stage2(c, &o);
-
-				pqcm_opts_free(&o);
-				pthread_mutex_lock(&pqcm_lock);
-				pqcm_probe_close(&c->probe);
-				c->probing = false;
-				if (ok)
-					c->state = PQCM_STAGE2;
-				else
-					next_entry(c);
-				pthread_mutex_unlock(&pqcm_lock);
-				if (!ok)
-					continue;
-			}
 		}
 
 		/* stage 2: libpq connects */
+		pqcm_inside++;
+		ps = pqcm_real.connectPoll(c->conn);
+		pqcm_inside--;
+		c->husk = false;
+		if (ps == PGRES_POLLING_OK)
 		{
-			PostgresPollingStatusType ps;
-
-			pqcm_inside++;
-			ps = pqcm_real.connectPoll(c->conn);
-			pqcm_inside--;
-			c->husk = false;
-			if (ps == PGRES_POLLING_OK)
+			cm_fd = c->pending_cm_fd;
+			if (cm_fd >= 0)
 			{
-				int			cm_fd = c->pending_cm_fd;
-
-				if (cm_fd >= 0)
-				{
-					c->pending_cm_fd = -1;
-					free(c->errors);
-					c->errors = NULL;
-					pqcm_establish(c, cm_fd);
-				}
-				else
-				{
-					/* a plain server: nothing of ours remains */
-					pthread_mutex_lock(&pqcm_lock);
-					pqcm_untrack_locked(c);
-					pthread_mutex_unlock(&pqcm_lock);
-					pqcm_free_conn(c);
-				}
-				return PGRES_POLLING_OK;
+				c->pending_cm_fd = -1;
+				free(w->errors);
+				w->errors = NULL;
+				pqcm_establish(c, cm_fd);
 			}
-			if (ps != PGRES_POLLING_FAILED)
-				return ps;
-			pqcm_appendf(&c->errors, "%s", pqcm_real.errorMessage(c->conn));
-			pthread_mutex_lock(&pqcm_lock);
-			next_entry(c);
-			c->state = PQCM_STAGE1;
-			pthread_mutex_unlock(&pqcm_lock);
-
-			/*
-			 * the last failure stays as libpq left it
-			 * (PQconnectionNeedsPassword)
-			 */
-			if (c->entry < r->nentries)
+			else
 			{
-				hold_reset(c->conn);
-				c->husk = true;
+				/* a plain server: nothing of ours remains */
+				pthread_mutex_lock(&pqcm_lock);
+				pqcm_untrack_locked(c);
+				pthread_mutex_unlock(&pqcm_lock);
+				pqcm_free_conn(c);
 			}
+			return PGRES_POLLING_OK;
+		}
+		if (ps != PGRES_POLLING_FAILED)
+			return ps;
+		attempt_failed(c, pqcm_real.errorMessage(c->conn));
+		/* the last failure stays as libpq left it (PQconnectionNeedsPassword) */
+		if (w->entry < c->req.nentries)
+		{
+			hold_reset(c->conn);
+			c->husk = true;
 		}
 	}
 }
@@ -377,10 +288,8 @@ start_async(PqcmRequest *r, PqcmMode mode)
 	c = pqcm_track_new(conn);
 	pthread_mutex_lock(&pqcm_lock);
 	c->req = *r;
-	c->mode = mode;
+	c->walk.mode = mode;
 	c->state = PQCM_STAGE1;
-	c->entry = 0;
-	c->count = 1;
 	c->husk = true;
 	pthread_mutex_unlock(&pqcm_lock);
 	memset(r, 0, sizeof(*r));
@@ -477,12 +386,9 @@ reset_begin(PqcmConn *c)
 	pqcm_unhook_notices(c);
 	pthread_mutex_lock(&pqcm_lock);
 	pqcm_close_sockets(c);
+	pqcm_walk_restart(&c->walk);
 	c->state = PQCM_STAGE1;
 	c->failed = false;
-	c->entry = 0;
-	c->count = 1;
-	free(c->errors);
-	c->errors = NULL;
 	free(c->errmsg);
 	c->errmsg = NULL;
 	pthread_mutex_unlock(&pqcm_lock);
@@ -564,9 +470,9 @@ PQreset(PGconn *conn)
 			struct pollfd pfd;
 			int			ms;
 
-			if (c->entry != entry)
+			if (c->walk.entry != entry)
 			{
-				entry = c->entry;
+				entry = c->walk.entry;
 				pqcm_deadline(&dl, c->req.connect_timeout);
 			}
 			pfd.fd = PQsocket(conn);
@@ -575,12 +481,8 @@ PQreset(PGconn *conn)
 			ms = pqcm_remaining_ms(&dl);
 			if (ms == 0 || poll(&pfd, 1, ms) == 0)
 			{
-				pqcm_appendf(&c->errors, "timeout expired\n");
-				pthread_mutex_lock(&pqcm_lock);
-				next_entry(c);
-				c->state = PQCM_STAGE1;
-				pthread_mutex_unlock(&pqcm_lock);
-				if (c->entry < c->req.nentries)
+				attempt_failed(c, "timeout expired\n");
+				if (c->walk.entry < c->req.nentries)
 				{
 					hold_reset(conn);
 					c->husk = true;

@@ -15,7 +15,6 @@
  *-------------------------------------------------------------------------
  */
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,40 +23,6 @@
 #include "libpq-fe.h"
 
 #include "pqcm_int.h"
-
-/* Seconds left until a deadline, rounded up; 0 = no deadline. */
-int
-pqcm_seconds_left(const struct timespec *d, bool *expired)
-{
-	int			ms = pqcm_remaining_ms(d);
-
-	*expired = ms == 0;
-	if (ms < 0)
-		return 0;
-	return ms / 1000 + 1 < 2 ? 2 : ms / 1000 + 1;
-}
-
-/* Numeric address for hostaddr when the request used hostaddr. */
-void
-pqcm_instance_hostaddr(const PqcmRequest *r, const char *host, char *buf,
-					   size_t cap)
-{
-	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-
-	buf[0] = '\0';
-	if (!r->hostaddr_used)
-		return;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res)
-	{
-		if (getnameinfo(res->ai_addr, res->ai_addrlen, buf, (socklen_t) cap,
-						NULL, 0, NI_NUMERICHOST) != 0)
-			buf[0] = '\0';
-		freeaddrinfo(res);
-	}
-}
 
 /* Call the real PQconnectdbParams on an option list. */
 static PGconn *
@@ -123,110 +88,60 @@ connect_failed(PGconn *last_bad, char *errors, PqcmRequest *r, PqcmMode mode)
 	c->state = PQCM_FAILED_CONNECT;
 	c->errmsg = errors ? errors : pqcm_strdup("could not connect\n");
 	c->req = *r;
-	c->mode = mode;
+	c->walk.mode = mode;
 	memset(r, 0, sizeof(*r));
 	return last_bad;
 }
 
 /*
- * Connect synchronously: walk the host list in written order.  Entries
- * that may be a conmgr are probed; a conmgr's instance is connected with
- * the remaining connect_timeout; every other run of entries is handed to
- * libpq as a shorter host list.  Takes ownership of *r.
+ * Connect synchronously: walk the host list (pqcm_walk.c), waiting for
+ * each probe, and make each attempt with PQconnectdbParams.  Takes
+ * ownership of *r.
  */
 static PGconn *
 connect_sync(PqcmRequest *r, PqcmMode mode)
 {
+	PqcmWalk	w;
+	PqcmWalkStep step;
 	PGconn	   *last_bad = NULL;
-	char	   *errors = NULL;
-	int			i = 0;
+	char	   *errors;
 
-	while (i < r->nentries)
+	pqcm_walk_init(&w, r, mode, NULL);
+	while ((step = pqcm_walk_step_blocking(&w)) != PQCM_WALK_END)
 	{
-		PqcmEntry  *e = &r->entries[i];
-		PqcmOptions o;
 		PGconn	   *conn;
-		int			count = 1;
 
-		if (e->probe && !pqcm_plain_cached(e))
-		{
-			PqcmProbe	p;
-			struct timespec dl;
-			PqcmProbeResult res;
-
-			pqcm_deadline(&dl, r->connect_timeout);
-			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
-			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
-			if (res == PQCM_PROBE_PLAIN && p.addrs)
-				pqcm_plain_remember(e);
-			if (res == PQCM_PROBE_INSTANCE)
-			{
-				char		addr[64];
-				char		port[16];
-				bool		expired;
-				int			left = pqcm_seconds_left(&dl, &expired);
-				int			cm_fd = p.fd;
-
-				p.fd = -1;
-				pqcm_probe_close(&p);
-				pqcm_instance_hostaddr(r, p.instance.host.str, addr, sizeof(addr));
-				snprintf(port, sizeof(port), "%u", (unsigned) p.instance.port);
-				pqcm_request_stage2(r, &o, 0, 0, p.instance.host.str, addr, port, left);
-				conn = real_connect(&o);
-				pqcm_opts_free(&o);
-				if (pqcm_real.status(conn) == CONNECTION_OK)
-				{
-					PqcmConn   *c = pqcm_track_new(conn);
-
-					c->req = *r;
-					c->mode = mode;
-					memset(r, 0, sizeof(*r));
-					pqcm_establish(c, cm_fd);
-					free(errors);
-					if (last_bad)
-						pqcm_real.finish(last_bad);
-					return conn;
-				}
-				close(cm_fd);
-				pqcm_appendf(&errors, "%s", pqcm_real.errorMessage(conn));
-				if (last_bad)
-					pqcm_real.finish(last_bad);
-				last_bad = conn;
-				i++;
-				continue;
-			}
-			if (res == PQCM_PROBE_NO_INSTANCE || res == PQCM_PROBE_ERROR)
-			{
-				pqcm_appendf(&errors, "%s\n", p.message);
-				pqcm_probe_close(&p);
-				i++;
-				continue;
-			}
-			/* a plain server, or nothing listening: libpq's business */
-			pqcm_probe_close(&p);
-		}
-		else if (!e->probe)
-		{
-			while (i + count < r->nentries && !r->entries[i + count].probe)
-				count++;
-		}
-		pqcm_request_stage2(r, &o, i, count, NULL, NULL, NULL, 0);
-		conn = real_connect(&o);
-		pqcm_opts_free(&o);
+		if (step != PQCM_WALK_CONNECT)
+			continue;
+		conn = real_connect(&w.opts);
 		if (pqcm_real.status(conn) == CONNECTION_OK)
 		{
-			free(errors);
+			int			cm_fd = pqcm_walk_take_cm_fd(&w);
+
+			pqcm_walk_free(&w);
+			if (cm_fd >= 0)
+			{
+				PqcmConn   *c = pqcm_track_new(conn);
+
+				c->req = *r;
+				c->walk.mode = mode;
+				memset(r, 0, sizeof(*r));
+				pqcm_establish(c, cm_fd);
+			}
+			else
+				pqcm_request_free(r);	/* a plain server: libpq's alone */
 			if (last_bad)
 				pqcm_real.finish(last_bad);
-			pqcm_request_free(r);
 			return conn;
 		}
-		pqcm_appendf(&errors, "%s", pqcm_real.errorMessage(conn));
+		pqcm_walk_failed(&w, pqcm_real.errorMessage(conn));
 		if (last_bad)
 			pqcm_real.finish(last_bad);
 		last_bad = conn;
-		i += count;
 	}
+	errors = w.errors;
+	w.errors = NULL;
+	pqcm_walk_free(&w);
 	return connect_failed(last_bad, errors, r, mode);
 }
 
@@ -365,66 +280,31 @@ static PGPing
 ping_sync(PqcmRequest *r, PqcmMode mode)
 {
 	PGPing		result = PQPING_NO_RESPONSE;
-	int			i = 0;
+	PqcmWalk	w;
+	PqcmWalkStep step;
 
-	while (i < r->nentries)
+	pqcm_walk_init(&w, r, mode, NULL);
+	while ((step = pqcm_walk_step_blocking(&w)) != PQCM_WALK_END)
 	{
-		PqcmEntry  *e = &r->entries[i];
-		PqcmOptions o;
-		int			count = 1;
-		bool		have_opts = false;
+		int			cm_fd;
 
-		if (e->probe && !pqcm_plain_cached(e))
+		if (step != PQCM_WALK_CONNECT)
 		{
-			PqcmProbe	p;
-			struct timespec dl;
-			PqcmProbeResult res;
-
-			pqcm_deadline(&dl, r->connect_timeout);
-			pqcm_probe_init(&p, e, mode != PQCM_MODE_ON, r->tsa, r->application_name);
-			res = p.addrs ? pqcm_probe_run(&p, &dl) : PQCM_PROBE_PLAIN;
-			if (res == PQCM_PROBE_PLAIN && p.addrs)
-				pqcm_plain_remember(e);
-			if (res == PQCM_PROBE_INSTANCE)
-			{
-				char		addr[64];
-				char		port[16];
-				bool		expired;
-
-				pqcm_instance_hostaddr(r, p.instance.host.str, addr, sizeof(addr));
-				snprintf(port, sizeof(port), "%u", (unsigned) p.instance.port);
-				pqcm_request_stage2(r, &o, 0, 0, p.instance.host.str, addr, port,
-									pqcm_seconds_left(&dl, &expired));
-				have_opts = true;
-			}
-			else if (res == PQCM_PROBE_NO_INSTANCE || res == PQCM_PROBE_ERROR)
-				result = PQPING_NO_RESPONSE;
-			else
-			{
-				pqcm_request_stage2(r, &o, i, 1, NULL, NULL, NULL, 0);
-				have_opts = true;
-			}
-			pqcm_probe_close(&p);
+			result = PQPING_NO_RESPONSE;	/* a conmgr without instance */
+			continue;
 		}
-		else
-		{
-			while (!e->probe && i + count < r->nentries && !r->entries[i + count].probe)
-				count++;
-			pqcm_request_stage2(r, &o, i, count, NULL, NULL, NULL, 0);
-			have_opts = true;
-		}
-		if (have_opts)
-		{
-			pqcm_inside++;
-			result = pqcm_real.pingParams((const char *const *) o.kw,
-										  (const char *const *) o.val, 0);
-			pqcm_inside--;
-			pqcm_opts_free(&o);
-			if (result == PQPING_OK)
-				break;
-		}
-		i += count;
+		cm_fd = pqcm_walk_take_cm_fd(&w);
+		if (cm_fd >= 0)
+			close(cm_fd);		/* nothing to register */
+		pqcm_inside++;
+		result = pqcm_real.pingParams((const char *const *) w.opts.kw,
+									  (const char *const *) w.opts.val, 0);
+		pqcm_inside--;
+		if (result == PQPING_OK)
+			break;
+		pqcm_walk_failed(&w, NULL);
 	}
+	pqcm_walk_free(&w);
 	pqcm_request_free(r);
 	return result;
 }

@@ -163,16 +163,53 @@ typedef struct PqcmProbe
 extern void pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only,
 							uint8_t tsa, const char *application_name);
 extern PqcmProbeResult pqcm_probe_step(PqcmProbe *p);
-extern PqcmProbeResult pqcm_probe_run(PqcmProbe *p, const struct timespec *deadline);
 extern void pqcm_probe_close(PqcmProbe *p);
 extern bool pqcm_plain_cached(const PqcmEntry *e);
 extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
 extern int	pqcm_check_notice(int cm_fd, char *msg, size_t msgcap);
 
+/* pqcm_walk.c: the walk over a request's host list */
+typedef enum PqcmWalkStep
+{
+	PQCM_WALK_WAIT = 0,			/* wait for probe.want_events on probe.fd */
+	PQCM_WALK_CONNECT,			/* make a libpq attempt with opts (through
+								 * conmgr when cm_fd >= 0), then either keep
+								 * it or call pqcm_walk_failed() */
+	PQCM_WALK_SKIPPED,			/* an entry failed in stage 1 (its line is in
+								 * errors): step again */
+	PQCM_WALK_END				/* no entry left */
+} PqcmWalkStep;
+
+typedef struct PqcmWalk
+{
+	const PqcmRequest *req;
+	PqcmMode	mode;
+	pthread_mutex_t *lock;		/* held while the probe changes, or NULL */
+	int			entry;			/* first entry of the current step */
+	int			count;			/* entries it hands to libpq at once */
+	bool		probing;		/* the probe of entry has started */
+	PqcmProbe	probe;
+	struct timespec deadline;	/* of the entry's stage 1 */
+	char		hostaddr[64];	/* address of the conmgr being probed */
+	char	   *errors;			/* one line per failed entry */
+	PqcmOptions opts;			/* of the attempt (PQCM_WALK_CONNECT) */
+	int			cm_fd;			/* its conmgr socket, or -1 */
+} PqcmWalk;
+
+extern void pqcm_walk_init(PqcmWalk *w, const PqcmRequest *r, PqcmMode mode,
+						   pthread_mutex_t *lock);
+extern PqcmWalkStep pqcm_walk_step(PqcmWalk *w);
+extern PqcmWalkStep pqcm_walk_step_blocking(PqcmWalk *w);
+extern void pqcm_walk_failed(PqcmWalk *w, const char *error);
+extern int	pqcm_walk_take_cm_fd(PqcmWalk *w);
+extern void pqcm_walk_stop(PqcmWalk *w);
+extern void pqcm_walk_restart(PqcmWalk *w);
+extern void pqcm_walk_free(PqcmWalk *w);
+
 /* ---------------------------------------------------------------------
  * The wrappers of libpq: pqcm.c, pqcm_table.c, pqcm_connect.c,
- * pqcm_io.c, pqcm_async.c, pqcm_watcher.c
+ * pqcm_async.c, pqcm_io.c, pqcm_watcher.c
  * ---------------------------------------------------------------------
  */
 
@@ -193,23 +230,15 @@ typedef struct PqcmConn
 	int			cm_fd;			/* socket to conmgr, -1 if none */
 	int			sql_fd;			/* our duplicate of PQsocket(), -1 if none */
 	bool		failed;			/* conmgr reported a failure */
-	bool		resetting;		/* PQresetStart() in progress */
 	char		failmsg[640];
 	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
 	char	   *errmsg;			/* PQerrorMessage() override */
 	char	   *errcache;		/* last string returned by PQerrorMessage */
 	/* for PQreset and asynchronous connections */
 	PqcmRequest req;
-	PqcmMode	mode;
-	int			entry;			/* entry being tried */
-	int			count;			/* entries handed to libpq at once */
-	PqcmProbe	probe;
-	struct timespec deadline;
-	char	   *errors;			/* messages of the failed entries */
-	char		hostaddr[64];	/* conmgr's address during stage 1 */
+	PqcmWalk	walk;			/* over req's entries, under pqcm_lock */
 	int			pending_cm_fd;	/* stage 2 through conmgr: its socket */
 	struct timespec partial_since;	/* part of a message waiting, or 0 */
-	bool		probing;		/* probe of c->entry started */
 	bool		husk;			/* conn is held before its first poll */
 	void	   *odbc_dbc;		/* ODBC connection handle being connected when
 								 * this connection was made, or NULL */
@@ -294,9 +323,6 @@ extern void pqcm_free_conn(PqcmConn *c);
 extern bool pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed);
 extern PGconn *pqcm_make_bad_conn(void);
 extern void pqcm_establish(PqcmConn *c, int cm_fd);
-extern int	pqcm_seconds_left(const struct timespec *d, bool *expired);
-extern void pqcm_instance_hostaddr(const PqcmRequest *r, const char *host,
-								   char *buf, size_t cap);
 
 /* pqcm_io.c: notices, the server's last words */
 extern void pqcm_check_locked(PqcmConn *c);

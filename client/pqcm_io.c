@@ -238,7 +238,7 @@ PQsocket(const PGconn *conn)
 		pthread_mutex_lock(&pqcm_lock);
 		c = pqcm_find_locked(conn);
 		if (c && c->state == PQCM_STAGE1)
-			fd = c->probe.fd;
+			fd = c->walk.probe.fd;
 		pthread_mutex_unlock(&pqcm_lock);
 		if (fd != -2)
 			return fd;
@@ -273,8 +273,12 @@ PQhost(const PGconn *conn)
 	c = stage1_conn(conn);
 	if (c && c->req.nentries > 0)
 	{
-		PqcmEntry  *e = &c->req.entries[c->entry < c->req.nentries ?
-										c->entry : c->req.nentries - 1];
+		int			i = c->walk.entry;
+		PqcmEntry  *e;
+
+		if (i >= c->req.nentries)
+			i = c->req.nentries - 1;
+		e = &c->req.entries[i];
 
 		return e->host[0] ? e->host : e->hostaddr;
 	}
@@ -289,7 +293,7 @@ PQhostaddr(const PGconn *conn)
 	REAL();
 	c = stage1_conn(conn);
 	if (c)
-		return c->hostaddr;
+		return c->walk.hostaddr;
 	return pqcm_real.hostaddr(conn);
 }
 
@@ -301,8 +305,8 @@ PQport(const PGconn *conn)
 	REAL();
 	c = stage1_conn(conn);
 	if (c && c->req.nentries > 0)
-		return c->req.entries[c->entry < c->req.nentries ?
-							  c->entry : c->req.nentries - 1].port;
+		return c->req.entries[c->walk.entry < c->req.nentries ?
+							  c->walk.entry : c->req.nentries - 1].port;
 	return pqcm_real.port(conn);
 }
 

@@ -11,8 +11,8 @@
  * request, the user holding the socket that answered is checked
  * (pqcm_peer.c), so that no other local user can stand in for conmgr.
  * The probe is a non-blocking state machine so that PQconnectPoll() can
- * drive it; the synchronous entry points run it with poll() until a
- * deadline.
+ * drive it; the walk over the host list (pqcm_walk.c) runs it for every
+ * entry point, waiting with poll() for the synchronous ones.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -554,45 +554,6 @@ pqcm_probe_step(PqcmProbe *p)
 				return PQCM_PROBE_ERROR;
 		}
 	}
-}
-
-/*
- * Run a probe to its end, waiting with poll() until deadline.  Returns
- * PQCM_PROBE_ERROR with a "timeout expired" message when the deadline
- * passes.
- */
-PqcmProbeResult
-pqcm_probe_run(PqcmProbe *p, const struct timespec *deadline)
-{
-	for (;;)
-	{
-		PqcmProbeResult r = pqcm_probe_step(p);
-		struct pollfd pfd;
-		int			ms;
-		int			rc;
-
-		if (r != PQCM_PROBE_PENDING)
-			return r;
-		ms = pqcm_remaining_ms(deadline);
-		if (ms == 0)
-			goto timeout;
-		pfd.fd = p->fd;
-		pfd.events = p->want_events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, ms);
-		if (rc < 0 && errno != EINTR)
-		{
-			snprintf(p->message, sizeof(p->message),
-					 "could not wait for conmgr at %s: %s", p->label, strerror(errno));
-			return probe_fail(p, PQCM_PROBE_ERROR);
-		}
-		if (rc == 0)
-			goto timeout;
-	}
-timeout:
-	snprintf(p->message, sizeof(p->message),
-			 "timeout expired while waiting for conmgr at %s", p->label);
-	return probe_fail(p, PQCM_PROBE_ERROR);
 }
 
 /*

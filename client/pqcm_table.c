@@ -61,8 +61,8 @@ pqcm_track_new(PGconn *conn)
 	c->conn = conn;
 	c->cm_fd = -1;
 	c->sql_fd = -1;
-	c->probe.fd = -1;
 	c->pending_cm_fd = -1;
+	pqcm_walk_init(&c->walk, &c->req, PQCM_MODE_AUTO, &pqcm_lock);
 	c->odbc_dbc = pqcm_odbc_connecting();
 	pthread_mutex_lock(&pqcm_lock);
 	c->next = pqcm_table[b];
@@ -136,8 +136,7 @@ pqcm_close_sockets(PqcmConn *c)
 	if (c->pending_cm_fd >= 0)
 		close(c->pending_cm_fd);
 	c->cm_fd = c->sql_fd = c->pending_cm_fd = -1;
-	pqcm_probe_close(&c->probe);
-	c->probing = false;
+	pqcm_walk_stop(&c->walk);
 }
 
 void
@@ -149,9 +148,9 @@ pqcm_free_conn(PqcmConn *c)
 		free(c->events[i].name);
 	free(c->events);
 	pqcm_close_sockets(c);
+	pqcm_walk_free(&c->walk);
 	pqcm_request_free(&c->req);
 	free(c->errmsg);
 	free(c->errcache);
-	free(c->errors);
 	free(c);
 }
