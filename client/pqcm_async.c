@@ -153,9 +153,7 @@ static void
 attempt_failed(PqcmConn *c, const char *error)
 {
 	pthread_mutex_lock(&pqcm_lock);
-	if (c->pending_cm_fd >= 0)
-		close(c->pending_cm_fd);
-	c->pending_cm_fd = -1;
+	pqcm_fd_close(&c->pending);
 	c->state = PQCM_STAGE1;
 	pthread_mutex_unlock(&pqcm_lock);
 	pqcm_walk_failed(&c->walk, error);
@@ -219,7 +217,7 @@ async_advance(PqcmConn *c)
 			}
 			cm_fd = pqcm_walk_take_cm_fd(w);
 			pthread_mutex_lock(&pqcm_lock);
-			c->pending_cm_fd = cm_fd;
+			pqcm_fd_adopt(&c->pending, cm_fd);
 			pthread_mutex_unlock(&pqcm_lock);
 			if (!begin_stage2(c, &w->opts))
 			{
@@ -238,13 +236,16 @@ async_advance(PqcmConn *c)
 		c->husk = false;
 		if (ps == PGRES_POLLING_OK)
 		{
-			cm_fd = c->pending_cm_fd;
-			if (cm_fd >= 0)
+			if (c->pending.fd >= 0)
 			{
-				c->pending_cm_fd = -1;
+				PqcmFd		cm = c->pending;
+
+				pthread_mutex_lock(&pqcm_lock);
+				c->pending.fd = -1;
+				pthread_mutex_unlock(&pqcm_lock);
 				free(w->errors);
 				w->errors = NULL;
-				pqcm_establish(c, cm_fd);
+				pqcm_establish(c, cm);
 			}
 			else
 			{

@@ -56,22 +56,27 @@ pqcm_make_bad_conn(void)
  * the SQL socket for the watcher, register the backend with conmgr.
  */
 void
-pqcm_establish(PqcmConn *c, int cm_fd)
+pqcm_establish(PqcmConn *c, PqcmFd cm)
 {
 	int			sfd;
+	bool		ours;
 
 	pthread_mutex_lock(&pqcm_lock);
-	c->cm_fd = cm_fd;
+	c->cm = cm;
 	c->state = PQCM_ESTABLISHED;
 	c->failed = false;
 	c->partial_since.tv_sec = 0;
 	sfd = pqcm_real.socket(c->conn);
-	c->sql_fd = sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1;
+	pqcm_fd_adopt(&c->sql, sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1);
+	ours = pqcm_cm_ours_locked(c);
 	pthread_mutex_unlock(&pqcm_lock);
 	pqcm_hook_notices(c);
-	pqcm_inside++;
-	(void) pqcm_send_register(cm_fd, c->conn);
-	pqcm_inside--;
+	if (ours)
+	{
+		pqcm_inside++;
+		(void) pqcm_send_register(cm.fd, c->conn);
+		pqcm_inside--;
+	}
 	pqcm_watcher_start();
 	pqcm_watcher_poke();
 }
@@ -116,17 +121,18 @@ connect_sync(PqcmRequest *r, PqcmMode mode)
 		conn = real_connect(&w.opts);
 		if (pqcm_real.status(conn) == CONNECTION_OK)
 		{
-			int			cm_fd = pqcm_walk_take_cm_fd(&w);
+			PqcmFd		cm;
 
+			pqcm_fd_adopt(&cm, pqcm_walk_take_cm_fd(&w));
 			pqcm_walk_free(&w);
-			if (cm_fd >= 0)
+			if (cm.fd >= 0)
 			{
 				PqcmConn   *c = pqcm_track_new(conn);
 
 				c->req = *r;
 				c->walk.mode = mode;
 				memset(r, 0, sizeof(*r));
-				pqcm_establish(c, cm_fd);
+				pqcm_establish(c, cm);
 			}
 			else
 				pqcm_request_free(r);	/* a plain server: libpq's alone */

@@ -213,6 +213,19 @@ extern void pqcm_walk_free(PqcmWalk *w);
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A descriptor the library made, with the identity (device and inode) of
+ * the file it named then.  The application can close it (PQcmSocket() is
+ * its to poll) and the number can then name a file of the application's;
+ * every use checks the identity first (pqcm_fd_ours).
+ */
+typedef struct PqcmFd
+{
+	int			fd;				/* -1: none */
+	dev_t		dev;
+	ino_t		ino;
+} PqcmFd;
+
 /* States of a tracked connection. */
 typedef enum PqcmState
 {
@@ -227,8 +240,8 @@ typedef struct PqcmConn
 	struct PqcmConn *next;
 	PGconn	   *conn;
 	PqcmState	state;
-	int			cm_fd;			/* socket to conmgr, -1 if none */
-	int			sql_fd;			/* our duplicate of PQsocket(), -1 if none */
+	PqcmFd		cm;				/* socket to conmgr */
+	PqcmFd		sql;			/* our duplicate of PQsocket() */
 	bool		failed;			/* conmgr reported a failure */
 	char		failmsg[640];
 	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
@@ -237,7 +250,7 @@ typedef struct PqcmConn
 	/* for PQreset and asynchronous connections */
 	PqcmRequest req;
 	PqcmWalk	walk;			/* over req's entries, under pqcm_lock */
-	int			pending_cm_fd;	/* stage 2 through conmgr: its socket */
+	PqcmFd		pending;		/* stage 2 through conmgr: its socket */
 	struct timespec partial_since;	/* part of a message waiting, or 0 */
 	bool		husk;			/* conn is held before its first poll */
 	void	   *odbc_dbc;		/* ODBC connection handle being connected when
@@ -315,6 +328,9 @@ extern PqcmConn *pqcm_track_new(PGconn *conn);
 extern void pqcm_untrack_locked(PqcmConn *c);
 extern void pqcm_close_sockets(PqcmConn *c);
 extern void pqcm_free_conn(PqcmConn *c);
+extern void pqcm_fd_adopt(PqcmFd *f, int fd);
+extern bool pqcm_fd_ours(PqcmFd *f);
+extern void pqcm_fd_close(PqcmFd *f);
 
 /* Look up a connection the fast way: nothing tracked, nothing to do. */
 #define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
@@ -322,10 +338,12 @@ extern void pqcm_free_conn(PqcmConn *c);
 /* pqcm_connect.c: connecting */
 extern bool pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed);
 extern PGconn *pqcm_make_bad_conn(void);
-extern void pqcm_establish(PqcmConn *c, int cm_fd);
+extern void pqcm_establish(PqcmConn *c, PqcmFd cm);
 
 /* pqcm_io.c: notices, the server's last words */
 extern void pqcm_check_locked(PqcmConn *c);
+extern void pqcm_fail_locked(PqcmConn *c, const char *msg);
+extern bool pqcm_cm_ours_locked(PqcmConn *c);
 extern void pqcm_hook_notices(PqcmConn *c);
 extern void pqcm_unhook_notices(PqcmConn *c);
 

@@ -32,15 +32,30 @@
  * that libpq's pending or next read sees end-of-file.  Caller holds the
  * lock.
  */
-static void
-fail_locked(PqcmConn *c, const char *msg)
+void
+pqcm_fail_locked(PqcmConn *c, const char *msg)
 {
 	if (c->failed)
 		return;
 	c->failed = true;
 	snprintf(c->failmsg, sizeof(c->failmsg), "%s", msg);
-	if (c->sql_fd >= 0)
-		shutdown(c->sql_fd, SHUT_RDWR);
+	if (pqcm_fd_ours(&c->sql))
+		shutdown(c->sql.fd, SHUT_RDWR);
+}
+
+/*
+ * Is the conmgr socket of an established connection still the library's?
+ * When the application has closed it, nothing can tell the connection of
+ * a failure any more: the connection fails, naming the cause.  Caller
+ * holds the lock.
+ */
+bool
+pqcm_cm_ours_locked(PqcmConn *c)
+{
+	if (pqcm_fd_ours(&c->cm))
+		return true;
+	pqcm_fail_locked(c, "the conmgr socket was closed by the application");
+	return false;
 }
 
 /* Look for a notice on an established connection; caller holds lock. */
@@ -51,11 +66,11 @@ pqcm_check_locked(PqcmConn *c)
 
 	int			rc;
 
-	if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
+	if (c->state != PQCM_ESTABLISHED || c->failed || !pqcm_cm_ours_locked(c))
 		return;
-	rc = pqcm_check_notice(c->cm_fd, msg, sizeof(msg));
+	rc = pqcm_check_notice(c->cm.fd, msg, sizeof(msg));
 	if (rc == 1)
-		fail_locked(c, msg);
+		pqcm_fail_locked(c, msg);
 	else if (rc == 2)
 	{
 		/* conmgr writes a notice in one piece: a lasting fragment is wrong */
@@ -67,7 +82,7 @@ pqcm_check_locked(PqcmConn *c)
 
 			dl.tv_sec += PQCM_PARTIAL_TIMEOUT_S;
 			if (pqcm_remaining_ms(&dl) == 0)
-				fail_locked(c, "incomplete message from conmgr");
+				pqcm_fail_locked(c, "incomplete message from conmgr");
 		}
 	}
 	else
@@ -194,8 +209,8 @@ PQcmSocket(const PGconn *conn)
 		return -1;
 	pthread_mutex_lock(&pqcm_lock);
 	c = pqcm_find_locked(conn);
-	if (c && c->state == PQCM_ESTABLISHED)
-		fd = c->cm_fd;
+	if (c && c->state == PQCM_ESTABLISHED && pqcm_cm_ours_locked(c))
+		fd = c->cm.fd;
 	pthread_mutex_unlock(&pqcm_lock);
 	return fd;
 }
@@ -257,7 +272,7 @@ stage1_conn(const PGconn *conn)
 		pthread_mutex_lock(&pqcm_lock);
 		c = pqcm_find_locked(conn);
 		if (c && c->state != PQCM_STAGE1 && !c->husk &&
-			!(c->state == PQCM_STAGE2 && c->pending_cm_fd >= 0))
+			!(c->state == PQCM_STAGE2 && c->pending.fd >= 0))
 			c = NULL;
 		pthread_mutex_unlock(&pqcm_lock);
 	}

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libpq-fe.h"
@@ -59,9 +60,9 @@ pqcm_track_new(PGconn *conn)
 		abort();
 	}
 	c->conn = conn;
-	c->cm_fd = -1;
-	c->sql_fd = -1;
-	c->pending_cm_fd = -1;
+	c->cm.fd = -1;
+	c->sql.fd = -1;
+	c->pending.fd = -1;
 	pqcm_walk_init(&c->walk, &c->req, PQCM_MODE_AUTO, &pqcm_lock);
 	c->odbc_dbc = pqcm_odbc_connecting();
 	pthread_mutex_lock(&pqcm_lock);
@@ -125,17 +126,61 @@ pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap)
 	return found;
 }
 
+/*
+ * Adopt descriptor fd (or -1) as the library's own, remembering which
+ * file it names.
+ */
+void
+pqcm_fd_adopt(PqcmFd *f, int fd)
+{
+	struct stat st;
+
+	f->fd = -1;
+	if (fd >= 0 && fstat(fd, &st) == 0)
+	{
+		f->fd = fd;
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+}
+
+/*
+ * Does f still name the file the library made?  When the application has
+ * closed it, the number is free or names a file of the application's:
+ * forget it, without closing or reading it, and return false.  (Another
+ * thread of the application could still close and reuse the number
+ * between this check and the use that follows; nothing in the library can
+ * prevent that, as nothing in libpq prevents it for PQsocket().)
+ */
+bool
+pqcm_fd_ours(PqcmFd *f)
+{
+	struct stat st;
+
+	if (f->fd < 0)
+		return false;
+	if (fstat(f->fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+		return true;
+	f->fd = -1;
+	return false;
+}
+
+/* Close f if it is still the library's; forget it either way. */
+void
+pqcm_fd_close(PqcmFd *f)
+{
+	if (pqcm_fd_ours(f))
+		close(f->fd);
+	f->fd = -1;
+}
+
 /* Close our sockets of a connection. */
 void
 pqcm_close_sockets(PqcmConn *c)
 {
-	if (c->cm_fd >= 0)
-		close(c->cm_fd);
-	if (c->sql_fd >= 0)
-		close(c->sql_fd);
-	if (c->pending_cm_fd >= 0)
-		close(c->pending_cm_fd);
-	c->cm_fd = c->sql_fd = c->pending_cm_fd = -1;
+	pqcm_fd_close(&c->cm);
+	pqcm_fd_close(&c->sql);
+	pqcm_fd_close(&c->pending);
 	pqcm_walk_stop(&c->walk);
 }
 

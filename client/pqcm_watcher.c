@@ -81,7 +81,9 @@ watcher_main(void *arg)
 
 			for (c = pqcm_table[i]; c; c = c->next)
 			{
-				if (c->state != PQCM_ESTABLISHED || c->failed || c->cm_fd < 0)
+				/* a socket the application closed is never polled */
+				if (c->state != PQCM_ESTABLISHED || c->failed ||
+					!pqcm_cm_ours_locked(c))
 					continue;
 				if (c->partial_since.tv_sec != 0)
 				{
@@ -99,7 +101,7 @@ watcher_main(void *arg)
 					pfds = np;
 					cap = ncap;
 				}
-				pfds[n].fd = c->cm_fd;
+				pfds[n].fd = c->cm.fd;
 				pfds[n].events = POLLIN;
 				pfds[n].revents = 0;
 				n++;
@@ -151,7 +153,7 @@ watcher_main(void *arg)
 			/* the socket may have been closed meanwhile: look it up again */
 			for (b = 0; b < PQCM_BUCKETS; b++)
 				for (c = pqcm_table[b]; c; c = c->next)
-					if (c->cm_fd == pfds[i].fd)
+					if (c->cm.fd == pfds[i].fd)
 						pqcm_check_locked(c);
 		}
 		pthread_mutex_unlock(&pqcm_lock);

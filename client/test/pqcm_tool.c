@@ -13,13 +13,19 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -647,12 +653,229 @@ cmd_idle(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------
+ * Robustness (t/307_client_robustness.pl)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A failure notice as conmgr writes it ('F', length, reason, message),
+ * here forged by the application: a library that reads a descriptor it no
+ * longer owns would report this reason.
+ */
+static size_t
+forged_notice(unsigned char *buf, size_t cap)
+{
+	static const char msg[] = "forged by the application";
+	size_t		mlen = sizeof(msg) - 1;
+	size_t		plen = 2 + 2 + mlen;
+	uint32_t	len = htonl((uint32_t) (4 + plen));
+	uint16_t	v;
+
+	if (1 + 4 + plen > cap)
+		return 0;
+	buf[0] = 'F';
+	memcpy(buf + 1, &len, 4);
+	v = htons(6);				/* heartbeat timeout */
+	memcpy(buf + 5, &v, 2);
+	v = htons((uint16_t) mlen);
+	memcpy(buf + 7, &v, 2);
+	memcpy(buf + 9, msg, mlen);
+	return 1 + 4 + plen;
+}
+
+/*
+ * Put one end of a fresh socket pair at descriptor number fd (closed by
+ * the caller); returns the other end, or -1.
+ */
+static int
+reuse_number(int fd)
+{
+	int			sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return -1;
+	if (sv[1] == fd)
+	{
+		sv[1] = sv[0];
+		sv[0] = fd;
+	}
+	if (sv[0] != fd)
+	{
+		if (dup2(sv[0], fd) != fd)
+			return -1;
+		close(sv[0]);
+	}
+	return sv[1];
+}
+
+/* Is fd a socket connected to the given address? */
+static bool
+same_peer(int fd, const struct sockaddr_storage *peer, socklen_t plen)
+{
+	struct sockaddr_storage ss;
+	socklen_t	len = sizeof(ss);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if (getpeername(fd, (struct sockaddr *) &ss, &len) != 0)
+		return false;
+	return len == plen && memcmp(&ss, peer, len) == 0;
+}
+
+/*
+ * How many descriptors of this process, other than "except", are sockets
+ * connected to the given address; the first of them in *first.
+ */
+static int
+peer_sockets(const struct sockaddr_storage *peer, socklen_t plen, int except, int *first)
+{
+	DIR		   *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int			n = 0;
+
+	if (first)
+		*first = -1;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+	{
+		int			fd = atoi(de->d_name);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d) || fd == except)
+			continue;
+		if (same_peer(fd, peer, plen))
+		{
+			if (first && *first < 0)
+				*first = fd;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Print the first line of the connection's error under a key. */
+static void
+print_error_line(const char *key, PGconn *conn)
+{
+	const char *e = PQerrorMessage(conn);
+	const char *nl = strchr(e, '\n');
+
+	printf("%s=%.*s\n", key, nl ? (int) (nl - e) : (int) strlen(e), e);
+}
+
+/*
+ * cmclose CONNINFO [watcher]: the application closes PQcmSocket() and the
+ * number is reused at once by a socket with a valid-looking notice waiting
+ * on it.  The library must neither read that socket nor close it, and the
+ * connection must fail naming the cause.  With "watcher", a second
+ * connection first makes the watcher thread look at every socket again.
+ */
+static int
+cmd_cmclose(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *other = NULL;
+	unsigned char frame[128];
+	unsigned char back[128];
+	size_t		flen;
+	ssize_t		n;
+	int			fd;
+	int			peer;
+	PGresult   *res;
+
+	describe(conn);
+	fd = PQcmSocket(conn);
+	if (PQstatus(conn) != CONNECTION_OK || fd < 0)
+		return 1;
+	close(fd);
+	peer = reuse_number(fd);
+	flen = forged_notice(frame, sizeof(frame));
+	if (peer < 0 || flen == 0 || write(peer, frame, flen) != (ssize_t) flen)
+		return 1;
+	printf("reused=1\n");
+	if (argc > 1 && strcmp(argv[1], "watcher") == 0)
+	{
+		other = PQconnectdb(argv[0]);
+		printf("other_status=%s\n", status_name(PQstatus(other)));
+		usleep(300000);
+	}
+	printf("status_after=%s\n", status_name(PQstatus(conn)));
+	res = PQexec(conn, "SELECT 1");
+	printf("query=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	print_error_line("error", conn);
+	printf("cmsocket_after=%d\n", PQcmSocket(conn));
+	PQfinish(conn);
+	if (other)
+		PQfinish(other);
+	printf("foreign_open=%d\n", fcntl(fd, F_GETFD) != -1);
+	n = recv(fd, back, sizeof(back), MSG_DONTWAIT);
+	printf("foreign_intact=%d\n", n == (ssize_t) flen && memcmp(back, frame, flen) == 0);
+	close(fd);
+	close(peer);
+	return 0;
+}
+
+/*
+ * sqlclose CONNINFO: the application closes the library's duplicate of the
+ * SQL socket (found as the other descriptor connected to the server) and
+ * the number is reused by a socket of its own.  When conmgr's notice
+ * arrives (the test sends it), the library must neither shut that socket
+ * down nor close it.
+ */
+static int
+cmd_sqlclose(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	struct sockaddr_storage srv;
+	socklen_t	slen = sizeof(srv);
+	long long	t0;
+	int			dupfd;
+	int			peer;
+	char		c;
+	bool		works;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK ||
+		getpeername(PQsocket(conn), (struct sockaddr *) &srv, &slen) != 0)
+		return 1;
+	(void) peer_sockets(&srv, slen, PQsocket(conn), &dupfd);
+	printf("dup_found=%d\n", dupfd >= 0);
+	if (dupfd < 0)
+		return 1;
+	close(dupfd);
+	peer = reuse_number(dupfd);
+	if (peer < 0)
+		return 1;
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	while (PQstatus(conn) != CONNECTION_BAD && now_ms() - t0 < 120000)
+		usleep(20000);
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	print_error_line("error", conn);
+	PQfinish(conn);
+	printf("foreign_open=%d\n", fcntl(dupfd, F_GETFD) != -1);
+	works = send(peer, "x", 1, MSG_NOSIGNAL) == 1 &&
+		recv(dupfd, &c, 1, MSG_DONTWAIT) == 1 &&
+		send(dupfd, "y", 1, MSG_NOSIGNAL) == 1 &&
+		recv(peer, &c, 1, MSG_DONTWAIT) == 1;
+	printf("foreign_works=%d\n", works);
+	close(dupfd);
+	close(peer);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle ARGS ...\n",
+		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle|"
+				"cmclose|sqlclose ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -681,6 +904,10 @@ main(int argc, char **argv)
 		return cmd_threads(argc - 2, argv + 2);
 	if (strcmp(argv[1], "idle") == 0)
 		return cmd_idle(argc - 2, argv + 2);
+	if (strcmp(argv[1], "cmclose") == 0)
+		return cmd_cmclose(argc - 2, argv + 2);
+	if (strcmp(argv[1], "sqlclose") == 0)
+		return cmd_sqlclose(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }

@@ -1,0 +1,83 @@
+
+# Copyright (c) 2026, Connection Manager for PostgreSQL developers
+
+# Client library: what the application, libpq and fork() do behind the
+# library's back.
+#
+#  - The application closes PQcmSocket() (or the library's duplicate of
+#    the SQL socket) and the number is reused at once: the library neither
+#    reads nor closes the socket that now has it, and the connection fails
+#    naming the cause.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CmClient;
+
+my $node = PostgreSQL::Test::Cluster->new('primary');
+$node->init;
+$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
+$node->start;
+my $pgport = $node->port;
+$node->safe_psql('postgres', 'CREATE TABLE pqcm_locked (i int)');
+
+my $cmport = PostgreSQL::Test::Cluster::get_free_port();
+my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $ci     = "host=localhost port=$cmport dbname=postgres";
+my $tool   = CmClient::tool();
+my $tmp    = PostgreSQL::Test::Utils::tempdir();
+my $cause  = qr/the conmgr socket was closed by the application/;
+
+# Run a background tool invocation until it has printed ready=1 and its
+# backend is registered with the fake conmgr; returns the handle.
+sub start_registered
+{
+	my ($name, @args) = @_;
+	my $h = CmClient::start_bg($tool, @args);
+	CmClient::wait_output($h, qr/^ready=1$/m, "$name: connected through conmgr");
+	my ($pid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
+	CmClient::wait_output($fake, qr/register pid=$pid /, "$name: registered");
+	return $h;
+}
+
+### The application closes PQcmSocket() and the number is reused
+
+for my $how ('calls', 'watcher')
+{
+	my ($rc, $out, $err) =
+	  CmClient::run_tool('cmclose', $ci, $how eq 'watcher' ? ('watcher') : ());
+	is($rc, 0, "closed PQcmSocket(), $how: the program ran") or diag($out . $err);
+	like($out, qr/^reused=1$/m, "closed PQcmSocket(), $how: the number was reused");
+	like($out, qr/^other_status=OK$/m, "closed PQcmSocket(), watcher: a second connection woke it")
+	  if $how eq 'watcher';
+	like($out, qr/^status_after=BAD$/m, "closed PQcmSocket(), $how: the connection is bad");
+	like($out, qr/^query=PGRES_FATAL_ERROR$/m, "closed PQcmSocket(), $how: a query fails");
+	like($out, qr/^error=.*$cause/m, "closed PQcmSocket(), $how: the error names the cause");
+	unlike($out, qr/forged by the application/,
+		"closed PQcmSocket(), $how: the socket that reused the number was not read");
+	like($out, qr/^cmsocket_after=-1$/m, "closed PQcmSocket(), $how: PQcmSocket() is -1 now");
+	like($out, qr/^foreign_open=1$/m,
+		"closed PQcmSocket(), $how: PQfinish() did not close the application's socket");
+	like($out, qr/^foreign_intact=1$/m,
+		"closed PQcmSocket(), $how: what was waiting on it is still there");
+}
+
+### The application closes the library's duplicate of the SQL socket
+
+{
+	my $h = start_registered('closed duplicate', 'sqlclose', $ci);
+	like($h->{out}, qr/^dup_found=1$/m, 'closed duplicate: found and closed by the application');
+	CmClient::signal_bg($fake, 'USR1');
+	CmClient::wait_output($h, qr/^foreign_works=/m, 'closed duplicate: the notice was handled');
+	CmClient::finish_bg($h);
+	like($h->{out}, qr/^final_status=BAD$/m, 'closed duplicate: the connection failed');
+	like($h->{out}, qr/^error=conmgr reported a failure of the instance/m,
+		'closed duplicate: with conmgr\'s reason');
+	like($h->{out}, qr/^foreign_open=1$/m, 'closed duplicate: the application\'s socket stays open');
+	like($h->{out}, qr/^foreign_works=1$/m,
+		'closed duplicate: and was not shut down (data goes both ways)');
+}
+
+done_testing();
