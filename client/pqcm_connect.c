@@ -67,6 +67,7 @@ pqcm_establish(PqcmConn *c, PqcmFd cm)
 	c->failed = false;
 	c->partial_since.tv_sec = 0;
 	sfd = pqcm_real.socket(c->conn);
+	c->sql_src = sfd;
 	pqcm_fd_adopt(&c->sql, sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1);
 	ours = pqcm_cm_ours_locked(c);
 	pthread_mutex_unlock(&pqcm_lock);

@@ -242,6 +242,7 @@ typedef struct PqcmConn
 	PqcmState	state;
 	PqcmFd		cm;				/* socket to conmgr */
 	PqcmFd		sql;			/* our duplicate of PQsocket() */
+	int			sql_src;		/* the PQsocket() it duplicates */
 	bool		failed;			/* conmgr reported a failure */
 	char		failmsg[640];
 	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
@@ -344,6 +345,7 @@ extern void pqcm_establish(PqcmConn *c, PqcmFd cm);
 extern void pqcm_check_locked(PqcmConn *c);
 extern void pqcm_fail_locked(PqcmConn *c, const char *msg);
 extern bool pqcm_cm_ours_locked(PqcmConn *c);
+extern void pqcm_sql_check_locked(PqcmConn *c);
 extern void pqcm_hook_notices(PqcmConn *c);
 extern void pqcm_unhook_notices(PqcmConn *c);
 

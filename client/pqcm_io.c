@@ -16,6 +16,7 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,8 +30,8 @@
 
 /*
  * Record a failure notice: remember why and shut the SQL socket down so
- * that libpq's pending or next read sees end-of-file.  Caller holds the
- * lock.
+ * that libpq's pending or next read sees end-of-file; our duplicate of it
+ * has then done its job.  Caller holds the lock.
  */
 void
 pqcm_fail_locked(PqcmConn *c, const char *msg)
@@ -41,6 +42,64 @@ pqcm_fail_locked(PqcmConn *c, const char *msg)
 	snprintf(c->failmsg, sizeof(c->failmsg), "%s", msg);
 	if (pqcm_fd_ours(&c->sql))
 		shutdown(c->sql.fd, SHUT_RDWR);
+	pqcm_fd_close(&c->sql);
+}
+
+/*
+ * The duplicate of the SQL socket exists only to shut that socket down.
+ * Once libpq has let go of the connection (CONNECTION_BAD: its socket
+ * closed, or replaced), the duplicate would be all that keeps the session
+ * open until PQfinish(): the server would see no end of it, and a backend
+ * that libpq gave up on (a lost synchronisation, no memory for a row)
+ * would keep its transaction and its locks.  Close it then.  This reads
+ * the connection object, so it runs in the application's calls; caller
+ * holds the lock.
+ */
+static void
+release_locked(PqcmConn *c)
+{
+	if (c->state == PQCM_ESTABLISHED && c->sql.fd >= 0 &&
+		(pqcm_real.status(c->conn) == CONNECTION_BAD ||
+		 pqcm_real.socket(c->conn) != c->sql_src))
+	{
+		pqcm_fd_close(&c->sql);
+		/* a poll() of the watcher would hold the socket open: end it */
+		pqcm_watcher_poke();
+	}
+}
+
+/* The same after a libpq call, with the lock only when libpq let go. */
+static void
+release_if_bad(const PGconn *conn)
+{
+	PqcmConn   *c;
+
+	if (pqcm_real.status(conn) != CONNECTION_BAD && pqcm_real.socket(conn) >= 0)
+		return;
+	pthread_mutex_lock(&pqcm_lock);
+	c = pqcm_find_locked(conn);
+	if (c)
+		release_locked(c);
+	pthread_mutex_unlock(&pqcm_lock);
+}
+
+/*
+ * For the watcher, which must not read the connection object: when the
+ * server has ended the session (the duplicate reports the other end shut
+ * down), the duplicate is no longer needed either.  Caller holds the lock.
+ */
+void
+pqcm_sql_check_locked(PqcmConn *c)
+{
+	struct pollfd pfd;
+
+	if (!pqcm_fd_ours(&c->sql))
+		return;
+	pfd.fd = c->sql.fd;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) > 0)
+		pqcm_fd_close(&c->sql);
 }
 
 /*
@@ -229,6 +288,7 @@ PQstatus(const PGconn *conn)
 		if (c)
 		{
 			pqcm_check_locked(c);
+			release_locked(c);
 			if (c->state == PQCM_STAGE1)
 				st = CONNECTION_AWAITING_CMRESPONSE;
 			else if (c->failed || c->state == PQCM_FAILED_CONNECT)
@@ -416,25 +476,40 @@ PQconsumeInput(PGconn *conn)
 	ok = pqcm_real.consumeInput(conn);
 	if (ok)
 		(void) pqcm_real.isBusy(conn);
+	release_if_bad(conn);
 	return ok;
 }
 
 PGresult *
 PQgetResult(PGconn *conn)
 {
+	PGresult   *res;
+	bool		tracked;
+
 	REAL();
-	if (conn && TRACKED() && !WATCHED())
+	tracked = conn && TRACKED();
+	if (tracked && !WATCHED())
 		check_conn(conn);
-	return pqcm_real.getResult(conn);
+	res = pqcm_real.getResult(conn);
+	if (tracked)
+		release_if_bad(conn);
+	return res;
 }
 
 int
 PQisBusy(PGconn *conn)
 {
+	int			busy;
+	bool		tracked;
+
 	REAL();
-	if (conn && TRACKED() && !WATCHED())
+	tracked = conn && TRACKED();
+	if (tracked && !WATCHED())
 		check_conn(conn);
-	return pqcm_real.isBusy(conn);
+	busy = pqcm_real.isBusy(conn);
+	if (tracked)
+		release_if_bad(conn);
+	return busy;
 }
 
 void

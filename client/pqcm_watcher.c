@@ -59,6 +59,9 @@ pqcm_watcher_poke(void)
  * established connection and, when conmgr reports a failure or goes
  * away, shuts down that connection's SQL socket.  A call blocked inside
  * libpq (PQexec, PQgetResult, a COPY) then returns with an error at once.
+ * It also polls our duplicate of each SQL socket for the other end's
+ * shutdown: when the server has ended the session, the duplicate must not
+ * keep it open after libpq closes its own socket.
  */
 static void *
 watcher_main(void *arg)
@@ -85,13 +88,7 @@ watcher_main(void *arg)
 				if (c->state != PQCM_ESTABLISHED || c->failed ||
 					!pqcm_cm_ours_locked(c))
 					continue;
-				if (c->partial_since.tv_sec != 0)
-				{
-					/* looked at on a timer, see below */
-					partial = true;
-					continue;
-				}
-				if (n >= cap)
+				if (n + 2 > cap)
 				{
 					int			ncap = cap ? cap * 2 : 64;
 					struct pollfd *np = realloc(pfds, sizeof(struct pollfd) * (size_t) ncap);
@@ -101,10 +98,23 @@ watcher_main(void *arg)
 					pfds = np;
 					cap = ncap;
 				}
-				pfds[n].fd = c->cm.fd;
-				pfds[n].events = POLLIN;
-				pfds[n].revents = 0;
-				n++;
+				if (c->partial_since.tv_sec != 0)
+					partial = true; /* looked at on a timer, see below */
+				else
+				{
+					pfds[n].fd = c->cm.fd;
+					pfds[n].events = POLLIN;
+					pfds[n].revents = 0;
+					n++;
+				}
+				/* the server ending the session frees the duplicate */
+				if (pqcm_fd_ours(&c->sql))
+				{
+					pfds[n].fd = c->sql.fd;
+					pfds[n].events = POLLRDHUP;
+					pfds[n].revents = 0;
+					n++;
+				}
 			}
 		}
 		if (cap == 0)
@@ -150,11 +160,20 @@ watcher_main(void *arg)
 
 			if (pfds[i].revents == 0)
 				continue;
-			/* the socket may have been closed meanwhile: look it up again */
+
+			/*
+			 * The socket may have been closed meanwhile, and its number
+			 * reused: look it up again; both checks look at the socket that
+			 * has the number now.
+			 */
 			for (b = 0; b < PQCM_BUCKETS; b++)
 				for (c = pqcm_table[b]; c; c = c->next)
-					if (c->cm.fd == pfds[i].fd)
+				{
+					if (pfds[i].events == POLLIN && c->cm.fd == pfds[i].fd)
 						pqcm_check_locked(c);
+					if (pfds[i].events == POLLRDHUP && c->sql.fd == pfds[i].fd)
+						pqcm_sql_check_locked(c);
+				}
 		}
 		pthread_mutex_unlock(&pqcm_lock);
 	}

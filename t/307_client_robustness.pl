@@ -8,6 +8,10 @@
 #    the SQL socket) and the number is reused at once: the library neither
 #    reads nor closes the socket that now has it, and the connection fails
 #    naming the cause.
+#  - A session ends while libpq still holds the connection object (the
+#    server terminates it, or libpq gives up on it): no descriptor of the
+#    process keeps it open until PQfinish(), so a backend that libpq left
+#    behind exits and releases its locks.
 
 use strict;
 use warnings FATAL => 'all';
@@ -78,6 +82,42 @@ for my $how ('calls', 'watcher')
 	like($h->{out}, qr/^foreign_open=1$/m, 'closed duplicate: the application\'s socket stays open');
 	like($h->{out}, qr/^foreign_works=1$/m,
 		'closed duplicate: and was not shut down (data goes both ways)');
+}
+
+### A session that libpq let go of does not outlive it
+
+# Waits up to timeout_default for a query to return 't'.
+sub server_shows
+{
+	my ($sql) = @_;
+	return $node->poll_query_until('postgres', $sql);
+}
+
+my $ncase = 0;
+for my $how ('terminate', 'oom')
+{
+	my $go = "$tmp/release" . ++$ncase;
+	my $h  = CmClient::start_bg($tool, 'release', $ci, $how, 'pqcm_locked', $go);
+	CmClient::wait_output($h, qr/^locked=1$/m, "$how: the session holds a lock");
+	my ($pid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
+	CmClient::wait_output($fake, qr/register pid=$pid /, "$how: registered");
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)") if $how eq 'terminate';
+	CmClient::wait_output($h, qr/^reported=1$/m, "$how: libpq reported the error");
+	like($h->{out}, qr/^reported_status=BAD$/m, "$how: the connection is bad");
+	like($h->{out}, qr/^error=.*(cannot allocate memory|lost synchronization)/m,
+		'oom: libpq gave up on the session')
+	  if $how eq 'oom';
+	like($h->{out}, qr/^server_sockets=0$/m,
+		"$how: no descriptor of the process is connected to the server any more");
+	ok(server_shows("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+		"$how: the backend is gone before PQfinish()");
+	ok( server_shows(
+			"SELECT count(*) = 0 FROM pg_locks WHERE relation = 'pqcm_locked'::regclass"),
+		"$how: its lock is released before PQfinish()");
+	open my $fh, '>', $go or die "cannot create $go: $!";
+	close $fh;
+	CmClient::wait_output($h, qr/^finished=1$/m, "$how: PQfinish() afterwards");
+	CmClient::finish_bg($h);
 }
 
 done_testing();

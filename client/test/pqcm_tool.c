@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -869,13 +870,123 @@ cmd_sqlclose(int argc, char **argv)
 	return 0;
 }
 
+/* The size of the process's address space, in kB (VmSize). */
+static long
+vm_size_kb(void)
+{
+	FILE	   *f = fopen("/proc/self/status", "r");
+	char		line[256];
+	long		kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Wait until a file exists (at most two minutes). */
+static bool
+wait_file(const char *path)
+{
+	long long	t0 = now_ms();
+
+	while (access(path, F_OK) != 0)
+	{
+		if (now_ms() - t0 > 120000)
+			return false;
+		usleep(10000);
+	}
+	return true;
+}
+
+/*
+ * release CONNINFO terminate|oom TABLE GOFILE: a session that holds a lock
+ * on TABLE ends while libpq still holds the connection object: the server
+ * terminates it (the test calls pg_terminate_backend while the program
+ * waits on PQsocket()), or libpq gives up on it ("oom": a row larger than
+ * libpq can find memory for, under a lowered RLIMIT_AS, makes it report a
+ * loss of synchronisation and close its socket while the backend, still
+ * sending that row, lives on).  Once libpq has reported the error, prints
+ * how many descriptors of the process are still connected to the server,
+ * then waits for GOFILE before PQfinish(), so that the test can look at
+ * the server meanwhile.
+ */
+static int
+cmd_release(int argc, char **argv)
+{
+	PGconn	   *conn;
+	struct sockaddr_storage srv;
+	socklen_t	slen = sizeof(srv);
+	char		sql[256];
+	PGresult   *res;
+
+	if (argc < 4)
+		return 2;
+	conn = PQconnectdb(argv[0]);
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK ||
+		getpeername(PQsocket(conn), (struct sockaddr *) &srv, &slen) != 0)
+		return 1;
+	res = PQexec(conn, "BEGIN");
+	PQclear(res);
+	snprintf(sql, sizeof(sql), "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", argv[2]);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return 1;
+	PQclear(res);
+	printf("locked=1\n");
+	fflush(stdout);
+	if (strcmp(argv[1], "oom") == 0)
+	{
+		struct rlimit saved;
+		struct rlimit rl;
+
+		/* room for 16 MB more than the process has mapped, not 64 */
+		if (getrlimit(RLIMIT_AS, &saved) != 0)
+			return 1;
+		rl = saved;
+		rl.rlim_cur = (rlim_t) (vm_size_kb() + 16 * 1024) * 1024;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			return 1;
+		res = PQexec(conn, "SELECT repeat('x', 64 * 1024 * 1024)");
+		(void) setrlimit(RLIMIT_AS, &saved);
+		printf("result=%s\n", PQresStatus(PQresultStatus(res)));
+		PQclear(res);
+	}
+	else
+	{
+		for (;;)
+		{
+			struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+			if (pfd.fd < 0 || poll(&pfd, 1, 120000) <= 0)
+				break;
+			if (!PQconsumeInput(conn) || PQstatus(conn) == CONNECTION_BAD)
+				break;
+		}
+	}
+	printf("reported_status=%s\n", status_name(PQstatus(conn)));
+	print_error_line("error", conn);
+	printf("server_sockets=%d\n", peer_sockets(&srv, slen, -1, NULL));
+	printf("reported=1\n");
+	fflush(stdout);
+	if (!wait_file(argv[3]))
+		return 1;
+	PQfinish(conn);
+	printf("finished=1\n");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 3)
 	{
 		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle|"
-				"cmclose|sqlclose ARGS ...\n",
+				"cmclose|sqlclose|release ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -908,6 +1019,8 @@ main(int argc, char **argv)
 		return cmd_cmclose(argc - 2, argv + 2);
 	if (strcmp(argv[1], "sqlclose") == 0)
 		return cmd_sqlclose(argc - 2, argv + 2);
+	if (strcmp(argv[1], "release") == 0)
+		return cmd_release(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }
