@@ -104,24 +104,49 @@ pqcm_load_real(void)
 	LOAD(setNoticeProcessor, "PQsetNoticeProcessor");
 }
 
-/* fork(): the child has no watcher; it starts its own when needed. */
+/*
+ * fork().  Every mutex of the library is taken before fork() and released
+ * after it in both processes: one held by another thread at that moment
+ * would otherwise stay locked forever in the child, whose first use of it
+ * would hang.  No code holds two of them at once, so taking them in this
+ * order cannot deadlock.  The child has no watcher (it starts its own when
+ * it connects), and the connections it inherits are the parent's.
+ */
+static pthread_mutex_t *const fork_locks[] = {
+	&pqcm_odbc_lock,			/* pqcm_odbc.c: the driver manager */
+	&pqcm_plain_lock,			/* pqcm_probe.c: plain servers seen */
+	&pqcm_lock					/* pqcm_table.c: tracked connections */
+};
+
+#define NFORK_LOCKS (sizeof(fork_locks) / sizeof(fork_locks[0]))
+
 static void
 atfork_prepare(void)
 {
-	pthread_mutex_lock(&pqcm_lock);
+	size_t		i;
+
+	for (i = 0; i < NFORK_LOCKS; i++)
+		pthread_mutex_lock(fork_locks[i]);
 }
 
 static void
 atfork_parent(void)
 {
-	pthread_mutex_unlock(&pqcm_lock);
+	size_t		i;
+
+	for (i = NFORK_LOCKS; i > 0; i--)
+		pthread_mutex_unlock(fork_locks[i - 1]);
 }
 
 static void
 atfork_child(void)
 {
+	size_t		i;
+
 	pqcm_watcher_atfork_child();
-	pthread_mutex_unlock(&pqcm_lock);
+	pqcm_table_atfork_child();
+	for (i = NFORK_LOCKS; i > 0; i--)
+		pthread_mutex_unlock(fork_locks[i - 1]);
 }
 
 __attribute__((constructor))

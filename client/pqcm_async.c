@@ -196,6 +196,20 @@ async_advance(PqcmConn *c)
 {
 	PqcmWalk   *w = &c->walk;
 
+	if (c->foreign)
+	{
+		/*
+		 * In the child of fork(): the probe and the attempt use the parent's
+		 * sockets, which the child must not touch.  Give up on it, closing
+		 * only the child's copies of our descriptors.
+		 */
+		pthread_mutex_lock(&pqcm_lock);
+		pqcm_close_sockets(c);
+		w->entry = c->req.nentries;
+		pqcm_appendf(&w->errors, "the connection was being made by the parent process\n");
+		pthread_mutex_unlock(&pqcm_lock);
+		return async_failed(c);
+	}
 	for (;;)
 	{
 		PostgresPollingStatusType ps;
@@ -390,6 +404,7 @@ reset_begin(PqcmConn *c)
 	pqcm_walk_restart(&c->walk);
 	c->state = PQCM_STAGE1;
 	c->failed = false;
+	c->foreign = false;			/* after fork(), the child's own from now on */
 	free(c->errmsg);
 	c->errmsg = NULL;
 	pthread_mutex_unlock(&pqcm_lock);

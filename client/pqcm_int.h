@@ -164,6 +164,7 @@ extern void pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only
 							uint8_t tsa, const char *application_name);
 extern PqcmProbeResult pqcm_probe_step(PqcmProbe *p);
 extern void pqcm_probe_close(PqcmProbe *p);
+extern pthread_mutex_t pqcm_plain_lock;
 extern bool pqcm_plain_cached(const PqcmEntry *e);
 extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
@@ -244,6 +245,8 @@ typedef struct PqcmConn
 	PqcmFd		sql;			/* our duplicate of PQsocket() */
 	int			sql_src;		/* the PQsocket() it duplicates */
 	bool		failed;			/* conmgr reported a failure */
+	bool		foreign;		/* inherited from the parent of fork(): its
+								 * sockets are the parent's too */
 	char		failmsg[640];
 	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
 	char	   *errmsg;			/* PQerrorMessage() override */
@@ -332,6 +335,7 @@ extern void pqcm_free_conn(PqcmConn *c);
 extern void pqcm_fd_adopt(PqcmFd *f, int fd);
 extern bool pqcm_fd_ours(PqcmFd *f);
 extern void pqcm_fd_close(PqcmFd *f);
+extern void pqcm_table_atfork_child(void);
 
 /* Look up a connection the fast way: nothing tracked, nothing to do. */
 #define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
@@ -373,6 +377,7 @@ extern void pqcm_watcher_atfork_child(void);
 #define WATCHED() atomic_load_explicit(&pqcm_watcher_running, memory_order_relaxed)
 
 /* pqcm_table.c and pqcm_odbc.c: ODBC connection handles and their instances */
+extern pthread_mutex_t pqcm_odbc_lock;
 extern void *pqcm_odbc_connecting(void);
 extern bool pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap);
 

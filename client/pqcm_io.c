@@ -40,7 +40,8 @@ pqcm_fail_locked(PqcmConn *c, const char *msg)
 		return;
 	c->failed = true;
 	snprintf(c->failmsg, sizeof(c->failmsg), "%s", msg);
-	if (pqcm_fd_ours(&c->sql))
+	/* the parent's socket, in the child of fork(), is never shut down */
+	if (!c->foreign && pqcm_fd_ours(&c->sql))
 		shutdown(c->sql.fd, SHUT_RDWR);
 	pqcm_fd_close(&c->sql);
 }
@@ -125,7 +126,8 @@ pqcm_check_locked(PqcmConn *c)
 
 	int			rc;
 
-	if (c->state != PQCM_ESTABLISHED || c->failed || !pqcm_cm_ours_locked(c))
+	if (c->state != PQCM_ESTABLISHED || c->failed || c->foreign ||
+		!pqcm_cm_ours_locked(c))
 		return;
 	rc = pqcm_check_notice(c->cm.fd, msg, sizeof(msg));
 	if (rc == 1)
@@ -268,7 +270,8 @@ PQcmSocket(const PGconn *conn)
 		return -1;
 	pthread_mutex_lock(&pqcm_lock);
 	c = pqcm_find_locked(conn);
-	if (c && c->state == PQCM_ESTABLISHED && pqcm_cm_ours_locked(c))
+	if (c && c->state == PQCM_ESTABLISHED && !c->foreign &&
+		pqcm_cm_ours_locked(c))
 		fd = c->cm.fd;
 	pthread_mutex_unlock(&pqcm_lock);
 	return fd;

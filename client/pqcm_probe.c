@@ -67,7 +67,7 @@ typedef struct PlainEntry
 } PlainEntry;
 
 static PlainEntry plain_cache[PQCM_PLAIN_CACHE];
-static pthread_mutex_t plain_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t pqcm_plain_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 plain_key(const PqcmEntry *e, char *buf, size_t cap)
@@ -93,14 +93,14 @@ pqcm_plain_cached(const PqcmEntry *e)
 	int			i;
 
 	plain_key(e, key, sizeof(key));
-	pthread_mutex_lock(&plain_lock);
+	pthread_mutex_lock(&pqcm_plain_lock);
 	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
 		if (plain_cache[i].until > now && strcmp(plain_cache[i].key, key) == 0)
 		{
 			found = true;
 			break;
 		}
-	pthread_mutex_unlock(&plain_lock);
+	pthread_mutex_unlock(&pqcm_plain_lock);
 	return found;
 }
 
@@ -113,7 +113,7 @@ pqcm_plain_remember(const PqcmEntry *e)
 				slot = 0;
 
 	plain_key(e, key, sizeof(key));
-	pthread_mutex_lock(&plain_lock);
+	pthread_mutex_lock(&pqcm_plain_lock);
 	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
 	{
 		if (strcmp(plain_cache[i].key, key) == 0)
@@ -126,7 +126,7 @@ pqcm_plain_remember(const PqcmEntry *e)
 	}
 	snprintf(plain_cache[slot].key, sizeof(plain_cache[slot].key), "%s", key);
 	plain_cache[slot].until = now + PQCM_PLAIN_TTL_S;
-	pthread_mutex_unlock(&plain_lock);
+	pthread_mutex_unlock(&pqcm_plain_lock);
 }
 
 void

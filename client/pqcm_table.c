@@ -174,6 +174,24 @@ pqcm_fd_close(PqcmFd *f)
 	f->fd = -1;
 }
 
+/*
+ * In the child of fork(), holding pqcm_lock: every connection in the table
+ * is the parent's.  The child's copies of its descriptors name the very
+ * sockets the parent uses, so the child must neither read them nor shut
+ * them down: mark them foreign (pqcm_io.c, pqcm_watcher.c, pqcm_async.c
+ * leave such connections alone; closing the child's copies stays safe).
+ */
+void
+pqcm_table_atfork_child(void)
+{
+	int			b;
+	PqcmConn   *c;
+
+	for (b = 0; b < PQCM_BUCKETS; b++)
+		for (c = pqcm_table[b]; c; c = c->next)
+			c->foreign = true;
+}
+
 /* Close our sockets of a connection. */
 void
 pqcm_close_sockets(PqcmConn *c)

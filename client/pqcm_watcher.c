@@ -31,6 +31,13 @@
 atomic_bool pqcm_watcher_running;
 static int	watcher_wake[2] = {-1, -1};
 
+/*
+ * The watcher's poll set.  Kept here rather than in the thread, so that a
+ * child of fork(), which has no watcher thread, still reaches it.
+ */
+static struct pollfd *watcher_pfds;
+static int	watcher_cap;
+
 /* Is the watcher wanted?  PGCONMGR_WATCHER=off switches it off. */
 static bool
 watcher_wanted(void)
@@ -66,8 +73,8 @@ pqcm_watcher_poke(void)
 static void *
 watcher_main(void *arg)
 {
-	struct pollfd *pfds = NULL;
-	int			cap = 0;
+	struct pollfd *pfds = watcher_pfds;
+	int			cap = watcher_cap;
 
 	(void) arg;
 	for (;;)
@@ -84,8 +91,11 @@ watcher_main(void *arg)
 
 			for (c = pqcm_table[i]; c; c = c->next)
 			{
-				/* a socket the application closed is never polled */
-				if (c->state != PQCM_ESTABLISHED || c->failed ||
+				/*
+				 * A socket the application closed is never polled, nor are
+				 * the parent's in the child of fork().
+				 */
+				if (c->state != PQCM_ESTABLISHED || c->failed || c->foreign ||
 					!pqcm_cm_ours_locked(c))
 					continue;
 				if (n + 2 > cap)
@@ -95,8 +105,8 @@ watcher_main(void *arg)
 
 					if (np == NULL)
 						break;
-					pfds = np;
-					cap = ncap;
+					watcher_pfds = pfds = np;
+					watcher_cap = cap = ncap;
 				}
 				if (c->partial_since.tv_sec != 0)
 					partial = true; /* looked at on a timer, see below */
@@ -125,7 +135,8 @@ watcher_main(void *arg)
 				pthread_mutex_unlock(&pqcm_lock);
 				return NULL;
 			}
-			cap = 64;
+			watcher_pfds = pfds;
+			watcher_cap = cap = 64;
 		}
 		pfds[0].fd = watcher_wake[0];
 		pfds[0].events = POLLIN;
@@ -169,6 +180,8 @@ watcher_main(void *arg)
 			for (b = 0; b < PQCM_BUCKETS; b++)
 				for (c = pqcm_table[b]; c; c = c->next)
 				{
+					if (c->foreign)
+						continue;
 					if (pfds[i].events == POLLIN && c->cm.fd == pfds[i].fd)
 						pqcm_check_locked(c);
 					if (pfds[i].events == POLLRDHUP && c->sql.fd == pfds[i].fd)

@@ -12,6 +12,10 @@
 #    server terminates it, or libpq gives up on it): no descriptor of the
 #    process keeps it open until PQfinish(), so a backend that libpq left
 #    behind exits and releases its locks.
+#  - fork() with the watcher running: the parent keeps working and gets its
+#    notices; the child leaves the inherited connection alone and connects
+#    through conmgr itself; a fork while another thread holds one of the
+#    library's locks does not leave the child deadlocked.
 
 use strict;
 use warnings FATAL => 'all';
@@ -118,6 +122,41 @@ for my $how ('terminate', 'oom')
 	close $fh;
 	CmClient::wait_output($h, qr/^finished=1$/m, "$how: PQfinish() afterwards");
 	CmClient::finish_bg($h);
+}
+
+### fork() with the watcher running
+
+{
+	my $h = CmClient::start_bg($tool, 'forkwatch', $ci);
+	CmClient::wait_output($h, qr/^parent_ready=1$/m, 'fork: the parent is running its query');
+	CmClient::wait_output($h, qr/^child_ready=1$/m, 'fork: the child connected');
+	my ($ppid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
+	my ($cpid) = $h->{out} =~ /^child_backend_pid=(\d+)$/m;
+	CmClient::wait_output($fake, qr/register pid=$ppid /, 'fork: the parent\'s session is registered');
+	CmClient::wait_output($fake, qr/register pid=$cpid /, 'fork: the child\'s session is registered');
+	like($h->{out}, qr/^parent_works=1$/m, 'fork: the parent\'s connection works after fork()');
+	like($h->{out}, qr/^child_inherited_cmsocket=-1$/m,
+		'fork: in the child, the inherited connection has no conmgr socket');
+	like($h->{out}, qr/^child_own_cmsocket=yes$/m, 'fork: the child connects through conmgr itself');
+	CmClient::signal_bg($fake, 'USR1');
+	CmClient::wait_output($h, qr/^child_exit=/m, 'fork: both queries returned');
+	CmClient::finish_bg($h);
+	like($h->{out}, qr/^parent_result=PGRES_FATAL_ERROR$/m, 'fork: the parent\'s query was interrupted');
+	like($h->{out}, qr/^parent_error=conmgr reported a failure of the instance/m,
+		'fork: by the notice of its conmgr socket');
+	like($h->{out}, qr/^child_result=PGRES_FATAL_ERROR$/m, 'fork: the child\'s query was interrupted');
+	like($h->{out}, qr/^child_error=conmgr reported a failure of the instance/m,
+		'fork: by the notice of the child\'s own conmgr socket');
+	like($h->{out}, qr/^child_inherited_status=OK$/m,
+		'fork: the child did not act on the inherited connection\'s notice');
+	like($h->{out}, qr/^child_exit=0$/m, 'fork: the child exited normally');
+}
+
+{
+	my ($rc, $out, $err) = CmClient::run_tool('forklock');
+	is($rc, 0, 'fork while another thread holds a lock of the library: the child goes on')
+	  or diag($out . $err);
+	like($out, qr/^child_signal=0$/m, 'fork while a lock is held: the child was not stuck');
 }
 
 done_testing();

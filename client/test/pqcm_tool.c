@@ -980,13 +980,162 @@ cmd_release(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * forkwatch CONNINFO: a connection through conmgr with the watcher
+ * running, then fork().  The child looks at the inherited connection
+ * (PQcmSocket), makes its own connection through conmgr and runs a long
+ * query on it; the parent keeps using its connection and runs a long
+ * query too.  The test then sends every registered connection a notice:
+ * each process must get its own, and the child must have left the
+ * inherited connection alone (PQstatus afterwards).
+ */
+static int
+cmd_forkwatch(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGresult   *res;
+	pid_t		pid;
+	int			status = 0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK || PQcmSocket(conn) < 0)
+		return 1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0)
+	{
+		PGconn	   *own;
+
+		printf("child_inherited_cmsocket=%d\n", PQcmSocket(conn));
+		own = PQconnectdb(argv[0]);
+		printf("child_own_status=%s\n", status_name(PQstatus(own)));
+		printf("child_own_cmsocket=%s\n", PQcmSocket(own) >= 0 ? "yes" : "no");
+		printf("child_backend_pid=%d\n", PQbackendPID(own));
+		printf("child_ready=1\n");
+		res = PQexec(own, "SELECT pg_sleep(60)");
+		printf("child_result=%s\n", PQresStatus(PQresultStatus(res)));
+		PQclear(res);
+		print_error_line("child_error", own);
+		printf("child_inherited_status=%s\n", status_name(PQstatus(conn)));
+		PQfinish(own);
+		fflush(stdout);
+		_exit(0);
+	}
+	res = PQexec(conn, "SELECT 1");
+	printf("parent_works=%d\n", PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	printf("parent_ready=1\n");
+	res = PQexec(conn, "SELECT pg_sleep(60)");
+	printf("parent_result=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	print_error_line("parent_error", conn);
+	waitpid(pid, &status, 0);
+	printf("child_exit=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+	PQfinish(conn);
+	return 0;
+}
+
+/* The driver manager's SQLGetInfo, as libpqcm defines it. */
+extern short SQLGetInfo(void *dbc, unsigned short type, void *value,
+						short buflen, short *len);
+
+static volatile int getinfo_started;
+static volatile int drain_stop;
+
+static void *
+getinfo_main(void *arg)
+{
+	char		buf[64];
+	short		len;
+
+	(void) arg;
+	getinfo_started = 1;
+	/* no driver manager: the library says so on stderr, under its lock */
+	(void) SQLGetInfo(NULL, 13, buf, sizeof(buf), &len);
+	return NULL;
+}
+
+static void *
+drain_main(void *arg)
+{
+	int			fd = *(int *) arg;
+	char		buf[4096];
+
+	usleep(500000);
+	while (!drain_stop)
+	{
+		struct pollfd pfd = {fd, POLLIN, 0};
+
+		if (poll(&pfd, 1, 50) > 0 && read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * forklock: fork() while another thread holds one of the library's locks
+ * (the ODBC wrappers' lock, held while the library writes a message to a
+ * stderr that is a full pipe, drained half a second later).  The child
+ * then needs that lock: with every lock covered by the fork handlers,
+ * fork() waits until it is free and the child goes on; otherwise the
+ * child deadlocks (killed by an alarm after 10 s).
+ */
+static int
+cmd_forklock(int argc, char **argv)
+{
+	char		fill[4096];
+	int			p[2];
+	int			saved;
+	pthread_t	getinfo,
+				drain;
+	pid_t		pid;
+	int			status = 0;
+	long long	t0;
+
+	memset(fill, 'x', sizeof(fill));
+	if (pipe(p) != 0 || fcntl(p[1], F_SETFL, O_NONBLOCK) != 0)
+		return 1;
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	if (fcntl(p[1], F_SETFL, 0) != 0 || (saved = dup(2)) < 0 || dup2(p[1], 2) != 2)
+		return 1;
+	pthread_create(&getinfo, NULL, getinfo_main, NULL);
+	while (!getinfo_started)
+		usleep(1000);
+	usleep(200000);				/* now blocked writing, holding the lock */
+	pthread_create(&drain, NULL, drain_main, &p[0]);
+	t0 = now_ms();
+	pid = fork();
+	if (pid == 0)
+	{
+		char		buf[64];
+		short		len;
+
+		alarm(10);
+		(void) SQLGetInfo(NULL, 13, buf, sizeof(buf), &len);
+		_exit(0);
+	}
+	printf("fork_ms=%lld\n", now_ms() - t0);
+	waitpid(pid, &status, 0);
+	pthread_join(getinfo, NULL);
+	drain_stop = 1;
+	pthread_join(drain, NULL);
+	dup2(saved, 2);
+	close(saved);
+	printf("child_exited=%d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("child_signal=%d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc < 3)
+	if (argc < 3 && !(argc == 2 && strcmp(argv[1], "forklock") == 0))
 	{
 		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle|"
-				"cmclose|sqlclose|release ARGS ...\n",
+				"cmclose|sqlclose|release|forkwatch|forklock ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -1021,6 +1170,10 @@ main(int argc, char **argv)
 		return cmd_sqlclose(argc - 2, argv + 2);
 	if (strcmp(argv[1], "release") == 0)
 		return cmd_release(argc - 2, argv + 2);
+	if (strcmp(argv[1], "forkwatch") == 0)
+		return cmd_forkwatch(argc - 2, argv + 2);
+	if (strcmp(argv[1], "forklock") == 0)
+		return cmd_forklock(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }
