@@ -115,6 +115,7 @@ pqcm_load_real(void)
 static pthread_mutex_t *const fork_locks[] = {
 	&pqcm_odbc_lock,			/* pqcm_odbc.c: the driver manager */
 	&pqcm_plain_lock,			/* pqcm_probe.c: plain servers seen */
+	&pqcm_exchange_lock,		/* pqcm_async.c: the check of libpq */
 	&pqcm_lock					/* pqcm_table.c: tracked connections */
 };
 

@@ -27,6 +27,8 @@
 #include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,24 +69,232 @@ hold_reset(PGconn *conn)
 	pqcm_inside--;
 }
 
-/* Exchange the contents of two libpq connection objects of one size. */
+/*
+ * Exchange the contents of two libpq connection objects.  libpq makes each
+ * with one malloc() of sizeof(PGconn), a size it does not export; the
+ * smaller usable size of the two blocks covers it.  (The allocator may
+ * give a block a few bytes more than asked for, depending on the free
+ * chunk it reuses, so the two usable sizes need not be equal.)  Valid only
+ * for fresh objects that nothing points into: see exchange_selftest().
+ */
 static bool
 swap_conn(PGconn *a, PGconn *b)
 {
 	size_t		sa = malloc_usable_size(a);
 	size_t		sb = malloc_usable_size(b);
+	size_t		n = sa < sb ? sa : sb;
 	unsigned char *tmp;
 
-	if (sa != sb || sa == 0)
+	if (n == 0)
 		return false;
-	tmp = malloc(sa);
+	tmp = malloc(n);
 	if (tmp == NULL)
 		return false;
-	memcpy(tmp, a, sa);
-	memcpy(a, b, sa);
-	memcpy(b, tmp, sa);
+	memcpy(tmp, a, n);
+	memcpy(a, b, n);
+	memcpy(b, tmp, n);
 	free(tmp);
 	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Can this libpq's connection objects be exchanged?
+ *
+ * swap_conn() relies on libpq's private layout: a connection object is one
+ * block of the allocator, nothing in a fresh one points into itself, and
+ * what libpq reports of an object comes from that block alone.  A libpq
+ * built otherwise would make asynchronous connections through conmgr
+ * misbehave in ways nobody could diagnose, so the library checks once per
+ * process, with two fresh held objects, before it takes its first
+ * connection request, and refuses Connection Manager altogether when the
+ * check fails: every call then goes to libpq untouched.
+ * ---------------------------------------------------------------------
+ */
+
+pthread_mutex_t pqcm_exchange_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int exchange_state;	/* 0: not known, 1: usable, -1: refused */
+
+/* What libpq reports of a held object. */
+typedef struct HeldView
+{
+	char		host[64];
+	char		port[16];
+	char		dbname[64];
+	char		user[64];
+	int			nonblocking;
+	PGVerbosity verbosity;
+	const char *errbuf;
+} HeldView;
+
+static void
+copy_value(char *dst, size_t cap, const char *v)
+{
+	snprintf(dst, cap, "%s", v ? v : "");
+}
+
+static bool
+held_view(PGconn *conn, HeldView *v)
+{
+	PQconninfoOption *opts = PQconninfo(conn);
+	PQconninfoOption *o;
+
+	if (opts == NULL)
+		return false;
+	memset(v, 0, sizeof(*v));
+	for (o = opts; o->keyword; o++)
+	{
+		if (strcmp(o->keyword, "host") == 0)
+			copy_value(v->host, sizeof(v->host), o->val);
+		else if (strcmp(o->keyword, "port") == 0)
+			copy_value(v->port, sizeof(v->port), o->val);
+	}
+	PQconninfoFree(opts);
+	copy_value(v->dbname, sizeof(v->dbname), PQdb(conn));
+	copy_value(v->user, sizeof(v->user), PQuser(conn));
+	v->nonblocking = PQisnonblocking(conn);
+	v->verbosity = PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+	(void) PQsetErrorVerbosity(conn, v->verbosity);
+	v->errbuf = pqcm_real.errorMessage(conn);
+	return true;
+}
+
+static bool
+same_view(const HeldView *x, const HeldView *y)
+{
+	return strcmp(x->host, y->host) == 0 && strcmp(x->port, y->port) == 0 &&
+		strcmp(x->dbname, y->dbname) == 0 && strcmp(x->user, y->user) == 0 &&
+		x->nonblocking == y->nonblocking && x->verbosity == y->verbosity &&
+		x->errbuf == y->errbuf;
+}
+
+/*
+ * Does a word of both objects point into its own object, at the same
+ * place?  (Both: the bytes past the end of a structure, up to the usable
+ * size, hold whatever the block held before.)
+ */
+static bool
+points_into_itself(const void *a, const void *b, size_t n)
+{
+	uintptr_t	la = (uintptr_t) a;
+	uintptr_t	lb = (uintptr_t) b;
+	size_t		i;
+
+	for (i = 0; i + sizeof(uintptr_t) <= n; i += sizeof(uintptr_t))
+	{
+		uintptr_t	va,
+					vb;
+
+		memcpy(&va, (const char *) a + i, sizeof(va));
+		memcpy(&vb, (const char *) b + i, sizeof(vb));
+		if (va >= la && va < la + n && vb >= lb && vb < lb + n &&
+			va - la == vb - lb)
+			return true;
+	}
+	return false;
+}
+
+/* A held object for the check (no network, no password file). */
+static PGconn *
+make_test_object(const char *host, const char *port, const char *dbname,
+				 const char *user)
+{
+	PqcmOptions o;
+	PGconn	   *conn;
+
+	pqcm_opts_init(&o);
+	pqcm_opts_set(&o, "host", host);
+	pqcm_opts_set(&o, "port", port);
+	pqcm_opts_set(&o, "dbname", dbname);
+	pqcm_opts_set(&o, "user", user);
+	pqcm_opts_set(&o, "password", "-");
+	pqcm_opts_set(&o, "sslmode", "disable");
+	pqcm_opts_set(&o, "gssencmode", "disable");
+	conn = make_held(&o);
+	pqcm_opts_free(&o);
+	if (conn && pqcm_real.status(conn) == CONNECTION_BAD)
+	{
+		pqcm_real.finish(conn);
+		conn = NULL;
+	}
+	return conn;
+}
+
+/*
+ * Check what swap_conn() relies on, with two fresh held objects that
+ * differ in every respect looked at: both are blocks of the allocator;
+ * nothing in them points into itself; after an exchange, libpq reports of
+ * each what it reported of the other (options, settings, and the error
+ * buffer, which lies at the end of the object); after a second exchange,
+ * its own again.  Returns 1 when all holds, -1 when something does not, 0
+ * when libpq would not make the objects (the environment's options are
+ * invalid: the question stays open).
+ */
+static int
+exchange_selftest(void)
+{
+	PGconn	   *a = make_test_object("pqcm-selftest-a.invalid", "1", "pqcm_a", "pqcm_a");
+	PGconn	   *b = make_test_object("pqcm-selftest-b.invalid", "2", "pqcm_b", "pqcm_b");
+	HeldView	va,
+				vb,
+				x,
+				y;
+	size_t		sa,
+				sb;
+	int			result = -1;
+
+	if (a == NULL || b == NULL)
+	{
+		if (a)
+			pqcm_real.finish(a);
+		if (b)
+			pqcm_real.finish(b);
+		return 0;
+	}
+	(void) PQsetnonblocking(a, 1);
+	(void) PQsetErrorVerbosity(a, PQERRORS_VERBOSE);
+	sa = malloc_usable_size(a);
+	sb = malloc_usable_size(b);
+	if (sa == 0 || sb == 0 ||
+		points_into_itself(a, b, sa < sb ? sa : sb) ||
+		!held_view(a, &va) || !held_view(b, &vb) || same_view(&va, &vb))
+		goto done;
+	if (!swap_conn(a, b) || !held_view(a, &x) || !held_view(b, &y) ||
+		!same_view(&x, &vb) || !same_view(&y, &va))
+		goto done;
+	if (!swap_conn(a, b) || !held_view(a, &x) || !held_view(b, &y) ||
+		!same_view(&x, &va) || !same_view(&y, &vb))
+		goto done;
+	result = 1;
+done:
+	pqcm_real.finish(a);
+	pqcm_real.finish(b);
+	return result;
+}
+
+/*
+ * May Connection Manager take connection requests in this process?  The
+ * first call makes the check above; when it fails, the library says so
+ * once on stderr and passes everything to libpq from then on.
+ */
+bool
+pqcm_exchange_usable(void)
+{
+	int			state = atomic_load(&exchange_state);
+
+	if (state != 0)
+		return state > 0;
+	pthread_mutex_lock(&pqcm_exchange_lock);
+	state = atomic_load(&exchange_state);
+	if (state == 0)
+	{
+		state = exchange_selftest();
+		atomic_store(&exchange_state, state);
+		if (state < 0)
+			fputs("libpqcm: this libpq's connection objects cannot be exchanged: "
+				  "connections go to libpq directly\n", stderr);
+	}
+	pthread_mutex_unlock(&pqcm_exchange_lock);
+	return state > 0;
 }
 
 /*

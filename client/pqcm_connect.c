@@ -176,7 +176,8 @@ pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed)
 		*failed = connect_failed(NULL, msg, r, PQCM_MODE_OFF);
 		return false;
 	}
-	if (*mode == PQCM_MODE_OFF || !pqcm_request_init(r, *mode))
+	if (*mode == PQCM_MODE_OFF || !pqcm_request_init(r, *mode) ||
+		!pqcm_exchange_usable())
 	{
 		pqcm_request_free(r);
 		return false;
@@ -329,7 +330,8 @@ ping_front(PqcmRequest *r, PGPing *result)
 		*result = PQPING_NO_ATTEMPT;
 		return true;
 	}
-	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode))
+	if (mode == PQCM_MODE_OFF || !pqcm_request_init(r, mode) ||
+		!pqcm_exchange_usable())
 	{
 		pqcm_request_free(r);
 		return false;

@@ -345,6 +345,10 @@ extern bool pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed);
 extern PGconn *pqcm_make_bad_conn(void);
 extern void pqcm_establish(PqcmConn *c, PqcmFd cm);
 
+/* pqcm_async.c: the exchange of connection objects */
+extern pthread_mutex_t pqcm_exchange_lock;
+extern bool pqcm_exchange_usable(void);
+
 /* pqcm_io.c: notices, the server's last words */
 extern void pqcm_check_locked(PqcmConn *c);
 extern void pqcm_fail_locked(PqcmConn *c, const char *msg);

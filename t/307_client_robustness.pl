@@ -16,6 +16,9 @@
 #    notices; the child leaves the inherited connection alone and connects
 #    through conmgr itself; a fork while another thread holds one of the
 #    library's locks does not leave the child deadlocked.
+#  - The exchange of libpq's connection objects: usable sizes that differ
+#    by a few bytes are accepted; a libpq whose objects cannot be exchanged
+#    is refused, the library says so once and passes everything to libpq.
 
 use strict;
 use warnings FATAL => 'all';
@@ -157,6 +160,41 @@ for my $how ('terminate', 'oom')
 	is($rc, 0, 'fork while another thread holds a lock of the library: the child goes on')
 	  or diag($out . $err);
 	like($out, qr/^child_signal=0$/m, 'fork while a lock is held: the child was not stuck');
+}
+
+### The exchange of libpq's connection objects
+
+# The library checks once, before its first connection request, that two
+# fresh connection objects of this libpq can be exchanged; a preloaded
+# malloc_usable_size() that lies makes the check see another layout.
+my $shim = CmClient::topdir() . '/client/test/odd_usable_size.so';
+my $refusal =
+  qr/libpqcm: this libpq's connection objects cannot be exchanged: connections go to libpq directly/;
+for my $lie ('none', 'differ')
+{
+	# usable sizes that differ by a few bytes are what the allocator does
+	local $ENV{LD_PRELOAD}      = $shim;
+	local $ENV{ODD_USABLE_SIZE} = $lie;
+	my ($rc, $out, $err) = CmClient::run_tool('threads', '2', $ci);
+	is($rc, 0, "usable sizes $lie: ten connections") or diag($out . $err);
+	like($out, qr/^via_conmgr=10$/m, "usable sizes $lie: all through conmgr, half of them asynchronous");
+	unlike($err, $refusal, "usable sizes $lie: nothing said");
+}
+for my $lie ('half', 'zero')
+{
+	local $ENV{LD_PRELOAD}      = $shim;
+	local $ENV{ODD_USABLE_SIZE} = $lie;
+	my ($logs, $rc, $out, $err) = CmClient::between(
+		sub { CmClient::run_tool('threads', '1', "$ci sslmode=disable gssencmode=disable") },
+		$fake);
+	like($out, qr/^via_conmgr=0$/m, "objects that cannot be exchanged ($lie): nothing through conmgr");
+	my @said = $err =~ /$refusal/g;
+	is(scalar @said, 1, "objects that cannot be exchanged ($lie): said once on stderr")
+	  or diag($err);
+	unlike($logs->[0], qr/^route /m, "objects that cannot be exchanged ($lie): conmgr was not asked");
+	my @startups = $logs->[0] =~ /^startup code=196608$/mg;
+	is(scalar @startups, 5,
+		"objects that cannot be exchanged ($lie): libpq took every connection to that port itself");
 }
 
 done_testing();
