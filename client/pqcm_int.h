@@ -14,6 +14,8 @@
 #ifndef CLIENT_PQCM_INT_H
 #define CLIENT_PQCM_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "libpq-fe.h"
+#include "libpq-events.h"
 
 #include "cm_protocol.h"
 
@@ -160,14 +163,225 @@ typedef struct PqcmProbe
 extern void pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only,
 							uint8_t tsa, const char *application_name);
 extern PqcmProbeResult pqcm_probe_step(PqcmProbe *p);
-extern PqcmProbeResult pqcm_probe_run(PqcmProbe *p, const struct timespec *deadline);
 extern void pqcm_probe_close(PqcmProbe *p);
+extern pthread_mutex_t pqcm_plain_lock;
 extern bool pqcm_plain_cached(const PqcmEntry *e);
 extern void pqcm_plain_remember(const PqcmEntry *e);
 extern bool pqcm_send_register(int cm_fd, PGconn *conn);
 extern int	pqcm_check_notice(int cm_fd, char *msg, size_t msgcap);
 
-/* pqcm.c and pqcm_odbc.c: ODBC connection handles and their instances */
+/* pqcm_walk.c: the walk over a request's host list */
+typedef enum PqcmWalkStep
+{
+	PQCM_WALK_WAIT = 0,			/* wait for probe.want_events on probe.fd */
+	PQCM_WALK_CONNECT,			/* make a libpq attempt with opts (through
+								 * conmgr when cm_fd >= 0), then either keep
+								 * it or call pqcm_walk_failed() */
+	PQCM_WALK_SKIPPED,			/* an entry failed in stage 1 (its line is in
+								 * errors): step again */
+	PQCM_WALK_END				/* no entry left */
+} PqcmWalkStep;
+
+typedef struct PqcmWalk
+{
+	const PqcmRequest *req;
+	PqcmMode	mode;
+	pthread_mutex_t *lock;		/* held while the probe changes, or NULL */
+	int			entry;			/* first entry of the current step */
+	int			count;			/* entries it hands to libpq at once */
+	bool		probing;		/* the probe of entry has started */
+	PqcmProbe	probe;
+	struct timespec deadline;	/* of the entry's stage 1 */
+	char		hostaddr[64];	/* address of the conmgr being probed */
+	char	   *errors;			/* one line per failed entry */
+	PqcmOptions opts;			/* of the attempt (PQCM_WALK_CONNECT) */
+	int			cm_fd;			/* its conmgr socket, or -1 */
+} PqcmWalk;
+
+extern void pqcm_walk_init(PqcmWalk *w, const PqcmRequest *r, PqcmMode mode,
+						   pthread_mutex_t *lock);
+extern PqcmWalkStep pqcm_walk_step(PqcmWalk *w);
+extern PqcmWalkStep pqcm_walk_step_blocking(PqcmWalk *w);
+extern void pqcm_walk_failed(PqcmWalk *w, const char *error);
+extern int	pqcm_walk_take_cm_fd(PqcmWalk *w);
+extern void pqcm_walk_stop(PqcmWalk *w);
+extern void pqcm_walk_restart(PqcmWalk *w);
+extern void pqcm_walk_free(PqcmWalk *w);
+
+/* ---------------------------------------------------------------------
+ * The wrappers of libpq: pqcm.c, pqcm_table.c, pqcm_connect.c,
+ * pqcm_async.c, pqcm_io.c, pqcm_watcher.c
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A descriptor the library made, with the identity (device and inode) of
+ * the file it named then.  The application can close it (PQcmSocket() is
+ * its to poll) and the number can then name a file of the application's;
+ * every use checks the identity first (pqcm_fd_ours).
+ */
+typedef struct PqcmFd
+{
+	int			fd;				/* -1: none */
+	dev_t		dev;
+	ino_t		ino;
+} PqcmFd;
+
+/* States of a tracked connection. */
+typedef enum PqcmState
+{
+	PQCM_STAGE1 = 0,			/* asynchronous: talking to conmgr */
+	PQCM_STAGE2,				/* asynchronous: libpq connects */
+	PQCM_ESTABLISHED,			/* connected through conmgr */
+	PQCM_FAILED_CONNECT			/* connection failed; our error text */
+} PqcmState;
+
+typedef struct PqcmConn
+{
+	struct PqcmConn *next;
+	PGconn	   *conn;
+	PqcmState	state;
+	PqcmFd		cm;				/* socket to conmgr */
+	PqcmFd		sql;			/* our duplicate of PQsocket() */
+	int			sql_src;		/* the PQsocket() it duplicates */
+	bool		failed;			/* conmgr reported a failure */
+	bool		foreign;		/* inherited from the parent of fork(): its
+								 * sockets are the parent's too */
+	char		failmsg[640];
+	char		server_msg[512];	/* the server's last words, see pqcm_io.c */
+	char	   *errmsg;			/* PQerrorMessage() override */
+	char	   *errcache;		/* last string returned by PQerrorMessage */
+	/* for PQreset and asynchronous connections */
+	PqcmRequest req;
+	PqcmWalk	walk;			/* over req's entries, under pqcm_lock */
+	PqcmFd		pending;		/* stage 2 through conmgr: its socket */
+	struct timespec partial_since;	/* part of a message waiting, or 0 */
+	bool		husk;			/* conn is held before its first poll */
+	void	   *odbc_dbc;		/* ODBC connection handle being connected when
+								 * this connection was made, or NULL */
+	/* application settings carried over when the connection is replaced */
+	PQnoticeReceiver notice_rec;
+	void	   *notice_rec_arg;
+	PQnoticeProcessor notice_proc;
+	void	   *notice_proc_arg;
+	/* our notice receiver is installed; it passes every notice on to these */
+	bool		hooked;
+	PQnoticeReceiver chain_rec;
+	void	   *chain_arg;
+	int			nevents;		/* PGEventProc registrations, in order */
+	struct
+	{
+		PGEventProc proc;
+		char	   *name;
+		void	   *pass;
+	}		   *events;
+} PqcmConn;
+
+/* The real libpq functions, found with dlsym(RTLD_NEXT) (pqcm.c). */
+typedef struct PqcmReal
+{
+	PGconn	   *(*connectdb) (const char *);
+	PGconn	   *(*connectdbParams) (const char *const *, const char *const *, int);
+	PGconn	   *(*setdbLogin) (const char *, const char *, const char *,
+							   const char *, const char *, const char *,
+							   const char *);
+	PGconn	   *(*connectStart) (const char *);
+	PGconn	   *(*connectStartParams) (const char *const *, const char *const *, int);
+	PostgresPollingStatusType (*connectPoll) (PGconn *);
+	void		(*reset) (PGconn *);
+	int			(*resetStart) (PGconn *);
+	PostgresPollingStatusType (*resetPoll) (PGconn *);
+	void		(*finish) (PGconn *);
+	ConnStatusType (*status) (const PGconn *);
+	int			(*socket) (const PGconn *);
+	char	   *(*host) (const PGconn *);
+	char	   *(*hostaddr) (const PGconn *);
+	char	   *(*port) (const PGconn *);
+	char	   *(*pass) (const PGconn *);
+	char	   *(*errorMessage) (const PGconn *);
+	int			(*consumeInput) (PGconn *);
+	PGresult   *(*getResult) (PGconn *);
+	int			(*isBusy) (PGconn *);
+	PGPing		(*ping) (const char *);
+	PGPing		(*pingParams) (const char *const *, const char *const *, int);
+	int			(*registerEventProc) (PGconn *, PGEventProc, const char *, void *);
+	PQnoticeReceiver (*setNoticeReceiver) (PGconn *, PQnoticeReceiver, void *);
+	PQnoticeProcessor (*setNoticeProcessor) (PGconn *, PQnoticeProcessor, void *);
+} PqcmReal;
+
+extern PqcmReal pqcm_real;
+extern pthread_once_t pqcm_real_once;
+extern void pqcm_load_real(void);
+
+#define REAL() pthread_once(&pqcm_real_once, pqcm_load_real)
+
+/* Depth of calls this library makes into libpq, per thread. */
+extern __thread int pqcm_inside;
+
+/* While set, PQconnectPoll() called from inside libpq does nothing. */
+extern __thread bool pqcm_hold_poll;
+
+/* pqcm_table.c: the table of tracked connections, under pqcm_lock */
+#define PQCM_BUCKETS 256
+extern pthread_mutex_t pqcm_lock;
+extern PqcmConn *pqcm_table[PQCM_BUCKETS];
+extern atomic_int pqcm_ntracked;
+
+extern PqcmConn *pqcm_find_locked(const PGconn *conn);
+extern PqcmConn *pqcm_track_new(PGconn *conn);
+extern void pqcm_untrack_locked(PqcmConn *c);
+extern void pqcm_close_sockets(PqcmConn *c);
+extern void pqcm_free_conn(PqcmConn *c);
+extern void pqcm_fd_adopt(PqcmFd *f, int fd);
+extern bool pqcm_fd_ours(PqcmFd *f);
+extern void pqcm_fd_close(PqcmFd *f);
+extern void pqcm_table_atfork_child(void);
+
+/* Look up a connection the fast way: nothing tracked, nothing to do. */
+#define TRACKED() (atomic_load_explicit(&pqcm_ntracked, memory_order_relaxed) > 0 && pqcm_inside == 0)
+
+/* pqcm_connect.c: connecting */
+extern bool pqcm_request_front(PqcmRequest *r, PqcmMode *mode, PGconn **failed);
+extern PGconn *pqcm_make_bad_conn(void);
+extern void pqcm_establish(PqcmConn *c, PqcmFd cm);
+
+/* pqcm_async.c: the exchange of connection objects */
+extern pthread_mutex_t pqcm_exchange_lock;
+extern bool pqcm_exchange_usable(void);
+
+/* pqcm_io.c: notices, the server's last words */
+extern void pqcm_check_locked(PqcmConn *c);
+extern void pqcm_fail_locked(PqcmConn *c, const char *msg);
+extern bool pqcm_cm_ours_locked(PqcmConn *c);
+extern void pqcm_sql_check_locked(PqcmConn *c);
+extern void pqcm_hook_notices(PqcmConn *c);
+extern void pqcm_unhook_notices(PqcmConn *c);
+
+/*
+ * How long part of a message may sit on a conmgr socket before it counts as
+ * a protocol failure; meanwhile the watcher looks at it every
+ * PQCM_PARTIAL_POLL_MS instead of spinning on a readable socket.
+ */
+#define PQCM_PARTIAL_TIMEOUT_S	2
+#define PQCM_PARTIAL_POLL_MS	50
+
+/* pqcm_watcher.c: the watcher thread */
+extern atomic_bool pqcm_watcher_running;
+extern void pqcm_watcher_start(void);
+extern void pqcm_watcher_poke(void);
+extern void pqcm_watcher_atfork_child(void);
+
+/*
+ * The watcher thread runs: it acts on every notice within milliseconds by
+ * shutting the SQL socket down, so PQgetResult() and PQisBusy() need not
+ * look at the conmgr socket themselves (a syscall per call).
+ * PQconsumeInput() still does: an application that saw PQcmSocket()
+ * readable calls it next and must get the failure at once.
+ */
+#define WATCHED() atomic_load_explicit(&pqcm_watcher_running, memory_order_relaxed)
+
+/* pqcm_table.c and pqcm_odbc.c: ODBC connection handles and their instances */
+extern pthread_mutex_t pqcm_odbc_lock;
 extern void *pqcm_odbc_connecting(void);
 extern bool pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap);
 

@@ -63,11 +63,11 @@ static const char *const known_managers[] = {
 	"libodbc.so.2", "libodbc.so.1", "libodbc.so", "libiodbc.so.2", "libiodbc.so"
 };
 
-static pthread_mutex_t dm_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t pqcm_odbc_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *dm_handle;
 static int	dm_wchar_size = 2;	/* bytes per SQLWCHAR */
 
-/* Find the driver manager; caller holds dm_lock. */
+/* Find the driver manager; caller holds pqcm_odbc_lock. */
 static bool
 find_manager(void)
 {
@@ -109,7 +109,7 @@ dm_function(const char *name, _Atomic(void *) *slot)
 
 	if (fn)
 		return fn;
-	pthread_mutex_lock(&dm_lock);
+	pthread_mutex_lock(&pqcm_odbc_lock);
 	if (dm_handle != NULL || find_manager())
 		fn = dlsym(dm_handle, name);
 	if (fn == NULL && !complained)
@@ -117,7 +117,7 @@ dm_function(const char *name, _Atomic(void *) *slot)
 		fprintf(stderr, "libpqcm: %s: no ODBC driver manager defining it is loaded\n", name);
 		complained = true;
 	}
-	pthread_mutex_unlock(&dm_lock);
+	pthread_mutex_unlock(&pqcm_odbc_lock);
 	if (fn)
 		atomic_store(slot, fn);
 	return fn;
@@ -128,9 +128,9 @@ wchar_size(void)
 {
 	int			n;
 
-	pthread_mutex_lock(&dm_lock);
+	pthread_mutex_lock(&pqcm_odbc_lock);
 	n = dm_wchar_size;
-	pthread_mutex_unlock(&dm_lock);
+	pthread_mutex_unlock(&pqcm_odbc_lock);
 	return n;
 }
 

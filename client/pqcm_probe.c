@@ -11,8 +11,8 @@
  * request, the user holding the socket that answered is checked
  * (pqcm_peer.c), so that no other local user can stand in for conmgr.
  * The probe is a non-blocking state machine so that PQconnectPoll() can
- * drive it; the synchronous entry points run it with poll() until a
- * deadline.
+ * drive it; the walk over the host list (pqcm_walk.c) runs it for every
+ * entry point, waiting with poll() for the synchronous ones.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -67,7 +67,7 @@ typedef struct PlainEntry
 } PlainEntry;
 
 static PlainEntry plain_cache[PQCM_PLAIN_CACHE];
-static pthread_mutex_t plain_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t pqcm_plain_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 plain_key(const PqcmEntry *e, char *buf, size_t cap)
@@ -93,14 +93,14 @@ pqcm_plain_cached(const PqcmEntry *e)
 	int			i;
 
 	plain_key(e, key, sizeof(key));
-	pthread_mutex_lock(&plain_lock);
+	pthread_mutex_lock(&pqcm_plain_lock);
 	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
 		if (plain_cache[i].until > now && strcmp(plain_cache[i].key, key) == 0)
 		{
 			found = true;
 			break;
 		}
-	pthread_mutex_unlock(&plain_lock);
+	pthread_mutex_unlock(&pqcm_plain_lock);
 	return found;
 }
 
@@ -113,7 +113,7 @@ pqcm_plain_remember(const PqcmEntry *e)
 				slot = 0;
 
 	plain_key(e, key, sizeof(key));
-	pthread_mutex_lock(&plain_lock);
+	pthread_mutex_lock(&pqcm_plain_lock);
 	for (i = 0; i < PQCM_PLAIN_CACHE; i++)
 	{
 		if (strcmp(plain_cache[i].key, key) == 0)
@@ -126,7 +126,7 @@ pqcm_plain_remember(const PqcmEntry *e)
 	}
 	snprintf(plain_cache[slot].key, sizeof(plain_cache[slot].key), "%s", key);
 	plain_cache[slot].until = now + PQCM_PLAIN_TTL_S;
-	pthread_mutex_unlock(&plain_lock);
+	pthread_mutex_unlock(&pqcm_plain_lock);
 }
 
 void
@@ -554,45 +554,6 @@ pqcm_probe_step(PqcmProbe *p)
 				return PQCM_PROBE_ERROR;
 		}
 	}
-}
-
-/*
- * Run a probe to its end, waiting with poll() until deadline.  Returns
- * PQCM_PROBE_ERROR with a "timeout expired" message when the deadline
- * passes.
- */
-PqcmProbeResult
-pqcm_probe_run(PqcmProbe *p, const struct timespec *deadline)
-{
-	for (;;)
-	{
-		PqcmProbeResult r = pqcm_probe_step(p);
-		struct pollfd pfd;
-		int			ms;
-		int			rc;
-
-		if (r != PQCM_PROBE_PENDING)
-			return r;
-		ms = pqcm_remaining_ms(deadline);
-		if (ms == 0)
-			goto timeout;
-		pfd.fd = p->fd;
-		pfd.events = p->want_events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, ms);
-		if (rc < 0 && errno != EINTR)
-		{
-			snprintf(p->message, sizeof(p->message),
-					 "could not wait for conmgr at %s: %s", p->label, strerror(errno));
-			return probe_fail(p, PQCM_PROBE_ERROR);
-		}
-		if (rc == 0)
-			goto timeout;
-	}
-timeout:
-	snprintf(p->message, sizeof(p->message),
-			 "timeout expired while waiting for conmgr at %s", p->label);
-	return probe_fail(p, PQCM_PROBE_ERROR);
 }
 
 /*

@@ -13,13 +13,20 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -647,12 +654,488 @@ cmd_idle(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------
+ * Robustness (t/307_client_robustness.pl)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A failure notice as conmgr writes it ('F', length, reason, message),
+ * here forged by the application: a library that reads a descriptor it no
+ * longer owns would report this reason.
+ */
+static size_t
+forged_notice(unsigned char *buf, size_t cap)
+{
+	static const char msg[] = "forged by the application";
+	size_t		mlen = sizeof(msg) - 1;
+	size_t		plen = 2 + 2 + mlen;
+	uint32_t	len = htonl((uint32_t) (4 + plen));
+	uint16_t	v;
+
+	if (1 + 4 + plen > cap)
+		return 0;
+	buf[0] = 'F';
+	memcpy(buf + 1, &len, 4);
+	v = htons(6);				/* heartbeat timeout */
+	memcpy(buf + 5, &v, 2);
+	v = htons((uint16_t) mlen);
+	memcpy(buf + 7, &v, 2);
+	memcpy(buf + 9, msg, mlen);
+	return 1 + 4 + plen;
+}
+
+/*
+ * Put one end of a fresh socket pair at descriptor number fd (closed by
+ * the caller); returns the other end, or -1.
+ */
+static int
+reuse_number(int fd)
+{
+	int			sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return -1;
+	if (sv[1] == fd)
+	{
+		sv[1] = sv[0];
+		sv[0] = fd;
+	}
+	if (sv[0] != fd)
+	{
+		if (dup2(sv[0], fd) != fd)
+			return -1;
+		close(sv[0]);
+	}
+	return sv[1];
+}
+
+/* Is fd a socket connected to the given address? */
+static bool
+same_peer(int fd, const struct sockaddr_storage *peer, socklen_t plen)
+{
+	struct sockaddr_storage ss;
+	socklen_t	len = sizeof(ss);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if (getpeername(fd, (struct sockaddr *) &ss, &len) != 0)
+		return false;
+	return len == plen && memcmp(&ss, peer, len) == 0;
+}
+
+/*
+ * How many descriptors of this process, other than "except", are sockets
+ * connected to the given address; the first of them in *first.
+ */
+static int
+peer_sockets(const struct sockaddr_storage *peer, socklen_t plen, int except, int *first)
+{
+	DIR		   *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int			n = 0;
+
+	if (first)
+		*first = -1;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+	{
+		int			fd = atoi(de->d_name);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d) || fd == except)
+			continue;
+		if (same_peer(fd, peer, plen))
+		{
+			if (first && *first < 0)
+				*first = fd;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Print the first line of the connection's error under a key. */
+static void
+print_error_line(const char *key, PGconn *conn)
+{
+	const char *e = PQerrorMessage(conn);
+	const char *nl = strchr(e, '\n');
+
+	printf("%s=%.*s\n", key, nl ? (int) (nl - e) : (int) strlen(e), e);
+}
+
+/*
+ * cmclose CONNINFO [watcher]: the application closes PQcmSocket() and the
+ * number is reused at once by a socket with a valid-looking notice waiting
+ * on it.  The library must neither read that socket nor close it, and the
+ * connection must fail naming the cause.  With "watcher", a second
+ * connection first makes the watcher thread look at every socket again.
+ */
+static int
+cmd_cmclose(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *other = NULL;
+	unsigned char frame[128];
+	unsigned char back[128];
+	size_t		flen;
+	ssize_t		n;
+	int			fd;
+	int			peer;
+	PGresult   *res;
+
+	describe(conn);
+	fd = PQcmSocket(conn);
+	if (PQstatus(conn) != CONNECTION_OK || fd < 0)
+		return 1;
+	close(fd);
+	peer = reuse_number(fd);
+	flen = forged_notice(frame, sizeof(frame));
+	if (peer < 0 || flen == 0 || write(peer, frame, flen) != (ssize_t) flen)
+		return 1;
+	printf("reused=1\n");
+	if (argc > 1 && strcmp(argv[1], "watcher") == 0)
+	{
+		other = PQconnectdb(argv[0]);
+		printf("other_status=%s\n", status_name(PQstatus(other)));
+		usleep(300000);
+	}
+	printf("status_after=%s\n", status_name(PQstatus(conn)));
+	res = PQexec(conn, "SELECT 1");
+	printf("query=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	print_error_line("error", conn);
+	printf("cmsocket_after=%d\n", PQcmSocket(conn));
+	PQfinish(conn);
+	if (other)
+		PQfinish(other);
+	printf("foreign_open=%d\n", fcntl(fd, F_GETFD) != -1);
+	n = recv(fd, back, sizeof(back), MSG_DONTWAIT);
+	printf("foreign_intact=%d\n", n == (ssize_t) flen && memcmp(back, frame, flen) == 0);
+	close(fd);
+	close(peer);
+	return 0;
+}
+
+/*
+ * sqlclose CONNINFO: the application closes the library's duplicate of the
+ * SQL socket (found as the other descriptor connected to the server) and
+ * the number is reused by a socket of its own.  When conmgr's notice
+ * arrives (the test sends it), the library must neither shut that socket
+ * down nor close it.
+ */
+static int
+cmd_sqlclose(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	struct sockaddr_storage srv;
+	socklen_t	slen = sizeof(srv);
+	long long	t0;
+	int			dupfd;
+	int			peer;
+	char		c;
+	bool		works;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK ||
+		getpeername(PQsocket(conn), (struct sockaddr *) &srv, &slen) != 0)
+		return 1;
+	(void) peer_sockets(&srv, slen, PQsocket(conn), &dupfd);
+	printf("dup_found=%d\n", dupfd >= 0);
+	if (dupfd < 0)
+		return 1;
+	close(dupfd);
+	peer = reuse_number(dupfd);
+	if (peer < 0)
+		return 1;
+	printf("ready=1\n");
+	fflush(stdout);
+	t0 = now_ms();
+	while (PQstatus(conn) != CONNECTION_BAD && now_ms() - t0 < 120000)
+		usleep(20000);
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	print_error_line("error", conn);
+	PQfinish(conn);
+	printf("foreign_open=%d\n", fcntl(dupfd, F_GETFD) != -1);
+	works = send(peer, "x", 1, MSG_NOSIGNAL) == 1 &&
+		recv(dupfd, &c, 1, MSG_DONTWAIT) == 1 &&
+		send(dupfd, "y", 1, MSG_NOSIGNAL) == 1 &&
+		recv(peer, &c, 1, MSG_DONTWAIT) == 1;
+	printf("foreign_works=%d\n", works);
+	close(dupfd);
+	close(peer);
+	return 0;
+}
+
+/* The size of the process's address space, in kB (VmSize). */
+static long
+vm_size_kb(void)
+{
+	FILE	   *f = fopen("/proc/self/status", "r");
+	char		line[256];
+	long		kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Wait until a file exists (at most two minutes). */
+static bool
+wait_file(const char *path)
+{
+	long long	t0 = now_ms();
+
+	while (access(path, F_OK) != 0)
+	{
+		if (now_ms() - t0 > 120000)
+			return false;
+		usleep(10000);
+	}
+	return true;
+}
+
+/*
+ * release CONNINFO terminate|oom TABLE GOFILE: a session that holds a lock
+ * on TABLE ends while libpq still holds the connection object: the server
+ * terminates it (the test calls pg_terminate_backend while the program
+ * waits on PQsocket()), or libpq gives up on it ("oom": a row larger than
+ * libpq can find memory for, under a lowered RLIMIT_AS, makes it report a
+ * loss of synchronisation and close its socket while the backend, still
+ * sending that row, lives on).  Once libpq has reported the error, prints
+ * how many descriptors of the process are still connected to the server,
+ * then waits for GOFILE before PQfinish(), so that the test can look at
+ * the server meanwhile.
+ */
+static int
+cmd_release(int argc, char **argv)
+{
+	PGconn	   *conn;
+	struct sockaddr_storage srv;
+	socklen_t	slen = sizeof(srv);
+	char		sql[256];
+	PGresult   *res;
+
+	if (argc < 4)
+		return 2;
+	conn = PQconnectdb(argv[0]);
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK ||
+		getpeername(PQsocket(conn), (struct sockaddr *) &srv, &slen) != 0)
+		return 1;
+	res = PQexec(conn, "BEGIN");
+	PQclear(res);
+	snprintf(sql, sizeof(sql), "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", argv[2]);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return 1;
+	PQclear(res);
+	printf("locked=1\n");
+	fflush(stdout);
+	if (strcmp(argv[1], "oom") == 0)
+	{
+		struct rlimit saved;
+		struct rlimit rl;
+
+		/* room for 16 MB more than the process has mapped, not 64 */
+		if (getrlimit(RLIMIT_AS, &saved) != 0)
+			return 1;
+		rl = saved;
+		rl.rlim_cur = (rlim_t) (vm_size_kb() + 16 * 1024) * 1024;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			return 1;
+		res = PQexec(conn, "SELECT repeat('x', 64 * 1024 * 1024)");
+		(void) setrlimit(RLIMIT_AS, &saved);
+		printf("result=%s\n", PQresStatus(PQresultStatus(res)));
+		PQclear(res);
+	}
+	else
+	{
+		for (;;)
+		{
+			struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+			if (pfd.fd < 0 || poll(&pfd, 1, 120000) <= 0)
+				break;
+			if (!PQconsumeInput(conn) || PQstatus(conn) == CONNECTION_BAD)
+				break;
+		}
+	}
+	printf("reported_status=%s\n", status_name(PQstatus(conn)));
+	print_error_line("error", conn);
+	printf("server_sockets=%d\n", peer_sockets(&srv, slen, -1, NULL));
+	printf("reported=1\n");
+	fflush(stdout);
+	if (!wait_file(argv[3]))
+		return 1;
+	PQfinish(conn);
+	printf("finished=1\n");
+	return 0;
+}
+
+/*
+ * forkwatch CONNINFO: a connection through conmgr with the watcher
+ * running, then fork().  The child looks at the inherited connection
+ * (PQcmSocket), makes its own connection through conmgr and runs a long
+ * query on it; the parent keeps using its connection and runs a long
+ * query too.  The test then sends every registered connection a notice:
+ * each process must get its own, and the child must have left the
+ * inherited connection alone (PQstatus afterwards).
+ */
+static int
+cmd_forkwatch(int argc, char **argv)
+{
+	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGresult   *res;
+	pid_t		pid;
+	int			status = 0;
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK || PQcmSocket(conn) < 0)
+		return 1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0)
+	{
+		PGconn	   *own;
+
+		printf("child_inherited_cmsocket=%d\n", PQcmSocket(conn));
+		own = PQconnectdb(argv[0]);
+		printf("child_own_status=%s\n", status_name(PQstatus(own)));
+		printf("child_own_cmsocket=%s\n", PQcmSocket(own) >= 0 ? "yes" : "no");
+		printf("child_backend_pid=%d\n", PQbackendPID(own));
+		printf("child_ready=1\n");
+		res = PQexec(own, "SELECT pg_sleep(60)");
+		printf("child_result=%s\n", PQresStatus(PQresultStatus(res)));
+		PQclear(res);
+		print_error_line("child_error", own);
+		printf("child_inherited_status=%s\n", status_name(PQstatus(conn)));
+		PQfinish(own);
+		fflush(stdout);
+		_exit(0);
+	}
+	res = PQexec(conn, "SELECT 1");
+	printf("parent_works=%d\n", PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	printf("parent_ready=1\n");
+	res = PQexec(conn, "SELECT pg_sleep(60)");
+	printf("parent_result=%s\n", PQresStatus(PQresultStatus(res)));
+	PQclear(res);
+	print_error_line("parent_error", conn);
+	waitpid(pid, &status, 0);
+	printf("child_exit=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+	PQfinish(conn);
+	return 0;
+}
+
+/* The driver manager's SQLGetInfo, as libpqcm defines it. */
+extern short SQLGetInfo(void *dbc, unsigned short type, void *value,
+						short buflen, short *len);
+
+static volatile int getinfo_started;
+static volatile int drain_stop;
+
+static void *
+getinfo_main(void *arg)
+{
+	char		buf[64];
+	short		len;
+
+	(void) arg;
+	getinfo_started = 1;
+	/* no driver manager: the library says so on stderr, under its lock */
+	(void) SQLGetInfo(NULL, 13, buf, sizeof(buf), &len);
+	return NULL;
+}
+
+static void *
+drain_main(void *arg)
+{
+	int			fd = *(int *) arg;
+	char		buf[4096];
+
+	usleep(500000);
+	while (!drain_stop)
+	{
+		struct pollfd pfd = {fd, POLLIN, 0};
+
+		if (poll(&pfd, 1, 50) > 0 && read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * forklock: fork() while another thread holds one of the library's locks
+ * (the ODBC wrappers' lock, held while the library writes a message to a
+ * stderr that is a full pipe, drained half a second later).  The child
+ * then needs that lock: with every lock covered by the fork handlers,
+ * fork() waits until it is free and the child goes on; otherwise the
+ * child deadlocks (killed by an alarm after 10 s).
+ */
+static int
+cmd_forklock(int argc, char **argv)
+{
+	char		fill[4096];
+	int			p[2];
+	int			saved;
+	pthread_t	getinfo,
+				drain;
+	pid_t		pid;
+	int			status = 0;
+	long long	t0;
+
+	memset(fill, 'x', sizeof(fill));
+	if (pipe(p) != 0 || fcntl(p[1], F_SETFL, O_NONBLOCK) != 0)
+		return 1;
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	if (fcntl(p[1], F_SETFL, 0) != 0 || (saved = dup(2)) < 0 || dup2(p[1], 2) != 2)
+		return 1;
+	pthread_create(&getinfo, NULL, getinfo_main, NULL);
+	while (!getinfo_started)
+		usleep(1000);
+	usleep(200000);				/* now blocked writing, holding the lock */
+	pthread_create(&drain, NULL, drain_main, &p[0]);
+	t0 = now_ms();
+	pid = fork();
+	if (pid == 0)
+	{
+		char		buf[64];
+		short		len;
+
+		alarm(10);
+		(void) SQLGetInfo(NULL, 13, buf, sizeof(buf), &len);
+		_exit(0);
+	}
+	printf("fork_ms=%lld\n", now_ms() - t0);
+	waitpid(pid, &status, 0);
+	pthread_join(getinfo, NULL);
+	drain_stop = 1;
+	pthread_join(drain, NULL);
+	dup2(saved, 2);
+	close(saved);
+	printf("child_exited=%d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("child_signal=%d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc < 3)
+	if (argc < 3 && !(argc == 2 && strcmp(argv[1], "forklock") == 0))
 	{
-		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle ARGS ...\n",
+		fprintf(stderr, "usage: %s connect|ping|params|login|async|notice|sync|copy|reset|fork|threads|idle|"
+				"cmclose|sqlclose|release|forkwatch|forklock ARGS ...\n",
 				argv[0]);
 		return 2;
 	}
@@ -681,6 +1164,16 @@ main(int argc, char **argv)
 		return cmd_threads(argc - 2, argv + 2);
 	if (strcmp(argv[1], "idle") == 0)
 		return cmd_idle(argc - 2, argv + 2);
+	if (strcmp(argv[1], "cmclose") == 0)
+		return cmd_cmclose(argc - 2, argv + 2);
+	if (strcmp(argv[1], "sqlclose") == 0)
+		return cmd_sqlclose(argc - 2, argv + 2);
+	if (strcmp(argv[1], "release") == 0)
+		return cmd_release(argc - 2, argv + 2);
+	if (strcmp(argv[1], "forkwatch") == 0)
+		return cmd_forkwatch(argc - 2, argv + 2);
+	if (strcmp(argv[1], "forklock") == 0)
+		return cmd_forklock(argc - 2, argv + 2);
 	fprintf(stderr, "%s: unknown subcommand \"%s\"\n", argv[0], argv[1]);
 	return 2;
 }
