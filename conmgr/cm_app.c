@@ -625,8 +625,21 @@ app_accept_error_cb(struct evconnlistener *lis, void *arg)
 	evtimer_add(accept_retry_timer, &tv);
 }
 
-/* Bind one loopback address; returns false (logged) when it fails. */
-static bool
+/* Outcome of binding one loopback address. */
+typedef enum ListenResult
+{
+	LISTEN_OK,
+	LISTEN_ABSENT,				/* the host has no such address */
+	LISTEN_FAILED				/* logged */
+} ListenResult;
+
+/*
+ * Bind and listen on one loopback address.  LISTEN_ABSENT when the host
+ * has no such address (no IPv6, or IPv6 turned off on the loopback
+ * interface); every other failure is logged with the address and the
+ * cause and is LISTEN_FAILED.
+ */
+static ListenResult
 listen_one(int family, const char *addrtext)
 {
 	struct sockaddr_storage ss;
@@ -659,9 +672,17 @@ listen_one(int family, const char *addrtext)
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		cm_info("could not create %s socket for address \"%s\": %s",
-				famname, addrtext, strerror(errno));
-		return false;
+		int			err = errno;
+
+		if (err == EAFNOSUPPORT)
+		{
+			cm_info("%s address \"%s\" not used: the host has no %s (%s)",
+					famname, addrtext, famname, strerror(err));
+			return LISTEN_ABSENT;
+		}
+		cm_fatal("could not create %s socket for address \"%s\": %s",
+				 famname, addrtext, strerror(err));
+		return LISTEN_FAILED;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (family == AF_INET6)
@@ -670,48 +691,68 @@ listen_one(int family, const char *addrtext)
 	{
 		int			err = errno;
 
-		cm_error("could not bind %s address \"%s\", port %d: %s%s",
+		close(fd);
+		if (err == EADDRNOTAVAIL)
+		{
+			cm_info("%s address \"%s\" not used: the host does not have it (%s)",
+					famname, addrtext, strerror(err));
+			return LISTEN_ABSENT;
+		}
+		cm_fatal("could not bind %s address \"%s\", port %d: %s%s",
 				 famname, addrtext, cm_server.cfg.port, strerror(err),
 				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
-		close(fd);
-		return false;
+		return LISTEN_FAILED;
 	}
 	lis = evconnlistener_new(cm_server.base, app_accept_cb, NULL,
 							 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 							 1024, fd);
 	if (lis == NULL)
 	{
-		cm_error("could not listen on %s address \"%s\", port %d: %s",
+		cm_fatal("could not listen on %s address \"%s\", port %d: %s",
 				 famname, addrtext, cm_server.cfg.port, strerror(errno));
 		close(fd);
-		return false;
+		return LISTEN_FAILED;
 	}
 	evconnlistener_set_error_cb(lis, app_accept_error_cb);
 	cm_server.app_listeners[cm_server.napp_listeners++] = lis;
 	cm_info("listening on %s address \"%s\", port %d", famname, addrtext,
 			cm_server.cfg.port);
-	return true;
+	return LISTEN_OK;
 }
 
 /*
- * Listen on 127.0.0.1 and ::1; fails only when neither can be bound
- * (each failure is logged with its address).
+ * Listen on 127.0.0.1 and ::1.  Every loopback address the host has must
+ * be bound: were one of them held by another program, that program would
+ * answer the applications that reach it there (an application connecting
+ * to "localhost" may try either), so conmgr does not start.  An address
+ * the host does not have (no IPv6, or IPv6 off on the loopback interface)
+ * is left out and logged; at least one must be bound.
  */
 bool
 cm_app_listen(void)
 {
-	bool		v4;
-	bool		v6;
+	ListenResult v4;
+	ListenResult v6;
 
 	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
 	v4 = listen_one(AF_INET, "127.0.0.1");
-	v6 = listen_one(AF_INET6, "::1");
-	if (!v4 && !v6)
+	v6 = v4 == LISTEN_FAILED ? LISTEN_FAILED : listen_one(AF_INET6, "::1");
+	if (v4 == LISTEN_FAILED || v6 == LISTEN_FAILED)
 	{
-		cm_fatal("could not listen for applications on any loopback address, port %d",
+		cm_fatal("conmgr must hold port %d on every loopback address of the host, so that no other program answers applications there; conmgr not started",
 				 cm_server.cfg.port);
 		return false;
 	}
+	if (v4 == LISTEN_ABSENT && v6 == LISTEN_ABSENT)
+	{
+		cm_fatal("could not listen for applications on any loopback address, port %d; conmgr not started",
+				 cm_server.cfg.port);
+		return false;
+	}
+	snprintf(cm_server.listen_desc, sizeof(cm_server.listen_desc), "%s%s%s",
+			 v4 == LISTEN_OK ? "127.0.0.1" : "",
+			 v4 == LISTEN_OK && v6 == LISTEN_OK ? " and " : "",
+			 v6 == LISTEN_OK ? "::1" : "");
 	return true;
 }
 

@@ -128,8 +128,9 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 						(int) getpid(),
 						cm_server.shutdown == CM_SHUTDOWN_NONE ? "running" : "shutting down",
 						cm_server.directory);
-	evbuffer_add_printf(out, "started %s; port %d on 127.0.0.1 and ::1; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
-						ts, cm_server.cfg.port, cm_server.cfg.heartbeat_interval,
+	evbuffer_add_printf(out, "started %s; port %d on %s; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
+						ts, cm_server.cfg.port, cm_server.listen_desc,
+						cm_server.cfg.heartbeat_interval,
 						cm_server.cfg.heartbeat_timeout);
 	evbuffer_add_printf(out, "application connections: %d of max_app_connections %d\n",
 						cm_server.napps, cm_server.cfg.max_app_connections);

@@ -161,6 +161,7 @@ typedef struct CmServer
 
 	struct evconnlistener *app_listeners[2];
 	int			napp_listeners;
+	char		listen_desc[32];	/* "127.0.0.1 and ::1", for status */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
 	CmApp	   *apps;
