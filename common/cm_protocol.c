@@ -650,11 +650,20 @@ encode_pg_error(uint8_t *buf, size_t cap, const char *sqlstate,
 size_t
 cm_proto_encode_greeting(uint8_t *buf, size_t cap, const char *message)
 {
+	return cm_proto_encode_refusal_greeting(buf, cap,
+											CM_PROTO_GREETING_SQLSTATE,
+											message);
+}
+
+size_t
+cm_proto_encode_refusal_greeting(uint8_t *buf, size_t cap,
+								 const char *sqlstate, const char *message)
+{
 	char		tag[64];
 
 	snprintf(tag, sizeof(tag), "%s %u %u", CM_PROTO_GREETING_TAG,
 			 (unsigned) CM_PROTO_VERSION_MIN, (unsigned) CM_PROTO_VERSION_MAX);
-	return encode_pg_error(buf, cap, CM_PROTO_GREETING_SQLSTATE, message, tag);
+	return encode_pg_error(buf, cap, sqlstate, message, tag);
 }
 
 size_t

@@ -325,6 +325,17 @@ extern size_t cm_proto_encode_greeting(uint8_t *buf, size_t cap,
 									   const char *message);
 
 /*
+ * The greeting of a connection that conmgr refuses at once: the same
+ * ErrorResponse with the greeting field, but with the refusal's SQLSTATE
+ * and message, so that a stock PostgreSQL client that reached conmgr shows
+ * the cause.  The client library reads it as the greeting and takes the
+ * cause from the refusal ('X' or 'N') that follows it.
+ */
+extern size_t cm_proto_encode_refusal_greeting(uint8_t *buf, size_t cap,
+											   const char *sqlstate,
+											   const char *message);
+
+/*
  * cm_proto_parse_greeting: classify the answer to our GSSENCRequest.
  * Returns CM_PROTO_OK when it is conmgr's greeting (*frame_len = bytes to
  * consume, *version = highest version conmgr speaks), CM_PROTO_INCOMPLETE

@@ -93,6 +93,8 @@ static void
 app_free(CmApp *app)
 {
 	app_detach(app);
+	if (app->state == CM_APP_REFUSED)
+		cm_server.nrefused--;
 	if (app->prev)
 		app->prev->next = app->next;
 	else
@@ -161,14 +163,6 @@ app_refuse_stock_client(CmApp *app)
 {
 	char		msg[400];
 
-	if (app->over_limit)
-	{
-		snprintf(msg, sizeof(msg),
-				 "sorry, too many application connections to conmgr (max_app_connections = %d)",
-				 cm_server.cfg.max_app_connections);
-		app_pg_error_and_close(app, "53300", msg);
-		return;
-	}
 	cm_log_limited(&limit_stock_client, CM_LOG_INFO, "application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
 				   app->peer);
 	snprintf(msg, sizeof(msg),
@@ -355,19 +349,6 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 
 		snprintf(text, sizeof(text), "Connection Manager conmgr on port %d", cm_server.cfg.port);
 		n = cm_proto_encode_greeting(buf, sizeof(buf), text);
-		if (app->over_limit)
-		{
-			size_t		m;
-			char		msg[200];
-
-			snprintf(msg, sizeof(msg),
-					 "too many application connections to conmgr on port %d (max_app_connections = %d)",
-					 cm_server.cfg.port, cm_server.cfg.max_app_connections);
-			m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_REFUSE, CM_REASON_TOO_MANY,
-									   msg, buf + n, sizeof(buf) - n);
-			app_send_and_close(app, buf, m > 0 ? n + m : 0);
-			return false;
-		}
 		if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 		{
 			app_free(app);
@@ -419,7 +400,7 @@ app_read_cb(struct bufferevent *bev, void *arg)
 		CmProtoMsg	msg;
 		CmProtoStatus st;
 
-		if (app->state == CM_APP_CLOSING)
+		if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 		{
 			evbuffer_drain(in, len);
 			return;
@@ -468,16 +449,24 @@ app_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Write callback: a closing connection is freed once its last message is out.
+ * Write callback: a closing connection is freed once its last message is
+ * out; a refused one then has its sending side shut, and stays until the
+ * client closes (app_event_cb) or its linger time ends (app_timer_cb).
  */
 static void
 app_write_cb(struct bufferevent *bev, void *arg)
 {
 	CmApp	   *app = arg;
 
-	if (app->state == CM_APP_CLOSING &&
-		evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (app->state == CM_APP_CLOSING)
 		app_free(app);
+	else if (app->state == CM_APP_REFUSED && !app->write_shut)
+	{
+		app->write_shut = true;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
 }
 
 /*
@@ -505,7 +494,7 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	CmApp	   *app = arg;
 
-	if (app->state != CM_APP_CLOSING)
+	if (app->state != CM_APP_CLOSING && app->state != CM_APP_REFUSED)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
 					   app->peer, cm_server.cfg.app_handshake_timeout);
@@ -513,24 +502,129 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A new application connection: set it up with its handshake deadline.
- * Over max_app_connections it is still accepted, so that it can be told
- * why it is refused, but it does not count and is closed after that.
+ * Refuse a new connection at once: write the greeting, which carries the
+ * cause for a stock PostgreSQL client (sqlstate, message), then the
+ * refusal (type 'X' or 'N', reason, message), without waiting for the
+ * client's first packet.  The connection never counts as an application
+ * connection; it lingers half-closed, its input read away, until the
+ * client closes or CM_REFUSED_LINGER_MS pass, so that the client reads the
+ * refusal instead of a reset (cm_defaults.h).  Beyond
+ * CM_REFUSED_LINGER_MAX lingering refusals, or without memory, the
+ * refusal is written straight to the new socket (its send buffer is empty)
+ * and the socket closed.
+ */
+static void
+app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
+				   uint8_t type, uint16_t reason, const char *message)
+{
+	uint8_t		buf[2 * CM_PROTO_MAX_MSG];
+	size_t		n;
+	size_t		m = 0;
+	CmApp	   *app = NULL;
+	struct timeval tv = {CM_REFUSED_LINGER_MS / 1000, (CM_REFUSED_LINGER_MS % 1000) * 1000};
+
+	n = cm_proto_encode_refusal_greeting(buf, sizeof(buf), sqlstate, message);
+	if (n > 0)
+		m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
+								   buf + n, sizeof(buf) - n);
+	if (m == 0)
+	{
+		close(fd);
+		return;
+	}
+	if (cm_server.nrefused < CM_REFUSED_LINGER_MAX)
+		app = calloc(1, sizeof(CmApp));
+	if (app)
+	{
+		app->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+		app->timer = evtimer_new(cm_server.base, app_timer_cb, app);
+	}
+	if (app == NULL || app->bev == NULL || app->timer == NULL ||
+		bufferevent_write(app->bev, buf, n + m) != 0)
+	{
+		if (app)
+		{
+			bool		closed = app->bev != NULL;
+
+			if (app->bev)
+				bufferevent_free(app->bev); /* closes fd */
+			if (app->timer)
+				event_free(app->timer);
+			free(app);
+			if (closed)
+				return;
+		}
+		if (send(fd, buf, n + m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			cm_debug("could not send a refusal to %s: %s", peer, strerror(errno));
+		close(fd);
+		return;
+	}
+	snprintf(app->peer, sizeof(app->peer), "%s", peer);
+	app->id = ++cm_server.next_app_id;
+	app->connected_wall = time(NULL);
+	app->state = CM_APP_REFUSED;
+	cm_server.nrefused++;
+	app->next = cm_server.apps;
+	if (cm_server.apps)
+		cm_server.apps->prev = app;
+	cm_server.apps = app;
+	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
+	bufferevent_enable(app->bev, EV_READ | EV_WRITE);
+	evtimer_add(app->timer, &tv);
+}
+
+/*
+ * A new application connection: refused at once when conmgr cannot take
+ * it (over max_app_connections), otherwise set up with its handshake
+ * deadline.  A refused connection is never kept: it costs conmgr nothing
+ * after this callback.
  */
 static void
 app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
 {
 	CmApp	   *app;
+	char		peer[64] = "?";
 	char		host[INET6_ADDRSTRLEN] = "?";
 	int			port = 0;
 	struct timeval tv;
+
+	if (sa->sa_family == AF_INET)
+	{
+		inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *) sa)->sin_port);
+		snprintf(peer, sizeof(peer), "%s:%d", host, port);
+	}
+	else if (sa->sa_family == AF_INET6)
+	{
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
+		snprintf(peer, sizeof(peer), "[%s]:%d", host, port);
+	}
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 	{
 		close(fd);
 		return;
 	}
+	if (cm_server.napps >= cm_server.cfg.max_app_connections)
+	{
+		char		msg[200];
+
+		if (!cm_server.refusing)
+		{
+			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
+					   peer, cm_server.cfg.max_app_connections);
+			cm_server.refusing = true;
+		}
+		cm_server.refused_since++;
+		snprintf(msg, sizeof(msg),
+				 "too many application connections to conmgr on port %d (max_app_connections = %d)",
+				 cm_server.cfg.port, cm_server.cfg.max_app_connections);
+		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		return;
+	}
+
 	app = calloc(1, sizeof(CmApp));
 	if (app == NULL)
 	{
@@ -538,18 +632,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	if (sa->sa_family == AF_INET)
-	{
-		inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *) sa)->sin_port);
-		snprintf(app->peer, sizeof(app->peer), "%s:%d", host, port);
-	}
-	else if (sa->sa_family == AF_INET6)
-	{
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
-		snprintf(app->peer, sizeof(app->peer), "[%s]:%d", host, port);
-	}
+	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
 	app->state = CM_APP_STARTUP;
@@ -571,23 +654,8 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (cm_server.apps)
 		cm_server.apps->prev = app;
 	cm_server.apps = app;
-
-	if (cm_server.napps >= cm_server.cfg.max_app_connections)
-	{
-		app->over_limit = true;
-		if (!cm_server.refusing)
-		{
-			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
-					   app->peer, cm_server.cfg.max_app_connections);
-			cm_server.refusing = true;
-		}
-		cm_server.refused_since++;
-	}
-	else
-	{
-		app->counted = true;
-		cm_server.napps++;
-	}
+	app->counted = true;
+	cm_server.napps++;
 
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_setwatermark(app->bev, EV_READ, 0, CM_PROTO_PG_MAX_STARTUP + CM_PROTO_MAX_MSG);
@@ -844,7 +912,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
 				cm_flush_now(app->bev);
 		}
-		else if (app->state == CM_APP_CLOSING)
+		else if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 			cm_flush_now(app->bev);
 		app_free(app);
 	}

@@ -98,6 +98,8 @@ app_state_name(const CmApp *app)
 			return "registered";
 		case CM_APP_CLOSING:
 			return "closing";
+		case CM_APP_REFUSED:
+			return "refused";
 	}
 	return "unknown";
 }
@@ -182,7 +184,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 			char		inst[16] = "-";
 			char		bpid[16] = "-";
 
-			if (app->state == CM_APP_CLOSING)
+			if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 				continue;
 			shown++;
 			if (app->inst)
@@ -277,7 +279,7 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 		first = true;
 		for (app = cm_server.apps; app; app = app->next)
 		{
-			if (app->state == CM_APP_CLOSING)
+			if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 				continue;
 			fmt_iso(app->connected_wall, ts, sizeof(ts));
 			evbuffer_add_printf(out, "%s{\"id\": %llu, \"peer\": ", first ? "" : ", ",

@@ -89,6 +89,19 @@
 /* Time given to a refused or notified peer to read its last message. */
 #define CM_CLOSE_LINGER_MS				5000
 
+/*
+ * A connection refused at once (over max_app_connections) gets its
+ * refusal before it has said anything; conmgr then keeps it half-closed,
+ * reading away what the client sends, until the client closes or
+ * CM_REFUSED_LINGER_MS pass: closed at once, the socket would answer the
+ * client's next packet with a reset, and the client would fail with
+ * "broken pipe" instead of reading the refusal.  At most
+ * CM_REFUSED_LINGER_MAX such connections are kept; beyond, a refused
+ * connection is closed right after its refusal is written.
+ */
+#define CM_REFUSED_LINGER_MS			2000
+#define CM_REFUSED_LINGER_MAX			64
+
 /* Most instances in one conmgr.conf (backend_host0 .. backend_host127). */
 #define CM_MAX_INSTANCES				128
 

@@ -110,7 +110,10 @@ typedef enum CmAppState
 	CM_APP_GREETED,				/* greeting sent, waiting for 'R' */
 	CM_APP_ROUTED,				/* 'I' sent, waiting for 'J' */
 	CM_APP_REGISTERED,			/* 'J' received: established */
-	CM_APP_CLOSING				/* last message queued, closing when sent */
+	CM_APP_CLOSING,				/* last message queued, closing when sent */
+	CM_APP_REFUSED				/* refused at once: refusal queued, then the
+								 * sending side shut; what the client sends
+								 * is read away until it closes */
 } CmAppState;
 
 typedef struct CmApp
@@ -120,8 +123,8 @@ typedef struct CmApp
 	struct bufferevent *bev;
 	struct event *timer;		/* handshake or linger deadline */
 	char		peer[64];		/* client's address:port on the conmgr socket */
-	bool		over_limit;		/* accepted only to be refused */
 	bool		counted;		/* counts against max_app_connections */
+	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
 
 	uint8_t		tsa;
 	uint32_t	client_pid;
@@ -165,6 +168,7 @@ typedef struct CmServer
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
 	CmApp	   *apps;
+	int			nrefused;		/* connections in state CM_APP_REFUSED */
 	bool		refusing;		/* over max_app_connections right now */
 	uint64_t	refused_since;	/* refusals since refusing began */
 

@@ -118,18 +118,22 @@ for my $k (1 .. 2)
 		"refusal names the limit ($k)");
 	ok($over->is_closed(5), "refused connection closed ($k)");
 }
-# a stock PostgreSQL client over the limit gets a PostgreSQL error
+# refused at once, before the client sends anything: the greeting, an
+# ErrorResponse that a stock PostgreSQL client shows (SQLSTATE 53300), then
+# the refusal, and the connection is closed
 {
+	my $t0 = time();
 	my $s = CmConmgr::App->connect($port, no_greeting => 1);
-	$s->send_raw(pack('N N', 8, CmConmgr::SSL_CODE));
-	is($s->read_raw(1), 'N', 'stock client: SSL refused');
-	my $params = "user\0x\0\0";
-	$s->send_raw(pack('N N', 8 + length($params), 196608) . $params);
-	my ($t, $len) = unpack('a N', $s->read_raw(5));
-	my $body = $s->read_raw($len - 4);
-	is($t, 'E', 'stock client over the limit: ErrorResponse');
+	my ($t, $len) = unpack('a N', $s->read_raw(5) // '');
+	my $body = $s->read_raw($len - 4) // '';
+	is($t, 'E', 'over the limit: an ErrorResponse at once');
 	like($body, qr/C53300\0/, 'SQLSTATE 53300');
-	like($body, qr/too many application connections/, 'message names the cause');
+	like($body, qr/Mtoo many application connections to conmgr on port $port/,
+		'its message names the cause');
+	like($body, qr/cconmgr \d+ \d+\0/, 'it is a conmgr greeting');
+	is($s->read_msg->{type}, 'X', 'then the refusal');
+	ok($s->is_closed(5), 'then the connection is closed');
+	cmp_ok(time() - $t0, '<', 2, 'without waiting for the client');
 }
 $three[0]->close;
 ok(CmConmgr::wait_for(sub { my $a = CmConmgr::App->connect($port); $a && $a->route('any')->{type} eq 'I' }, 'accepting again'),

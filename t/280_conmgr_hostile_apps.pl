@@ -59,4 +59,54 @@ foreach my $addr ('127.0.0.1', '::1')
 	}
 }
 
+# ---- connections over max_app_connections are refused at once
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port, max_app_connections => 2, app_handshake_timeout => 20000);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'limits: instance up');
+	# two clients that say nothing hold the two slots
+	my @silent = map { CmConmgr::App->connect($port, no_greeting => 1) } 1 .. 2;
+	ok(CmConmgr::wait_for(sub { CmConmgr::status_json($dir) =~ /"application_connections": 2,/ }, 'two held'),
+		'two silent connections hold both slots');
+	my $t0 = time();
+	my $over = CmConmgr::App->connect($port, no_greeting => 1);
+	my ($t, $len) = unpack('a N', $over->read_raw(5) // '');
+	my $body = $over->read_raw($len - 4) // '';
+	like($body, qr/C53300\0Mtoo many application connections to conmgr on port $port \(max_app_connections = 2\)\0/,
+		'a silent client over the limit is told at once');
+	my $m = $over->read_msg;
+	is($m->{type}, 'X', 'over the limit: refusal');
+	is($m->{reason}, $CmConmgr::REASON{too_many}, 'over the limit: reason too many');
+	ok($over->is_closed(5), 'over the limit: closed');
+	cmp_ok(time() - $t0, '<', 5, 'over the limit: not kept until app_handshake_timeout (20 s)');
+
+	# a client that sends its GSSENCRequest, then its route request, after
+	# the refusal was written still reads the refusal (no reset)
+	{
+		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+		  or die "connect: $!";
+		usleep(100_000);
+		ok(defined syswrite($c, pack('N N', 8, CmConmgr::GSS_CODE)), 'late client: GSSENCRequest sent');
+		usleep(100_000);
+		my $got = '';
+		sysread($c, $got, 4096);
+		my $r = syswrite($c, CmConmgr::frame('R', pack('n C N n/a*', 0x0100, 0, $$, 'late')));
+		ok(defined $r, 'late client: its route request is not met by a reset')
+		  or diag("send: $!");
+		like($got, qr/^E.*cconmgr \d+ \d+\0\0X/s, 'late client: greeting and refusal read');
+	}
+
+	# a stock psql over the limit shows the cause (without SSL: libpq does
+	# not show an error that comes in answer to its SSLRequest)
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'psql', '-X', '-c', 'select 1', "host=127.0.0.1 port=$port dbname=postgres sslmode=disable" ],
+		'<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	like($err, qr/too many application connections to conmgr on port $port/,
+		'psql over the limit shows the cause');
+	$_->close foreach @silent;
+}
+
 done_testing();
