@@ -11,7 +11,8 @@
  * reached conmgr by mistake and get a readable PostgreSQL error.
  *
  * After the greeting the client sends a route request, which is answered
- * from the current knowledge of the instances (no trial connections), then
+ * from the current knowledge of the instances (no trial connections), or
+ * with "no instance" while conmgr stops, then
  * the registration of its established SQL connection.  The socket then stays
  * open for the life of that SQL connection: conmgr writes a failure notice
  * and closes it when the instance fails, when its attributes no longer match
@@ -226,6 +227,10 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	app->client_pid = r->client_pid;
 	snprintf(app->application_name, sizeof(app->application_name), "%s",
 			 r->application_name.str);
+
+	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+									CM_STOPPING_MESSAGE);
 
 	inst = app_choose_instance(r->tsa);
 	if (inst == NULL)
@@ -575,7 +580,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 
 /*
  * A new application connection: refused at once when conmgr cannot take
- * it (over max_app_connections), otherwise set up with its handshake
+ * it (stopping, over max_app_connections), otherwise set up with its handshake
  * deadline.  A refused connection is never kept: it costs conmgr nothing
  * after this callback.
  */
@@ -604,7 +609,10 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 	{
-		close(fd);
+		/* the port stays ours until conmgr exits; nobody else answers */
+		cm_debug("application connection from %s refused: conmgr is stopping", peer);
+		app_refuse_at_once(fd, peer, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+						   CM_STOPPING_MESSAGE);
 		return;
 	}
 	if (cm_server.napps >= cm_server.cfg.max_app_connections)
@@ -825,7 +833,9 @@ cm_app_listen(void)
 }
 
 /*
- * Close the application listeners (smart and fast shutdown).
+ * Close the application listeners, at the very end of the process: until
+ * then the port is conmgr's, even during a smart shutdown, so that no
+ * other program can take it while applications are still connected.
  */
 void
 cm_app_stop_listening(void)

@@ -86,16 +86,23 @@
  */
 #define CM_DEFAULT_APP_HANDSHAKE_TIMEOUT	10000
 
+/*
+ * Answer to new application connections and route requests while conmgr
+ * stops (reason shutdown), after which the client library asks the next
+ * conmgr of its host list.
+ */
+#define CM_STOPPING_MESSAGE	"conmgr is stopping; it routes no new application connections"
+
 /* Time given to a refused or notified peer to read its last message. */
 #define CM_CLOSE_LINGER_MS				5000
 
 /*
- * A connection refused at once (over max_app_connections) gets its
- * refusal before it has said anything; conmgr then keeps it half-closed,
- * reading away what the client sends, until the client closes or
- * CM_REFUSED_LINGER_MS pass: closed at once, the socket would answer the
- * client's next packet with a reset, and the client would fail with
- * "broken pipe" instead of reading the refusal.  At most
+ * A connection refused at once (over max_app_connections, or while
+ * conmgr stops) gets its refusal before it has said anything; conmgr then
+ * keeps it half-closed, reading away what the client sends, until the
+ * client closes or CM_REFUSED_LINGER_MS pass: closed at once, the socket
+ * would answer the client's next packet with a reset, and the client
+ * would fail with "broken pipe" instead of reading the refusal.  At most
  * CM_REFUSED_LINGER_MAX such connections are kept; beyond, a refused
  * connection is closed right after its refusal is written.
  */

@@ -11,8 +11,8 @@
  * loopback addresses and the control socket for cm_ctl.
  *
  * Signals, as for the postmaster: SIGHUP reloads conmgr.conf (and reopens
- * the log file); SIGTERM is a smart shutdown (stop accepting applications,
- * wait until the connected ones are gone); SIGINT is a fast shutdown (send
+ * the log file); SIGTERM is a smart shutdown (route no new applications,
+ * wait until the connected ones are gone, keep the port meanwhile); SIGINT is a fast shutdown (send
  * every application a failure notice, close); SIGQUIT is an immediate
  * shutdown (exit at once, without goodbye to the watchdogs).
  *
@@ -319,14 +319,25 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	*ok = true;
 }
 
-/* Leave the event loop once a shutdown has nothing left to wait for. */
+/*
+ * Leave the event loop once a shutdown has nothing left to wait for.  A
+ * smart shutdown waits for the application connections, not for the
+ * connections refused meanwhile (they only linger until their client
+ * reads the refusal).
+ */
 void
 cm_check_shutdown(void)
 {
+	CmApp	   *app;
+
 	if (cm_server.shutdown == CM_SHUTDOWN_NONE)
 		return;
-	if (cm_server.shutdown == CM_SHUTDOWN_SMART && cm_server.apps != NULL)
-		return;
+	if (cm_server.shutdown == CM_SHUTDOWN_SMART)
+	{
+		for (app = cm_server.apps; app; app = app->next)
+			if (app->state != CM_APP_REFUSED)
+				return;
+	}
 	event_base_loopexit(cm_server.base, NULL);
 }
 
@@ -351,10 +362,9 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		case SIGTERM:
 			if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 				break;
-			cm_info("received smart shutdown request: no new application connections; waiting for the %d connected ones to close",
+			cm_info("received smart shutdown request: new application connections are told that conmgr is stopping; waiting for the %d connected ones to close",
 					cm_server.napps);
 			cm_server.shutdown = CM_SHUTDOWN_SMART;
-			cm_app_stop_listening();
 			cm_check_shutdown();
 			break;
 		case SIGINT:
@@ -363,7 +373,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			cm_info("received fast shutdown request: notifying %d application connections",
 					cm_server.napps);
 			cm_server.shutdown = CM_SHUTDOWN_FAST;
-			cm_app_stop_listening();
 			cm_app_close_all(CM_REASON_SHUTDOWN, "conmgr is shutting down (fast shutdown)");
 			cm_check_shutdown();
 			break;

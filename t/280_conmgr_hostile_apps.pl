@@ -109,4 +109,49 @@ foreach my $addr ('127.0.0.1', '::1')
 	$_->close foreach @silent;
 }
 
+# ---- a smart stop keeps the port until conmgr exits
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'smart stop: instance up');
+	my $app = CmConmgr::App->connect($port);
+	is($app->route('any')->{type}, 'I', 'smart stop: an application is routed');
+	my $waiting = CmConmgr::App->connect($port);    # greeted, not routed yet
+	my ($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-W');
+	is($rc, 0, 'smart stop requested');
+	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/received smart shutdown request/),
+		'conmgr is stopping');
+	foreach my $addr ('127.0.0.1', '::1')
+	{
+		my $thief = IO::Socket::IP->new(
+			LocalHost => $addr,
+			LocalPort => $port,
+			Listen => 5,
+			ReuseAddr => 1);
+		ok(!$thief, "smart stop: another program cannot bind $addr:$port")
+		  or $thief->close;
+	}
+	my $late = CmConmgr::App->connect($port);
+	ok($late, 'smart stop: a new connection is still greeted');
+	my $m = $late->read_msg;
+	is($m->{type}, 'N', 'smart stop: then told "no instance"');
+	is($m->{reason}, $CmConmgr::REASON{shutdown}, 'smart stop: reason shutdown');
+	like($m->{message}, qr/^conmgr is stopping/, 'smart stop: "conmgr is stopping"');
+	ok($late->is_closed(5), 'smart stop: refused connection closed');
+	$m = $waiting->route('any');
+	is($m->{type}, 'N', 'smart stop: a route request of a connection made before is not routed');
+	like($m->{message}, qr/^conmgr is stopping/, 'smart stop: it is told why');
+	ok(CmConmgr::conmgr_pid($dir), 'smart stop: conmgr waits for the routed application');
+	$app->close;
+	ok(CmConmgr::wait_for(sub { !CmConmgr::conmgr_pid($dir) }, 'exit'),
+		'smart stop: conmgr exits once the application is gone');
+	my $free = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => $port,
+		Listen => 5,
+		ReuseAddr => 1);
+	ok($free, 'smart stop: the port is released at exit');
+}
+
 done_testing();
