@@ -49,6 +49,7 @@ static CmLogLimit limit_stock_client;
 static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
 static CmLogLimit limit_protocol;
 static CmLogLimit limit_handshake;
+static CmLogLimit limit_register;
 
 static void app_read_cb(struct bufferevent *bev, void *arg);
 
@@ -222,6 +223,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	CmProtoMsg	msg;
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
+	struct timeval tv;
 
 	app->tsa = r->tsa;
 	app->client_pid = r->client_pid;
@@ -272,7 +274,11 @@ app_route(CmApp *app, const CmProtoRoute *r)
 		return false;
 	}
 
+	/* the SQL connection must now be registered within app_register_timeout */
 	evtimer_del(app->timer);
+	tv.tv_sec = cm_server.cfg.app_register_timeout / 1000;
+	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
+	evtimer_add(app->timer, &tv);
 	app->state = CM_APP_ROUTED;
 	app->inst = inst;
 	app->inst_prev = NULL;
@@ -293,6 +299,7 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 {
 	char		addr[80];
 
+	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
 	app->local = reg->local;
 	app->state = CM_APP_REGISTERED;
@@ -493,12 +500,31 @@ app_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* Handshake deadline, or linger deadline of a closing connection. */
+/*
+ * Deadline of the connection's state: handshake (no route request within
+ * app_handshake_timeout: closed), registration (routed, but no
+ * registration within app_register_timeout: told so, and closed), or the
+ * linger of a closing or refused connection.
+ */
 static void
 app_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	CmApp	   *app = arg;
 
+	if (app->state == CM_APP_ROUTED)
+	{
+		char		msg[200];
+
+		cm_log_limited(&limit_register, CM_LOG_INFO,
+					   "application connection from %s (pid %u, application \"%s\"): no registration within app_register_timeout (%d ms); closing",
+					   app->peer, (unsigned) app->client_pid, app->application_name,
+					   cm_server.cfg.app_register_timeout);
+		snprintf(msg, sizeof(msg),
+				 "no registration within app_register_timeout (%d ms) of the instance answer",
+				 cm_server.cfg.app_register_timeout);
+		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, msg);
+		return;
+	}
 	if (app->state != CM_APP_CLOSING && app->state != CM_APP_REFUSED)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",

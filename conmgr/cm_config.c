@@ -67,6 +67,8 @@ static const CmConfigKey config_keys[] = {
 	1, 1000000, true, NULL, ""},
 	{"app_handshake_timeout", CM_KEY_INT, offsetof(CmConfig, app_handshake_timeout),
 	10, 3600000, true, NULL, " ms"},
+	{"app_register_timeout", CM_KEY_INT, offsetof(CmConfig, app_register_timeout),
+	10, 3600000, true, NULL, " ms"},
 	{"log_level", CM_KEY_ENUM, offsetof(CmConfig, log_level), 0, 0, true, level_words, ""},
 	{"log_destination", CM_KEY_ENUM, offsetof(CmConfig, log_destination), 0, 0, true, dest_words, ""},
 	{"log_file", CM_KEY_STRING, offsetof(CmConfig, log_file), 1, 1024, true, NULL, ""},
@@ -158,6 +160,7 @@ cm_config_init(CmConfig *cfg)
 	cfg->connect_timeout = CM_DEFAULT_CONNECT_TIMEOUT;
 	cfg->max_app_connections = CM_DEFAULT_MAX_APP_CONNECTIONS;
 	cfg->app_handshake_timeout = CM_DEFAULT_APP_HANDSHAKE_TIMEOUT;
+	cfg->app_register_timeout = CM_DEFAULT_APP_REGISTER_TIMEOUT;
 	cfg->log_level = CM_LOG_INFO;
 	cfg->log_destination = CM_LOGDEST_STDERR;
 	cfg->log_file = strdup(CM_DEFAULT_LOG_FILE);

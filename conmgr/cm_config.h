@@ -42,6 +42,7 @@ typedef struct CmConfig
 	int			connect_timeout;
 	int			max_app_connections;
 	int			app_handshake_timeout;
+	int			app_register_timeout;
 	int			log_level;		/* CmLogLevel */
 	int			log_destination;	/* CmLogDestination */
 	char	   *log_file;

@@ -81,10 +81,21 @@
 /*
  * Time an application has, from connecting to conmgr, to send its route
  * request (ms).  Bounds what a client that connects and says nothing can
- * hold; routed connections live as long as the application's SQL
- * connection and have no timeout.
+ * hold.
  */
 #define CM_DEFAULT_APP_HANDSHAKE_TIMEOUT	10000
+
+/*
+ * Time a routed application connection has, from the instance answer, to
+ * register its SQL connection (ms).  In between, the client connects to
+ * the instance and authenticates: PostgreSQL gives authentication up to
+ * authentication_timeout (1 min by default), and the connection and TLS
+ * handshake come on top, so 90 s lets every client that the server would
+ * let in register, while a connection that routes and never registers
+ * holds its slot 90 s at most.  Registered connections live as long as
+ * the application's SQL connection and have no timeout.
+ */
+#define CM_DEFAULT_APP_REGISTER_TIMEOUT		90000
 
 /*
  * Answer to new application connections and route requests while conmgr

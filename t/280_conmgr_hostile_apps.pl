@@ -109,6 +109,62 @@ foreach my $addr ('127.0.0.1', '::1')
 	$_->close foreach @silent;
 }
 
+# ---- squatting: connections that route and never register lose their slot
+{
+	my $N = 60;
+	my $register_ms = 2000;
+	my $margin = 1.5;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port,
+		max_app_connections => $N,
+		app_register_timeout => $register_ms);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'squatting: instance up');
+	my @squatters;
+	my $t0 = time();
+	foreach my $i (1 .. $N)
+	{
+		my $s = CmConmgr::App->connect($port) or last;
+		my $r = $s->route('any', "squatter$i");
+		last unless $r && $r->{type} eq 'I';
+		push @squatters, $s;
+	}
+	is(scalar(@squatters), $N, "squatting: $N connections routed, none registers");
+	my $first = CmConmgr::App->connect($port);
+	my $m = $first && $first->read_msg;
+	is($m && $m->{type}, 'X', 'squatting: every slot taken, a real application is refused meanwhile');
+
+	# a real application: routed, then registers in time
+	my ($app, $r);
+	my $deadline = $t0 + $register_ms / 1000 + $margin + 5;
+	while (time() < $deadline)
+	{
+		$app = CmConmgr::App->connect($port);
+		$r = $app && $app->route('any', 'real');
+		last if $r && $r->{type} eq 'I';
+		usleep(100_000);
+	}
+	my $waited = time() - $t0;
+	is($r && $r->{type}, 'I', 'squatting: a real application gets an instance');
+	cmp_ok($waited, '<=', $register_ms / 1000 + $margin,
+		sprintf('squatting: within app_register_timeout + %.1f s (%.2f s)', $margin, $waited));
+	cmp_ok($waited, '>=', $register_ms / 1000 - 0.5,
+		'squatting: the squatters held their slots until app_register_timeout');
+	$app->register(4242);
+	my $notice = $squatters[0]->read_msg;
+	is($notice && $notice->{type}, 'X', 'squatting: a squatter is told why it is closed');
+	like($notice && $notice->{message}, qr/no registration within app_register_timeout \($register_ms ms\)/,
+		'squatting: the message names app_register_timeout');
+	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+			qr/no registration within app_register_timeout \($register_ms ms\); closing/),
+		'squatting: logged');
+	my $logged = () = slurp_file("$dir/stderr.log") =~ /LOG:  .*no registration within app_register_timeout/g;
+	is($logged, 1, 'squatting: logged once, not once per connection');
+	usleep(($register_ms + 500) * 1000);
+	ok(!$app->is_closed(0), 'squatting: the registered application is not closed');
+	$_->close foreach @squatters, $app;
+}
+
 # ---- a smart stop keeps the port until conmgr exits
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();

@@ -189,6 +189,7 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 		(cur->connect_timeout != newcfg->connect_timeout) +
 		(cur->max_app_connections != newcfg->max_app_connections) +
 		(cur->app_handshake_timeout != newcfg->app_handshake_timeout) +
+		(cur->app_register_timeout != newcfg->app_register_timeout) +
 		(cur->log_level != newcfg->log_level) +
 		(cur->log_destination != newcfg->log_destination) +
 		!str_same(cur->log_file, newcfg->log_file) +
@@ -212,6 +213,7 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 	FUZZ_CHECK(cur->connect_timeout == newcfg->connect_timeout &&
 			   cur->max_app_connections == newcfg->max_app_connections &&
 			   cur->app_handshake_timeout == newcfg->app_handshake_timeout &&
+			   cur->app_register_timeout == newcfg->app_register_timeout &&
 			   cur->log_level == newcfg->log_level &&
 			   cur->log_destination == newcfg->log_destination,
 			   "reload did not apply a new integer or enumeration value");
