@@ -50,6 +50,7 @@ static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
 static CmLogLimit limit_protocol;
 static CmLogLimit limit_handshake;
 static CmLogLimit limit_register;
+static CmLogLimit limit_fds;
 
 static void app_read_cb(struct bufferevent *bev, void *arg);
 
@@ -97,6 +98,7 @@ app_free(CmApp *app)
 	app_detach(app);
 	if (app->state == CM_APP_REFUSED)
 		cm_server.nrefused--;
+	cm_server.nappobjs--;
 	if (app->prev)
 		app->prev->next = app->next;
 	else
@@ -533,6 +535,19 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Descriptors that application connections may still take: the open-files
+ * limit less CM_FIXED_FDS (log, control socket, listeners, event loop, name
+ * resolution, ...) and one per instance, so that a heartbeat connection
+ * can always be made again, less those application connections hold.
+ */
+static int
+app_fds_left(void)
+{
+	return cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances -
+		cm_server.nappobjs;
+}
+
+/*
  * Refuse a new connection at once: write the greeting, which carries the
  * cause for a stock PostgreSQL client (sqlstate, message), then the
  * refusal (type 'X' or 'N', reason, message), without waiting for the
@@ -563,7 +578,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 		close(fd);
 		return;
 	}
-	if (cm_server.nrefused < CM_REFUSED_LINGER_MAX)
+	if (cm_server.nrefused < CM_REFUSED_LINGER_MAX && app_fds_left() > 0)
 		app = calloc(1, sizeof(CmApp));
 	if (app)
 	{
@@ -595,6 +610,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 	app->connected_wall = time(NULL);
 	app->state = CM_APP_REFUSED;
 	cm_server.nrefused++;
+	cm_server.nappobjs++;
 	app->next = cm_server.apps;
 	if (cm_server.apps)
 		cm_server.apps->prev = app;
@@ -606,7 +622,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 
 /*
  * A new application connection: refused at once when conmgr cannot take
- * it (stopping, over max_app_connections), otherwise set up with its handshake
+ * it (stopping, no descriptor to spare, over max_app_connections), otherwise set up with its handshake
  * deadline.  A refused connection is never kept: it costs conmgr nothing
  * after this callback.
  */
@@ -639,6 +655,19 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		cm_debug("application connection from %s refused: conmgr is stopping", peer);
 		app_refuse_at_once(fd, peer, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
 						   CM_STOPPING_MESSAGE);
+		return;
+	}
+	if (app_fds_left() <= 0)
+	{
+		char		msg[300];
+
+		cm_log_limited(&limit_fds, CM_LOG_WARNING,
+					   "application connection from %s refused: the open-files limit (%d) leaves no descriptor for it beyond those of the heartbeat connections; raise \"ulimit -n\" (see docs/conmgr.md)",
+					   peer, cm_server.fd_limit);
+		snprintf(msg, sizeof(msg),
+				 "too many application connections to conmgr on port %d: its open-files limit is reached",
+				 cm_server.cfg.port);
+		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 		return;
 	}
 	if (cm_server.napps >= cm_server.cfg.max_app_connections)
@@ -688,6 +717,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (cm_server.apps)
 		cm_server.apps->prev = app;
 	cm_server.apps = app;
+	cm_server.nappobjs++;
 	app->counted = true;
 	cm_server.napps++;
 

@@ -124,29 +124,6 @@ lock_pid_file(void)
 	return true;
 }
 
-/* Raise the soft open-files limit to what the configuration needs. */
-static void
-check_fd_limit(void)
-{
-	struct rlimit rl;
-	rlim_t		need;
-
-	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
-		(rlim_t) cm_server.cfg.max_app_connections;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
-		cm_warning("the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); raise \"ulimit -n\" or lower max_app_connections",
-				   (unsigned long long) rl.rlim_cur, (unsigned long long) need,
-				   cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS);
-	else
-		cm_debug("open-files limit raised to %llu", (unsigned long long) rl.rlim_cur);
-}
-
 /* libevent's own warnings and errors go to our log. */
 static void
 libevent_log_cb(int severity, const char *msg)
@@ -198,6 +175,65 @@ reload_report(void *arg, const char *message)
 		if (r->len > r->cap)
 			r->len = r->cap;
 	}
+}
+
+/*
+ * Raise the soft open-files limit to what the configuration needs
+ * (CM_FIXED_FDS + instances + max_app_connections), as far as the hard
+ * limit allows, and record the limit in force: application connections
+ * are refused before they would take the descriptors that the heartbeat
+ * connections need (cm_app.c).  Called at start and after every reload,
+ * since both max_app_connections and the instances may change; a limit
+ * that stays too low is a warning, in the log and, for a reload, in its
+ * report (r not NULL).
+ */
+static void
+check_fd_limit(ReloadReport *r)
+{
+	struct rlimit rl;
+	rlim_t		need;
+	char		msg[600];
+
+	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
+		(rlim_t) cm_server.cfg.max_app_connections;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	{
+		cm_server.fd_limit = INT_MAX;
+		return;
+	}
+	if (rl.rlim_cur < need)
+	{
+		struct rlimit want = rl;
+
+		want.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		{
+			cm_debug("open-files limit raised from %llu to %llu",
+					 (unsigned long long) rl.rlim_cur, (unsigned long long) want.rlim_cur);
+			rl = want;
+		}
+	}
+	cm_server.fd_limit = (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX) ?
+		INT_MAX : (int) rl.rlim_cur;
+	if (rl.rlim_cur >= need)
+		return;
+	snprintf(msg, sizeof(msg),
+			 "the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); at most %d application connections will be accepted; raise \"ulimit -n\" or lower max_app_connections",
+			 (unsigned long long) rl.rlim_cur, (unsigned long long) need,
+			 cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS,
+			 cm_server.fd_limit > CM_FIXED_FDS + cm_server.ninstances ?
+			 cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances : 0);
+	if (r)
+	{
+		CmLogLevel	level = r->level;
+
+		r->level = CM_LOG_WARNING;
+		reload_report(r, msg);
+		r->level = level;
+	}
+	else
+		cm_warning("%s", msg);
 }
 
 /*
@@ -306,6 +342,7 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	memset(&secret, 0, sizeof(secret));
 	if (r.len == 0)
 		reload_report(&r, "no parameter changed");
+	check_fd_limit(&r);
 
 	if (old_level != cm_server.cfg.log_level || old_dest != cm_server.cfg.log_destination ||
 		strcmp(old_file, cm_server.cfg.log_file) != 0)
@@ -515,7 +552,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cm_instance_create_all();
-	check_fd_limit();
+	check_fd_limit(NULL);
 
 	for (i = 0; i < 4; i++)
 	{

@@ -169,6 +169,8 @@ typedef struct CmServer
 	uint64_t	next_app_id;
 	CmApp	   *apps;
 	int			nrefused;		/* connections in state CM_APP_REFUSED */
+	int			nappobjs;		/* CmApp objects: descriptors they hold */
+	int			fd_limit;		/* open-files limit in force */
 	bool		refusing;		/* over max_app_connections right now */
 	uint64_t	refused_since;	/* refusals since refusing began */
 

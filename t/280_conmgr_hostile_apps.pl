@@ -8,6 +8,7 @@
 use strict;
 use warnings FATAL => 'all';
 
+use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::IP;
 use PostgreSQL::Test::Cluster;
@@ -163,6 +164,60 @@ foreach my $addr ('127.0.0.1', '::1')
 	usleep(($register_ms + 500) * 1000);
 	ok(!$app->is_closed(0), 'squatting: the registered application is not closed');
 	$_->close foreach @squatters, $app;
+}
+
+# ---- descriptors: application connections never take those of the
+# heartbeat connections, whatever the open-files limit
+{
+	my $wd2 = CmConmgr::FakeWatchdog->new(attrs => 0);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = CmConmgr::conmgr_dir(
+		port => $port,
+		heartbeat_interval => 200,
+		heartbeat_timeout => 1000,
+		max_app_connections => 10,
+		instances => [
+			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd2->port }
+		]);
+	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmConmgr::conmgr_bin(), '-D', $dir ],
+		'<', \undef, '>>', "$dir/stderr.log", '2>>', "$dir/stderr.log");
+	push @CmConmgr::started, $h;
+	ok(CmConmgr::wait_instances_up($dir, 0), 'descriptors: instance up');
+	my $conf = slurp_file("$dir/conmgr.conf");
+	CmConmgr::write_conf($dir, $conf =~ s/max_app_connections = \d+/max_app_connections = 200/r);
+	my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	like($out, qr/the open-files limit \(64\) is below the 233 descriptors that max_app_connections = 200 and 1 instances need.*at most 31 application connections will be accepted/,
+		'descriptors: the reload says that the open-files limit is too low for max_app_connections');
+
+	# the instance is down while applications fill conmgr
+	my $wdport = $wd2->port;
+	$wd2->stop;
+	my @conns = map { CmConmgr::App->connect($port) } 1 .. 40;
+	usleep(300_000);
+	my (@apps, $refusal);
+	foreach my $c (@conns)
+	{
+		if (IO::Select->new($c->sock)->can_read(0))
+		{
+			$refusal //= $c->read_msg;
+		}
+		else
+		{
+			push @apps, $c;
+		}
+	}
+	is(scalar(@apps), 31, 'descriptors: 31 application connections (64 - 32 - 1 instance)');
+	like($refusal && $refusal->{message}, qr/open-files limit is reached/,
+		'descriptors: the next one is refused, naming the open-files limit');
+	like(slurp_file("$dir/stderr.log"), qr/WARNING:  application connection from \S+ refused: the open-files limit \(64\) leaves no descriptor/,
+		'descriptors: the refusal is logged');
+	$wd2 = CmConmgr::FakeWatchdog->new(attrs => 0, port => $wdport);
+	ok(CmConmgr::wait_instances_up($dir, 0),
+		'descriptors: the heartbeat connection is made again with every application slot taken');
+	unlike(slurp_file("$dir/stderr.log"), qr/could not create socket: Too many open files/,
+		'descriptors: the heartbeat connection never lacked a descriptor');
+	$_->close foreach @apps;
+	$h->kill_kill;
 }
 
 # ---- a smart stop keeps the port until conmgr exits

@@ -388,6 +388,15 @@ sub new
 	if ($pid == 0)
 	{
 		close $parent;
+		# keep none of the test's sockets open (a connection the test
+		# closes must be seen closed by its peer)
+		my %keep = map { $_ => 1 } (fileno($listen), fileno($child));
+		my $max = POSIX::sysconf(POSIX::_SC_OPEN_MAX()) // 1024;
+		$max = 65536 if $max > 65536;
+		foreach my $fd (3 .. $max - 1)
+		{
+			POSIX::close($fd) unless $keep{$fd};
+		}
 		eval { $self->_run($listen, $child) };
 		if ($@) { $self->_event("fake watchdog failed: $@"); print STDERR "fake watchdog failed: $@"; }
 		POSIX::_exit(0);
