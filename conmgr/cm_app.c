@@ -40,6 +40,7 @@
 #include <event2/listener.h>
 
 #include "cm_log.h"
+#include "cm_sockdiag.h"
 #include "conmgr.h"
 
 static struct event *accept_retry_timer = NULL;
@@ -51,8 +52,68 @@ static CmLogLimit limit_protocol;
 static CmLogLimit limit_handshake;
 static CmLogLimit limit_register;
 static CmLogLimit limit_fds;
+static CmLogLimit limit_per_user;
+static CmLogLimit limit_sockdiag;
+
+/* Application connections per local user (few users: a short array). */
+typedef struct CmUserCount
+{
+	uid_t		uid;
+	int			count;
+} CmUserCount;
+
+static CmUserCount *user_counts = NULL;
+static int	nuser_counts = 0;
+static int	user_counts_cap = 0;
 
 static void app_read_cb(struct bufferevent *bev, void *arg);
+
+/* The connections of uid counted now, or NULL when it has none. */
+static CmUserCount *
+user_count_find(uid_t uid)
+{
+	int			i;
+
+	for (i = 0; i < nuser_counts; i++)
+		if (user_counts[i].uid == uid)
+			return &user_counts[i];
+	return NULL;
+}
+
+/* Count one more connection of uid; false when out of memory. */
+static bool
+user_count_add(uid_t uid)
+{
+	CmUserCount *u = user_count_find(uid);
+
+	if (u == NULL)
+	{
+		if (nuser_counts == user_counts_cap)
+		{
+			int			cap = user_counts_cap ? user_counts_cap * 2 : 8;
+			CmUserCount *p = realloc(user_counts, (size_t) cap * sizeof(CmUserCount));
+
+			if (p == NULL)
+				return false;
+			user_counts = p;
+			user_counts_cap = cap;
+		}
+		u = &user_counts[nuser_counts++];
+		u->uid = uid;
+		u->count = 0;
+	}
+	u->count++;
+	return true;
+}
+
+static void
+user_count_remove(uid_t uid)
+{
+	CmUserCount *u = user_count_find(uid);
+
+	if (u && --u->count == 0)
+		*u = user_counts[--nuser_counts];
+}
 
 /* Remove the application from its instance and from the connection count. */
 static void
@@ -79,6 +140,8 @@ app_detach(CmApp *app)
 	{
 		app->counted = false;
 		cm_server.napps--;
+		if (app->uid_known)
+			user_count_remove(app->uid);
 		if (cm_server.refusing &&
 			cm_server.napps < cm_server.cfg.max_app_connections)
 		{
@@ -621,8 +684,47 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 }
 
 /*
+ * The local user that owns the application's end of an accepted
+ * connection (peer: its address; fd: our end).  Returns false when it
+ * cannot be known: the kernel does not tell (logged once at start, see
+ * cm_app_check_sockdiag), or this query failed (logged at most once a
+ * minute).  The per-user limit is then not applied to this connection:
+ * it fails open, while max_app_connections still holds.
+ */
+static bool
+app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peertext,
+			 uid_t *uid)
+{
+	struct sockaddr_storage self;
+	socklen_t	selflen = sizeof(self);
+	char		err[256];
+	int			state;
+	CmSockDiagStatus st;
+
+	if (cm_server.sockdiag_off)
+		return false;
+	if (getsockname(fd, (struct sockaddr *) &self, &selflen) < 0)
+	{
+		snprintf(err, sizeof(err), "getsockname failed: %s", strerror(errno));
+		st = CM_SOCKDIAG_ERROR;
+	}
+	else
+		st = cm_sockdiag_peer_owner(peer, (struct sockaddr *) &self, uid, &state,
+									err, sizeof(err));
+	if (st == CM_SOCKDIAG_FOUND)
+		return true;
+	if (st == CM_SOCKDIAG_NOT_FOUND)
+		snprintf(err, sizeof(err), "the kernel knows no such socket (closed already?)");
+	cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
+				   "could not find the user of application connection from %s: %s; max_app_connections_per_user is not applied to it",
+				   peertext, err);
+	return false;
+}
+
+/*
  * A new application connection: refused at once when conmgr cannot take
- * it (stopping, no descriptor to spare, over max_app_connections), otherwise set up with its handshake
+ * it (stopping, no descriptor to spare, over max_app_connections, over
+ * max_app_connections_per_user for its user), otherwise set up with its handshake
  * deadline.  A refused connection is never kept: it costs conmgr nothing
  * after this callback.
  */
@@ -635,6 +737,8 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	char		host[INET6_ADDRSTRLEN] = "?";
 	int			port = 0;
 	struct timeval tv;
+	bool		uid_known;
+	uid_t		uid = 0;
 
 	if (sa->sa_family == AF_INET)
 	{
@@ -688,13 +792,37 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 
+	uid_known = app_peer_uid(fd, sa, peer, &uid);
+	if (uid_known)
+	{
+		CmUserCount *u = user_count_find(uid);
+		int			limit = cm_config_per_user_limit(&cm_server.cfg);
+
+		if (u && u->count >= limit)
+		{
+			char		msg[300];
+
+			cm_log_limited(&limit_per_user, CM_LOG_WARNING,
+						   "application connection from %s refused: user %u has %d application connections, max_app_connections_per_user (%d) reached",
+						   peer, (unsigned) uid, u->count, limit);
+			snprintf(msg, sizeof(msg),
+					 "too many application connections to conmgr on port %d from user %u (max_app_connections_per_user = %d)",
+					 cm_server.cfg.port, (unsigned) uid, limit);
+			app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+			return;
+		}
+	}
+
 	app = calloc(1, sizeof(CmApp));
-	if (app == NULL)
+	if (app == NULL || (uid_known && !user_count_add(uid)))
 	{
 		cm_error("out of memory accepting an application connection");
+		free(app);
 		close(fd);
 		return;
 	}
+	app->uid_known = uid_known;
+	app->uid = uid;
 	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
@@ -704,6 +832,8 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (app->bev == NULL || app->timer == NULL)
 	{
 		cm_error("out of memory accepting an application connection");
+		if (uid_known)
+			user_count_remove(uid);
 		if (app->bev)
 			bufferevent_free(app->bev);
 		else
@@ -853,6 +983,51 @@ listen_one(int family, const char *addrtext)
 }
 
 /*
+ * Can the kernel tell conmgr who owns a socket?  Ask it about conmgr's own
+ * listener, just bound.  When it cannot (not Linux, no inet_diag module,
+ * a sandbox forbidding NETLINK_SOCK_DIAG), say so once and never ask
+ * again: max_app_connections_per_user and the ownership check of
+ * registrations are then not applied.
+ */
+static void
+app_check_sockdiag(int family)
+{
+	struct sockaddr_storage ss;
+	char		err[256];
+	int			owned = 0;
+	int			others = 0;
+	CmSockDiagStatus st;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t) cm_server.cfg.port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t) cm_server.cfg.port);
+		sin6->sin6_addr = in6addr_loopback;
+	}
+	st = cm_sockdiag_count_local((struct sockaddr *) &ss,
+								 CM_SOCKDIAG_STATE(CM_SOCKDIAG_LISTEN), geteuid(),
+								 &owned, &others, err, sizeof(err));
+	if (st == CM_SOCKDIAG_FOUND && owned == 1)
+		return;
+	if (st == CM_SOCKDIAG_FOUND)
+		snprintf(err, sizeof(err), "the kernel did not report conmgr's own listener");
+	cm_warning("the kernel does not tell conmgr which user owns an application's socket (%s): max_app_connections_per_user is not applied",
+			   err);
+	cm_server.sockdiag_off = true;
+}
+
+/*
  * Listen on 127.0.0.1 and ::1.  Every loopback address the host has must
  * be bound: were one of them held by another program, that program would
  * answer the applications that reach it there (an application connecting
@@ -881,6 +1056,7 @@ cm_app_listen(void)
 				 cm_server.cfg.port);
 		return false;
 	}
+	app_check_sockdiag(v4 == LISTEN_OK ? AF_INET : AF_INET6);
 	snprintf(cm_server.listen_desc, sizeof(cm_server.listen_desc), "%s%s%s",
 			 v4 == LISTEN_OK ? "127.0.0.1" : "",
 			 v4 == LISTEN_OK && v6 == LISTEN_OK ? " and " : "",

@@ -285,8 +285,12 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 			evbuffer_add_printf(out, "%s{\"id\": %llu, \"peer\": ", first ? "" : ", ",
 								(unsigned long long) app->id);
 			json_string(out, app->peer);
-			evbuffer_add_printf(out, ", \"client_pid\": %u, \"application_name\": ",
-								(unsigned) app->client_pid);
+			evbuffer_add_printf(out, ", \"client_pid\": %u", (unsigned) app->client_pid);
+			if (app->uid_known)
+				evbuffer_add_printf(out, ", \"uid\": %u", (unsigned) app->uid);
+			else
+				evbuffer_add_printf(out, ", \"uid\": null");
+			evbuffer_add_printf(out, ", \"application_name\": ");
 			json_string(out, app->application_name);
 			evbuffer_add_printf(out, ", \"target_session_attrs\": ");
 			if (app->state >= CM_APP_ROUTED)

@@ -84,6 +84,14 @@
 #define CM_FIXED_FDS					32
 
 /*
+ * Most application connections of one local user, as the kernel reports
+ * the owner of the application's socket.  0 stands for half of
+ * max_app_connections (rounded up): one user, or one program gone astray,
+ * can take half of the slots, and the others are left to everybody else.
+ */
+#define CM_DEFAULT_MAX_APP_CONNECTIONS_PER_USER	0
+
+/*
  * Time an application has, from connecting to conmgr, to send its route
  * request (ms).  Bounds what a client that connects and says nothing can
  * hold.

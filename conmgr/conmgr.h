@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -124,6 +125,8 @@ typedef struct CmApp
 	struct event *timer;		/* handshake or linger deadline */
 	char		peer[64];		/* client's address:port on the conmgr socket */
 	bool		counted;		/* counts against max_app_connections */
+	bool		uid_known;		/* the kernel told the owner of the peer */
+	uid_t		uid;			/* then: the application's user */
 	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
 
 	uint8_t		tsa;
@@ -170,6 +173,7 @@ typedef struct CmServer
 	CmApp	   *apps;
 	int			nrefused;		/* connections in state CM_APP_REFUSED */
 	int			nappobjs;		/* CmApp objects: descriptors they hold */
+	bool		sockdiag_off;	/* the kernel tells no socket owners */
 	int			fd_limit;		/* open-files limit in force */
 	bool		refusing;		/* over max_app_connections right now */
 	uint64_t	refused_since;	/* refusals since refusing began */

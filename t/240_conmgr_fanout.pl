@@ -27,6 +27,7 @@ my $dir = CmConmgr::conmgr_dir(
 	heartbeat_interval => 500,
 	heartbeat_timeout => $timeout_ms,
 	max_app_connections => $N + 10,
+	max_app_connections_per_user => $N + 10,    # every test connection is one user's
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
 );

@@ -41,6 +41,7 @@ my $dir = CmConmgr::conmgr_dir(
 	heartbeat_interval => 300,
 	heartbeat_timeout => $hb_timeout,
 	max_app_connections => 1200,
+	max_app_connections_per_user => 1200,    # every test connection is one user's
 	instances => [
 		map {
 			{

@@ -63,7 +63,10 @@ foreach my $addr ('127.0.0.1', '::1')
 # ---- connections over max_app_connections are refused at once
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port, max_app_connections => 2, app_handshake_timeout => 20000);
+	my $dir = dir_for($port,
+		max_app_connections => 2,
+		max_app_connections_per_user => 2,
+		app_handshake_timeout => 20000);
 	CmConmgr::start_conmgr($dir);
 	ok(CmConmgr::wait_instances_up($dir, 0), 'limits: instance up');
 	# two clients that say nothing hold the two slots
@@ -110,6 +113,62 @@ foreach my $addr ('127.0.0.1', '::1')
 	$_->close foreach @silent;
 }
 
+# ---- one local user cannot take every slot: max_app_connections_per_user
+# (every test runs as one OS user, so the cap is tested for that user; that
+# another user still gets the slots left needs a second user, i.e. root)
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port, max_app_connections => 9);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'per user: instance up');
+	unlike(slurp_file("$dir/stderr.log"), qr/does not tell conmgr which user owns/,
+		'per user: the kernel tells conmgr who owns a socket');
+	my @mine = map { CmConmgr::App->connect($port) } 1 .. 5;
+	is(scalar(grep { $_ && $_->route('any')->{type} eq 'I' } @mine), 5,
+		'per user: the default cap, half of max_app_connections = 9 rounded up, lets 5 in');
+	my @apps = CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+	is(scalar(grep { ($_->{uid} // '') eq $< } @apps), 5,
+		'per user: cm_ctl status shows the user of each connection');
+	my $sixth = CmConmgr::App->connect($port);
+	my $m = $sixth && $sixth->read_msg;
+	is($m && $m->{type}, 'X', 'per user: the sixth is refused at once');
+	is($m && $m->{reason}, $CmConmgr::REASON{too_many}, 'per user: reason too many');
+	like($m && $m->{message},
+		qr/too many application connections to conmgr on port $port from user $< \(max_app_connections_per_user = 5\)/,
+		'per user: the refusal names the user and the setting');
+	like(slurp_file("$dir/stderr.log"),
+		qr/WARNING:  application connection from \S+ refused: user $< has 5 application connections, max_app_connections_per_user \(5\) reached/,
+		'per user: the refusal is logged');
+
+	# reloadable; the connections already there stay
+	my $conf = slurp_file("$dir/conmgr.conf");
+	CmConmgr::write_conf($dir, $conf . "max_app_connections_per_user = 7\n");
+	my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	like($out, qr/parameter "max_app_connections_per_user" changed from "0" to "7"/,
+		'per user: the cap is reloaded');
+	my @more = map { CmConmgr::App->connect($port) } 1 .. 3;
+	is(scalar(grep { $_ && $_->route('any')->{type} eq 'I' } @more[0, 1]), 2,
+		'per user: two more under the new cap');
+	is($more[2] && $more[2]->read_msg->{type}, 'X', 'per user: the eighth is refused');
+	$_->close foreach grep { $_ } @mine, @more;
+	my $again = CmConmgr::App->connect($port);
+	is($again && $again->route('any')->{type}, 'I', 'per user: slots come back when connections close')
+	  or diag(slurp_file("$dir/stderr.log"));
+  SKIP:
+	{
+		my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port, Proto => 'tcp');
+		skip 'no IPv6 loopback', 1 unless $v6;
+		my $lport = $v6->sockport;
+		ok( CmConmgr::wait_for(
+				sub {
+					grep { $_->{peer} eq "[::1]:$lport" && ($_->{uid} // '') eq $< }
+					  CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+				},
+				'IPv6 connection with its user'),
+			'per user: the user of a connection over ::1 is known too');
+	}
+}
+
 # ---- squatting: connections that route and never register lose their slot
 {
 	my $N = 60;
@@ -118,6 +177,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $dir = dir_for($port,
 		max_app_connections => $N,
+		max_app_connections_per_user => $N,
 		app_register_timeout => $register_ms);
 	CmConmgr::start_conmgr($dir);
 	ok(CmConmgr::wait_instances_up($dir, 0), 'squatting: instance up');

@@ -188,6 +188,7 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 	expect_reports = expect_ignored +
 		(cur->connect_timeout != newcfg->connect_timeout) +
 		(cur->max_app_connections != newcfg->max_app_connections) +
+		(cur->max_app_connections_per_user != newcfg->max_app_connections_per_user) +
 		(cur->app_handshake_timeout != newcfg->app_handshake_timeout) +
 		(cur->app_register_timeout != newcfg->app_register_timeout) +
 		(cur->log_level != newcfg->log_level) +
@@ -212,6 +213,7 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 			   "reload changed a parameter that needs a restart");
 	FUZZ_CHECK(cur->connect_timeout == newcfg->connect_timeout &&
 			   cur->max_app_connections == newcfg->max_app_connections &&
+			   cur->max_app_connections_per_user == newcfg->max_app_connections_per_user &&
 			   cur->app_handshake_timeout == newcfg->app_handshake_timeout &&
 			   cur->app_register_timeout == newcfg->app_register_timeout &&
 			   cur->log_level == newcfg->log_level &&

@@ -97,6 +97,7 @@ dump(const CmConfig *cfg, Text *out)
 	DUMP_INT(heartbeat_timeout);
 	DUMP_INT(connect_timeout);
 	DUMP_INT(max_app_connections);
+	DUMP_INT(max_app_connections_per_user);
 	DUMP_INT(app_handshake_timeout);
 	DUMP_INT(app_register_timeout);
 	DUMP_INT(ninstances);
