@@ -54,6 +54,7 @@ static CmLogLimit limit_register;
 static CmLogLimit limit_fds;
 static CmLogLimit limit_per_user;
 static CmLogLimit limit_sockdiag;
+static CmLogLimit limit_register_owner;
 
 /* Application connections per local user (few users: a short array). */
 typedef struct CmUserCount
@@ -115,6 +116,30 @@ user_count_remove(uid_t uid)
 		*u = user_counts[--nuser_counts];
 }
 
+/*
+ * Another application connection routed to inst that has registered
+ * backend_pid, or NULL.  The watchdog keys registrations by backend PID:
+ * its unregistration ('K') removes whichever registration of that PID this
+ * conmgr made.  So a connection that goes away unregisters its PID only
+ * when no other connection still holds a registration of it; otherwise a
+ * connection that registered someone else's PID (which the watchdog
+ * refuses: the address does not match) would remove that registration by
+ * closing.  A registration left behind for a session that ended is
+ * harmless: the terminator matches PID and client port, and the watchdog
+ * drops it when its table is full.
+ */
+static CmApp *
+app_other_holder(CmInstance *inst, const CmApp *app, uint32_t backend_pid)
+{
+	CmApp	   *a;
+
+	for (a = inst->apps; a; a = a->inst_next)
+		if (a != app && a->state == CM_APP_REGISTERED &&
+			a->backend_pid == backend_pid)
+			return a;
+	return NULL;
+}
+
 /* Remove the application from its instance and from the connection count. */
 static void
 app_detach(CmApp *app)
@@ -123,7 +148,8 @@ app_detach(CmApp *app)
 
 	if (inst)
 	{
-		if (app->state == CM_APP_REGISTERED)
+		if (app->state == CM_APP_REGISTERED &&
+			app_other_holder(inst, app, app->backend_pid) == NULL)
 			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
 										app->backend_pid, &app->local);
 		if (app->inst_prev)
@@ -358,22 +384,96 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	return true;
 }
 
-/* Record the registration of an established SQL connection. */
-static void
+/*
+ * Is the registered address (the client end of the application's SQL
+ * connection) a connected TCP socket of the application's own user?  The
+ * application's user is the owner of its conmgr socket (app->uid); the
+ * kernel tells the owners of the sockets bound to that address and port.
+ * Refused: no connected socket there, or none of that user's (a port that
+ * nobody uses, a listening socket, another user's connection).  Returns
+ * true when the registration may go on, including when it cannot be
+ * checked (the kernel does not tell: logged once at start, or this query
+ * failed: logged at most once a minute).
+ */
+static bool
+app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtext,
+					   char *why, size_t whycap)
+{
+	struct sockaddr_storage ss;
+	char		err[256];
+	int			owned = 0;
+	int			others = 0;
+	CmSockDiagStatus st;
+
+	if (!app->uid_known || cm_server.sockdiag_off)
+		return true;
+	memset(&ss, 0, sizeof(ss));
+	if (local->family == 4)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(local->port);
+		memcpy(&sin->sin_addr, local->addr, 4);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(local->port);
+		memcpy(&sin6->sin6_addr, local->addr, 16);
+	}
+	st = cm_sockdiag_count_local((struct sockaddr *) &ss, CM_SOCKDIAG_CONNECTED,
+								 app->uid, &owned, &others, err, sizeof(err));
+	if (st != CM_SOCKDIAG_FOUND)
+	{
+		cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
+					   "could not check the registration of application connection from %s: %s; accepted unchecked",
+					   app->peer, err);
+		return true;
+	}
+	if (owned > 0)
+		return true;
+	snprintf(why, whycap,
+			 "the registered address %s is not a connected TCP socket of the application's user (%u)%s",
+			 addrtext, (unsigned) app->uid,
+			 others > 0 ? ": it belongs to another user" : "");
+	return false;
+}
+
+/*
+ * Record the registration of an established SQL connection and forward it
+ * to the instance's watchdog.  An address that is not one of the
+ * application user's connected sockets is refused ('X', protocol
+ * violation) and the connection closed; returns false then.
+ */
+static bool
 app_register(CmApp *app, const CmProtoAppRegister *reg)
 {
 	char		addr[80];
+	char		why[300];
 
+	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
+	if (!app_registration_owned(app, &reg->local, addr, why, sizeof(why)))
+	{
+		cm_log_limited(&limit_register_owner, CM_LOG_WARNING,
+					   "application connection from %s (pid %u, application \"%s\"): registration of backend PID %u refused: %s",
+					   app->peer, (unsigned) app->client_pid, app->application_name,
+					   (unsigned) reg->backend_pid, why);
+		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, why);
+		return false;
+	}
 	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
 	app->local = reg->local;
 	app->state = CM_APP_REGISTERED;
 	cm_instance_forward_session(app->inst, CM_MSG_REGISTER, reg->backend_pid,
 								&reg->local);
-	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
 	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
 			 (unsigned long long) app->id, (unsigned) reg->backend_pid,
 			 app->inst->label, addr);
+	return true;
 }
 
 /* A client broke the protocol: say why, log it, close. */
@@ -509,7 +609,10 @@ app_read_cb(struct bufferevent *bev, void *arg)
 				return;
 		}
 		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
-			app_register(app, &msg.u.app_register);
+		{
+			if (!app_register(app, &msg.u.app_register))
+				return;
+		}
 		else
 		{
 			char		r[128];
@@ -987,7 +1090,7 @@ listen_one(int family, const char *addrtext)
  * listener, just bound.  When it cannot (not Linux, no inet_diag module,
  * a sandbox forbidding NETLINK_SOCK_DIAG), say so once and never ask
  * again: max_app_connections_per_user and the ownership check of
- * registrations are then not applied.
+ * registered addresses are then not applied.
  */
 static void
 app_check_sockdiag(int family)
@@ -1022,7 +1125,7 @@ app_check_sockdiag(int family)
 		return;
 	if (st == CM_SOCKDIAG_FOUND)
 		snprintf(err, sizeof(err), "the kernel did not report conmgr's own listener");
-	cm_warning("the kernel does not tell conmgr which user owns an application's socket (%s): max_app_connections_per_user is not applied",
+	cm_warning("the kernel does not tell conmgr which user owns an application's socket (%s): max_app_connections_per_user is not applied, and registered addresses are not checked",
 			   err);
 	cm_server.sockdiag_off = true;
 }

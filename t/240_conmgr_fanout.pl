@@ -42,7 +42,7 @@ for my $i (1 .. $N)
 	last unless $app;
 	my $r = $app->route('read-write', "fan$i");
 	last unless $r && $r->{type} eq 'I';
-	$app->register(100000 + $i, 20000 + $i);
+	$app->register(100000 + $i);
 	push @apps, $app;
 	$routed++;
 }

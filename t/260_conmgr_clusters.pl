@@ -139,7 +139,7 @@ for my $i (1 .. $N)
 	my $app = CmConmgr::App->connect($port) or last;
 	my $r = $app->route('primary', "fan$i");
 	last unless $r && $r->{type} eq 'I';
-	$app->register(1_000_000 + $i, 20000 + $i);
+	$app->register(1_000_000 + $i);
 	push @apps, $app;
 }
 is(scalar(@apps), $N, "$N connections routed to the primary");

@@ -169,6 +169,83 @@ foreach my $addr ('127.0.0.1', '::1')
 	}
 }
 
+# ---- registrations belong to the application that made them
+{
+	my $wd3 = CmConmgr::FakeWatchdog->new(attrs => 0);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = CmConmgr::conmgr_dir(
+		port => $port,
+		heartbeat_interval => 200,
+		heartbeat_timeout => 1000,
+		instances => [
+			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd3->port }
+		]);
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'registrations: instance up');
+
+	# an address that is a connected socket of the application's user
+	my $a = CmConmgr::App->connect($port);
+	is($a->route('any', 'owner')->{type}, 'I', 'registrations: A routed');
+	my $aport = $a->register(4242);
+	ok(CmConmgr::wait_for(sub { $wd3->events =~ /^register pid=4242 addr=127\.0\.0\.1:$aport$/m }, 'A registered'),
+		'registrations: a connected socket of the application\'s user is registered');
+
+	# a port that no socket has
+	my $free = PostgreSQL::Test::Cluster::get_free_port();
+	my $b = CmConmgr::App->connect($port);
+	is($b->route('any', 'nobody')->{type}, 'I', 'registrations: B routed');
+	$b->register_port(5555, $free);
+	my $m = $b->read_msg;
+	is($m && $m->{type}, 'X', 'registrations: a port no socket has is refused');
+	is($m && $m->{reason}, $CmConmgr::REASON{protocol}, 'registrations: as a protocol violation');
+	like($m && $m->{message},
+		qr/the registered address 127\.0\.0\.1:$free is not a connected TCP socket of the application's user \($<\)/,
+		'registrations: the refusal says why');
+	ok($b->is_closed(5), 'registrations: the connection is closed');
+
+	# a listening socket's port (with no connection accepted on it)
+	my $listener = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => 0,
+		Listen => 5,
+		ReuseAddr => 1) or die "listen: $!";
+	my $c = CmConmgr::App->connect($port);
+	is($c->route('any', 'listener')->{type}, 'I', 'registrations: C routed');
+	$c->register_port(6666, $listener->sockport);
+	$m = $c->read_msg;
+	is($m && $m->{type}, 'X', 'registrations: a listening socket\'s port is refused');
+	like(slurp_file("$dir/stderr.log"),
+		qr/WARNING:  application connection from \S+ \(pid \d+, application "nobody"\): registration of backend PID 5555 refused: the registered address 127\.0\.0\.1:$free is not a connected TCP socket/,
+		'registrations: the refusal is logged');
+	my $logged = () = slurp_file("$dir/stderr.log") =~ /WARNING:  .*registration of backend PID \d+ refused/g;
+	is($logged, 1, 'registrations: refusals are logged at most once a minute');
+	unlike($wd3->events, qr/pid=(5555|6666)/, 'registrations: nothing refused reached the watchdog');
+
+	# another connection registers A's backend PID (its own socket, so
+	# conmgr takes it, the watchdog would refuse it), then leaves: the
+	# watchdog, which unregisters by PID, must not hear of it
+	my $d = CmConmgr::App->connect($port);
+	is($d->route('any', 'thief')->{type}, 'I', 'registrations: D routed');
+	my $dport = $d->register(4242);
+	ok(CmConmgr::wait_for(sub { $wd3->events =~ /^register pid=4242 addr=127\.0\.0\.1:$dport$/m }, 'D forwarded'),
+		'registrations: D\'s registration of the same PID is forwarded (the watchdog checks it)');
+	$d->close;
+	ok(CmConmgr::wait_for(sub { CmConmgr::status_json($dir) =~ /"application_connections": 1,/ }, 'D gone'),
+		'registrations: D is gone');
+	# a marker after D's departure: anything conmgr sent for D is before it
+	my $e = CmConmgr::App->connect($port);
+	$e->route('any', 'marker');
+	my $eport = $e->register(7777);
+	ok(CmConmgr::wait_for(sub { $wd3->events =~ /register pid=7777/ }, 'marker'), 'registrations: marker');
+	unlike($wd3->events, qr/^unregister pid=4242/m,
+		'registrations: no unregistration of A\'s PID when another connection leaves');
+	$a->close;
+	ok(CmConmgr::wait_for(sub { $wd3->events =~ /^unregister pid=4242 addr=127\.0\.0\.1:$aport$/m }, 'A unregistered'),
+		'registrations: A\'s own departure unregisters it');
+	$e->close;
+	$wd3->stop;
+}
+
 # ---- squatting: connections that route and never register lose their slot
 {
 	my $N = 60;
