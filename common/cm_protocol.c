@@ -597,6 +597,45 @@ cm_proto_encode_notice(CmProtoDir dir, uint8_t type, uint16_t reason,
 	return cm_proto_encode(dir, &msg, buf, cap);
 }
 
+char *
+cm_proto_escape(const char *s, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		n = 0;
+
+	if (cap == 0)
+		return buf;
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+		{
+			if (n + 1 >= cap)
+				break;
+			buf[n++] = (char) c;
+		}
+		else if (c == '\\')
+		{
+			if (n + 2 >= cap)
+				break;
+			buf[n++] = '\\';
+			buf[n++] = '\\';
+		}
+		else
+		{
+			if (n + 4 >= cap)
+				break;
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 0x0f];
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* ---- PostgreSQL-protocol pieces of the application channel ---- */
 
 size_t

@@ -318,8 +318,9 @@ app_route(CmApp *app, const CmProtoRoute *r)
 
 	app->tsa = r->tsa;
 	app->client_pid = r->client_pid;
-	snprintf(app->application_name, sizeof(app->application_name), "%s",
-			 r->application_name.str);
+	/* shown in the log and by cm_ctl status: never raw */
+	cm_proto_escape(r->application_name.str, app->application_name,
+					sizeof(app->application_name));
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,

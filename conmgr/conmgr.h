@@ -131,7 +131,7 @@ typedef struct CmApp
 
 	uint8_t		tsa;
 	uint32_t	client_pid;
-	char		application_name[CM_PROTO_MAX_STRING + 1];
+	char		application_name[CM_PROTO_ESCAPED_MAX];	/* escaped */
 	uint32_t	backend_pid;
 	CmProtoAddr local;			/* client's address of its SQL socket */
 	time_t		connected_wall;

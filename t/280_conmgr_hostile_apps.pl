@@ -402,4 +402,39 @@ foreach my $addr ('127.0.0.1', '::1')
 	ok($free, 'smart stop: the port is released at exit');
 }
 
+# ---- peer text is escaped in the log and in cm_ctl status
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port, log_level => 'debug');
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'escaping: instance up');
+	my $name = "evil\n2026-01-01 00:00:00 ERROR: forged \e[31mred\\";
+	my $escaped = 'evil\x0a2026-01-01 00:00:00 ERROR: forged \x1b[31mred\\\\';
+	my $app = CmConmgr::App->connect($port);
+	is($app->route('any', $name)->{type}, 'I', 'escaping: routed');
+	my $nomatch = CmConmgr::App->connect($port);
+	is($nomatch->route('standby', $name)->{type}, 'N', 'escaping: no standby: "no instance", logged');
+	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/\Q$escaped\E/), 'escaping: the name is logged escaped');
+	my $log = slurp_file("$dir/stderr.log");
+	unlike($log, qr/^2026-01-01 00:00:00 ERROR: forged/m, 'escaping: no forged log line');
+	unlike($log, qr/\e/, 'escaping: no escape character in the log');
+	my ($rc, $out) = CmConmgr::cm_ctl('status', '-D', $dir, '-i', 'application');
+	like($out, qr/\Q$escaped\E/, 'escaping: cm_ctl status shows the name escaped');
+	unlike($out, qr/[\e\x00-\x09\x0b-\x1f]|^2026-01-01/m, 'escaping: and no control character nor forged line');
+	my $json = CmConmgr::status_json($dir);
+	my ($jname) = $json =~ /"application_name": ("(?:[^"\\]|\\.)*")/;
+	is($jname, '"' . ($escaped =~ s/\\/\\\\/gr) . '"',
+		'escaping: valid JSON string in cm_ctl status --json');
+	unlike($json, qr/[\x00-\x09\x0b-\x1f\x7f-\xff]/, 'escaping: the JSON output is plain ASCII here');
+
+	# a watchdog's text too
+	$wd->command('raw ' . unpack('H*',
+		CmConmgr::frame('S', CmConmgr::notice_payload(5, "bye\nFATAL:  forged \e[2J"))));
+	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/the instance is shutting down: bye\\x0aFATAL:  forged \\x1b\[2J/),
+		'escaping: a watchdog\'s message is logged escaped');
+	unlike(slurp_file("$dir/stderr.log"), qr/^FATAL:  forged/m, 'escaping: no forged line from the watchdog');
+	$app->close;
+	$nomatch->close;
+}
+
 done_testing();
