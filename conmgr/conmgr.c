@@ -124,6 +124,69 @@ lock_pid_file(void)
 	return true;
 }
 
+/*
+ * The conmgr directory must belong to the user running conmgr and give
+ * nothing to others, as PostgreSQL requires of its data directory: u=rwx
+ * (0700) or u=rwx,g=rx (0750).  Another user who could write there could
+ * replace conmgr.conf or the control socket; one who could read could
+ * read the log.  Checked on the current directory (conmgr runs in it);
+ * on failure msg gets the reason and a detail line.
+ */
+static bool
+check_directory(const char *path, char *msg, size_t cap)
+{
+	struct stat st;
+
+	if (stat(".", &st) < 0)
+	{
+		snprintf(msg, cap, "could not stat directory \"%s\": %s", path, strerror(errno));
+		return false;
+	}
+	if (st.st_uid != geteuid())
+	{
+		snprintf(msg, cap, "directory \"%s\" has wrong ownership\n"
+				 "It is owned by UID %u; conmgr must be run by the user that owns its directory (UID %u runs it now).",
+				 path, (unsigned) st.st_uid, (unsigned) geteuid());
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IRWXO)) != 0)
+	{
+		snprintf(msg, cap, "directory \"%s\" has invalid permissions (%04o)\n"
+				 "Permissions should be u=rwx (0700) or u=rwx,g=rx (0750).",
+				 path, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * conmgr.conf must belong to the user running conmgr (or to root) and be
+ * writable by its owner only: whoever can change it chooses the instances
+ * that applications are sent to.  A missing file is left to the parser,
+ * which reports it.  On failure msg gets the reason.
+ */
+static bool
+check_config_file(const char *path, char *msg, size_t cap)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return true;
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+	{
+		snprintf(msg, cap, "configuration file \"%s\" is owned by UID %u: it must belong to the user running conmgr (UID %u) or to root",
+				 path, (unsigned) st.st_uid, (unsigned) geteuid());
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+	{
+		snprintf(msg, cap, "configuration file \"%s\" has invalid permissions (%04o): it must be writable by its owner only (chmod go-w)",
+				 path, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
 /* libevent's own warnings and errors go to our log. */
 static void
 libevent_log_cb(int severity, const char *msg)
@@ -302,6 +365,14 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	/* after a log rotation, this reload's own messages go to the new file */
 	cm_log_reopen();
 	cm_info("reloading configuration file \"%s\"", cm_server.cfg.path);
+	if (!check_config_file(cm_server.cfg.path, msg, sizeof(msg)))
+	{
+		reload_report(&r, msg);
+		reload_report(&r, "configuration file not read; no change was applied");
+		free(old_file);
+		*ok = false;
+		return;
+	}
 	if (!cm_config_load(cm_server.cfg.path, &newcfg, reload_report, &r))
 	{
 		reload_report(&r, "configuration file contains errors; no change was applied");
@@ -497,6 +568,18 @@ main(int argc, char **argv)
 				"The user running conmgr needs read, write and execute permission on it.\n",
 				progname, resolved, strerror(errno));
 		return 1;
+	}
+
+	{
+		char		msg[PATH_MAX + 300];
+
+		snprintf(confpath, sizeof(confpath), "%s/%s", resolved, CM_CONFIG_FILE);
+		if (!check_directory(resolved, msg, sizeof(msg)) ||
+			!check_config_file(confpath, msg, sizeof(msg)))
+		{
+			fprintf(stderr, "%s: %s\n", progname, msg);
+			return 1;
+		}
 	}
 
 	memset(&cm_server, 0, sizeof(cm_server));

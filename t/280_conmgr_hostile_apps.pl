@@ -437,4 +437,35 @@ foreach my $addr ('127.0.0.1', '::1')
 	$nomatch->close;
 }
 
+# ---- the conmgr directory and conmgr.conf are the user's own
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dir = dir_for($port);
+	chmod 0777, $dir;
+	my ($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', '10');
+	is($rc, 1, 'mode 0777: cm_ctl start fails');
+	like($err, qr/conmgr: directory "\Q$dir\E" has invalid permissions \(0777\)/,
+		'mode 0777: the error names the directory and its mode');
+	like($err, qr/Permissions should be u=rwx \(0700\) or u=rwx,g=rx \(0750\)/,
+		'mode 0777: and says what is allowed');
+	ok(!-e "$dir/conmgr.pid", 'mode 0777: conmgr did not start');
+	chmod 0755, $dir;
+	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+		qr/has invalid permissions \(0755\)/, 'mode 0755 (readable by others): refused');
+	chmod 0750, $dir;
+	chmod 0664, "$dir/conmgr.conf";
+	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+		qr/configuration file "\Q$dir\E\/conmgr\.conf" has invalid permissions \(0664\): it must be writable by its owner only/,
+		'a conmgr.conf writable by the group: refused');
+	chmod 0644, "$dir/conmgr.conf";
+	CmConmgr::start_conmgr($dir);
+	ok(CmConmgr::wait_instances_up($dir, 0), 'mode 0750 with conmgr.conf 0644: conmgr runs');
+	chmod 0666, "$dir/conmgr.conf";
+	($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	is($rc, 1, 'a reload of a conmgr.conf that others may write fails');
+	like($err, qr/has invalid permissions \(0666\)/, 'and says why');
+	chmod 0600, "$dir/conmgr.conf";
+	($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
+}
+
 done_testing();
