@@ -3,7 +3,14 @@
 
 # Local users against conmgr's application port: whoever takes the port
 # first on a loopback address keeps conmgr from starting (it would answer
-# applications in its place); conmgr keeps the port until it exits.
+# applications in its place); conmgr keeps the port until it exits;
+# connections over the limits are refused at once; squatters that route
+# and never register lose their slots; one user gets at most
+# max_app_connections_per_user; the heartbeat connections keep their
+# descriptors; registrations must name the application's own connected
+# socket and cannot unregister another connection's session; peer text is
+# escaped; the conmgr directory and conmgr.conf are the user's own.  Every
+# test runs as one OS user (see docs/testing.md).
 
 use strict;
 use warnings FATAL => 'all';
@@ -16,6 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use CmClient;
 use CmConmgr;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
@@ -301,6 +309,57 @@ foreach my $addr ('127.0.0.1', '::1')
 	usleep(($register_ms + 500) * 1000);
 	ok(!$app->is_closed(0), 'squatting: the registered application is not closed');
 	$_->close foreach @squatters, $app;
+}
+
+# ---- squatting, with a real application: libpq through the client
+# library against a real server, registered (its SQL socket passes the
+# ownership check), while squatters hold every slot
+{
+	my $node = CmClient::watchdog_node('squatted');
+	my $register_ms = 2000;
+	my $cm = CmClient::start_conmgr('squatted', [$node],
+		heartbeat_interval => 200,
+		heartbeat_timeout => 1000,
+		max_app_connections => 20,
+		max_app_connections_per_user => 20,
+		app_register_timeout => $register_ms,
+		log_level => 'debug');
+	my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
+	CmClient::wait_connect($ci, 'SELECT 1', qr/^value=1$/m, 'real application: connects before the squatters');
+	my @squatters;
+	my $t0 = time();
+	foreach my $i (1 .. 20)
+	{
+		my $s = CmConmgr::App->connect($cm->{port}) or last;
+		my $r = $s->route('any', "squatter$i");
+		push @squatters, $s if $r && $r->{type} eq 'I';
+	}
+	is(scalar(@squatters), 20, 'real application: 20 squatters hold every slot');
+	my ($rc, $out, $err) = CmClient::run_tool('connect', $ci, 'SELECT 1');
+	isnt($rc, 0, 'real application: refused while the squatters hold the slots');
+	like($out . $err, qr/too many application connections/, 'real application: told why');
+	my $ok = 0;
+	while (time() < $t0 + $register_ms / 1000 + 10)
+	{
+		($rc, $out, $err) = CmClient::run_tool('connect', $ci, 'SELECT pg_backend_pid()');
+		if ($rc == 0)
+		{
+			$ok = 1;
+			last;
+		}
+		usleep(100_000);
+	}
+	my $waited = time() - $t0;
+	ok($ok, 'real application: connects once the squatters are dropped') or diag($out . $err);
+	cmp_ok($waited, '<=', $register_ms / 1000 + 2,
+		sprintf('real application: within app_register_timeout + 2 s (%.2f s)', $waited));
+	my ($bpid) = $out =~ /^value=(\d+)$/m;
+	ok( CmConmgr::wait_for_log($cm->{log}, qr/registered: backend PID $bpid on instance 0/),
+		'real application: its SQL connection passed the ownership check and was registered');
+	unlike(slurp_file($cm->{log}), qr/registration of backend PID \d+ refused/,
+		'real application: no registration refused');
+	$_->close foreach @squatters;
+	$node->stop;
 }
 
 # ---- descriptors: application connections never take those of the
