@@ -791,7 +791,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
  * The local user that owns the application's end of an accepted
  * connection (peer: its address; fd: our end).  Returns false when it
  * cannot be known: the kernel does not tell (logged once at start, see
- * cm_app_check_sockdiag), or this query failed (logged at most once a
+ * app_check_sockdiag), or this query failed (logged at most once a
  * minute).  The per-user limit is then not applied to this connection:
  * it fails open, while max_app_connections still holds.
  */
@@ -827,10 +827,11 @@ app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peerte
 
 /*
  * A new application connection: refused at once when conmgr cannot take
- * it (stopping, no descriptor to spare, over max_app_connections, over
- * max_app_connections_per_user for its user), otherwise set up with its handshake
- * deadline.  A refused connection is never kept: it costs conmgr nothing
- * after this callback.
+ * it (stopping, no descriptor to spare, over max_app_connections, its user
+ * over max_app_connections_per_user), otherwise set up with its handshake
+ * deadline.  A refused connection never counts as an application
+ * connection; it only lingers until its client has read the refusal
+ * (app_refuse_at_once).
  */
 static void
 app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
