@@ -189,6 +189,8 @@ sub write_conf
 	open my $fh, '>', "$dir/conmgr.conf" or die "conmgr.conf: $!";
 	print $fh $text;
 	close $fh;
+	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
+	chmod 0600, "$dir/conmgr.conf";
 	return;
 }
 
