@@ -458,6 +458,21 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
 	if (!app_registration_owned(app, &reg->local, addr, why, sizeof(why)))
 	{
+		char		c;
+
+		/*
+		 * An application that connects, registers and disconnects at once
+		 * may have closed its SQL connection before conmgr reads the
+		 * registration: nothing to register, and nothing to report, when
+		 * it has closed its conmgr connection too.
+		 */
+		if (recv(bufferevent_getfd(app->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		{
+			cm_debug("application connection from %s closed right after registering backend PID %u: %s",
+					 app->peer, (unsigned) reg->backend_pid, why);
+			app_free(app);
+			return false;
+		}
 		cm_log_limited(&limit_register_owner, CM_LOG_WARNING,
 					   "application connection from %s (pid %u, application \"%s\"): registration of backend PID %u refused: %s",
 					   app->peer, (unsigned) app->client_pid, app->application_name,

@@ -73,6 +73,8 @@ command_like([ CmConmgr::cm_ctl_bin(), 'status', '-D', $dir ],
 my $app3 = CmConmgr::App->connect($port);
 is($app3->route('standby', 'app_short')->{instance}, 1, 'standby request on instance 1');
 my $rport3 = $app3->register(5151);
+ok(CmConmgr::wait_for(sub { $wd1->events =~ /register pid=5151 / }, 'registration'),
+	'the short connection is registered');
 $app3->close;
 ok( CmConmgr::wait_for(
 		sub { $wd1->events =~ /register pid=5151 addr=127\.0\.0\.1:$rport3\nunregister pid=5151 addr=127\.0\.0\.1:$rport3/ },

@@ -185,6 +185,7 @@ foreach my $addr ('127.0.0.1', '::1')
 		port => $port,
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
+		log_level => 'debug',
 		instances => [
 			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd3->port }
 		]);
@@ -228,6 +229,25 @@ foreach my $addr ('127.0.0.1', '::1')
 	my $logged = () = slurp_file("$dir/stderr.log") =~ /WARNING:  .*registration of backend PID \d+ refused/g;
 	is($logged, 1, 'registrations: refusals are logged at most once a minute');
 	unlike($wd3->events, qr/pid=(5555|6666)/, 'registrations: nothing refused reached the watchdog');
+
+	# an application that registers and leaves at once, its SQL connection
+	# closed first: nothing registered, and no warning
+	my $quick = CmConmgr::App->connect($port);
+	is($quick->route('any', 'quick')->{type}, 'I', 'registrations: a short-lived application routed');
+	my $sql = CmConmgr::App::sql_connection();
+	my $qport = $sql->[0]->sockport;
+	close $_ foreach @$sql;
+	# the registration and the end of the connection in one segment
+	# (MSG_MORE, then shutdown), as when an application leaves at once
+	send($quick->sock,
+		CmConmgr::frame('J', pack('N C a4 n', 8888, 4, Socket::inet_aton('127.0.0.1'), $qport)),
+		0x8000);
+	shutdown($quick->sock, 1);
+	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/closed right after registering backend PID 8888/),
+		'registrations: a registration of an application already gone is dropped quietly');
+	$quick->close;
+	unlike(slurp_file("$dir/stderr.log"), qr/WARNING:  .*"quick"/,
+		'registrations: without a warning');
 
 	# another connection registers A's backend PID (its own socket, so
 	# conmgr takes it, the watchdog would refuse it), then leaves: the
