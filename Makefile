@@ -5,11 +5,13 @@
 # have their own pg_config-driven Makefiles.  The shared protocol objects in
 # common/ are built here once, with -fPIC, before the sub-makes use them
 # (cm_auth.o, which needs OpenSSL's libcrypto, only by watchdog.so and
-# conmgr).
+# conmgr; cm_sockdiag.o only by conmgr).
 
 EXTENSION    = watchdog
 MODULE_big   = watchdog
 COMMON_OBJS  = common/cm_protocol.o common/cm_auth.o
+# common objects that conmgr (and later the client library) uses, not watchdog.so
+FRONTEND_COMMON_OBJS = common/cm_sockdiag.o
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard watchdog/*.c terminator/*.c))) $(COMMON_OBJS)
 SHLIB_LINK   = -lcrypto
 DATA         = watchdog--1.0.sql watchdog--1.0--1.1.sql
@@ -19,7 +21,7 @@ PG_CFLAGS    = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wn
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/sql/regress.conf
 TAP_TESTS    = 1
-EXTRA_CLEAN  = tmp_check_regress
+EXTRA_CLEAN  = tmp_check_regress $(FRONTEND_COMMON_OBJS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -30,12 +32,12 @@ PG_PROVE_FLAGS += -I $(srcdir)/t/lib
 
 # PGXS tracks no header dependencies: every object depends on every header
 # of the extension, so that a changed struct never leaves a stale object.
-$(OBJS): $(wildcard watchdog/*.h terminator/*.h common/*.h)
+$(OBJS) $(FRONTEND_COMMON_OBJS): $(wildcard watchdog/*.h terminator/*.h common/*.h)
 
 SUBDIRS = conmgr client
 
 all: all-sub
-all-sub: $(COMMON_OBJS)
+all-sub: $(COMMON_OBJS) $(FRONTEND_COMMON_OBJS)
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d all || exit 1; done
 
 install: install-sub

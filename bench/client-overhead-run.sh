@@ -33,7 +33,8 @@ pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
 pgbench -i -q -s 1 -h "$work" -p "$pg_port" postgres >/dev/null 2>&1
 
 mkdir -m 700 "$work/conmgr"
-cat > "$work/conmgr/conmgr.conf" <<CONF
+# written by its owner only (conmgr refuses a conmgr.conf others may write)
+(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
 port = $cm_port
 backend_host0 = '127.0.0.1'
 backend_port0 = $pg_port

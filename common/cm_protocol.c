@@ -606,6 +606,45 @@ cm_proto_encode_notice(CmProtoDir dir, uint8_t type, uint16_t reason,
 	return cm_proto_encode(dir, &msg, buf, cap);
 }
 
+char *
+cm_proto_escape(const char *s, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		n = 0;
+
+	if (cap == 0)
+		return buf;
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+		{
+			if (n + 1 >= cap)
+				break;
+			buf[n++] = (char) c;
+		}
+		else if (c == '\\')
+		{
+			if (n + 2 >= cap)
+				break;
+			buf[n++] = '\\';
+			buf[n++] = '\\';
+		}
+		else
+		{
+			if (n + 4 >= cap)
+				break;
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 0x0f];
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* ---- PostgreSQL-protocol pieces of the application channel ---- */
 
 size_t
@@ -659,11 +698,20 @@ encode_pg_error(uint8_t *buf, size_t cap, const char *sqlstate,
 size_t
 cm_proto_encode_greeting(uint8_t *buf, size_t cap, const char *message)
 {
+	return cm_proto_encode_refusal_greeting(buf, cap,
+											CM_PROTO_GREETING_SQLSTATE,
+											message);
+}
+
+size_t
+cm_proto_encode_refusal_greeting(uint8_t *buf, size_t cap,
+								 const char *sqlstate, const char *message)
+{
 	char		tag[64];
 
 	snprintf(tag, sizeof(tag), "%s %u %u", CM_PROTO_GREETING_TAG,
 			 (unsigned) CM_PROTO_VERSION_MIN, (unsigned) CM_PROTO_VERSION_MAX);
-	return encode_pg_error(buf, cap, CM_PROTO_GREETING_SQLSTATE, message, tag);
+	return encode_pg_error(buf, cap, sqlstate, message, tag);
 }
 
 size_t

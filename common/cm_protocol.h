@@ -315,6 +315,18 @@ extern CmProtoStatus cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
 extern size_t cm_proto_encode(CmProtoDir dir, const CmProtoMsg *msg,
 							  uint8_t *buf, size_t cap);
 
+/*
+ * cm_proto_escape: copy a string received from a peer (an application's
+ * application_name, a watchdog's message) into buf, every byte that is not
+ * printable ASCII (below 0x20, 0x7f and above) written as \xNN and a
+ * backslash as \\, so that the text cannot start a new log line, forge
+ * one, or send escape sequences to a terminal when it is logged or shown.
+ * Always NUL-terminated; cut (at a whole escape) when cap is too small:
+ * CM_PROTO_ESCAPED_MAX holds any protocol string.  Returns buf.
+ */
+#define CM_PROTO_ESCAPED_MAX	(4 * CM_PROTO_MAX_STRING + 1)
+extern char *cm_proto_escape(const char *s, char *buf, size_t cap);
+
 /* Helpers to fill messages. */
 extern void cm_proto_set_string(CmProtoString *s, const char *str);
 extern size_t cm_proto_encode_notice(CmProtoDir dir, uint8_t type,
@@ -325,6 +337,17 @@ extern size_t cm_proto_encode_notice(CmProtoDir dir, uint8_t type,
 extern size_t cm_proto_encode_gss_request(uint8_t *buf, size_t cap);
 extern size_t cm_proto_encode_greeting(uint8_t *buf, size_t cap,
 									   const char *message);
+
+/*
+ * The greeting of a connection that conmgr refuses at once: the same
+ * ErrorResponse with the greeting field, but with the refusal's SQLSTATE
+ * and message, so that a stock PostgreSQL client that reached conmgr shows
+ * the cause.  The client library reads it as the greeting and takes the
+ * cause from the refusal ('X' or 'N') that follows it.
+ */
+extern size_t cm_proto_encode_refusal_greeting(uint8_t *buf, size_t cap,
+											   const char *sqlstate,
+											   const char *message);
 
 /*
  * cm_proto_parse_greeting: classify the answer to our GSSENCRequest.

@@ -11,7 +11,8 @@
  * reached conmgr by mistake and get a readable PostgreSQL error.
  *
  * After the greeting the client sends a route request, which is answered
- * from the current knowledge of the instances (no trial connections), then
+ * from the current knowledge of the instances (no trial connections), or
+ * with "no instance" while conmgr stops, then
  * the registration of its established SQL connection.  The socket then stays
  * open for the life of that SQL connection: conmgr writes a failure notice
  * and closes it when the instance fails, when its attributes no longer match
@@ -39,6 +40,7 @@
 #include <event2/listener.h>
 
 #include "cm_log.h"
+#include "cm_sockdiag.h"
 #include "conmgr.h"
 
 static struct event *accept_retry_timer = NULL;
@@ -48,8 +50,95 @@ static CmLogLimit limit_stock_client;
 static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
 static CmLogLimit limit_protocol;
 static CmLogLimit limit_handshake;
+static CmLogLimit limit_register;
+static CmLogLimit limit_fds;
+static CmLogLimit limit_per_user;
+static CmLogLimit limit_sockdiag;
+static CmLogLimit limit_register_owner;
+
+/* Application connections per local user (few users: a short array). */
+typedef struct CmUserCount
+{
+	uid_t		uid;
+	int			count;
+} CmUserCount;
+
+static CmUserCount *user_counts = NULL;
+static int	nuser_counts = 0;
+static int	user_counts_cap = 0;
 
 static void app_read_cb(struct bufferevent *bev, void *arg);
+
+/* The connections of uid counted now, or NULL when it has none. */
+static CmUserCount *
+user_count_find(uid_t uid)
+{
+	int			i;
+
+	for (i = 0; i < nuser_counts; i++)
+		if (user_counts[i].uid == uid)
+			return &user_counts[i];
+	return NULL;
+}
+
+/* Count one more connection of uid; false when out of memory. */
+static bool
+user_count_add(uid_t uid)
+{
+	CmUserCount *u = user_count_find(uid);
+
+	if (u == NULL)
+	{
+		if (nuser_counts == user_counts_cap)
+		{
+			int			cap = user_counts_cap ? user_counts_cap * 2 : 8;
+			CmUserCount *p = realloc(user_counts, (size_t) cap * sizeof(CmUserCount));
+
+			if (p == NULL)
+				return false;
+			user_counts = p;
+			user_counts_cap = cap;
+		}
+		u = &user_counts[nuser_counts++];
+		u->uid = uid;
+		u->count = 0;
+	}
+	u->count++;
+	return true;
+}
+
+static void
+user_count_remove(uid_t uid)
+{
+	CmUserCount *u = user_count_find(uid);
+
+	if (u && --u->count == 0)
+		*u = user_counts[--nuser_counts];
+}
+
+/*
+ * Another application connection routed to inst that has registered
+ * backend_pid, or NULL.  The watchdog keys registrations by backend PID:
+ * its unregistration ('K') removes whichever registration of that PID this
+ * conmgr made.  So a connection that goes away unregisters its PID only
+ * when no other connection still holds a registration of it; otherwise a
+ * connection that registered someone else's PID (which the watchdog
+ * refuses: the address does not match) would remove that registration by
+ * closing.  A registration left behind for a session that ended is
+ * harmless: the terminator matches PID and client port, and the watchdog
+ * drops it when its table is full.
+ */
+static CmApp *
+app_other_holder(CmInstance *inst, const CmApp *app, uint32_t backend_pid)
+{
+	CmApp	   *a;
+
+	for (a = inst->apps; a; a = a->inst_next)
+		if (a != app && a->state == CM_APP_REGISTERED &&
+			a->backend_pid == backend_pid)
+			return a;
+	return NULL;
+}
 
 /* Remove the application from its instance and from the connection count. */
 static void
@@ -59,7 +148,8 @@ app_detach(CmApp *app)
 
 	if (inst)
 	{
-		if (app->state == CM_APP_REGISTERED)
+		if (app->state == CM_APP_REGISTERED &&
+			app_other_holder(inst, app, app->backend_pid) == NULL)
 			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
 										app->backend_pid, &app->local);
 		if (app->inst_prev)
@@ -76,6 +166,8 @@ app_detach(CmApp *app)
 	{
 		app->counted = false;
 		cm_server.napps--;
+		if (app->uid_known)
+			user_count_remove(app->uid);
 		if (cm_server.refusing &&
 			cm_server.napps < cm_server.cfg.max_app_connections)
 		{
@@ -93,6 +185,9 @@ static void
 app_free(CmApp *app)
 {
 	app_detach(app);
+	if (app->state == CM_APP_REFUSED)
+		cm_server.nrefused--;
+	cm_server.nappobjs--;
 	if (app->prev)
 		app->prev->next = app->next;
 	else
@@ -161,14 +256,6 @@ app_refuse_stock_client(CmApp *app)
 {
 	char		msg[400];
 
-	if (app->over_limit)
-	{
-		snprintf(msg, sizeof(msg),
-				 "sorry, too many application connections to conmgr (max_app_connections = %d)",
-				 cm_server.cfg.max_app_connections);
-		app_pg_error_and_close(app, "53300", msg);
-		return;
-	}
 	cm_log_limited(&limit_stock_client, CM_LOG_INFO, "application connection from %s refused: a PostgreSQL client without Connection Manager support sent a startup packet",
 				   app->peer);
 	snprintf(msg, sizeof(msg),
@@ -227,11 +314,17 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	CmProtoMsg	msg;
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
+	struct timeval tv;
 
 	app->tsa = r->tsa;
 	app->client_pid = r->client_pid;
-	snprintf(app->application_name, sizeof(app->application_name), "%s",
-			 r->application_name.str);
+	/* shown in the log and by cm_ctl status: never raw */
+	cm_proto_escape(r->application_name.str, app->application_name,
+					sizeof(app->application_name));
+
+	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+									CM_STOPPING_MESSAGE);
 
 	inst = app_choose_instance(r->tsa);
 	if (inst == NULL)
@@ -273,7 +366,11 @@ app_route(CmApp *app, const CmProtoRoute *r)
 		return false;
 	}
 
+	/* the SQL connection must now be registered within app_register_timeout */
 	evtimer_del(app->timer);
+	tv.tv_sec = cm_server.cfg.app_register_timeout / 1000;
+	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
+	evtimer_add(app->timer, &tv);
 	app->state = CM_APP_ROUTED;
 	app->inst = inst;
 	app->inst_prev = NULL;
@@ -288,21 +385,111 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	return true;
 }
 
-/* Record the registration of an established SQL connection. */
-static void
+/*
+ * Is the registered address (the client end of the application's SQL
+ * connection) a connected TCP socket of the application's own user?  The
+ * application's user is the owner of its conmgr socket (app->uid); the
+ * kernel tells the owners of the sockets bound to that address and port.
+ * Refused: no connected socket there, or none of that user's (a port that
+ * nobody uses, a listening socket, another user's connection).  Returns
+ * true when the registration may go on, including when it cannot be
+ * checked (the kernel does not tell: logged once at start, or this query
+ * failed: logged at most once a minute).
+ */
+static bool
+app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtext,
+					   char *why, size_t whycap)
+{
+	struct sockaddr_storage ss;
+	char		err[256];
+	int			owned = 0;
+	int			others = 0;
+	CmSockDiagStatus st;
+
+	if (!app->uid_known || cm_server.sockdiag_off)
+		return true;
+	memset(&ss, 0, sizeof(ss));
+	if (local->family == 4)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(local->port);
+		memcpy(&sin->sin_addr, local->addr, 4);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(local->port);
+		memcpy(&sin6->sin6_addr, local->addr, 16);
+	}
+	st = cm_sockdiag_count_local((struct sockaddr *) &ss, CM_SOCKDIAG_CONNECTED,
+								 app->uid, &owned, &others, err, sizeof(err));
+	if (st != CM_SOCKDIAG_FOUND)
+	{
+		cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
+					   "could not check the registration of application connection from %s: %s; accepted unchecked",
+					   app->peer, err);
+		return true;
+	}
+	if (owned > 0)
+		return true;
+	snprintf(why, whycap,
+			 "the registered address %s is not a connected TCP socket of the application's user (%u)%s",
+			 addrtext, (unsigned) app->uid,
+			 others > 0 ? ": it belongs to another user" : "");
+	return false;
+}
+
+/*
+ * Record the registration of an established SQL connection and forward it
+ * to the instance's watchdog.  An address that is not one of the
+ * application user's connected sockets is refused ('X', protocol
+ * violation) and the connection closed; returns false then.
+ */
+static bool
 app_register(CmApp *app, const CmProtoAppRegister *reg)
 {
 	char		addr[80];
+	char		why[300];
 
+	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
+	if (!app_registration_owned(app, &reg->local, addr, why, sizeof(why)))
+	{
+		char		c;
+
+		/*
+		 * An application that connects, registers and disconnects at once
+		 * may have closed its SQL connection before conmgr reads the
+		 * registration: nothing to register, and nothing to report, when
+		 * it has closed its conmgr connection too.
+		 */
+		if (recv(bufferevent_getfd(app->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		{
+			cm_debug("application connection from %s closed right after registering backend PID %u: %s",
+					 app->peer, (unsigned) reg->backend_pid, why);
+			app_free(app);
+			return false;
+		}
+		cm_log_limited(&limit_register_owner, CM_LOG_WARNING,
+					   "application connection from %s (pid %u, application \"%s\"): registration of backend PID %u refused: %s",
+					   app->peer, (unsigned) app->client_pid, app->application_name,
+					   (unsigned) reg->backend_pid, why);
+		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, why);
+		return false;
+	}
+	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
 	app->local = reg->local;
 	app->state = CM_APP_REGISTERED;
 	cm_instance_forward_session(app->inst, CM_MSG_REGISTER, reg->backend_pid,
 								&reg->local);
-	cm_proto_addr_format(&reg->local, addr, sizeof(addr));
 	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
 			 (unsigned long long) app->id, (unsigned) reg->backend_pid,
 			 app->inst->label, addr);
+	return true;
 }
 
 /* A client broke the protocol: say why, log it, close. */
@@ -355,19 +542,6 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 
 		snprintf(text, sizeof(text), "Connection Manager conmgr on port %d", cm_server.cfg.port);
 		n = cm_proto_encode_greeting(buf, sizeof(buf), text);
-		if (app->over_limit)
-		{
-			size_t		m;
-			char		msg[200];
-
-			snprintf(msg, sizeof(msg),
-					 "too many application connections to conmgr on port %d (max_app_connections = %d)",
-					 cm_server.cfg.port, cm_server.cfg.max_app_connections);
-			m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_REFUSE, CM_REASON_TOO_MANY,
-									   msg, buf + n, sizeof(buf) - n);
-			app_send_and_close(app, buf, m > 0 ? n + m : 0);
-			return false;
-		}
 		if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 		{
 			app_free(app);
@@ -419,7 +593,7 @@ app_read_cb(struct bufferevent *bev, void *arg)
 		CmProtoMsg	msg;
 		CmProtoStatus st;
 
-		if (app->state == CM_APP_CLOSING)
+		if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 		{
 			evbuffer_drain(in, len);
 			return;
@@ -451,7 +625,10 @@ app_read_cb(struct bufferevent *bev, void *arg)
 				return;
 		}
 		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
-			app_register(app, &msg.u.app_register);
+		{
+			if (!app_register(app, &msg.u.app_register))
+				return;
+		}
 		else
 		{
 			char		r[128];
@@ -468,16 +645,24 @@ app_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Write callback: a closing connection is freed once its last message is out.
+ * Write callback: a closing connection is freed once its last message is
+ * out; a refused one then has its sending side shut, and stays until the
+ * client closes (app_event_cb) or its linger time ends (app_timer_cb).
  */
 static void
 app_write_cb(struct bufferevent *bev, void *arg)
 {
 	CmApp	   *app = arg;
 
-	if (app->state == CM_APP_CLOSING &&
-		evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (app->state == CM_APP_CLOSING)
 		app_free(app);
+	else if (app->state == CM_APP_REFUSED && !app->write_shut)
+	{
+		app->write_shut = true;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
 }
 
 /*
@@ -499,13 +684,32 @@ app_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* Handshake deadline, or linger deadline of a closing connection. */
+/*
+ * Deadline of the connection's state: handshake (no route request within
+ * app_handshake_timeout: closed), registration (routed, but no
+ * registration within app_register_timeout: told so, and closed), or the
+ * linger of a closing or refused connection.
+ */
 static void
 app_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	CmApp	   *app = arg;
 
-	if (app->state != CM_APP_CLOSING)
+	if (app->state == CM_APP_ROUTED)
+	{
+		char		msg[200];
+
+		cm_log_limited(&limit_register, CM_LOG_INFO,
+					   "application connection from %s (pid %u, application \"%s\"): no registration within app_register_timeout (%d ms); closing",
+					   app->peer, (unsigned) app->client_pid, app->application_name,
+					   cm_server.cfg.app_register_timeout);
+		snprintf(msg, sizeof(msg),
+				 "no registration within app_register_timeout (%d ms) of the instance answer",
+				 cm_server.cfg.app_register_timeout);
+		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, msg);
+		return;
+	}
+	if (app->state != CM_APP_CLOSING && app->state != CM_APP_REFUSED)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
 					   app->peer, cm_server.cfg.app_handshake_timeout);
@@ -513,43 +717,233 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A new application connection: set it up with its handshake deadline.
- * Over max_app_connections it is still accepted, so that it can be told
- * why it is refused, but it does not count and is closed after that.
+ * Descriptors that application connections may still take: the open-files
+ * limit less CM_FIXED_FDS (log, control socket, listeners, event loop, name
+ * resolution, ...) and one per instance, so that a heartbeat connection
+ * can always be made again, less those application connections hold.
+ */
+static int
+app_fds_left(void)
+{
+	return cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances -
+		cm_server.nappobjs;
+}
+
+/*
+ * Refuse a new connection at once: write the greeting, which carries the
+ * cause for a stock PostgreSQL client (sqlstate, message), then the
+ * refusal (type 'X' or 'N', reason, message), without waiting for the
+ * client's first packet.  The connection never counts as an application
+ * connection; it lingers half-closed, its input read away, until the
+ * client closes or CM_REFUSED_LINGER_MS pass, so that the client reads the
+ * refusal instead of a reset (cm_defaults.h).  Beyond
+ * CM_REFUSED_LINGER_MAX lingering refusals, or without memory, the
+ * refusal is written straight to the new socket (its send buffer is empty)
+ * and the socket closed.
+ */
+static void
+app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
+				   uint8_t type, uint16_t reason, const char *message)
+{
+	uint8_t		buf[2 * CM_PROTO_MAX_MSG];
+	size_t		n;
+	size_t		m = 0;
+	CmApp	   *app = NULL;
+	struct timeval tv = {CM_REFUSED_LINGER_MS / 1000, (CM_REFUSED_LINGER_MS % 1000) * 1000};
+
+	n = cm_proto_encode_refusal_greeting(buf, sizeof(buf), sqlstate, message);
+	if (n > 0)
+		m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
+								   buf + n, sizeof(buf) - n);
+	if (m == 0)
+	{
+		close(fd);
+		return;
+	}
+	if (cm_server.nrefused < CM_REFUSED_LINGER_MAX && app_fds_left() > 0)
+		app = calloc(1, sizeof(CmApp));
+	if (app)
+	{
+		app->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+		app->timer = evtimer_new(cm_server.base, app_timer_cb, app);
+	}
+	if (app == NULL || app->bev == NULL || app->timer == NULL ||
+		bufferevent_write(app->bev, buf, n + m) != 0)
+	{
+		if (app)
+		{
+			bool		closed = app->bev != NULL;
+
+			if (app->bev)
+				bufferevent_free(app->bev); /* closes fd */
+			if (app->timer)
+				event_free(app->timer);
+			free(app);
+			if (closed)
+				return;
+		}
+		if (send(fd, buf, n + m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			cm_debug("could not send a refusal to %s: %s", peer, strerror(errno));
+		close(fd);
+		return;
+	}
+	snprintf(app->peer, sizeof(app->peer), "%s", peer);
+	app->id = ++cm_server.next_app_id;
+	app->connected_wall = time(NULL);
+	app->state = CM_APP_REFUSED;
+	cm_server.nrefused++;
+	cm_server.nappobjs++;
+	app->next = cm_server.apps;
+	if (cm_server.apps)
+		cm_server.apps->prev = app;
+	cm_server.apps = app;
+	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
+	bufferevent_enable(app->bev, EV_READ | EV_WRITE);
+	evtimer_add(app->timer, &tv);
+}
+
+/*
+ * The local user that owns the application's end of an accepted
+ * connection (peer: its address; fd: our end).  Returns false when it
+ * cannot be known: the kernel does not tell (logged once at start, see
+ * app_check_sockdiag), or this query failed (logged at most once a
+ * minute).  The per-user limit is then not applied to this connection:
+ * it fails open, while max_app_connections still holds.
+ */
+static bool
+app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peertext,
+			 uid_t *uid)
+{
+	struct sockaddr_storage self;
+	socklen_t	selflen = sizeof(self);
+	char		err[256];
+	int			state;
+	CmSockDiagStatus st;
+
+	if (cm_server.sockdiag_off)
+		return false;
+	if (getsockname(fd, (struct sockaddr *) &self, &selflen) < 0)
+	{
+		snprintf(err, sizeof(err), "getsockname failed: %s", strerror(errno));
+		st = CM_SOCKDIAG_ERROR;
+	}
+	else
+		st = cm_sockdiag_peer_owner(peer, (struct sockaddr *) &self, uid, &state,
+									err, sizeof(err));
+	if (st == CM_SOCKDIAG_FOUND)
+		return true;
+	if (st == CM_SOCKDIAG_NOT_FOUND)
+		snprintf(err, sizeof(err), "the kernel knows no such socket (closed already?)");
+	cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
+				   "could not find the user of application connection from %s: %s; max_app_connections_per_user is not applied to it",
+				   peertext, err);
+	return false;
+}
+
+/*
+ * A new application connection: refused at once when conmgr cannot take
+ * it (stopping, no descriptor to spare, over max_app_connections, its user
+ * over max_app_connections_per_user), otherwise set up with its handshake
+ * deadline.  A refused connection never counts as an application
+ * connection; it only lingers until its client has read the refusal
+ * (app_refuse_at_once).
  */
 static void
 app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
 {
 	CmApp	   *app;
+	char		peer[64] = "?";
 	char		host[INET6_ADDRSTRLEN] = "?";
 	int			port = 0;
 	struct timeval tv;
+	bool		uid_known;
+	uid_t		uid = 0;
 
-	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
-	{
-		close(fd);
-		return;
-	}
-	app = calloc(1, sizeof(CmApp));
-	if (app == NULL)
-	{
-		cm_error("out of memory accepting an application connection");
-		close(fd);
-		return;
-	}
 	if (sa->sa_family == AF_INET)
 	{
 		inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
 		port = ntohs(((struct sockaddr_in *) sa)->sin_port);
-		snprintf(app->peer, sizeof(app->peer), "%s:%d", host, port);
+		snprintf(peer, sizeof(peer), "%s:%d", host, port);
 	}
 	else if (sa->sa_family == AF_INET6)
 	{
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
 		port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
-		snprintf(app->peer, sizeof(app->peer), "[%s]:%d", host, port);
+		snprintf(peer, sizeof(peer), "[%s]:%d", host, port);
 	}
+
+	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+	{
+		/* the port stays ours until conmgr exits; nobody else answers */
+		cm_debug("application connection from %s refused: conmgr is stopping", peer);
+		app_refuse_at_once(fd, peer, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+						   CM_STOPPING_MESSAGE);
+		return;
+	}
+	if (app_fds_left() <= 0)
+	{
+		char		msg[300];
+
+		cm_log_limited(&limit_fds, CM_LOG_WARNING,
+					   "application connection from %s refused: the open-files limit (%d) leaves no descriptor for it beyond those of the heartbeat connections; raise \"ulimit -n\" (see docs/conmgr.md)",
+					   peer, cm_server.fd_limit);
+		snprintf(msg, sizeof(msg),
+				 "too many application connections to conmgr on port %d: its open-files limit is reached",
+				 cm_server.cfg.port);
+		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		return;
+	}
+	if (cm_server.napps >= cm_server.cfg.max_app_connections)
+	{
+		char		msg[200];
+
+		if (!cm_server.refusing)
+		{
+			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
+					   peer, cm_server.cfg.max_app_connections);
+			cm_server.refusing = true;
+		}
+		cm_server.refused_since++;
+		snprintf(msg, sizeof(msg),
+				 "too many application connections to conmgr on port %d (max_app_connections = %d)",
+				 cm_server.cfg.port, cm_server.cfg.max_app_connections);
+		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		return;
+	}
+
+	uid_known = app_peer_uid(fd, sa, peer, &uid);
+	if (uid_known)
+	{
+		CmUserCount *u = user_count_find(uid);
+		int			limit = cm_config_per_user_limit(&cm_server.cfg);
+
+		if (u && u->count >= limit)
+		{
+			char		msg[300];
+
+			cm_log_limited(&limit_per_user, CM_LOG_WARNING,
+						   "application connection from %s refused: user %u has %d application connections, max_app_connections_per_user (%d) reached",
+						   peer, (unsigned) uid, u->count, limit);
+			snprintf(msg, sizeof(msg),
+					 "too many application connections to conmgr on port %d from user %u (max_app_connections_per_user = %d)",
+					 cm_server.cfg.port, (unsigned) uid, limit);
+			app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+			return;
+		}
+	}
+
+	app = calloc(1, sizeof(CmApp));
+	if (app == NULL || (uid_known && !user_count_add(uid)))
+	{
+		cm_error("out of memory accepting an application connection");
+		free(app);
+		close(fd);
+		return;
+	}
+	app->uid_known = uid_known;
+	app->uid = uid;
+	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
 	app->state = CM_APP_STARTUP;
@@ -558,6 +952,8 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (app->bev == NULL || app->timer == NULL)
 	{
 		cm_error("out of memory accepting an application connection");
+		if (uid_known)
+			user_count_remove(uid);
 		if (app->bev)
 			bufferevent_free(app->bev);
 		else
@@ -571,23 +967,9 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (cm_server.apps)
 		cm_server.apps->prev = app;
 	cm_server.apps = app;
-
-	if (cm_server.napps >= cm_server.cfg.max_app_connections)
-	{
-		app->over_limit = true;
-		if (!cm_server.refusing)
-		{
-			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
-					   app->peer, cm_server.cfg.max_app_connections);
-			cm_server.refusing = true;
-		}
-		cm_server.refused_since++;
-	}
-	else
-	{
-		app->counted = true;
-		cm_server.napps++;
-	}
+	cm_server.nappobjs++;
+	app->counted = true;
+	cm_server.napps++;
 
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_setwatermark(app->bev, EV_READ, 0, CM_PROTO_PG_MAX_STARTUP + CM_PROTO_MAX_MSG);
@@ -625,8 +1007,21 @@ app_accept_error_cb(struct evconnlistener *lis, void *arg)
 	evtimer_add(accept_retry_timer, &tv);
 }
 
-/* Bind one loopback address; returns false (logged) when it fails. */
-static bool
+/* Outcome of binding one loopback address. */
+typedef enum ListenResult
+{
+	LISTEN_OK,
+	LISTEN_ABSENT,				/* the host has no such address */
+	LISTEN_FAILED				/* logged */
+} ListenResult;
+
+/*
+ * Bind and listen on one loopback address.  LISTEN_ABSENT when the host
+ * has no such address (no IPv6, or IPv6 turned off on the loopback
+ * interface); every other failure is logged with the address and the
+ * cause and is LISTEN_FAILED.
+ */
+static ListenResult
 listen_one(int family, const char *addrtext)
 {
 	struct sockaddr_storage ss;
@@ -659,9 +1054,17 @@ listen_one(int family, const char *addrtext)
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		cm_info("could not create %s socket for address \"%s\": %s",
-				famname, addrtext, strerror(errno));
-		return false;
+		int			err = errno;
+
+		if (err == EAFNOSUPPORT)
+		{
+			cm_info("%s address \"%s\" not used: the host has no %s (%s)",
+					famname, addrtext, famname, strerror(err));
+			return LISTEN_ABSENT;
+		}
+		cm_fatal("could not create %s socket for address \"%s\": %s",
+				 famname, addrtext, strerror(err));
+		return LISTEN_FAILED;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (family == AF_INET6)
@@ -670,53 +1073,121 @@ listen_one(int family, const char *addrtext)
 	{
 		int			err = errno;
 
-		cm_error("could not bind %s address \"%s\", port %d: %s%s",
+		close(fd);
+		if (err == EADDRNOTAVAIL)
+		{
+			cm_info("%s address \"%s\" not used: the host does not have it (%s)",
+					famname, addrtext, strerror(err));
+			return LISTEN_ABSENT;
+		}
+		cm_fatal("could not bind %s address \"%s\", port %d: %s%s",
 				 famname, addrtext, cm_server.cfg.port, strerror(err),
 				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
-		close(fd);
-		return false;
+		return LISTEN_FAILED;
 	}
 	lis = evconnlistener_new(cm_server.base, app_accept_cb, NULL,
 							 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 							 1024, fd);
 	if (lis == NULL)
 	{
-		cm_error("could not listen on %s address \"%s\", port %d: %s",
+		cm_fatal("could not listen on %s address \"%s\", port %d: %s",
 				 famname, addrtext, cm_server.cfg.port, strerror(errno));
 		close(fd);
-		return false;
+		return LISTEN_FAILED;
 	}
 	evconnlistener_set_error_cb(lis, app_accept_error_cb);
 	cm_server.app_listeners[cm_server.napp_listeners++] = lis;
 	cm_info("listening on %s address \"%s\", port %d", famname, addrtext,
 			cm_server.cfg.port);
-	return true;
+	return LISTEN_OK;
 }
 
 /*
- * Listen on 127.0.0.1 and ::1; fails only when neither can be bound
- * (each failure is logged with its address).
+ * Can the kernel tell conmgr who owns a socket?  Ask it about conmgr's own
+ * listener, just bound.  When it cannot (not Linux, no inet_diag module,
+ * a sandbox forbidding NETLINK_SOCK_DIAG), say so once and never ask
+ * again: max_app_connections_per_user and the ownership check of
+ * registered addresses are then not applied.
+ */
+static void
+app_check_sockdiag(int family)
+{
+	struct sockaddr_storage ss;
+	char		err[256];
+	int			owned = 0;
+	int			others = 0;
+	CmSockDiagStatus st;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t) cm_server.cfg.port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t) cm_server.cfg.port);
+		sin6->sin6_addr = in6addr_loopback;
+	}
+	st = cm_sockdiag_count_local((struct sockaddr *) &ss,
+								 CM_SOCKDIAG_STATE(CM_SOCKDIAG_LISTEN), geteuid(),
+								 &owned, &others, err, sizeof(err));
+	if (st == CM_SOCKDIAG_FOUND && owned == 1)
+		return;
+	if (st == CM_SOCKDIAG_FOUND)
+		snprintf(err, sizeof(err), "the kernel did not report conmgr's own listener");
+	cm_warning("the kernel does not tell conmgr which user owns an application's socket (%s): max_app_connections_per_user is not applied, and registered addresses are not checked",
+			   err);
+	cm_server.sockdiag_off = true;
+}
+
+/*
+ * Listen on 127.0.0.1 and ::1.  Every loopback address the host has must
+ * be bound: were one of them held by another program, that program would
+ * answer the applications that reach it there (an application connecting
+ * to "localhost" may try either), so conmgr does not start.  An address
+ * the host does not have (no IPv6, or IPv6 off on the loopback interface)
+ * is left out and logged; at least one must be bound.
  */
 bool
 cm_app_listen(void)
 {
-	bool		v4;
-	bool		v6;
+	ListenResult v4;
+	ListenResult v6;
 
 	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
 	v4 = listen_one(AF_INET, "127.0.0.1");
-	v6 = listen_one(AF_INET6, "::1");
-	if (!v4 && !v6)
+	v6 = v4 == LISTEN_FAILED ? LISTEN_FAILED : listen_one(AF_INET6, "::1");
+	if (v4 == LISTEN_FAILED || v6 == LISTEN_FAILED)
 	{
-		cm_fatal("could not listen for applications on any loopback address, port %d",
+		cm_fatal("conmgr must hold port %d on every loopback address of the host, so that no other program answers applications there; conmgr not started",
 				 cm_server.cfg.port);
 		return false;
 	}
+	if (v4 == LISTEN_ABSENT && v6 == LISTEN_ABSENT)
+	{
+		cm_fatal("could not listen for applications on any loopback address, port %d; conmgr not started",
+				 cm_server.cfg.port);
+		return false;
+	}
+	app_check_sockdiag(v4 == LISTEN_OK ? AF_INET : AF_INET6);
+	snprintf(cm_server.listen_desc, sizeof(cm_server.listen_desc), "%s%s%s",
+			 v4 == LISTEN_OK ? "127.0.0.1" : "",
+			 v4 == LISTEN_OK && v6 == LISTEN_OK ? " and " : "",
+			 v6 == LISTEN_OK ? "::1" : "");
 	return true;
 }
 
 /*
- * Close the application listeners (smart and fast shutdown).
+ * Close the application listeners, at the very end of the process: until
+ * then the port is conmgr's, even during a smart shutdown, so that no
+ * other program can take it while applications are still connected.
  */
 void
 cm_app_stop_listening(void)
@@ -803,7 +1274,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
 				cm_flush_now(app->bev);
 		}
-		else if (app->state == CM_APP_CLOSING)
+		else if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 			cm_flush_now(app->bev);
 		app_free(app);
 	}

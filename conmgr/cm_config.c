@@ -65,7 +65,11 @@ static const CmConfigKey config_keys[] = {
 	10, 3600000, true, NULL, " ms"},
 	{"max_app_connections", CM_KEY_INT, offsetof(CmConfig, max_app_connections),
 	1, 1000000, true, NULL, ""},
+	{"max_app_connections_per_user", CM_KEY_INT, offsetof(CmConfig, max_app_connections_per_user),
+	0, 1000000, true, NULL, ""},
 	{"app_handshake_timeout", CM_KEY_INT, offsetof(CmConfig, app_handshake_timeout),
+	10, 3600000, true, NULL, " ms"},
+	{"app_register_timeout", CM_KEY_INT, offsetof(CmConfig, app_register_timeout),
 	10, 3600000, true, NULL, " ms"},
 	{"log_level", CM_KEY_ENUM, offsetof(CmConfig, log_level), 0, 0, true, level_words, ""},
 	{"log_destination", CM_KEY_ENUM, offsetof(CmConfig, log_destination), 0, 0, true, dest_words, ""},
@@ -132,6 +136,14 @@ cm_config_line(const CmConfig *cfg, const char *name)
 	return 0;
 }
 
+int
+cm_config_per_user_limit(const CmConfig *cfg)
+{
+	if (cfg->max_app_connections_per_user > 0)
+		return cfg->max_app_connections_per_user;
+	return (cfg->max_app_connections + 1) / 2;
+}
+
 const char *
 cm_config_level_name(int level)
 {
@@ -157,7 +169,9 @@ cm_config_init(CmConfig *cfg)
 	cfg->heartbeat_timeout = CM_DEFAULT_HEARTBEAT_TIMEOUT;
 	cfg->connect_timeout = CM_DEFAULT_CONNECT_TIMEOUT;
 	cfg->max_app_connections = CM_DEFAULT_MAX_APP_CONNECTIONS;
+	cfg->max_app_connections_per_user = CM_DEFAULT_MAX_APP_CONNECTIONS_PER_USER;
 	cfg->app_handshake_timeout = CM_DEFAULT_APP_HANDSHAKE_TIMEOUT;
+	cfg->app_register_timeout = CM_DEFAULT_APP_REGISTER_TIMEOUT;
 	cfg->log_level = CM_LOG_INFO;
 	cfg->log_destination = CM_LOGDEST_STDERR;
 	cfg->log_file = strdup(CM_DEFAULT_LOG_FILE);

@@ -41,7 +41,9 @@ typedef struct CmConfig
 	int			heartbeat_timeout;
 	int			connect_timeout;
 	int			max_app_connections;
+	int			max_app_connections_per_user;	/* 0: half of the above */
 	int			app_handshake_timeout;
+	int			app_register_timeout;
 	int			log_level;		/* CmLogLevel */
 	int			log_destination;	/* CmLogDestination */
 	char	   *log_file;
@@ -85,9 +87,11 @@ extern int	cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 extern void cm_config_set_instance(CmConfig *cur, const CmConfig *newcfg,
 								   int n);
 
-/* Format one global parameter's value ("1000", "info", ...). */
 /* Line where global parameter name was set, 0 when it has its default. */
 extern int	cm_config_line(const CmConfig *cfg, const char *name);
+
+/* max_app_connections_per_user in force: 0 means half of the maximum. */
+extern int	cm_config_per_user_limit(const CmConfig *cfg);
 
 extern const char *cm_config_level_name(int level);
 extern const char *cm_config_destination_name(int dest);

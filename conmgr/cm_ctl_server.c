@@ -65,20 +65,77 @@ fmt_iso(time_t t, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at s (2 to 4 bytes), or 0 when
+ * the byte at s does not start one.
+ */
+static int
+utf8_sequence(const unsigned char *s)
+{
+	int			len;
+	int			i;
+	uint32_t	cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+	{
+		len = 2;
+		cp = s[0] & 0x1f;
+	}
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+	{
+		len = 3;
+		cp = s[0] & 0x0f;
+	}
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+	{
+		len = 4;
+		cp = s[0] & 0x07;
+	}
+	else
+		return 0;
+	for (i = 1; i < len; i++)
+	{
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		(len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string: quote, backslash and control characters escaped, DEL as
+ * \u007f, and a byte that is not part of well-formed UTF-8 as U+FFFD, so
+ * that the output is valid JSON whatever the text.
+ */
 static void
 json_string(struct evbuffer *out, const char *s)
 {
+	const unsigned char *p = (const unsigned char *) s;
+
 	evbuffer_add(out, "\"", 1);
-	for (; *s; s++)
+	while (*p)
 	{
-		unsigned char c = (unsigned char) *s;
+		unsigned char c = *p;
+		int			len;
 
 		if (c == '"' || c == '\\')
 			evbuffer_add_printf(out, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			evbuffer_add_printf(out, "\\u%04x", c);
+		else if (c < 0x80)
+			evbuffer_add(out, p, 1);
+		else if ((len = utf8_sequence(p)) > 0)
+		{
+			evbuffer_add(out, p, (size_t) len);
+			p += len;
+			continue;
+		}
 		else
-			evbuffer_add(out, s, 1);
+			evbuffer_add(out, "\\ufffd", 6);
+		p++;
 	}
 	evbuffer_add(out, "\"", 1);
 }
@@ -98,6 +155,8 @@ app_state_name(const CmApp *app)
 			return "registered";
 		case CM_APP_CLOSING:
 			return "closing";
+		case CM_APP_REFUSED:
+			return "refused";
 	}
 	return "unknown";
 }
@@ -128,8 +187,9 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 						(int) getpid(),
 						cm_server.shutdown == CM_SHUTDOWN_NONE ? "running" : "shutting down",
 						cm_server.directory);
-	evbuffer_add_printf(out, "started %s; port %d on 127.0.0.1 and ::1; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
-						ts, cm_server.cfg.port, cm_server.cfg.heartbeat_interval,
+	evbuffer_add_printf(out, "started %s; port %d on %s; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
+						ts, cm_server.cfg.port, cm_server.listen_desc,
+						cm_server.cfg.heartbeat_interval,
 						cm_server.cfg.heartbeat_timeout);
 	evbuffer_add_printf(out, "application connections: %d of max_app_connections %d\n",
 						cm_server.napps, cm_server.cfg.max_app_connections);
@@ -181,7 +241,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 			char		inst[16] = "-";
 			char		bpid[16] = "-";
 
-			if (app->state == CM_APP_CLOSING)
+			if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 				continue;
 			shown++;
 			if (app->inst)
@@ -276,14 +336,18 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 		first = true;
 		for (app = cm_server.apps; app; app = app->next)
 		{
-			if (app->state == CM_APP_CLOSING)
+			if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 				continue;
 			fmt_iso(app->connected_wall, ts, sizeof(ts));
 			evbuffer_add_printf(out, "%s{\"id\": %llu, \"peer\": ", first ? "" : ", ",
 								(unsigned long long) app->id);
 			json_string(out, app->peer);
-			evbuffer_add_printf(out, ", \"client_pid\": %u, \"application_name\": ",
-								(unsigned) app->client_pid);
+			evbuffer_add_printf(out, ", \"client_pid\": %u", (unsigned) app->client_pid);
+			if (app->uid_known)
+				evbuffer_add_printf(out, ", \"uid\": %u", (unsigned) app->uid);
+			else
+				evbuffer_add_printf(out, ", \"uid\": null");
+			evbuffer_add_printf(out, ", \"application_name\": ");
 			json_string(out, app->application_name);
 			evbuffer_add_printf(out, ", \"target_session_attrs\": ");
 			if (app->state >= CM_APP_ROUTED)

@@ -74,20 +74,64 @@
  * Most application connections.  Each uses one descriptor in conmgr, so
  * the open-files limit must be at least
  *		CM_FIXED_FDS + number of instances + max_app_connections.
+ * CM_FIXED_FDS covers the log, the PID file, the control socket and its
+ * clients, the listeners, the event loop, name resolution and refusals
+ * being written, with room to spare.  Whatever the limit, application
+ * connections never take the descriptors of that reserve nor one per
+ * instance: a heartbeat connection can always be made again.
  */
 #define CM_DEFAULT_MAX_APP_CONNECTIONS	1000
 #define CM_FIXED_FDS					32
 
 /*
+ * Most application connections of one local user, as the kernel reports
+ * the owner of the application's socket.  0 stands for half of
+ * max_app_connections (rounded up): one user, or one program gone astray,
+ * can take half of the slots, and the others are left to everybody else.
+ */
+#define CM_DEFAULT_MAX_APP_CONNECTIONS_PER_USER	0
+
+/*
  * Time an application has, from connecting to conmgr, to send its route
  * request (ms).  Bounds what a client that connects and says nothing can
- * hold; routed connections live as long as the application's SQL
- * connection and have no timeout.
+ * hold.
  */
 #define CM_DEFAULT_APP_HANDSHAKE_TIMEOUT	10000
 
+/*
+ * Time a routed application connection has, from the instance answer, to
+ * register its SQL connection (ms).  In between, the client connects to
+ * the instance and authenticates: PostgreSQL gives authentication up to
+ * authentication_timeout (1 min by default), and the connection and TLS
+ * handshake come on top, so 90 s lets every client that the server would
+ * let in register, while a connection that routes and never registers
+ * holds its slot 90 s at most.  Registered connections live as long as
+ * the application's SQL connection and have no timeout.
+ */
+#define CM_DEFAULT_APP_REGISTER_TIMEOUT		90000
+
+/*
+ * Answer to new application connections and route requests while conmgr
+ * stops (reason shutdown), after which the client library asks the next
+ * conmgr of its host list.
+ */
+#define CM_STOPPING_MESSAGE	"conmgr is stopping; it routes no new application connections"
+
 /* Time given to a refused or notified peer to read its last message. */
 #define CM_CLOSE_LINGER_MS				5000
+
+/*
+ * A connection refused at once (over max_app_connections, or while
+ * conmgr stops) gets its refusal before it has said anything; conmgr then
+ * keeps it half-closed, reading away what the client sends, until the
+ * client closes or CM_REFUSED_LINGER_MS pass: closed at once, the socket
+ * would answer the client's next packet with a reset, and the client
+ * would fail with "broken pipe" instead of reading the refusal.  At most
+ * CM_REFUSED_LINGER_MAX such connections are kept; beyond, a refused
+ * connection is closed right after its refusal is written.
+ */
+#define CM_REFUSED_LINGER_MS			2000
+#define CM_REFUSED_LINGER_MAX			64
 
 /* Most instances in one conmgr.conf (backend_host0 .. backend_host127). */
 #define CM_MAX_INSTANCES				128

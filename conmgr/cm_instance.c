@@ -631,6 +631,13 @@ static bool
 inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 {
 	const char *tname = cm_proto_type_name(CM_DIR_TO_CONMGR_HB, msg->type);
+	char		text[CM_PROTO_ESCAPED_MAX];
+
+	/* the watchdog's text goes into logs, status and notices: escaped */
+	text[0] = '\0';
+	if (msg->type == CM_MSG_REFUSE || msg->type == CM_MSG_SHUTDOWN ||
+		msg->type == CM_MSG_GOODBYE)
+		cm_proto_escape(msg->u.notice.message.str, text, sizeof(text));
 
 	if (inst->state == CM_INST_HELLO)
 	{
@@ -641,14 +648,14 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 			case CM_MSG_REFUSE:
 				inst_connect_failed(inst, "the watchdog refused the connection (%s): %s",
 									cm_proto_reason_name(msg->u.notice.reason),
-									msg->u.notice.message.str);
+									text);
 				return false;
 			case CM_MSG_CHALLENGE:
 				return inst_challenge(inst, &msg->u.nonce);
 			case CM_MSG_SHUTDOWN:
 			case CM_MSG_GOODBYE:
 				inst_connect_failed(inst, "the watchdog is shutting down: %s",
-									msg->u.notice.message.str);
+									text);
 				return false;
 			default:
 				inst_connect_failed(inst, "protocol violation: unexpected %s message before the welcome",
@@ -666,12 +673,12 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 			return true;
 		case CM_MSG_SHUTDOWN:
 			inst_down(inst, CM_REASON_SHUTDOWN, "the instance is shutting down: %s",
-					  msg->u.notice.message.str);
+					  text);
 			return false;
 		case CM_MSG_GOODBYE:
 			if (msg->u.notice.reason == CM_REASON_RESTART)
 			{
-				inst_restarting(inst, msg->u.notice.message.str);
+				inst_restarting(inst, text);
 				return false;
 			}
 			/* FALLTHROUGH */
@@ -680,7 +687,7 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 					  CM_REASON_SHUTDOWN : CM_REASON_CONN_LOST,
 					  "the watchdog closed the heartbeat connection (%s): %s",
 					  cm_proto_reason_name(msg->u.notice.reason),
-					  msg->u.notice.message.str);
+					  text);
 			return false;
 		default:
 			inst_down(inst, CM_REASON_CONN_LOST,

@@ -118,6 +118,43 @@ cm_log_reopen(void)
 }
 
 /*
+ * Replace every control character of msg (below 0x20, and 0x7f) by \xNN in
+ * place, cutting the end if it no longer fits: one message is one line,
+ * whatever text it quotes.  Peer-provided strings are escaped further where
+ * they are received (cm_proto_escape); this is the last safeguard.
+ */
+static void
+escape_controls(char *msg, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	char		out[2048];
+	size_t		n = 0;
+	const char *p;
+
+	for (p = msg; *p; p++)
+		if ((unsigned char) *p < 0x20 || (unsigned char) *p == 0x7f)
+			break;
+	if (*p == '\0')
+		return;
+	for (p = msg; *p && n + 5 < sizeof(out); p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c < 0x20 || c == 0x7f)
+		{
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 0x0f];
+		}
+		else
+			out[n++] = (char) c;
+	}
+	out[n] = '\0';
+	snprintf(msg, cap, "%s", out);
+}
+
+/*
  * Write one log line at level, if enabled.  Never changes errno.
  */
 void
@@ -139,6 +176,7 @@ cm_log(CmLogLevel level, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	escape_controls(msg, sizeof(msg));
 
 	if (log_dest == CM_LOGDEST_SYSLOG)
 	{

@@ -11,8 +11,8 @@
  * loopback addresses and the control socket for cm_ctl.
  *
  * Signals, as for the postmaster: SIGHUP reloads conmgr.conf (and reopens
- * the log file); SIGTERM is a smart shutdown (stop accepting applications,
- * wait until the connected ones are gone); SIGINT is a fast shutdown (send
+ * the log file); SIGTERM is a smart shutdown (route no new applications,
+ * wait until the connected ones are gone, keep the port meanwhile); SIGINT is a fast shutdown (send
  * every application a failure notice, close); SIGQUIT is an immediate
  * shutdown (exit at once, without goodbye to the watchdogs).
  *
@@ -124,27 +124,67 @@ lock_pid_file(void)
 	return true;
 }
 
-/* Raise the soft open-files limit to what the configuration needs. */
-static void
-check_fd_limit(void)
+/*
+ * The conmgr directory must belong to the user running conmgr and give
+ * nothing to others, as PostgreSQL requires of its data directory: u=rwx
+ * (0700) or u=rwx,g=rx (0750).  Another user who could write there could
+ * replace conmgr.conf or the control socket; one who could read could
+ * read the log.  Checked on the current directory (conmgr runs in it);
+ * on failure msg gets the reason and a detail line.
+ */
+static bool
+check_directory(const char *path, char *msg, size_t cap)
 {
-	struct rlimit rl;
-	rlim_t		need;
+	struct stat st;
 
-	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
-		(rlim_t) cm_server.cfg.max_app_connections;
+	if (stat(".", &st) < 0)
+	{
+		snprintf(msg, cap, "could not stat directory \"%s\": %s", path, strerror(errno));
+		return false;
+	}
+	if (st.st_uid != geteuid())
+	{
+		snprintf(msg, cap, "directory \"%s\" has wrong ownership\n"
+				 "It is owned by UID %u; conmgr must be run by the user that owns its directory (UID %u runs it now).",
+				 path, (unsigned) st.st_uid, (unsigned) geteuid());
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IRWXO)) != 0)
+	{
+		snprintf(msg, cap, "directory \"%s\" has invalid permissions (%04o)\n"
+				 "Permissions should be u=rwx (0700) or u=rwx,g=rx (0750).",
+				 path, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
-		cm_warning("the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); raise \"ulimit -n\" or lower max_app_connections",
-				   (unsigned long long) rl.rlim_cur, (unsigned long long) need,
-				   cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS);
-	else
-		cm_debug("open-files limit raised to %llu", (unsigned long long) rl.rlim_cur);
+/*
+ * conmgr.conf must belong to the user running conmgr (or to root) and be
+ * writable by its owner only: whoever can change it chooses the instances
+ * that applications are sent to.  A missing file is left to the parser,
+ * which reports it.  On failure msg gets the reason.
+ */
+static bool
+check_config_file(const char *path, char *msg, size_t cap)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return true;
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+	{
+		snprintf(msg, cap, "configuration file \"%s\" is owned by UID %u: it must belong to the user running conmgr (UID %u) or to root",
+				 path, (unsigned) st.st_uid, (unsigned) geteuid());
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+	{
+		snprintf(msg, cap, "configuration file \"%s\" has invalid permissions (%04o): it must be writable by its owner only (chmod go-w)",
+				 path, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
 }
 
 /* libevent's own warnings and errors go to our log. */
@@ -198,6 +238,65 @@ reload_report(void *arg, const char *message)
 		if (r->len > r->cap)
 			r->len = r->cap;
 	}
+}
+
+/*
+ * Raise the soft open-files limit to what the configuration needs
+ * (CM_FIXED_FDS + instances + max_app_connections), as far as the hard
+ * limit allows, and record the limit in force: application connections
+ * are refused before they would take the descriptors that the heartbeat
+ * connections need (cm_app.c).  Called at start and after every reload,
+ * since both max_app_connections and the instances may change; a limit
+ * that stays too low is a warning, in the log and, for a reload, in its
+ * report (r not NULL).
+ */
+static void
+check_fd_limit(ReloadReport *r)
+{
+	struct rlimit rl;
+	rlim_t		need;
+	char		msg[600];
+
+	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
+		(rlim_t) cm_server.cfg.max_app_connections;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	{
+		cm_server.fd_limit = INT_MAX;
+		return;
+	}
+	if (rl.rlim_cur < need)
+	{
+		struct rlimit want = rl;
+
+		want.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		{
+			cm_debug("open-files limit raised from %llu to %llu",
+					 (unsigned long long) rl.rlim_cur, (unsigned long long) want.rlim_cur);
+			rl = want;
+		}
+	}
+	cm_server.fd_limit = (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX) ?
+		INT_MAX : (int) rl.rlim_cur;
+	if (rl.rlim_cur >= need)
+		return;
+	snprintf(msg, sizeof(msg),
+			 "the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); at most %d application connections will be accepted; raise \"ulimit -n\" or lower max_app_connections",
+			 (unsigned long long) rl.rlim_cur, (unsigned long long) need,
+			 cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS,
+			 cm_server.fd_limit > CM_FIXED_FDS + cm_server.ninstances ?
+			 cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances : 0);
+	if (r)
+	{
+		CmLogLevel	level = r->level;
+
+		r->level = CM_LOG_WARNING;
+		reload_report(r, msg);
+		r->level = level;
+	}
+	else
+		cm_warning("%s", msg);
 }
 
 /*
@@ -266,6 +365,14 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	/* after a log rotation, this reload's own messages go to the new file */
 	cm_log_reopen();
 	cm_info("reloading configuration file \"%s\"", cm_server.cfg.path);
+	if (!check_config_file(cm_server.cfg.path, msg, sizeof(msg)))
+	{
+		reload_report(&r, msg);
+		reload_report(&r, "configuration file not read; no change was applied");
+		free(old_file);
+		*ok = false;
+		return;
+	}
 	if (!cm_config_load(cm_server.cfg.path, &newcfg, reload_report, &r))
 	{
 		reload_report(&r, "configuration file contains errors; no change was applied");
@@ -306,6 +413,7 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	memset(&secret, 0, sizeof(secret));
 	if (r.len == 0)
 		reload_report(&r, "no parameter changed");
+	check_fd_limit(&r);
 
 	if (old_level != cm_server.cfg.log_level || old_dest != cm_server.cfg.log_destination ||
 		strcmp(old_file, cm_server.cfg.log_file) != 0)
@@ -319,14 +427,25 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	*ok = true;
 }
 
-/* Leave the event loop once a shutdown has nothing left to wait for. */
+/*
+ * Leave the event loop once a shutdown has nothing left to wait for.  A
+ * smart shutdown waits for the application connections, not for the
+ * connections refused meanwhile (they only linger until their client
+ * reads the refusal).
+ */
 void
 cm_check_shutdown(void)
 {
+	CmApp	   *app;
+
 	if (cm_server.shutdown == CM_SHUTDOWN_NONE)
 		return;
-	if (cm_server.shutdown == CM_SHUTDOWN_SMART && cm_server.apps != NULL)
-		return;
+	if (cm_server.shutdown == CM_SHUTDOWN_SMART)
+	{
+		for (app = cm_server.apps; app; app = app->next)
+			if (app->state != CM_APP_REFUSED)
+				return;
+	}
 	event_base_loopexit(cm_server.base, NULL);
 }
 
@@ -351,10 +470,9 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		case SIGTERM:
 			if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 				break;
-			cm_info("received smart shutdown request: no new application connections; waiting for the %d connected ones to close",
+			cm_info("received smart shutdown request: new application connections are told that conmgr is stopping; waiting for the %d connected ones to close",
 					cm_server.napps);
 			cm_server.shutdown = CM_SHUTDOWN_SMART;
-			cm_app_stop_listening();
 			cm_check_shutdown();
 			break;
 		case SIGINT:
@@ -363,7 +481,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			cm_info("received fast shutdown request: notifying %d application connections",
 					cm_server.napps);
 			cm_server.shutdown = CM_SHUTDOWN_FAST;
-			cm_app_stop_listening();
 			cm_app_close_all(CM_REASON_SHUTDOWN, "conmgr is shutting down (fast shutdown)");
 			cm_check_shutdown();
 			break;
@@ -453,6 +570,18 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	{
+		char		msg[PATH_MAX + 300];
+
+		snprintf(confpath, sizeof(confpath), "%s/%s", resolved, CM_CONFIG_FILE);
+		if (!check_directory(resolved, msg, sizeof(msg)) ||
+			!check_config_file(confpath, msg, sizeof(msg)))
+		{
+			fprintf(stderr, "%s: %s\n", progname, msg);
+			return 1;
+		}
+	}
+
 	memset(&cm_server, 0, sizeof(cm_server));
 	cm_server.directory = strdup(resolved);
 	cm_server.started_wall = time(NULL);
@@ -516,7 +645,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cm_instance_create_all();
-	check_fd_limit();
+	check_fd_limit(NULL);
 
 	for (i = 0; i < 4; i++)
 	{

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -110,7 +111,10 @@ typedef enum CmAppState
 	CM_APP_GREETED,				/* greeting sent, waiting for 'R' */
 	CM_APP_ROUTED,				/* 'I' sent, waiting for 'J' */
 	CM_APP_REGISTERED,			/* 'J' received: established */
-	CM_APP_CLOSING				/* last message queued, closing when sent */
+	CM_APP_CLOSING,				/* last message queued, closing when sent */
+	CM_APP_REFUSED				/* refused at once: refusal queued, then the
+								 * sending side shut; what the client sends
+								 * is read away until it closes */
 } CmAppState;
 
 typedef struct CmApp
@@ -120,12 +124,14 @@ typedef struct CmApp
 	struct bufferevent *bev;
 	struct event *timer;		/* handshake or linger deadline */
 	char		peer[64];		/* client's address:port on the conmgr socket */
-	bool		over_limit;		/* accepted only to be refused */
 	bool		counted;		/* counts against max_app_connections */
+	bool		uid_known;		/* the kernel told the owner of the peer */
+	uid_t		uid;			/* then: the application's user */
+	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
 
 	uint8_t		tsa;
 	uint32_t	client_pid;
-	char		application_name[CM_PROTO_MAX_STRING + 1];
+	char		application_name[CM_PROTO_ESCAPED_MAX];	/* escaped */
 	uint32_t	backend_pid;
 	CmProtoAddr local;			/* client's address of its SQL socket */
 	time_t		connected_wall;
@@ -162,9 +168,14 @@ typedef struct CmServer
 
 	struct evconnlistener *app_listeners[2];
 	int			napp_listeners;
+	char		listen_desc[32];	/* "127.0.0.1 and ::1", for status */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
 	CmApp	   *apps;
+	int			nrefused;		/* connections in state CM_APP_REFUSED */
+	int			nappobjs;		/* CmApp objects: descriptors they hold */
+	bool		sockdiag_off;	/* the kernel tells no socket owners */
+	int			fd_limit;		/* open-files limit in force */
 	bool		refusing;		/* over max_app_connections right now */
 	uint64_t	refused_since;	/* refusals since refusing began */
 

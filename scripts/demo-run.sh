@@ -50,7 +50,8 @@ pg_ctl -D "$work/standby" -l "$work/standby.log" -w start >/dev/null
 
 echo "== starting conmgr (port $cm_port)"
 mkdir -m 700 "$work/conmgr"
-cat > "$work/conmgr/conmgr.conf" <<CONF
+# written by its owner only (conmgr refuses a conmgr.conf others may write)
+(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
 port = $cm_port
 backend_host0 = '127.0.0.1'
 backend_port0 = $pg_port1

@@ -41,10 +41,10 @@ is($r->{type}, 'I', 'read-write answered with an instance');
 is($r->{instance}, 0, 'read-write goes to the primary');
 is($r->{port}, 5432, 'instance port is backend_port0');
 is($r->{host}, '127.0.0.1', 'instance host is backend_host0');
-$app->register(4242, 45678);
-CmConmgr::wait_for(sub { $wd0->events =~ /register pid=4242 addr=127.0.0.1:45678/ },
+my $rport = $app->register(4242);
+CmConmgr::wait_for(sub { $wd0->events =~ /register pid=4242 addr=127.0.0.1:$rport/ },
 	'registration forwarded');
-like($wd0->events, qr/register pid=4242 addr=127.0.0.1:45678/,
+like($wd0->events, qr/register pid=4242 addr=127.0.0.1:$rport/,
 	'registration forwarded to the watchdog');
 
 my $app2 = CmConmgr::App->connect($port);
@@ -72,10 +72,12 @@ command_like([ CmConmgr::cm_ctl_bin(), 'status', '-D', $dir ],
 # a registered connection that closes is unregistered at its watchdog
 my $app3 = CmConmgr::App->connect($port);
 is($app3->route('standby', 'app_short')->{instance}, 1, 'standby request on instance 1');
-$app3->register(5151, 45999);
+my $rport3 = $app3->register(5151);
+ok(CmConmgr::wait_for(sub { $wd1->events =~ /register pid=5151 / }, 'registration'),
+	'the short connection is registered');
 $app3->close;
 ok( CmConmgr::wait_for(
-		sub { $wd1->events =~ /register pid=5151 addr=127\.0\.0\.1:45999\nunregister pid=5151 addr=127\.0\.0\.1:45999/ },
+		sub { $wd1->events =~ /register pid=5151 addr=127\.0\.0\.1:$rport3\nunregister pid=5151 addr=127\.0\.0\.1:$rport3/ },
 		'unregistration'),
 	'closing the application connection unregisters the session');
 

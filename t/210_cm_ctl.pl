@@ -136,7 +136,15 @@ like($err, qr/did not shut down within 1 seconds/, 'smart stop time-out message'
 like($err, qr/-m fast/, 'hint suggests fast mode');
 ok(CmConmgr::conmgr_pid($dir), 'conmgr still running while the application is connected');
 ok(!$app->is_closed(0.2), 'the application was not disconnected');
-ok(!CmConmgr::App->connect($port), 'new application connections are refused during smart shutdown');
+{
+	# the port stays conmgr's: new connections are told it is stopping
+	my $late = CmConmgr::App->connect($port);
+	ok($late, 'during a smart shutdown conmgr still answers on its port');
+	my $m = $late ? $late->read_msg : undef;
+	is($m && $m->{type}, 'N', 'a new connection gets "no instance"');
+	is($m && $m->{reason}, $CmConmgr::REASON{shutdown}, 'with reason shutdown');
+	like($m && $m->{message}, qr/conmgr is stopping/, 'saying that conmgr is stopping');
+}
 $app->close;
 ok(wait_stopped(), 'conmgr exits once the last application closed');
 

@@ -75,7 +75,7 @@ is($count{2}, 5, 'read-only: five connections on standby 2');
 # a read-write and an any connection on the primary
 my ($rw, $rw_app) = route('read-write');
 is($rw->{instance}, 0, 'read-write on the primary');
-$rw_app->register(111, 40001);
+$rw_app->register(111);
 my $any_app = CmConmgr::App->connect($port);
 my $anyr;
 # "any" goes to the least loaded instance: the primary (one connection)

@@ -27,6 +27,7 @@ my $dir = CmConmgr::conmgr_dir(
 	heartbeat_interval => 500,
 	heartbeat_timeout => $timeout_ms,
 	max_app_connections => $N + 10,
+	max_app_connections_per_user => $N + 10,    # every test connection is one user's
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
 );
@@ -41,7 +42,7 @@ for my $i (1 .. $N)
 	last unless $app;
 	my $r = $app->route('read-write', "fan$i");
 	last unless $r && $r->{type} eq 'I';
-	$app->register(100000 + $i, 20000 + $i);
+	$app->register(100000 + $i);
 	push @apps, $app;
 	$routed++;
 }
@@ -118,18 +119,22 @@ for my $k (1 .. 2)
 		"refusal names the limit ($k)");
 	ok($over->is_closed(5), "refused connection closed ($k)");
 }
-# a stock PostgreSQL client over the limit gets a PostgreSQL error
+# refused at once, before the client sends anything: the greeting, an
+# ErrorResponse that a stock PostgreSQL client shows (SQLSTATE 53300), then
+# the refusal, and the connection is closed
 {
+	my $t0 = time();
 	my $s = CmConmgr::App->connect($port, no_greeting => 1);
-	$s->send_raw(pack('N N', 8, CmConmgr::SSL_CODE));
-	is($s->read_raw(1), 'N', 'stock client: SSL refused');
-	my $params = "user\0x\0\0";
-	$s->send_raw(pack('N N', 8 + length($params), 196608) . $params);
-	my ($t, $len) = unpack('a N', $s->read_raw(5));
-	my $body = $s->read_raw($len - 4);
-	is($t, 'E', 'stock client over the limit: ErrorResponse');
+	my ($t, $len) = unpack('a N', $s->read_raw(5) // '');
+	my $body = $s->read_raw($len - 4) // '';
+	is($t, 'E', 'over the limit: an ErrorResponse at once');
 	like($body, qr/C53300\0/, 'SQLSTATE 53300');
-	like($body, qr/too many application connections/, 'message names the cause');
+	like($body, qr/Mtoo many application connections to conmgr on port $port/,
+		'its message names the cause');
+	like($body, qr/cconmgr \d+ \d+\0/, 'it is a conmgr greeting');
+	is($s->read_msg->{type}, 'X', 'then the refusal');
+	ok($s->is_closed(5), 'then the connection is closed');
+	cmp_ok(time() - $t0, '<', 2, 'without waiting for the client');
 }
 $three[0]->close;
 ok(CmConmgr::wait_for(sub { my $a = CmConmgr::App->connect($port); $a && $a->route('any')->{type} eq 'I' }, 'accepting again'),

@@ -41,6 +41,7 @@ my $dir = CmConmgr::conmgr_dir(
 	heartbeat_interval => 300,
 	heartbeat_timeout => $hb_timeout,
 	max_app_connections => 1200,
+	max_app_connections_per_user => 1200,    # every test connection is one user's
 	instances => [
 		map {
 			{
@@ -138,7 +139,7 @@ for my $i (1 .. $N)
 	my $app = CmConmgr::App->connect($port) or last;
 	my $r = $app->route('primary', "fan$i");
 	last unless $r && $r->{type} eq 'I';
-	$app->register(1_000_000 + $i, 20000 + $i);
+	$app->register(1_000_000 + $i);
 	push @apps, $app;
 }
 is(scalar(@apps), $N, "$N connections routed to the primary");

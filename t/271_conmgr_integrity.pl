@@ -55,7 +55,7 @@ sub app
 	my $a = CmConmgr::App->connect($port);
 	my $r = $a && $a->route('read-write', $name);
 	ok($r && $r->{type} eq 'I', "$name: routed to the instance");
-	$a->register(4242, 50000);
+	$a->register(4242);
 	CmConmgr::wait_for(sub { $wd->events =~ /^register pid=4242 /m }, 'registered');
 	return $a;
 }

@@ -85,7 +85,7 @@ ok(CmConmgr::wait_instances_up($dir, 0), 'fake watchdog: up');
 my $port = (PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.conf") =~ /^port = (\d+)/m)[0];
 my $app = CmConmgr::App->connect($port);
 is($app->route('read-write')->{type}, 'I', 'an application is routed');
-$app->register(4242, 40001);
+$app->register(4242);
 ok(CmConmgr::wait_for(sub { $wdf->events =~ /register pid=4242/ }, 'registration'),
 	'its session is registered');
 

@@ -350,6 +350,8 @@ sub start_conmgr
 	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
 	print $fh $conf;
 	close $fh;
+	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
+	chmod 0600, "$dir/conmgr.conf";
 	my $bindir = `pg_config --bindir`;
 	chomp $bindir;
 	my $bin = -x topdir() . '/conmgr/conmgr' ? topdir() . '/conmgr/conmgr' : "$bindir/conmgr";

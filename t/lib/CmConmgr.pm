@@ -189,6 +189,8 @@ sub write_conf
 	open my $fh, '>', "$dir/conmgr.conf" or die "conmgr.conf: $!";
 	print $fh $text;
 	close $fh;
+	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
+	chmod 0600, "$dir/conmgr.conf";
 	return;
 }
 
@@ -388,6 +390,15 @@ sub new
 	if ($pid == 0)
 	{
 		close $parent;
+		# keep none of the test's sockets open (a connection the test
+		# closes must be seen closed by its peer)
+		my %keep = map { $_ => 1 } (fileno($listen), fileno($child));
+		my $max = POSIX::sysconf(POSIX::_SC_OPEN_MAX()) // 1024;
+		$max = 65536 if $max > 65536;
+		foreach my $fd (3 .. $max - 1)
+		{
+			POSIX::close($fd) unless $keep{$fd};
+		}
 		eval { $self->_run($listen, $child) };
 		if ($@) { $self->_event("fake watchdog failed: $@"); print STDERR "fake watchdog failed: $@"; }
 		POSIX::_exit(0);
@@ -760,12 +771,57 @@ sub route
 	return $self->read_msg;
 }
 
+# A TCP connection of this process over the loopback, as an application's
+# SQL connection is: to a listener of this process, accepted at once.
+# Returns [client, server] sockets; the client's port is the one to register.
+our $sql_listener;
+
+sub sql_connection
+{
+	$sql_listener //= IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => 0,
+		Listen => 1024,
+		ReuseAddr => 1) or croak "SQL listener: $!";
+	my $c = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $sql_listener->sockport,
+		Proto => 'tcp') or croak "SQL connection: $!";
+	my $s = $sql_listener->accept or croak "SQL accept: $!";
+	return [ $c, $s ];
+}
+
+=pod
+
+=item $app->register($backend_pid)
+
+Register an SQL connection as the client library does: a real TCP
+connection of this process (conmgr checks that the registered address is a
+connected socket of the application's user), kept open with the
+application.  Returns the registered port.
+
+=item $app->register_port($backend_pid, $port, [$addr])
+
+Register any address and port, as a hostile application could.
+
+=cut
+
 sub register
 {
-	my ($self, $backend_pid, $port) = @_;
+	my ($self, $backend_pid) = @_;
+	my $sql = sql_connection();
+	push @{ $self->{sql} }, @$sql;
+	my $port = $sql->[0]->sockport;
+	$self->register_port($backend_pid, $port);
+	return $port;
+}
+
+sub register_port
+{
+	my ($self, $backend_pid, $port, $addr) = @_;
 	return $self->send_raw(
 		CmConmgr::frame('J',
-			pack('N C a4 n', $backend_pid, 4, inet_aton('127.0.0.1'), $port // 40000)));
+			pack('N C a4 n', $backend_pid, 4, inet_aton($addr // '127.0.0.1'), $port)));
 }
 
 # Has conmgr closed the connection (after reading what is pending)?
@@ -784,6 +840,8 @@ sub close
 	my ($self) = @_;
 	close $self->{sock} if $self->{sock};
 	$self->{sock} = undef;
+	close $_ foreach @{ $self->{sql} // [] };
+	$self->{sql} = [];
 	return;
 }
 

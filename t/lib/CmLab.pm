@@ -731,6 +731,7 @@ sub start_conmgr
 	print $fh $conf;
 	close $fh;
 	chown scalar(getpwnam(user())), -1, "$d/conmgr.conf";
+	chmod 0600, "$d/conmgr.conf";    # conmgr refuses one that others may write
 	my $p = $self->start_bg('client', 'conmgr', bin('conmgr'), '-D', $d);
 	$self->{conmgr} = $p;
 	my $up = $self->wait_until("conmgr accepts on port $CONMGR_PORT", sub {

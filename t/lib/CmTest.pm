@@ -208,6 +208,8 @@ sub write_conmgr_conf
 	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
 	print $fh $conf;
 	close $fh;
+	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
+	chmod 0600, "$dir/conmgr.conf";
 	return $port;
 }
 

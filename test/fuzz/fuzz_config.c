@@ -188,7 +188,9 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 	expect_reports = expect_ignored +
 		(cur->connect_timeout != newcfg->connect_timeout) +
 		(cur->max_app_connections != newcfg->max_app_connections) +
+		(cur->max_app_connections_per_user != newcfg->max_app_connections_per_user) +
 		(cur->app_handshake_timeout != newcfg->app_handshake_timeout) +
+		(cur->app_register_timeout != newcfg->app_register_timeout) +
 		(cur->log_level != newcfg->log_level) +
 		(cur->log_destination != newcfg->log_destination) +
 		!str_same(cur->log_file, newcfg->log_file) +
@@ -211,7 +213,9 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 			   "reload changed a parameter that needs a restart");
 	FUZZ_CHECK(cur->connect_timeout == newcfg->connect_timeout &&
 			   cur->max_app_connections == newcfg->max_app_connections &&
+			   cur->max_app_connections_per_user == newcfg->max_app_connections_per_user &&
 			   cur->app_handshake_timeout == newcfg->app_handshake_timeout &&
+			   cur->app_register_timeout == newcfg->app_register_timeout &&
 			   cur->log_level == newcfg->log_level &&
 			   cur->log_destination == newcfg->log_destination,
 			   "reload did not apply a new integer or enumeration value");

@@ -97,7 +97,9 @@ dump(const CmConfig *cfg, Text *out)
 	DUMP_INT(heartbeat_timeout);
 	DUMP_INT(connect_timeout);
 	DUMP_INT(max_app_connections);
+	DUMP_INT(max_app_connections_per_user);
 	DUMP_INT(app_handshake_timeout);
+	DUMP_INT(app_register_timeout);
 	DUMP_INT(ninstances);
 	snprintf(line, sizeof(line), "log_level = %s", cm_config_level_name(cfg->log_level));
 	text_add(out, line);

@@ -418,6 +418,32 @@ run_tsa(void)
 		  "%s", "standby matches only instances in recovery");
 }
 
+/* cm_proto_escape: what may reach a log line or a terminal. */
+static void
+run_escape(void)
+{
+	char		buf[CM_PROTO_ESCAPED_MAX];
+	char		small[8];
+	char		longest[CM_PROTO_MAX_STRING + 1];
+
+	check(strcmp(cm_proto_escape("billing app-1", buf, sizeof(buf)), "billing app-1") == 0,
+		  "%s", "escape: printable ASCII unchanged");
+	check(strcmp(cm_proto_escape("a\n2026 ERROR: x", buf, sizeof(buf)), "a\\x0a2026 ERROR: x") == 0,
+		  "%s", "escape: a newline cannot start a log line");
+	check(strcmp(cm_proto_escape("\x1b[31m\x7f\xc3\xa9", buf, sizeof(buf)), "\\x1b[31m\\x7f\\xc3\\xa9") == 0,
+		  "%s", "escape: ESC, DEL and non-ASCII bytes as \\xNN");
+	check(strcmp(cm_proto_escape("C:\\x41", buf, sizeof(buf)), "C:\\\\x41") == 0,
+		  "%s", "escape: a backslash is doubled, so escapes are unambiguous");
+	check(strcmp(cm_proto_escape("ab\ncd", small, sizeof(small)), "ab\\x0ac") == 0,
+		  "%s", "escape: cut at a whole escape when the buffer is short");
+	check(strcmp(cm_proto_escape("abc\n", small, 6), "abc") == 0,
+		  "%s", "escape: an escape that does not fit is left out whole");
+	memset(longest, 0x01, CM_PROTO_MAX_STRING);
+	longest[CM_PROTO_MAX_STRING] = '\0';
+	check(strlen(cm_proto_escape(longest, buf, sizeof(buf))) == 4 * CM_PROTO_MAX_STRING,
+		  "%s", "escape: CM_PROTO_ESCAPED_MAX holds the longest string escaped");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -429,6 +455,7 @@ main(int argc, char **argv)
 	run_table(argv[1]);
 	run_round_trips();
 	run_tsa();
+	run_escape();
 	printf("1..%d\n", ntests);
 	return nfailed ? 1 : 0;
 }
