@@ -9,7 +9,7 @@
  *	  of $CMDATA, or the users listed in PGCONMGRUSER.
  *
  * The owner comes from the kernel's socket diagnostics (NETLINK_SOCK_DIAG,
- * the interface of ss(8)): an exact lookup of the TCP socket whose local
+ * the interface of ss(8), common/cm_sockdiag.c): an exact lookup of the TCP socket whose local
  * address and port are our connection's remote ones and whose remote
  * address and port are our local ones, which is the socket the listener
  * accepted for us.  Any user may make this lookup.  The kernel reports the
@@ -35,7 +35,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,272 +42,34 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
-#endif
-
+#include "cm_sockdiag.h"
 #include "pqcm_int.h"
 
-/* How long we wait for the kernel's answer (it is normally immediate). */
-#define PQCM_PEER_WAIT_MS	2000
-
-/* TCP_ESTABLISHED of the kernel's TCP states (include/net/tcp_states.h). */
-#define PQCM_TCP_ESTABLISHED 1
-
-/* An endpoint: IPv4 in the first 4 bytes of addr, or IPv6. */
-typedef struct PeerEnd
+/* "127.0.0.1 port 27546" */
+static void
+sockaddr_name(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
-	int			family;			/* AF_INET or AF_INET6 */
-	uint8_t		addr[16];
-	uint16_t	port;			/* network byte order */
-} PeerEnd;
+	char		a[INET6_ADDRSTRLEN] = "?";
+	unsigned	port = 0;
 
-/*
- * Fill *e from a socket address; an IPv4-mapped IPv6 address becomes
- * IPv4, as the kernel looks such a connection up.  False for anything
- * but TCP/IP.
- */
-static bool
-end_from_sockaddr(PeerEnd *e, const struct sockaddr_storage *ss)
-{
-	memset(e, 0, sizeof(*e));
 	if (ss->ss_family == AF_INET)
 	{
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
 
-		e->family = AF_INET;
-		memcpy(e->addr, &s4->sin_addr, 4);
-		e->port = s4->sin_port;
-		return true;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
 	}
-	if (ss->ss_family == AF_INET6)
+	else if (ss->ss_family == AF_INET6)
 	{
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
 
-		e->port = s6->sin6_port;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		{
-			e->family = AF_INET;
-			memcpy(e->addr, &s6->sin6_addr.s6_addr[12], 4);
-		}
-		else
-		{
-			e->family = AF_INET6;
-			memcpy(e->addr, &s6->sin6_addr, 16);
-		}
-		return true;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
 	}
-	return false;
+	snprintf(buf, cap, "%s port %u", a, port);
 }
-
-/* "127.0.0.1 port 27546" */
-static void
-end_name(const PeerEnd *e, char *buf, size_t cap)
-{
-	char		a[INET6_ADDRSTRLEN];
-
-	if (inet_ntop(e->family, e->addr, a, sizeof(a)) == NULL)
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, cap, "%s port %u", a, (unsigned) ntohs(e->port));
-}
-
-#ifdef __linux__
-
-/* Milliseconds since *start (CLOCK_MONOTONIC). */
-static int
-elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int) ((now.tv_sec - start->tv_sec) * 1000 +
-				  (now.tv_nsec - start->tv_nsec) / 1000000);
-}
-
-/*
- * Same endpoint as the kernel reports it in an inet_diag_sockid (an
- * IPv6 socket serving an IPv4 connection reports mapped addresses).
- */
-static bool
-end_matches(const PeerEnd *e, int family, const __be32 *addr, __be16 port)
-{
-	const uint8_t *a = (const uint8_t *) addr;
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	if (port != e->port)
-		return false;
-	if (family == AF_INET6 && e->family == AF_INET)
-		return memcmp(a, mapped, 12) == 0 && memcmp(a + 12, e->addr, 4) == 0;
-	if (family != e->family)
-		return false;
-	return memcmp(a, e->addr, e->family == AF_INET ? 4 : 16) == 0;
-}
-
-/*
- * Ask the kernel for the TCP socket whose local end is *local and whose
- * remote end is *remote.  Returns 0 with *msg filled, or an errno value:
- * ENOENT when no such socket exists (or TCP diagnostics are missing),
- * other values when the lookup could not be made (*why set).
- */
-static int
-diag_lookup(const PeerEnd *local, const PeerEnd *remote,
-			struct inet_diag_msg *out, char *why, size_t whycap)
-{
-	static uint32_t seq_counter;
-	struct
-	{
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 req;
-	}			rq;
-	struct sockaddr_nl kernel;
-	uint32_t	seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
-	int			nl;
-	int			result = ETIMEDOUT;
-	struct timespec start;
-
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0)
-	{
-		snprintf(why, whycap, "could not open a NETLINK_SOCK_DIAG socket: %s",
-				 strerror(errno));
-		return errno ? errno : EIO;
-	}
-	/* connected to the kernel: nothing else can send to this socket */
-	memset(&kernel, 0, sizeof(kernel));
-	kernel.nl_family = AF_NETLINK;
-	kernel.nl_pid = 0;
-	if (connect(nl, (struct sockaddr *) &kernel, sizeof(kernel)) < 0)
-	{
-		int			err = errno;
-
-		snprintf(why, whycap, "could not connect a NETLINK_SOCK_DIAG socket: %s",
-				 strerror(err));
-		close(nl);
-		return err ? err : EIO;
-	}
-
-	memset(&rq, 0, sizeof(rq));
-	rq.nlh.nlmsg_len = sizeof(rq);
-	rq.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	rq.nlh.nlmsg_flags = NLM_F_REQUEST;
-	rq.nlh.nlmsg_seq = seq;
-	rq.req.sdiag_family = (uint8_t) local->family;
-	rq.req.sdiag_protocol = IPPROTO_TCP;
-	rq.req.idiag_states = ~0U;
-	rq.req.id.idiag_sport = local->port;
-	rq.req.id.idiag_dport = remote->port;
-	memcpy(rq.req.id.idiag_src, local->addr, local->family == AF_INET ? 4 : 16);
-	memcpy(rq.req.id.idiag_dst, remote->addr, remote->family == AF_INET ? 4 : 16);
-	rq.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	rq.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-
-	if (send(nl, &rq, sizeof(rq), 0) != (ssize_t) sizeof(rq))
-	{
-		int			err = errno;
-
-		snprintf(why, whycap, "could not query socket diagnostics: %s", strerror(err));
-		close(nl);
-		return err ? err : EIO;
-	}
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-
-	for (;;)
-	{
-		union
-		{
-			struct nlmsghdr h;
-			char		b[8192];
-		}			buf;
-		struct sockaddr_nl from;
-		struct iovec iov = {&buf, sizeof(buf)};
-		struct msghdr mh;
-		struct pollfd pfd = {nl, POLLIN, 0};
-		struct nlmsghdr *h;
-		ssize_t		n;
-		int			ms = PQCM_PEER_WAIT_MS - elapsed_ms(&start);
-		int			rc;
-
-		if (ms <= 0)
-		{
-			snprintf(why, whycap, "socket diagnostics did not answer within %d ms",
-					 PQCM_PEER_WAIT_MS);
-			break;
-		}
-		rc = poll(&pfd, 1, ms);
-		if (rc < 0 && errno != EINTR)
-		{
-			result = errno;
-			snprintf(why, whycap, "could not wait for socket diagnostics: %s",
-					 strerror(result));
-			break;
-		}
-		if (rc <= 0)
-			continue;			/* the deadline check above ends it */
-
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &from;
-		mh.msg_namelen = sizeof(from);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		n = recvmsg(nl, &mh, MSG_DONTWAIT);
-		if (n < 0)
-		{
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			result = errno ? errno : EIO;
-			snprintf(why, whycap, "could not read socket diagnostics: %s",
-					 strerror(result));
-			break;
-		}
-		/* only the kernel (port 0) answers; a truncated answer is useless */
-		if (mh.msg_namelen < sizeof(from) || from.nl_family != AF_NETLINK ||
-			from.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
-			continue;
-
-		for (h = &buf.h; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n))
-		{
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR)
-			{
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-					continue;
-				if (e->error == 0)
-					continue;	/* an acknowledgement */
-				result = -e->error;
-				snprintf(why, whycap, "socket diagnostics refused the query: %s",
-						 strerror(result));
-				goto done;
-			}
-			if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-				h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-			{
-				const struct inet_diag_msg *m = NLMSG_DATA(h);
-
-				if (!end_matches(local, m->idiag_family, m->id.idiag_src,
-								 m->id.idiag_sport) ||
-					!end_matches(remote, m->idiag_family, m->id.idiag_dst,
-								 m->id.idiag_dport))
-					continue;	/* not the socket we asked for */
-				*out = *m;
-				result = 0;
-				goto done;
-			}
-		}
-	}
-done:
-	close(nl);
-	return result;
-}
-#endif							/* __linux__ */
 
 /*
  * Find the user that owns the other end of the connected TCP socket fd.
@@ -321,73 +82,66 @@ pqcm_peer_uid(int fd, uid_t *uid, char *why, size_t whycap)
 				rs;
 	socklen_t	llen = sizeof(ls),
 				rlen = sizeof(rs);
-	PeerEnd		local,
-				remote;
+	struct sockaddr *local = (struct sockaddr *) &ls;
+	struct sockaddr *remote = (struct sockaddr *) &rs;
 	char		rname[INET6_ADDRSTRLEN + 16];
+	char		self_why[200];
+	uid_t		self_uid;
+	int			state;
+	bool		held;
+	CmSockDiagStatus st;
 
 	why[0] = '\0';
-	if (getsockname(fd, (struct sockaddr *) &ls, &llen) < 0 ||
-		getpeername(fd, (struct sockaddr *) &rs, &rlen) < 0)
+	if (getsockname(fd, local, &llen) < 0 || getpeername(fd, remote, &rlen) < 0)
 	{
 		snprintf(why, whycap, "could not read the addresses of the connection: %s",
 				 strerror(errno));
 		return PQCM_PEER_UNAVAILABLE;
 	}
-	if (!end_from_sockaddr(&local, &ls) || !end_from_sockaddr(&remote, &rs) ||
-		local.family != remote.family)
+	if ((ls.ss_family != AF_INET && ls.ss_family != AF_INET6) ||
+		ls.ss_family != rs.ss_family)
 	{
 		snprintf(why, whycap, "the connection is not TCP/IP");
 		return PQCM_PEER_UNAVAILABLE;
 	}
-	end_name(&remote, rname, sizeof(rname));
+	sockaddr_name(&rs, rname, sizeof(rname));
 
-#ifdef __linux__
+	/* the socket that answered: its local end is our remote one */
+	st = cm_sockdiag_peer_owner(remote, local, uid, &state, &held, why, whycap);
+	if (st == CM_SOCKDIAG_FOUND)
 	{
-		struct inet_diag_msg m;
-		int			err;
-
-		/* the socket that answered: its local end is our remote one */
-		err = diag_lookup(&remote, &local, &m, why, whycap);
-		if (err == ENOENT)
-		{
-			char		self_why[200];
-
-			/*
-			 * Not found: either the other end is not a socket of this host
-			 * (network namespace), or TCP diagnostics are missing.  Our own
-			 * socket tells which.
-			 */
-			err = diag_lookup(&local, &remote, &m, self_why, sizeof(self_why));
-			if (err == 0)
-			{
-				snprintf(why, whycap,
-						 "no socket of this host answers on %s (a conmgr on another host "
-						 "or in another network namespace)", rname);
-				return PQCM_PEER_NOT_FOUND;
-			}
-			if (err == ENOENT)
-				snprintf(why, whycap,
-						 "socket diagnostics do not know TCP sockets here (kernel module tcp_diag missing?)");
-			else
-				snprintf(why, whycap, "%s", self_why);
-			return PQCM_PEER_UNAVAILABLE;
-		}
-		if (err != 0)
-			return PQCM_PEER_UNAVAILABLE;
-		if (m.idiag_state != PQCM_TCP_ESTABLISHED || m.idiag_inode == 0)
+		if (state != CM_SOCKDIAG_ESTABLISHED || !held)
 		{
 			snprintf(why, whycap,
 					 "the socket that answered on %s is no longer held by a process "
-					 "(TCP state %u)", rname, (unsigned) m.idiag_state);
+					 "(TCP state %d)", rname, state);
 			return PQCM_PEER_UNOWNED;
 		}
-		*uid = (uid_t) m.idiag_uid;
 		return PQCM_PEER_FOUND;
 	}
-#else
-	snprintf(why, whycap, "socket diagnostics exist on Linux only");
+	if (st != CM_SOCKDIAG_NOT_FOUND)
+		return PQCM_PEER_UNAVAILABLE;
+
+	/*
+	 * Not found: either the other end is not a socket of this host (another
+	 * network namespace), or TCP diagnostics are missing.  Our own socket
+	 * tells which.
+	 */
+	st = cm_sockdiag_peer_owner(local, remote, &self_uid, NULL, NULL,
+								self_why, sizeof(self_why));
+	if (st == CM_SOCKDIAG_FOUND)
+	{
+		snprintf(why, whycap,
+				 "no socket of this host answers on %s (a conmgr on another host "
+				 "or in another network namespace)", rname);
+		return PQCM_PEER_NOT_FOUND;
+	}
+	if (st == CM_SOCKDIAG_NOT_FOUND)
+		snprintf(why, whycap,
+				 "socket diagnostics do not know TCP sockets here (kernel module tcp_diag missing?)");
+	else
+		snprintf(why, whycap, "%s", self_why);
 	return PQCM_PEER_UNAVAILABLE;
-#endif
 }
 
 /* "UID 1001 (cmtest)" or "UID 1001" */
@@ -544,7 +298,6 @@ pqcm_peer_trusted(int fd, const PqcmPeerRule *rule, const char *label,
 		char		allowed[400] = "";
 		struct sockaddr_storage rs;
 		socklen_t	rlen = sizeof(rs);
-		PeerEnd		remote;
 		char		rname[INET6_ADDRSTRLEN + 16] = "?";
 
 		for (i = 0; i < rule->n; i++)
@@ -562,9 +315,8 @@ pqcm_peer_trusted(int fd, const PqcmPeerRule *rule, const char *label,
 			snprintf(allowed + used, sizeof(allowed) - used, "%s%s",
 					 i == 0 ? "" : ", ", one);
 		}
-		if (getpeername(fd, (struct sockaddr *) &rs, &rlen) == 0 &&
-			end_from_sockaddr(&remote, &rs))
-			end_name(&remote, rname, sizeof(rname));
+		if (getpeername(fd, (struct sockaddr *) &rs, &rlen) == 0)
+			sockaddr_name(&rs, rname, sizeof(rname));
 		if (rule->from_env)
 			snprintf(msg, msgcap,
 					 "conmgr at %s is not trusted: the socket that answered on %s belongs to %s, "

@@ -19,6 +19,7 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -68,27 +69,69 @@ unavailable_errno(int e)
 		e == EPERM || e == ENOSYS || e == EOPNOTSUPP;
 }
 
-/* Fill the inet_diag_sockid fields of one end from a socket address. */
-static bool
-set_end(const struct sockaddr *sa, int family, __be16 *port, __be32 *addr)
+/*
+ * One end of a connection as the kernel looks it up: an IPv4-mapped IPv6
+ * address becomes IPv4 (the kernel finds a dual-stack socket serving an
+ * IPv4 connection by its IPv4 addresses).  False for anything but TCP/IP.
+ */
+typedef struct SockEnd
 {
-	if (sa->sa_family == AF_INET && family == AF_INET)
+	int			family;			/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];		/* IPv4 in the first 4 bytes */
+	__be16		port;			/* network byte order */
+} SockEnd;
+
+static bool
+end_from_sockaddr(SockEnd *e, const struct sockaddr *sa)
+{
+	memset(e, 0, sizeof(*e));
+	if (sa->sa_family == AF_INET)
 	{
 		const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
 
-		*port = sin->sin_port;
-		memcpy(addr, &sin->sin_addr, 4);
+		e->family = AF_INET;
+		e->port = sin->sin_port;
+		memcpy(e->addr, &sin->sin_addr, 4);
 		return true;
 	}
-	if (sa->sa_family == AF_INET6 && family == AF_INET6)
+	if (sa->sa_family == AF_INET6)
 	{
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
 
-		*port = sin6->sin6_port;
-		memcpy(addr, &sin6->sin6_addr, 16);
+		e->port = sin6->sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		{
+			e->family = AF_INET;
+			memcpy(e->addr, &sin6->sin6_addr.s6_addr[12], 4);
+		}
+		else
+		{
+			e->family = AF_INET6;
+			memcpy(e->addr, &sin6->sin6_addr, 16);
+		}
 		return true;
 	}
 	return false;
+}
+
+/*
+ * Is the end the kernel reports (family, address, port of an
+ * inet_diag_sockid) the end *e?  An IPv6 socket serving an IPv4
+ * connection reports IPv4-mapped addresses.
+ */
+static bool
+end_matches(const SockEnd *e, int family, const __be32 *addr, __be16 port)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const uint8_t *a = (const uint8_t *) addr;
+
+	if (port != e->port)
+		return false;
+	if (family == AF_INET6 && e->family == AF_INET)
+		return memcmp(a, mapped, 12) == 0 && memcmp(a + 12, e->addr, 4) == 0;
+	if (family != e->family)
+		return false;
+	return memcmp(a, e->addr, e->family == AF_INET ? 4 : 16) == 0;
 }
 
 /*
@@ -105,6 +148,7 @@ exchange(SockDiagRequest *rq, size_t len, bool dump,
 	struct sockaddr_nl kernel;
 	struct timeval tv = {1, 0};
 	SockDiagBuffer buf;
+	const uint32_t seq = 1;		/* a new socket for every query */
 	int			fd;
 	bool		done = false;
 	CmSockDiagStatus st = CM_SOCKDIAG_FOUND;
@@ -120,13 +164,15 @@ exchange(SockDiagRequest *rq, size_t len, bool dump,
 	}
 	(void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
+	/* connected to the kernel (port 0) */
 	memset(&kernel, 0, sizeof(kernel));
 	kernel.nl_family = AF_NETLINK;
 	rq->nlh.nlmsg_len = (uint32_t) len;
 	rq->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	rq->nlh.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
-	rq->nlh.nlmsg_seq = 1;
-	if (sendto(fd, rq, len, 0, (struct sockaddr *) &kernel, sizeof(kernel)) < 0)
+	rq->nlh.nlmsg_seq = seq;
+	if (connect(fd, (struct sockaddr *) &kernel, sizeof(kernel)) < 0 ||
+		send(fd, rq, len, 0) < 0)
 	{
 		int			e = errno;
 
@@ -137,8 +183,18 @@ exchange(SockDiagRequest *rq, size_t len, bool dump,
 
 	while (!done)
 	{
-		ssize_t		n = recv(fd, buf.bytes, sizeof(buf.bytes), 0);
+		struct sockaddr_nl from;
+		struct iovec iov = {buf.bytes, sizeof(buf.bytes)};
+		struct msghdr mh;
+		ssize_t		n;
 		struct nlmsghdr *h;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &from;
+		mh.msg_namelen = sizeof(from);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		n = recvmsg(fd, &mh, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -151,8 +207,20 @@ exchange(SockDiagRequest *rq, size_t len, bool dump,
 			st = CM_SOCKDIAG_ERROR;
 			break;
 		}
+		/* only the kernel answers; a truncated answer is useless */
+		if (mh.msg_namelen < sizeof(from) || from.nl_family != AF_NETLINK ||
+			from.nl_pid != 0)
+			continue;
+		if (mh.msg_flags & MSG_TRUNC)
+		{
+			snprintf(err, errcap, "the answer to a sock_diag query was truncated");
+			st = CM_SOCKDIAG_ERROR;
+			break;
+		}
 		for (h = &buf.align; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n))
 		{
+			if (h->nlmsg_seq != seq)
+				continue;
 			if (h->nlmsg_type == NLMSG_DONE)
 			{
 				done = true;
@@ -191,11 +259,12 @@ exchange(SockDiagRequest *rq, size_t len, bool dump,
 
 typedef struct OwnerResult
 {
+	const SockEnd *local;
+	const SockEnd *remote;
 	bool		found;
 	uid_t		uid;
 	int			state;
-	__be16		sport;
-	__be16		dport;
+	bool		held;
 } OwnerResult;
 
 static void
@@ -204,39 +273,46 @@ owner_cb(void *arg, const struct inet_diag_msg *m)
 	OwnerResult *r = arg;
 
 	/* an exact lookup may fall back on a listener: only the connection */
-	if (m->id.idiag_sport != r->sport || m->id.idiag_dport != r->dport)
+	if (!end_matches(r->local, m->idiag_family, m->id.idiag_src, m->id.idiag_sport) ||
+		!end_matches(r->remote, m->idiag_family, m->id.idiag_dst, m->id.idiag_dport))
 		return;
 	r->found = true;
 	r->uid = (uid_t) m->idiag_uid;
 	r->state = m->idiag_state;
+	r->held = m->idiag_inode != 0;
 }
 
 CmSockDiagStatus
 cm_sockdiag_peer_owner(const struct sockaddr *local,
 					   const struct sockaddr *remote,
-					   uid_t *uid, int *state, char *err, size_t errcap)
+					   uid_t *uid, int *state, bool *held,
+					   char *err, size_t errcap)
 {
 	SockDiagRequest rq;
 	OwnerResult r;
-	int			family = local->sa_family;
+	SockEnd		l,
+				rm;
 	CmSockDiagStatus st;
 
-	memset(&rq, 0, sizeof(rq));
-	memset(&r, 0, sizeof(r));
-	rq.req.sdiag_family = (uint8_t) family;
-	rq.req.sdiag_protocol = IPPROTO_TCP;
-	rq.req.idiag_states = ~0U;
-	rq.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	rq.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if ((family != AF_INET && family != AF_INET6) ||
-		!set_end(local, family, &rq.req.id.idiag_sport, rq.req.id.idiag_src) ||
-		!set_end(remote, family, &rq.req.id.idiag_dport, rq.req.id.idiag_dst))
+	if (!end_from_sockaddr(&l, local) || !end_from_sockaddr(&rm, remote) ||
+		l.family != rm.family)
 	{
 		snprintf(err, errcap, "both ends must be IPv4 or both IPv6 addresses");
 		return CM_SOCKDIAG_ERROR;
 	}
-	r.sport = rq.req.id.idiag_sport;
-	r.dport = rq.req.id.idiag_dport;
+	memset(&rq, 0, sizeof(rq));
+	memset(&r, 0, sizeof(r));
+	r.local = &l;
+	r.remote = &rm;
+	rq.req.sdiag_family = (uint8_t) l.family;
+	rq.req.sdiag_protocol = IPPROTO_TCP;
+	rq.req.idiag_states = ~0U;
+	rq.req.id.idiag_sport = l.port;
+	rq.req.id.idiag_dport = rm.port;
+	memcpy(rq.req.id.idiag_src, l.addr, l.family == AF_INET ? 4 : 16);
+	memcpy(rq.req.id.idiag_dst, rm.addr, rm.family == AF_INET ? 4 : 16);
+	rq.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	rq.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 	st = exchange(&rq, NLMSG_LENGTH(sizeof(rq.req)), false, owner_cb, &r,
 				  err, errcap);
 	if (st != CM_SOCKDIAG_FOUND)
@@ -244,7 +320,10 @@ cm_sockdiag_peer_owner(const struct sockaddr *local,
 	if (!r.found)
 		return CM_SOCKDIAG_NOT_FOUND;
 	*uid = r.uid;
-	*state = r.state;
+	if (state)
+		*state = r.state;
+	if (held)
+		*held = r.held;
 	return CM_SOCKDIAG_FOUND;
 }
 
@@ -379,7 +458,8 @@ cm_sockdiag_count_local(const struct sockaddr *local, uint32_t state_mask,
 CmSockDiagStatus
 cm_sockdiag_peer_owner(const struct sockaddr *local,
 					   const struct sockaddr *remote,
-					   uid_t *uid, int *state, char *err, size_t errcap)
+					   uid_t *uid, int *state, bool *held,
+					   char *err, size_t errcap)
 {
 	snprintf(err, errcap, "socket diagnostics (sock_diag) exist on Linux only");
 	return CM_SOCKDIAG_UNAVAILABLE;

@@ -65,11 +65,14 @@ typedef enum CmSockDiagStatus
  * number of sockets).  For an accepted connection, pass the peer's address
  * as local and the accepting socket's own address as remote: the answer is
  * the user who created the peer's socket.  On CM_SOCKDIAG_FOUND, *uid and
- * *state (a TCP state number) are set.  Addresses are AF_INET or AF_INET6.
+ * *state (a TCP state number, if state is not NULL) and *held (if not
+ * NULL: whether a process still holds the socket; the kernel reports a
+ * socket not yet accepted, or one its owner closed, as root's) are set.
+ * Addresses are AF_INET or AF_INET6 (IPv4-mapped IPv6 counts as IPv4).
  */
 extern CmSockDiagStatus cm_sockdiag_peer_owner(const struct sockaddr *local,
 											   const struct sockaddr *remote,
-											   uid_t *uid, int *state,
+											   uid_t *uid, int *state, bool *held,
 											   char *err, size_t errcap);
 
 /*

@@ -817,7 +817,6 @@ app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peerte
 	struct sockaddr_storage self;
 	socklen_t	selflen = sizeof(self);
 	char		err[256];
-	int			state;
 	CmSockDiagStatus st;
 
 	if (cm_server.sockdiag_off)
@@ -828,7 +827,7 @@ app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peerte
 		st = CM_SOCKDIAG_ERROR;
 	}
 	else
-		st = cm_sockdiag_peer_owner(peer, (struct sockaddr *) &self, uid, &state,
+		st = cm_sockdiag_peer_owner(peer, (struct sockaddr *) &self, uid, NULL, NULL,
 									err, sizeof(err));
 	if (st == CM_SOCKDIAG_FOUND)
 		return true;
