@@ -18,7 +18,8 @@
  * as root); for conmgr that is the user conmgr runs as.  A connection not
  * yet accepted, or whose socket its owner has closed, belongs to no
  * process, and the kernel reports such sockets as owned by root: only a
- * socket that is established and still held (it has an inode) counts.
+ * socket still held by a process (it has an inode), connected or being
+ * shut down, counts.
  *
  * Without these diagnostics (not Linux, a sandbox that forbids netlink, a
  * conmgr reached on another host) the owner cannot be verified and the
@@ -110,7 +111,13 @@ pqcm_peer_uid(int fd, uid_t *uid, char *why, size_t whycap)
 	st = cm_sockdiag_peer_owner(remote, local, uid, &state, &held, why, whycap);
 	if (st == CM_SOCKDIAG_FOUND)
 	{
-		if (state != CM_SOCKDIAG_ESTABLISHED || !held)
+		/*
+		 * Held by a process, in any connected state: a conmgr that refuses
+		 * the connection has written its refusal and shut its side down
+		 * already (FIN_WAIT), and still holds the socket until we read it.
+		 */
+		if (state < 0 || state >= 32 ||
+			!(CM_SOCKDIAG_CONNECTED & CM_SOCKDIAG_STATE(state)) || !held)
 		{
 			snprintf(why, whycap,
 					 "the socket that answered on %s is no longer held by a process "

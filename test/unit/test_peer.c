@@ -173,6 +173,12 @@ check_family(const char *name, int lfamily, bool v6only, int cfamily,
 	snprintf(what, sizeof(what), "%s: the other direction is found too", name);
 	check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
 
+	/* the accepting side shuts its side down but holds the socket */
+	shutdown(a, SHUT_WR);
+	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
+	snprintf(what, sizeof(what), "%s: a socket shut down but still held is found", name);
+	check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
+
 	/* the accepting side closes: its socket lingers without an owner */
 	close(a);
 	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
