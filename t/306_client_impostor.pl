@@ -150,7 +150,7 @@ ok(-f $shim, 'client/test/no_netlink.so is built');
 	($srvlog, $cmlog, $rc, $out) = tool_between('connect', $ci);
 	is($rc, 1, 'no socket diagnostics: the connection fails');
 	like($out,
-		qr/conmgr at "localhost", port $cmport is not trusted: the user it runs as cannot be verified: could not open a NETLINK_SOCK_DIAG socket: Permission denied \(PGCONMGR_INSECURE_UNVERIFIED_PEER is not set\)/,
+		qr/conmgr at "localhost", port $cmport is not trusted: the user it runs as cannot be verified: could not create a NETLINK_SOCK_DIAG socket: Permission denied \(PGCONMGR_INSECURE_UNVERIFIED_PEER is not set\)/,
 		'no socket diagnostics: the error names the reason and the opt-in');
 	refused_ok($srvlog, $cmlog, 'no socket diagnostics');
 

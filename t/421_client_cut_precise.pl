@@ -2,13 +2,18 @@
 # is cut; the terminator ends only the sessions that were registered
 # through the lost conmgr -- within the same bound as in address mode --
 # and leaves the client host's other sessions (plain libpq, never through
-# Connection Manager) alone.
+# Connection Manager) alone.  Before the cut, another local user of the
+# client host tries to take the registered session out of precise
+# termination through conmgr's port: it registers the session's PID with
+# its own socket, and with the session's own port, and leaves.  Neither
+# reaches the watchdog's table, and the session is still ended at the cut.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmLab;
+use IPC::Run;
 
 CmLab::require_root();
 
@@ -38,6 +43,79 @@ ok($lab->wait_until('the session is registered', sub {
 	$lab->sql('db1', "SELECT sessions_registered FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
 		  . $lab->addr('client') . "'") >= 1;
 }, 10), 'conmgr registered the application session with the watchdog');
+
+# The attack, as "nobody" on the client host: only core Perl, raw frames.
+my $registered_sql = "SELECT sessions_registered FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_addr = '"
+  . $lab->addr('client') . "'";
+my $registered_before = $lab->sql('db1', $registered_sql);
+my $hport = $lab->sql('db1', "SELECT client_port FROM pg_stat_activity WHERE pid = $hp");
+like($hport, qr/^\d+$/, 'the registered session\'s client port is known');
+my $thief = <<'PERL';
+use strict;
+use warnings;
+use IO::Socket::INET;
+use Socket qw(inet_aton);
+$| = 1;
+my ($cmport, $pid, $victim_port) = @ARGV;
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $cmport)
+  or die "connect to conmgr: $!\n";
+sub frame { my ($t, $p) = @_; return $t . pack('N', 4 + length $p) . $p; }
+sub readn
+{
+	my ($n) = @_;
+	my $b = '';
+	while (length $b < $n)
+	{
+		my $r = sysread($s, $b, $n - length $b, length $b);
+		return undef unless $r;
+	}
+	return $b;
+}
+sub msg
+{
+	my $h = readn(5) // return ('', '');
+	my ($t, $len) = unpack('a N', $h);
+	return ($t, $len > 4 ? readn($len - 4) // '' : '');
+}
+syswrite($s, pack('N N', 8, 80877104));
+my ($t, $body) = msg();
+die "no greeting from conmgr\n" unless $t eq 'E';
+syswrite($s, frame('R', pack('n C N n/a*', 0x0100, 1, $$, 'thief')));
+($t, $body) = msg();
+die "route: got '$t'\n" unless $t eq 'I';
+my (undef, undef, $port, $host) = unpack('n C n n/a*', $body);
+my $sql = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port)
+  or die "sql connection: $!\n";
+print "routed to $host:$port\n";
+# the victim's PID with the thief's own socket: conmgr forwards it (the
+# socket is the thief's), the watchdog refuses it (not that backend's port)
+syswrite($s, frame('J', pack('N C a4 n', $pid, 4, inet_aton($sql->sockhost), $sql->sockport)));
+sleep 1;
+# the victim's PID and port: not a socket of this user, conmgr refuses it
+syswrite($s, frame('J', pack('N C a4 n', $pid, 4, inet_aton($sql->sockhost), $victim_port)));
+($t, $body) = msg();
+my (undef, $m) = $t =~ /^[NFX]$/ ? unpack('n n/a*', $body) : (0, '');
+print "answer $t: $m\n";
+close $s;
+close $sql;
+print "left\n";
+PERL
+my ($tok, $tout, $terr) = ('', '', '');
+$tok = IPC::Run::run([ 'ip', 'netns', 'exec', $lab->ns('client'),
+	'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--',
+	'perl', '-e', $thief, $CmLab::CONMGR_PORT, $hp, $hport ],
+	'<', \undef, '>', \$tout, '2>', \$terr, IPC::Run::timeout(30));
+ok($tok, 'another user of the client host registered the session\'s PID and left')
+  or diag("$tout$terr");
+like($tout, qr/^answer X: .*is not a connected TCP socket of the application's user/m,
+	'conmgr refuses the registration of a socket that is not the other user\'s own')
+  or diag("$tout$terr");
+ok($lab->wait_until('the watchdog refused the forged registration', sub {
+	slurp_file($lab->pglog('db1')) =~ /rejected a session registration.*\n.*DETAIL:  backend $hp is connected from port $hport, not from port \d+/;
+}, 10), 'the watchdog refused the registration of the session\'s PID with another port');
+sleep 1;
+is($lab->sql('db1', $registered_sql), $registered_before,
+	'the registered session is still registered after the other user left');
 
 my $t_before = time;
 my $t_cut = $lab->cut('client');
