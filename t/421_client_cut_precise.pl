@@ -57,12 +57,10 @@ use IO::Socket::INET;
 use Socket qw(inet_aton);
 $| = 1;
 my ($cmport, $pid, $victim_port) = @ARGV;
-my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $cmport)
-  or die "connect to conmgr: $!\n";
 sub frame { my ($t, $p) = @_; return $t . pack('N', 4 + length $p) . $p; }
 sub readn
 {
-	my ($n) = @_;
+	my ($s, $n) = @_;
 	my $b = '';
 	while (length $b < $n)
 	{
@@ -73,31 +71,47 @@ sub readn
 }
 sub msg
 {
-	my $h = readn(5) // return ('', '');
+	my ($s) = @_;
+	my $h = readn($s, 5) // return ('', '');
 	my ($t, $len) = unpack('a N', $h);
-	return ($t, $len > 4 ? readn($len - 4) // '' : '');
+	return ($t, $len > 4 ? readn($s, $len - 4) // '' : '');
 }
-syswrite($s, pack('N N', 8, 80877104));
-my ($t, $body) = msg();
-die "no greeting from conmgr\n" unless $t eq 'E';
-syswrite($s, frame('R', pack('n C N n/a*', 0x0100, 1, $$, 'thief')));
-($t, $body) = msg();
-die "route: got '$t'\n" unless $t eq 'I';
-my (undef, undef, $port, $host) = unpack('n C n n/a*', $body);
-my $sql = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port)
-  or die "sql connection: $!\n";
-print "routed to $host:$port\n";
+# One application connection to conmgr, routed, with an SQL connection of
+# its own to the instance; registers the victim's PID with the given port
+# (undef: its own socket's) and reports conmgr's answer, if any.
+sub attempt
+{
+	my ($port_of) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $cmport)
+	  or die "connect to conmgr: $!\n";
+	syswrite($s, pack('N N', 8, 80877104));
+	my ($t, $body) = msg($s);
+	die "no greeting from conmgr\n" unless $t eq 'E';
+	syswrite($s, frame('R', pack('n C N n/a*', 0x0100, 1, $$, 'thief')));
+	($t, $body) = msg($s);
+	die "route: got '$t'\n" unless $t eq 'I';
+	my (undef, undef, $port, $host) = unpack('n C n n/a*', $body);
+	my $sql = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port)
+	  or die "sql connection: $!\n";
+	syswrite($s, frame('J', pack('N C a4 n', $pid, 4, inet_aton($sql->sockhost),
+		$port_of // $sql->sockport)));
+	my $answer = 'none';
+	if (IO::Select->new($s)->can_read(1))
+	{
+		($t, $body) = msg($s);
+		my (undef, $m) = $t =~ /^[NFX]$/ ? unpack('n n/a*', $body) : (0, '');
+		$answer = "$t: $m";
+	}
+	print "answer ", (defined $port_of ? 'victim port' : 'own socket'), " $answer\n";
+	close $s;
+	close $sql;
+}
+use IO::Select;
 # the victim's PID with the thief's own socket: conmgr forwards it (the
 # socket is the thief's), the watchdog refuses it (not that backend's port)
-syswrite($s, frame('J', pack('N C a4 n', $pid, 4, inet_aton($sql->sockhost), $sql->sockport)));
-sleep 1;
+attempt(undef);
 # the victim's PID and port: not a socket of this user, conmgr refuses it
-syswrite($s, frame('J', pack('N C a4 n', $pid, 4, inet_aton($sql->sockhost), $victim_port)));
-($t, $body) = msg();
-my (undef, $m) = $t =~ /^[NFX]$/ ? unpack('n n/a*', $body) : (0, '');
-print "answer $t: $m\n";
-close $s;
-close $sql;
+attempt($victim_port);
 print "left\n";
 PERL
 my ($tok, $tout, $terr) = ('', '', '');
@@ -107,7 +121,10 @@ $tok = IPC::Run::run([ 'ip', 'netns', 'exec', $lab->ns('client'),
 	'<', \undef, '>', \$tout, '2>', \$terr, IPC::Run::timeout(30));
 ok($tok, 'another user of the client host registered the session\'s PID and left')
   or diag("$tout$terr");
-like($tout, qr/^answer X: .*is not a connected TCP socket of the application's user/m,
+like($tout, qr/^answer own socket none$/m,
+	'conmgr forwards the registration with the other user\'s own socket (the watchdog checks it)')
+  or diag("$tout$terr");
+like($tout, qr/^answer victim port X: .*is not a connected TCP socket of the application's user/m,
 	'conmgr refuses the registration of a socket that is not the other user\'s own')
   or diag("$tout$terr");
 ok($lab->wait_until('the watchdog refused the forged registration', sub {
