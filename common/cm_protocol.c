@@ -980,6 +980,13 @@ cm_proto_tsa_matches(uint8_t tsa, uint8_t attrs)
 	return false;
 }
 
+uint8_t
+cm_proto_attrs_for_version(uint16_t version, uint8_t attrs)
+{
+	return (uint8_t) (attrs & (version >= CM_PROTO_VERSION_1_1 ?
+							   CM_PROTO_ATTR_ALL : CM_PROTO_ATTR_ALL_1_0));
+}
+
 bool
 cm_proto_addr_equal(const CmProtoAddr *a, const CmProtoAddr *b)
 {

@@ -41,8 +41,9 @@
 #define CM_PROTO_VERSION_MAJOR(v)	(((v) >> 8) & 0xff)
 #define CM_PROTO_VERSION_MINOR(v)	((v) & 0xff)
 #define CM_PROTO_VERSION_1_0		CM_PROTO_VERSION(1, 0)
+#define CM_PROTO_VERSION_1_1		CM_PROTO_VERSION(1, 1)	/* + ATTR_STOPPING */
 #define CM_PROTO_VERSION_MIN		CM_PROTO_VERSION_1_0
-#define CM_PROTO_VERSION_MAX		CM_PROTO_VERSION_1_0
+#define CM_PROTO_VERSION_MAX		CM_PROTO_VERSION_1_1
 
 /*
  * Hard limits.  CM_PROTO_MAX_MSG bounds a whole frame (type byte included);
@@ -82,7 +83,11 @@
 /* Attribute bits of an instance (heartbeat and application channels). */
 #define CM_PROTO_ATTR_STANDBY		0x01	/* in recovery */
 #define CM_PROTO_ATTR_READ_ONLY		0x02	/* default_transaction_read_only */
-#define CM_PROTO_ATTR_ALL			0x03
+#define CM_PROTO_ATTR_STOPPING		0x04	/* shutting down: takes no new
+											 * sessions, keeps its own
+											 * (protocol 1.1) */
+#define CM_PROTO_ATTR_ALL_1_0		0x03
+#define CM_PROTO_ATTR_ALL			0x07
 
 /* Authentication methods named in the hello. */
 #define CM_PROTO_AUTH_NONE			0
@@ -388,6 +393,12 @@ extern const char *cm_proto_type_name(CmProtoDir dir, uint8_t type);
  * tsa?  prefer-standby matches any instance; callers rank standbys first.
  */
 extern bool cm_proto_tsa_matches(uint8_t tsa, uint8_t attrs);
+
+/*
+ * The attribute bits a peer that speaks version may be sent: 1.0 knows
+ * standby and read-only only.
+ */
+extern uint8_t cm_proto_attrs_for_version(uint16_t version, uint8_t attrs);
 
 /* Address helpers (no getaddrinfo: the caller converts). */
 extern bool cm_proto_addr_equal(const CmProtoAddr *a, const CmProtoAddr *b);

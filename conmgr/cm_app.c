@@ -266,8 +266,8 @@ app_refuse_stock_client(CmApp *app)
 
 /*
  * Pick the instance for a route request: among the live instances whose
- * attributes satisfy tsa, the one with the fewest application connections,
- * ties broken round robin.  prefer-standby takes a standby when one is up.
+ * attributes satisfy tsa and whose server is not shutting down, the one with
+ * the fewest application connections, ties broken round robin.  prefer-standby takes a standby when one is up.
  */
 static CmInstance *
 app_choose_instance(uint8_t tsa)
@@ -289,6 +289,9 @@ app_choose_instance(uint8_t tsa)
 			CmInstance *inst = cm_server.instances[(start + k) % n];
 
 			if (inst->state != CM_INST_UP)
+				continue;
+			/* draining: its server takes no new sessions */
+			if (inst->attrs & CM_PROTO_ATTR_STOPPING)
 				continue;
 			if (!cm_proto_tsa_matches(tsa, inst->attrs))
 				continue;
@@ -340,10 +343,14 @@ app_route(CmApp *app, const CmProtoRoute *r)
 		{
 			CmInstance *c = cm_server.instances[i];
 
-			len += (size_t) snprintf(text + len, sizeof(text) - len, "%s instance %d %s",
-									 i > 0 ? ";" : "", c->number,
-									 c->state == CM_INST_UP ? cm_attrs_name(c->attrs) :
-									 cm_instance_state_name(c));
+			if (c->state == CM_INST_UP && (c->attrs & CM_PROTO_ATTR_STOPPING))
+				len += (size_t) snprintf(text + len, sizeof(text) - len, "%s instance %d is stopping",
+										 i > 0 ? ";" : "", c->number);
+			else
+				len += (size_t) snprintf(text + len, sizeof(text) - len, "%s instance %d %s",
+										 i > 0 ? ";" : "", c->number,
+										 c->state == CM_INST_UP ? cm_attrs_name(c->attrs) :
+										 cm_instance_state_name(c));
 		}
 		cm_log_limited(&limit_no_instance[r->tsa], CM_LOG_INFO,
 					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
@@ -355,7 +362,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_INSTANCE;
 	msg.u.instance.instance = (uint16_t) inst->number;
-	msg.u.instance.attrs = inst->attrs;
+	/* what an application may be told: standby and read-only */
+	msg.u.instance.attrs = inst->attrs & CM_PROTO_ATTR_ALL_1_0;
 	msg.u.instance.port = (uint16_t) inst->cfg->port;
 	cm_proto_set_string(&msg.u.instance.host, inst->app_host);
 	n = cm_proto_encode(CM_DIR_TO_CLIENT, &msg, buf, sizeof(buf));

@@ -296,12 +296,13 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 								inst->cfg->port, inst->cfg->watchdog_port,
 								cm_instance_state_name(inst), up ? "true" : "false");
 			if (up)
-				evbuffer_add_printf(out, ", \"attribute\": \"%s\", \"standby\": %s, \"read_only\": %s",
+				evbuffer_add_printf(out, ", \"attribute\": \"%s\", \"standby\": %s, \"read_only\": %s, \"draining\": %s",
 									(inst->attrs & CM_PROTO_ATTR_STANDBY) ? "standby" : "primary",
 									(inst->attrs & CM_PROTO_ATTR_STANDBY) ? "true" : "false",
-									(inst->attrs & CM_PROTO_ATTR_ALL) ? "true" : "false");
+									(inst->attrs & CM_PROTO_ATTR_ALL_1_0) ? "true" : "false",
+									(inst->attrs & CM_PROTO_ATTR_STOPPING) ? "true" : "false");
 			else
-				evbuffer_add_printf(out, ", \"attribute\": null, \"standby\": null, \"read_only\": null");
+				evbuffer_add_printf(out, ", \"attribute\": null, \"standby\": null, \"read_only\": null, \"draining\": null");
 			if (inst->ever_up && inst->last_reply_wall)
 			{
 				fmt_iso(inst->last_reply_wall, ts, sizeof(ts));

@@ -106,7 +106,7 @@ cm_instance_state_name(const CmInstance *inst)
 		case CM_INST_HELLO:
 			return inst->restarting ? "restarting" : "connecting";
 		case CM_INST_UP:
-			return "up";
+			return (inst->attrs & CM_PROTO_ATTR_STOPPING) ? "draining" : "up";
 	}
 	return "unknown";
 }
@@ -277,9 +277,21 @@ inst_set_attrs(CmInstance *inst, uint8_t attrs)
 	if (attrs == old)
 		return;
 	inst->attrs = attrs;
-	cm_info("%s: attributes changed from %s to %s",
-			inst->label, cm_attrs_name(old), cm_attrs_name(attrs));
-	cm_app_notify_attrs_changed(inst);
+	if ((attrs ^ old) & CM_PROTO_ATTR_STOPPING)
+	{
+		if (attrs & CM_PROTO_ATTR_STOPPING)
+			cm_info("%s: the server is shutting down: no new application connections are routed to it; the %d it has keep their sessions until it ends them",
+					inst->label, inst->napps);
+		else
+			cm_info("%s: the server is no longer shutting down: new application connections are routed to it again",
+					inst->label);
+	}
+	if ((attrs ^ old) & CM_PROTO_ATTR_ALL_1_0)
+	{
+		cm_info("%s: attributes changed from %s to %s",
+				inst->label, cm_attrs_name(old), cm_attrs_name(attrs));
+		cm_app_notify_attrs_changed(inst);
+	}
 }
 
 /*

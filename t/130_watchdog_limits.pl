@@ -79,7 +79,7 @@ $p2->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'two'", 0);
 $m = $pv->hello(%hb, min_version => 0x0100, max_version => 0x0305, name => 'newer');
 ok($m && $m->{type} eq 'W', 'a 1.0..3.5 peer is welcomed');
-is($m->{version}, 0x0100, 'and speaks 1.0');
+is($m->{version}, 0x0101, 'and speaks 1.1, the highest version both speak');
 $pv->goodbye;
 $pv->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'newer'", 0);

@@ -717,7 +717,9 @@ wd_peer_accept(WdPeer *peer)
 	msg.u.welcome.version = hi;
 	msg.u.welcome.check_attr_interval_ms = (uint32) wd_check_attr_interval;
 	msg.u.welcome.server_timeout_ms = peer->server_timeout;
-	msg.u.welcome.attrs = wd_current_attrs;
+	peer->version = hi;
+	peer->attrs_sent = cm_proto_attrs_for_version(hi, wd_current_attrs);
+	msg.u.welcome.attrs = peer->attrs_sent;
 	msg.u.welcome.proof_len = peer->authenticated ? CM_AUTH_PROOF_LEN : 0;
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 	if (len > 0 && peer->authenticated && !wd_peer_prove_welcome(peer, buf, len))
@@ -793,7 +795,8 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	msg.type = CM_MSG_HEARTBEAT_REPLY;
 	msg.u.heartbeat.seq = hb->seq;
 	msg.u.heartbeat.echo = hb->echo;
-	msg.u.heartbeat.attrs = wd_current_attrs;
+	peer->attrs_sent = cm_proto_attrs_for_version(peer->version, wd_current_attrs);
+	msg.u.heartbeat.attrs = peer->attrs_sent;
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 	if (len == 0 || !wd_peer_send(peer, buf, len))
 	{
@@ -1132,6 +1135,11 @@ wd_peer_push_attrs(WdPeer *peer, uint8 attrs)
 	uint8		buf[64];
 	size_t		len;
 
+	/* what this peer's protocol version knows, and only a change */
+	attrs = cm_proto_attrs_for_version(peer->version, attrs);
+	if (attrs == peer->attrs_sent)
+		return;
+	peer->attrs_sent = attrs;
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_ATTRIBUTES;
 	msg.u.attributes.attrs = attrs;

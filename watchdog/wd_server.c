@@ -60,6 +60,16 @@ dlist_head	wd_peers = DLIST_STATIC_INIT(wd_peers);
 int			wd_pending_count = 0;
 int			wd_active_count = 0;
 uint8		wd_current_attrs = 0;
+
+/*
+ * The server is shutting down (postmaster.pid says "stopping", or is gone)
+ * while this process still runs: during a smart shutdown the postmaster
+ * lets the sessions already there finish and refuses new ones, and stops
+ * its background workers only after the last session.  Conmgr peers that
+ * speak protocol 1.1 are told (CM_PROTO_ATTR_STOPPING) and route no new
+ * connections here.  Once set, it stays: a shutdown is not taken back.
+ */
+bool		wd_server_draining = false;
 bool		wd_shutting_down = false;
 
 static pgsocket wd_listen[WD_MAX_LISTEN];
@@ -161,6 +171,7 @@ WatchdogMain(Datum main_arg)
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	wd_shared->watchdog_pid = MyProcPid;
+	wd_shared->server_draining = false;
 	LWLockRelease(wd_shared->lock);
 	before_shmem_exit(wd_on_exit, (Datum) 0);
 
@@ -177,40 +188,58 @@ WatchdogMain(Datum main_arg)
 	wd_server_main_loop();
 }
 
+typedef enum WdServerStatus
+{
+	WD_SERVER_RUNNING,
+	WD_SERVER_STOPPING,
+	WD_SERVER_UNKNOWN			/* postmaster.pid could not be read */
+} WdServerStatus;
+
 /*
- * Whether the postmaster is shutting down: it writes "stopping" into the
- * status line of postmaster.pid when a smart or fast shutdown is requested,
- * before it signals its children.  Anything else (a SIGTERM sent to this
- * process alone, an error exit) leaves the server running.
+ * The postmaster's status as postmaster.pid tells it: the postmaster writes
+ * "stopping" into its status line when a smart or fast shutdown is
+ * requested, before it signals its children, and the file is removed at
+ * the end; only ENOENT means that.  Any other failure to read it is
+ * WD_SERVER_UNKNOWN, with errno set.
  */
-static bool
-wd_server_stopping(void)
+static WdServerStatus
+wd_server_status(void)
 {
 	FILE	   *f = fopen("postmaster.pid", "r");	/* in the data directory */
 	char		line[128];
-	bool		stopping = false;
+	WdServerStatus status = WD_SERVER_RUNNING;
 
 	if (f == NULL)
-	{
-		/* removed: the server is going away; anything else says nothing */
-		if (errno == ENOENT)
-			return true;
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("watchdog could not read \"postmaster.pid\": %m"),
-				 errdetail("The server is taken to be running: the slots of connected conmgr processes wait for them to reconnect.")));
-		return false;
-	}
+		return errno == ENOENT ? WD_SERVER_STOPPING : WD_SERVER_UNKNOWN;
 	for (int n = 1; fgets(line, sizeof(line), f) != NULL; n++)
 	{
 		if (n == LOCK_FILE_LINE_PM_STATUS)
 		{
-			stopping = strncmp(line, PM_STATUS_STOPPING, strlen(PM_STATUS_STOPPING)) == 0;
+			if (strncmp(line, PM_STATUS_STOPPING, strlen(PM_STATUS_STOPPING)) == 0)
+				status = WD_SERVER_STOPPING;
 			break;
 		}
 	}
 	fclose(f);
-	return stopping;
+	return status;
+}
+
+/*
+ * Whether the postmaster is shutting down, on the way out of this process.
+ * Anything else (a SIGTERM sent to this process alone, an error exit)
+ * leaves the server running.
+ */
+static bool
+wd_server_stopping(void)
+{
+	WdServerStatus status = wd_server_status();
+
+	if (status == WD_SERVER_UNKNOWN)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("watchdog could not read \"postmaster.pid\": %m"),
+				 errdetail("The server is taken to be running: the slots of connected conmgr processes wait for them to reconnect.")));
+	return status == WD_SERVER_STOPPING;
 }
 
 /*
@@ -794,16 +823,38 @@ wd_server_main_loop(void)
 void
 wd_attrs_refresh(void)
 {
-	uint8		attrs = wd_attr_current();
+	uint8		attrs = wd_attr_current() |
+		(wd_server_draining ? CM_PROTO_ATTR_STOPPING : 0);
+	uint8		changed = attrs ^ wd_current_attrs;
 	dlist_iter	iter;
 
-	if (attrs == wd_current_attrs)
+	if (changed == 0)
 		return;
 
-	ereport(LOG,
-			(errmsg("watchdog: instance attributes changed from \"%s\" to \"%s\"; notifying %d conmgr peers",
-					wd_attr_describe(wd_current_attrs),
-					wd_attr_describe(attrs), wd_active_count)));
+	if (changed & ~CM_PROTO_ATTR_STOPPING)
+		ereport(LOG,
+				(errmsg("watchdog: instance attributes changed from \"%s\" to \"%s\"; notifying %d conmgr peers",
+						wd_attr_describe(wd_current_attrs),
+						wd_attr_describe(attrs), wd_active_count)));
+	if (changed & CM_PROTO_ATTR_STOPPING)
+	{
+		int			told = 0;
+
+		dlist_foreach(iter, &wd_peers)
+		{
+			WdPeer	   *peer = dlist_container(WdPeer, node, iter.cur);
+
+			if (peer->state == WD_PEER_ACTIVE &&
+				peer->version >= CM_PROTO_VERSION_1_1)
+				told++;
+		}
+		ereport(LOG,
+				(errmsg("watchdog: the server is shutting down; telling %d conmgr peers to route no new connections to this instance",
+						told),
+				 errdetail("Sessions already here are kept until the server ends them%s.",
+						   told < wd_active_count ?
+						   "; peers that speak protocol 1.0 are not told and keep routing here" : "")));
+	}
 	wd_current_attrs = attrs;
 
 	dlist_foreach(iter, &wd_peers)
@@ -819,6 +870,13 @@ static void
 wd_check_attrs(int64 now)
 {
 	wd_next_attr_check = now + wd_check_attr_interval;
+	if (!wd_server_draining && wd_server_status() == WD_SERVER_STOPPING)
+	{
+		wd_server_draining = true;
+		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
+		wd_shared->server_draining = true;
+		LWLockRelease(wd_shared->lock);
+	}
 	wd_attrs_refresh();
 }
 

@@ -40,6 +40,8 @@ typedef struct WdPeer
 	int			slot;			/* shared slot while ACTIVE, else -1 */
 	uint32		generation;
 	uint32		server_timeout; /* ms, announced in the welcome */
+	uint16		version;		/* protocol version spoken, once welcomed */
+	uint8		attrs_sent;		/* attributes last sent (welcome, reply, push) */
 	int64		deadline;		/* monotonic ms: hello or heartbeat due */
 	bool		challenged;		/* sent a challenge, awaiting the proof */
 	bool		authenticated;	/* proved it holds the secret */
@@ -84,6 +86,7 @@ extern dlist_head wd_peers;
 extern int	wd_pending_count;
 extern int	wd_active_count;
 extern uint8 wd_current_attrs;
+extern bool wd_server_draining;
 extern bool wd_shutting_down;
 
 extern int64 wd_now_ms(void);

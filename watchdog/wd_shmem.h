@@ -128,6 +128,8 @@ typedef struct WatchdogSharedState
 	pid_t		watchdog_pid;	/* 0 when not running */
 	pid_t		terminator_pid; /* 0 when not running */
 	Latch	   *terminator_latch;	/* NULL when not running */
+	bool		server_draining;	/* the server is shutting down, the
+									 * watchdog still runs (wd_server.c) */
 	Size		registrations_offset;	/* from the start of this struct */
 	WatchdogPeerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } WatchdogSharedState;

@@ -101,6 +101,7 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 	int		   *registered;
 	int			nslots;
 	int			nregs;
+	bool		draining;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (wd_shared == NULL)
@@ -123,6 +124,7 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 	memcpy(copy, wd_shared->slots, sizeof(WatchdogPeerSlot) * nslots);
 	memcpy(regs, WD_REGISTRATIONS(wd_shared),
 		   sizeof(WatchdogRegistration) * nregs);
+	draining = wd_shared->server_draining;
 	LWLockRelease(wd_shared->lock);
 
 	wd_count_live_registrations(regs, nregs, copy, nslots, registered);
@@ -169,7 +171,12 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 				 CM_PROTO_VERSION_MINOR(slot->version));
 		values[col++] = CStringGetTextDatum(version);
 		values[col++] = BoolGetDatum(slot->authenticated);
-		values[col++] = CStringGetTextDatum(wd_slot_state_name(slot->state));
+		/* an active conmgr that was told the server is shutting down */
+		if (draining && slot->state == WD_SLOT_ACTIVE &&
+			slot->version >= CM_PROTO_VERSION_1_1)
+			values[col++] = CStringGetTextDatum("draining");
+		else
+			values[col++] = CStringGetTextDatum(wd_slot_state_name(slot->state));
 		values[col++] = TimestampTzGetDatum(slot->connected_since);
 		values[col++] = TimestampTzGetDatum(slot->last_heartbeat);
 		values[col++] = Int64GetDatum((int64) slot->heartbeats);

@@ -342,7 +342,7 @@ use PostgreSQL::Test::Utils;
 
 =pod
 
-=item CmConmgr::FakeWatchdog->new(attrs => N, [secret => S, auth => MODE])
+=item CmConmgr::FakeWatchdog->new(attrs => N, [secret => S, auth => MODE, version => V])
 
 Fork a process that accepts heartbeat connections on a free port and
 answers them.  With C<secret>, a hello asking for authentication is
@@ -360,7 +360,8 @@ attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "refuse" (refuse new connections with 'X'), "raw HEX" (send bytes as
 they are: unsealed, as a relay on the path would inject them), "replay"
 (send the last sealed frame again).  Events (hello, register,
-unregister, goodbye) are appended to ->{events_file}.
+unregister, goodbye) are appended to ->{events_file}.  C<version> is the
+protocol version its welcome names (default 0x0100, a 1.0 watchdog).
 
 =cut
 
@@ -369,6 +370,7 @@ sub new
 	my ($class, %p) = @_;
 	my $self = bless {}, $class;
 	$self->{attrs} = $p{attrs} // 0;
+	$self->{version} = $p{version} // 0x0100;
 	$self->{secret} = $p{secret};
 	$self->{auth} = $p{auth} // 'good';
 	$self->{port} = $p{port} // PostgreSQL::Test::Cluster::get_free_port();
@@ -601,7 +603,7 @@ sub _run
 					$c->{hello} = 1;
 					$self->_send($c,
 						CmConmgr::frame('W',
-							pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 0)));
+							pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 0)));
 				}
 				elsif ($type eq 'P')
 				{
@@ -612,7 +614,7 @@ sub _run
 					my $key = $self->{auth} eq 'bad-proof' ? $self->{secret} . 'x' : $self->{secret};
 					# the welcome with its proof (the last field, 32 bytes)
 					my $w = CmConmgr::frame('W',
-						pack('n N N C C', 0x0100, 1000, 10000, $self->{attrs}, 32) . ("\0" x 32));
+						pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 32) . ("\0" x 32));
 					my $prefix = substr($w, 0, length($w) - 33);
 					$w = CmSeal::prove_welcome($key, $c->{th}, $prefix);
 					$c->{th} = CmSeal::add($c->{th}, $w);

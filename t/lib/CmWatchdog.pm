@@ -42,8 +42,10 @@ use Time::HiRes qw(time);
 use constant {
 	MAGIC => 0x434d5744,
 	VERSION_1_0 => 0x0100,
+	VERSION_1_1 => 0x0101,
 	ATTR_STANDBY => 0x01,
 	ATTR_READ_ONLY => 0x02,
+	ATTR_STOPPING => 0x04,
 	REASON_VERSION => 1,
 	REASON_TOO_MANY => 2,
 	REASON_PROTOCOL => 3,
