@@ -578,24 +578,41 @@ PQconnectStart(const char *conninfo)
 	return handled ? conn : pqcm_real.connectStart(conninfo);
 }
 
+/*
+ * A connection this library is still connecting (or failed to connect):
+ * advance it, or say it failed.  False when libpq's own call applies.
+ */
+static bool
+poll_tracked(PGconn *conn, PostgresPollingStatusType *st)
+{
+	PqcmConn   *c;
+
+	pthread_mutex_lock(&pqcm_lock);
+	c = pqcm_find_locked(conn);
+	pthread_mutex_unlock(&pqcm_lock);
+	if (c && (c->state == PQCM_STAGE1 || c->state == PQCM_STAGE2))
+	{
+		*st = async_advance(c);
+		return true;
+	}
+	if (c && c->state == PQCM_FAILED_CONNECT)
+	{
+		*st = PGRES_POLLING_FAILED;
+		return true;
+	}
+	return false;
+}
+
 PostgresPollingStatusType
 PQconnectPoll(PGconn *conn)
 {
+	PostgresPollingStatusType st;
+
 	REAL();
 	if (pqcm_hold_poll)
 		return PGRES_POLLING_WRITING;
-	if (conn && TRACKED())
-	{
-		PqcmConn   *c;
-
-		pthread_mutex_lock(&pqcm_lock);
-		c = pqcm_find_locked(conn);
-		pthread_mutex_unlock(&pqcm_lock);
-		if (c && (c->state == PQCM_STAGE1 || c->state == PQCM_STAGE2))
-			return async_advance(c);
-		if (c && c->state == PQCM_FAILED_CONNECT)
-			return PGRES_POLLING_FAILED;
-	}
+	if (conn && TRACKED() && poll_tracked(conn, &st))
+		return st;
 	return pqcm_real.connectPoll(conn);
 }
 
@@ -658,19 +675,11 @@ PQresetStart(PGconn *conn)
 PostgresPollingStatusType
 PQresetPoll(PGconn *conn)
 {
-	REAL();
-	if (conn && TRACKED())
-	{
-		PqcmConn   *c;
+	PostgresPollingStatusType st;
 
-		pthread_mutex_lock(&pqcm_lock);
-		c = pqcm_find_locked(conn);
-		pthread_mutex_unlock(&pqcm_lock);
-		if (c && (c->state == PQCM_STAGE1 || c->state == PQCM_STAGE2))
-			return async_advance(c);
-		if (c && c->state == PQCM_FAILED_CONNECT)
-			return PGRES_POLLING_FAILED;
-	}
+	REAL();
+	if (conn && TRACKED() && poll_tracked(conn, &st))
+		return st;
 	return pqcm_real.resetPoll(conn);
 }
 
