@@ -224,6 +224,25 @@ ok( $node->poll_query_until(
 	),
 	'one session registered');
 
+# another conmgr of the same address cannot take the registration over
+# (it would take the session out of the first conmgr's termination)
+my $thief = CmWatchdog::Peer->connect($wdport);
+$thief->hello(interval => $interval, timeout => $timeout, name => 'thief');
+$offset = -s $node->logfile;
+$thief->register_session('J', $pid_reg, '127.0.0.1', $port_reg);
+$node->wait_for_log(
+	qr/rejected a session registration from conmgr at 127\.0\.0\.1:\d+\n.*DETAIL:  backend $pid_reg is registered by another conmgr connection/,
+	$offset);
+pass('another conmgr of the same address cannot register a registered session');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT string_agg(conmgr_name || '=' || sessions_registered, ',' ORDER BY conmgr_name) FROM pgx_stat_watchdog WHERE state = 'active' AND conmgr_name IN ('precise', 'thief')"
+	),
+	'precise=1,thief=0',
+	'the session stays registered by the first conmgr');
+$thief->goodbye;
+$thief->wait_closed;
+
 $offset = -s $node->logfile;
 $peer->close;
 $node->wait_for_log(

@@ -898,13 +898,16 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 
 	if (reason[0] == '\0')
 	{
-		bool		added;
+		WdRegistrationResult added;
 
 		LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 		added = wd_registration_add(pid, peer->slot, peer->generation, actual.port);
 		LWLockRelease(wd_shared->lock);
-		if (!added)
+		if (added == WD_REGISTRATION_FULL)
 			snprintf(reason, sizeof(reason), "the registration table is full");
+		else if (added == WD_REGISTRATION_TAKEN)
+			snprintf(reason, sizeof(reason),
+					 "backend %d is registered by another conmgr connection", pid);
 	}
 
 	if (reason[0] != '\0' && wd_log_allowed(&limit, wd_now_ms(), &suppressed))

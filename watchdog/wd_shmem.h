@@ -149,7 +149,15 @@ extern void wd_slot_release(int slotno);
 extern void wd_slot_wait_reconnect(WatchdogPeerSlot *slot, int64 deadline);
 extern void wd_slot_take(WatchdogPeerSlot *slot);
 extern void wd_slot_retake(WatchdogPeerSlot *slot);
-extern bool wd_registration_add(int pid, int slotno, uint32 generation, uint16 port);
+typedef enum WdRegistrationResult
+{
+	WD_REGISTRATION_ADDED,
+	WD_REGISTRATION_FULL,		/* no free entry, none stale */
+	WD_REGISTRATION_TAKEN		/* registered by another conmgr */
+} WdRegistrationResult;
+
+extern WdRegistrationResult wd_registration_add(int pid, int slotno,
+												uint32 generation, uint16 port);
 extern bool wd_registration_remove(int pid, uint16 port, int slotno, uint32 generation);
 extern int	wd_registrations_drop_slot(int slot, uint32 generation);
 extern void wd_slot_mark_lost(WatchdogPeerSlot *slot, uint8 reason);

@@ -103,9 +103,15 @@ wd_slot_retake(WatchdogPeerSlot *slot)
  * is full, entries of sessions that have ended are dropped first.  Looking
  * a PID up takes ProcArrayLock and walks the process array, so that is
  * done for a copy of the PIDs with the watchdog's lock released for a
- * moment.  Returns false when the table is full all the same.
+ * moment.
+ *
+ * The entry of that PID already belongs to another conmgr whose slot still
+ * stands (not yet terminated) when its port is the same: the same session,
+ * which another conmgr of the same address cannot take over (it would take
+ * the session out of the first conmgr's termination).  A different port
+ * means the PID was reused by a new session, and the old entry is stale.
  */
-bool
+WdRegistrationResult
 wd_registration_add(int pid, int slotno, uint32 generation, uint16 port)
 {
 	WatchdogRegistration *regs = WD_REGISTRATIONS(wd_shared);
@@ -116,6 +122,13 @@ wd_registration_add(int pid, int slotno, uint32 generation, uint16 port)
 	{
 		if (regs[i].pid == pid)
 		{
+			WatchdogPeerSlot *owner = &wd_shared->slots[regs[i].slot];
+
+			if (regs[i].port == port &&
+				(regs[i].slot != slotno || regs[i].generation != generation) &&
+				owner->generation == regs[i].generation &&
+				owner->state != WD_SLOT_FREE && owner->state != WD_SLOT_TERMINATED)
+				return WD_REGISTRATION_TAKEN;
 			entry = i;
 			break;
 		}
@@ -151,12 +164,12 @@ wd_registration_add(int pid, int slotno, uint32 generation, uint16 port)
 		}
 	}
 	if (entry < 0)
-		return false;
+		return WD_REGISTRATION_FULL;
 	regs[entry].pid = pid;
 	regs[entry].slot = slotno;
 	regs[entry].generation = generation;
 	regs[entry].port = port;
-	return true;
+	return WD_REGISTRATION_ADDED;
 }
 
 /*
