@@ -414,8 +414,10 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst->backoff_ms = CM_BACKOFF_MIN_MS;
 	inst->last_error[0] = '\0';
 
-	cm_info("%s: instance is up: %s (protocol %d.%d, check_attr_interval %u ms%s)",
+	cm_info("%s: instance is up: %s%s (protocol %d.%d, check_attr_interval %u ms%s)",
 			inst->label, cm_attrs_name(w->attrs),
+			(w->attrs & CM_PROTO_ATTR_STOPPING) ?
+			", but its server is shutting down: no application connections are routed to it" : "",
 			CM_PROTO_VERSION_MAJOR(w->version), CM_PROTO_VERSION_MINOR(w->version),
 			(unsigned) w->check_attr_interval_ms,
 			inst->authenticated ? ", authenticated" : "");
