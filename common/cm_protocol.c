@@ -405,7 +405,8 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 				if (!r.err && (w->version < CM_PROTO_VERSION_MIN ||
 							   w->version > CM_PROTO_VERSION_MAX))
 					r.err = "welcome names a protocol version this side does not speak";
-				else if (!r.err && (w->attrs & ~CM_PROTO_ATTR_ALL))
+				else if (!r.err &&
+						 w->attrs != cm_proto_attrs_for_version(w->version, w->attrs))
 					r.err = "unknown attribute bits";
 				else if (!r.err && w->check_attr_interval_ms == 0)
 					r.err = "attribute check interval must be positive";

@@ -68,7 +68,7 @@ my $pv = CmWatchdog::Peer->connect($wdport);
 my $m = $pv->hello(%hb, min_version => 0x0200, max_version => 0x0300);
 ok($m && $m->{type} eq 'X', 'a 2.0..3.0 peer is refused');
 is($m->{reason}, CmWatchdog::REASON_VERSION, 'reason: version');
-like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.0/,
+like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.1/,
 	'the refusal says which versions');
 ok($pv->wait_closed, 'and the connection is closed');
 
