@@ -91,7 +91,9 @@ while (1)
 		close_client($_) for keys %client;
 		print "dropped\n";
 	}
-	my @ready = $sel->can_read(0.2);
+	# the connections first, new ones last: a client that closed before
+	# the next one connected is reported before it (tests sync on that)
+	my @ready = sort { ($a == $listen) <=> ($b == $listen) } $sel->can_read(0.2);
 	for my $s (@ready)
 	{
 		if ($s == $listen)

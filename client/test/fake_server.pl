@@ -51,7 +51,9 @@ sub finish
 
 while (1)
 {
-	for my $s ($sel->can_read(0.5))
+	# the connections first, new ones last: a client that closed before
+	# the next one connected is reported before it (tests sync on that)
+	for my $s (sort { ($a == $listen) <=> ($b == $listen) } $sel->can_read(0.5))
 	{
 		if ($s == $listen)
 		{
