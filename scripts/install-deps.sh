@@ -14,6 +14,8 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	python3-psycopg2 python3-psycopg
 	libecpg-dev unixodbc unixodbc-dev odbc-postgresql
+	debhelper dpkg-dev fakeroot lintian postgresql-server-dev-all
+	groff-base man-db systemd
 )
 
 missing=()
