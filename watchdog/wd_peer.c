@@ -733,10 +733,16 @@ wd_peer_accept(WdPeer *peer)
 					   hello->heartbeat_interval_ms,
 					   hello->heartbeat_timeout_ms, peer->server_timeout)));
 
-	if (len == 0 || !wd_peer_send(peer, buf, len))
+	if (len == 0)
 	{
+		wd_peer_broken(peer, "could not encode the welcome");
+		return;
+	}
+	if (!wd_peer_send(peer, buf, len))
+	{
+		/* a broken connection is handled by the send path already */
 		if (peer->state == WD_PEER_ACTIVE)
-			wd_peer_lost(peer, CM_REASON_CONN_LOST, "could not send the welcome");
+			wd_peer_broken(peer, "could not send the welcome");
 		return;
 	}
 	peer->sealed = peer->authenticated && msg.u.welcome.proof_len > 0;
@@ -952,6 +958,31 @@ void
 wd_peer_release(WdPeer *peer)
 {
 	wd_peer_release_slot(peer);
+}
+
+/*
+ * The connection broke (end of file, or a receive or send error).  A
+ * welcomed conmgr that is gone before a single frame gave up its handshake
+ * (it never saw the welcome in time, or could not be sent it), so it told
+ * no application anything and has no session to answer for: its slot is
+ * released.  After that, a welcomed conmgr is lost.  Before the welcome
+ * the connection is only closed.
+ */
+void
+wd_peer_broken(WdPeer *peer, const char *detail)
+{
+	if (peer->state == WD_PEER_ACTIVE && peer->frames_in == 0)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("watchdog: conmgr at %s left before using its welcome (%s)",
+								 peer->desc, detail)));
+		wd_peer_release(peer);
+		wd_peer_close(peer);
+	}
+	else if (peer->state == WD_PEER_ACTIVE)
+		wd_peer_lost(peer, CM_REASON_CONN_LOST, detail);
+	else
+		wd_peer_close(peer);
 }
 
 static void

@@ -1011,20 +1011,7 @@ wd_peer_read(WdPeer *peer)
 		return;
 
 	/* end of file or error */
-	if (peer->state == WD_PEER_ACTIVE && peer->frames_in == 0)
-	{
-		/*
-		 * Welcomed, but gone before a single frame: conmgr gave up its
-		 * handshake (it never saw the welcome in time), so it told no
-		 * application anything and has no session to answer for.
-		 */
-		ereport(DEBUG1,
-				(errmsg_internal("watchdog: conmgr at %s closed its connection before using its welcome",
-								 peer->desc)));
-		wd_peer_release(peer);
-		wd_peer_close(peer);
-	}
-	else if (peer->state == WD_PEER_ACTIVE)
+	if (peer->state == WD_PEER_ACTIVE)
 	{
 		char		detail[256];
 
@@ -1034,7 +1021,7 @@ wd_peer_read(WdPeer *peer)
 		else
 			snprintf(detail, sizeof(detail),
 					 "could not receive data: %s", strerror(errno));
-		wd_peer_lost(peer, CM_REASON_CONN_LOST, detail);
+		wd_peer_broken(peer, detail);
 	}
 	else
 	{
@@ -1098,16 +1085,13 @@ wd_peer_flush(WdPeer *peer)
 			break;
 
 		/* the connection is broken */
-		if (peer->state == WD_PEER_ACTIVE)
 		{
 			char		detail[256];
 
 			snprintf(detail, sizeof(detail), "could not send data: %s",
 					 strerror(errno));
-			wd_peer_lost(peer, CM_REASON_CONN_LOST, detail);
+			wd_peer_broken(peer, detail);
 		}
-		else
-			wd_peer_close(peer);
 		return;
 	}
 	wd_peer_update_events(peer);

@@ -105,6 +105,7 @@ extern void wd_peer_process_input(WdPeer *peer);
 extern void wd_peer_check_deadline(WdPeer *peer, int64 now);
 extern void wd_peer_lost(WdPeer *peer, uint16 reason, const char *detail);
 extern void wd_peer_release(WdPeer *peer);
+extern void wd_peer_broken(WdPeer *peer, const char *detail);
 extern void wd_peer_push_attrs(WdPeer *peer, uint8 attrs);
 extern void wd_peer_shutdown_notice(WdPeer *peer);
 extern void wd_peer_refuse(WdPeer *peer, uint16 reason, const char *message);
