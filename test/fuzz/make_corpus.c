@@ -3,9 +3,10 @@
  * make_corpus.c
  *	  Writes the generated seeds of the fuzz targets: a valid frame of
  *	  every message type of every protocol direction (and a few frames in
- *	  a row, as a reader receives them), greetings, and the first packets
- *	  applications send to conmgr.  Built with the product's own encoders,
- *	  so the seeds follow the protocol as the code speaks it.
+ *	  a row, as a reader receives them), greetings, the first packets
+ *	  applications send to conmgr, and heartbeat connections for the
+ *	  watchdog_peer target.  Built with the product's own encoders, so the
+ *	  seeds follow the protocol as the code speaks it.
  *
  *	make_corpus DIRECTORY     (writes DIRECTORY/TARGET/NAME; deterministic)
  *
@@ -18,6 +19,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +370,264 @@ pg_startup(void)
 	put_seed(t, "cancel-request", &s);
 }
 
+/*
+ * watchdog_peer: three settings bytes, then chunks (control byte, u16
+ * length, bytes); fuzz_watchdog_peer.c documents the layout.
+ */
+#define WP_PLAYED			0x01	/* the harness plays the handshake */
+#define WP_AUTH_ONE			(1 << 1)	/* the server has one secret */
+#define WP_AUTH_TWO			(2 << 1)
+#define WP_PRECISE			0x10
+#define WP_IPV6				(1 << 5)
+#define WP_MAPPED			(2 << 5)
+#define WP_END_SHUTDOWN		(1 << 4)	/* byte 2: how the connection ends */
+#define WP_END_RESTART		(2 << 4)
+#define WP_END_TIMEOUT		(3 << 4)
+#define WP_BREAK_FIRST		(1 << 6)	/* byte 2: the socket breaks at once */
+#define WP_CLOCK_1S			3		/* control: advance the clock 1000 ms */
+#define WP_CLOCK_DAY		7
+#define WP_FLIP_ATTRS		0x08
+#define WP_RAW				0x10	/* not sealed */
+#define WP_BAD_SEQ			0x20
+#define WP_BAD_TAG			0x30
+#define WP_SPLIT			0x40
+#define WP_RELOAD			0x80	/* the next secret configuration */
+
+static void
+wp_start(Seed *s, uint8_t b0, uint8_t b1, uint8_t b2)
+{
+	s->len = 0;
+	add_bytes(s, &b0, 1);
+	add_bytes(s, &b1, 1);
+	add_bytes(s, &b2, 1);
+}
+
+static void
+wp_chunk(Seed *s, uint8_t ctl, const CmProtoMsg *msg)
+{
+	uint8_t		frame[CM_PROTO_MAX_MSG];
+	size_t		n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, frame, sizeof(frame));
+	uint8_t		head[3] = {ctl, (uint8_t) (n >> 8), (uint8_t) n};
+
+	if (n == 0)
+		die("a seed message does not encode");
+	add_bytes(s, head, 3);
+	add_bytes(s, frame, n);
+}
+
+static void
+wp_hello_nonce(Seed *s, uint8_t ctl, uint8_t auth_method, uint8_t nonce_len)
+{
+	CmProtoMsg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CM_MSG_HELLO;
+	m.u.hello.magic = CM_PROTO_HELLO_MAGIC;
+	m.u.hello.min_version = CM_PROTO_VERSION_MIN;
+	m.u.hello.max_version = CM_PROTO_VERSION_MAX;
+	m.u.hello.heartbeat_interval_ms = 1000;
+	m.u.hello.heartbeat_timeout_ms = 3000;
+	m.u.hello.auth_method = auth_method;
+	m.u.hello.nonce_len = nonce_len;
+	memset(m.u.hello.nonce, 0xa5, nonce_len);
+	cm_proto_set_string(&m.u.hello.name, "app-host-1");
+	m.u.hello.incarnation = 0x1122334455667788ULL;
+	wp_chunk(s, ctl, &m);
+}
+
+static void
+wp_hello(Seed *s, uint8_t ctl, uint8_t auth_method)
+{
+	wp_hello_nonce(s, ctl, auth_method,
+				   auth_method == CM_PROTO_AUTH_NONE ? 0 : CM_PROTO_MAX_NONCE);
+}
+
+static void
+wp_proof(Seed *s, uint8_t ctl, uint8_t len)
+{
+	CmProtoMsg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CM_MSG_PROOF;
+	m.u.nonce.len = len;
+	memset(m.u.nonce.data, 0x5a, len);
+	wp_chunk(s, ctl, &m);
+}
+
+/* A chunk without bytes: only its control byte acts. */
+static void
+wp_nothing(Seed *s, uint8_t ctl)
+{
+	uint8_t		head[3] = {ctl, 0, 0};
+
+	add_bytes(s, head, 3);
+}
+
+static void
+wp_heartbeat(Seed *s, uint8_t ctl, uint32_t seq)
+{
+	CmProtoMsg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CM_MSG_HEARTBEAT;
+	m.u.heartbeat.seq = seq;
+	m.u.heartbeat.echo = 1000 * (uint64_t) seq;
+	wp_chunk(s, ctl, &m);
+}
+
+/* A register ('J') or unregister ('K') of a session from host:port. */
+static void
+wp_session(Seed *s, uint8_t ctl, uint8_t type, uint32_t pid, int family,
+		   const char *host, uint16_t port)
+{
+	CmProtoMsg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.u.session.backend_pid = pid;
+	m.u.session.client.family = (uint8_t) (family == AF_INET ? 4 : 6);
+	if (inet_pton(family, host, m.u.session.client.addr) != 1)
+		die("bad seed address");
+	m.u.session.client.port = port;
+	wp_chunk(s, ctl, &m);
+}
+
+static void
+wp_goodbye(Seed *s, uint8_t ctl)
+{
+	CmProtoMsg	m;
+
+	notice(&m, CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down");
+	wp_chunk(s, ctl, &m);
+}
+
+static void
+watchdog_peer(void)
+{
+	const char *t = "watchdog_peer";
+	Seed		s;
+
+	/* a plain hello, no authentication, then the connection closes */
+	wp_start(&s, 0, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_NONE);
+	put_seed(t, "hello", &s);
+
+	/* the same with heartbeats, an attribute change and a goodbye */
+	wp_start(&s, 0, 0, 0);
+	wp_hello(&s, WP_SPLIT, CM_PROTO_AUTH_NONE);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_FLIP_ATTRS, 2);
+	wp_heartbeat(&s, WP_CLOCK_1S, 3);
+	wp_goodbye(&s, 0);
+	put_seed(t, "hello-heartbeats", &s);
+
+	/* hello and heartbeats, then silence until conmgr is declared lost */
+	wp_start(&s, WP_PRECISE, 0, WP_END_TIMEOUT);
+	wp_hello(&s, 0, CM_PROTO_AUTH_NONE);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	put_seed(t, "hello-lost", &s);
+
+	/* heartbeats faster than announced; the first welcome cannot be sent */
+	wp_start(&s, 0, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_NONE);
+	for (uint32_t i = 1; i <= 12; i++)
+		wp_heartbeat(&s, 0, i);
+	put_seed(t, "heartbeats-too-fast", &s);
+	wp_start(&s, 0, 0, WP_BREAK_FIRST);
+	wp_hello(&s, 0, CM_PROTO_AUTH_NONE);
+	put_seed(t, "welcome-not-sent", &s);
+
+	/* a server with a secret: the fuzzer's hello asks for it, a bad proof */
+	wp_start(&s, WP_AUTH_ONE, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_HMAC_SHA256);
+	wp_proof(&s, WP_CLOCK_1S, CM_PROTO_MAX_NONCE);
+	put_seed(t, "auth-bad-proof", &s);
+	wp_start(&s, WP_AUTH_ONE, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_HMAC_SHA256);
+	wp_proof(&s, 0, 16);
+	put_seed(t, "auth-short-proof", &s);
+	wp_start(&s, WP_AUTH_ONE, 0, 0);
+	wp_hello_nonce(&s, 0, CM_PROTO_AUTH_HMAC_SHA256, 16);
+	put_seed(t, "auth-short-nonce", &s);
+	wp_start(&s, WP_AUTH_ONE, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_HANDSHAKE_ONLY);
+	put_seed(t, "auth-method-1", &s);
+
+	/* the secrets are reloaded between challenge and proof: none left */
+	wp_start(&s, WP_AUTH_TWO, 0, 0);
+	wp_hello(&s, 0, CM_PROTO_AUTH_HMAC_SHA256);
+	wp_nothing(&s, WP_RELOAD);	/* unreadable */
+	wp_nothing(&s, WP_RELOAD);	/* every conmgr refused */
+	wp_nothing(&s, WP_RELOAD);	/* authentication off */
+	wp_proof(&s, 0, CM_PROTO_MAX_NONCE);
+	put_seed(t, "auth-reload-before-proof", &s);
+
+	/* authenticated session (played handshake), precise mode, IPv4 */
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE | WP_PRECISE, 0, 0);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_REGISTER, 108, AF_INET, "127.0.0.1", 50008);
+	wp_session(&s, 0, CM_MSG_REGISTER, 101, AF_INET6, "::ffff:127.0.0.1", 50001);
+	wp_heartbeat(&s, WP_CLOCK_1S, 2);
+	wp_session(&s, 0, CM_MSG_UNREGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_FLIP_ATTRS, 3);
+	wp_goodbye(&s, 0);
+	put_seed(t, "auth-register-goodbye", &s);
+
+	/* two secrets, IPv6, registrations refused and accepted, lost */
+	wp_start(&s, WP_PLAYED | WP_AUTH_TWO | WP_PRECISE | WP_IPV6, 0, 0);
+	wp_session(&s, 0, CM_MSG_REGISTER, 103, AF_INET6, "::1", 50003);
+	wp_session(&s, 0, CM_MSG_REGISTER, 104, AF_INET6, "::1", 50004);
+	wp_session(&s, 0, CM_MSG_REGISTER, 105, AF_INET6, "::1", 50005);
+	wp_session(&s, 0, CM_MSG_REGISTER, 109, AF_INET6, "::1", 1);
+	wp_session(&s, 0, CM_MSG_REGISTER, 106, AF_INET6, "::1", 5432);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_SPLIT, 1);
+	wp_session(&s, 0, CM_MSG_UNREGISTER, 104, AF_INET6, "::1", 50004);
+	wp_heartbeat(&s, WP_CLOCK_1S, 2);
+	put_seed(t, "auth-ipv6-register-lost", &s);
+
+	/* the registration table fills up (held by a lost peer's sessions) */
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE | WP_PRECISE, 3, 0);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_REGISTER, 101, AF_INET, "127.0.0.1", 50001);
+	wp_session(&s, 0, CM_MSG_REGISTER, 102, AF_INET, "127.0.0.1", 50002);
+	wp_session(&s, 0, CM_MSG_REGISTER, 108, AF_INET, "127.0.0.1", 50008);
+	wp_session(&s, 0, CM_MSG_REGISTER, 110, AF_INET, "127.0.0.1", 50010);
+	wp_session(&s, 0, CM_MSG_REGISTER, 107, AF_INET, "127.0.0.1", 50007);
+	wp_goodbye(&s, 0);
+	put_seed(t, "auth-registrations-full", &s);
+
+	/* frames that fail the integrity check: unsealed, replayed, altered */
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE, 0, 0);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_RAW, 2);
+	put_seed(t, "auth-unsealed", &s);
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE, 0, 0);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_BAD_SEQ, 2);
+	put_seed(t, "auth-bad-sequence", &s);
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE, 0, 0);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_heartbeat(&s, WP_CLOCK_1S | WP_BAD_TAG, 2);
+	put_seed(t, "auth-bad-tag", &s);
+
+	/* back after a watchdog restart; then the server shuts down */
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE | WP_PRECISE, 4, WP_END_SHUTDOWN);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	put_seed(t, "auth-reconnect", &s);
+
+	/* every slot taken; the watchdog process restarts */
+	wp_start(&s, WP_PLAYED | WP_AUTH_ONE, 1, WP_END_RESTART);
+	put_seed(t, "auth-slots-full", &s);
+
+	/* no authentication, the peer as an IPv4-mapped address, in address mode */
+	wp_start(&s, WP_PLAYED | WP_MAPPED, 2, WP_END_RESTART);
+	wp_heartbeat(&s, WP_CLOCK_1S, 1);
+	wp_heartbeat(&s, WP_CLOCK_DAY, 2);
+	put_seed(t, "played-mapped", &s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -385,5 +645,6 @@ main(int argc, char **argv)
 	to_client();
 	greeting();
 	pg_startup();
+	watchdog_peer();
 	return 0;
 }
