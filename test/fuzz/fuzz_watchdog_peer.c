@@ -96,6 +96,7 @@
 typedef struct Conmgr
 {
 	bool		played;			/* the harness sent hello and proof */
+	uint16		version;		/* the highest version its hello names */
 	const CmAuthSecret *secret; /* the secret conmgr proves, or NULL */
 	CmAuthTranscript transcript;
 	bool		challenged;
@@ -260,7 +261,8 @@ other_addr(CmProtoAddr *addr, int n)
 static void
 add_registration(int pid, int slot, uint16 port)
 {
-	if (!wd_registration_add(pid, slot, wd_shared->slots[slot].generation, port))
+	if (wd_registration_add(pid, slot, wd_shared->slots[slot].generation, port) !=
+		WD_REGISTRATION_ADDED)
 		fuzz_fail("prefill: registration table full");
 }
 
@@ -522,9 +524,17 @@ conmgr_welcome(const CmProtoWelcome *w, const uint8 *frame, size_t len)
 			   "welcomed while the server refuses every conmgr");
 	cm.welcomed = true;
 	reached[M_WELCOMED] = true;
-	FUZZ_CHECK(w->version == CM_PROTO_VERSION_1_0, "welcome with version %x", w->version);
-	FUZZ_CHECK(w->attrs == wd_fake.attrs, "welcome with attributes %u, the instance has %u",
-			   w->attrs, wd_fake.attrs);
+	{
+		/* the highest version both speak (the hello is the played one, or the input's) */
+		uint16		want = Min(wd_fake.peer->hello.max_version, CM_PROTO_VERSION_MAX);
+
+		FUZZ_CHECK(!cm.played || want == cm.version, "the hello kept is not the one sent");
+		FUZZ_CHECK(w->version == want, "welcome with version %x, conmgr speaks up to %x",
+				   w->version, want);
+		cm.version = w->version;
+	}
+	FUZZ_CHECK(w->attrs == cm_proto_attrs_for_version(cm.version, wd_fake.attrs),
+			   "welcome with attributes %u, the instance has %u", w->attrs, wd_fake.attrs);
 	FUZZ_CHECK(w->server_timeout_ms == Min((uint64) wd_fake.peer->hello.heartbeat_interval_ms +
 										   wd_fake.peer->hello.heartbeat_timeout_ms +
 										   wd_timeout_margin, PG_INT32_MAX),
@@ -607,7 +617,8 @@ conmgr_read(void)
 							heartbeats[heartbeats_answered].echo == msg.u.heartbeat.echo),
 						   "heartbeat reply %u does not answer the next heartbeat",
 						   msg.u.heartbeat.seq);
-				FUZZ_CHECK(msg.u.heartbeat.attrs == wd_fake.attrs,
+				FUZZ_CHECK(msg.u.heartbeat.attrs ==
+						   cm_proto_attrs_for_version(cm.version, wd_fake.attrs),
 						   "a heartbeat reply with attributes %u, the instance has %u",
 						   msg.u.heartbeat.attrs, wd_fake.attrs);
 				heartbeats_answered++;
@@ -615,7 +626,8 @@ conmgr_read(void)
 				break;
 			case CM_MSG_ATTRIBUTES:
 				FUZZ_CHECK(cm.welcomed, "attributes before the welcome");
-				FUZZ_CHECK(msg.u.attributes.attrs == wd_fake.attrs,
+				FUZZ_CHECK(msg.u.attributes.attrs ==
+						   cm_proto_attrs_for_version(cm.version, wd_fake.attrs),
 						   "attributes %u pushed, the instance has %u",
 						   msg.u.attributes.attrs, wd_fake.attrs);
 				reached[M_ATTRIBUTES] = true;
@@ -699,7 +711,9 @@ conmgr_handshake(WdPeer *peer, uint8 opts)
 	msg.type = CM_MSG_HELLO;
 	msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
 	msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
+	/* an older conmgr: no incarnation, and protocol 1.0 only */
+	cm.version = (opts & 0x08) ? CM_PROTO_VERSION_1_0 : CM_PROTO_VERSION_MAX;
+	msg.u.hello.max_version = cm.version;
 	msg.u.hello.heartbeat_interval_ms = timing[opts & 3][0];
 	msg.u.hello.heartbeat_timeout_ms = timing[opts & 3][1];
 	msg.u.hello.auth_method = cm.secret ? CM_PROTO_AUTH_HMAC_SHA256 : CM_PROTO_AUTH_NONE;
@@ -930,7 +944,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ctl & 0x80)
 			wd_fake.auth = (WdFakeAuth) ((wd_fake.auth + 1) % WD_FAKE_AUTH_COUNT);
 		if (ctl & 0x08)
-			wd_fake.attrs = wd_fake.attrs ? 0 : CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY;
+		{
+			/* next of: primary, standby, stopping primary, stopping standby */
+			static const uint8 cycle[] = {
+				CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY,
+				CM_PROTO_ATTR_STOPPING,
+				CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY | CM_PROTO_ATTR_STOPPING,
+				0};
+			int			i;
+
+			for (i = 0; i < 3 && cycle[(i + 3) % 4] != wd_fake.attrs; i++)
+				;
+			wd_fake.attrs = cycle[i];
+		}
 		if (wd_now_ms() >= next_attr_check)
 		{
 			/* the event loop's attribute check (wd_check_attrs) */
