@@ -17,6 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 use IPC::Run;
+use File::Temp ();
 use CmConmgr;
 
 plan skip_all => 'needs root to run a squatter as another user; '
@@ -25,16 +26,36 @@ plan skip_all => 'needs root to run a squatter as another user; '
 my $nobody = getpwnam('nobody');
 plan skip_all => 'user "nobody" does not exist' unless defined $nobody;
 
+my $cmuser = $ENV{CM_USER} // 'cmtest';
+my $cmuid = getpwnam($cmuser);
+plan skip_all => "user \"$cmuser\" does not exist (set CM_USER)" unless defined $cmuid;
+
+# conmgr runs as the unprivileged test user (it refuses root), in a
+# directory of its own
 my $max = 10;
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
-	max_app_connections => $max,
-	app_register_timeout => 60000,
-	instances => [ { hostaddr => '127.0.0.1', port => 6000, watchdog_port => $wd->port } ]);
-my $cm = CmConmgr::start_conmgr($dir);
-ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
+my $dir = File::Temp::tempdir('cm481.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+CmConmgr::write_conf($dir,
+	"port = $port\nmax_app_connections = $max\napp_register_timeout = 60000\n"
+	  . "backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 6000\nwatchdog_port0 = "
+	  . $wd->port . "\n");
+chown $cmuid, -1, $dir, "$dir/conmgr.conf";
+chmod 0700, $dir;
+my $cm = IPC::Run::start([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
+		CmConmgr::conmgr_bin(), '-D', $dir ],
+	'<', \undef, '>', "$dir/stdout.log", '2>', "$dir/stdout.log");
+# cm_ctl refuses root as conmgr does: ask as conmgr's user
+sub status_json
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
+			CmConmgr::cm_ctl_bin(), 'status', '-D', $dir, '--json' ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	return $out;
+}
+ok(CmConmgr::wait_for(sub { status_json() =~ /"number": 0, [^}]*"state": "up"/ }, 'instance 0 up'),
+	'instance up') or diag(slurp_file("$dir/stdout.log"));
 
 # the squatter: 2 * max connections, each routed and held until stdin ends
 my $squatter = <<'PERL';
@@ -98,7 +119,8 @@ while (time < $deadline && $out !~ /^held$/m)
 }
 like($out, qr/^held$/m, 'the squatter, as nobody, holds its connections') or diag("$out$err");
 my $share = int(($max + 1) / 2);
-like($out, qr/^routed=$share refused=$share$/m,
+my $over = 2 * $max - $share;
+like($out, qr/^routed=$share refused=$over$/m,
 	"nobody gets its share ($share of $max) and the rest are refused at once");
 like($out, qr/^refusal=too many application connections to conmgr on port $port from user $nobody \(max_app_connections_per_user = $share\)/m,
 	'the refusal names the user and the setting');
@@ -111,10 +133,11 @@ is($r && $r->{type}, 'I', 'an application of another user is routed while nobody
 cmp_ok(time - $t0, '<', 1.0, 'at once');
 $app->close if $app;
 
-my @apps = CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+my @apps = CmConmgr::applications_from_json(status_json());
 is(scalar(grep { ($_->{uid} // '') eq $nobody } @apps), $share,
 	'cm_ctl status shows the share held by nobody');
 
 $in .= "\n";
 $h->finish;
+$cm->kill_kill(grace => 5);
 done_testing();
