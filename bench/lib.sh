@@ -49,8 +49,16 @@ bench_stop() {
 	pg_ctl -D "$1/data" stop -m immediate >/dev/null 2>&1 || true
 }
 
-# bench_watchdog_pid WORK: PID of the server's watchdog process.
+# bench_watchdog_pid WORK: PID of the server's watchdog process, the child
+# of the postmaster titled "postgres: watchdog" (not in pg_stat_activity);
+# waits up to 10 s for the worker to start.
 bench_watchdog_pid() {
-	psql -h "$1" -p "$(sed -n 's/^port = //p' "$1/data/postgresql.conf" | tail -n 1)" -XAtq -d postgres \
-		-c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'watchdog'"
+	local pm pid= i
+	pm=$(head -n 1 "$1/data/postmaster.pid")
+	for i in $(seq 1 100); do
+		pid=$(ps -o pid=,args= --ppid "$pm" | awk '$2 == "postgres:" && $3 == "watchdog" && NF == 3 { print $1 }')
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	echo "$pid"
 }
