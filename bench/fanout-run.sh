@@ -17,7 +17,8 @@ set -euo pipefail
 work=$1 out=$2
 shift 2
 bench=$(cd "$(dirname "$0")" && pwd)
-export PATH="$(pg_config --bindir):$PATH"
+# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
+export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 . "$bench/../scripts/common.sh"
 . "$bench/lib.sh"
 cd "$work"
