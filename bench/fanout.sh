@@ -4,7 +4,8 @@
 # stopped at once and for a frozen watchdog.
 #
 # Runs against a throw-away cluster and conmgr with the installed product
-# (install it first: make && sudo make install); as root, everything runs
+# (install it first: make && sudo make install; or set CM_BENCH_BINDIR to a
+# directory holding the conmgr and cm_ctl to use); as root, everything runs
 # as the unprivileged user of the tests.  Prints a table and writes
 # bench/results/fanout.csv (replaced).
 #
@@ -26,6 +27,6 @@ work=$(mktemp -d /tmp/cm-bench.XXXXXX)
 as_root chown -R "$CM_USER" "$work" bench/results
 chmod 755 "$work"
 status=0
-as_user bash "$top/bench/fanout-run.sh" "$work" "$top/bench/results" "$@" || status=$?
+as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/fanout-run.sh" "$work" "$top/bench/results" "$@" || status=$?
 as_root rm -rf "$work"
 exit $status

@@ -29,6 +29,6 @@ work=$(mktemp -d /tmp/cm-bench.XXXXXX)
 as_root chown -R "$CM_USER" "$work" bench/results
 chmod 755 "$work"
 status=0
-as_user bash "$top/bench/watchdog-peers-run.sh" "$work" "$top/bench/results" "$secs" "$interval" "$@" || status=$?
+as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/watchdog-peers-run.sh" "$work" "$top/bench/results" "$secs" "$interval" "$@" || status=$?
 as_root rm -rf "$work"
 exit $status
