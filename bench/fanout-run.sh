@@ -73,6 +73,7 @@ for m in "$@"; do
 	kill -CONT "$wd_pid"
 	wd_pid=
 done
-echo "(ms after the event: declared = conmgr logged the instance down; first, last = the"
+echo "(reg_s: seconds from the first instance answer until all M registered;"
+echo " ms after the event: declared = conmgr logged the instance down; first, last = the"
 echo " first and last notice received; first-d, last-d = the same after the declaration)"
 exit $status

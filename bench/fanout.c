@@ -23,7 +23,10 @@
  * takes the wall-clock time of every failure notice ('F') or end of file
  * as it arrives.  It then reads conmgr's log for the time conmgr declared
  * the instance down, and reports the first and last notice after the event
- * and after that declaration.
+ * and after that declaration, and how long the M applications took to
+ * connect, route and register, from the first instance answer on (reg_s;
+ * conmgr checks each connection's
+ * owner and each registered address with the kernel's socket diagnostics).
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -98,6 +101,7 @@ static int	n_registered,
 			n_notices,
 			n_eof;
 static char first_failure[300];
+static uint64_t first_routed_mono;	/* the first instance answer */
 
 static void app_fail(App *a, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
@@ -188,6 +192,8 @@ app_register(int idx, App *a)
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
 
+	if (first_routed_mono == 0)
+		first_routed_mono = bench_mono_ns();
 	a->sql_fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (a->sql_fd < 0 ||
 		connect(a->sql_fd, (struct sockaddr *) &sink_addr, sizeof(sink_addr)) != 0)
@@ -387,7 +393,7 @@ usage(void)
 	exit(2);
 }
 
-#define CSV_HEADER "event,apps,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms"
+#define CSV_HEADER "event,apps,register_s,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms"
 
 int
 main(int argc, char **argv)
@@ -408,6 +414,7 @@ main(int argc, char **argv)
 	struct epoll_event *events;
 	int			next_to_start = 0;
 	uint64_t	t0,
+				registered_mono = 0,
 				event_wall = 0,
 				event_mono = 0,
 				deadline;
@@ -484,6 +491,7 @@ main(int argc, char **argv)
 					waiting = apps[i].state == A_WAIT_RETRY;
 				if (!waiting)
 				{
+					registered_mono = bench_mono_ns();
 					/*
 					 * Everything is registered (or failed).  conmgr reads a
 					 * registration some time after we wrote it: give it a
@@ -554,6 +562,8 @@ main(int argc, char **argv)
 		double		ev_ms,
 					fe_ms,
 					le_ms;
+		double		reg_s = registered_mono && first_routed_mono ?
+			(double) (registered_mono - first_routed_mono) / 1e9 : -1;
 
 		for (int i = 0; i < opt_apps; i++)
 		{
@@ -576,11 +586,11 @@ main(int argc, char **argv)
 				 ((double) last - (double) declared) / 1e6);
 
 		if (opt_header)
-			printf("%-8s %6s %8s %8s %7s %6s %8s %9s %9s %9s %9s\n",
-				   "event", "apps", "notified", "missing", "failed",
+			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %9s %9s %9s %9s\n",
+				   "event", "apps", "reg_s", "notified", "missing", "failed",
 				   "eof", "declared", "first", "last", "first-d", "last-d");
-		printf("%-8s %6d %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
-			   opt_label, opt_apps, n_notified, missing, n_failed, n_eof,
+		printf("%-8s %6d %8.2f %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
+			   opt_label, opt_apps, reg_s, n_notified, missing, n_failed, n_eof,
 			   decl_s, fe_ms, le_ms, fd_s, ld_s);
 		if (first_failure[0])
 			printf("         first failure: %s\n", first_failure);
@@ -593,8 +603,8 @@ main(int argc, char **argv)
 
 			if (f == NULL)
 				return 1;
-			fprintf(f, "%s,%d,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s\n",
-					opt_label, opt_apps, n_notified + missing, n_notified,
+			fprintf(f, "%s,%d,%.3f,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s\n",
+					opt_label, opt_apps, reg_s, n_notified + missing, n_notified,
 					n_notices, n_eof, missing, n_failed, ev_ms, fe_ms, le_ms,
 					fd_s, ld_s);
 			fclose(f);

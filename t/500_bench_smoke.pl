@@ -101,16 +101,17 @@ sub csv_rows
 	note($text);
 	is($rc, 0, 'fanout: exit status 0');
 	like($text,
-		qr/^event\s+apps\s+notified\s+missing\s+failed\s+eof\s+declared\s+first\s+last\s+first-d\s+last-d$/m,
+		qr/^event\s+apps\s+reg_s\s+notified\s+missing\s+failed\s+eof\s+declared\s+first\s+last\s+first-d\s+last-d$/m,
 		'fanout: table header');
-	my $rows = rows($text, 11, qr/^(stop|sigstop)$/);
+	my $rows = rows($text, 12, qr/^(stop|sigstop)$/);
 	is(scalar(@$rows), 2, 'fanout: a row for each event');
 	for my $r (@$rows)
 	{
-		my ($event, $apps, $notified, $missing, $failed, $eof, $declared,
+		my ($event, $apps, $reg_s, $notified, $missing, $failed, $eof, $declared,
 			$first, $last, $first_d, $last_d)
 		  = @$r;
 		is($apps, $m, "$event: $m applications");
+		ok($reg_s > 0 && $reg_s < 30, "$event: registered within 30 s ($reg_s s)");
 		is($notified, $m, "$event: every application notified");
 		is($missing + $failed, 0, "$event: none missing or failed");
 		like($declared, qr/^\d+$/, "$event: conmgr logged the instance down after the event");
@@ -132,7 +133,7 @@ sub csv_rows
 	}
 	my $csv = csv_rows("$out/fanout.csv");
 	is(scalar(@$csv), 3, 'fanout: CSV header and two rows');
-	like($csv->[0], qr/^event,apps,registered,/, 'fanout: CSV header');
+	like($csv->[0], qr/^event,apps,register_s,registered,/, 'fanout: CSV header');
 	note(sprintf('fanout smoke: %.0f s', time - $t0));
 }
 
