@@ -11,7 +11,6 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +93,11 @@ bench_proc_cpu_ticks(int pid)
 	p = strrchr(buf, ')');
 	if (p == NULL)
 		return -1;
-	/* after ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+
+	/*
+	 * after ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt
+	 * cminflt majflt cmajflt utime(14) stime(15)
+	 */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
 			   &ut, &st) != 2)
 		return -1;
@@ -118,14 +121,6 @@ bench_proc_cpu_ns(int pid)
 	return ns;
 }
 
-bool
-bench_set_nonblock(int fd)
-{
-	int			fl = fcntl(fd, F_GETFL);
-
-	return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
-}
-
 long
 bench_raise_nofile(long want)
 {
@@ -142,7 +137,7 @@ bench_raise_nofile(long want)
 	return (long) rl.rlim_cur;
 }
 
-FILE *
+FILE	   *
 bench_csv_open(const char *path, const char *header)
 {
 	FILE	   *f = fopen(path, "a");

@@ -2,7 +2,7 @@
  *
  * bench_util.h
  *	  Small helpers shared by the benchmark programs of bench/: clocks,
- *	  percentiles, a process's CPU time, non-blocking sockets, CSV output.
+ *	  percentiles, a process's CPU time, the open-files limit, CSV output.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -35,9 +35,6 @@ extern long long bench_proc_cpu_ticks(int pid);
  * ticks); -1 if unreadable.
  */
 extern long long bench_proc_cpu_ns(int pid);
-
-/* Make fd non-blocking; false on failure. */
-extern bool bench_set_nonblock(int fd);
 
 /* Raise the soft open-files limit to want (at most the hard limit); returns the new soft limit. */
 extern long bench_raise_nofile(long want);

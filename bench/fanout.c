@@ -427,16 +427,35 @@ main(int argc, char **argv)
 	{
 		switch (c)
 		{
-			case 'p': opt_port = atoi(optarg); break;
-			case 'n': opt_apps = atoi(optarg); break;
-			case 'e': opt_event = optarg; break;
-			case 'L': opt_label = optarg; break;
-			case 'l': opt_log = optarg; break;
-			case 't': opt_timeout = atof(optarg); break;
-			case 'r': opt_ramp = atoi(optarg); break;
-			case 'c': opt_csv = optarg; break;
-			case 'H': opt_header = true; break;
-			default: usage();
+			case 'p':
+				opt_port = atoi(optarg);
+				break;
+			case 'n':
+				opt_apps = atoi(optarg);
+				break;
+			case 'e':
+				opt_event = optarg;
+				break;
+			case 'L':
+				opt_label = optarg;
+				break;
+			case 'l':
+				opt_log = optarg;
+				break;
+			case 't':
+				opt_timeout = atof(optarg);
+				break;
+			case 'r':
+				opt_ramp = atoi(optarg);
+				break;
+			case 'c':
+				opt_csv = optarg;
+				break;
+			case 'H':
+				opt_header = true;
+				break;
+			default:
+				usage();
 		}
 	}
 	if (opt_port <= 0 || opt_apps <= 0 || opt_event == NULL || opt_log == NULL ||
@@ -492,6 +511,7 @@ main(int argc, char **argv)
 				if (!waiting)
 				{
 					registered_mono = bench_mono_ns();
+
 					/*
 					 * Everything is registered (or failed).  conmgr reads a
 					 * registration some time after we wrote it: give it a
@@ -563,7 +583,7 @@ main(int argc, char **argv)
 					fe_ms,
 					le_ms;
 		double		reg_s = registered_mono && first_routed_mono ?
-			(double) (registered_mono - first_routed_mono) / 1e9 : -1;
+		(double) (registered_mono - first_routed_mono) / 1e9 : -1;
 
 		for (int i = 0; i < opt_apps; i++)
 		{
@@ -589,7 +609,7 @@ main(int argc, char **argv)
 			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %9s %9s %9s %9s\n",
 				   "event", "apps", "reg_s", "notified", "missing", "failed",
 				   "eof", "declared", "first", "last", "first-d", "last-d");
-		printf("%-8s %6d %8.2f %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
+		printf("%-8s %6d %8.3f %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
 			   opt_label, opt_apps, reg_s, n_notified, missing, n_failed, n_eof,
 			   decl_s, fe_ms, le_ms, fd_s, ld_s);
 		if (first_failure[0])

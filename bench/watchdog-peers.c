@@ -163,8 +163,7 @@ heap_pop(void)
 	return top;
 }
 
-static void
-peer_fail(Peer *p, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+static void peer_fail(Peer *p, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 /* Close a peer that failed; remember the first cause for the report. */
 static void
@@ -542,19 +541,44 @@ main(int argc, char **argv)
 	{
 		switch (c)
 		{
-			case 'h': opt_host = optarg; break;
-			case 'p': opt_port = atoi(optarg); break;
-			case 's': opt_secret = optarg; break;
-			case 'n': opt_peers = atoi(optarg); break;
-			case 'i': opt_interval = atoi(optarg); break;
-			case 't': opt_timeout = atoi(optarg); break;
-			case 'w': opt_warmup = atof(optarg); break;
-			case 'd': opt_duration = atof(optarg); break;
-			case 'P': opt_pid = atoi(optarg); break;
-			case 'r': opt_ramp = atoi(optarg); break;
-			case 'c': opt_csv = optarg; break;
-			case 'H': opt_header = true; break;
-			default: usage();
+			case 'h':
+				opt_host = optarg;
+				break;
+			case 'p':
+				opt_port = atoi(optarg);
+				break;
+			case 's':
+				opt_secret = optarg;
+				break;
+			case 'n':
+				opt_peers = atoi(optarg);
+				break;
+			case 'i':
+				opt_interval = atoi(optarg);
+				break;
+			case 't':
+				opt_timeout = atoi(optarg);
+				break;
+			case 'w':
+				opt_warmup = atof(optarg);
+				break;
+			case 'd':
+				opt_duration = atof(optarg);
+				break;
+			case 'P':
+				opt_pid = atoi(optarg);
+				break;
+			case 'r':
+				opt_ramp = atoi(optarg);
+				break;
+			case 'c':
+				opt_csv = optarg;
+				break;
+			case 'H':
+				opt_header = true;
+				break;
+			default:
+				usage();
 		}
 	}
 	if (opt_port <= 0 || opt_secret == NULL || opt_pid <= 0 || opt_peers <= 0 ||
