@@ -48,9 +48,15 @@ clean: clean-sub
 clean-sub:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d clean || exit 1; done
 	$(MAKE) -C test clean
+	$(MAKE) -C bench clean
 
-# Test programs (unit tests, client test programs); built by scripts/test.sh.
-test-programs: all-sub
+# Test programs (unit tests, client test programs, and the benchmark
+# programs that t/5xx runs in smoke mode); built by scripts/test.sh.
+test-programs: all-sub bench-programs
 	$(MAKE) -C test all
 
-.PHONY: all-sub install-sub clean-sub test-programs
+# The benchmark programs (bench/): linked with the product's common/ objects.
+bench-programs: all-sub
+	$(MAKE) -C bench all
+
+.PHONY: all-sub install-sub clean-sub test-programs bench-programs

@@ -4,45 +4,22 @@
 set -euo pipefail
 
 work=$1 rounds=$2 secs=$3
-export PATH="$(pg_config --bindir):$PATH"
+# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
+export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 cd "$work"
 . "$(dirname "$0")/../scripts/common.sh"
+. "$(dirname "$0")/lib.sh"
 
 pg_port=$(free_port 26432)
 wd_port=$(free_port 26545)
 cm_port=$(free_port 26546)
 
-cleanup() {
-	cm_ctl stop -D "$work/conmgr" -m immediate >/dev/null 2>&1 || true
-	pg_ctl -D "$work/data" stop -m immediate >/dev/null 2>&1 || true
-}
+cleanup() { bench_stop "$work"; }
 trap cleanup EXIT
 
-initdb -D "$work/data" -A trust >/dev/null
-(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
-cat >> "$work/data/postgresql.conf" <<CONF
-port = $pg_port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-shared_preload_libraries = 'watchdog'
-watchdog.port = $wd_port
-watchdog.secret_file = '$work/heartbeat.secret'
-max_connections = 50
-CONF
-pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+bench_cluster_start "$work" "$pg_port" "$wd_port"
 pgbench -i -q -s 1 -h "$work" -p "$pg_port" postgres >/dev/null 2>&1
-
-mkdir -m 700 "$work/conmgr"
-# written by its owner only (conmgr refuses a conmgr.conf others may write)
-(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
-port = $cm_port
-backend_host0 = '127.0.0.1'
-backend_port0 = $pg_port
-watchdog_port0 = $wd_port
-log_destination = 'file'
-secret_file = '$work/heartbeat.secret'
-CONF
-cm_ctl start -D "$work/conmgr" -t 30 >/dev/null
+bench_conmgr_start "$work" "$cm_port" "$pg_port" "$wd_port"
 
 # tps of one pgbench run: run ENV... -- PGBENCH-ARGS...
 tps() {

@@ -148,7 +148,13 @@ app_detach(CmApp *app)
 
 	if (inst)
 	{
-		if (app->state == CM_APP_REGISTERED &&
+		/*
+		 * Nothing is forwarded to an instance that is not up: do not look
+		 * for another holder then.  When an instance fails, every one of
+		 * its connections is detached in turn, and that scan of the
+		 * instance's connections would make the notification quadratic.
+		 */
+		if (app->state == CM_APP_REGISTERED && inst->state == CM_INST_UP &&
 			app_other_holder(inst, app, app->backend_pid) == NULL)
 			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
 										app->backend_pid, &app->local);

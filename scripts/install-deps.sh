@@ -11,6 +11,7 @@ PACKAGES=(
 	libipc-run-perl
 	iproute2 procps
 	valgrind cppcheck
+	gnuplot-nox
 	clang libclang-rt-14-dev
 	python3-psycopg2 python3-psycopg
 	libecpg-dev unixodbc unixodbc-dev odbc-postgresql

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * bench_util.h
+ *	  Small helpers shared by the benchmark programs of bench/: clocks,
+ *	  percentiles, a process's CPU time, the open-files limit, CSV output.
+ *
+ * Copyright (c) 2026, Connection Manager for PostgreSQL developers
+ *
+ * IDENTIFICATION
+ *	  bench/bench_util.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef BENCH_BENCH_UTIL_H
+#define BENCH_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Monotonic and wall clocks, in nanoseconds. */
+extern uint64_t bench_mono_ns(void);
+extern uint64_t bench_wall_ns(void);
+
+/* Sort v[0..n) in place and return its p-th percentile (0..100). */
+extern double bench_percentile(double *v, size_t n, double p);
+
+/* utime + stime of a process, in clock ticks, from /proc/PID/stat; -1 if unreadable. */
+extern long long bench_proc_cpu_ticks(int pid);
+
+/*
+ * CPU time of a process in nanoseconds, from the first field of
+ * /proc/PID/schedstat (the scheduler's own account, not rounded to clock
+ * ticks); -1 if unreadable.
+ */
+extern long long bench_proc_cpu_ns(int pid);
+
+/* Raise the soft open-files limit to want (at most the hard limit); returns the new soft limit. */
+extern long bench_raise_nofile(long want);
+
+/*
+ * Open csv for appending, writing header first when the file is empty;
+ * NULL (and a message on stderr) on failure.
+ */
+extern FILE *bench_csv_open(const char *path, const char *header);
+
+/* Exit with a message on stderr (a usage or set-up error). */
+extern void bench_fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif							/* BENCH_BENCH_UTIL_H */

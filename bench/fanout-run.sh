@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The fan-out benchmark itself, as the unprivileged user (run by
+# bench/fanout.sh, and in smoke mode by t/510_bench_smoke.pl).
+#
+# Usage: fanout-run.sh WORKDIR OUTDIR M...
+#
+# Starts a throw-away cluster and a conmgr (bench/lib.sh) sized for the
+# largest M; then for each M, twice: M applications register through
+# conmgr (bench/fanout), and the instance fails
+#   stop     pg_ctl stop -m immediate (the heartbeat connection breaks)
+#   sigstop  the watchdog process frozen with SIGSTOP (conmgr's heartbeat
+#            timeout expires)
+# after which the server is started again, or the watchdog continued.
+# Prints a table and appends to OUTDIR/fanout.csv.
+set -euo pipefail
+
+work=$1 out=$2
+shift 2
+bench=$(cd "$(dirname "$0")" && pwd)
+# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
+export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
+. "$bench/../scripts/common.sh"
+. "$bench/lib.sh"
+cd "$work"
+
+max=0
+for m in "$@"; do [ "$m" -gt "$max" ] && max=$m; done
+# conmgr: 32 + instances + max_app_connections (docs/conmgr.md); this
+# program: 3 per application (conmgr socket, stand-in SQL connection, its
+# accepted end)
+ulimit -n "$(ulimit -Hn)"
+need=$((3 * max + 64))
+if [ "$(ulimit -n)" -lt "$need" ]; then
+	echo "fanout: the open-files hard limit ($(ulimit -Hn)) is below the $need that $max applications need" >&2
+	exit 1
+fi
+
+pg_port=$(free_port 26832)
+wd_port=$(free_port 26945)
+cm_port=$(free_port 26946)
+cleanup() {
+	[ -n "${wd_pid:-}" ] && kill -CONT "$wd_pid" 2>/dev/null
+	bench_stop "$work"
+}
+trap cleanup EXIT
+
+# heartbeat every 200 ms, failure after 1000 ms without an answer: the
+# SIGSTOP case then takes about a second
+interval=200 timeout=1000
+bench_cluster_start "$work" "$pg_port" "$wd_port"
+bench_conmgr_start "$work" "$cm_port" "$pg_port" "$wd_port" "heartbeat_interval = $interval
+heartbeat_timeout = $timeout
+max_app_connections = $((max + 100))
+max_app_connections_per_user = $((max + 100))"
+log=$work/conmgr/conmgr.log
+
+echo "== failure notices to M registered applications (conmgr heartbeat_interval $interval ms, heartbeat_timeout $timeout ms)"
+echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $(pg_config --version | cut -d' ' -f2), load average$(uptime | sed 's/.*load average//')"
+header=--header
+status=0
+for m in "$@"; do
+	# the server stops at once
+	"$bench/fanout" --port "$cm_port" --apps "$m" --log "$log" --label stop \
+		--event "pg_ctl -D '$work/data' stop -m immediate >/dev/null" \
+		--csv "$out/fanout.csv" $header || status=1
+	header=
+	pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+
+	# the watchdog freezes (the server runs on)
+	wd_pid=$(bench_watchdog_pid "$work")
+	"$bench/fanout" --port "$cm_port" --apps "$m" --log "$log" --label sigstop \
+		--event "kill -STOP $wd_pid" --csv "$out/fanout.csv" || status=1
+	kill -CONT "$wd_pid"
+	wd_pid=
+done
+echo "(reg_s: seconds from the first instance answer until all M registered;"
+echo " ms after the event: declared = conmgr logged the instance down; first, last = the"
+echo " first and last notice received; first-d, last-d = the same after the declaration)"
+exit $status

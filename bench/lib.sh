@@ -1,0 +1,64 @@
+# Shared by the benchmark scripts in bench/ that run as the unprivileged
+# user: a throw-away PostgreSQL cluster with the watchdog preloaded and
+# heartbeat authentication on, and a conmgr in front of it.  Source it after
+# scripts/common.sh, from inside the work directory.
+
+# bench_cluster_start WORK PG_PORT WD_PORT [EXTRA]: initdb WORK/data, write
+# the shared secret WORK/heartbeat.secret, preload the watchdog and start
+# the server (log in WORK/server.log).  EXTRA (lines) is appended to
+# postgresql.conf: the settings of one benchmark.
+bench_cluster_start() {
+	local work=$1 pg_port=$2 wd_port=$3 extra=${4:-}
+	initdb -D "$work/data" -A trust >/dev/null
+	(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
+	cat >> "$work/data/postgresql.conf" <<CONF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+shared_preload_libraries = 'watchdog'
+watchdog.port = $wd_port
+watchdog.secret_file = '$work/heartbeat.secret'
+max_connections = 50
+$extra
+CONF
+	pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+}
+
+# bench_conmgr_start WORK CM_PORT PG_PORT WD_PORT [EXTRA]: write
+# WORK/conmgr/conmgr.conf for the one instance of bench_cluster_start, EXTRA
+# (lines) appended, and start conmgr; its log is WORK/conmgr/conmgr.log.
+bench_conmgr_start() {
+	local work=$1 cm_port=$2 pg_port=$3 wd_port=$4 extra=${5:-}
+	mkdir -m 700 "$work/conmgr"
+	# written by its owner only (conmgr refuses a conmgr.conf others may write)
+	(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
+port = $cm_port
+backend_host0 = '127.0.0.1'
+backend_port0 = $pg_port
+watchdog_port0 = $wd_port
+log_destination = 'file'
+secret_file = '$work/heartbeat.secret'
+$extra
+CONF
+	cm_ctl start -D "$work/conmgr" -t 30 >/dev/null
+}
+
+# bench_stop WORK: stop conmgr and the server of WORK, whatever their state.
+bench_stop() {
+	cm_ctl stop -D "$1/conmgr" -m immediate >/dev/null 2>&1 || true
+	pg_ctl -D "$1/data" stop -m immediate >/dev/null 2>&1 || true
+}
+
+# bench_watchdog_pid WORK: PID of the server's watchdog process, the child
+# of the postmaster titled "postgres: watchdog" (not in pg_stat_activity);
+# waits up to 10 s for the worker to start.
+bench_watchdog_pid() {
+	local pm pid= i
+	pm=$(head -n 1 "$1/data/postmaster.pid")
+	for i in $(seq 1 100); do
+		pid=$(ps -o pid=,args= --ppid "$pm" | awk '$2 == "postgres:" && $3 == "watchdog" && NF == 3 { print $1 }')
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	echo "$pid"
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Benchmark: what the watchdog costs per heartbeat, and its heartbeat round
+# trip, with N authenticated conmgr peers (bench/watchdog-peers.c).
+#
+# Runs against a throw-away cluster with the installed watchdog (install the
+# product first: make && sudo make install); as root, PostgreSQL and the
+# peers run as the unprivileged user of the tests.  Prints a table and
+# writes bench/results/watchdog-peers.csv (replaced).
+#
+# Usage: bench/watchdog-peers.sh [SECONDS [INTERVAL_MS [N...]]]
+#        (defaults: 10 s window, 1000 ms, N = 100 1000 5000)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+. scripts/common.sh
+
+secs=${1:-10}
+interval=${2:-1000}
+shift $(($# < 2 ? $# : 2))
+[ $# -gt 0 ] || set -- 100 1000 5000
+
+ensure_user
+make -s COPT=-Werror bench-programs
+mkdir -p bench/results
+rm -f bench/results/watchdog-peers.csv
+
+work=$(mktemp -d /tmp/cm-bench.XXXXXX)
+as_root chown -R "$CM_USER" "$work" bench/results
+chmod 755 "$work"
+status=0
+as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/watchdog-peers-run.sh" "$work" "$top/bench/results" "$secs" "$interval" "$@" || status=$?
+as_root rm -rf "$work"
+exit $status
