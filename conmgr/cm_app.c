@@ -400,10 +400,49 @@ app_route(CmApp *app, const CmProtoRoute *r)
 }
 
 /*
+ * Fast path of app_registration_owned: the SQL connection looked up by its
+ * two ends, the registered address and the instance's address (the one the
+ * heartbeat connection reached) with its SQL port: one lookup in the
+ * kernel's connection table, whatever the number of sockets.  True when
+ * that is a connection of the application's user; false when not found
+ * that way (the application reached the instance by another of its
+ * addresses) or anything else, for the full check to decide.
+ */
+static bool
+app_registration_owned_exact(CmApp *app, const struct sockaddr *local)
+{
+	struct sockaddr_storage inst_addr;
+	socklen_t	len = sizeof(inst_addr);
+	evutil_socket_t fd;
+	uid_t		uid;
+	int			state;
+	bool		held;
+	char		err[256];
+
+	if (app->inst == NULL || app->inst->bev == NULL ||
+		(fd = bufferevent_getfd(app->inst->bev)) < 0 ||
+		getpeername(fd, (struct sockaddr *) &inst_addr, &len) < 0)
+		return false;
+	if (inst_addr.ss_family == AF_INET)
+		((struct sockaddr_in *) &inst_addr)->sin_port = htons(app->inst->cfg->port);
+	else if (inst_addr.ss_family == AF_INET6)
+		((struct sockaddr_in6 *) &inst_addr)->sin6_port = htons(app->inst->cfg->port);
+	else
+		return false;
+	if (cm_sockdiag_peer_owner(local, (struct sockaddr *) &inst_addr, &uid, &state,
+							   &held, err, sizeof(err)) != CM_SOCKDIAG_FOUND)
+		return false;
+	return held && uid == app->uid && state >= 0 && state < 32 &&
+		(CM_SOCKDIAG_CONNECTED & CM_SOCKDIAG_STATE(state)) != 0;
+}
+
+/*
  * Is the registered address (the client end of the application's SQL
  * connection) a connected TCP socket of the application's own user?  The
  * application's user is the owner of its conmgr socket (app->uid); the
- * kernel tells the owners of the sockets bound to that address and port.
+ * kernel tells the owners of the sockets bound to that address and port
+ * (first by an exact lookup of the connection to the instance, else by a
+ * filtered walk of the host's TCP sockets).
  * Refused: no connected socket there, or none of that user's (a port that
  * nobody uses, a listening socket, another user's connection).  Returns
  * true when the registration may go on, including when it cannot be
@@ -439,6 +478,8 @@ app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtex
 		sin6->sin6_port = htons(local->port);
 		memcpy(&sin6->sin6_addr, local->addr, 16);
 	}
+	if (app_registration_owned_exact(app, (struct sockaddr *) &ss))
+		return true;
 	st = cm_sockdiag_count_local((struct sockaddr *) &ss, CM_SOCKDIAG_CONNECTED,
 								 app->uid, &owned, &others, err, sizeof(err));
 	if (st != CM_SOCKDIAG_FOUND)
