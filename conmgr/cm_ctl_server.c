@@ -188,7 +188,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 						cm_server.shutdown == CM_SHUTDOWN_NONE ? "running" : "shutting down",
 						cm_server.directory);
 	evbuffer_add_printf(out, "started %s; port %d on %s; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
-						ts, cm_server.cfg.port, cm_server.listen_desc,
+						ts, cm_server.cfg.port, cm_server.app_listen.desc,
 						cm_server.cfg.heartbeat_interval,
 						cm_server.cfg.heartbeat_timeout);
 	evbuffer_add_printf(out, "application connections: %d of max_app_connections %d\n",

@@ -37,6 +37,26 @@
 
 struct CmApp;
 
+/*
+ * The listeners of one TCP port of conmgr, on the loopback addresses
+ * (cm_listen.c).  The caller fills in the first fields.
+ */
+typedef struct CmListenSet
+{
+	int			port;
+	const char *purpose;		/* "" or "for metrics ", for the log */
+	const char *clients;		/* "applications", for error messages */
+	evconnlistener_cb accept_cb;
+	evconnlistener_errorcb error_cb;
+	void	   *arg;
+	int			backlog;
+
+	struct evconnlistener *listeners[2];
+	int			nlisteners;
+	int			family;			/* of the first one bound */
+	char		desc[32];		/* "127.0.0.1 and ::1", for status */
+} CmListenSet;
+
 /* States of a heartbeat connection. */
 typedef enum CmInstState
 {
@@ -166,9 +186,7 @@ typedef struct CmServer
 	CmInstance *instances[CM_MAX_INSTANCES];	/* only defined ones */
 	unsigned	rr_counter;		/* round robin among equals */
 
-	struct evconnlistener *app_listeners[2];
-	int			napp_listeners;
-	char		listen_desc[32];	/* "127.0.0.1 and ::1", for status */
+	CmListenSet app_listen;		/* the application port */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
 	CmApp	   *apps;
@@ -213,6 +231,11 @@ extern void cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 extern void cm_app_notify_attrs_changed(CmInstance *inst);
 extern void cm_app_close_all(uint16_t reason, const char *message);
 extern void cm_app_free_all(void);
+
+/* cm_listen.c */
+extern bool cm_listen_loopback(CmListenSet *set);
+extern void cm_listen_enable(CmListenSet *set, bool on);
+extern void cm_listen_close(CmListenSet *set);
 
 /* cm_ctl_server.c */
 extern bool cm_ctl_server_start(void);
