@@ -226,6 +226,24 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 	return true;
 }
 
+/*
+ * Encode a notice ('N', 'F', 'X') to an application into buf; a failure
+ * notice counts in conmgr_notices_sent_total.  Returns its length, 0 when
+ * it could not be encoded.
+ */
+static size_t
+app_encode_notice(uint8_t type, uint16_t reason, const char *message,
+				  uint8_t *buf, size_t cap)
+{
+	size_t		n;
+
+	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
+							   buf, cap);
+	if (n > 0 && type == CM_MSG_FAILURE)
+		cm_metrics_notice(reason);
+	return n;
+}
+
 /* Send a notice ('N', 'F', 'X') and close; false when freed at once. */
 static bool
 app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
@@ -234,8 +252,7 @@ app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
 
-	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
-							   buf, sizeof(buf));
+	n = app_encode_notice(type, reason, message, buf, sizeof(buf));
 	return app_send_and_close(app, buf, n);
 }
 
@@ -326,8 +343,11 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					sizeof(app->application_name));
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+	{
+		cm_metrics_route(CM_ROUTE_STOPPING);
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
 									CM_STOPPING_MESSAGE);
+	}
 
 	inst = app_choose_instance(r->tsa);
 	if (inst == NULL)
@@ -356,6 +376,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
 					   app->peer, (unsigned) r->client_pid, app->application_name,
 					   cm_proto_tsa_name(r->tsa));
+		cm_metrics_route(CM_ROUTE_NO_INSTANCE);
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
 	}
 
@@ -380,6 +401,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
 	evtimer_add(app->timer, &tv);
 	app->state = CM_APP_ROUTED;
+	cm_metrics_route(CM_ROUTE_ROUTED);
 	app->inst = inst;
 	app->inst_prev = NULL;
 	app->inst_next = inst->apps;
@@ -727,14 +749,15 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Descriptors that application connections may still take: the open-files
  * limit less CM_FIXED_FDS (log, control socket, listeners, event loop, name
- * resolution, ...) and one per instance, so that a heartbeat connection
- * can always be made again, less those application connections hold.
+ * resolution, ...), the metrics endpoint's share (cm_metrics_fds) and one
+ * per instance, so that a heartbeat connection can always be made again,
+ * less those application connections hold.
  */
 static int
 app_fds_left(void)
 {
-	return cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances -
-		cm_server.nappobjs;
+	return cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() -
+		cm_server.ninstances - cm_server.nappobjs;
 }
 
 /*
@@ -750,8 +773,9 @@ app_fds_left(void)
  * and the socket closed.
  */
 static void
-app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
-				   uint8_t type, uint16_t reason, const char *message)
+app_refuse_at_once(evutil_socket_t fd, const char *peer, CmRefusal why,
+				   const char *sqlstate, uint8_t type, uint16_t reason,
+				   const char *message)
 {
 	uint8_t		buf[2 * CM_PROTO_MAX_MSG];
 	size_t		n;
@@ -759,6 +783,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 	CmApp	   *app = NULL;
 	struct timeval tv = {CM_REFUSED_LINGER_MS / 1000, (CM_REFUSED_LINGER_MS % 1000) * 1000};
 
+	cm_metrics_refused(why);
 	n = cm_proto_encode_refusal_greeting(buf, sizeof(buf), sqlstate, message);
 	if (n > 0)
 		m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
@@ -884,7 +909,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	{
 		/* the port stays ours until conmgr exits; nobody else answers */
 		cm_debug("application connection from %s refused: conmgr is stopping", peer);
-		app_refuse_at_once(fd, peer, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+		app_refuse_at_once(fd, peer, CM_REFUSE_STOPPING, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
 						   CM_STOPPING_MESSAGE);
 		return;
 	}
@@ -898,7 +923,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		snprintf(msg, sizeof(msg),
 				 "too many application connections to conmgr on port %d: its open-files limit is reached",
 				 cm_server.cfg.port);
-		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		app_refuse_at_once(fd, peer, CM_REFUSE_OPEN_FILES, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 		return;
 	}
 	if (cm_server.napps >= cm_server.cfg.max_app_connections)
@@ -915,7 +940,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		snprintf(msg, sizeof(msg),
 				 "too many application connections to conmgr on port %d (max_app_connections = %d)",
 				 cm_server.cfg.port, cm_server.cfg.max_app_connections);
-		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		app_refuse_at_once(fd, peer, CM_REFUSE_MAX, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 		return;
 	}
 
@@ -935,7 +960,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			snprintf(msg, sizeof(msg),
 					 "too many application connections to conmgr on port %d from user %u (max_app_connections_per_user = %d)",
 					 cm_server.cfg.port, (unsigned) uid, limit);
-			app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+			app_refuse_at_once(fd, peer, CM_REFUSE_PER_USER, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 			return;
 		}
 	}
@@ -1158,8 +1183,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 			uint8_t		buf[CM_PROTO_MAX_MSG];
 			size_t		n;
 
-			n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
-									   message, buf, sizeof(buf));
+			n = app_encode_notice(CM_MSG_FAILURE, reason, message, buf, sizeof(buf));
 			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
 				cm_flush_now(app->bev);
 		}
