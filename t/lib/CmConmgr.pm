@@ -357,7 +357,8 @@ from conmgr that does not verify is an event ("integrity tag" or
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "shutdown" (send 'S' and close), "restart" (send a goodbye with reason
 12, watchdog restarting, and close), "close" (drop every connection),
-"refuse" (refuse new connections with 'X'), "raw HEX" (send bytes as
+"refuse" (refuse new connections with 'X'), "accept" (welcome them
+again), "raw HEX" (send bytes as
 they are: unsealed, as a relay on the path would inject them), "replay"
 (send the last sealed frame again).  Events (hello, register,
 unregister, goodbye) are appended to ->{events_file}.  C<version> is the
@@ -522,6 +523,7 @@ sub _run
 					elsif ($cmd eq 'mute') { $muted = 1; }
 					elsif ($cmd eq 'unmute') { $muted = 0; }
 					elsif ($cmd eq 'refuse') { $refuse = 1; }
+					elsif ($cmd eq 'accept') { $refuse = 0; }
 					elsif ($cmd eq 'shutdown' || $cmd eq 'close' || $cmd eq 'restart')
 					{
 						foreach my $k (keys %conns)
