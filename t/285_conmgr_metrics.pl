@@ -238,6 +238,12 @@ sub wait_scrape
 # ---------------------------------------------------------------------
 # A healthy set
 
+my ($src, $sout) = CmConmgr::cm_ctl('status', '-D', $dir);
+like($sout, qr/^metrics: GET \/metrics on port $mport on 127\.0\.0\.1/m,
+	'cm_ctl status names the metrics port');
+like(CmConmgr::status_json($dir), qr/"metrics_port": $mport,/,
+	'and so does its JSON');
+
 my $m1 = scrape('first scrape');
 ok($m1, 'first scrape parses strictly');
 is(val($m1, 'conmgr_build_info', version => '1.0'), 1, 'build_info with the version');
