@@ -54,9 +54,9 @@ typedef enum CmMetricsConnState
 {
 	MC_READING = 0,				/* waiting for the whole request header */
 	MC_ANSWERING,				/* answer queued, being written */
-	MC_DRAINING					/* answer written, sending side shut; what
-								 * the client still sends is read away until
-								 * it closes */
+	MC_DRAINING					/* answer written, sending side shut; what the
+								 * client still sends is read away until it
+								 * closes */
 } CmMetricsConnState;
 
 typedef struct CmMetricsConn
