@@ -326,6 +326,27 @@ sub wait_for_log
 		$what // "log matching $re");
 }
 
+# GET /metrics from the conmgr whose metrics_port is $mport; returns the
+# body, or undef when the answer is not a 200.  (t/285 parses it strictly.)
+sub scrape_metrics
+{
+	my ($mport) = @_;
+	my $s = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $mport,
+		Proto => 'tcp') or return undef;
+	syswrite($s, "GET /metrics HTTP/1.0\r\n\r\n");
+	my $sel = IO::Select->new($s);
+	my $buf = '';
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline && $sel->can_read($deadline - time()))
+	{
+		last unless sysread($s, $buf, 65536, length $buf);
+	}
+	close $s;
+	return $buf =~ /^HTTP\/1\.1 200 .*?\r\n\r\n(.*)$/s ? $1 : undef;
+}
+
 package CmConmgr::FakeWatchdog;
 
 use strict;
