@@ -107,7 +107,9 @@ static const struct
 #define NUM_NOTICE_NAMES (sizeof(notice_names) / sizeof(notice_names[0]))
 
 /* Instance states as cm_instance_state_name() names them. */
-static const char *const state_names[] = {"down", "connecting", "restarting", "up"};
+static const char *const state_names[] = {
+	"down", "connecting", "restarting", "up", "draining"
+};
 
 /* ------------------------------------------------------------------ */
 /* Counters															  */

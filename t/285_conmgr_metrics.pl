@@ -22,7 +22,8 @@ use Time::HiRes qw(time usleep);
 use CmConmgr;
 
 my $STANDBY = CmConmgr::ATTR_STANDBY;
-my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
+my $STOPPING = 0x04;    # protocol 1.1: the server is shutting down
+my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0, version => 0x0101);
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY);
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $mport = PostgreSQL::Test::Cluster::get_free_port();
@@ -277,6 +278,20 @@ ok(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_sum', instance => 0) > 0,
 is(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_bucket', instance => 0, le => '+Inf'),
 	val($m2, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0),
 	'+Inf bucket equals the count');
+
+# a draining instance: still up, in state draining
+$wd0->command("attrs $STOPPING");
+my $md = wait_scrape(
+	sub { val($_[0], 'conmgr_instance_state', instance => 0, state => 'draining') == 1 },
+	'instance 0 draining');
+ok($md, 'state draining is 1 while the server shuts down');
+is(val($md, 'conmgr_instance_state', instance => 0, state => 'up'), 0, 'and state up is 0');
+is(val($md, 'conmgr_instance_up', instance => 0), 1, 'the instance is still up');
+$wd0->command('attrs 0');
+ok(wait_scrape(
+		sub { val($_[0], 'conmgr_instance_state', instance => 0, state => 'up') == 1 },
+		'instance 0 up'),
+	'state up again once the server is no longer stopping');
 
 # ---------------------------------------------------------------------
 # An application, then a failure of its instance
