@@ -13,6 +13,7 @@ use warnings FATAL => 'all';
 
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -266,6 +267,28 @@ is(val($m1, 'conmgr_instance_last_heartbeat_age_seconds', instance => 2),
 my @i2 = grep { $_->[0] eq 'conmgr_instance_up' && $_->[1]{instance} eq '2' } @{ $m1->{samples} };
 is($i2[0][1]{host}, 'we\\"ird.invalid', 'a host label with a backslash and a quote reads back unchanged');
 is($i2[0][1]{port}, '6002', 'the port label is the PostgreSQL port (backend_port)');
+
+# every loopback address the host has serves the metrics
+SKIP:
+{
+	skip 'the host has no IPv6 loopback address', 1
+	  unless slurp_file("$dir/stderr.log") =~
+	  /listening for metrics on IPv6 address "::1", port $mport/;
+	my $s6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $mport);
+	my $answer = '';
+	if ($s6)
+	{
+		syswrite($s6, "GET /metrics HTTP/1.0\r\n\r\n");
+		my $sel = IO::Select->new($s6);
+		while ($sel->can_read($PostgreSQL::Test::Utils::timeout_default))
+		{
+			last unless sysread($s6, $answer, 65536, length $answer);
+		}
+		close $s6;
+	}
+	like($answer, qr/^HTTP\/1\.1 200 OK\r\n.*^conmgr_build_info\{version="1\.0"\} 1$/ms,
+		'metrics served on ::1 too');
+}
 
 my $rtt1 = val($m1, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0);
 ok(wait_scrape(
