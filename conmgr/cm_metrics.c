@@ -217,14 +217,14 @@ family(struct evbuffer *out, const char *name, const char *type,
 						name, type);
 }
 
-/* instance="N",host="...",port="P" of an instance. */
+/* cm_instance="N",host="...",port="P" of an instance. */
 static void
 instance_labels(const CmInstance *inst, char *buf, size_t cap)
 {
 	char		host[2 * 256 + 1];
 
 	escape_label(inst->app_host, host, sizeof(host));
-	snprintf(buf, cap, "instance=\"%d\",host=\"%s\",port=\"%d\"",
+	snprintf(buf, cap, "cm_instance=\"%d\",host=\"%s\",port=\"%d\"",
 			 inst->number, host, inst->cfg->port);
 }
 

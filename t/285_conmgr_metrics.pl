@@ -251,20 +251,20 @@ ok($m1, 'first scrape parses strictly');
 is(val($m1, 'conmgr_build_info', version => '1.0'), 1, 'build_info with the version');
 my $start = val($m1, 'conmgr_start_time_seconds');
 ok($start > time() - 600 && $start <= time() + 1, 'start time is about now');
-is(val($m1, 'conmgr_instance_up', instance => 0, host => '127.0.0.1', port => 6000),
+is(val($m1, 'conmgr_instance_up', cm_instance => 0, host => '127.0.0.1', port => 6000),
 	1, 'instance 0 up, labelled with host and port');
-is(val($m1, 'conmgr_instance_up', instance => 1), 1, 'instance 1 up');
-is(val($m1, 'conmgr_instance_up', instance => 2), 0, 'instance 2 not up');
-is(val($m1, 'conmgr_instance_state', instance => 0, state => 'up'), 1, 'state up is 1');
-is(val($m1, 'conmgr_instance_state', instance => 0, state => 'down'), 0, 'state down is 0');
-is(val($m1, 'conmgr_instance_standby', instance => 1), 1, 'instance 1 is a standby');
-is(val($m1, 'conmgr_instance_standby', instance => 0), 0, 'instance 0 is not');
-is(val($m1, 'conmgr_instance_read_only', instance => 0), 0, 'instance 0 is not read-only');
-my $age = val($m1, 'conmgr_instance_last_heartbeat_age_seconds', instance => 0);
+is(val($m1, 'conmgr_instance_up', cm_instance => 1), 1, 'instance 1 up');
+is(val($m1, 'conmgr_instance_up', cm_instance => 2), 0, 'instance 2 not up');
+is(val($m1, 'conmgr_instance_state', cm_instance => 0, state => 'up'), 1, 'state up is 1');
+is(val($m1, 'conmgr_instance_state', cm_instance => 0, state => 'down'), 0, 'state down is 0');
+is(val($m1, 'conmgr_instance_standby', cm_instance => 1), 1, 'instance 1 is a standby');
+is(val($m1, 'conmgr_instance_standby', cm_instance => 0), 0, 'instance 0 is not');
+is(val($m1, 'conmgr_instance_read_only', cm_instance => 0), 0, 'instance 0 is not read-only');
+my $age = val($m1, 'conmgr_instance_last_heartbeat_age_seconds', cm_instance => 0);
 ok(defined $age && $age >= 0 && $age < 0.6, "heartbeat age of instance 0 is below heartbeat_timeout ($age)");
-is(val($m1, 'conmgr_instance_last_heartbeat_age_seconds', instance => 2),
+is(val($m1, 'conmgr_instance_last_heartbeat_age_seconds', cm_instance => 2),
 	undef, 'no heartbeat age for an instance never up');
-my @i2 = grep { $_->[0] eq 'conmgr_instance_up' && $_->[1]{instance} eq '2' } @{ $m1->{samples} };
+my @i2 = grep { $_->[0] eq 'conmgr_instance_up' && $_->[1]{cm_instance} eq '2' } @{ $m1->{samples} };
 is($i2[0][1]{host}, 'we\\"ird.invalid', 'a host label with a backslash and a quote reads back unchanged');
 is($i2[0][1]{port}, '6002', 'the port label is the PostgreSQL port (backend_port)');
 
@@ -290,29 +290,29 @@ SKIP:
 		'metrics served on ::1 too');
 }
 
-my $rtt1 = val($m1, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0);
+my $rtt1 = val($m1, 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0);
 ok(wait_scrape(
-		sub { val($_[0], 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0) > $rtt1 },
+		sub { val($_[0], 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0) > $rtt1 },
 		'rtt count grows'),
 	'heartbeat rtt count grows between two scrapes');
 my $m2 = scrape('second scrape');
-ok(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_sum', instance => 0) > 0,
+ok(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_sum', cm_instance => 0) > 0,
 	'rtt sum is positive');
-is(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_bucket', instance => 0, le => '+Inf'),
-	val($m2, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0),
+is(val($m2, 'conmgr_instance_heartbeat_rtt_seconds_bucket', cm_instance => 0, le => '+Inf'),
+	val($m2, 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0),
 	'+Inf bucket equals the count');
 
 # a draining instance: still up, in state draining
 $wd0->command("attrs $STOPPING");
 my $md = wait_scrape(
-	sub { val($_[0], 'conmgr_instance_state', instance => 0, state => 'draining') == 1 },
+	sub { val($_[0], 'conmgr_instance_state', cm_instance => 0, state => 'draining') == 1 },
 	'instance 0 draining');
 ok($md, 'state draining is 1 while the server shuts down');
-is(val($md, 'conmgr_instance_state', instance => 0, state => 'up'), 0, 'and state up is 0');
-is(val($md, 'conmgr_instance_up', instance => 0), 1, 'the instance is still up');
+is(val($md, 'conmgr_instance_state', cm_instance => 0, state => 'up'), 0, 'and state up is 0');
+is(val($md, 'conmgr_instance_up', cm_instance => 0), 1, 'the instance is still up');
 $wd0->command('attrs 0');
 ok(wait_scrape(
-		sub { val($_[0], 'conmgr_instance_state', instance => 0, state => 'up') == 1 },
+		sub { val($_[0], 'conmgr_instance_state', cm_instance => 0, state => 'up') == 1 },
 		'instance 0 up'),
 	'state up again once the server is no longer stopping');
 
@@ -326,12 +326,12 @@ $app->register(4242);
 my $m3 = wait_scrape(sub { val($_[0], 'conmgr_app_connections') == 1 },
 	'one application connection');
 ok($m3, 'conmgr_app_connections counts the application');
-is(val($m3, 'conmgr_instance_app_connections', instance => 0), 1,
+is(val($m3, 'conmgr_instance_app_connections', cm_instance => 0), 1,
 	'and instance 0 has it');
 is(val($m3, 'conmgr_app_routes_total', result => 'routed'), 1, 'one route answered');
 
 my %fail_before = map {
-	$_ => val($m3, 'conmgr_instance_failures_total', instance => 0, reason => $_)
+	$_ => val($m3, 'conmgr_instance_failures_total', cm_instance => 0, reason => $_)
 } qw(timeout connection_lost shutdown protocol_violation integrity);
 my $notices_before = val($m3, 'conmgr_notices_sent_total', reason => 'timeout');
 
@@ -341,20 +341,20 @@ $wd0->command('mute');
 my $n = $app->read_msg;
 is($n->{type}, 'F', 'the application is notified of the failure');
 is($n->{reason}, $CmConmgr::REASON{timeout}, 'reason timeout');
-my $m4 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', instance => 0) == 0 },
+my $m4 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', cm_instance => 0) == 0 },
 	'instance 0 down');
 ok($m4, 'conmgr_instance_up falls to 0 when the watchdog is silent');
-is(val($m4, 'conmgr_instance_failures_total', instance => 0, reason => 'timeout'),
+is(val($m4, 'conmgr_instance_failures_total', cm_instance => 0, reason => 'timeout'),
 	$fail_before{timeout} + 1, 'failures_total{reason="timeout"} increments by one');
 foreach my $k (qw(connection_lost shutdown protocol_violation integrity))
 {
-	is(val($m4, 'conmgr_instance_failures_total', instance => 0, reason => $k),
+	is(val($m4, 'conmgr_instance_failures_total', cm_instance => 0, reason => $k),
 		$fail_before{$k}, "failures_total{reason=\"$k\"} unchanged");
 }
 is(val($m4, 'conmgr_notices_sent_total', reason => 'timeout'),
 	$notices_before + 1, 'notices_sent_total{reason="timeout"} increments by one');
 is(val($m4, 'conmgr_app_connections'), 0, 'the notified application is gone');
-ok(val($m4, 'conmgr_instance_last_heartbeat_age_seconds', instance => 0) >= 0.45,
+ok(val($m4, 'conmgr_instance_last_heartbeat_age_seconds', cm_instance => 0) >= 0.45,
 	'heartbeat age of the failed instance is about heartbeat_timeout or more');
 
 # no instance for read-write while instance 0 is down
@@ -365,25 +365,25 @@ $app2->close;
 
 $wd0->command('unmute');
 $wd0->command('accept');
-my $m5 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', instance => 0) == 1 },
+my $m5 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', cm_instance => 0) == 1 },
 	'instance 0 back');
 ok($m5, 'instance 0 is up again after its watchdog answers');
 is(val($m5, 'conmgr_app_routes_total', result => 'no_instance'), 1,
 	'routes_total{result="no_instance"} counts the refusal');
-is(val($m5, 'conmgr_instance_failures_total', instance => 0, reason => 'timeout'),
+is(val($m5, 'conmgr_instance_failures_total', cm_instance => 0, reason => 'timeout'),
 	$fail_before{timeout} + 1, 'one failure only, counted once');
 
 # a connection lost: the watchdog's process is gone (instance 1 stays down)
-my $lost = val($m5, 'conmgr_instance_failures_total', instance => 1, reason => 'connection_lost');
+my $lost = val($m5, 'conmgr_instance_failures_total', cm_instance => 1, reason => 'connection_lost');
 $wd1->stop;
 ok(wait_scrape(
 		sub {
-			val($_[0], 'conmgr_instance_failures_total', instance => 1,
+			val($_[0], 'conmgr_instance_failures_total', cm_instance => 1,
 				reason => 'connection_lost') == $lost + 1;
 		},
 		'connection_lost counted'),
 	'failures_total{reason="connection_lost"} increments when the connection drops');
-is(val(scrape('after the loss'), 'conmgr_instance_up', instance => 1), 0,
+is(val(scrape('after the loss'), 'conmgr_instance_up', cm_instance => 1), 0,
 	'instance 1 is down');
 
 # ---------------------------------------------------------------------
@@ -426,8 +426,8 @@ foreach my $s (@{ $before->{samples} })
 	}
 }
 ok($monotonic, 'no counter went down or vanished across the reload');
-ok(val($after, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0)
-	  >= val($before, 'conmgr_instance_heartbeat_rtt_seconds_count', instance => 0),
+ok(val($after, 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0)
+	  >= val($before, 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0),
 	'histogram count kept across the reload');
 $held->close;
 $text =~ s/^max_app_connections = 1\n//m;
