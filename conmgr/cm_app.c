@@ -232,6 +232,24 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 	return true;
 }
 
+/*
+ * Encode a notice ('N', 'F', 'X') to an application into buf; a failure
+ * notice counts in conmgr_notices_sent_total.  Returns its length, 0 when
+ * it could not be encoded.
+ */
+static size_t
+app_encode_notice(uint8_t type, uint16_t reason, const char *message,
+				  uint8_t *buf, size_t cap)
+{
+	size_t		n;
+
+	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
+							   buf, cap);
+	if (n > 0 && type == CM_MSG_FAILURE)
+		cm_metrics_notice(reason);
+	return n;
+}
+
 /* Send a notice ('N', 'F', 'X') and close; false when freed at once. */
 static bool
 app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
@@ -240,8 +258,7 @@ app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
 
-	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
-							   buf, sizeof(buf));
+	n = app_encode_notice(type, reason, message, buf, sizeof(buf));
 	return app_send_and_close(app, buf, n);
 }
 
@@ -332,8 +349,11 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					sizeof(app->application_name));
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
+	{
+		cm_metrics_route(CM_ROUTE_STOPPING);
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
 									CM_STOPPING_MESSAGE);
+	}
 
 	inst = app_choose_instance(r->tsa);
 	if (inst == NULL)
@@ -362,6 +382,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					   "application connection from %s (pid %u, application \"%s\"): no live instance matches target_session_attrs=%s",
 					   app->peer, (unsigned) r->client_pid, app->application_name,
 					   cm_proto_tsa_name(r->tsa));
+		cm_metrics_route(CM_ROUTE_NO_INSTANCE);
 		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
 	}
 
@@ -386,6 +407,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
 	evtimer_add(app->timer, &tv);
 	app->state = CM_APP_ROUTED;
+	cm_metrics_route(CM_ROUTE_ROUTED);
 	app->inst = inst;
 	app->inst_prev = NULL;
 	app->inst_next = inst->apps;
@@ -774,14 +796,15 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Descriptors that application connections may still take: the open-files
  * limit less CM_FIXED_FDS (log, control socket, listeners, event loop, name
- * resolution, ...) and one per instance, so that a heartbeat connection
- * can always be made again, less those application connections hold.
+ * resolution, ...), the metrics endpoint's share (cm_metrics_fds) and one
+ * per instance, so that a heartbeat connection can always be made again,
+ * less those application connections hold.
  */
 static int
 app_fds_left(void)
 {
-	return cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances -
-		cm_server.nappobjs;
+	return cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() -
+		cm_server.ninstances - cm_server.nappobjs;
 }
 
 /*
@@ -797,8 +820,9 @@ app_fds_left(void)
  * and the socket closed.
  */
 static void
-app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
-				   uint8_t type, uint16_t reason, const char *message)
+app_refuse_at_once(evutil_socket_t fd, const char *peer, CmRefusal why,
+				   const char *sqlstate, uint8_t type, uint16_t reason,
+				   const char *message)
 {
 	uint8_t		buf[2 * CM_PROTO_MAX_MSG];
 	size_t		n;
@@ -806,6 +830,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, const char *sqlstate,
 	CmApp	   *app = NULL;
 	struct timeval tv = {CM_REFUSED_LINGER_MS / 1000, (CM_REFUSED_LINGER_MS % 1000) * 1000};
 
+	cm_metrics_refused(why);
 	n = cm_proto_encode_refusal_greeting(buf, sizeof(buf), sqlstate, message);
 	if (n > 0)
 		m = cm_proto_encode_notice(CM_DIR_TO_CLIENT, type, reason, message,
@@ -931,7 +956,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	{
 		/* the port stays ours until conmgr exits; nobody else answers */
 		cm_debug("application connection from %s refused: conmgr is stopping", peer);
-		app_refuse_at_once(fd, peer, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+		app_refuse_at_once(fd, peer, CM_REFUSE_STOPPING, "57P03", CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
 						   CM_STOPPING_MESSAGE);
 		return;
 	}
@@ -945,7 +970,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		snprintf(msg, sizeof(msg),
 				 "too many application connections to conmgr on port %d: its open-files limit is reached",
 				 cm_server.cfg.port);
-		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		app_refuse_at_once(fd, peer, CM_REFUSE_OPEN_FILES, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 		return;
 	}
 	if (cm_server.napps >= cm_server.cfg.max_app_connections)
@@ -962,7 +987,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		snprintf(msg, sizeof(msg),
 				 "too many application connections to conmgr on port %d (max_app_connections = %d)",
 				 cm_server.cfg.port, cm_server.cfg.max_app_connections);
-		app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+		app_refuse_at_once(fd, peer, CM_REFUSE_MAX, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 		return;
 	}
 
@@ -982,7 +1007,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			snprintf(msg, sizeof(msg),
 					 "too many application connections to conmgr on port %d from user %u (max_app_connections_per_user = %d)",
 					 cm_server.cfg.port, (unsigned) uid, limit);
-			app_refuse_at_once(fd, peer, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
+			app_refuse_at_once(fd, peer, CM_REFUSE_PER_USER, "53300", CM_MSG_REFUSE, CM_REASON_TOO_MANY, msg);
 			return;
 		}
 	}
@@ -1036,10 +1061,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 static void
 accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int			i;
-
-	for (i = 0; i < cm_server.napp_listeners; i++)
-		evconnlistener_enable(cm_server.app_listeners[i]);
+	cm_listen_enable(&cm_server.app_listen, true);
 }
 
 /*
@@ -1051,109 +1073,12 @@ app_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	int			err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = {1, 0};
-	int			i;
 
 	cm_error("could not accept an application connection: %s%s",
 			 evutil_socket_error_to_string(err),
 			 err == EMFILE || err == ENFILE ? " (raise the open-files limit, see docs/conmgr.md)" : "");
-	for (i = 0; i < cm_server.napp_listeners; i++)
-		evconnlistener_disable(cm_server.app_listeners[i]);
+	cm_listen_enable(&cm_server.app_listen, false);
 	evtimer_add(accept_retry_timer, &tv);
-}
-
-/* Outcome of binding one loopback address. */
-typedef enum ListenResult
-{
-	LISTEN_OK,
-	LISTEN_ABSENT,				/* the host has no such address */
-	LISTEN_FAILED				/* logged */
-} ListenResult;
-
-/*
- * Bind and listen on one loopback address.  LISTEN_ABSENT when the host
- * has no such address (no IPv6, or IPv6 turned off on the loopback
- * interface); every other failure is logged with the address and the
- * cause and is LISTEN_FAILED.
- */
-static ListenResult
-listen_one(int family, const char *addrtext)
-{
-	struct sockaddr_storage ss;
-	socklen_t	sslen;
-	int			fd;
-	int			on = 1;
-	struct evconnlistener *lis;
-	const char *famname = family == AF_INET ? "IPv4" : "IPv6";
-
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET)
-	{
-		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t) cm_server.cfg.port);
-		inet_pton(AF_INET, addrtext, &sin->sin_addr);
-		sslen = sizeof(*sin);
-	}
-	else
-	{
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t) cm_server.cfg.port);
-		inet_pton(AF_INET6, addrtext, &sin6->sin6_addr);
-		sslen = sizeof(*sin6);
-	}
-
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-	{
-		int			err = errno;
-
-		if (err == EAFNOSUPPORT)
-		{
-			cm_info("%s address \"%s\" not used: the host has no %s (%s)",
-					famname, addrtext, famname, strerror(err));
-			return LISTEN_ABSENT;
-		}
-		cm_fatal("could not create %s socket for address \"%s\": %s",
-				 famname, addrtext, strerror(err));
-		return LISTEN_FAILED;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, (struct sockaddr *) &ss, sslen) < 0)
-	{
-		int			err = errno;
-
-		close(fd);
-		if (err == EADDRNOTAVAIL)
-		{
-			cm_info("%s address \"%s\" not used: the host does not have it (%s)",
-					famname, addrtext, strerror(err));
-			return LISTEN_ABSENT;
-		}
-		cm_fatal("could not bind %s address \"%s\", port %d: %s%s",
-				 famname, addrtext, cm_server.cfg.port, strerror(err),
-				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
-		return LISTEN_FAILED;
-	}
-	lis = evconnlistener_new(cm_server.base, app_accept_cb, NULL,
-							 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-							 1024, fd);
-	if (lis == NULL)
-	{
-		cm_fatal("could not listen on %s address \"%s\", port %d: %s",
-				 famname, addrtext, cm_server.cfg.port, strerror(errno));
-		close(fd);
-		return LISTEN_FAILED;
-	}
-	evconnlistener_set_error_cb(lis, app_accept_error_cb);
-	cm_server.app_listeners[cm_server.napp_listeners++] = lis;
-	cm_info("listening on %s address \"%s\", port %d", famname, addrtext,
-			cm_server.cfg.port);
-	return LISTEN_OK;
 }
 
 /*
@@ -1202,39 +1127,25 @@ app_check_sockdiag(int family)
 }
 
 /*
- * Listen on 127.0.0.1 and ::1.  Every loopback address the host has must
- * be bound: were one of them held by another program, that program would
- * answer the applications that reach it there (an application connecting
- * to "localhost" may try either), so conmgr does not start.  An address
- * the host does not have (no IPv6, or IPv6 off on the loopback interface)
- * is left out and logged; at least one must be bound.
+ * Listen for applications on port, on every loopback address of the host
+ * (cm_listen_loopback).
  */
 bool
 cm_app_listen(void)
 {
-	ListenResult v4;
-	ListenResult v6;
+	CmListenSet *set = &cm_server.app_listen;
 
 	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
-	v4 = listen_one(AF_INET, "127.0.0.1");
-	v6 = v4 == LISTEN_FAILED ? LISTEN_FAILED : listen_one(AF_INET6, "::1");
-	if (v4 == LISTEN_FAILED || v6 == LISTEN_FAILED)
-	{
-		cm_fatal("conmgr must hold port %d on every loopback address of the host, so that no other program answers applications there; conmgr not started",
-				 cm_server.cfg.port);
+	set->port = cm_server.cfg.port;
+	set->purpose = "";
+	set->clients = "applications";
+	set->accept_cb = app_accept_cb;
+	set->error_cb = app_accept_error_cb;
+	set->arg = NULL;
+	set->backlog = 1024;
+	if (!cm_listen_loopback(set))
 		return false;
-	}
-	if (v4 == LISTEN_ABSENT && v6 == LISTEN_ABSENT)
-	{
-		cm_fatal("could not listen for applications on any loopback address, port %d; conmgr not started",
-				 cm_server.cfg.port);
-		return false;
-	}
-	app_check_sockdiag(v4 == LISTEN_OK ? AF_INET : AF_INET6);
-	snprintf(cm_server.listen_desc, sizeof(cm_server.listen_desc), "%s%s%s",
-			 v4 == LISTEN_OK ? "127.0.0.1" : "",
-			 v4 == LISTEN_OK && v6 == LISTEN_OK ? " and " : "",
-			 v6 == LISTEN_OK ? "::1" : "");
+	app_check_sockdiag(set->family);
 	return true;
 }
 
@@ -1246,11 +1157,7 @@ cm_app_listen(void)
 void
 cm_app_stop_listening(void)
 {
-	int			i;
-
-	for (i = 0; i < cm_server.napp_listeners; i++)
-		evconnlistener_free(cm_server.app_listeners[i]);
-	cm_server.napp_listeners = 0;
+	cm_listen_close(&cm_server.app_listen);
 	if (accept_retry_timer)
 	{
 		event_free(accept_retry_timer);
@@ -1323,8 +1230,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 			uint8_t		buf[CM_PROTO_MAX_MSG];
 			size_t		n;
 
-			n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
-									   message, buf, sizeof(buf));
+			n = app_encode_notice(CM_MSG_FAILURE, reason, message, buf, sizeof(buf));
 			if (n > 0 && bufferevent_write(app->bev, buf, n) == 0)
 				cm_flush_now(app->bev);
 		}

@@ -76,6 +76,7 @@ static const CmConfigKey config_keys[] = {
 	{"log_file", CM_KEY_STRING, offsetof(CmConfig, log_file), 1, 1024, true, NULL, ""},
 	{"secret_file", CM_KEY_STRING, offsetof(CmConfig, secret_file), 0, 1024, true, NULL, ""},
 	{"insecure_no_authentication", CM_KEY_ENUM, offsetof(CmConfig, insecure_no_authentication), 0, 0, true, onoff_words, ""},
+	{"metrics_port", CM_KEY_INT, offsetof(CmConfig, metrics_port), 0, 65535, false, NULL, ""},
 };
 
 #define NUM_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -165,6 +166,7 @@ cm_config_init(CmConfig *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->port = CM_DEFAULT_PORT;
+	cfg->metrics_port = CM_DEFAULT_METRICS_PORT;
 	cfg->heartbeat_interval = CM_DEFAULT_HEARTBEAT_INTERVAL;
 	cfg->heartbeat_timeout = CM_DEFAULT_HEARTBEAT_TIMEOUT;
 	cfg->connect_timeout = CM_DEFAULT_CONNECT_TIMEOUT;
@@ -541,6 +543,11 @@ validate(CmParse *ps, CmConfig *cfg)
 					"heartbeat_timeout (%d ms) must be greater than heartbeat_interval (%d ms)",
 					cfg->heartbeat_timeout, cfg->heartbeat_interval);
 	}
+
+	if (cfg->metrics_port != 0 && cfg->metrics_port == cfg->port)
+		parse_error(ps, cm_config_line(cfg, "metrics_port"),
+					"metrics_port (%d) must differ from port, on which applications connect",
+					cfg->metrics_port);
 
 	for (i = 0; i < cfg->ninstances; i++)
 	{

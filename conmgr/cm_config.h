@@ -37,6 +37,7 @@ typedef struct CmConfig
 {
 	char	   *path;			/* as shown in messages */
 	int			port;
+	int			metrics_port;	/* 0: no metrics endpoint */
 	int			heartbeat_interval;
 	int			heartbeat_timeout;
 	int			connect_timeout;

@@ -188,9 +188,12 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 						cm_server.shutdown == CM_SHUTDOWN_NONE ? "running" : "shutting down",
 						cm_server.directory);
 	evbuffer_add_printf(out, "started %s; port %d on %s; heartbeat_interval %d ms, heartbeat_timeout %d ms\n",
-						ts, cm_server.cfg.port, cm_server.listen_desc,
+						ts, cm_server.cfg.port, cm_server.app_listen.desc,
 						cm_server.cfg.heartbeat_interval,
 						cm_server.cfg.heartbeat_timeout);
+	if (cm_server.cfg.metrics_port != 0)
+		evbuffer_add_printf(out, "metrics: GET /metrics on port %d on %s\n",
+							cm_server.cfg.metrics_port, cm_server.metrics_listen.desc);
 	evbuffer_add_printf(out, "application connections: %d of max_app_connections %d\n",
 						cm_server.napps, cm_server.cfg.max_app_connections);
 
@@ -277,9 +280,10 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 	fmt_iso(cm_server.started_wall, ts, sizeof(ts));
 	evbuffer_add_printf(out, "{\"pid\": %d, \"directory\": ", (int) getpid());
 	json_string(out, cm_server.directory);
-	evbuffer_add_printf(out, ", \"state\": \"%s\", \"started\": \"%s\", \"port\": %d, \"heartbeat_interval\": %d, \"heartbeat_timeout\": %d, \"application_connections\": %d, \"max_app_connections\": %d",
+	evbuffer_add_printf(out, ", \"state\": \"%s\", \"started\": \"%s\", \"port\": %d, \"metrics_port\": %d, \"heartbeat_interval\": %d, \"heartbeat_timeout\": %d, \"application_connections\": %d, \"max_app_connections\": %d",
 						cm_server.shutdown == CM_SHUTDOWN_NONE ? "running" : "stopping",
-						ts, cm_server.cfg.port, cm_server.cfg.heartbeat_interval,
+						ts, cm_server.cfg.port, cm_server.cfg.metrics_port,
+						cm_server.cfg.heartbeat_interval,
 						cm_server.cfg.heartbeat_timeout, cm_server.napps,
 						cm_server.cfg.max_app_connections);
 	if (show_inst)

@@ -26,6 +26,29 @@
 #define CM_DEFAULT_PORT			27546
 
 /*
+ * Metrics (docs/conmgr.md, "Metrics").  metrics_port 0, the default, serves
+ * none.  A scrape is one short HTTP/1.x request on the loopback: its header
+ * must fit in CM_METRICS_MAX_REQUEST bytes and arrive within
+ * CM_METRICS_REQUEST_TIMEOUT_MS of the connection, or the connection is
+ * answered with an error and closed.  At most CM_METRICS_MAX_CONNECTIONS
+ * metrics connections are open at once (one scraper needs one; a few more
+ * allow for a curl by hand); beyond, a connection is answered 503 and
+ * closed at once.  Their descriptors, the metrics listeners' and one for
+ * such a refusal come out of the open-files limit before application
+ * connections do (CM_METRICS_FDS), so that a local user opening metrics
+ * connections cannot take the heartbeat connections' descriptors.  After
+ * its answer, a connection is kept half-closed at most
+ * CM_METRICS_LINGER_MS, so that the client reads the answer rather than a
+ * reset.
+ */
+#define CM_DEFAULT_METRICS_PORT			0
+#define CM_METRICS_MAX_REQUEST			8192
+#define CM_METRICS_REQUEST_TIMEOUT_MS	5000
+#define CM_METRICS_MAX_CONNECTIONS		8
+#define CM_METRICS_LINGER_MS			2000
+#define CM_METRICS_FDS					(2 + CM_METRICS_MAX_CONNECTIONS + 1)
+
+/*
  * Heartbeat interval and timeout, in ms.  An instance that stops answering
  * is declared down heartbeat_timeout after the oldest unanswered heartbeat
  * was sent: 3 s by default, with 2 more heartbeats sent meanwhile, so one

@@ -237,10 +237,10 @@ inst_connect_failed(CmInstance *inst, const char *fmt,...)
  * Declare an UP instance down: close the heartbeat connection, notify every
  * application connection routed to it, and reconnect.
  */
-static void inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+static void inst_down(CmInstance *inst, uint16_t reason, CmFailure why, const char *fmt,...) __attribute__((format(printf, 4, 5)));
 
 static void
-inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
+inst_down(CmInstance *inst, uint16_t reason, CmFailure why, const char *fmt,...)
 {
 	char		cause[256];
 	char		notice[400];
@@ -256,6 +256,7 @@ inst_down(CmInstance *inst, uint16_t reason, const char *fmt,...)
 	evtimer_del(inst->restart_timer);
 	inst->down_since_wall = time(NULL);
 	snprintf(inst->last_error, sizeof(inst->last_error), "%s", cause);
+	cm_metrics_failure(inst, why);
 	cm_info("%s: instance is down: %s; notifying %d application connection%s",
 			inst->label, cause, napps, napps == 1 ? "" : "s");
 
@@ -357,7 +358,7 @@ inst_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (inst->state != CM_INST_UP)
 		return;
-	inst_down(inst, CM_REASON_TIMEOUT, "heartbeat not answered within %d ms",
+	inst_down(inst, CM_REASON_TIMEOUT, CM_FAIL_TIMEOUT, "heartbeat not answered within %d ms",
 			  cm_server.cfg.heartbeat_timeout);
 }
 
@@ -489,7 +490,7 @@ inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!inst->restarting || inst->state == CM_INST_UP)
 		return;
-	inst_down(inst, CM_REASON_TIMEOUT,
+	inst_down(inst, CM_REASON_TIMEOUT, CM_FAIL_TIMEOUT,
 			  "the watchdog did not come back within heartbeat_timeout (%d ms) after it restarted",
 			  cm_server.cfg.heartbeat_timeout);
 }
@@ -504,12 +505,13 @@ inst_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb)
 	if ((uint32_t) (seq - inst->answered_seq) >=
 		(uint32_t) (inst->next_seq - inst->answered_seq))
 	{
-		inst_down(inst, CM_REASON_CONN_LOST,
+		inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 				  "protocol violation: reply to heartbeat %u, which is not outstanding",
 				  (unsigned) seq);
 		return false;
 	}
 	inst->rtt_us = now - inst->sent_us[seq % CM_HEARTBEAT_RING];
+	cm_metrics_heartbeat(inst, inst->rtt_us);
 	inst->answered_seq = seq + 1;
 	inst->last_reply_us = now;
 	inst->last_reply_wall = time(NULL);
@@ -686,7 +688,8 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 			inst_set_attrs(inst, msg->u.attributes.attrs);
 			return true;
 		case CM_MSG_SHUTDOWN:
-			inst_down(inst, CM_REASON_SHUTDOWN, "the instance is shutting down: %s",
+			inst_down(inst, CM_REASON_SHUTDOWN, CM_FAIL_SHUTDOWN,
+					  "the instance is shutting down: %s",
 					  text);
 			return false;
 		case CM_MSG_GOODBYE:
@@ -699,12 +702,14 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 		case CM_MSG_REFUSE:
 			inst_down(inst, msg->u.notice.reason == CM_REASON_SHUTDOWN ?
 					  CM_REASON_SHUTDOWN : CM_REASON_CONN_LOST,
+					  msg->u.notice.reason == CM_REASON_SHUTDOWN ?
+					  CM_FAIL_SHUTDOWN : CM_FAIL_CONN_LOST,
 					  "the watchdog closed the heartbeat connection (%s): %s",
 					  cm_proto_reason_name(msg->u.notice.reason),
 					  text);
 			return false;
 		default:
-			inst_down(inst, CM_REASON_CONN_LOST,
+			inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 					  "protocol violation: unexpected %s message from the watchdog", tname);
 			return false;
 	}
@@ -720,7 +725,7 @@ static void
 inst_integrity_failure(CmInstance *inst, const char *what)
 {
 	if (inst->state == CM_INST_UP)
-		inst_down(inst, CM_REASON_CONN_LOST,
+		inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_INTEGRITY,
 				  "heartbeat connection failed its integrity check: %s", what);
 	else
 		inst_connect_failed(inst, "heartbeat connection failed its integrity check: %s", what);
@@ -776,7 +781,7 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 		if (st != CM_PROTO_OK)
 		{
 			if (inst->state == CM_INST_UP)
-				inst_down(inst, CM_REASON_CONN_LOST,
+				inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 						  "invalid message from the watchdog: %s", reason);
 			else
 				inst_connect_failed(inst, "invalid message from the watchdog (is watchdog_port%d right?): %s",
@@ -854,7 +859,8 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 			snprintf(cause, sizeof(cause), "%s", evutil_socket_error_to_string(err));
 
 		if (inst->state == CM_INST_UP)
-			inst_down(inst, CM_REASON_CONN_LOST, "heartbeat connection lost: %s", cause);
+			inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_CONN_LOST,
+					  "heartbeat connection lost: %s", cause);
 		else if (inst->state == CM_INST_CONNECTING && inst->ai_next != NULL)
 			inst_connect_next(inst, cause);
 		else
@@ -1076,6 +1082,7 @@ inst_create(int n)
 	inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
 	inst->restart_timer = evtimer_new(cm_server.base, inst_restart_timeout_cb, inst);
 	snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
+	cm_metrics_instance_created(inst);
 
 	pos = cm_server.ninstances;
 	while (pos > 0 && cm_server.instances[pos - 1]->number > n)

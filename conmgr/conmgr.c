@@ -43,8 +43,6 @@
 #include "cm_log.h"
 #include "conmgr.h"
 
-#define CONMGR_VERSION "1.0"
-
 CmServer	cm_server;
 
 static int	pid_fd = -1;
@@ -242,7 +240,8 @@ reload_report(void *arg, const char *message)
 
 /*
  * Raise the soft open-files limit to what the configuration needs
- * (CM_FIXED_FDS + instances + max_app_connections), as far as the hard
+ * (CM_FIXED_FDS + CM_METRICS_FDS when metrics_port is set + instances +
+ * max_app_connections), as far as the hard
  * limit allows, and record the limit in force: application connections
  * are refused before they would take the descriptors that the heartbeat
  * connections need (cm_app.c).  Called at start and after every reload,
@@ -257,7 +256,8 @@ check_fd_limit(ReloadReport *r)
 	rlim_t		need;
 	char		msg[600];
 
-	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_server.ninstances +
+	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_metrics_fds() +
+		(rlim_t) cm_server.ninstances +
 		(rlim_t) cm_server.cfg.max_app_connections;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -284,9 +284,10 @@ check_fd_limit(ReloadReport *r)
 	snprintf(msg, sizeof(msg),
 			 "the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); at most %d application connections will be accepted; raise \"ulimit -n\" or lower max_app_connections",
 			 (unsigned long long) rl.rlim_cur, (unsigned long long) need,
-			 cm_server.cfg.max_app_connections, cm_server.ninstances, CM_FIXED_FDS,
-			 cm_server.fd_limit > CM_FIXED_FDS + cm_server.ninstances ?
-			 cm_server.fd_limit - CM_FIXED_FDS - cm_server.ninstances : 0);
+			 cm_server.cfg.max_app_connections, cm_server.ninstances,
+			 CM_FIXED_FDS + cm_metrics_fds(),
+			 cm_server.fd_limit > CM_FIXED_FDS + cm_metrics_fds() + cm_server.ninstances ?
+			 cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() - cm_server.ninstances : 0);
 	if (r)
 	{
 		CmLogLevel	level = r->level;
@@ -653,7 +654,7 @@ main(int argc, char **argv)
 		evsignal_add(sigs[i], NULL);
 	}
 
-	if (!cm_ctl_server_start() || !cm_app_listen())
+	if (!cm_ctl_server_start() || !cm_app_listen() || !cm_metrics_listen())
 	{
 		remove_files();
 		return 1;
@@ -674,6 +675,7 @@ main(int argc, char **argv)
 	cm_instance_free_all();
 	if (cm_server.dns)
 		evdns_base_free(cm_server.dns, 1);
+	cm_metrics_stop();
 	cm_app_stop_listening();
 	remove_files();
 	for (i = 0; i < 4; i++)

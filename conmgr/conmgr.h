@@ -35,7 +35,95 @@
 #include "cm_defaults.h"
 #include "cm_protocol.h"
 
+#define CONMGR_VERSION "1.0"
+
 struct CmApp;
+
+/*
+ * Counters for the metrics endpoint (cm_metrics.c, docs/conmgr.md
+ * "Metrics").  Each is incremented in one place, by the cm_metrics_*
+ * function named next to it, and none is ever reset: a reload keeps them.
+ */
+
+/* Why an instance was declared down: conmgr_instance_failures_total. */
+typedef enum CmFailure
+{
+	CM_FAIL_TIMEOUT = 0,		/* heartbeats unanswered for heartbeat_timeout */
+	CM_FAIL_CONN_LOST,			/* the heartbeat connection broke or was closed */
+	CM_FAIL_SHUTDOWN,			/* the watchdog announced the server's shutdown */
+	CM_FAIL_PROTOCOL,			/* the watchdog broke the protocol */
+	CM_FAIL_INTEGRITY,			/* a sealed frame failed its integrity check */
+	CM_FAIL_COUNT
+} CmFailure;
+
+/* Why a new application connection was refused at once. */
+typedef enum CmRefusal
+{
+	CM_REFUSE_MAX = 0,			/* max_app_connections reached */
+	CM_REFUSE_PER_USER,			/* max_app_connections_per_user reached */
+	CM_REFUSE_OPEN_FILES,		/* no descriptor to spare */
+	CM_REFUSE_STOPPING,			/* conmgr is stopping */
+	CM_REFUSE_COUNT
+} CmRefusal;
+
+/* Outcome of a route request: conmgr_app_routes_total. */
+typedef enum CmRouteResult
+{
+	CM_ROUTE_ROUTED = 0,		/* answered with an instance */
+	CM_ROUTE_NO_INSTANCE,		/* no live instance matched */
+	CM_ROUTE_STOPPING,			/* conmgr is stopping */
+	CM_ROUTE_COUNT
+} CmRouteResult;
+
+/* Upper bounds of the heartbeat round-trip histogram, in microseconds. */
+#define CM_RTT_BUCKETS 10
+#define CM_RTT_BUCKET_BOUNDS \
+	{1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000}
+
+/*
+ * Counters of instance number N, kept across reloads.  They belong to the
+ * instance's labels (host and port): a reload that changes those starts a
+ * new series from zero, as Prometheus expects of new label values.
+ */
+typedef struct CmInstMetrics
+{
+	bool		used;
+	char		host[256];		/* label values they belong to */
+	int			port;
+	uint64_t	failures[CM_FAIL_COUNT];
+	uint64_t	rtt_bucket[CM_RTT_BUCKETS + 1]; /* not cumulative; last: +Inf */
+	uint64_t	rtt_count;
+	uint64_t	rtt_sum_us;
+} CmInstMetrics;
+
+typedef struct CmMetrics
+{
+	CmInstMetrics inst[CM_MAX_INSTANCES];
+	uint64_t	notices[CM_REASON_MAX + 1]; /* failure notices, by reason */
+	uint64_t	refused[CM_REFUSE_COUNT];
+	uint64_t	routes[CM_ROUTE_COUNT];
+	uint64_t	scrapes_refused;	/* metrics connections over the cap */
+} CmMetrics;
+
+/*
+ * The listeners of one TCP port of conmgr, on the loopback addresses
+ * (cm_listen.c).  The caller fills in the first fields.
+ */
+typedef struct CmListenSet
+{
+	int			port;
+	const char *purpose;		/* "" or "for metrics ", for the log */
+	const char *clients;		/* "applications", for error messages */
+	evconnlistener_cb accept_cb;
+	evconnlistener_errorcb error_cb;
+	void	   *arg;
+	int			backlog;
+
+	struct evconnlistener *listeners[2];
+	int			nlisteners;
+	int			family;			/* of the first one bound */
+	char		desc[32];		/* "127.0.0.1 and ::1", for status */
+} CmListenSet;
 
 /* States of a heartbeat connection. */
 typedef enum CmInstState
@@ -166,9 +254,7 @@ typedef struct CmServer
 	CmInstance *instances[CM_MAX_INSTANCES];	/* only defined ones */
 	unsigned	rr_counter;		/* round robin among equals */
 
-	struct evconnlistener *app_listeners[2];
-	int			napp_listeners;
-	char		listen_desc[32];	/* "127.0.0.1 and ::1", for status */
+	CmListenSet app_listen;		/* the application port */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
 	CmApp	   *apps;
@@ -180,6 +266,10 @@ typedef struct CmServer
 	uint64_t	refused_since;	/* refusals since refusing began */
 
 	struct evconnlistener *ctl_listener;
+
+	CmMetrics	metrics;
+	CmListenSet metrics_listen; /* when metrics_port is set */
+	int			nmetrics_conns; /* open metrics connections */
 
 	CmShutdownMode shutdown;
 
@@ -213,6 +303,22 @@ extern void cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 extern void cm_app_notify_attrs_changed(CmInstance *inst);
 extern void cm_app_close_all(uint16_t reason, const char *message);
 extern void cm_app_free_all(void);
+
+/* cm_listen.c */
+extern bool cm_listen_loopback(CmListenSet *set);
+extern void cm_listen_enable(CmListenSet *set, bool on);
+extern void cm_listen_close(CmListenSet *set);
+
+/* cm_metrics.c */
+extern bool cm_metrics_listen(void);
+extern void cm_metrics_stop(void);
+extern int	cm_metrics_fds(void);
+extern void cm_metrics_instance_created(const CmInstance *inst);
+extern void cm_metrics_heartbeat(const CmInstance *inst, uint64_t rtt_us);
+extern void cm_metrics_failure(const CmInstance *inst, CmFailure why);
+extern void cm_metrics_notice(uint16_t reason);
+extern void cm_metrics_refused(CmRefusal why);
+extern void cm_metrics_route(CmRouteResult result);
 
 /* cm_ctl_server.c */
 extern bool cm_ctl_server_start(void);

@@ -28,8 +28,10 @@ chmod 0600, $file;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret);
 my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $mport = PostgreSQL::Test::Cluster::get_free_port();
 my $dir = CmConmgr::conmgr_dir(
 	port => $port,
+	metrics_port => $mport,
 	secret_file => "'$file'",
 	heartbeat_interval => 100,
 	heartbeat_timeout => 2000,
@@ -103,5 +105,16 @@ attack('a replayed frame', 'replay',
 # unsealed bytes, so append a plausible trailer of the right length
 my $fake_sealed = CmConmgr::frame('A', pack('C', 0) . ("\0" x 24));
 attack('an altered frame', 'raw ' . unpack('H*', $fake_sealed), qr/integrity check/);
+
+# the four failures are counted as integrity failures, nothing else
+my $metrics = CmConmgr::scrape_metrics($mport) // '';
+like($metrics, qr/^conmgr_instance_failures_total\{instance="0",host="127\.0\.0\.1",port="5432",reason="integrity"\} 4$/m,
+	'metrics: four failures with reason integrity');
+like($metrics, qr/^conmgr_instance_failures_total\{instance="0",[^}]*reason="connection_lost"\} 0$/m,
+	'metrics: none counted as a lost connection');
+# one per attack, and one more to the connection routed "after", which the
+# replay closes
+like($metrics, qr/^conmgr_notices_sent_total\{reason="connection_lost"\} 5$/m,
+	'metrics: five notices sent with reason connection lost');
 
 done_testing();

@@ -326,6 +326,27 @@ sub wait_for_log
 		$what // "log matching $re");
 }
 
+# GET /metrics from the conmgr whose metrics_port is $mport; returns the
+# body, or undef when the answer is not a 200.  (t/285 parses it strictly.)
+sub scrape_metrics
+{
+	my ($mport) = @_;
+	my $s = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $mport,
+		Proto => 'tcp') or return undef;
+	syswrite($s, "GET /metrics HTTP/1.0\r\n\r\n");
+	my $sel = IO::Select->new($s);
+	my $buf = '';
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline && $sel->can_read($deadline - time()))
+	{
+		last unless sysread($s, $buf, 65536, length $buf);
+	}
+	close $s;
+	return $buf =~ /^HTTP\/1\.1 200 .*?\r\n\r\n(.*)$/s ? $1 : undef;
+}
+
 package CmConmgr::FakeWatchdog;
 
 use strict;
@@ -357,7 +378,8 @@ from conmgr that does not verify is an event ("integrity tag" or
 attributes), "mute" / "unmute" (stop / resume answering heartbeats),
 "shutdown" (send 'S' and close), "restart" (send a goodbye with reason
 12, watchdog restarting, and close), "close" (drop every connection),
-"refuse" (refuse new connections with 'X'), "raw HEX" (send bytes as
+"refuse" (refuse new connections with 'X'), "accept" (welcome them
+again), "raw HEX" (send bytes as
 they are: unsealed, as a relay on the path would inject them), "replay"
 (send the last sealed frame again).  Events (hello, register,
 unregister, goodbye) are appended to ->{events_file}.  C<version> is the
@@ -522,6 +544,7 @@ sub _run
 					elsif ($cmd eq 'mute') { $muted = 1; }
 					elsif ($cmd eq 'unmute') { $muted = 0; }
 					elsif ($cmd eq 'refuse') { $refuse = 1; }
+					elsif ($cmd eq 'accept') { $refuse = 0; }
 					elsif ($cmd eq 'shutdown' || $cmd eq 'close' || $cmd eq 'restart')
 					{
 						foreach my $k (keys %conns)

@@ -93,6 +93,7 @@ dump(const CmConfig *cfg, Text *out)
 	text_reset(out);
 #define DUMP_INT(f) do { snprintf(line, sizeof(line), #f " = %d", cfg->f); text_add(out, line); } while (0)
 	DUMP_INT(port);
+	DUMP_INT(metrics_port);
 	DUMP_INT(heartbeat_interval);
 	DUMP_INT(heartbeat_timeout);
 	DUMP_INT(connect_timeout);
