@@ -14,6 +14,7 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	python3-psycopg2 python3-psycopg
 	libecpg-dev unixodbc unixodbc-dev odbc-postgresql
+	default-jdk-headless libpostgresql-jdbc-java libhikaricp-java libslf4j-java
 )
 
 missing=()
