@@ -213,6 +213,21 @@ like($r->{url} // '', qr{^jdbc:postgresql://localhost:$pgport/postgres$}, 'plain
 	is($rc, 0, 'without PGCONMGRUSER the program\'s own user is accepted') or diag($all);
 }
 
+# a conmgr on ::1: the check reads /proc/net/tcp6
+{
+	my $p6 = PostgreSQL::Test::Cluster::get_free_port();
+	my $fake6 = CmClient::start_fake($p6, 'instance', "127.0.0.1:$pgport", addr => '::1');
+	($rc, $r, $all) = jdbc('connect', "jdbc:conmgr:postgresql://[::1]:$p6/postgres", 'SELECT 1');
+	is($rc, 0, 'a conmgr on ::1 of the test user is accepted') or diag($all);
+	local $ENV{PGCONMGRUSER} = 'root';
+	($logs, $rc, $r, $all) = CmClient::between(
+		sub { jdbc('connect', "jdbc:conmgr:postgresql://[::1]:$p6/postgres", '') }, $fake6);
+	like($r->{error} // '',
+		qr/^conmgr at "::1", port $p6 is not trusted: the socket that answered on ::1 port $p6 belongs to UID $> /,
+		'::1: a conmgr of another user than PGCONMGRUSER names is refused');
+	unlike($logs->[0], qr/^route/m, '::1: no route request reached it');
+}
+
 # failure notice and conmgr going away, on a statement blocked in the server
 sub blocked_on_fake
 {

@@ -218,12 +218,53 @@ final class PeerCheck
 		return "UID " + uid;
 	}
 
-	/* "127.0.0.1 port 27546" */
+	/* "127.0.0.1 port 27546", "::1 port 27546" (as inet_ntop writes it) */
 	static String addrName(InetSocketAddress a)
 	{
 		InetAddress ia = a.getAddress();
 
-		return (ia == null ? a.getHostString() : ia.getHostAddress()) + " port " + a.getPort();
+		if (ia == null)
+			return a.getHostString() + " port " + a.getPort();
+		byte[] b = ia.getAddress();
+
+		if (b.length != 16)
+			return ia.getHostAddress() + " port " + a.getPort();
+
+		/* the longest run of two or more zero groups becomes "::" */
+		int[] g = new int[8];
+		int bestStart = -1,
+			bestLen = 0;
+
+		for (int i = 0; i < 8; i++)
+			g[i] = ((b[2 * i] & 0xff) << 8) | (b[2 * i + 1] & 0xff);
+		for (int i = 0; i < 8;)
+		{
+			int j = i;
+
+			while (j < 8 && g[j] == 0)
+				j++;
+			if (j - i > bestLen && j - i >= 2)
+			{
+				bestStart = i;
+				bestLen = j - i;
+			}
+			i = j == i ? i + 1 : j;
+		}
+		StringBuilder s = new StringBuilder();
+
+		for (int i = 0; i < 8; i++)
+		{
+			if (i == bestStart)
+			{
+				s.append("::");
+				i += bestLen - 1;
+				continue;
+			}
+			if (s.length() > 0 && s.charAt(s.length() - 1) != ':')
+				s.append(':');
+			s.append(Integer.toHexString(g[i]));
+		}
+		return s + " port " + a.getPort();
 	}
 
 	/* One line of /proc/net/tcp{,6}. */
