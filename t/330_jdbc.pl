@@ -158,6 +158,12 @@ like($r->{error} // '', qr/^conmgr at "localhost", port $silent did not answer t
 cmp_ok($r->{elapsed_ms} // 0, '>=', 1900, "silent conmgr: not before connectTimeout ($r->{elapsed_ms} ms)");
 cmp_ok($r->{elapsed_ms} // 1e9, '<', 4000, "silent conmgr: soon after connectTimeout ($r->{elapsed_ms} ms)");
 
+($rc, $r, $all) = jdbc('connect', "jdbc:conmgr:postgresql://localhost:$silent,localhost:$cmport/postgres?connectTimeout=0&loginTimeout=2", '');
+isnt($rc, 0, 'silent conmgr, loginTimeout: the connection fails');
+like($r->{error} // '', qr/^conmgr at "localhost", port $silent did not answer the route request within the connection timeout \(loginTimeout\) \| conmgr at "localhost", port $cmport was not tried: loginTimeout expired$/,
+	'silent conmgr, loginTimeout: bounds the whole attempt, the next entry is not tried');
+cmp_ok($r->{elapsed_ms} // 1e9, '<', 4000, "silent conmgr, loginTimeout: soon after it ($r->{elapsed_ms} ms)");
+
 ($rc, $r, $all) = jdbc('connect', "jdbc:conmgr:postgresql://localhost:$garbage/postgres", '');
 isnt($rc, 0, 'garbage from conmgr: the connection fails');
 like($r->{error} // '', qr/^invalid answer from conmgr at "localhost", port $garbage: unknown or unexpected message type$/,

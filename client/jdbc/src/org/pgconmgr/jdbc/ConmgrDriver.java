@@ -276,16 +276,21 @@ public final class ConmgrDriver implements Driver
 		for (Entry e : entries)
 		{
 			long entryDeadline = connectTimeout > 0 ? System.nanoTime() + connectTimeout * 1_000_000_000L : 0;
+			String deadlineName = "connectTimeout";
 
 			if (overall != 0 && (entryDeadline == 0 || overall - entryDeadline < 0))
+			{
 				entryDeadline = overall;
+				deadlineName = "loginTimeout";
+			}
 			if (overall != 0 && Probe.remaining(overall) == 0)
 			{
 				lines.add("conmgr at " + e.label() + " was not tried: loginTimeout expired");
 				continue;
 			}
 			Probe probe = new Probe(e.host, e.port);
-			Probe.Result r = probe.run(tsa, props.getProperty("ApplicationName", ""), rule, entryDeadline);
+			Probe.Result r = probe.run(tsa, props.getProperty("ApplicationName", ""), rule, entryDeadline,
+											 deadlineName);
 
 			switch (r)
 			{

@@ -47,6 +47,7 @@ final class Probe
 	int instancePort;
 	int instanceNumber;
 	SocketChannel channel;
+	private String deadlineName = "connectTimeout";
 
 	Probe(String host, int port)
 	{
@@ -121,10 +122,12 @@ final class Probe
 	/*
 	 * Run stage 1 against every address of the entry, in order, until one
 	 * accepts the connection.  tsa is the route request's
-	 * target_session_attrs, deadline a System.nanoTime() value (0: none).
+	 * target_session_attrs, deadline a System.nanoTime() value (0: none),
+	 * deadlineName the setting that set it, for the error message.
 	 */
-	Result run(int tsa, String applicationName, PeerCheck.Rule rule, long deadline)
+	Result run(int tsa, String applicationName, PeerCheck.Rule rule, long deadline, String deadlineName)
 	{
+		this.deadlineName = deadlineName;
 		InetAddress[] addrs;
 
 		try
@@ -281,11 +284,11 @@ final class Probe
 			{
 				closeQuietly();
 				return fail(Result.ERROR, "could not connect to conmgr at " + label +
-							": timeout expired (connectTimeout)");
+							": timeout expired (" + deadlineName + ")");
 			}
 			return fail(Result.ERROR, "conmgr at " + label + " did not answer " +
 						(greeted ? "the route request" : "the recognition request") +
-						" within the connection timeout (connectTimeout)");
+						" within the connection timeout (" + deadlineName + ")");
 		}
 		catch (IOException e)
 		{
