@@ -237,8 +237,9 @@ like($r->{url} // '', qr{^jdbc:postgresql://localhost:$pgport/postgres$}, 'plain
 # failure notice and conmgr going away, on a statement blocked in the server
 sub blocked_on_fake
 {
-	my ($f, $sig, $re, $name, $min_ms, $max_ms) = @_;
-	my $h = jdbc_bg('block', "jdbc:conmgr:postgresql://localhost:$f->{port}/postgres", 'SELECT pg_sleep(30)');
+	my ($f, $sig, $re, $name, $min_ms, $max_ms, $params) = @_;
+	my $h = jdbc_bg('block', "jdbc:conmgr:postgresql://localhost:$f->{port}/postgres" . ($params // ''),
+		'SELECT pg_sleep(30)');
 	CmClient::wait_output($h, qr/^ready=1$/m, "$name: statement started");
 	my ($bpid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
 	CmClient::wait_output($f, qr/^register pid=$bpid /m, "$name: registered");
@@ -266,6 +267,31 @@ blocked_on_fake($fake, 'USR2', qr/^conmgr closed its connection \(conmgr stopped
 # part of a notice that stays on the socket: the session fails after 2 s
 my $partial = CmClient::start_fake(PostgreSQL::Test::Cluster::get_free_port(), 'partial', "127.0.0.1:$pgport");
 blocked_on_fake($partial, 'USR1', qr/^incomplete message from conmgr/, 'incomplete notice', 1800, 3500);
+
+# TLS to the instance: pgjdbc layers its TLS socket over the driver's
+SKIP:
+{
+	skip 'openssl not found', 10
+	  unless system('sh', '-c', 'command -v openssl >/dev/null 2>&1') == 0;
+	my $dd = $node->data_dir;
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ 'openssl', 'req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1',
+			'-keyout', "$dd/server.key", '-out', "$dd/server.crt" ], '>', \$o, '2>', \$e)
+	  or die "openssl: $e";
+	chmod 0600, "$dd/server.key";
+	$node->append_conf('postgresql.conf', 'ssl = on');
+	$node->reload;
+	$node->poll_query_until('postgres', "SELECT current_setting('ssl') = 'on'");
+	($logs, $rc, $r, $all) = CmClient::between(
+		sub { jdbc('connect', "$url?sslmode=require", 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()') },
+		$fake);
+	is($rc, 0, 'TLS: connects through the fake conmgr') or diag($all);
+	is($r->{value}, 't', 'TLS: the session is encrypted');
+	like($logs->[0], qr/^register pid=$r->{backend_pid} addr=127\.0\.0\.1 port=$r->{client_port}$/m,
+		'TLS: the registration names the session');
+	blocked_on_fake($fake, 'USR1', qr/conmgr reported a failure of the instance \(heartbeat timeout\)/,
+		'TLS, failure notice', 0, 1000, '?sslmode=require');
+}
 
 # ---- real servers, real conmgr ----
 
