@@ -124,6 +124,9 @@ like($r->{error} // '', qr/socketFactory=javax\.net\.DefaultSocketFactory is not
 ($rc, $r, $all) = jdbc('datasource', 'localhost', $cmport, 'postgres', 'primary');
 is($rc, 0, 'ConmgrDataSource connects') or diag($all);
 is($r->{server_port}, $pgport, 'ConmgrDataSource: on the instance');
+($rc, $r, $all) = jdbc('hikari_ds', 'localhost', $cmport, 'postgres', 'primary');
+is($rc, 0, 'HikariCP with dataSourceClassName ConmgrDataSource connects') or diag($all);
+is($r->{pool_server_port}, $pgport, 'HikariCP with dataSourceClassName: on the instance');
 
 # the example program
 {

@@ -18,6 +18,23 @@ import org.postgresql.PGConnection;
 
 final class Hikari
 {
+	/* A pool configured with dataSourceClassName: connect once. */
+	static void dataSource(String host, String port, String db, String tst) throws Exception
+	{
+		HikariConfig cfg = new HikariConfig();
+
+		cfg.setDataSourceClassName("org.pgconmgr.jdbc.ConmgrDataSource");
+		cfg.addDataSourceProperty("serverName", host);
+		cfg.addDataSourceProperty("portNumber", port);
+		cfg.addDataSourceProperty("databaseName", db);
+		cfg.addDataSourceProperty("targetServerType", tst);
+		cfg.setMaximumPoolSize(1);
+		try (HikariDataSource pool = new HikariDataSource(cfg); Connection c = pool.getConnection())
+		{
+			JdbcTool.out("pool_server_port", JdbcTool.value(c, "SELECT inet_server_port()"));
+		}
+	}
+
 	static void run(String url, String sql, Properties p) throws Exception
 	{
 		HikariConfig cfg = new HikariConfig();

@@ -11,6 +11,8 @@
  *                                               pool of one, then ask the pool
  *                                               for a connection again
  *   JdbcTool datasource HOST PORT DB TST        connect through ConmgrDataSource
+ *   JdbcTool hikari_ds HOST PORT DB TST         the same through a HikariCP pool
+ *                                               configured with dataSourceClassName
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -126,6 +128,12 @@ public class JdbcTool
 				error("", e);
 				System.exit(1);
 			}
+			return;
+		}
+		if (mode.equals("hikari_ds"))
+		{
+			Hikari.dataSource(args[1], args[2], args[3], args[4]);
+			out("done", 1);
 			return;
 		}
 		String url = args[1];
