@@ -48,7 +48,7 @@ final class SqlSocket extends Socket
 	}
 
 	@Override
-	public synchronized void close() throws IOException
+	public void close() throws IOException
 	{
 		try
 		{

@@ -81,7 +81,15 @@ final class Watcher implements Runnable
 			}
 			catch (Throwable t)
 			{
-				/* never let the watcher die: one more round */
+				/* never let the watcher die: one more round, without spinning */
+				try
+				{
+					Thread.sleep(10);
+				}
+				catch (InterruptedException e)
+				{
+					/* a daemon thread: go on */
+				}
 			}
 		}
 	}
