@@ -36,17 +36,26 @@ $(OBJS) $(FRONTEND_COMMON_OBJS): $(wildcard watchdog/*.h terminator/*.h common/*
 
 SUBDIRS = conmgr client
 
+# The JDBC driver (client/jdbc) is built only where javac and pgjdbc's jar
+# are present: the C build never needs Java.
+PGJDBC_JAR ?= /usr/share/java/postgresql.jar
+WITH_JAVA := $(shell command -v javac >/dev/null 2>&1 && test -f $(PGJDBC_JAR) && echo yes)
+ifeq ($(WITH_JAVA),yes)
+JAVA_SUBDIRS = client/jdbc
+endif
+
 all: all-sub
 all-sub: $(COMMON_OBJS) $(FRONTEND_COMMON_OBJS)
-	@for d in $(SUBDIRS); do $(MAKE) -C $$d all || exit 1; done
+	@for d in $(SUBDIRS) $(JAVA_SUBDIRS); do $(MAKE) -C $$d all || exit 1; done
 
 install: install-sub
 install-sub: all-sub
-	@for d in $(SUBDIRS); do $(MAKE) -C $$d install || exit 1; done
+	@for d in $(SUBDIRS) $(JAVA_SUBDIRS); do $(MAKE) -C $$d install || exit 1; done
 
 clean: clean-sub
 clean-sub:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d clean || exit 1; done
+	$(MAKE) -C client/jdbc clean
 	$(MAKE) -C test clean
 	$(MAKE) -C bench clean
 

@@ -17,6 +17,7 @@ PACKAGES=(
 	libecpg-dev unixodbc unixodbc-dev odbc-postgresql
 	debhelper dpkg-dev fakeroot lintian postgresql-server-dev-all
 	groff-base man-db systemd
+	default-jdk-headless libpostgresql-jdbc-java libhikaricp-java libslf4j-java
 )
 
 missing=()
