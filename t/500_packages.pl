@@ -61,6 +61,7 @@ note(sprintf('dpkg-buildpackage took %.1f s', $elapsed));
 
 my ($version) = (run_cmd([ 'dpkg-parsechangelog', '-l', "$src/debian/changelog", '-S', 'Version' ]))[1] =~ /(\S+)/;
 my ($arch) = (run_cmd([ 'dpkg-architecture', '-qDEB_HOST_ARCH' ]))[1] =~ /(\S+)/;
+my ($upstream) = $version =~ /^(?:\d+:)?(.*?)(?:-[^-]*)?$/;
 my ($multiarch) = (run_cmd([ 'dpkg-architecture', '-qDEB_HOST_MULTIARCH' ]))[1] =~ /(\S+)/;
 my @pgversions = split ' ',
   (run_cmd([ 'pg_buildext', 'supported-versions' ], init => sub { chdir $src }))[1];
@@ -82,6 +83,10 @@ my %expected = (
 		'./usr/include/postgresql/libpq-cm.h',
 		"./usr/lib/$multiarch/libpqcm.so -> libpqcm.so.1.0",
 		"./usr/lib/$multiarch/pkgconfig/libpqcm.pc",
+	],
+	'libpgconmgr-jdbc-java' => [
+		"./usr/share/java/pgconmgr-jdbc-$upstream.jar",
+		"./usr/share/java/pgconmgr-jdbc.jar -> pgconmgr-jdbc-$upstream.jar",
 	]);
 foreach my $v (@pgversions)
 {
@@ -113,7 +118,7 @@ sub contents
 
 foreach my $pkg (sort keys %expected)
 {
-	my $deb = "$tmp/${pkg}_${version}_$arch.deb";
+	my $deb = "$tmp/${pkg}_${version}_" . ($pkg =~ /-java$/ ? 'all' : $arch) . '.deb';
 	ok(-f $deb, "$pkg is built") or next;
 	is_deeply([ contents($deb) ], [ sort @{ $expected{$pkg} } ],
 		"$pkg holds exactly the expected files");
