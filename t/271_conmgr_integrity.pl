@@ -108,9 +108,9 @@ attack('an altered frame', 'raw ' . unpack('H*', $fake_sealed), qr/integrity che
 
 # the four failures are counted as integrity failures, nothing else
 my $metrics = CmConmgr::scrape_metrics($mport) // '';
-like($metrics, qr/^conmgr_instance_failures_total\{instance="0",host="127\.0\.0\.1",port="5432",reason="integrity"\} 4$/m,
+like($metrics, qr/^conmgr_instance_failures_total\{cm_instance="0",host="127\.0\.0\.1",port="5432",reason="integrity"\} 4$/m,
 	'metrics: four failures with reason integrity');
-like($metrics, qr/^conmgr_instance_failures_total\{instance="0",[^}]*reason="connection_lost"\} 0$/m,
+like($metrics, qr/^conmgr_instance_failures_total\{cm_instance="0",[^}]*reason="connection_lost"\} 0$/m,
 	'metrics: none counted as a lost connection');
 # one per attack, and one more to the connection routed "after", which the
 # replay closes
