@@ -279,7 +279,14 @@ SKIP:
 	my $dd = $node->data_dir;
 	my ($o, $e) = ('', '');
 	IPC::Run::run([ 'openssl', 'req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1',
+			'-addext', 'subjectAltName=IP:127.0.0.1',
 			'-keyout', "$dd/server.key", '-out', "$dd/server.crt" ], '>', \$o, '2>', \$e)
+	  or die "openssl: $e";
+	# another self-signed certificate, as a root that did not sign the server's
+	my $other = PostgreSQL::Test::Utils::tempdir('othercert');
+	IPC::Run::run([ 'openssl', 'req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1',
+			'-addext', 'subjectAltName=IP:127.0.0.1',
+			'-keyout', "$other/other.key", '-out', "$other/other.crt" ], '>', \$o, '2>', \$e)
 	  or die "openssl: $e";
 	chmod 0600, "$dd/server.key";
 	$node->append_conf('postgresql.conf', 'ssl = on');
@@ -294,7 +301,33 @@ SKIP:
 		'TLS: the registration names the session');
 	blocked_on_fake($fake, 'USR1', qr/conmgr reported a failure of the instance \(heartbeat timeout\)/,
 		'TLS, failure notice', 0, 1000, '?sslmode=require');
+
+	# verify-full: pgjdbc checks the certificate against the instance's
+	# name (the host conmgr gave), as with a direct connection
+	($logs, $rc, $r, $all) = CmClient::between(
+		sub { jdbc('connect', "$url?sslmode=verify-full&sslrootcert=$dd/server.crt",
+				'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()') },
+		$fake);
+	is($rc, 0, 'TLS verify-full: connects, the certificate matches the instance conmgr named') or diag($all);
+	is($r->{value}, 't', 'TLS verify-full: the session is encrypted');
+	($logs, $rc, $r, $all) = CmClient::between(
+		sub { jdbc('connect', "$url?sslmode=verify-full&sslrootcert=$other/other.crt", 'SELECT 1') },
+		$fake);
+	is($rc, 1, 'TLS verify-full: a certificate the root did not sign is refused');
+	like($all, qr/certif|PKIX|SSL/i, 'TLS verify-full: the error names the certificate') or diag($all);
 }
+
+# Statement.cancel() while a statement runs: pgjdbc sends the cancel
+# request straight to the instance (through the driver's socket factory,
+# which gives it a plain socket), not to conmgr; the session stays usable
+($logs, $rc, $r, $all) = CmClient::between(
+	sub { jdbc('cancel', $url, 'SELECT pg_sleep(30)') },
+	$fake);
+is($r->{sqlstate}, '57014', 'cancel: the statement is cancelled (57014)') or diag($all);
+cmp_ok($r->{elapsed_ms} // 99999, '<', 5000, 'cancel: within 5 s');
+is($r->{later}, '1', 'cancel: the connection is still usable') or diag($all);
+is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'cancel: conmgr got one route request, none for the cancel')
+  or diag($logs->[0]);
 
 # ---- real servers, real conmgr ----
 

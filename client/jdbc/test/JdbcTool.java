@@ -166,6 +166,47 @@ public class JdbcTool
 			block(c, sql);
 			out("closed", c.isClosed());
 		}
+		else if (mode.equals("cancel"))
+		{
+			/* Statement.cancel() from another thread while sql runs */
+			Connection c = DriverManager.getConnection(url, p);
+			Statement st = c.createStatement();
+			Thread canceller = new Thread(() -> {
+				try
+				{
+					Thread.sleep(500);
+					st.cancel();
+				}
+				catch (Exception e)
+				{
+					out("cancel_error", e.getMessage());
+				}
+			});
+			long t0 = System.nanoTime();
+
+			describe(c);
+			canceller.start();
+			try
+			{
+				st.executeQuery(sql);
+				out("cancel_result", "returned");
+			}
+			catch (SQLException e)
+			{
+				out("elapsed_ms", (System.nanoTime() - t0) / 1_000_000L);
+				error("", e);
+			}
+			canceller.join();
+			try
+			{
+				out("later", value(c, "SELECT 1"));
+			}
+			catch (SQLException e)
+			{
+				error("later_", e);
+			}
+			c.close();
+		}
 		else if (mode.equals("hikari"))
 		{
 			Hikari.run(url, sql, p);
