@@ -329,6 +329,41 @@ is($r->{later}, '1', 'cancel: the connection is still usable') or diag($all);
 is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'cancel: conmgr got one route request, none for the cancel')
   or diag($logs->[0]);
 
+# setQueryTimeout: pgjdbc's own timer cancels the statement at the instance
+($logs, $rc, $r, $all) = CmClient::between(
+	sub { jdbc('timeout', $url, 'SELECT pg_sleep(30)') },
+	$fake);
+is($r->{sqlstate}, '57014', 'setQueryTimeout: the statement is cancelled (57014)') or diag($all);
+cmp_ok($r->{elapsed_ms} // 99999, '<', 6000, 'setQueryTimeout(1): within 6 s');
+is($r->{later}, '1', 'setQueryTimeout: the connection is still usable') or diag($all);
+is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'setQueryTimeout: conmgr got one route request, none for the cancel')
+  or diag($logs->[0]);
+
+# eight threads, eight connections, one watcher: one failure notice each
+{
+	my $h = jdbc_bg('threads', $url, 'SELECT pg_sleep(30)');
+	CmClient::wait_output($h, qr/^ready=8$/m, 'threads: eight connections blocked');
+	my %o = $h->{out} =~ /^(\w+)=(.*)$/mg;
+	is($o{watcher_threads}, 1, 'threads: one watcher thread serves the eight connections');
+	my @pids = map { $o{"t${_}_backend_pid"} // 0 } 0 .. 7;
+	foreach my $p (@pids)
+	{
+		CmClient::wait_output($fake, qr/^register pid=$p /m, "threads: backend $p registered");
+	}
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 8 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND pid IN ("
+		  . join(',', @pids) . ')')
+	  or diag('the statements are not all running');
+	my $t = time();
+	CmClient::signal_bg($fake, 'USR1');
+	CmClient::wait_output($h, qr/^done=1$/m, 'threads: all eight returned');
+	my $ms = int((time() - $t) * 1000);
+	CmClient::finish_bg($h);
+	%o = $h->{out} =~ /^(\w+)=(.*)$/mg;
+	is(scalar(grep { ($o{"t${_}_sqlstate"} // '') eq '08006' } 0 .. 7), 8, 'threads: each failed with 08006');
+	cmp_ok($ms, '<', 1000, "threads: all within 1 s of the notice (${ms} ms)");
+}
+
 # ---- real servers, real conmgr ----
 
 my $hb_timeout = 1000;
@@ -361,9 +396,11 @@ sub wait_jdbc
 $r = wait_jdbc("$curl?targetServerType=primary", qr/^server_port=$pport$/m,
 	'targetServerType=primary lands on the primary');
 like($r->{url} // '', qr{^jdbc:postgresql://127\.0\.0\.1:$pport/postgres$}, 'getURL() names the primary');
+is($r->{in_recovery}, 'f', 'targetServerType=primary: pg_is_in_recovery() is false');
 $r = wait_jdbc("$curl?targetServerType=secondary", qr/^server_port=$sport$/m,
 	'targetServerType=secondary lands on the standby');
 like($r->{url} // '', qr{^jdbc:postgresql://127\.0\.0\.1:$sport/postgres$}, 'getURL() names the standby');
+is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is true');
 
 my ($pm_pid) = slurp_file($primary->data_dir . '/postmaster.pid') =~ /^(\d+)/;
 my $wd_pid = '';

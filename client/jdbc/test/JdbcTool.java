@@ -76,6 +76,7 @@ public class JdbcTool
 		out("backend_pid", c.unwrap(PGConnection.class).getBackendPID());
 		out("url", c.getMetaData().getURL());
 		out("server_port", value(c, "SELECT inet_server_port()"));
+		out("in_recovery", value(c, "SELECT pg_is_in_recovery()"));
 		out("client_port", value(c, "SELECT client_port FROM pg_stat_activity WHERE pid = pg_backend_pid()"));
 	}
 
@@ -165,6 +166,73 @@ public class JdbcTool
 			describe(c);
 			block(c, sql);
 			out("closed", c.isClosed());
+		}
+		else if (mode.equals("threads"))
+		{
+			/* eight connections blocked in sql, each in its own thread */
+			final int n = 8;
+			Thread[] threads = new Thread[n];
+			java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(n);
+
+			for (int i = 0; i < n; i++)
+			{
+				final int k = i;
+
+				threads[i] = new Thread(() -> {
+					try (Connection c = DriverManager.getConnection(url, p))
+					{
+						out("t" + k + "_backend_pid", c.unwrap(PGConnection.class).getBackendPID());
+						started.countDown();
+						value(c, sql);
+						out("t" + k + "_result", "returned");
+					}
+					catch (SQLException e)
+					{
+						started.countDown();
+						error("t" + k + "_", e);
+					}
+				});
+				threads[i].start();
+			}
+			started.await();
+			int watchers = 0;
+
+			for (Thread t : Thread.getAllStackTraces().keySet())
+				if (t.getName().equals("pgconmgr-watcher") && t.isAlive())
+					watchers++;
+			out("watcher_threads", watchers);
+			out("ready", n);
+			for (Thread t : threads)
+				t.join();
+		}
+		else if (mode.equals("timeout"))
+		{
+			/* setQueryTimeout: pgjdbc cancels the statement after 1 s */
+			Connection c = DriverManager.getConnection(url, p);
+			Statement st = c.createStatement();
+			long t0 = System.nanoTime();
+
+			describe(c);
+			st.setQueryTimeout(1);
+			try
+			{
+				st.executeQuery(sql);
+				out("timeout_result", "returned");
+			}
+			catch (SQLException e)
+			{
+				out("elapsed_ms", (System.nanoTime() - t0) / 1_000_000L);
+				error("", e);
+			}
+			try
+			{
+				out("later", value(c, "SELECT 1"));
+			}
+			catch (SQLException e)
+			{
+				error("later_", e);
+			}
+			c.close();
 		}
 		else if (mode.equals("cancel"))
 		{
