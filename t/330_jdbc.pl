@@ -364,6 +364,47 @@ is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'setQueryTimeout: conmgr got one r
 	cmp_ok($ms, '<', 1000, "threads: all within 1 s of the notice (${ms} ms)");
 }
 
+# .pgpass: pgjdbc looks the password up for the instance conmgr named (its
+# host and port), as with a direct connection, not for conmgr's entry
+{
+	my $user = $node->safe_psql('postgres', 'SELECT current_user');
+	$node->safe_psql('postgres', "SET password_encryption = 'scram-sha-256'; "
+		  . "ALTER ROLE CURRENT_USER PASSWORD 'pgpass-secret'");
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $hba_text = slurp_file($hba);
+	open my $fh, '>', $hba or die "$hba: $!";
+	print $fh "host all all 127.0.0.1/32 scram-sha-256\n$hba_text";
+	close $fh;
+	$node->reload;
+	my $pgpass_dir = PostgreSQL::Test::Utils::tempdir('pgpass');
+	my $write_pgpass = sub {
+		my ($line) = @_;
+		open my $pf, '>', "$pgpass_dir/pgpass" or die $!;
+		print $pf "$line\n";
+		close $pf;
+		chmod 0600, "$pgpass_dir/pgpass";
+	};
+	local $ENV{PGPASSFILE} = "$pgpass_dir/pgpass";
+	$write_pgpass->("127.0.0.1:$pgport:postgres:$user:pgpass-secret");
+	my $ok;
+	for (1 .. 50)    # until the reload is in effect
+	{
+		($rc, $r, $all) = jdbc('connect', $url, 'SELECT 1');
+		$ok = $rc == 0;
+		last if $ok;
+		usleep(100_000);
+	}
+	ok($ok, '.pgpass: the password of the instance\'s entry is used') or diag($all);
+	$write_pgpass->("localhost:$cmport:postgres:$user:pgpass-secret");
+	($rc, $r, $all) = jdbc('connect', $url, 'SELECT 1');
+	is($rc, 1, '.pgpass: an entry for conmgr\'s host and port is not used for the instance');
+	like($all, qr/password|SCRAM|28P01/i, '.pgpass: the server asked for the password') or diag($all);
+	open $fh, '>', $hba or die "$hba: $!";
+	print $fh $hba_text;
+	close $fh;
+	$node->reload;
+}
+
 # ---- real servers, real conmgr ----
 
 my $hb_timeout = 1000;
