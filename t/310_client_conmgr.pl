@@ -13,6 +13,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
+use CmTest;
 
 my $hb_timeout = 1000;
 my $margin_ms  = 1000;    # documented in docs/client.md
@@ -69,13 +70,7 @@ like($stderr, qr/Connection Manager/, 'stock psql gets conmgr\'s clear error') o
 my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write";
 
 # notices when the primary's watchdog freezes
-# the watchdog is a child of the primary's postmaster titled "postgres: watchdog"
-my ($pm_pid) = slurp_file($primary->data_dir . '/postmaster.pid') =~ /^(\d+)/;
-my $wd_pid = '';
-for my $line (split /\n/, `ps -eo pid=,ppid=,args=`)
-{
-	$wd_pid = $1 if $line =~ /^\s*(\d+)\s+$pm_pid\s+postgres: (?:\S+: )?watchdog\s*$/;
-}
+my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
 my $bindir = `pg_config --bindir`;

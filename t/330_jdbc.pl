@@ -19,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use File::Path qw(make_path);
 use CmClient;
+use CmTest;
 
 my $javadir = '/usr/share/java';
 my $pgjdbc  = "$javadir/postgresql.jar";
@@ -443,12 +444,7 @@ $r = wait_jdbc("$curl?targetServerType=secondary", qr/^server_port=$sport$/m,
 like($r->{url} // '', qr{^jdbc:postgresql://127\.0\.0\.1:$sport/postgres$}, 'getURL() names the standby');
 is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is true');
 
-my ($pm_pid) = slurp_file($primary->data_dir . '/postmaster.pid') =~ /^(\d+)/;
-my $wd_pid = '';
-for my $line (split /\n/, `ps -eo pid=,ppid=,args=`)
-{
-	$wd_pid = $1 if $line =~ /^\s*(\d+)\s+$pm_pid\s+postgres: (?:\S+: )?watchdog\s*$/;
-}
+my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 my $bindir = `pg_config --bindir`;
 chomp $bindir;
