@@ -10,13 +10,19 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 
@@ -163,4 +169,46 @@ bench_fatal(const char *fmt,...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(2);
+}
+
+int
+bench_connect_start(int epfd, uint32_t token, const char *host, int port,
+					char *err, size_t errcap)
+{
+	struct sockaddr_in sin;
+	struct epoll_event ev;
+	int			one = 1;
+	int			fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t) port);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+	{
+		snprintf(err, errcap, "not an IPv4 address: %s", host);
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+	{
+		snprintf(err, errcap, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLOUT;
+	ev.data.u32 = token;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+	{
+		snprintf(err, errcap, "epoll_ctl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0 && errno != EINPROGRESS)
+	{
+		snprintf(err, errcap, "connect: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -45,6 +45,15 @@ extern long bench_raise_nofile(long want);
  */
 extern FILE *bench_csv_open(const char *path, const char *header);
 
+/*
+ * Start a non-blocking TCP connection (TCP_NODELAY) to host (an IPv4
+ * address) and port, registered in epfd for reading and writing with token
+ * as its data.  Returns the descriptor, the connection in progress; or -1
+ * with err set (and nothing left open).
+ */
+extern int	bench_connect_start(int epfd, uint32_t token, const char *host, int port,
+								char *err, size_t errcap);
+
 /* Exit with a message on stderr (a usage or set-up error). */
 extern void bench_fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -23,17 +23,11 @@ export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 . "$bench/lib.sh"
 cd "$work"
 
-max=0
-for m in "$@"; do [ "$m" -gt "$max" ] && max=$m; done
+max=$(bench_max "$@")
 # conmgr: 32 + instances + max_app_connections (docs/conmgr.md); this
 # program: 3 per application (conmgr socket, stand-in SQL connection, its
 # accepted end)
-ulimit -n "$(ulimit -Hn)"
-need=$((3 * max + 64))
-if [ "$(ulimit -n)" -lt "$need" ]; then
-	echo "fanout: the open-files hard limit ($(ulimit -Hn)) is below the $need that $max applications need" >&2
-	exit 1
-fi
+bench_need_fds $((3 * max + 64)) "fanout with $max applications"
 
 pg_port=$(free_port 26832)
 wd_port=$(free_port 26945)

@@ -154,32 +154,15 @@ static void
 app_start(int idx)
 {
 	App		   *a = &apps[idx];
-	struct sockaddr_in sin;
-	struct epoll_event ev;
+	char		err[200];
 
 	a->rlen = 0;
-	a->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	a->state = A_CONNECTING;
 	in_flight++;
+	a->fd = bench_connect_start(epfd, (uint32_t) idx, "127.0.0.1", opt_port,
+								err, sizeof(err));
 	if (a->fd < 0)
-	{
-		app_fail(a, "socket: %s", strerror(errno));
-		return;
-	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t) opt_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ev.events = EPOLLIN | EPOLLOUT;
-	ev.data.u32 = (uint32_t) idx;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, a->fd, &ev) != 0)
-	{
-		app_fail(a, "epoll_ctl: %s", strerror(errno));
-		return;
-	}
-	if (connect(a->fd, (struct sockaddr *) &sin, sizeof(sin)) != 0 &&
-		errno != EINPROGRESS)
-		app_fail(a, "connect: %s", strerror(errno));
+		app_fail(a, "%s", err);
 }
 
 /* The stand-in SQL connection, and the registration of its local address. */

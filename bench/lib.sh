@@ -62,3 +62,20 @@ bench_watchdog_pid() {
 	done
 	echo "$pid"
 }
+
+# bench_max N...: the largest of the numbers.
+bench_max() {
+	local m=0 x
+	for x in "$@"; do [ "$x" -gt "$m" ] && m=$x; done
+	echo "$m"
+}
+
+# bench_need_fds NEED WHAT: raise the open-files limit to the hard limit,
+# and fail, naming WHAT, when that is below NEED.
+bench_need_fds() {
+	ulimit -n "$(ulimit -Hn)"
+	if [ "$(ulimit -n)" -lt "$1" ]; then
+		echo "$2: the open-files hard limit ($(ulimit -Hn)) is below the $1 it needs" >&2
+		exit 1
+	fi
+}

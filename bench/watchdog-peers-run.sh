@@ -19,16 +19,10 @@ export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 . "$bench/lib.sh"
 cd "$work"
 
-max=0
-for n in "$@"; do [ "$n" -gt "$max" ] && max=$n; done
+max=$(bench_max "$@")
 # one descriptor per peer in the watchdog, plus room for PostgreSQL's own
 # files (docs/watchdog.md, "Open-files limit")
-ulimit -n "$(ulimit -Hn)"
-need=$((1000 + 2 * (max + 100)))
-if [ "$(ulimit -n)" -lt "$need" ]; then
-	echo "watchdog-peers: the open-files hard limit ($(ulimit -Hn)) is below the $need that $max peers need" >&2
-	exit 1
-fi
+bench_need_fds $((1000 + 2 * (max + 100))) "watchdog-peers with $max peers"
 
 pg_port=$(free_port 26632)
 wd_port=$(free_port 26745)

@@ -271,35 +271,14 @@ static void
 start_peer(int idx)
 {
 	Peer	   *p = &peers[idx];
-	struct sockaddr_in sin;
-	struct epoll_event ev;
-	int			one = 1;
+	char		err[200];
 
-	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (p->fd < 0)
-	{
-		p->state = P_CONNECTING;
-		in_flight++;
-		peer_fail(p, "socket: %s", strerror(errno));
-		return;
-	}
-	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t) opt_port);
-	inet_pton(AF_INET, opt_host, &sin.sin_addr);
 	p->state = P_CONNECTING;
 	in_flight++;
-	ev.events = EPOLLIN | EPOLLOUT;
-	ev.data.u32 = (uint32_t) idx;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, p->fd, &ev) != 0)
-	{
-		peer_fail(p, "epoll_ctl: %s", strerror(errno));
-		return;
-	}
-	if (connect(p->fd, (struct sockaddr *) &sin, sizeof(sin)) != 0 &&
-		errno != EINPROGRESS)
-		peer_fail(p, "connect: %s", strerror(errno));
+	p->fd = bench_connect_start(epfd, (uint32_t) idx, opt_host, opt_port,
+								err, sizeof(err));
+	if (p->fd < 0)
+		peer_fail(p, "%s", err);
 }
 
 static void
