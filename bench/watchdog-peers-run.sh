@@ -6,8 +6,10 @@
 #
 # Starts a throw-away cluster (bench/lib.sh) sized for the largest N, then
 # for each N runs bench/watchdog-peers: N authenticated peers heartbeating
-# every INTERVAL_MS, measured for SECONDS after a warm-up.  Prints a table
-# and appends to OUTDIR/watchdog-peers.csv.
+# every INTERVAL_MS, measured for SECONDS after a warm-up; and, side by
+# side, the same N peers against bench/echo-responder, the least a TCP
+# heartbeat responder can do (the baseline).  Prints a table, the ratio of
+# the two costs for each N, and appends to OUTDIR/watchdog-peers.csv.
 set -euo pipefail
 
 work=$1 out=$2 secs=$3 interval=$4
@@ -26,7 +28,12 @@ bench_need_fds $((1000 + 2 * (max + 100))) "watchdog-peers with $max peers"
 
 pg_port=$(free_port 26632)
 wd_port=$(free_port 26745)
-cleanup() { bench_stop "$work"; }
+echo_port=$(free_port 26746)
+echo_pid=
+cleanup() {
+	[ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null
+	bench_stop "$work"
+}
 trap cleanup EXIT
 
 # Every peer connects from 127.0.0.1: lift the per-address cap, which
@@ -45,21 +52,42 @@ slots() {
 
 echo "== watchdog cost per heartbeat: $secs s window, heartbeat every $interval ms"
 echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $(pg_config --version | cut -d' ' -f2), load average$(uptime | sed 's/.*load average//')"
+"$bench/echo-responder" "$echo_port" > "$work/echo.out" &
+echo_pid=$!
+for _ in $(seq 1 100); do
+	grep -q ready "$work/echo.out" 2>/dev/null && break
+	kill -0 "$echo_pid" 2>/dev/null || { echo "watchdog-peers: echo-responder did not start" >&2; exit 1; }
+	sleep 0.1
+done
+
 header=--header
 status=0
+ratios=
 for n in "$@"; do
 	"$bench/watchdog-peers" --port "$wd_port" --secret "$work/heartbeat.secret" \
 		--pid "$wd_pid" --peers "$n" --interval "$interval" \
 		--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
-		--csv "$out/watchdog-peers.csv" $header || status=1
+		--csv "$out/watchdog-peers.csv" $header | tee "$work/row.wd" || status=1
 	header=
+	"$bench/watchdog-peers" --baseline --port "$echo_port" \
+		--pid "$echo_pid" --peers "$n" --interval "$interval" \
+		--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
+		--csv "$out/watchdog-peers.csv" | tee "$work/row.echo" || status=1
+	# CPU per heartbeat (schedstat): the watchdog's over the baseline's
+	ratios="$ratios$(awk -v n="$n" '$1 == "watchdog" { w = $10 } $1 == "echo" { e = $10 }
+		END { if (w > 0 && e > 0) printf "ratio %d %.2f %.2f %.2f\\n", n, w, e, w / e }' "$work/row.wd" "$work/row.echo")"
 	# wait until the watchdog has freed every slot before the next run
 	for _ in $(seq 1 100); do
 		[ "$(slots)" = 0 ] && break
 		sleep 0.1
 	done
 done
-echo "(hb/s and heartbeats: replies in the window; wd_cpu%: the watchdog process's"
-echo " utime+stime over the window; us/hb: that CPU time per reply; rtt in ms)"
+echo "(responder: watchdog, or echo = bench/echo-responder, the baseline; hb/s and"
+echo " heartbeats: replies in the window; wd_cpu%: the responder process's utime+stime"
+echo " over the window; us/hb: that CPU time per reply; us/hb(ns): the same from"
+echo " /proc/PID/schedstat; rtt in ms)"
+echo "CPU per heartbeat, watchdog over baseline:"
+printf '%-5s %7s %12s %12s %8s\n' "" peers "watchdog_us" "echo_us" ratio
+printf "$ratios" | awk '{ printf "%-5s %7d %12.2f %12.2f %8.2f\n", $1, $2, $3, $4, $5 }'
 echo "conmgr peers declared lost by the watchdog: $(grep -c ' lost: ' "$work/server.log" || true)"
 exit $status

@@ -17,6 +17,11 @@
  * sessions) and the results are printed as one table row and appended to a
  * CSV file.
  *
+ * With --baseline the same peers heartbeat, unsealed and without the
+ * handshake, against bench/echo-responder, which writes every heartbeat
+ * back as it came: the CPU per heartbeat of that bare TCP responder is the
+ * floor the watchdog's figure is read against.
+ *
  * One thread, epoll, non-blocking sockets; heartbeats are scheduled on a
  * binary heap of due times.  Handshakes in flight are capped (--ramp), since
  * the watchdog closes the oldest of too many connections that have not yet
@@ -92,6 +97,7 @@ static int	opt_ramp = 64;
 static double opt_connect_limit = 60;
 static const char *opt_csv = NULL;
 static bool opt_header = false;
+static bool opt_baseline = false;	/* against bench/echo-responder */
 
 static CmAuthSecret secret;
 static Peer *peers;
@@ -201,7 +207,7 @@ peer_send(Peer *p, const CmProtoMsg *msg)
 	ssize_t		w;
 
 	n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, buf, CM_PROTO_MAX_MSG);
-	if (n > 0 && p->state >= P_ACTIVE)
+	if (n > 0 && p->state >= P_ACTIVE && !opt_baseline)
 		n = cm_auth_seal(p->keys.to_watchdog, CM_AUTH_CHANNEL_STREAM,
 						 ++p->seq_out, buf, n, sizeof(buf));
 	else if (n > 0 && !cm_auth_transcript_add(&p->transcript, buf, n))
@@ -281,6 +287,26 @@ start_peer(int idx)
 		peer_fail(p, "%s", err);
 }
 
+/* Welcomed (or connected, with --baseline): heartbeats start. */
+static void
+peer_activate(int idx, uint64_t now)
+{
+	Peer	   *p = &peers[idx];
+
+	p->state = P_ACTIVE;
+	p->seq_in = p->seq_out = 0;
+	in_flight--;
+	n_welcomed++;
+	/* as conmgr: the first heartbeat at once */
+	p->next_hb = 1;
+	send_heartbeat(p, now);
+	if (p->state == P_ACTIVE)
+	{
+		p->due_ns = now + (uint64_t) opt_interval * 1000000ULL;
+		heap_push(idx);
+	}
+}
+
 static void
 handle_msg(int idx, const CmProtoMsg *msg, const uint8_t *frame, size_t flen)
 {
@@ -329,20 +355,17 @@ handle_msg(int idx, const CmProtoMsg *msg, const uint8_t *frame, size_t flen)
 					peer_fail(p, "the watchdog's proof is wrong");
 					return;
 				}
-				p->state = P_ACTIVE;
-				p->seq_in = p->seq_out = 0;
-				in_flight--;
-				n_welcomed++;
-				/* as conmgr: the first heartbeat at once */
-				p->next_hb = 1;
-				send_heartbeat(p, now);
-				if (p->state == P_ACTIVE)
-				{
-					p->due_ns = now + (uint64_t) opt_interval * 1000000ULL;
-					heap_push(idx);
-				}
+				peer_activate(idx, now);
 				return;
 			}
+		case CM_MSG_HEARTBEAT:
+			if (!opt_baseline)
+			{
+				peer_fail(p, "unexpected heartbeat from the watchdog");
+				return;
+			}
+			/* the echo of our own heartbeat: fall through */
+			/* FALLTHROUGH */
 		case CM_MSG_HEARTBEAT_REPLY:
 			{
 				uint32_t	seq = msg->u.heartbeat.seq;
@@ -401,6 +424,9 @@ peer_read(int idx)
 {
 	Peer	   *p = &peers[idx];
 
+	/* the echo responder sends our own heartbeats back */
+	CmProtoDir	dir = opt_baseline ? CM_DIR_TO_WATCHDOG : CM_DIR_TO_CONMGR_HB;
+
 	for (;;)
 	{
 		ssize_t		r = recv(p->fd, p->rbuf + p->rlen, RBUF_CAP - p->rlen, 0);
@@ -429,7 +455,7 @@ peer_read(int idx)
 		CmProtoMsg	msg;
 		CmProtoStatus st;
 
-		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_HB, p->rbuf, p->rlen, &flen, &reason);
+		st = cm_proto_frame_peek(dir, p->rbuf, p->rlen, &flen, &reason);
 		if (st == CM_PROTO_INCOMPLETE)
 			break;
 		if (st != CM_PROTO_OK)
@@ -438,7 +464,7 @@ peer_read(int idx)
 			return;
 		}
 		inner = flen;
-		if (p->state == P_ACTIVE)
+		if (p->state == P_ACTIVE && !opt_baseline)
 		{
 			uint64_t	seq = 0;
 
@@ -451,7 +477,7 @@ peer_read(int idx)
 			}
 			p->seq_in = seq;
 		}
-		if (cm_proto_decode(CM_DIR_TO_CONMGR_HB, p->rbuf, inner, &msg, &reason) != CM_PROTO_OK)
+		if (cm_proto_decode(dir, p->rbuf, inner, &msg, &reason) != CM_PROTO_OK)
 		{
 			peer_fail(p, "invalid message: %s", reason);
 			return;
@@ -469,6 +495,7 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: watchdog-peers --port PORT --secret FILE --pid WATCHDOG_PID [options]\n"
+			"       watchdog-peers --baseline --port PORT --pid ECHO_RESPONDER_PID [options]\n"
 			"  --host ADDR       watchdog address (127.0.0.1)\n"
 			"  --peers N         simulated conmgr peers (100)\n"
 			"  --interval MS     heartbeat interval announced and used (1000)\n"
@@ -477,12 +504,13 @@ usage(void)
 			"  --duration S      measuring window, seconds (10)\n"
 			"  --ramp K          handshakes in flight at once (64)\n"
 			"  --csv FILE        append the result row to FILE\n"
-			"  --header          print the table header first\n");
+			"  --header          print the table header first\n"
+			"  --baseline        heartbeat bench/echo-responder: no handshake, no seals\n");
 	exit(2);
 }
 
-#define TABLE_HEADER_FMT "%7s %8s %7s %6s %6s %10s %7s %7s %9s %8s %8s %8s\n"
-#define CSV_HEADER "peers,interval_ms,welcomed,refused,failed,heartbeats,heartbeats_per_s,watchdog_cpu_pct,cpu_us_per_heartbeat,cpu_us_per_heartbeat_schedstat,rtt_p50_ms,rtt_p99_ms,rtt_max_ms,window_s"
+#define TABLE_HEADER_FMT "%-9s %7s %8s %7s %6s %6s %10s %7s %7s %9s %8s %8s %8s\n"
+#define CSV_HEADER "responder,peers,interval_ms,welcomed,refused,failed,heartbeats,heartbeats_per_s,watchdog_cpu_pct,cpu_us_per_heartbeat,cpu_us_per_heartbeat_schedstat,rtt_p50_ms,rtt_p99_ms,rtt_max_ms,window_s"
 
 int
 main(int argc, char **argv)
@@ -500,6 +528,7 @@ main(int argc, char **argv)
 		{"ramp", required_argument, NULL, 'r'},
 		{"csv", required_argument, NULL, 'c'},
 		{"header", no_argument, NULL, 'H'},
+		{"baseline", no_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -556,15 +585,18 @@ main(int argc, char **argv)
 			case 'H':
 				opt_header = true;
 				break;
+			case 'B':
+				opt_baseline = true;
+				break;
 			default:
 				usage();
 		}
 	}
-	if (opt_port <= 0 || opt_secret == NULL || opt_pid <= 0 || opt_peers <= 0 ||
+	if (opt_port <= 0 || (opt_secret == NULL && !opt_baseline) || opt_pid <= 0 || opt_peers <= 0 ||
 		opt_interval <= 0 || opt_timeout <= opt_interval || opt_duration <= 0 ||
 		opt_ramp <= 0 || opt_warmup < 0)
 		usage();
-	if (!cm_auth_read_secret(opt_secret, &secret, err, sizeof(err)))
+	if (!opt_baseline && !cm_auth_read_secret(opt_secret, &secret, err, sizeof(err)))
 		bench_fatal("watchdog-peers: %s", err);
 	if (bench_proc_cpu_ticks(opt_pid) < 0)
 		bench_fatal("watchdog-peers: cannot read /proc/%d/stat", opt_pid);
@@ -667,7 +699,10 @@ main(int argc, char **argv)
 				ev.events = EPOLLIN;
 				ev.data.u32 = (uint32_t) idx;
 				epoll_ctl(epfd, EPOLL_CTL_MOD, p->fd, &ev);
-				send_hello(p);
+				if (opt_baseline)
+					peer_activate(idx, bench_mono_ns());
+				else
+					send_hello(p);
 				continue;
 			}
 			if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -680,7 +715,7 @@ main(int argc, char **argv)
 	{
 		Peer	   *p = &peers[i];
 
-		if (p->state == P_ACTIVE)
+		if (p->state == P_ACTIVE && !opt_baseline)
 		{
 			CmProtoMsg	msg;
 
@@ -704,12 +739,13 @@ main(int argc, char **argv)
 		double		per_hb = replies_in_window ? cpu_s * 1e6 / (double) replies_in_window : 0;
 		double		cpu_ns_s = ns0 >= 0 && ns1 >= 0 ? (double) (ns1 - ns0) / 1e9 : -1;
 		double		per_hb_ns = replies_in_window ? cpu_ns_s * 1e6 / (double) replies_in_window : 0;
+		const char *responder = opt_baseline ? "echo" : "watchdog";
 
 		if (opt_header)
-			printf(TABLE_HEADER_FMT, "peers", "welcomed", "refused", "failed",
+			printf(TABLE_HEADER_FMT, "responder", "peers", "welcomed", "refused", "failed",
 				   "hb/s", "heartbeats", "wd_cpu%", "us/hb", "us/hb(ns)", "rtt_p50", "rtt_p99", "rtt_max");
-		printf("%7d %8d %7d %6d %6.0f %10llu %7.2f %7.1f %9.2f %8.3f %8.3f %8.3f\n",
-			   opt_peers, n_welcomed, n_refused, n_failed,
+		printf("%-9s %7d %8d %7d %6d %6.0f %10llu %7.2f %7.1f %9.2f %8.3f %8.3f %8.3f\n",
+			   responder, opt_peers, n_welcomed, n_refused, n_failed,
 			   (double) replies_in_window / secs,
 			   (unsigned long long) replies_in_window,
 			   100.0 * cpu_s / secs, per_hb, per_hb_ns, p50, p99, pmax);
@@ -726,8 +762,8 @@ main(int argc, char **argv)
 
 			if (f == NULL)
 				return 1;
-			fprintf(f, "%d,%d,%d,%d,%d,%llu,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f\n",
-					opt_peers, opt_interval, n_welcomed, n_refused, n_failed,
+			fprintf(f, "%s,%d,%d,%d,%d,%d,%llu,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f\n",
+					responder, opt_peers, opt_interval, n_welcomed, n_refused, n_failed,
 					(unsigned long long) replies_in_window,
 					(double) replies_in_window / secs, 100.0 * cpu_s / secs,
 					per_hb, per_hb_ns, p50, p99, pmax, secs);

@@ -209,9 +209,10 @@ app_free(CmApp *app)
 }
 
 /*
- * Queue a last message (may be NULL) and close once it is written, or
- * after CM_CLOSE_LINGER_MS if the peer does not read.  Returns false when
- * the connection was freed at once (nothing to send, or no memory).
+ * Queue a last message (may be NULL) and close once it and whatever was
+ * queued before it are written, or after CM_CLOSE_LINGER_MS if the peer
+ * does not read.  Returns false when the connection was freed at once
+ * (nothing to send, or no memory).
  */
 static bool
 app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
@@ -220,8 +221,8 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 
 	app_detach(app);
 	app->state = CM_APP_CLOSING;
-	if (buf == NULL || len == 0 ||
-		bufferevent_write(app->bev, buf, len) != 0)
+	if ((buf != NULL && len > 0 && bufferevent_write(app->bev, buf, len) != 0) ||
+		evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 	{
 		app_free(app);
 		return false;
@@ -1166,20 +1167,64 @@ cm_app_stop_listening(void)
 }
 
 /*
+ * Hand a last message to the kernel at once, when nothing is queued before
+ * it: true when all of it was taken.  Otherwise nothing was sent, or a
+ * part: the caller queues the rest (app_send_and_close).
+ */
+static bool
+app_send_now(CmApp *app, const uint8_t **buf, size_t *len)
+{
+	ssize_t		n;
+
+	if (evbuffer_get_length(bufferevent_get_output(app->bev)) != 0)
+		return false;
+	n = send(bufferevent_getfd(app->bev), *buf, *len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n <= 0)
+		return false;
+	*buf += n;
+	*len -= (size_t) n;
+	return *len == 0;
+}
+
+/*
  * Send a failure notice to every connection routed to inst, and close them.
+ * The notices go first, straight to the kernel where its buffer takes them
+ * (it does unless an application stopped reading): the last application
+ * learns of the failure as soon as the first, not after the others' closing.
+ * Then every connection is closed; one whose notice could not go whole is
+ * queued and closed once it is written, or after the linger.
  */
 void
 cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 							const char *message)
 {
-	CmApp	   *app = inst->apps;
+	uint8_t		buf[CM_PROTO_MAX_MSG];
+	size_t		n;
+	CmApp	   *app;
+	CmApp	   *next;
 
-	while (app)
+	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
+							   message, buf, sizeof(buf));
+	for (app = inst->apps; app; app = app->inst_next)
 	{
-		CmApp	   *next = app->inst_next;
+		const uint8_t *p = buf;
+		size_t		left = n;
 
-		app_notice_and_close(app, CM_MSG_FAILURE, reason, message);
-		app = next;
+		app->notice_out = n > 0 && app_send_now(app, &p, &left);
+		/* what did not go (all of it, or the rest) is queued */
+		if (!app->notice_out && left > 0 &&
+			bufferevent_write(app->bev, p, left) != 0)
+			app->notice_out = true; /* no memory: the stream ends here */
+	}
+	for (app = inst->apps; app; app = next)
+	{
+		next = app->inst_next;
+		if (n > 0)
+			cm_metrics_notice(reason);
+		if (app->notice_out)
+			app_free(app);
+		else
+			app_send_and_close(app, NULL, 0);	/* once the queue is written */
 	}
 }
 

@@ -216,6 +216,7 @@ typedef struct CmApp
 	bool		uid_known;		/* the kernel told the owner of the peer */
 	uid_t		uid;			/* then: the application's user */
 	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
+	bool		notice_out;		/* nothing more to write: free at once */
 
 	uint8_t		tsa;
 	uint32_t	client_pid;

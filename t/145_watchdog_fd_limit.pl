@@ -21,7 +21,7 @@ plan skip_all => 'prlimit (util-linux) is not installed'
   unless grep { -x "$_/prlimit" } split /:/, $ENV{PATH};
 
 my ($node, $wdport) = CmWatchdog::new_node('fdlimit',
-	conf => "watchdog.hello_timeout = 60000\n");
+	conf => "watchdog.hello_timeout = 60000\nwatchdog.max_heartbeat_connections = 100\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $start_time = CmWatchdog::postmaster_start_time($node);
@@ -117,5 +117,31 @@ is(CmWatchdog::postmaster_start_time($node), $start_time,
 	'the postmaster never restarted');
 
 $legit->close;
+
+# At start the watchdog says how many heartbeat connections the open-files
+# limit leaves room for, beyond what PostgreSQL may open itself.
+my ($limit_seen, $room) = slurp_file($node->logfile) =~
+  /LOG:  watchdog started: .*; the open-files limit of (\d+) leaves room for (\d+) heartbeat connections/;
+ok(defined $room && $room > 0 && $room < $limit_seen,
+	'the start message gives the room the open-files limit leaves ('
+	  . ($room // 'none') . ' of ' . ($limit_seen // 'none') . ')');
+unlike(slurp_file($node->logfile), qr/WARNING:  watchdog: the open-files limit/,
+	'no warning when the limit is high enough');
+$node->stop;
+
+# Started with a limit too low for max_heartbeat_connections (100 here):
+# a warning that says so, and what to raise.  80 descriptors are enough for
+# PostgreSQL itself to start.
+$offset = -s $node->logfile;
+system('prlimit', '--nofile=80:80', '--', 'pg_ctl', '-D', $node->data_dir,
+	'-l', $node->logfile, '-w', 'start') == 0
+  or die 'pg_ctl start under prlimit failed';
+ok($node->wait_for_log(
+		qr/WARNING:  watchdog: the open-files limit of 80 leaves room for (\d+) heartbeat connections, fewer than watchdog\.max_heartbeat_connections = 100/,
+		$offset),
+	'a limit too low is a warning at start, with the numbers');
+like(substr(slurp_file($node->logfile), $offset),
+	qr/HINT:  Raise the open-files limit of the server \(ulimit -n, or LimitNOFILE of its service\) to at least 1200/,
+	'the warning says what to raise');
 $node->stop;
 done_testing();

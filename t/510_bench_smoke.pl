@@ -16,7 +16,7 @@ my $top = CmTest::top();
 my $bench = "$top/bench";
 
 # built by scripts/test.sh (make test-programs); build them if not
-if (!-x "$bench/watchdog-peers" || !-x "$bench/fanout")
+if (!-x "$bench/watchdog-peers" || !-x "$bench/fanout" || !-x "$bench/echo-responder")
 {
 	system('make', '-s', '-C', $top, 'bench-programs') == 0
 	  or BAIL_OUT('could not build the benchmark programs');
@@ -61,31 +61,44 @@ sub csv_rows
 	note($text);
 	is($rc, 0, 'watchdog-peers: exit status 0');
 	like($text,
-		qr/^\s+peers\s+welcomed\s+refused\s+failed\s+hb\/s\s+heartbeats\s+wd_cpu%\s+us\/hb\s+us\/hb\(ns\)\s+rtt_p50\s+rtt_p99\s+rtt_max$/m,
+		qr/^responder\s+peers\s+welcomed\s+refused\s+failed\s+hb\/s\s+heartbeats\s+wd_cpu%\s+us\/hb\s+us\/hb\(ns\)\s+rtt_p50\s+rtt_p99\s+rtt_max$/m,
 		'watchdog-peers: table header');
-	my $rows = rows($text, 12, qr/^\d+$/);
-	is(scalar(@$rows), scalar(@n), 'watchdog-peers: one row per N');
+	my $rows = rows($text, 13, qr/^(watchdog|echo)$/);
+	is(scalar(@$rows), 2 * scalar(@n),
+		'watchdog-peers: a watchdog row and a baseline row per N');
+	is(join(',', map { "$_->[0]:$_->[1]" } @$rows),
+		join(',', map { "watchdog:$_,echo:$_" } @n),
+		'watchdog-peers: the watchdog and the baseline side by side for each N');
 	for my $r (@$rows)
 	{
-		my ($peers, $welcomed, $refused, $failed, $rate, $hbs, $cpu, $us,
+		my ($who, $peers, $welcomed, $refused, $failed, $rate, $hbs, $cpu, $us,
 			$us_ns, $p50, $p99, $max)
 		  = @$r;
+		my $t = "$who, N=$peers";
 		my $expected = $peers * 1000 / $interval;
-		is($welcomed, $peers, "N=$peers: every peer welcomed");
-		is($refused + $failed, 0, "N=$peers: none refused or failed");
+		is($welcomed, $peers, "$t: every peer welcomed");
+		is($refused + $failed, 0, "$t: none refused or failed");
 		ok($rate > 0.7 * $expected && $rate < 1.3 * $expected,
-			"N=$peers: replies at the heartbeat rate ($rate/s, $expected/s sent)");
-		ok($hbs > 0, "N=$peers: heartbeats answered in the window");
+			"$t: replies at the heartbeat rate ($rate/s, $expected/s sent)");
+		ok($hbs > 0, "$t: heartbeats answered in the window");
 		ok($us_ns > 0 && $us_ns < 2000,
-			"N=$peers: CPU per heartbeat is positive and below 2 ms ($us_ns us)");
+			"$t: CPU per heartbeat is positive and below 2 ms ($us_ns us)");
 		ok($p50 > 0 && $p50 <= $p99 && $p99 <= $max && $max < 1000,
-			"N=$peers: round trips ordered and below 1 s ($p50 <= $p99 <= $max ms)");
+			"$t: round trips ordered and below 1 s ($p50 <= $p99 <= $max ms)");
+	}
+	my $ratios = rows($text, 5, qr/^ratio$/);
+	is(scalar(@$ratios), scalar(@n), 'watchdog-peers: a cost ratio per N');
+	for my $r (@$ratios)
+	{
+		my (undef, $peers, $wd, $echo, $ratio) = @$r;
+		ok($wd > 0 && $echo > 0 && abs($ratio - $wd / $echo) < 0.01 * $ratio + 0.01,
+			"N=$peers: the ratio is the watchdog's cost over the baseline's ($wd / $echo = $ratio)");
 	}
 	my $csv = csv_rows("$out/watchdog-peers.csv");
-	is(scalar(@$csv), 1 + scalar(@n), 'watchdog-peers: CSV header and rows');
-	like($csv->[0], qr/^peers,interval_ms,welcomed,/, 'watchdog-peers: CSV header');
-	is(scalar(grep { scalar(split /,/, $_, -1) == 14 } @$csv),
-		scalar(@$csv), 'watchdog-peers: 14 CSV fields on every line');
+	is(scalar(@$csv), 1 + 2 * scalar(@n), 'watchdog-peers: CSV header and rows');
+	like($csv->[0], qr/^responder,peers,interval_ms,welcomed,/, 'watchdog-peers: CSV header');
+	is(scalar(grep { scalar(split /,/, $_, -1) == 15 } @$csv),
+		scalar(@$csv), 'watchdog-peers: 15 CSV fields on every line');
 	like($text, qr/declared lost by the watchdog: 0$/m,
 		'watchdog-peers: no peer lost (each said goodbye)');
 	note(sprintf('watchdog-peers smoke: %.0f s', time - $t0));

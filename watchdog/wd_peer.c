@@ -654,6 +654,7 @@ wd_peer_accept(WdPeer *peer)
 		slot->authenticated = peer->authenticated;
 		slot->incarnation = hello->incarnation;
 		slot->rtt_us = wd_socket_rtt(peer->sock);
+		peer->rtt_read_at = wd_now_ms();
 		slot->connected_since = GetCurrentTimestamp();
 		slot->last_heartbeat = slot->connected_since;
 		memcpy(slot->name, name, sizeof(slot->name));
@@ -757,8 +758,9 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	size_t		len;
 	WatchdogPeerSlot *slot;
 	TimestampTz now = GetCurrentTimestamp();
-	uint32		rtt = wd_socket_rtt(peer->sock);
 	int64		mono = wd_now_ms();
+	bool		read_rtt = mono - peer->rtt_read_at >= WD_RTT_SAMPLE_MS;
+	uint32		rtt = 0;
 
 	/*
 	 * A conmgr sends one heartbeat per announced interval.  Allow bursts
@@ -782,6 +784,11 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	peer->hb_tokens -= 1.0;
 
 	wd_peer_set_deadline(peer, mono + peer->server_timeout);
+	if (read_rtt)
+	{
+		rtt = wd_socket_rtt(peer->sock);
+		peer->rtt_read_at = mono;
+	}
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	slot = &wd_shared->slots[peer->slot];
@@ -789,7 +796,8 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	{
 		slot->last_heartbeat = now;
 		slot->heartbeats++;
-		slot->rtt_us = rtt;
+		if (read_rtt)
+			slot->rtt_us = rtt;
 	}
 	LWLockRelease(wd_shared->lock);
 

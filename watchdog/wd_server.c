@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -55,6 +58,18 @@
 #define WD_ACCEPT_PAUSE_MS		1000	/* pause after EMFILE and the like */
 #define WD_LOG_INTERVAL_MS		10000	/* rate limit of repetitive logs */
 #define WD_MAX_CONSECUTIVE_ERRORS 10
+
+/* descriptors the watchdog opens itself besides its connections, at most */
+#define WD_SERVER_RESERVED_FDS	10
+
+/*
+ * Wake-ups closer together than this (us) mean heartbeats keep arriving:
+ * the loop then sleeps out the rest of the interval before it waits again,
+ * so that one wake-up serves every heartbeat that came meanwhile instead of
+ * one wake-up (two context switches) each.  A reply waits this long at
+ * most, a thousandth of the shortest heartbeat timeout worth having.
+ */
+#define WD_WAKE_SPACING_US		1000
 
 dlist_head	wd_peers = DLIST_STATIC_INIT(wd_peers);
 int			wd_pending_count = 0;
@@ -100,6 +115,8 @@ static int	wd_closed_count = 0;	/* peers waiting to be freed */
 static WdLogLimit wd_limit_accept_error;
 static WdLogLimit wd_limit_evict;
 
+static int	wd_count_open_fds(void);
+static void wd_report_start(void);
 static void wd_on_exit(int code, Datum arg);
 static void wd_open_listen_sockets(bool first);
 static void wd_rebuild_wait_set(int64 now);
@@ -123,6 +140,15 @@ wd_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64
+wd_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*
@@ -179,13 +205,66 @@ WatchdogMain(Datum main_arg)
 	wd_slots_adopt_previous(wd_now_ms());
 
 	wd_current_attrs = wd_attr_current();
-	ereport(LOG,
-			(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
-					wd_attr_describe(wd_current_attrs),
-					wd_max_heartbeat_connections)));
+	wd_report_start();
 
 	wd_open_listen_sockets(true);
 	wd_server_main_loop();
+}
+
+/* Descriptors open in this process now, or -1 when they cannot be counted. */
+static int
+wd_count_open_fds(void)
+{
+	DIR		   *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int			n = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;				/* not the directory's own */
+}
+
+/*
+ * Say at start what the instance is, how many peers the settings allow, and
+ * how many heartbeat connections the open-files limit leaves room for: the
+ * limit less the descriptors open now and those the watchdog opens itself
+ * (secret files, postmaster.pid; it opens no relation files).  Warn when
+ * that is less than watchdog.max_heartbeat_connections: past it, accepting
+ * fails with EMFILE.  docs/watchdog.md ("Open-files limit") recommends more,
+ * room for connections waiting for their hello as well.
+ */
+static void
+wd_report_start(void)
+{
+	struct rlimit rl;
+	int			open_now = wd_count_open_fds();
+	long		room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+		rl.rlim_cur > (rlim_t) LONG_MAX || open_now < 0)
+	{
+		ereport(LOG,
+				(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
+						wd_attr_describe(wd_current_attrs),
+						wd_max_heartbeat_connections)));
+		return;
+	}
+	room = Max((long) rl.rlim_cur - open_now - WD_SERVER_RESERVED_FDS, 0);
+	ereport(LOG,
+			(errmsg("watchdog started: instance is %s, up to %d conmgr peers; the open-files limit of %ld leaves room for %ld heartbeat connections",
+					wd_attr_describe(wd_current_attrs),
+					wd_max_heartbeat_connections, (long) rl.rlim_cur, room)));
+	if (room < wd_max_heartbeat_connections)
+		ereport(WARNING,
+				(errmsg("watchdog: the open-files limit of %ld leaves room for %ld heartbeat connections, fewer than watchdog.max_heartbeat_connections = %d",
+						(long) rl.rlim_cur, room, wd_max_heartbeat_connections),
+				 errdetail("Connections over the limit are refused when they are accepted."),
+				 errhint("Raise the open-files limit of the server (ulimit -n, or LimitNOFILE of its service) to at least %ld, max_files_per_process + 2 * watchdog.max_heartbeat_connections, or lower watchdog.max_heartbeat_connections.",
+						 (long) max_files_per_process + 2L * wd_max_heartbeat_connections)));
 }
 
 typedef enum WdServerStatus
@@ -703,6 +782,8 @@ wd_server_main_loop(void)
 	MemoryContext loopcxt;
 	sigjmp_buf	local_sigjmp_buf;
 	volatile int consecutive_errors = 0;
+	volatile int64 woke_us = 0;	/* when the last wait returned events */
+	bool		busy = false;	/* ... less than WD_WAKE_SPACING_US after the one before */
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "watchdog loop",
 									ALLOCSET_DEFAULT_SIZES);
@@ -759,6 +840,14 @@ wd_server_main_loop(void)
 		nevents = WaitEventSetWait(wd_wes, timeout, wd_events, wd_wes_cap,
 								   PG_WAIT_EXTENSION);
 		now = wd_now_ms();		/* deadlines of new peers start now */
+		busy = false;
+		if (nevents > 0)
+		{
+			int64		now_us = wd_now_us();
+
+			busy = now_us - woke_us < WD_WAKE_SPACING_US;
+			woke_us = now_us;
+		}
 
 		for (int i = 0; i < nevents; i++)
 		{
@@ -811,6 +900,15 @@ wd_server_main_loop(void)
 		if (wd_closed_count > 0)
 			wd_free_closed_peers();
 		consecutive_errors = 0;
+
+		/* busy: let heartbeats gather before the next wait */
+		if (busy)
+		{
+			int64		left = woke_us + WD_WAKE_SPACING_US - wd_now_us();
+
+			if (left > 0)
+				pg_usleep(left);
+		}
 	}
 }
 

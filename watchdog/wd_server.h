@@ -57,6 +57,7 @@ typedef struct WdPeer
 	uint64		frames_in;		/* frames received after the welcome */
 	double		hb_tokens;		/* heartbeats allowed now (a token bucket) */
 	int64		hb_last;		/* monotonic ms of the last heartbeat */
+	int64		rtt_read_at;	/* monotonic ms the round trip was last read */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
 	uint32		wait_events;	/* events registered at wait_pos */
@@ -77,6 +78,13 @@ typedef struct WdLogLimit
 
 /* heartbeats a peer may send at once, above its announced rate */
 #define WD_HEARTBEAT_BURST		10.0
+
+/*
+ * The kernel's round-trip estimate of a heartbeat connection (the view's
+ * round_trip) is read at most this often (ms): reading it is a system call,
+ * and it moves slowly.
+ */
+#define WD_RTT_SAMPLE_MS		5000
 
 /* refusals of a hello logged per rate-limit window, at most */
 #define WD_LOG_REFUSAL_BURST	10

@@ -174,6 +174,15 @@ test_proofs(void)
 	hex(frame, len, h);
 	check(strcmp(h, "42000000280000000500000000075bcd150000000000000007b84cb09930ee4542f9ca4a51e6075c6b") == 0,
 		  "the sealed frame matches the independent vector", h);
+	/* the tag context is shared by all keys: switching keys leaves no trace */
+	memcpy(copy, hb, sizeof(hb));
+	check(cm_auth_seal(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
+		  memcmp(copy, frame, len) != 0,
+		  "the other direction's key gives another tag", NULL);
+	memcpy(copy, hb, sizeof(hb));
+	check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
+		  memcmp(copy, frame, len) == 0,
+		  "sealing again after another key gives the independent vector again", NULL);
 	memcpy(copy, frame, len);
 	check(cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner) &&
 		  seq == 7 && inner == sizeof(hb) && memcmp(copy, hb, sizeof(hb)) == 0,
