@@ -22,9 +22,12 @@ export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 cd "$work"
 
 max=$(bench_max "$@")
-# one descriptor per peer in the watchdog, plus room for PostgreSQL's own
-# files (docs/watchdog.md, "Open-files limit")
-bench_need_fds $((1000 + 2 * (max + 100))) "watchdog-peers with $max peers"
+# one descriptor per peer in the watchdog, and in this script's programs,
+# plus room for the rest (the watchdog opens no relation files; the
+# recommendation of docs/watchdog.md, "Open-files limit", also leaves room
+# for connections waiting for their hello, which the benchmark starts 64 at
+# a time)
+bench_need_fds $((max + 1100)) "watchdog-peers with $max peers"
 
 pg_port=$(free_port 26632)
 wd_port=$(free_port 26745)
