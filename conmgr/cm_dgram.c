@@ -25,8 +25,13 @@
  *
  * The TCP copy on the datagram path is sent that late on purpose: so late
  * that it is never queued for retransmission during an outage shorter than
- * heartbeat_timeout - 2 * heartbeat_interval, whose TCP_USER_TIMEOUT could
- * otherwise break the connection after the outage ended.
+ * heartbeat_timeout - 2 * heartbeat_interval.  For the same reason the
+ * connection's TCP_USER_TIMEOUT (heartbeat_timeout on TCP) grows by
+ * CM_DGRAM_TCP_SLACK_MS on the datagram path: a registration or an
+ * attribute push in flight during a short outage must not break it.  And
+ * one heartbeat every CM_DGRAM_TCP_KEEPALIVE_MS also goes over TCP, so
+ * that a firewall or NAT that forgets idle TCP connections (some after 350
+ * s) does not forget this one; its reply, usually a duplicate, is ignored.
  *
  * A reply answers its heartbeat whichever way each came
  * (cm_instance_heartbeat_reply); failure detection does not change.
@@ -43,6 +48,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +65,8 @@
 #define CM_DGRAM_REPROBE_INTERVALS	20	/* on TCP: a probe this often */
 #define CM_DGRAM_TCP_ONLY_REPLIES	5	/* answers by TCP alone: blocked */
 #define CM_DGRAM_BATCH				16	/* datagrams read per wake-up */
+#define CM_DGRAM_TCP_SLACK_MS		60000	/* TCP_USER_TIMEOUT on datagrams: + this */
+#define CM_DGRAM_TCP_KEEPALIVE_MS	30000	/* a heartbeat over TCP this often */
 
 static void dgram_read_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -77,10 +85,23 @@ probe_window_us(void)
 	return w > CM_DGRAM_PROBE_MS * 1000ULL ? w : CM_DGRAM_PROBE_MS * 1000ULL;
 }
 
+/* TCP_USER_TIMEOUT of the heartbeat connection, in ms. */
+static void
+dgram_set_user_timeout(CmInstance *inst, unsigned int ms)
+{
+	if (inst->bev != NULL &&
+		setsockopt(bufferevent_getfd(inst->bev), IPPROTO_TCP, TCP_USER_TIMEOUT,
+				   &ms, sizeof(ms)) < 0)
+		cm_warning("%s: setsockopt(TCP_USER_TIMEOUT) failed: %s", inst->label,
+				   strerror(errno));
+}
+
 /* Back to TCP, saying why; probed again later. */
 static void
 dgram_use_tcp(CmInstance *inst, uint64_t now, const char *why)
 {
+	if (inst->dgram_path)
+		dgram_set_user_timeout(inst, (unsigned int) cm_server.cfg.heartbeat_timeout);
 	inst->dgram_path = false;
 	inst->dgram_probing = false;
 	inst->dgram_next_probe_us = now + interval_us(CM_DGRAM_REPROBE_INTERVALS);
@@ -178,6 +199,12 @@ cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len, uint64_t 
 	if (inst->dgram_path)
 	{
 		dgram_send(inst, frame, len);
+		/* now and then: keeps the idle connection known to firewalls */
+		if (now >= inst->dgram_next_tcp_us)
+		{
+			inst->dgram_next_tcp_us = now + CM_DGRAM_TCP_KEEPALIVE_MS * 1000ULL;
+			return true;
+		}
 		/* late: the datagrams may have stopped getting through */
 		return inst->dgram_last_reply_us +
 			(uint64_t) (cm_server.cfg.heartbeat_timeout - cm_server.cfg.heartbeat_interval) * 1000 <= now;
@@ -259,6 +286,9 @@ dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 	{
 		inst->dgram_path = true;
 		inst->dgram_probing = false;
+		inst->dgram_next_tcp_us = now + CM_DGRAM_TCP_KEEPALIVE_MS * 1000ULL;
+		dgram_set_user_timeout(inst, (unsigned int) cm_server.cfg.heartbeat_timeout +
+							   CM_DGRAM_TCP_SLACK_MS);
 		cm_info("%s: heartbeats go as datagrams", inst->label);
 	}
 	return cm_instance_heartbeat_reply(inst, &msg.u.heartbeat, true);

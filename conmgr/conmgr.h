@@ -208,6 +208,7 @@ typedef struct CmInstance
 	bool		dgram_probing;	/* both ways until a datagram reply */
 	uint64_t	dgram_probe_end_us; /* the probe gives up then */
 	uint64_t	dgram_next_probe_us;	/* on TCP: one heartbeat both ways */
+	uint64_t	dgram_next_tcp_us;	/* on datagrams: one over TCP too */
 	uint64_t	dgram_last_reply_us;	/* monotonic */
 	uint64_t	dgram_seq_in;	/* highest datagram sequence accepted */
 	uint64_t	dgram_seq_out;	/* last datagram sequence sent */
