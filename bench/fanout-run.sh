@@ -69,5 +69,6 @@ for m in "$@"; do
 done
 echo "(reg_s: seconds from the first instance answer until all M registered;"
 echo " ms after the event: declared = conmgr logged the instance down; first, last = the"
-echo " first and last notice received; first-d, last-d = the same after the declaration)"
+echo " first and last notice received; first-d, last-d = the same after the declaration;"
+echo " written = ms conmgr took to write every notice, from its own log)"
 exit $status

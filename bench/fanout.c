@@ -388,7 +388,7 @@ app_read(int idx)
  * millisecond resolution and are UTC); 0 if there is none.
  */
 static uint64_t
-declared_down_ns(const char *path, uint64_t not_before_ns)
+declared_down_ns(const char *path, uint64_t not_before_ns, double *written_ms)
 {
 	FILE	   *f = fopen(path, "r");
 	char		line[4096];
@@ -403,6 +403,11 @@ declared_down_ns(const char *path, uint64_t not_before_ns)
 		char	   *rest;
 		uint64_t	t;
 
+		const char *w = strstr(line, " failure notices written in ");
+
+		/* after the declaration, conmgr says how long writing them took */
+		if (w != NULL && found != 0)
+			(void) sscanf(w, " failure notices written in %lf ms", written_ms);
 		if (strstr(line, "instance is down") == NULL)
 			continue;
 		memset(&tm, 0, sizeof(tm));
@@ -412,7 +417,10 @@ declared_down_ns(const char *path, uint64_t not_before_ns)
 		t = (uint64_t) timegm(&tm) * 1000000000ULL + (uint64_t) ms * 1000000ULL;
 		/* the log keeps milliseconds: allow for the truncation */
 		if (t + 1000000ULL >= not_before_ns)
+		{
 			found = t;
+			*written_ms = -1;
+		}
 	}
 	fclose(f);
 	return found;
@@ -432,7 +440,7 @@ usage(void)
 	exit(2);
 }
 
-#define CSV_HEADER "event,apps,register_s,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms"
+#define CSV_HEADER "event,apps,register_s,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms,written_ms"
 
 int
 main(int argc, char **argv)
@@ -600,11 +608,14 @@ main(int argc, char **argv)
 		waitpid(child, &child_status, 0);
 
 	{
-		uint64_t	declared = opt_log && event_wall ? declared_down_ns(opt_log, event_wall) : 0;
+		double		written_ms = -1;
+		uint64_t	declared = opt_log && event_wall ?
+		declared_down_ns(opt_log, event_wall, &written_ms) : 0;
 		uint64_t	first = 0,
 					last = 0;
 		int			missing = n_registered;
 		char		decl_s[32],
+					wr_s[32],
 					fd_s[32],
 					ld_s[32];
 		double		ev_ms,
@@ -628,18 +639,19 @@ main(int argc, char **argv)
 		fe_ms = first ? ((double) first - (double) event_wall) / 1e6 : -1;
 		le_ms = last ? ((double) last - (double) event_wall) / 1e6 : -1;
 		snprintf(decl_s, sizeof(decl_s), declared ? "%.0f" : "-", ev_ms);
+		snprintf(wr_s, sizeof(wr_s), written_ms >= 0 ? "%.1f" : "-", written_ms);
 		snprintf(fd_s, sizeof(fd_s), declared && first ? "%.1f" : "-",
 				 ((double) first - (double) declared) / 1e6);
 		snprintf(ld_s, sizeof(ld_s), declared && last ? "%.1f" : "-",
 				 ((double) last - (double) declared) / 1e6);
 
 		if (opt_header)
-			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %9s %9s %9s %9s\n",
+			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %8s %9s %9s %9s %9s\n",
 				   "event", "apps", "reg_s", "notified", "missing", "failed",
-				   "eof", "declared", "first", "last", "first-d", "last-d");
-		printf("%-8s %6d %8.3f %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
+				   "eof", "declared", "written", "first", "last", "first-d", "last-d");
+		printf("%-8s %6d %8.3f %8d %8d %7d %6d %8s %8s %9.1f %9.1f %9s %9s\n",
 			   opt_label, opt_apps, reg_s, n_notified, missing, n_failed, n_eof,
-			   decl_s, fe_ms, le_ms, fd_s, ld_s);
+			   decl_s, wr_s, fe_ms, le_ms, fd_s, ld_s);
 		if (first_failure[0])
 			printf("         first failure: %s\n", first_failure);
 		if (event_wall == 0)
@@ -651,10 +663,10 @@ main(int argc, char **argv)
 
 			if (f == NULL)
 				return 1;
-			fprintf(f, "%s,%d,%.3f,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s\n",
+			fprintf(f, "%s,%d,%.3f,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s,%s\n",
 					opt_label, opt_apps, reg_s, n_notified + missing, n_notified,
 					n_notices, n_eof, missing, n_failed, ev_ms, fe_ms, le_ms,
-					fd_s, ld_s);
+					fd_s, ld_s, wr_s);
 			fclose(f);
 		}
 		return event_wall != 0 && n_notified > 0 && missing == 0 ? 0 : 1;
