@@ -19,6 +19,12 @@
  *				come for heartbeat_timeout - heartbeat_interval, each also goes
  *				over TCP, and CM_DGRAM_TCP_ONLY_REPLIES answers by TCP alone
  *				mean the datagrams stopped getting through (path: tcp);
+ *				while a heartbeat is unanswered (after interval /
+ *				CM_DGRAM_EXTRA_DIVISOR, or twice the last round trip if
+ *				longer), an extra datagram heartbeat goes every interval /
+ *				CM_DGRAM_EXTRA_DIVISOR, so that the first after an outage
+ *				leaves at most that long after it ended, not up to a whole
+ *				interval;
  *	tcp			heartbeats go over TCP; every CM_DGRAM_REPROBE_INTERVALS
  *				intervals one goes both ways, and a datagram reply brings the
  *				path back to datagram.
@@ -67,8 +73,11 @@
 #define CM_DGRAM_BATCH				16	/* datagrams read per wake-up */
 #define CM_DGRAM_TCP_SLACK_MS		60000	/* TCP_USER_TIMEOUT on datagrams: + this */
 #define CM_DGRAM_TCP_KEEPALIVE_MS	30000	/* a heartbeat over TCP this often */
+#define CM_DGRAM_EXTRA_DIVISOR		8	/* extra datagrams: interval / this */
+#define CM_DGRAM_EXTRA_MAX			64	/* ... at most this many per outage */
 
 static void dgram_read_cb(evutil_socket_t fd, short what, void *arg);
+static void dgram_extra_cb(evutil_socket_t fd, short what, void *arg);
 
 static uint64_t
 interval_us(int intervals)
@@ -150,6 +159,8 @@ cm_dgram_start(CmInstance *inst)
 		close(fd);
 		return;
 	}
+	inst->dgram_extra_timer = event_new(cm_server.base, -1, EV_PERSIST,
+										dgram_extra_cb, inst);
 	inst->dgram_fd = fd;
 	inst->dgram_path = false;
 	inst->dgram_probing = true;
@@ -166,6 +177,9 @@ cm_dgram_stop(CmInstance *inst)
 	if (inst->dgram_ev)
 		event_free(inst->dgram_ev);
 	inst->dgram_ev = NULL;
+	if (inst->dgram_extra_timer)
+		event_free(inst->dgram_extra_timer);
+	inst->dgram_extra_timer = NULL;
 	if (inst->dgram_fd >= 0)
 		close(inst->dgram_fd);
 	inst->dgram_fd = -1;
@@ -191,14 +205,66 @@ dgram_send(CmInstance *inst, const uint8_t *frame, size_t len)
  * A heartbeat is due (frame: it encoded, not sealed): send it as a
  * datagram when its path says so, and return whether it goes over TCP too.
  */
+/*
+ * While a reply is overdue on the datagram path: an extra heartbeat, as a
+ * datagram only, every interval / CM_DGRAM_EXTRA_DIVISOR, at most
+ * CM_DGRAM_EXTRA_MAX of them (the watchdog answers twice the interval's
+ * rate and drops the others unanswered).
+ */
+static void
+dgram_extra_arm(CmInstance *inst, uint64_t us)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t) (us / 1000000);
+	tv.tv_usec = (suseconds_t) (us % 1000000);
+	evtimer_add(inst->dgram_extra_timer, &tv);
+}
+
+static void
+dgram_extra_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+
+	if (!inst->dgram_path || inst->state != CM_INST_UP ||
+		inst->dgram_extra_sent >= CM_DGRAM_EXTRA_MAX)
+		return;
+	inst->dgram_extra_sent++;
+	cm_instance_heartbeat(inst, true);
+	if (inst->dgram_extra_timer != NULL)
+		dgram_extra_arm(inst, interval_us(1) / CM_DGRAM_EXTRA_DIVISOR);
+}
+
+/* A heartbeat went as a datagram: extra ones follow unless it is answered. */
+static void
+dgram_watch_reply(CmInstance *inst)
+{
+	uint64_t	us = interval_us(1) / CM_DGRAM_EXTRA_DIVISOR;
+
+	if (inst->dgram_extra_timer == NULL ||
+		evtimer_pending(inst->dgram_extra_timer, NULL) ||
+		inst->dgram_extra_sent >= CM_DGRAM_EXTRA_MAX)
+		return;
+	if (us < 2 * inst->rtt_us)
+		us = 2 * inst->rtt_us;
+	dgram_extra_arm(inst, us);
+}
+
 bool
-cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len, uint64_t now)
+cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len,
+				   uint64_t now, bool extra)
 {
 	if (inst->dgram_fd < 0)
-		return true;
+		return !extra;
+	if (extra)
+	{
+		dgram_send(inst, frame, len);
+		return false;
+	}
 	if (inst->dgram_path)
 	{
 		dgram_send(inst, frame, len);
+		dgram_watch_reply(inst);
 		/* now and then: keeps the idle connection known to firewalls */
 		if (now >= inst->dgram_next_tcp_us)
 		{
@@ -282,6 +348,10 @@ dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 	now = cm_now_us();
 	inst->dgram_last_reply_us = now;
 	inst->dgram_tcp_only = 0;
+	/* answered: no more extra datagrams */
+	inst->dgram_extra_sent = 0;
+	if (inst->dgram_extra_timer)
+		evtimer_del(inst->dgram_extra_timer);
 	if (!inst->dgram_path)
 	{
 		inst->dgram_path = true;
