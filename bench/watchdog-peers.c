@@ -405,12 +405,16 @@ peer_activate(int idx, uint64_t now)
 	n_welcomed++;
 	if (opt_datagram)
 		id_insert(idx);
-	/* as conmgr: the first heartbeat at once */
+	/*
+	 * As conmgr: the first heartbeat at once.  The next ones at a random
+	 * phase, as independent client hosts have: peers welcomed together
+	 * would otherwise heartbeat in bursts.
+	 */
 	p->next_hb = 1;
 	send_heartbeat(p, now);
 	if (p->state == P_ACTIVE)
 	{
-		p->due_ns = now + (uint64_t) opt_interval * 1000000ULL;
+		p->due_ns = now + 1 + (uint64_t) (drand48() * opt_interval * 1e6);
 		heap_push(idx);
 	}
 }
