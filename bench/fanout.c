@@ -100,6 +100,7 @@ static int	opt_sql_port = 0;		/* where the stand-ins connect; 0: any */
 static App *apps;
 static int	epfd;
 static int	holder_fd = -1;		/* to the process holding the SQL stand-ins */
+static pid_t holder_pid = -1;
 static int	in_flight;
 static int	n_registered,
 			n_notified,
@@ -180,6 +181,7 @@ holder_main(int fd)
 	socklen_t	sl = sizeof(sink);
 	int			lsock = socket(AF_INET, SOCK_STREAM, 0);
 	int			one = 1;
+	bool		bound = false;
 	char		c;
 
 	memset(&sink, 0, sizeof(sink));
@@ -188,8 +190,14 @@ holder_main(int fd)
 	sink.sin_port = htons((uint16_t) opt_sql_port);
 	if (lsock >= 0)
 		(void) setsockopt(lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (lsock < 0 ||
-		bind(lsock, (struct sockaddr *) &sink, sizeof(sink)) != 0 ||
+	/* the port may still be held for a moment by the last run's holder */
+	for (int i = 0; lsock >= 0 && !bound && i < 50; i++)
+	{
+		bound = bind(lsock, (struct sockaddr *) &sink, sizeof(sink)) == 0;
+		if (!bound)
+			usleep(100000);
+	}
+	if (!bound ||
 		listen(lsock, 128) != 0 ||
 		getsockname(lsock, (struct sockaddr *) &sink, &sl) != 0)
 		_exit(1);
@@ -234,6 +242,7 @@ holder_start(void)
 		holder_main(sv[1]);
 	}
 	close(sv[1]);
+	holder_pid = pid;
 	return sv[0];
 }
 
@@ -621,6 +630,9 @@ main(int argc, char **argv)
 	}
 	if (child > 0)
 		waitpid(child, &child_status, 0);
+	/* the holder closes its stand-ins and exits: its port is free again */
+	close(holder_fd);
+	waitpid(holder_pid, NULL, 0);
 
 	{
 		double		written_ms = -1;
