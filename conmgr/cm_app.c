@@ -34,6 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -1167,23 +1170,69 @@ cm_app_stop_listening(void)
 }
 
 /*
- * Hand a last message to the kernel at once, when nothing is queued before
- * it: true when all of it was taken.  Otherwise nothing was sent, or a
- * part: the caller queues the rest (app_send_and_close).
+ * Sending the same notice to many connections: each send is a system call
+ * that, on a local connection, also does the receiving side's work, some
+ * microseconds.  Past CM_FANOUT_PARALLEL connections a second thread sends
+ * half of them meanwhile (it makes no other call, and signals stay with the
+ * main thread).
  */
-static bool
-app_send_now(CmApp *app, const uint8_t **buf, size_t *len)
-{
-	ssize_t		n;
+#define CM_FANOUT_PARALLEL	512
 
-	if (evbuffer_get_length(bufferevent_get_output(app->bev)) != 0)
-		return false;
-	n = send(bufferevent_getfd(app->bev), *buf, *len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n <= 0)
-		return false;
-	*buf += n;
-	*len -= (size_t) n;
-	return *len == 0;
+typedef struct FanoutPart
+{
+	const int  *fds;
+	ssize_t    *sent;			/* bytes each send took, or -1 */
+	size_t		n;
+	const uint8_t *buf;
+	size_t		len;
+} FanoutPart;
+
+static void *
+fanout_send_part(void *arg)
+{
+	FanoutPart *part = arg;
+
+	for (size_t i = 0; i < part->n; i++)
+		part->sent[i] = send(part->fds[i], part->buf, part->len,
+							 MSG_NOSIGNAL | MSG_DONTWAIT);
+	return NULL;
+}
+
+/*
+ * Send buf to every descriptor of fds[0..n), sent[i] the result of each:
+ * in two threads when there are many, else here.
+ */
+static void
+fanout_send(const int *fds, ssize_t *sent, size_t n, const uint8_t *buf, size_t len)
+{
+	FanoutPart	mine = {fds, sent, n, buf, len};
+	FanoutPart	other;
+	pthread_t	thread;
+	sigset_t	all,
+				old;
+	bool		started = false;
+
+	if (n >= CM_FANOUT_PARALLEL)
+	{
+		other = mine;
+		other.n = n / 2;
+		mine.fds += other.n;
+		mine.sent += other.n;
+		mine.n -= other.n;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		started = pthread_create(&thread, NULL, fanout_send_part, &other) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!started)
+		{
+			mine.fds = fds;
+			mine.sent = sent;
+			mine.n = n;
+		}
+	}
+	fanout_send_part(&mine);
+	if (started)
+		pthread_join(thread, NULL);
 }
 
 /*
@@ -1208,16 +1257,37 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 
 	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
 							   message, buf, sizeof(buf));
-	for (app = inst->apps; app; app = app->inst_next)
+	/* straight to the kernel: connections with nothing queued before it */
+	if (n > 0 && napps > 0)
 	{
-		const uint8_t *p = buf;
-		size_t		left = n;
+		int		   *fds = malloc(sizeof(int) * (size_t) napps);
+		ssize_t    *sent = malloc(sizeof(ssize_t) * (size_t) napps);
+		size_t		k = 0;
 
-		app->notice_out = n > 0 && app_send_now(app, &p, &left);
-		/* what did not go (all of it, or the rest) is queued */
-		if (!app->notice_out && left > 0 &&
-			bufferevent_write(app->bev, p, left) != 0)
-			app->notice_out = true; /* no memory: the stream ends here */
+		if (fds && sent)
+		{
+			for (app = inst->apps; app && k < (size_t) napps; app = app->inst_next)
+				if (evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
+					fds[k++] = bufferevent_getfd(app->bev);
+			fanout_send(fds, sent, k, buf, n);
+		}
+		k = 0;
+		for (app = inst->apps; app; app = app->inst_next)
+		{
+			ssize_t		w = -1;
+
+			if (fds && sent && k < (size_t) napps &&
+				evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
+				w = sent[k++];
+			app->notice_out = w == (ssize_t) n;
+			/* what did not go (all of it, or the rest) is queued */
+			if (!app->notice_out &&
+				bufferevent_write(app->bev, buf + (w > 0 ? w : 0),
+								  n - (size_t) (w > 0 ? w : 0)) != 0)
+				app->notice_out = true; /* no memory: the stream ends here */
+		}
+		free(fds);
+		free(sent);
 	}
 	t_written = cm_now_us();
 	for (app = inst->apps; app; app = next)
