@@ -16,7 +16,10 @@
  * (its answer is cached for 60 s), which the warm-up connections take.
  * --expect-conmgr yes|no checks, on every connection, that it did or did
  * not go through conmgr (PQcmSocket()).  Any failed connection ends the
- * run with an error naming the conninfo and libpq's message.  Prints
+ * run with an error naming the conninfo and libpq's message.  --pause
+ * waits between connections, so that one connection does not overlap the
+ * work its predecessor left to the server, conmgr and the watchdog (backend
+ * exit, unregistration).  Prints
  * min/median/p90/p99/max in ms and can append every sample to a CSV file.
  *
  * Summary mode (--summary SAMPLES.csv) reads such a CSV file, in which
@@ -37,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libpq-fe.h"
 #include "libpq-cm.h"
@@ -64,6 +68,7 @@ static int	opt_round = 1;
 static const char *opt_csv = NULL;
 static int	opt_expect_conmgr = -1;	/* -1: no check */
 static bool opt_header = false;
+static int	opt_pause_ms = 0;
 
 static void
 usage(void)
@@ -80,6 +85,7 @@ usage(void)
 			"                        write the summary rows to FILE, replaced)\n"
 			"  --expect-conmgr yes|no  fail a connection that did not (did) go\n"
 			"                        through conmgr\n"
+			"  --pause MS            wait MS milliseconds after each connection (0)\n"
 			"  --header              print the table header first\n");
 	exit(2);
 }
@@ -180,6 +186,12 @@ one_connection(const char *conninfo, const char *what, int seq,
 		*query_ms = (double) (t2 - t1) / 1e6;
 	}
 	PQfinish(conn);
+	if (opt_pause_ms > 0)
+	{
+		struct timespec ts = {opt_pause_ms / 1000, (opt_pause_ms % 1000) * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Measure mode: see the file header. */
@@ -314,6 +326,7 @@ main(int argc, char **argv)
 		{"expect-conmgr", required_argument, NULL, 'e'},
 		{"summary", required_argument, NULL, 's'},
 		{"header", no_argument, NULL, 'H'},
+		{"pause", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *summary_of = NULL;
@@ -355,6 +368,9 @@ main(int argc, char **argv)
 			case 'H':
 				opt_header = true;
 				break;
+			case 'P':
+				opt_pause_ms = atoi(optarg);
+				break;
 			default:
 				usage();
 		}
@@ -365,7 +381,7 @@ main(int argc, char **argv)
 			usage();
 		return summary(summary_of);
 	}
-	if (optind != argc - 1 || opt_count <= 0 || opt_warmup < 0 ||
+	if (optind != argc - 1 || opt_count <= 0 || opt_warmup < 0 || opt_pause_ms < 0 ||
 		strlen(opt_label) == 0 || strlen(opt_label) >= MAX_LABEL_LEN ||
 		strchr(opt_label, ',') != NULL)
 		usage();
