@@ -16,7 +16,9 @@
 # rotates from round to round):
 #   - bench/connect opens and closes CONNECTIONS / ROUNDS connections, one
 #     at a time (after one untimed warm-up connection), and appends every
-#     sample to OUTDIR/connect-samples.csv;
+#     sample to OUTDIR/connect-samples.csv; then as many again, paced
+#     (10 ms between connections, label PATH-paced), so that a connection
+#     does not overlap what its predecessor left to do;
 #   - pgbench -S, PGBENCH_LENGTH long (a pgbench option: -T5 for 5 seconds,
 #     -t100 for 100 transactions per client), with one connection kept
 #     (-c 1; -c 8 -j 2) and with a new connection per transaction (-C).
@@ -137,13 +139,16 @@ tps() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# the paced runs wait this long after each connection
+pause_ms=10
 samples=$out/connect-samples.csv
 table=$out/connect-table.csv
 rm -f "$samples" "$out/connect.csv" "$table"
 
 echo "== connect: direct vs conmgr vs pgbouncer (session pooling), all on 127.0.0.1"
 echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), PostgreSQL $(pg_config --version | cut -d' ' -f2), $("$pgbouncer" --version | head -n 1), load average$(uptime | sed 's/.*load average//')"
-echo "   $rounds round(s), each: $per_round connections per path, then pgbench -S $length per workload and path"
+echo "   $rounds round(s), each: $per_round connections per path back to back, $per_round paced ($pause_ms ms apart),"
+echo "   then pgbench -S $length per workload and path"
 
 # workloads: name and pgbench options
 workloads=("select-c1" "-c 1" "select-c8" "-c 8 -j 2" "select-C-c1" "-C -c 1" "select-C-c8" "-C -c 8 -j 2")
@@ -151,6 +156,12 @@ declare -A runs=()
 for r in $(seq 1 "$rounds"); do
 	for p in $(order "$r"); do
 		"$bench/connect" --count "$per_round" --warmup 1 --label "$p" --round "$r" \
+			--expect-conmgr "${expect[$p]}" --csv "$samples" \
+			"host=127.0.0.1 port=${port[$p]} dbname=postgres" >/dev/null
+	done
+	for p in $(order "$r"); do
+		"$bench/connect" --count "$per_round" --warmup 1 --pause "$pause_ms" \
+			--label "$p-paced" --round "$r" \
 			--expect-conmgr "${expect[$p]}" --csv "$samples" \
 			"host=127.0.0.1 port=${port[$p]} dbname=postgres" >/dev/null
 	done
@@ -163,7 +174,7 @@ for r in $(seq 1 "$rounds"); do
 done
 
 echo
-echo "connection latency (ms, PQconnectdb until CONNECTION_OK, $((per_round * rounds)) per path):"
+echo "connection latency (ms, PQconnectdb until CONNECTION_OK, $((per_round * rounds)) per path; paced: $pause_ms ms apart):"
 "$bench/connect" --summary "$samples" --csv "$out/connect.csv" --header
 
 # the side-by-side table: medians (latency) and median tps of the rounds
@@ -181,6 +192,8 @@ row() {
 lat() { awk -F, -v p="$1" -v col="$2" '$1 == p { print $col }' "$out/connect.csv"; }
 row connect-p50-ms "$(lat direct 4)" "$(lat conmgr 4)" "$(lat pgbouncer 4)"
 row connect-p99-ms "$(lat direct 6)" "$(lat conmgr 6)" "$(lat pgbouncer 6)"
+row paced-p50-ms "$(lat direct-paced 4)" "$(lat conmgr-paced 4)" "$(lat pgbouncer-paced 4)"
+row paced-p99-ms "$(lat direct-paced 6)" "$(lat conmgr-paced 6)" "$(lat pgbouncer-paced 6)"
 for ((w = 0; w < ${#workloads[@]}; w += 2)); do
 	n=${workloads[w]}
 	row "$n-tps" \
@@ -188,7 +201,8 @@ for ((w = 0; w < ${#workloads[@]}; w += 2)); do
 		"$(echo "${runs[$n,conmgr]}" | tr ' ' '\n' | grep . | median)" \
 		"$(echo "${runs[$n,pgbouncer]}" | tr ' ' '\n' | grep . | median)"
 done
-echo "(latency in ms, lower is better; tps = median of $rounds pgbench runs, higher is better;"
+echo "(latency in ms, lower is better; paced: $pause_ms ms between connections;"
+echo " tps = median of $rounds pgbench runs, higher is better;"
 echo " select-c8: -c 8 -j 2; -C: a new connection per transaction)"
 
 pgbouncer_stop

@@ -117,7 +117,7 @@ fail(const char *msg, const char *fmt,...)
 static void
 print_header(void)
 {
-	printf("%-12s %11s %8s %8s %8s %8s %8s\n",
+	printf("%-16s %11s %8s %8s %8s %8s %8s\n",
 		   "path", "connections", "min", "median", "p90", "p99", "max");
 }
 
@@ -134,7 +134,7 @@ print_row(const char *label, double *v, size_t n, FILE *csv)
 	double		p99 = bench_percentile(v, n, 99);
 	double		max = bench_percentile(v, n, 100);
 
-	printf("%-12s %11zu %8.3f %8.3f %8.3f %8.3f %8.3f\n",
+	printf("%-16s %11zu %8.3f %8.3f %8.3f %8.3f %8.3f\n",
 		   label, n, min, med, p90, p99, max);
 	if (csv != NULL)
 		fprintf(csv, "%s,%zu,%.3f,%.3f,%.3f,%.3f,%.3f\n",

@@ -159,13 +159,14 @@ sub csv_rows
 	note(sprintf('fanout smoke: %.0f s', time - $t0));
 }
 
-# --- connect: 20 connections per path, pgbench -S for 20 transactions per
-# client and workload, direct vs conmgr vs pgbouncer
+# --- connect: 20 connections per path (and 20 paced), pgbench -S for 20
+# transactions per client and workload, direct vs conmgr vs pgbouncer
 {
 	my $work = PostgreSQL::Test::Utils::tempdir('connect');
 	my $out = PostgreSQL::Test::Utils::tempdir('connect_out');
 	my $n = 20;
 	my @paths = qw(direct conmgr pgbouncer);
+	my @labels = (@paths, map { "$_-paced" } @paths);
 	my $t0 = time;
 	my ($rc, $text) =
 	  run_bench('bash', "$bench/connect-run.sh", $work, $out, $n, 1, '-t20');
@@ -188,8 +189,9 @@ sub csv_rows
 	like($text,
 		qr/^path\s+connections\s+min\s+median\s+p90\s+p99\s+max$/m,
 		'connect: latency table header');
-	my $lat = rows($text, 7, qr/^(direct|conmgr|pgbouncer)$/);
-	is(join(' ', map { $_->[0] } @$lat), "@paths", 'connect: a latency row per path');
+	my $lat = rows($text, 7, qr/^(direct|conmgr|pgbouncer)(-paced)?$/);
+	is(join(' ', map { $_->[0] } @$lat), "@labels",
+		'connect: a latency row per path, back to back and paced');
 	my %median;
 	for my $r (@$lat)
 	{
@@ -204,9 +206,9 @@ sub csv_rows
 	like($text,
 		qr{^workload\s+direct\s+conmgr\s+pgbouncer\s+conmgr/direct\s+pgbouncer/direct$}m,
 		'connect: side-by-side table header');
-	my $tab = rows($text, 6, qr/^(connect-p(50|99)-ms|select-(c1|c8|C-c1|C-c8)-tps)$/);
+	my $tab = rows($text, 6, qr/^((connect|paced)-p(50|99)-ms|select-(c1|c8|C-c1|C-c8)-tps)$/);
 	is(join(' ', map { $_->[0] } @$tab),
-		'connect-p50-ms connect-p99-ms select-c1-tps select-c8-tps select-C-c1-tps select-C-c8-tps',
+		'connect-p50-ms connect-p99-ms paced-p50-ms paced-p99-ms select-c1-tps select-c8-tps select-C-c1-tps select-C-c8-tps',
 		'connect: a row per workload');
 	for my $r (@$tab)
 	{
@@ -218,7 +220,7 @@ sub csv_rows
 	is($tab->[0][1], $median{direct}, 'connect: the table shows the median latency');
 
 	my $csv = csv_rows("$out/connect.csv");
-	is(scalar(@$csv), 4, 'connect.csv: header and a row per path');
+	is(scalar(@$csv), 1 + scalar(@labels), 'connect.csv: header and a row per path');
 	is($csv->[0], 'label,connections,min_ms,median_ms,p90_ms,p99_ms,max_ms',
 		'connect.csv: header');
 	is_deeply([ map { [ split /,/, $_, -1 ] } @$csv[ 1 .. $#$csv ] ],
@@ -243,8 +245,8 @@ sub csv_rows
 		}
 	}
 	is($bad, 0, 'connect-samples.csv: every line well formed, positive');
-	is_deeply(\%count, { map { $_ => $n } @paths },
-		"connect-samples.csv: $n samples per path");
+	is_deeply(\%count, { map { $_ => $n } @labels },
+		"connect-samples.csv: $n samples per path, back to back and paced");
 
 	$csv = csv_rows("$out/connect-table.csv");
 	is(scalar(@$csv), 1 + scalar(@$tab), 'connect-table.csv: header and a row per workload');
