@@ -127,7 +127,7 @@ order() {
 tps() {
 	local path=$1 t
 	shift
-	t=$(env LD_PRELOAD=libpqcm.so.1 pgbench -n -S $length "$@" -h 127.0.0.1 -p "${port[$path]}" postgres 2>"$work/pgbench.err" |
+	t=$(env LD_PRELOAD=libpqcm.so.1 pgbench -n -S "$length" "$@" -h 127.0.0.1 -p "${port[$path]}" postgres 2>"$work/pgbench.err" |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p') || true
 	if [ -z "$t" ]; then
 		echo "bench: pgbench -S $length $* through $path (port ${port[$path]}) failed:" >&2

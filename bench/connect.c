@@ -66,7 +66,7 @@ static bool opt_query = false;
 static const char *opt_label = "connect";
 static int	opt_round = 1;
 static const char *opt_csv = NULL;
-static int	opt_expect_conmgr = -1;	/* -1: no check */
+static int	opt_expect_conmgr = -1; /* -1: no check */
 static bool opt_header = false;
 static int	opt_pause_ms = 0;
 
@@ -95,9 +95,7 @@ usage(void)
  * failed.  msg (libpq's message, which ends in a newline) follows the text
  * of fmt after ": ", without its final newline.
  */
-static void
-fail(const char *msg, const char *fmt,...)
-__attribute__((format(printf, 2, 3), noreturn));
+static void fail(const char *msg, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
 
 static void
 fail(const char *msg, const char *fmt,...)
