@@ -18,9 +18,9 @@
  * not go through conmgr (PQcmSocket()).  Any failed connection ends the
  * run with an error naming the conninfo and libpq's message.  --pause
  * waits between connections, so that one connection does not overlap the
- * work its predecessor left to the server, conmgr and the watchdog (backend
- * exit, unregistration).  Prints
- * min/median/p90/p99/max in ms and can append every sample to a CSV file.
+ * work its predecessor left to the server, conmgr and the watchdog
+ * (backend exit, unregistration).  Prints min/median/p90/p99/max in ms and
+ * can append every sample to a CSV file.
  *
  * Summary mode (--summary SAMPLES.csv) reads such a CSV file, in which
  * several runs (paths and rounds) may have appended their samples, and
