@@ -12,6 +12,7 @@ PACKAGES=(
 	iproute2 procps
 	valgrind cppcheck
 	gnuplot-nox
+	pgbouncer
 	clang libclang-rt-14-dev
 	python3-psycopg2 python3-psycopg
 	libecpg-dev unixodbc unixodbc-dev odbc-postgresql

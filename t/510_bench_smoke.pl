@@ -4,10 +4,14 @@
 # peer welcomed and answered at about the rate it heartbeats, a positive
 # CPU cost per heartbeat, ordered round-trip percentiles; every
 # application notified, after the event and after conmgr declared the
-# instance down, and within the bounds its settings give.  Not a
-# measurement: docs/performance.md has the figures and how to take them.
+# instance down, and within the bounds its settings give; every
+# connection of the connect benchmark made (directly, through conmgr and
+# through pgbouncer), ordered latencies, positive tps on every path, and
+# pgbouncer stopped at the end.  Not a measurement: docs/performance.md
+# has the figures and how to take them.
 use strict;
 use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmTest;
@@ -16,7 +20,10 @@ my $top = CmTest::top();
 my $bench = "$top/bench";
 
 # built by scripts/test.sh (make test-programs); build them if not
-if (!-x "$bench/watchdog-peers" || !-x "$bench/fanout" || !-x "$bench/echo-responder")
+if (   !-x "$bench/watchdog-peers"
+	|| !-x "$bench/fanout"
+	|| !-x "$bench/echo-responder"
+	|| !-x "$bench/connect")
 {
 	system('make', '-s', '-C', $top, 'bench-programs') == 0
 	  or BAIL_OUT('could not build the benchmark programs');
@@ -150,6 +157,111 @@ sub csv_rows
 	is(scalar(@$csv), 3, 'fanout: CSV header and two rows');
 	like($csv->[0], qr/^event,apps,register_s,registered,/, 'fanout: CSV header');
 	note(sprintf('fanout smoke: %.0f s', time - $t0));
+}
+
+# --- connect: 20 connections per path (and 20 paced), pgbench -S for 20
+# transactions per client and workload, direct vs conmgr vs pgbouncer
+{
+	my $work = PostgreSQL::Test::Utils::tempdir('connect');
+	my $out = PostgreSQL::Test::Utils::tempdir('connect_out');
+	my $n = 20;
+	my @paths = qw(direct conmgr pgbouncer);
+	my @labels = (@paths, map { "$_-paced" } @paths);
+	my $t0 = time;
+	my ($rc, $text) =
+	  run_bench('bash', "$bench/connect-run.sh", $work, $out, $n, 1, '-t20');
+	note($text);
+	is($rc, 0, 'connect: exit status 0');
+
+	# pgbouncer processes still running with the ini of this work directory
+	my @left;
+	for my $cmdline (glob('/proc/[0-9]*/cmdline'))
+	{
+		open my $fh, '<', $cmdline or next;
+		my $args = do { local $/; <$fh> } // '';
+		close $fh;
+		push @left, $cmdline =~ m{/proc/(\d+)/} if $args =~ /pgbouncer/ && index($args, "$work/pgbouncer/") >= 0;
+	}
+	is("@left", '', 'connect: pgbouncer is not left running');
+	kill 'KILL', @left if @left;
+	like($text, qr/^pgbouncer stopped$/m, 'connect: pgbouncer stopped by the run script');
+
+	like($text,
+		qr/^path\s+connections\s+min\s+median\s+p90\s+p99\s+max$/m,
+		'connect: latency table header');
+	my $lat = rows($text, 7, qr/^(direct|conmgr|pgbouncer)(-paced)?$/);
+	is(join(' ', map { $_->[0] } @$lat), "@labels",
+		'connect: a latency row per path, back to back and paced');
+	my %median;
+	for my $r (@$lat)
+	{
+		my ($path, $conns, $min, $med, $p90, $p99, $max) = @$r;
+		$median{$path} = $med;
+		is($conns, $n, "$path: all $n connections made");
+		ok($min > 0 && $min <= $med && $med <= $p90 && $p90 <= $p99 && $p99 <= $max,
+			"$path: latencies positive and ordered ($min <= $med <= $p90 <= $p99 <= $max ms)");
+		ok($max < 10000, "$path: every connection within 10 s ($max ms)");
+	}
+
+	like($text,
+		qr{^workload\s+direct\s+conmgr\s+pgbouncer\s+conmgr/direct\s+pgbouncer/direct$}m,
+		'connect: side-by-side table header');
+	my $tab = rows($text, 6, qr/^((connect|paced)-p(50|99)-ms|select-(c1|c8|C-c1|C-c8)-tps)$/);
+	is(join(' ', map { $_->[0] } @$tab),
+		'connect-p50-ms connect-p99-ms paced-p50-ms paced-p99-ms select-c1-tps select-c8-tps select-C-c1-tps select-C-c8-tps',
+		'connect: a row per workload');
+	for my $r (@$tab)
+	{
+		my ($name, $d, $c, $b, $cd, $bd) = @$r;
+		ok($d > 0 && $c > 0 && $b > 0, "$name: positive for all three paths ($d, $c, $b)");
+		ok(abs($cd - $c / $d) < 0.002 && abs($bd - $b / $d) < 0.002,
+			"$name: ratios to the direct path ($cd, $bd)");
+	}
+	is($tab->[0][1], $median{direct}, 'connect: the table shows the median latency');
+
+	my $csv = csv_rows("$out/connect.csv");
+	is(scalar(@$csv), 1 + scalar(@labels), 'connect.csv: header and a row per path');
+	is($csv->[0], 'label,connections,min_ms,median_ms,p90_ms,p99_ms,max_ms',
+		'connect.csv: header');
+	is_deeply([ map { [ split /,/, $_, -1 ] } @$csv[ 1 .. $#$csv ] ],
+		[ map { [ @$_ ] } @$lat ], 'connect.csv: the rows of the latency table');
+
+	my $samples = csv_rows("$out/connect-samples.csv");
+	is($samples->[0], 'label,round,seq,connect_ms,query_ms,ms',
+		'connect-samples.csv: header');
+	my %count;
+	my $bad = 0;
+	for my $line (@$samples[ 1 .. $#$samples ])
+	{
+		my @f = split /,/, $line, -1;
+		if (@f == 6 && $f[3] > 0 && $f[5] == $f[3] && $f[4] eq '')
+		{
+			$count{ $f[0] }++;
+		}
+		else
+		{
+			$bad++;
+			diag("connect-samples.csv: bad line: $line");
+		}
+	}
+	is($bad, 0, 'connect-samples.csv: every line well formed, positive');
+	is_deeply(\%count, { map { $_ => $n } @labels },
+		"connect-samples.csv: $n samples per path, back to back and paced");
+
+	$csv = csv_rows("$out/connect-table.csv");
+	is(scalar(@$csv), 1 + scalar(@$tab), 'connect-table.csv: header and a row per workload');
+	is(scalar(grep { scalar(split /,/, $_, -1) == 6 } @$csv),
+		scalar(@$csv), 'connect-table.csv: 6 fields on every line');
+	note(sprintf('connect smoke: %.0f s', time - $t0));
+
+	# a failed connection is an error naming the conninfo and libpq's message
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	($rc, $text) = run_bench("$bench/connect", '--count', 2, '--warmup', 0,
+		"'host=127.0.0.1 port=$port dbname=postgres'");
+	is($rc, 1, 'connect: exit status 1 when a connection fails');
+	like($text,
+		qr/^connect: connect: connection 1 to "host=127\.0\.0\.1 port=$port dbname=postgres" failed: .*Connection refused/m,
+		'connect: the error names the conninfo and libpq\'s message');
 }
 
 done_testing();
