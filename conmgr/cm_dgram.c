@@ -16,9 +16,10 @@
  *				(path: datagram), or for CM_DGRAM_PROBE_MS or 5 intervals,
  *				whichever is longer (path: tcp);
  *	datagram	heartbeats go as datagrams only; when no datagram reply has
- *				come for heartbeat_timeout - heartbeat_interval, each also goes
- *				over TCP, and CM_DGRAM_TCP_ONLY_REPLIES answers by TCP alone
- *				mean the datagrams stopped getting through (path: tcp);
+ *				come for heartbeat_timeout - 2 * heartbeat_interval (one
+ *				interval at least), each also goes over TCP, and
+ *				CM_DGRAM_TCP_ONLY_REPLIES answers by TCP alone mean the
+ *				datagrams stopped getting through (path: tcp);
  *				while a heartbeat is unanswered (after interval /
  *				CM_DGRAM_EXTRA_DIVISOR, or twice the last round trip if
  *				longer), an extra datagram heartbeat goes every interval /
@@ -29,12 +30,12 @@
  *				intervals one goes both ways, and a datagram reply brings the
  *				path back to datagram.
  *
- * The TCP copy on the datagram path is sent that late on purpose: so late
- * that it is never queued for retransmission during an outage shorter than
- * heartbeat_timeout - 2 * heartbeat_interval.  For the same reason the
- * connection's TCP_USER_TIMEOUT (heartbeat_timeout on TCP) grows by
- * CM_DGRAM_TCP_SLACK_MS on the datagram path: a registration or an
- * attribute push in flight during a short outage must not break it.  And
+ * A TCP copy sent during an outage waits in TCP's retransmission queue
+ * until after it: harmless, since its reply is then a duplicate, as long as
+ * the connection survives.  So the connection's TCP_USER_TIMEOUT
+ * (heartbeat_timeout on TCP) grows by CM_DGRAM_TCP_SLACK_MS on the
+ * datagram path: a TCP copy, a registration or an attribute push in flight
+ * during a short outage must not break it.  And
  * one heartbeat every CM_DGRAM_TCP_KEEPALIVE_MS also goes over TCP, so
  * that a firewall or NAT that forgets idle TCP connections (some after 350
  * s) does not forget this one; its reply, usually a duplicate, is ignored.
@@ -83,6 +84,22 @@ static uint64_t
 interval_us(int intervals)
 {
 	return (uint64_t) intervals * (uint64_t) cm_server.cfg.heartbeat_interval * 1000;
+}
+
+/*
+ * On the datagram path, heartbeats go over TCP as well once no datagram
+ * reply has come for this long: heartbeat_timeout - 2 * heartbeat_interval,
+ * one interval at least.
+ */
+static uint64_t
+dgram_tcp_after_us(void)
+{
+	int64_t		ms = (int64_t) cm_server.cfg.heartbeat_timeout -
+		2 * (int64_t) cm_server.cfg.heartbeat_interval;
+
+	if (ms < cm_server.cfg.heartbeat_interval)
+		ms = cm_server.cfg.heartbeat_interval;
+	return (uint64_t) ms * 1000;
 }
 
 /* How long a probe waits for the first datagram reply. */
@@ -271,9 +288,11 @@ cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len,
 			inst->dgram_next_tcp_us = now + CM_DGRAM_TCP_KEEPALIVE_MS * 1000ULL;
 			return true;
 		}
-		/* late: the datagrams may have stopped getting through */
-		return inst->dgram_last_reply_us +
-			(uint64_t) (cm_server.cfg.heartbeat_timeout - cm_server.cfg.heartbeat_interval) * 1000 <= now;
+		/*
+		 * Late: the datagrams may have stopped getting through.  A reply
+		 * by TCP then still comes a whole interval before the timeout.
+		 */
+		return inst->dgram_last_reply_us + dgram_tcp_after_us() <= now;
 	}
 	if (inst->dgram_probing && now >= inst->dgram_probe_end_us)
 	{
