@@ -89,7 +89,8 @@ arrived in that direction, oldest first, comma-separated (the last 1000).
 =item held DIR
 
 Answers "ok" and the sequence number of the last datagram that reorder
-held back (seq=N after=M once delivered after the one numbered M).
+held back (seq=N after=M once delivered after the one numbered M;
+"pending" until a datagram comes to be held).
 
 =back
 
@@ -382,6 +383,7 @@ sub _run
 					elsif ($cmd eq 'reorder')
 					{
 						$hold{$dir} = 1;
+						$held_info{$dir} = 'pending';
 					}
 					elsif ($cmd eq 'inject' && ($w[1] // '') =~ /^([0-9a-fA-F]{2})+$/)
 					{
