@@ -215,9 +215,13 @@ my $app = CmConmgr::App->connect($cmport);
 my $routed = $app && $app->route('read-write', 'dgram-app');
 ok($routed && $routed->{type} eq 'I', 'an application is routed to the instance');
 $app->register_port($backend_pid, $client_port);
-ok( $node->poll_query_until('postgres',
-		"SELECT sessions_registered = 1 FROM pgx_stat_watchdog WHERE state = 'active'"),
-	'its session is registered with the watchdog');
+ok( CmConmgr::wait_for(
+		sub {
+			grep { $_->{state} eq 'registered' && $_->{backend_pid} == $backend_pid }
+			  CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+		},
+		'registration'),
+	'its session is registered');
 
 # Nothing came to the application: no notice, no close.
 sub app_untold
