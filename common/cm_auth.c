@@ -225,14 +225,19 @@ cm_auth_session_keys(const CmAuthSecret *secret, const CmAuthTranscript *t,
 					 CmAuthKeys *keys)
 {
 	uint8_t		k[CM_AUTH_KEY_LEN];
+	uint8_t		id[CM_AUTH_KEY_LEN];
 	bool		ok;
+
 
 	ok = hmac_label(secret->data, secret->len, "CMWD2 session key",
 					t->hash, sizeof(t->hash), k) &&
 		hmac_label(k, sizeof(k), "CMWD2 conmgr to watchdog", NULL, 0,
 				   keys->to_watchdog) &&
 		hmac_label(k, sizeof(k), "CMWD2 watchdog to conmgr", NULL, 0,
-				   keys->to_conmgr);
+				   keys->to_conmgr) &&
+		hmac_label(k, sizeof(k), "CMWD2 datagram id", NULL, 0, id);
+	if (ok)
+		memcpy(keys->datagram_id, id, CM_AUTH_DGRAM_ID_LEN);
 	OPENSSL_cleanse(k, sizeof(k));
 	return ok;
 }
@@ -330,6 +335,49 @@ cm_auth_open(const uint8_t *key, uint8_t channel, uint8_t *frame, size_t len,
 	frame[3] = (uint8_t) (mlen >> 8);
 	frame[4] = (uint8_t) mlen;
 	return true;
+}
+
+size_t
+cm_auth_datagram_make(const uint8_t *key, const uint8_t *id, uint64_t seq,
+					  const uint8_t *frame, size_t len, uint8_t *out, size_t cap)
+{
+	size_t		n;
+
+	if (cap > CM_AUTH_DGRAM_MAX)
+		cap = CM_AUTH_DGRAM_MAX;
+	if (cap < CM_AUTH_DGRAM_ID_LEN || len > cap - CM_AUTH_DGRAM_ID_LEN)
+		return 0;
+	memcpy(out, id, CM_AUTH_DGRAM_ID_LEN);
+	memcpy(out + CM_AUTH_DGRAM_ID_LEN, frame, len);
+	n = cm_auth_seal(key, CM_AUTH_CHANNEL_DATAGRAM, seq,
+					 out + CM_AUTH_DGRAM_ID_LEN, len, cap - CM_AUTH_DGRAM_ID_LEN);
+	return n == 0 ? 0 : CM_AUTH_DGRAM_ID_LEN + n;
+}
+
+const uint8_t *
+cm_auth_datagram_id(const uint8_t *dgram, size_t len)
+{
+	const uint8_t *f = dgram + CM_AUTH_DGRAM_ID_LEN;
+	uint32_t	mlen;
+
+	if (len < CM_AUTH_DGRAM_ID_LEN + 5 + CM_AUTH_SEAL_LEN || len > CM_AUTH_DGRAM_MAX)
+		return NULL;
+	/* the frame's length field counts all of it but the type byte */
+	mlen = ((uint32_t) f[1] << 24) | ((uint32_t) f[2] << 16) |
+		((uint32_t) f[3] << 8) | (uint32_t) f[4];
+	if (mlen != len - CM_AUTH_DGRAM_ID_LEN - 1)
+		return NULL;
+	return dgram;
+}
+
+bool
+cm_auth_datagram_open(const uint8_t *key, uint8_t *dgram, size_t len,
+					  uint64_t *seq, size_t *inner_len)
+{
+	if (cm_auth_datagram_id(dgram, len) == NULL)
+		return false;
+	return cm_auth_open(key, CM_AUTH_CHANNEL_DATAGRAM, dgram + CM_AUTH_DGRAM_ID_LEN,
+						len - CM_AUTH_DGRAM_ID_LEN, seq, inner_len);
 }
 
 bool

@@ -81,14 +81,18 @@ extern bool cm_auth_watchdog_proof(const CmAuthSecret *secret,
  * Session keys, from the transcript of the whole handshake (the welcome
  * included): K = HMAC(secret, "CMWD2 session key" || T), and one key per
  * direction, HMAC(K, "CMWD2 conmgr to watchdog") and HMAC(K, "CMWD2
- * watchdog to conmgr").
+ * watchdog to conmgr").  The datagram id, which names the session in its
+ * datagrams (protocol 1.2), is the first bytes of HMAC(K, "CMWD2 datagram
+ * id").
  */
 #define CM_AUTH_KEY_LEN		32
+#define CM_AUTH_DGRAM_ID_LEN 8
 
 typedef struct CmAuthKeys
 {
 	uint8_t		to_watchdog[CM_AUTH_KEY_LEN];
 	uint8_t		to_conmgr[CM_AUTH_KEY_LEN];
+	uint8_t		datagram_id[CM_AUTH_DGRAM_ID_LEN];
 } CmAuthKeys;
 
 extern bool cm_auth_session_keys(const CmAuthSecret *secret,
@@ -122,6 +126,35 @@ extern size_t cm_auth_seal(const uint8_t *key, uint8_t channel, uint64_t seq,
  */
 extern bool cm_auth_open(const uint8_t *key, uint8_t channel, uint8_t *frame,
 						 size_t len, uint64_t *seq, size_t *inner_len);
+
+/*
+ * Datagrams (protocol 1.2): the session's datagram id, then a heartbeat or
+ * heartbeat reply frame sealed over CM_AUTH_CHANNEL_DATAGRAM with the
+ * datagram sequence of its direction; CM_AUTH_DGRAM_MAX bytes at most.
+ *
+ * cm_auth_datagram_make writes id || frame[0..len) sealed with seq into out
+ * (cap bytes): returns the datagram's length, or 0 when it does not fit.
+ */
+#define CM_AUTH_DGRAM_MAX	64
+
+extern size_t cm_auth_datagram_make(const uint8_t *key, const uint8_t *id,
+									 uint64_t seq, const uint8_t *frame,
+									 size_t len, uint8_t *out, size_t cap);
+
+/*
+ * The id of a received datagram of len bytes, or NULL when it cannot be a
+ * datagram: too short or too long, or a frame length field that does not
+ * match its size.  Costs no HMAC.
+ */
+extern const uint8_t *cm_auth_datagram_id(const uint8_t *dgram, size_t len);
+
+/*
+ * Check a received datagram (cm_auth_datagram_id accepted it) under key:
+ * on success returns true with its sequence number and the frame unsealed
+ * in place at dgram + CM_AUTH_DGRAM_ID_LEN, *inner_len bytes long.
+ */
+extern bool cm_auth_datagram_open(const uint8_t *key, uint8_t *dgram,
+								  size_t len, uint64_t *seq, size_t *inner_len);
 
 /* Compare two proofs in constant time. */
 extern bool cm_auth_proof_equal(const uint8_t *a, size_t alen, const uint8_t *b);

@@ -42,8 +42,9 @@
 #define CM_PROTO_VERSION_MINOR(v)	((v) & 0xff)
 #define CM_PROTO_VERSION_1_0		CM_PROTO_VERSION(1, 0)
 #define CM_PROTO_VERSION_1_1		CM_PROTO_VERSION(1, 1)	/* + ATTR_STOPPING */
+#define CM_PROTO_VERSION_1_2		CM_PROTO_VERSION(1, 2)	/* + datagram heartbeats */
 #define CM_PROTO_VERSION_MIN		CM_PROTO_VERSION_1_0
-#define CM_PROTO_VERSION_MAX		CM_PROTO_VERSION_1_1
+#define CM_PROTO_VERSION_MAX		CM_PROTO_VERSION_1_2
 
 /*
  * Hard limits.  CM_PROTO_MAX_MSG bounds a whole frame (type byte included);

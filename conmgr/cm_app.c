@@ -797,15 +797,15 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Descriptors that application connections may still take: the open-files
  * limit less CM_FIXED_FDS (log, control socket, listeners, event loop, name
- * resolution, ...), the metrics endpoint's share (cm_metrics_fds) and one
- * per instance, so that a heartbeat connection can always be made again,
+ * resolution, ...), the metrics endpoint's share (cm_metrics_fds) and those
+ * of the instances (CM_FDS_PER_INSTANCE each), so that a heartbeat connection can always be made again,
  * less those application connections hold.
  */
 static int
 app_fds_left(void)
 {
 	return cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() -
-		cm_server.ninstances - cm_server.nappobjs;
+		CM_FDS_PER_INSTANCE * cm_server.ninstances - cm_server.nappobjs;
 }
 
 /*

@@ -77,9 +77,13 @@ static const CmConfigKey config_keys[] = {
 	{"secret_file", CM_KEY_STRING, offsetof(CmConfig, secret_file), 0, 1024, true, NULL, ""},
 	{"insecure_no_authentication", CM_KEY_ENUM, offsetof(CmConfig, insecure_no_authentication), 0, 0, true, onoff_words, ""},
 	{"metrics_port", CM_KEY_INT, offsetof(CmConfig, metrics_port), 0, 65535, false, NULL, ""},
+	{"heartbeat_datagrams", CM_KEY_ENUM, offsetof(CmConfig, heartbeat_datagrams), 0, 0, true, onoff_words, ""},
 };
 
 #define NUM_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+_Static_assert(NUM_CONFIG_KEYS <= sizeof(((CmConfig *) NULL)->lines) / sizeof(int),
+			   "CmConfig.lines has a line for every global parameter");
 
 /* Instance parameters, in the order of CmInstanceConfig.lines[]. */
 enum
@@ -178,6 +182,7 @@ cm_config_init(CmConfig *cfg)
 	cfg->log_destination = CM_LOGDEST_STDERR;
 	cfg->log_file = strdup(CM_DEFAULT_LOG_FILE);
 	cfg->secret_file = strdup("");
+	cfg->heartbeat_datagrams = 1;
 }
 
 void

@@ -50,6 +50,8 @@ typedef struct CmConfig
 	char	   *log_file;
 	char	   *secret_file;	/* "" = heartbeats not authenticated */
 	int			insecure_no_authentication; /* 1: "" allowed (a lab only) */
+	int			heartbeat_datagrams;	/* 1: heartbeats as datagrams when
+										 * the watchdog speaks 1.2 */
 	int			ninstances;		/* 1 + highest N defined */
 	CmInstanceConfig inst[CM_MAX_INSTANCES];
 	int			lines[16];		/* line of each global parameter, 0 = default */

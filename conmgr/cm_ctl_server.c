@@ -220,8 +220,9 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 			if (inst->state == CM_INST_UP)
 			{
 				fmt_wall(inst->up_since_wall, ts, sizeof(ts));
-				snprintf(since, sizeof(since), "up since %s%s", ts,
-						 inst->authenticated ? ", authenticated" : "");
+				snprintf(since, sizeof(since), "up since %s%s, heartbeats %s", ts,
+						 inst->authenticated ? ", authenticated" : "",
+						 inst->dgram_path ? "as datagrams" : "over TCP");
 			}
 			else
 				snprintf(since, sizeof(since), "%s", inst->last_error);
@@ -320,12 +321,15 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 			else
 				evbuffer_add_printf(out, ", \"round_trip_ms\": null");
 			if (up)
-				evbuffer_add_printf(out, ", \"protocol_version\": \"%d.%d\", \"check_attr_interval_ms\": %u, \"server_timeout_ms\": %u, \"authenticated\": %s",
+				evbuffer_add_printf(out, ", \"protocol_version\": \"%d.%d\", \"check_attr_interval_ms\": %u, \"server_timeout_ms\": %u, \"authenticated\": %s, \"heartbeat_path\": \"%s\"",
 									CM_PROTO_VERSION_MAJOR(inst->version),
 									CM_PROTO_VERSION_MINOR(inst->version),
 									(unsigned) inst->check_attr_interval_ms,
 									(unsigned) inst->server_timeout_ms,
-									inst->authenticated ? "true" : "false");
+									inst->authenticated ? "true" : "false",
+									cm_dgram_path_name(inst));
+			else
+				evbuffer_add_printf(out, ", \"heartbeat_path\": null");
 			evbuffer_add_printf(out, ", \"applications\": %d, \"error\": ", inst->napps);
 			if (up)
 				evbuffer_add_printf(out, "null");

@@ -96,15 +96,17 @@
 /*
  * Most application connections.  Each uses one descriptor in conmgr, so
  * the open-files limit must be at least
- *		CM_FIXED_FDS + number of instances + max_app_connections.
+ *		CM_FIXED_FDS + 2 * number of instances + max_app_connections
+ * (an instance: its heartbeat connection and its datagram socket).
  * CM_FIXED_FDS covers the log, the PID file, the control socket and its
  * clients, the listeners, the event loop, name resolution and refusals
  * being written, with room to spare.  Whatever the limit, application
- * connections never take the descriptors of that reserve nor one per
- * instance: a heartbeat connection can always be made again.
+ * connections never take the descriptors of that reserve nor those of
+ * the instances: a heartbeat connection can always be made again.
  */
 #define CM_DEFAULT_MAX_APP_CONNECTIONS	1000
 #define CM_FIXED_FDS					32
+#define CM_FDS_PER_INSTANCE				2
 
 /*
  * Most application connections of one local user, as the kernel reports

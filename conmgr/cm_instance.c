@@ -178,6 +178,7 @@ inst_teardown(CmInstance *inst)
 		bufferevent_free(inst->bev);
 		inst->bev = NULL;
 	}
+	cm_dgram_stop(inst);
 	inst_free_addresses(inst);
 	inst->resolving = false;
 	inst->sealed = false;
@@ -348,6 +349,15 @@ inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	msg.u.heartbeat.echo = now;
 	inst->sent_us[inst->next_seq % CM_HEARTBEAT_RING] = now;
 	inst->next_seq++;
+	if (inst->dgram_fd >= 0)
+	{
+		uint8_t		frame[64];
+		size_t		n = cm_proto_encode(CM_DIR_TO_WATCHDOG, &msg, frame, sizeof(frame));
+
+		/* as a datagram, over TCP, or both: the path decides (cm_dgram.c) */
+		if (n > 0 && !cm_dgram_heartbeat(inst, frame, n, now))
+			return;
+	}
 	inst_send(inst, &msg);
 }
 
@@ -436,6 +446,7 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 		event_add(inst->hb_timer, &tv);
 	}
 	inst_arm_timeout(inst, now);
+	cm_dgram_start(inst);
 	inst_heartbeat_cb(-1, 0, inst);
 	if (was_restarting)
 	{
@@ -495,9 +506,14 @@ inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg)
 			  cm_server.cfg.heartbeat_timeout);
 }
 
-/* A heartbeat reply arrived. Returns false if the instance was torn down. */
-static bool
-inst_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb)
+/*
+ * A heartbeat reply arrived, by the connection or as a datagram.  Returns
+ * false if the instance was torn down.  A reply to a heartbeat that a reply
+ * by the other path answered already is ignored.
+ */
+bool
+cm_instance_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb,
+							bool datagram)
 {
 	uint64_t	now = cm_now_us();
 	uint32_t	seq = hb->seq;
@@ -505,11 +521,22 @@ inst_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb)
 	if ((uint32_t) (seq - inst->answered_seq) >=
 		(uint32_t) (inst->next_seq - inst->answered_seq))
 	{
+		if ((uint32_t) (inst->answered_seq - 1 - seq) < CM_HEARTBEAT_RING &&
+			inst->answered_seq > 1)
+			return true;		/* answered already */
+		if (datagram)
+		{
+			/* sealed by the watchdog, but not ours to take: ignored */
+			cm_metrics_dgram_dropped(CM_DGRAM_DROP_MALFORMED);
+			return true;
+		}
 		inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 				  "protocol violation: reply to heartbeat %u, which is not outstanding",
 				  (unsigned) seq);
 		return false;
 	}
+	if (!datagram)
+		cm_dgram_tcp_answer(inst, now);
 	inst->rtt_us = now - inst->sent_us[seq % CM_HEARTBEAT_RING];
 	cm_metrics_heartbeat(inst, inst->rtt_us);
 	inst->answered_seq = seq + 1;
@@ -683,7 +710,7 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 	switch (msg->type)
 	{
 		case CM_MSG_HEARTBEAT_REPLY:
-			return inst_heartbeat_reply(inst, &msg->u.heartbeat);
+			return cm_instance_heartbeat_reply(inst, &msg->u.heartbeat, false);
 		case CM_MSG_ATTRIBUTES:
 			inst_set_attrs(inst, msg->u.attributes.attrs);
 			return true;
@@ -1081,6 +1108,7 @@ inst_create(int n)
 	inst->hb_timer = event_new(cm_server.base, -1, EV_PERSIST, inst_heartbeat_cb, inst);
 	inst->timeout_timer = evtimer_new(cm_server.base, inst_timeout_cb, inst);
 	inst->restart_timer = evtimer_new(cm_server.base, inst_restart_timeout_cb, inst);
+	inst->dgram_fd = -1;
 	snprintf(inst->last_error, sizeof(inst->last_error), "not connected yet");
 	cm_metrics_instance_created(inst);
 

@@ -172,6 +172,12 @@ cm_metrics_refused(CmRefusal why)
 
 /* A route request was answered (app_route). */
 void
+cm_metrics_dgram_dropped(CmDgramDrop why)
+{
+	cm_server.metrics.dgram_dropped[why]++;
+}
+
+void
 cm_metrics_route(CmRouteResult result)
 {
 	cm_server.metrics.routes[result]++;
@@ -335,6 +341,34 @@ metrics_render(struct evbuffer *out)
 			evbuffer_add_printf(out, "conmgr_instance_failures_total{%s,reason=\"%s\"} %llu\n",
 								labels[i], failure_names[k],
 								(unsigned long long) im->failures[k]);
+	}
+
+	family(out, "conmgr_instance_heartbeat_path", "gauge",
+		   "Path of the heartbeats of an up instance: 1 for the one in use (datagram: as UDP datagrams, protocol 1.2; tcp: over the heartbeat connection), 0 for the other.");
+	for (i = 0; i < n; i++)
+	{
+		const CmInstance *inst = cm_server.instances[i];
+		bool		dgram;
+
+		if (inst->state != CM_INST_UP)
+			continue;
+		dgram = strcmp(cm_dgram_path_name(inst), "datagram") == 0;
+		evbuffer_add_printf(out, "conmgr_instance_heartbeat_path{%s,path=\"datagram\"} %d\n",
+							labels[i], dgram ? 1 : 0);
+		evbuffer_add_printf(out, "conmgr_instance_heartbeat_path{%s,path=\"tcp\"} %d\n",
+							labels[i], dgram ? 0 : 1);
+	}
+
+	family(out, "conmgr_heartbeat_datagrams_dropped_total", "counter",
+		   "Datagrams received on the heartbeat datagram sockets and dropped, by cause: malformed (size, framing, not a reply), unknown (another session), tag (authentication failed), replay (an old sequence number: replayed or reordered).");
+	{
+		static const char *const drop_names[CM_DGRAM_DROP_COUNT] = {
+			"malformed", "unknown", "tag", "replay"
+		};
+
+		for (k = 0; k < CM_DGRAM_DROP_COUNT; k++)
+			evbuffer_add_printf(out, "conmgr_heartbeat_datagrams_dropped_total{reason=\"%s\"} %llu\n",
+								drop_names[k], (unsigned long long) m->dgram_dropped[k]);
 	}
 
 	family(out, "conmgr_instance_app_connections", "gauge",

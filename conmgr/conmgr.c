@@ -257,7 +257,7 @@ check_fd_limit(ReloadReport *r)
 	char		msg[600];
 
 	need = (rlim_t) CM_FIXED_FDS + (rlim_t) cm_metrics_fds() +
-		(rlim_t) cm_server.ninstances +
+		(rlim_t) CM_FDS_PER_INSTANCE * cm_server.ninstances +
 		(rlim_t) cm_server.cfg.max_app_connections;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -282,12 +282,12 @@ check_fd_limit(ReloadReport *r)
 	if (rl.rlim_cur >= need)
 		return;
 	snprintf(msg, sizeof(msg),
-			 "the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + instances + max_app_connections); at most %d application connections will be accepted; raise \"ulimit -n\" or lower max_app_connections",
+			 "the open-files limit (%llu) is below the %llu descriptors that max_app_connections = %d and %d instances need (%d + 2 per instance + max_app_connections); at most %d application connections will be accepted; raise \"ulimit -n\" or lower max_app_connections",
 			 (unsigned long long) rl.rlim_cur, (unsigned long long) need,
 			 cm_server.cfg.max_app_connections, cm_server.ninstances,
 			 CM_FIXED_FDS + cm_metrics_fds(),
-			 cm_server.fd_limit > CM_FIXED_FDS + cm_metrics_fds() + cm_server.ninstances ?
-			 cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() - cm_server.ninstances : 0);
+			 cm_server.fd_limit > CM_FIXED_FDS + cm_metrics_fds() + CM_FDS_PER_INSTANCE * cm_server.ninstances ?
+			 cm_server.fd_limit - CM_FIXED_FDS - cm_metrics_fds() - CM_FDS_PER_INSTANCE * cm_server.ninstances : 0);
 	if (r)
 	{
 		CmLogLevel	level = r->level;

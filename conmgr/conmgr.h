@@ -75,6 +75,16 @@ typedef enum CmRouteResult
 	CM_ROUTE_COUNT
 } CmRouteResult;
 
+/* Why a datagram was dropped: conmgr_heartbeat_datagrams_dropped_total. */
+typedef enum CmDgramDrop
+{
+	CM_DGRAM_DROP_MALFORMED = 0,	/* size, framing, or not a reply */
+	CM_DGRAM_DROP_UNKNOWN,		/* another session's id */
+	CM_DGRAM_DROP_TAG,			/* the tag does not verify */
+	CM_DGRAM_DROP_REPLAY,		/* sequence number not above the last */
+	CM_DGRAM_DROP_COUNT
+} CmDgramDrop;
+
 /* Upper bounds of the heartbeat round-trip histogram, in microseconds. */
 #define CM_RTT_BUCKETS 10
 #define CM_RTT_BUCKET_BOUNDS \
@@ -103,6 +113,7 @@ typedef struct CmMetrics
 	uint64_t	refused[CM_REFUSE_COUNT];
 	uint64_t	routes[CM_ROUTE_COUNT];
 	uint64_t	scrapes_refused;	/* metrics connections over the cap */
+	uint64_t	dgram_dropped[CM_DGRAM_DROP_COUNT];
 } CmMetrics;
 
 /*
@@ -189,6 +200,18 @@ typedef struct CmInstance
 
 	int			napps;			/* routed application connections */
 	struct CmApp *apps;			/* list of them */
+
+	/* heartbeats as datagrams (protocol 1.2): cm_dgram.c */
+	evutil_socket_t dgram_fd;	/* connected UDP socket, or -1 */
+	struct event *dgram_ev;
+	bool		dgram_path;		/* heartbeats go as datagrams (else TCP) */
+	bool		dgram_probing;	/* both ways until a datagram reply */
+	uint64_t	dgram_probe_end_us; /* the probe gives up then */
+	uint64_t	dgram_next_probe_us;	/* on TCP: one heartbeat both ways */
+	uint64_t	dgram_last_reply_us;	/* monotonic */
+	uint64_t	dgram_seq_in;	/* highest datagram sequence accepted */
+	uint64_t	dgram_seq_out;	/* last datagram sequence sent */
+	int			dgram_tcp_only; /* answers by TCP alone, in a row */
 } CmInstance;
 
 /* States of an application connection. */
@@ -294,6 +317,17 @@ extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 extern const char *cm_instance_state_name(const CmInstance *inst);
 extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
+extern bool cm_instance_heartbeat_reply(CmInstance *inst,
+										const CmProtoHeartbeat *hb,
+										bool datagram);
+
+/* cm_dgram.c */
+extern void cm_dgram_start(CmInstance *inst);
+extern void cm_dgram_stop(CmInstance *inst);
+extern bool cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame,
+							   size_t len, uint64_t now);
+extern void cm_dgram_tcp_answer(CmInstance *inst, uint64_t now);
+extern const char *cm_dgram_path_name(const CmInstance *inst);
 extern void cm_flush_now(struct bufferevent *bev);
 
 /* cm_app.c */
@@ -320,6 +354,7 @@ extern void cm_metrics_failure(const CmInstance *inst, CmFailure why);
 extern void cm_metrics_notice(uint16_t reason);
 extern void cm_metrics_refused(CmRefusal why);
 extern void cm_metrics_route(CmRouteResult result);
+extern void cm_metrics_dgram_dropped(CmDgramDrop why);
 
 /* cm_ctl_server.c */
 extern bool cm_ctl_server_start(void);

@@ -51,7 +51,7 @@ SHOW watchdog.secret_file;
 SELECT count(*) FROM pg_settings WHERE name = 'watchdog.secret_file';
 RESET ROLE;
 DROP EXTENSION watchdog;
--- version 1.0 granted the view to PUBLIC; updating to 1.1 gives an
+-- version 1.0 granted the view to PUBLIC; updating to 1.2 gives an
 -- existing installation the same privileges as a new one
 CREATE EXTENSION watchdog VERSION '1.0';
 SELECT * FROM regress_wd_grants();

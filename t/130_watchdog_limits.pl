@@ -68,7 +68,7 @@ my $pv = CmWatchdog::Peer->connect($wdport);
 my $m = $pv->hello(%hb, min_version => 0x0200, max_version => 0x0300);
 ok($m && $m->{type} eq 'X', 'a 2.0..3.0 peer is refused');
 is($m->{reason}, CmWatchdog::REASON_VERSION, 'reason: version');
-like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.1/,
+like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.2/,
 	'the refusal says which versions');
 ok($pv->wait_closed, 'and the connection is closed');
 
@@ -79,7 +79,7 @@ $p2->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'two'", 0);
 $m = $pv->hello(%hb, min_version => 0x0100, max_version => 0x0305, name => 'newer');
 ok($m && $m->{type} eq 'W', 'a 1.0..3.5 peer is welcomed');
-is($m->{version}, 0x0101, 'and speaks 1.1, the highest version both speak');
+is($m->{version}, 0x0102, 'and speaks 1.2, the highest version both speak');
 $pv->goodbye;
 $pv->wait_closed;
 CmWatchdog::wait_for_view_count($node, "conmgr_name = 'newer'", 0);

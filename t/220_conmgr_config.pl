@@ -157,7 +157,7 @@ conf_fails(undef,
 	# the open-files limit follows max_app_connections
 	my $pid = CmConmgr::conmgr_pid($dir);
 	my ($soft, $hard) = slurp_file("/proc/$pid/limits") =~ /^Max open files\s+(\d+)\s+(\S+)/m;
-	cmp_ok($soft, '>=', 32 + 1 + 1000, 'open-files limit raised for max_app_connections');
+	cmp_ok($soft, '>=', 32 + 2 + 1000, 'open-files limit raised for max_app_connections');
 	$h->signal('INT');
 	ok($h->finish, 'conmgr exits 0 on a fast shutdown');
 }

@@ -409,7 +409,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	my $conf = slurp_file("$dir/conmgr.conf");
 	CmConmgr::write_conf($dir, $conf =~ s/max_app_connections = \d+/max_app_connections = 200/r);
 	my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
-	like($out, qr/the open-files limit \(64\) is below the 233 descriptors that max_app_connections = 200 and 1 instances need.*at most 31 application connections will be accepted/,
+	like($out, qr/the open-files limit \(64\) is below the 234 descriptors that max_app_connections = 200 and 1 instances need.*at most 30 application connections will be accepted/,
 		'descriptors: the reload says that the open-files limit is too low for max_app_connections');
 
 	# the instance is down while applications fill conmgr
@@ -429,7 +429,7 @@ foreach my $addr ('127.0.0.1', '::1')
 			push @apps, $c;
 		}
 	}
-	is(scalar(@apps), 31, 'descriptors: 31 application connections (64 - 32 - 1 instance)');
+	is(scalar(@apps), 30, 'descriptors: 30 application connections (64 - 32 - 2 for the instance)');
 	like($refusal && $refusal->{message}, qr/open-files limit is reached/,
 		'descriptors: the next one is refused, naming the open-files limit');
 	like(slurp_file("$dir/stderr.log"), qr/WARNING:  application connection from \S+ refused: the open-files limit \(64\) leaves no descriptor/,

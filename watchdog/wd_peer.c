@@ -707,8 +707,11 @@ wd_peer_accept(WdPeer *peer)
 	peer->generation = generation;
 	peer->server_timeout = (uint32) server_timeout;
 	peer->state = WD_PEER_ACTIVE;
-	peer->hb_tokens = WD_HEARTBEAT_BURST;
-	peer->hb_last = wd_now_ms();
+	for (int path = 0; path < WD_NPATHS; path++)
+	{
+		peer->hb_tokens[path] = WD_HEARTBEAT_BURST;
+		peer->hb_last[path] = wd_now_ms();
+	}
 	wd_pending_count--;
 	wd_active_count++;
 	wd_peer_set_deadline(peer, wd_now_ms() + peer->server_timeout);
@@ -747,15 +750,20 @@ wd_peer_accept(WdPeer *peer)
 		return;
 	}
 	peer->sealed = peer->authenticated && msg.u.welcome.proof_len > 0;
+	/* protocol 1.2: heartbeats may come as datagrams too */
+	if (peer->sealed && hi >= CM_PROTO_VERSION_1_2)
+		wd_dgram_register(peer);
 }
 
-/* A heartbeat: answer at once, move the deadline, update the slot. */
-static void
-wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
+/*
+ * A heartbeat that came by path: move the deadline and update the slot.
+ * Returns false when the peer is no longer active (it sent heartbeats too
+ * fast, or an attribute push found the connection broken); otherwise the
+ * caller answers it.
+ */
+bool
+wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb, WdPath path)
 {
-	CmProtoMsg	msg;
-	uint8		buf[64];
-	size_t		len;
 	WatchdogPeerSlot *slot;
 	TimestampTz now = GetCurrentTimestamp();
 	int64		mono = wd_now_ms();
@@ -763,25 +771,30 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	uint32		rtt = 0;
 
 	/*
-	 * A conmgr sends one heartbeat per announced interval.  Allow bursts
-	 * (after a stall) and twice that rate sustained, nothing more: a peer
-	 * cannot make the watchdog spend its time answering.
+	 * A conmgr sends one heartbeat per announced interval, on each path it
+	 * uses.  Allow bursts (after a stall) and twice that rate sustained,
+	 * nothing more: a peer cannot make the watchdog spend its time
+	 * answering.
 	 */
-	peer->hb_tokens = Min(WD_HEARTBEAT_BURST,
-						  peer->hb_tokens + (double) (mono - peer->hb_last) * 2.0 /
-						  Max(peer->hello.heartbeat_interval_ms, 1));
-	peer->hb_last = mono;
-	if (peer->hb_tokens < 1.0)
+	peer->hb_tokens[path] = Min(WD_HEARTBEAT_BURST,
+								peer->hb_tokens[path] +
+								(double) (mono - peer->hb_last[path]) * 2.0 /
+								Max(peer->hello.heartbeat_interval_ms, 1));
+	peer->hb_last[path] = mono;
+	if (peer->hb_tokens[path] < 1.0)
 	{
 		char		reason[128];
 
 		snprintf(reason, sizeof(reason),
-				 "heartbeats faster than the announced interval of %u ms allows",
+				 "heartbeats%s faster than the announced interval of %u ms allows",
+				 path == WD_PATH_DATAGRAM ? " (datagrams)" : "",
 				 peer->hello.heartbeat_interval_ms);
 		wd_peer_protocol_violation(peer, reason);
-		return;
+		return false;
 	}
-	peer->hb_tokens -= 1.0;
+	peer->hb_tokens[path] -= 1.0;
+	if (path == WD_PATH_DATAGRAM)
+		peer->frames_in++;
 
 	wd_peer_set_deadline(peer, mono + peer->server_timeout);
 	if (read_rtt)
@@ -796,14 +809,22 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	{
 		slot->last_heartbeat = now;
 		slot->heartbeats++;
+		slot->path = (uint8) path;
 		if (read_rtt)
 			slot->rtt_us = rtt;
 	}
 	LWLockRelease(wd_shared->lock);
 
 	wd_attrs_refresh();
-	if (peer->state != WD_PEER_ACTIVE)
-		return;					/* the push found the connection broken */
+	return peer->state == WD_PEER_ACTIVE;
+}
+
+/* Encode the reply to a heartbeat into buf: its length, 0 on failure. */
+size_t
+wd_peer_encode_reply(WdPeer *peer, const CmProtoHeartbeat *hb, uint8 *buf,
+					 size_t cap)
+{
+	CmProtoMsg	msg;
 
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_HEARTBEAT_REPLY;
@@ -811,7 +832,19 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	msg.u.heartbeat.echo = hb->echo;
 	peer->attrs_sent = cm_proto_attrs_for_version(peer->version, wd_current_attrs);
 	msg.u.heartbeat.attrs = peer->attrs_sent;
-	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
+	return cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, cap);
+}
+
+/* A heartbeat on the connection: answered at once on it. */
+static void
+wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
+{
+	uint8		buf[64];
+	size_t		len;
+
+	if (!wd_peer_take_heartbeat(peer, hb, WD_PATH_TCP))
+		return;
+	len = wd_peer_encode_reply(peer, hb, buf, sizeof(buf));
 	if (len == 0 || !wd_peer_send(peer, buf, len))
 	{
 		if (peer->state == WD_PEER_ACTIVE)

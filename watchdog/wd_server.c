@@ -95,6 +95,7 @@ static int64 wd_listen_retry_at = 0;
 static int64 wd_accept_paused_until = 0;
 static bool wd_listen_in_set = false;
 static char wd_listen_tag;		/* user_data marking a listen socket */
+static char wd_dgram_tag;		/* user_data marking a UDP socket */
 
 static WaitEventSet *wd_wes = NULL;
 static WaitEvent *wd_events = NULL;
@@ -576,6 +577,8 @@ wd_open_listen_sockets(bool first)
 			ereport(LOG,
 					(errmsg("watchdog listening on %s address \"%s\", port %d",
 							family, addrbuf, wd_port)));
+			/* datagram heartbeats (protocol 1.2) on the same address and port */
+			wd_dgram_open(ai, family, addrbuf, elevel);
 		}
 		freeaddrinfo(res);
 	}
@@ -684,7 +687,7 @@ wd_rebuild_wait_set(int64 now)
 			npeers++;
 	}
 
-	wd_wes_cap = 2 + wd_nlisten + npeers;
+	wd_wes_cap = 2 + wd_nlisten + wd_dgram_count() + npeers;
 	wd_wes = CreateWaitEventSet(TopMemoryContext, wd_wes_cap);
 	if (wd_events != NULL)
 		pfree(wd_events);
@@ -694,6 +697,10 @@ wd_rebuild_wait_set(int64 now)
 	AddWaitEventToSet(wd_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wd_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
 					  NULL);
+
+	for (int i = 0; i < wd_dgram_count(); i++)
+		AddWaitEventToSet(wd_wes, WL_SOCKET_READABLE, wd_dgram_socket(i), NULL,
+						  &wd_dgram_tag);
 
 	wd_listen_in_set = (now >= wd_accept_paused_until);
 	if (wd_listen_in_set)
@@ -863,6 +870,11 @@ wd_server_main_loop(void)
 				wd_accept(ev->fd, now);
 				continue;
 			}
+			if (ev->user_data == &wd_dgram_tag)
+			{
+				wd_dgram_read(ev->fd);
+				continue;
+			}
 			if (ev->user_data != NULL)
 			{
 				WdPeer	   *peer = (WdPeer *) ev->user_data;
@@ -895,6 +907,7 @@ wd_server_main_loop(void)
 
 		if (now >= wd_earliest_deadline)
 			wd_check_deadlines(now);
+		wd_dgram_log_summary(now);
 		wd_slots_check_reconnect(now);
 
 		if (wd_closed_count > 0)
@@ -1226,6 +1239,7 @@ wd_peer_close(WdPeer *peer)
 		wd_pending_count--;
 	else if (peer->state == WD_PEER_ACTIVE)
 		wd_active_count--;
+	wd_dgram_unregister(peer);
 	closesocket(peer->sock);
 	peer->sock = PGINVALID_SOCKET;
 	peer->state = WD_PEER_CLOSED;
@@ -1286,6 +1300,7 @@ wd_shutdown(void)
 	for (int i = 0; i < wd_nlisten; i++)
 		closesocket(wd_listen[i]);
 	wd_nlisten = 0;
+	wd_dgram_close_all();
 
 	if (stopping)
 		ereport(LOG,

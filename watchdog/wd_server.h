@@ -19,6 +19,7 @@
 
 #include "cm_auth.h"
 #include "cm_protocol.h"
+#include "wd_shmem.h"
 
 #define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)
 
@@ -55,8 +56,12 @@ typedef struct WdPeer
 	uint64		seq_in;			/* last sequence number received */
 	uint64		seq_out;		/* last sequence number sent */
 	uint64		frames_in;		/* frames received after the welcome */
-	double		hb_tokens;		/* heartbeats allowed now (a token bucket) */
-	int64		hb_last;		/* monotonic ms of the last heartbeat */
+	double		hb_tokens[WD_NPATHS];	/* heartbeats allowed now, by path
+										 * (token buckets) */
+	int64		hb_last[WD_NPATHS]; /* monotonic ms of the last heartbeat */
+	bool		dgram_registered;	/* its datagram id is in wd_dgram.c's table */
+	uint64		dgram_seq_in;	/* highest datagram sequence number accepted */
+	uint64		dgram_seq_out;	/* last datagram sequence number sent */
 	int64		rtt_read_at;	/* monotonic ms the round trip was last read */
 	uint64		bytes_in;		/* bytes received so far */
 	int			wait_pos;		/* position in the WaitEventSet, or -1 */
@@ -108,7 +113,23 @@ extern void wd_attrs_refresh(void);
 extern void wd_auth_load(bool reload);
 extern int	wd_auth_secrets(const CmAuthSecret **secrets, const char **problem);
 
+/* wd_dgram.c */
+struct addrinfo;
+extern void wd_dgram_open(const struct addrinfo *ai, const char *family,
+						  const char *addrbuf, int elevel);
+extern void wd_dgram_close_all(void);
+extern int	wd_dgram_count(void);
+extern pgsocket wd_dgram_socket(int i);
+extern void wd_dgram_read(pgsocket sock);
+extern void wd_dgram_register(WdPeer *peer);
+extern void wd_dgram_unregister(WdPeer *peer);
+extern void wd_dgram_log_summary(int64 now);
+
 /* wd_peer.c */
+extern bool wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb,
+								   WdPath path);
+extern size_t wd_peer_encode_reply(WdPeer *peer, const CmProtoHeartbeat *hb,
+								   uint8 *buf, size_t cap);
 extern void wd_peer_process_input(WdPeer *peer);
 extern void wd_peer_check_deadline(WdPeer *peer, int64 now);
 extern void wd_peer_lost(WdPeer *peer, uint16 reason, const char *detail);

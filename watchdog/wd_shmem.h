@@ -83,6 +83,14 @@ typedef enum WatchdogSlotState
  * One conmgr peer.  168 bytes on 64-bit platforms; the watchdog reserves
  * watchdog.max_heartbeat_connections of them at server start.
  */
+/* The way a heartbeat came (protocol 1.2: datagrams beside the connection) */
+typedef enum WdPath
+{
+	WD_PATH_TCP = 0,
+	WD_PATH_DATAGRAM,
+	WD_NPATHS
+} WdPath;
+
 typedef struct WatchdogPeerSlot
 {
 	uint8		state;			/* WatchdogSlotState */
@@ -95,6 +103,7 @@ typedef struct WatchdogPeerSlot
 	uint32		server_timeout; /* ms, announced by us in the welcome */
 	uint32		rtt_us;			/* kernel's smoothed TCP round trip, us */
 	bool		authenticated;	/* proved it holds the shared secret */
+	uint8		path;			/* WdPath of the last heartbeat */
 	uint64		heartbeats;		/* heartbeats answered */
 	uint64		sessions_terminated;	/* by the terminator for this peer */
 	TimestampTz connected_since;

@@ -31,9 +31,12 @@
 #include "watchdog.h"
 #include "wd_shmem.h"
 
-#define PGX_STAT_WATCHDOG_COLS	15
+/* columns of the view: version 1.0 and 1.1; from 1.2, heartbeat_path too */
+#define PGX_STAT_WATCHDOG_COLS_1_0	15
+#define PGX_STAT_WATCHDOG_COLS		16
 
 PG_FUNCTION_INFO_V1(pgx_stat_watchdog_1_0);
+PG_FUNCTION_INFO_V1(pgx_stat_watchdog_1_2);
 
 /* Build an inet datum from an address. */
 static Datum
@@ -82,7 +85,9 @@ wd_count_live_registrations(const WatchdogRegistration *regs, int nregs,
 }
 
 /*
- * pgx_stat_watchdog_1_0: the set-returning function behind the view.
+ * pgx_stat_watchdog_1_0 and _1_2: the set-returning function behind the
+ * view, as the extension's versions 1.0 and 1.1, and 1.2 define it (1.2
+ * adds heartbeat_path); an installation not yet updated calls the first.
  *
  * Any role granted the view can call this in a loop, and the watchdog takes
  * the same lock exclusively for every heartbeat it answers: the shared lock
@@ -91,8 +96,8 @@ wd_count_live_registrations(const WatchdogRegistration *regs, int nregs,
  * Everything else (backend lookups, formatting, the tuplestore) happens
  * after it is released.
  */
-Datum
-pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
+static Datum
+pgx_stat_watchdog_rows(FunctionCallInfo fcinfo, int ncols)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		show_addresses;
@@ -186,10 +191,25 @@ pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
 			nulls[col++] = true;
 		values[col++] = Int32GetDatum(registered[i]);
 		values[col++] = Int64GetDatum((int64) slot->sessions_terminated);
-		Assert(col == PGX_STAT_WATCHDOG_COLS);
+		if (ncols > PGX_STAT_WATCHDOG_COLS_1_0)
+			values[col++] = CStringGetTextDatum(slot->path == WD_PATH_DATAGRAM ?
+												"datagram" : "tcp");
+		Assert(col == ncols);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
 	return (Datum) 0;
+}
+
+Datum
+pgx_stat_watchdog_1_0(PG_FUNCTION_ARGS)
+{
+	return pgx_stat_watchdog_rows(fcinfo, PGX_STAT_WATCHDOG_COLS_1_0);
+}
+
+Datum
+pgx_stat_watchdog_1_2(PG_FUNCTION_ARGS)
+{
+	return pgx_stat_watchdog_rows(fcinfo, PGX_STAT_WATCHDOG_COLS);
 }

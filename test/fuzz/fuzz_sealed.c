@@ -78,6 +78,56 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	else
 		FUZZ_CHECK(len == 0, "sealed %zu bytes that cannot be a frame", size);
+
+	/* as a received datagram: its id is looked at without an HMAC */
+	if (size <= CM_AUTH_DGRAM_MAX)
+	{
+		const uint8_t *id;
+
+		memcpy(buf, data, size);
+		id = cm_auth_datagram_id(buf, size);
+		FUZZ_CHECK(id == NULL || id == buf, "a datagram's id is not its first bytes");
+		if (cm_auth_datagram_open(key, buf, size, &seq, &inner))
+		{
+			uint8_t		made[CM_AUTH_DGRAM_MAX];
+
+			FUZZ_CHECK(id != NULL, "a datagram opened whose size or framing is wrong");
+			len = cm_auth_datagram_make(key, data, seq, buf + CM_AUTH_DGRAM_ID_LEN,
+										inner, made, sizeof(made));
+			FUZZ_CHECK(len == size && memcmp(made, data, size) == 0,
+					   "an accepted datagram is not the seal of its contents");
+		}
+	}
+
+	/* as a sent datagram: made, then opened, only with its key and channel */
+	if (size >= CM_AUTH_DGRAM_ID_LEN + 5)
+	{
+		uint8_t		made[CM_AUTH_DGRAM_MAX];
+		const uint8_t *frame = data + CM_AUTH_DGRAM_ID_LEN;
+		size_t		flen = size - CM_AUTH_DGRAM_ID_LEN;
+
+		len = cm_auth_datagram_make(key, data, 7, frame, flen, made, sizeof(made));
+		if (CM_AUTH_DGRAM_ID_LEN + flen + CM_AUTH_SEAL_LEN <= CM_AUTH_DGRAM_MAX)
+		{
+			FUZZ_CHECK(len == size + CM_AUTH_SEAL_LEN, "a datagram of %zu bytes made %zu", size, len);
+			FUZZ_CHECK(cm_auth_datagram_id(made, len) == made,
+					   "a datagram made is not recognised as one");
+			memcpy(again, made, len);
+			FUZZ_CHECK(!cm_auth_datagram_open(other, again, len, &seq, &inner),
+					   "another key opened a datagram");
+			FUZZ_CHECK(!cm_auth_open(key, CM_AUTH_CHANNEL_STREAM, again + CM_AUTH_DGRAM_ID_LEN,
+									 len - CM_AUTH_DGRAM_ID_LEN, &seq, &inner),
+					   "the stream channel opened a datagram's frame");
+			memcpy(again, made, len);
+			FUZZ_CHECK(cm_auth_datagram_open(key, again, len, &seq, &inner) && seq == 7 &&
+					   inner == flen && memcmp(again, data, CM_AUTH_DGRAM_ID_LEN) == 0 &&
+					   again[CM_AUTH_DGRAM_ID_LEN] == frame[0] &&
+					   memcmp(again + CM_AUTH_DGRAM_ID_LEN + 5, frame + 5, flen - 5) == 0,
+					   "a datagram does not open to what was made");
+		}
+		else
+			FUZZ_CHECK(len == 0, "made a datagram over %d bytes", CM_AUTH_DGRAM_MAX);
+	}
 	free(buf);
 	free(again);
 	return 0;

@@ -311,9 +311,30 @@ wd_peer_close(WdPeer *peer)
 		wd_pending_count--;
 	else if (peer->state == WD_PEER_ACTIVE)
 		wd_active_count--;
+	wd_dgram_unregister(peer);
 	peer->sock = PGINVALID_SOCKET;
 	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
+}
+
+/*
+ * As wd_dgram.c, without the table (datagrams are not fuzzed here: their
+ * parsing and sealing are, by fuzz_sealed): only a sealed 1.2 session may
+ * register, and once.
+ */
+void
+wd_dgram_register(WdPeer *peer)
+{
+	FUZZ_CHECK(peer->sealed && peer->version >= CM_PROTO_VERSION_1_2 &&
+			   !peer->dgram_registered,
+			   "datagrams registered for a session that may not use them");
+	peer->dgram_registered = true;
+}
+
+void
+wd_dgram_unregister(WdPeer *peer)
+{
+	peer->dgram_registered = false;
 }
 
 /* As wd_server.c, with wd_attr_current() the input's value. */

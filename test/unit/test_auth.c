@@ -207,6 +207,45 @@ test_proofs(void)
 	check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 1, frame, sizeof(hb), sizeof(hb) + 10) == 0,
 		  "sealing into a buffer too small fails", NULL);
 
+	/* datagrams (protocol 1.2): the session's id, and a heartbeat made and opened */
+	hex(keys.datagram_id, sizeof(keys.datagram_id), h);
+	check(strcmp(h, "4346ee49d3ee691f") == 0,
+		  "the datagram id matches the independent vector", h);
+	check(memcmp(keys.datagram_id, keys2.datagram_id, CM_AUTH_DGRAM_ID_LEN) != 0,
+		  "another secret gives another datagram id", NULL);
+	{
+		uint8_t		dg[CM_AUTH_DGRAM_MAX];
+		uint8_t		dg2[CM_AUTH_DGRAM_MAX];
+		size_t		dlen;
+
+		dlen = cm_auth_datagram_make(keys.to_watchdog, keys.datagram_id, 3,
+									 hb, sizeof(hb), dg, sizeof(dg));
+		check(dlen == CM_AUTH_DGRAM_ID_LEN + sizeof(hb) + CM_AUTH_SEAL_LEN,
+			  "a datagram is the id and the sealed frame", NULL);
+		hex(dg, dlen, h);
+		check(strcmp(h, "4346ee49d3ee691f42000000280000000500000000075bcd150000000000000003a7e6124758cea862cb687eb10cf71256") == 0,
+			  "the datagram matches the independent vector", h);
+		check(cm_auth_datagram_id(dg, dlen) == dg, "its id is found without a key", NULL);
+		check(cm_auth_datagram_id(dg, dlen - 1) == NULL &&
+			  cm_auth_datagram_id(dg, CM_AUTH_DGRAM_ID_LEN + 5) == NULL,
+			  "a datagram whose size does not match its frame has no id", NULL);
+		memcpy(dg2, dg, dlen);
+		check(cm_auth_datagram_open(keys.to_watchdog, dg2, dlen, &seq, &inner) &&
+			  seq == 3 && inner == sizeof(hb) &&
+			  memcmp(dg2 + CM_AUTH_DGRAM_ID_LEN, hb, sizeof(hb)) == 0,
+			  "a datagram opens to its heartbeat, with its sequence number", NULL);
+		memcpy(dg2, dg, dlen);
+		check(!cm_auth_datagram_open(keys.to_conmgr, dg2, dlen, &seq, &inner),
+			  "the other direction's key does not open a datagram", NULL);
+		memcpy(dg2, dg, dlen);
+		check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, dg2 + CM_AUTH_DGRAM_ID_LEN,
+							dlen - CM_AUTH_DGRAM_ID_LEN, &seq, &inner),
+			  "a datagram's frame does not open as a stream frame", NULL);
+		check(cm_auth_datagram_make(keys.to_watchdog, keys.datagram_id, 3, hb, sizeof(hb),
+									dg, dlen - 1) == 0,
+			  "a datagram that does not fit is not made", NULL);
+	}
+
 	/* random nonces */
 	check(cm_auth_random(nc, sizeof(nc)) && cm_auth_random(ns, sizeof(ns)),
 		  "random nonces generated", NULL);
