@@ -48,6 +48,12 @@ is($node->safe_psql('postgres',
 my $secret_file = PostgreSQL::Test::Utils::tempdir('dgsecret') . '/secret';
 CmWatchdog::write_secret_file($secret_file, "$secret\n");
 
+sub random_bytes
+{
+	my ($n) = @_;
+	return join '', map { chr(int(rand(256))) } 1 .. $n;
+}
+
 # A conmgr for the node through a new relay; returns (dir, relay, metrics port).
 sub conmgr_via_relay
 {
@@ -327,8 +333,8 @@ app_untold('datagram path');
 		CmConmgr::wait_for(sub { $relay->command('held tocm') =~ /after=/ },
 			'the held reply is delivered');
 		$relay->command('inject tocm ' . unpack('H*', "\0" x 5));
-		my $random = join '', map { chr(int(rand(256))) } 1 .. 50;
-		$relay->command('inject tocm ' . unpack('H*', $random));
+		# framed as a reply datagram, under an id that is no session's
+		$relay->command('inject tocm ' . unpack('H*', random_bytes(8) . 'b' . pack('N', 41) . random_bytes(37)));
 		usleep(150_000);
 	}
 	usleep(3 * $I * 1000);
@@ -516,12 +522,17 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 	my $to = Socket::sockaddr_in($wdport, Socket::inet_aton('127.0.0.1'));
 	foreach my $len (1, 49, 50, 64, 65, 200)
 	{
-		send($u, join('', map { chr(int(rand(256))) } 1 .. $len), 0, $to);
+		send($u, random_bytes($len), 0, $to);
 	}
+	# framed as a heartbeat datagram, under an id that is no session's
+	send($u, random_bytes(8) . 'B' . pack('N', 40) . random_bytes(36), 0, $to);
 	ok(!IO::Select->new($u)->can_read(1.5), 'random datagrams from a stranger are not answered');
 
+	# no session: the 1.0 and 1.1 peers' datagrams, the stranger's framed
+	# one; a bad tag: the frame sealed for TCP; malformed: the stranger's
+	# random bytes (their length field does not match)
 	check_summaries('peers and strangers', $offset,
-		total => 10, replay => \1, tag => \1, malformed => \3);
+		total => 11, replay => 1, tag => 1, no_session => 3, malformed => 6);
 }
 
 app_untold('at the end');
