@@ -14,6 +14,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use File::Copy ();
 use CmConmgr;
 use CmLab;
 
@@ -119,6 +120,8 @@ my ($idle, $holder) = blips('200/1000', 0.7);
 # the new timing (the applications leave first)
 $lab->stop_bg($_) foreach ($idle, $holder);
 $lab->stop_bg($lab->{conmgr});
+# the next conmgr writes to the same file: keep this one's log for the report
+File::Copy::copy($lab->{conmgr}{out}, $lab->dir . '/conmgr_200_1000.out');
 $cm->{heartbeat_interval} = 100;
 $cm->{heartbeat_timeout} = 300;
 $lab->start_conmgr(heartbeat_interval => 100, heartbeat_timeout => 300, secret_file => "'$secret'");
