@@ -24,10 +24,10 @@ export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
 cd "$work"
 
 max=$(bench_max "$@")
-# conmgr: 32 + instances + max_app_connections (docs/conmgr.md); this
-# program: 3 per application (conmgr socket, stand-in SQL connection, its
-# accepted end)
-bench_need_fds $((3 * max + 64)) "fanout with $max applications"
+# conmgr: 32 + 2 per instance + max_app_connections (docs/conmgr.md); this
+# program and its holder process: one per application each (the conmgr
+# socket; the stand-in SQL connection)
+bench_need_fds $((max + 164)) "fanout with $max applications"
 
 pg_port=$(free_port 26832)
 wd_port=$(free_port 26945)
@@ -69,5 +69,6 @@ for m in "$@"; do
 done
 echo "(reg_s: seconds from the first instance answer until all M registered;"
 echo " ms after the event: declared = conmgr logged the instance down; first, last = the"
-echo " first and last notice received; first-d, last-d = the same after the declaration)"
+echo " first and last notice received; first-d, last-d = the same after the declaration;"
+echo " written = ms conmgr took to write every notice, from its own log)"
 exit $status

@@ -12,9 +12,13 @@
  * registrations only in precise termination mode.  So that M can reach
  * thousands without M server backends (the postmaster would fork one per
  * TCP connection and refuse those over max_connections), the "SQL
- * connection" of each application is a TCP connection from this process to
- * a listening socket of its own: a connected socket of the same user, as
- * conmgr requires.  The registered backend PID is a stand-in (1, 2, ...).
+ * connection" of each application is a TCP connection to a listening socket
+ * of this program: a connected socket of the same user, as conmgr requires.
+ * A child process (the holder) makes and keeps them, and closes the
+ * accepted ends at once (a connection the other side closed is still
+ * connected), so that each process holds one descriptor per application
+ * and M can reach the open-files limit itself.  The registered backend PID
+ * is a stand-in (1, 2, ...).
  *
  * When all are registered (and conmgr shows them registered: the route
  * loop retries "no instance" answers until the instance is up), the
@@ -70,8 +74,6 @@ typedef enum AppState
 typedef struct App
 {
 	int			fd;				/* conmgr connection */
-	int			sql_fd;			/* stand-in SQL connection, our end */
-	int			sink_fd;		/* its other end */
 	AppState	state;
 	uint64_t	retry_ns;
 	uint64_t	notice_wall_ns;
@@ -92,8 +94,7 @@ static bool opt_header = false;
 
 static App *apps;
 static int	epfd;
-static int	sink_listen;
-static struct sockaddr_in sink_addr;
+static int	holder_fd = -1;		/* to the process holding the SQL stand-ins */
 static int	in_flight;
 static int	n_registered,
 			n_notified,
@@ -110,11 +111,7 @@ app_close(App *a)
 {
 	if (a->fd >= 0)
 		close(a->fd);
-	if (a->sql_fd >= 0)
-		close(a->sql_fd);
-	if (a->sink_fd >= 0)
-		close(a->sink_fd);
-	a->fd = a->sql_fd = a->sink_fd = -1;
+	a->fd = -1;
 }
 
 static void
@@ -165,38 +162,97 @@ app_start(int idx)
 		app_fail(a, "%s", err);
 }
 
+/*
+ * The holder: for each byte received on fd, one stand-in SQL connection to
+ * its listening socket, made and kept; the accepted end is closed at once.
+ * Answers with the connection's local port (0 when it failed).  Exits when
+ * the main process closes fd (its stand-ins close with it).
+ */
+static void
+holder_main(int fd)
+{
+	struct sockaddr_in sink;
+	socklen_t	sl = sizeof(sink);
+	int			lsock = socket(AF_INET, SOCK_STREAM, 0);
+	char		c;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.sin_family = AF_INET;
+	sink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lsock < 0 ||
+		bind(lsock, (struct sockaddr *) &sink, sizeof(sink)) != 0 ||
+		listen(lsock, 128) != 0 ||
+		getsockname(lsock, (struct sockaddr *) &sink, &sl) != 0)
+		_exit(1);
+	while (read(fd, &c, 1) == 1)
+	{
+		struct sockaddr_in local;
+		uint16_t	port = 0;
+		int			s = socket(AF_INET, SOCK_STREAM, 0);
+		int			k;
+
+		sl = sizeof(local);
+		if (s >= 0 && connect(s, (struct sockaddr *) &sink, sizeof(sink)) == 0 &&
+			(k = accept(lsock, NULL, NULL)) >= 0)
+		{
+			close(k);
+			if (getsockname(s, (struct sockaddr *) &local, &sl) == 0)
+				port = local.sin_port;	/* network order */
+		}
+		else if (s >= 0)
+			close(s);
+		if (write(fd, &port, sizeof(port)) != (ssize_t) sizeof(port))
+			break;
+	}
+	_exit(0);
+}
+
+/* Start the holder process: the descriptor to ask it for stand-ins. */
+static int
+holder_start(void)
+{
+	int			sv[2];
+	pid_t		pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		bench_fatal("fanout: socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		bench_fatal("fanout: fork: %s", strerror(errno));
+	if (pid == 0)
+	{
+		close(sv[0]);
+		holder_main(sv[1]);
+	}
+	close(sv[1]);
+	return sv[0];
+}
+
 /* The stand-in SQL connection, and the registration of its local address. */
 static void
 app_register(int idx, App *a)
 {
-	struct sockaddr_in local;
-	socklen_t	sl = sizeof(local);
 	CmProtoMsg	msg;
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
+	uint16_t	port = 0;
+	char		c = 'c';
 
 	if (first_routed_mono == 0)
 		first_routed_mono = bench_mono_ns();
-	a->sql_fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (a->sql_fd < 0 ||
-		connect(a->sql_fd, (struct sockaddr *) &sink_addr, sizeof(sink_addr)) != 0)
+	if (write(holder_fd, &c, 1) != 1 ||
+		read(holder_fd, &port, sizeof(port)) != (ssize_t) sizeof(port) || port == 0)
 	{
-		app_fail(a, "stand-in SQL connection: %s", strerror(errno));
-		return;
-	}
-	a->sink_fd = accept(sink_listen, NULL, NULL);
-	if (a->sink_fd < 0 ||
-		getsockname(a->sql_fd, (struct sockaddr *) &local, &sl) != 0)
-	{
-		app_fail(a, "stand-in SQL connection: %s", strerror(errno));
+		app_fail(a, "stand-in SQL connection: the holder process made none");
 		return;
 	}
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CM_MSG_APP_REGISTER;
 	msg.u.app_register.backend_pid = (uint32_t) idx + 1;
 	msg.u.app_register.local.family = 4;
-	memcpy(msg.u.app_register.local.addr, &local.sin_addr, 4);
-	msg.u.app_register.local.port = ntohs(local.sin_port);
+	msg.u.app_register.local.addr[0] = 127;
+	msg.u.app_register.local.addr[3] = 1;
+	msg.u.app_register.local.port = ntohs(port);
 	n = cm_proto_encode(CM_DIR_TO_CONMGR_APP, &msg, buf, sizeof(buf));
 	if (n == 0)
 	{
@@ -332,7 +388,7 @@ app_read(int idx)
  * millisecond resolution and are UTC); 0 if there is none.
  */
 static uint64_t
-declared_down_ns(const char *path, uint64_t not_before_ns)
+declared_down_ns(const char *path, uint64_t not_before_ns, double *written_ms)
 {
 	FILE	   *f = fopen(path, "r");
 	char		line[4096];
@@ -347,6 +403,11 @@ declared_down_ns(const char *path, uint64_t not_before_ns)
 		char	   *rest;
 		uint64_t	t;
 
+		const char *w = strstr(line, " failure notices written in ");
+
+		/* after the declaration, conmgr says how long writing them took */
+		if (w != NULL && found != 0)
+			(void) sscanf(w, " failure notices written in %lf ms", written_ms);
 		if (strstr(line, "instance is down") == NULL)
 			continue;
 		memset(&tm, 0, sizeof(tm));
@@ -356,7 +417,10 @@ declared_down_ns(const char *path, uint64_t not_before_ns)
 		t = (uint64_t) timegm(&tm) * 1000000000ULL + (uint64_t) ms * 1000000ULL;
 		/* the log keeps milliseconds: allow for the truncation */
 		if (t + 1000000ULL >= not_before_ns)
+		{
 			found = t;
+			*written_ms = -1;
+		}
 	}
 	fclose(f);
 	return found;
@@ -376,7 +440,7 @@ usage(void)
 	exit(2);
 }
 
-#define CSV_HEADER "event,apps,register_s,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms"
+#define CSV_HEADER "event,apps,register_s,registered,notified,notices,eof,missing,failed,declared_after_event_ms,first_after_event_ms,last_after_event_ms,first_after_declared_ms,last_after_declared_ms,written_ms"
 
 int
 main(int argc, char **argv)
@@ -404,7 +468,6 @@ main(int argc, char **argv)
 	pid_t		child = -1;
 	int			child_status = 0;
 	long		nofile;
-	socklen_t	sl = sizeof(sink_addr);
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
 	{
@@ -444,9 +507,9 @@ main(int argc, char **argv)
 	if (opt_port <= 0 || opt_apps <= 0 || opt_event == NULL || opt_log == NULL ||
 		opt_timeout <= 0 || opt_ramp <= 0)
 		usage();
-	nofile = bench_raise_nofile(3L * opt_apps + 64);
-	if (nofile < 3L * opt_apps + 16)
-		bench_fatal("fanout: the open-files limit (%ld) is too low for %d applications (3 descriptors each)",
+	nofile = bench_raise_nofile(opt_apps + 64);
+	if (nofile < opt_apps + 16)
+		bench_fatal("fanout: the open-files limit (%ld) is too low for %d applications",
 					nofile, opt_apps);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -455,19 +518,9 @@ main(int argc, char **argv)
 	if (apps == NULL || events == NULL)
 		bench_fatal("out of memory");
 	for (int i = 0; i < opt_apps; i++)
-		apps[i].fd = apps[i].sql_fd = apps[i].sink_fd = -1;
+		apps[i].fd = -1;
+	holder_fd = holder_start();
 	epfd = epoll_create1(0);
-
-	/* the listening end of the stand-in SQL connections */
-	sink_listen = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sink_addr, 0, sizeof(sink_addr));
-	sink_addr.sin_family = AF_INET;
-	sink_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (sink_listen < 0 ||
-		bind(sink_listen, (struct sockaddr *) &sink_addr, sizeof(sink_addr)) != 0 ||
-		listen(sink_listen, 128) != 0 ||
-		getsockname(sink_listen, (struct sockaddr *) &sink_addr, &sl) != 0)
-		bench_fatal("fanout: listening socket: %s", strerror(errno));
 
 	t0 = bench_mono_ns();
 	deadline = t0 + (uint64_t) (opt_timeout * 1e9);
@@ -555,11 +608,14 @@ main(int argc, char **argv)
 		waitpid(child, &child_status, 0);
 
 	{
-		uint64_t	declared = opt_log && event_wall ? declared_down_ns(opt_log, event_wall) : 0;
+		double		written_ms = -1;
+		uint64_t	declared = opt_log && event_wall ?
+		declared_down_ns(opt_log, event_wall, &written_ms) : 0;
 		uint64_t	first = 0,
 					last = 0;
 		int			missing = n_registered;
 		char		decl_s[32],
+					wr_s[32],
 					fd_s[32],
 					ld_s[32];
 		double		ev_ms,
@@ -583,18 +639,19 @@ main(int argc, char **argv)
 		fe_ms = first ? ((double) first - (double) event_wall) / 1e6 : -1;
 		le_ms = last ? ((double) last - (double) event_wall) / 1e6 : -1;
 		snprintf(decl_s, sizeof(decl_s), declared ? "%.0f" : "-", ev_ms);
+		snprintf(wr_s, sizeof(wr_s), written_ms >= 0 ? "%.1f" : "-", written_ms);
 		snprintf(fd_s, sizeof(fd_s), declared && first ? "%.1f" : "-",
 				 ((double) first - (double) declared) / 1e6);
 		snprintf(ld_s, sizeof(ld_s), declared && last ? "%.1f" : "-",
 				 ((double) last - (double) declared) / 1e6);
 
 		if (opt_header)
-			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %9s %9s %9s %9s\n",
+			printf("%-8s %6s %8s %8s %8s %7s %6s %8s %8s %9s %9s %9s %9s\n",
 				   "event", "apps", "reg_s", "notified", "missing", "failed",
-				   "eof", "declared", "first", "last", "first-d", "last-d");
-		printf("%-8s %6d %8.3f %8d %8d %7d %6d %8s %9.1f %9.1f %9s %9s\n",
+				   "eof", "declared", "written", "first", "last", "first-d", "last-d");
+		printf("%-8s %6d %8.3f %8d %8d %7d %6d %8s %8s %9.1f %9.1f %9s %9s\n",
 			   opt_label, opt_apps, reg_s, n_notified, missing, n_failed, n_eof,
-			   decl_s, fe_ms, le_ms, fd_s, ld_s);
+			   decl_s, wr_s, fe_ms, le_ms, fd_s, ld_s);
 		if (first_failure[0])
 			printf("         first failure: %s\n", first_failure);
 		if (event_wall == 0)
@@ -606,10 +663,10 @@ main(int argc, char **argv)
 
 			if (f == NULL)
 				return 1;
-			fprintf(f, "%s,%d,%.3f,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s\n",
+			fprintf(f, "%s,%d,%.3f,%d,%d,%d,%d,%d,%d,%.0f,%.1f,%.1f,%s,%s,%s\n",
 					opt_label, opt_apps, reg_s, n_notified + missing, n_notified,
 					n_notices, n_eof, missing, n_failed, ev_ms, fe_ms, le_ms,
-					fd_s, ld_s);
+					fd_s, ld_s, wr_s);
 			fclose(f);
 		}
 		return event_wall != 0 && n_notified > 0 && missing == 0 ? 0 : 1;

@@ -19,14 +19,25 @@
  *				come for heartbeat_timeout - heartbeat_interval, each also goes
  *				over TCP, and CM_DGRAM_TCP_ONLY_REPLIES answers by TCP alone
  *				mean the datagrams stopped getting through (path: tcp);
+ *				while a heartbeat is unanswered (after interval /
+ *				CM_DGRAM_EXTRA_DIVISOR, or twice the last round trip if
+ *				longer), an extra datagram heartbeat goes every interval /
+ *				CM_DGRAM_EXTRA_DIVISOR, so that the first after an outage
+ *				leaves at most that long after it ended, not up to a whole
+ *				interval;
  *	tcp			heartbeats go over TCP; every CM_DGRAM_REPROBE_INTERVALS
  *				intervals one goes both ways, and a datagram reply brings the
  *				path back to datagram.
  *
  * The TCP copy on the datagram path is sent that late on purpose: so late
  * that it is never queued for retransmission during an outage shorter than
- * heartbeat_timeout - 2 * heartbeat_interval, whose TCP_USER_TIMEOUT could
- * otherwise break the connection after the outage ended.
+ * heartbeat_timeout - 2 * heartbeat_interval.  For the same reason the
+ * connection's TCP_USER_TIMEOUT (heartbeat_timeout on TCP) grows by
+ * CM_DGRAM_TCP_SLACK_MS on the datagram path: a registration or an
+ * attribute push in flight during a short outage must not break it.  And
+ * one heartbeat every CM_DGRAM_TCP_KEEPALIVE_MS also goes over TCP, so
+ * that a firewall or NAT that forgets idle TCP connections (some after 350
+ * s) does not forget this one; its reply, usually a duplicate, is ignored.
  *
  * A reply answers its heartbeat whichever way each came
  * (cm_instance_heartbeat_reply); failure detection does not change.
@@ -43,6 +54,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,8 +71,13 @@
 #define CM_DGRAM_REPROBE_INTERVALS	20	/* on TCP: a probe this often */
 #define CM_DGRAM_TCP_ONLY_REPLIES	5	/* answers by TCP alone: blocked */
 #define CM_DGRAM_BATCH				16	/* datagrams read per wake-up */
+#define CM_DGRAM_TCP_SLACK_MS		60000	/* TCP_USER_TIMEOUT on datagrams: + this */
+#define CM_DGRAM_TCP_KEEPALIVE_MS	30000	/* a heartbeat over TCP this often */
+#define CM_DGRAM_EXTRA_DIVISOR		8	/* extra datagrams: interval / this */
+#define CM_DGRAM_EXTRA_MAX			64	/* ... at most this many per outage */
 
 static void dgram_read_cb(evutil_socket_t fd, short what, void *arg);
+static void dgram_extra_cb(evutil_socket_t fd, short what, void *arg);
 
 static uint64_t
 interval_us(int intervals)
@@ -77,10 +94,23 @@ probe_window_us(void)
 	return w > CM_DGRAM_PROBE_MS * 1000ULL ? w : CM_DGRAM_PROBE_MS * 1000ULL;
 }
 
+/* TCP_USER_TIMEOUT of the heartbeat connection, in ms. */
+static void
+dgram_set_user_timeout(CmInstance *inst, unsigned int ms)
+{
+	if (inst->bev != NULL &&
+		setsockopt(bufferevent_getfd(inst->bev), IPPROTO_TCP, TCP_USER_TIMEOUT,
+				   &ms, sizeof(ms)) < 0)
+		cm_warning("%s: setsockopt(TCP_USER_TIMEOUT) failed: %s", inst->label,
+				   strerror(errno));
+}
+
 /* Back to TCP, saying why; probed again later. */
 static void
 dgram_use_tcp(CmInstance *inst, uint64_t now, const char *why)
 {
+	if (inst->dgram_path)
+		dgram_set_user_timeout(inst, (unsigned int) cm_server.cfg.heartbeat_timeout);
 	inst->dgram_path = false;
 	inst->dgram_probing = false;
 	inst->dgram_next_probe_us = now + interval_us(CM_DGRAM_REPROBE_INTERVALS);
@@ -129,6 +159,8 @@ cm_dgram_start(CmInstance *inst)
 		close(fd);
 		return;
 	}
+	inst->dgram_extra_timer = event_new(cm_server.base, -1, EV_PERSIST,
+										dgram_extra_cb, inst);
 	inst->dgram_fd = fd;
 	inst->dgram_path = false;
 	inst->dgram_probing = true;
@@ -145,6 +177,9 @@ cm_dgram_stop(CmInstance *inst)
 	if (inst->dgram_ev)
 		event_free(inst->dgram_ev);
 	inst->dgram_ev = NULL;
+	if (inst->dgram_extra_timer)
+		event_free(inst->dgram_extra_timer);
+	inst->dgram_extra_timer = NULL;
 	if (inst->dgram_fd >= 0)
 		close(inst->dgram_fd);
 	inst->dgram_fd = -1;
@@ -170,14 +205,72 @@ dgram_send(CmInstance *inst, const uint8_t *frame, size_t len)
  * A heartbeat is due (frame: it encoded, not sealed): send it as a
  * datagram when its path says so, and return whether it goes over TCP too.
  */
+/*
+ * While a reply is overdue on the datagram path: an extra heartbeat, as a
+ * datagram only, every interval / CM_DGRAM_EXTRA_DIVISOR, at most
+ * CM_DGRAM_EXTRA_MAX of them (the watchdog answers twice the interval's
+ * rate and drops the others unanswered).
+ */
+static void
+dgram_extra_arm(CmInstance *inst, uint64_t us)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t) (us / 1000000);
+	tv.tv_usec = (suseconds_t) (us % 1000000);
+	evtimer_add(inst->dgram_extra_timer, &tv);
+}
+
+static void
+dgram_extra_cb(evutil_socket_t fd, short what, void *arg)
+{
+	CmInstance *inst = arg;
+
+	if (!inst->dgram_path || inst->state != CM_INST_UP ||
+		inst->dgram_extra_sent >= CM_DGRAM_EXTRA_MAX)
+		return;
+	inst->dgram_extra_sent++;
+	cm_instance_heartbeat(inst, true);
+	if (inst->dgram_extra_timer != NULL)
+		dgram_extra_arm(inst, interval_us(1) / CM_DGRAM_EXTRA_DIVISOR);
+}
+
+/* A heartbeat went as a datagram: extra ones follow unless it is answered. */
+static void
+dgram_watch_reply(CmInstance *inst)
+{
+	uint64_t	us = interval_us(1) / CM_DGRAM_EXTRA_DIVISOR;
+
+	if (inst->dgram_extra_timer == NULL ||
+		evtimer_pending(inst->dgram_extra_timer, NULL) ||
+		inst->dgram_extra_sent >= CM_DGRAM_EXTRA_MAX)
+		return;
+	if (us < 2 * inst->rtt_us)
+		us = 2 * inst->rtt_us;
+	dgram_extra_arm(inst, us);
+}
+
 bool
-cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len, uint64_t now)
+cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame, size_t len,
+				   uint64_t now, bool extra)
 {
 	if (inst->dgram_fd < 0)
-		return true;
+		return !extra;
+	if (extra)
+	{
+		dgram_send(inst, frame, len);
+		return false;
+	}
 	if (inst->dgram_path)
 	{
 		dgram_send(inst, frame, len);
+		dgram_watch_reply(inst);
+		/* now and then: keeps the idle connection known to firewalls */
+		if (now >= inst->dgram_next_tcp_us)
+		{
+			inst->dgram_next_tcp_us = now + CM_DGRAM_TCP_KEEPALIVE_MS * 1000ULL;
+			return true;
+		}
 		/* late: the datagrams may have stopped getting through */
 		return inst->dgram_last_reply_us +
 			(uint64_t) (cm_server.cfg.heartbeat_timeout - cm_server.cfg.heartbeat_interval) * 1000 <= now;
@@ -255,10 +348,17 @@ dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 	now = cm_now_us();
 	inst->dgram_last_reply_us = now;
 	inst->dgram_tcp_only = 0;
+	/* answered: no more extra datagrams */
+	inst->dgram_extra_sent = 0;
+	if (inst->dgram_extra_timer)
+		evtimer_del(inst->dgram_extra_timer);
 	if (!inst->dgram_path)
 	{
 		inst->dgram_path = true;
 		inst->dgram_probing = false;
+		inst->dgram_next_tcp_us = now + CM_DGRAM_TCP_KEEPALIVE_MS * 1000ULL;
+		dgram_set_user_timeout(inst, (unsigned int) cm_server.cfg.heartbeat_timeout +
+							   CM_DGRAM_TCP_SLACK_MS);
 		cm_info("%s: heartbeats go as datagrams", inst->label);
 	}
 	return cm_instance_heartbeat_reply(inst, &msg.u.heartbeat, true);

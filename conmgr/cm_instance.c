@@ -263,7 +263,14 @@ inst_down(CmInstance *inst, uint16_t reason, CmFailure why, const char *fmt,...)
 
 	snprintf(notice, sizeof(notice), "%s (port %d) failed: %s",
 			 inst->label, inst->cfg->port, cause);
-	cm_app_notify_instance_down(inst, reason, notice);
+	if (napps > 0)
+	{
+		uint64_t	t0 = cm_now_us();
+
+		cm_app_notify_instance_down(inst, reason, notice);
+		cm_info("%s: %d failure notice%s written in %.1f ms", inst->label,
+				napps, napps == 1 ? "" : "s", (double) (cm_now_us() - t0) / 1000.0);
+	}
 
 	inst->backoff_ms = CM_BACKOFF_MIN_MS;
 	inst_schedule_retry(inst, 0);
@@ -327,11 +334,15 @@ inst_arm_timeout(CmInstance *inst, uint64_t now)
 	set_timer_us(inst->timeout_timer, deadline > now ? deadline - now : 0);
 }
 
-/* Send one heartbeat (timer callback, and once when the instance is up). */
-static void
-inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Send one heartbeat: on the heartbeat_interval timer (fd -1 and what 0
+ * also once when the instance is up), or, with what CM_HEARTBEAT_EXTRA,
+ * an extra one that cm_dgram.c sends as a datagram only while a reply is
+ * overdue.
+ */
+void
+cm_instance_heartbeat(CmInstance *inst, bool extra)
 {
-	CmInstance *inst = arg;
 	CmProtoMsg	msg;
 	uint64_t	now = cm_now_us();
 
@@ -355,10 +366,16 @@ inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		size_t		n = cm_proto_encode(CM_DIR_TO_WATCHDOG, &msg, frame, sizeof(frame));
 
 		/* as a datagram, over TCP, or both: the path decides (cm_dgram.c) */
-		if (n > 0 && !cm_dgram_heartbeat(inst, frame, n, now))
+		if (n > 0 && !cm_dgram_heartbeat(inst, frame, n, now, extra))
 			return;
 	}
 	inst_send(inst, &msg);
+}
+
+static void
+inst_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	cm_instance_heartbeat((CmInstance *) arg, false);
 }
 
 static void

@@ -208,6 +208,10 @@ typedef struct CmInstance
 	bool		dgram_probing;	/* both ways until a datagram reply */
 	uint64_t	dgram_probe_end_us; /* the probe gives up then */
 	uint64_t	dgram_next_probe_us;	/* on TCP: one heartbeat both ways */
+	uint64_t	dgram_next_tcp_us;	/* on datagrams: one over TCP too */
+	struct event *dgram_extra_timer;	/* extra datagrams while a reply is
+										 * overdue */
+	int			dgram_extra_sent;	/* ... since the last reply */
 	uint64_t	dgram_last_reply_us;	/* monotonic */
 	uint64_t	dgram_seq_in;	/* highest datagram sequence accepted */
 	uint64_t	dgram_seq_out;	/* last datagram sequence sent */
@@ -317,6 +321,7 @@ extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 extern const char *cm_instance_state_name(const CmInstance *inst);
 extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
+extern void cm_instance_heartbeat(CmInstance *inst, bool extra);
 extern bool cm_instance_heartbeat_reply(CmInstance *inst,
 										const CmProtoHeartbeat *hb,
 										bool datagram);
@@ -325,7 +330,7 @@ extern bool cm_instance_heartbeat_reply(CmInstance *inst,
 extern void cm_dgram_start(CmInstance *inst);
 extern void cm_dgram_stop(CmInstance *inst);
 extern bool cm_dgram_heartbeat(CmInstance *inst, const uint8_t *frame,
-							   size_t len, uint64_t now);
+							   size_t len, uint64_t now, bool extra);
 extern void cm_dgram_tcp_answer(CmInstance *inst, uint64_t now);
 extern const char *cm_dgram_path_name(const CmInstance *inst);
 extern void cm_flush_now(struct bufferevent *bev);

@@ -114,15 +114,17 @@ sub csv_rows
 	note($text);
 	is($rc, 0, 'fanout: exit status 0');
 	like($text,
-		qr/^event\s+apps\s+reg_s\s+notified\s+missing\s+failed\s+eof\s+declared\s+first\s+last\s+first-d\s+last-d$/m,
+		qr/^event\s+apps\s+reg_s\s+notified\s+missing\s+failed\s+eof\s+declared\s+written\s+first\s+last\s+first-d\s+last-d$/m,
 		'fanout: table header');
-	my $rows = rows($text, 12, qr/^(stop|sigstop)$/);
+	my $rows = rows($text, 13, qr/^(stop|sigstop)$/);
 	is(scalar(@$rows), 2, 'fanout: a row for each event');
 	for my $r (@$rows)
 	{
 		my ($event, $apps, $reg_s, $notified, $missing, $failed, $eof, $declared,
-			$first, $last, $first_d, $last_d)
+			$written, $first, $last, $first_d, $last_d)
 		  = @$r;
+		ok($written =~ /^\d+(\.\d+)?$/ && $written < 1000,
+			"$event: conmgr says how long writing the notices took ($written ms)");
 		is($apps, $m, "$event: $m applications");
 		ok($reg_s >= 0 && $reg_s < 30, "$event: registered within 30 s ($reg_s s)");
 		is($notified, $m, "$event: every application notified");

@@ -14,7 +14,10 @@
  *
  * Anything else is dropped without an answer: a datagram of the wrong
  * size, of no known session, with a bad tag, a replayed or reordered one,
- * or one that is not a heartbeat.  So a datagram costs one hash lookup and
+ * or one that is not a heartbeat; and authenticated ones beyond the
+ * heartbeat rate allowed (they are not a protocol violation, as over TCP:
+ * conmgr sends a few extra ones while a reply is overdue).  So a datagram
+ * costs one hash lookup and
  * at most one HMAC, and an unauthenticated one is never answered (no
  * reflection, no amplification).  Drops are counted by cause and logged as
  * one summary line at most every WD_DGRAM_SUMMARY_MS.
@@ -56,6 +59,7 @@ typedef enum WdDgramDrop
 	WD_DROP_UNKNOWN,			/* no session of that id, or not active */
 	WD_DROP_TAG,				/* the tag does not verify */
 	WD_DROP_REPLAY,				/* sequence number not above the last */
+	WD_DROP_RATE,				/* faster than the heartbeat rate allows */
 	WD_NDROPS
 } WdDgramDrop;
 
@@ -285,6 +289,12 @@ wd_dgram_handle(pgsocket sock, uint8 *dgram, size_t len,
 		return;
 	}
 	peer->dgram_seq_in = seq;
+	/* datagrams over the rate are not answered; they break nothing */
+	if (!wd_peer_heartbeat_allowed(peer, WD_PATH_DATAGRAM, wd_now_ms()))
+	{
+		wd_dgram_dropped[WD_DROP_RATE]++;
+		return;
+	}
 	if (!wd_peer_take_heartbeat(peer, &msg.u.heartbeat, WD_PATH_DATAGRAM))
 		return;
 	flen = wd_peer_encode_reply(peer, &msg.u.heartbeat, frame, sizeof(frame));
@@ -360,13 +370,14 @@ wd_dgram_log_summary(int64 now)
 	if (total > 0)
 	{
 		ereport(LOG,
-				(errmsg("watchdog dropped %llu heartbeat datagrams in the last %d s: %llu malformed, %llu of no session, %llu with a bad tag, %llu replayed or reordered",
+				(errmsg("watchdog dropped %llu heartbeat datagrams in the last %d s: %llu malformed, %llu of no session, %llu with a bad tag, %llu replayed or reordered, %llu over the heartbeat rate",
 						(unsigned long long) total,
 						(int) ((now - wd_dgram_summary_at) / 1000),
 						(unsigned long long) wd_dgram_dropped[WD_DROP_MALFORMED],
 						(unsigned long long) wd_dgram_dropped[WD_DROP_UNKNOWN],
 						(unsigned long long) wd_dgram_dropped[WD_DROP_TAG],
-						(unsigned long long) wd_dgram_dropped[WD_DROP_REPLAY])));
+						(unsigned long long) wd_dgram_dropped[WD_DROP_REPLAY],
+						(unsigned long long) wd_dgram_dropped[WD_DROP_RATE])));
 		memset(wd_dgram_dropped, 0, sizeof(wd_dgram_dropped));
 	}
 	wd_dgram_summary_at = now;

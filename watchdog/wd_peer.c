@@ -756,10 +756,31 @@ wd_peer_accept(WdPeer *peer)
 }
 
 /*
- * A heartbeat that came by path: move the deadline and update the slot.
- * Returns false when the peer is no longer active (it sent heartbeats too
- * fast, or an attribute push found the connection broken); otherwise the
- * caller answers it.
+ * May a heartbeat that came by path be answered now?  A conmgr sends one
+ * heartbeat per announced interval on each path it uses (and, while a
+ * datagram is unanswered, a few extra ones).  Allow bursts (after a stall)
+ * and twice that rate sustained, nothing more: a peer cannot make the
+ * watchdog spend its time answering.  Takes a token when it may.
+ */
+bool
+wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono)
+{
+	peer->hb_tokens[path] = Min(WD_HEARTBEAT_BURST,
+								peer->hb_tokens[path] +
+								(double) (mono - peer->hb_last[path]) * 2.0 /
+								Max(peer->hello.heartbeat_interval_ms, 1));
+	peer->hb_last[path] = mono;
+	if (peer->hb_tokens[path] < 1.0)
+		return false;
+	peer->hb_tokens[path] -= 1.0;
+	return true;
+}
+
+/*
+ * A heartbeat that came by path, and may be answered: move the deadline
+ * and update the slot.  Returns false when the peer is no longer active
+ * (an attribute push found the connection broken); otherwise the caller
+ * answers it.
  */
 bool
 wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb, WdPath path)
@@ -770,29 +791,6 @@ wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb, WdPath path)
 	bool		read_rtt = mono - peer->rtt_read_at >= WD_RTT_SAMPLE_MS;
 	uint32		rtt = 0;
 
-	/*
-	 * A conmgr sends one heartbeat per announced interval, on each path it
-	 * uses.  Allow bursts (after a stall) and twice that rate sustained,
-	 * nothing more: a peer cannot make the watchdog spend its time
-	 * answering.
-	 */
-	peer->hb_tokens[path] = Min(WD_HEARTBEAT_BURST,
-								peer->hb_tokens[path] +
-								(double) (mono - peer->hb_last[path]) * 2.0 /
-								Max(peer->hello.heartbeat_interval_ms, 1));
-	peer->hb_last[path] = mono;
-	if (peer->hb_tokens[path] < 1.0)
-	{
-		char		reason[128];
-
-		snprintf(reason, sizeof(reason),
-				 "heartbeats%s faster than the announced interval of %u ms allows",
-				 path == WD_PATH_DATAGRAM ? " (datagrams)" : "",
-				 peer->hello.heartbeat_interval_ms);
-		wd_peer_protocol_violation(peer, reason);
-		return false;
-	}
-	peer->hb_tokens[path] -= 1.0;
 	if (path == WD_PATH_DATAGRAM)
 		peer->frames_in++;
 
@@ -842,6 +840,17 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	uint8		buf[64];
 	size_t		len;
 
+	/* over TCP, too many heartbeats break the protocol */
+	if (!wd_peer_heartbeat_allowed(peer, WD_PATH_TCP, wd_now_ms()))
+	{
+		char		reason[128];
+
+		snprintf(reason, sizeof(reason),
+				 "heartbeats faster than the announced interval of %u ms allows",
+				 peer->hello.heartbeat_interval_ms);
+		wd_peer_protocol_violation(peer, reason);
+		return;
+	}
 	if (!wd_peer_take_heartbeat(peer, hb, WD_PATH_TCP))
 		return;
 	len = wd_peer_encode_reply(peer, hb, buf, sizeof(buf));

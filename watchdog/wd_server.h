@@ -126,6 +126,7 @@ extern void wd_dgram_unregister(WdPeer *peer);
 extern void wd_dgram_log_summary(int64 now);
 
 /* wd_peer.c */
+extern bool wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono);
 extern bool wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb,
 								   WdPath path);
 extern size_t wd_peer_encode_reply(WdPeer *peer, const CmProtoHeartbeat *hb,

@@ -102,6 +102,7 @@ dump(const CmConfig *cfg, Text *out)
 	DUMP_INT(app_handshake_timeout);
 	DUMP_INT(app_register_timeout);
 	DUMP_INT(ninstances);
+	DUMP_INT(heartbeat_datagrams);
 	snprintf(line, sizeof(line), "log_level = %s", cm_config_level_name(cfg->log_level));
 	text_add(out, line);
 	snprintf(line, sizeof(line), "log_destination = %s", cm_config_destination_name(cfg->log_destination));
