@@ -153,10 +153,10 @@ sub wait_view_path
 sub summaries
 {
 	my ($offset) = @_;
-	my %s = map { $_ => 0 } qw(total malformed no_session tag replay lines);
+	my %s = map { $_ => 0 } qw(total malformed no_session tag replay rate lines);
 	my $log = slurp_file($node->logfile, $offset);
 	while ($log =~
-		/watchdog dropped (\d+) heartbeat datagrams in the last [\d.]+ s: (\d+) malformed, (\d+) of no session, (\d+) with a bad tag, (\d+) replayed or reordered/g
+		/watchdog dropped (\d+) heartbeat datagrams in the last [\d.]+ s: (\d+) malformed, (\d+) of no session, (\d+) with a bad tag, (\d+) replayed or reordered(?:, (\d+) over the heartbeat rate)?/g
 	  )
 	{
 		$s{total} += $1;
@@ -164,6 +164,7 @@ sub summaries
 		$s{no_session} += $3;
 		$s{tag} += $4;
 		$s{replay} += $5;
+		$s{rate} += $6 // 0;
 		$s{lines}++;
 	}
 	return \%s;
@@ -184,11 +185,12 @@ sub check_summaries
 		usleep(200_000);
 	}
 	note(sprintf('%s: summaries: %d lines, %d dropped: %d malformed, %d of no session, '
-		  . '%d bad tag, %d replayed', $what, @$s{qw(lines total malformed no_session tag replay)}));
+		  . '%d bad tag, %d replayed, %d over the rate',
+		  $what, @$s{qw(lines total malformed no_session tag replay rate)}));
 	is($s->{total}, $want{total}, "$what: the watchdog's summary counts $want{total} dropped datagrams");
-	is($s->{malformed} + $s->{no_session} + $s->{tag} + $s->{replay}, $s->{total},
+	is($s->{malformed} + $s->{no_session} + $s->{tag} + $s->{replay} + $s->{rate}, $s->{total},
 		"$what: the causes add up to the total");
-	foreach my $k (qw(malformed no_session tag replay))
+	foreach my $k (qw(malformed no_session tag replay rate))
 	{
 		next unless defined $want{$k};
 		if (ref $want{$k})
@@ -307,7 +309,7 @@ app_untold('datagram path');
 	is($after->{towd_injected} - $before->{towd_injected}, 11, '11 datagrams injected towards the watchdog');
 	app_untold('attacks towards the watchdog');
 	check_summaries('towards the watchdog', $offset,
-		total => 11, malformed => 0, no_session => 2, tag => 3, replay => 6);
+		total => 11, malformed => 0, no_session => 2, tag => 3, replay => 6, rate => 0);
 	my $wlog = slurp_file($node->logfile, $offset);
 	unlike($wlog, qr/was lost|terminated \d+ session|integrity check/,
 		'towards the watchdog: no loss, no termination, no integrity failure');
@@ -532,7 +534,7 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 	# one; a bad tag: the frame sealed for TCP; malformed: the stranger's
 	# random bytes (their length field does not match)
 	check_summaries('peers and strangers', $offset,
-		total => 11, replay => 1, tag => 1, no_session => 3, malformed => 6);
+		total => 11, replay => 1, tag => 1, no_session => 3, malformed => 6, rate => 0);
 }
 
 app_untold('at the end');
