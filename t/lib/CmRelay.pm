@@ -108,6 +108,7 @@ use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
 use Socket;
+use Time::HiRes ();
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -276,6 +277,16 @@ sub _run
 
 	$SIG{PIPE} = 'IGNORE';
 
+	# what happens to TCP connections and modes, with times, for the report
+	my $logf = "$PostgreSQL::Test::Utils::log_path/relay_$self->{port}.log";
+	my $log = sub {
+		open my $fh, '>>', $logf or return;
+		my $t = Time::HiRes::time();
+		printf $fh "%s.%03d %s\n",
+		  POSIX::strftime('%H:%M:%S', gmtime($t)), ($t - int($t)) * 1000, $_[0];
+		close $fh;
+	};
+
 	# send a datagram in a direction; via is the upstream socket (towd) or
 	# the packed source address (tocm)
 	my $send = sub {
@@ -316,6 +327,7 @@ sub _run
 	};
 	my $close_pair = sub {
 		my ($fh) = @_;
+		$log->("TCP end of file or error ($!) on the $tcpdir{fileno($fh)} side: both closed");
 		my $other = delete $peer{ fileno($fh) };
 		delete $tcpdir{ fileno($fh) };
 		$sel->remove($fh);
@@ -410,6 +422,7 @@ sub _run
 					{
 						$ans = "error: bad command: $cmd @w";
 					}
+					$log->("command: $cmd @w: $ans") unless $cmd =~ /^(counts|seqs|held)$/;
 					syswrite($ctl, "$ans\n");
 				}
 				next;
@@ -428,6 +441,7 @@ sub _run
 				}
 				$n{tcp_conns}++;
 				push @upstream_ports, $u->sockport;
+				$log->('TCP connection from port ' . $c->peerport . ' relayed from port ' . $u->sockport);
 				$peer{ fileno($c) } = $u;
 				$peer{ fileno($u) } = $c;
 				$tcpdir{ fileno($c) } = 'towd';
