@@ -54,6 +54,8 @@ sub random_bytes
 	return join '', map { chr(int(rand(256))) } 1 .. $n;
 }
 
+my @relays;
+
 # A conmgr for the node through a new relay; returns (dir, relay, metrics port).
 sub conmgr_via_relay
 {
@@ -77,6 +79,8 @@ sub conmgr_via_relay
 			}
 		]);
 	CmConmgr::start_conmgr($dir);
+	# a relay ends when its object goes: keep them all to the end
+	push @relays, $relay;
 	return ($dir, $relay, $mport);
 }
 

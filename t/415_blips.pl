@@ -54,8 +54,9 @@ sub view_path
 sub start_apps
 {
 	my ($tag) = @_;
-	my $idle = $lab->start_cm_app('read-write', 'idle', 600, "${tag}_idle");
-	my $holder = $lab->start_cm_app('read-write', 'lock', 600, "${tag}_lock");
+	(my $name = $tag) =~ s/\W+/_/g;    # a file name
+	my $idle = $lab->start_cm_app('read-write', 'idle', 600, "${name}_idle");
+	my $holder = $lab->start_cm_app('read-write', 'lock', 600, "${name}_lock");
 	my %pid;
 	foreach my $p ($idle, $holder)
 	{
