@@ -92,6 +92,9 @@ sub blips
 	ok($lab->wait_until('view path', sub { view_path() eq 'datagram' }, 10),
 		"$tag: the primary's view shows the datagram path");
 	my ($idle, $holder, $pid) = start_apps($tag);
+	# the applications are idle: nothing of theirs in flight (delayed
+	# acknowledgements) when the first blip begins
+	usleep(500_000);
 	my $pglog_offset = -s $lab->pglog('db1');
 	my $cmlog_offset = -s $lab->{conmgr}{out};
 	my @down;
@@ -99,6 +102,8 @@ sub blips
 	{
 		my $down = blip($len);
 		push @down, $down;
+		note("neighbours after blip $i: "
+			  . join(' | ', map { my $h = $_; "$h: " . join('; ', split /\n/, CmLab::sys('ip', '-n', $lab->ns($h), 'neigh', 'show')) } qw(client db1)));
 		cmp_ok($down, '<', $T, "$tag: blip $i shorter than heartbeat_timeout");
 		# a notice would come within heartbeat_timeout of the blip
 		my $n = $lab->wait_event($idle, 'notified', $T + 1);
