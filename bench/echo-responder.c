@@ -4,9 +4,10 @@
  *	  Benchmark baseline: the least a TCP heartbeat responder can do.
  *
  * Listens on 127.0.0.1, accepts every connection, and writes back whatever
- * each connection sends, as soon as it arrives: one epoll loop, one recv
- * and one send per heartbeat, no framing, no authentication, no shared
- * state.  bench/watchdog-peers --baseline heartbeats against it exactly as
+ * each connection sends, as soon as it arrives; and on the same UDP port
+ * sends every datagram back where it came from: one epoll loop, one
+ * receive and one send per heartbeat, no framing, no authentication, no
+ * shared state.  bench/watchdog-peers --baseline heartbeats against it exactly as
  * against the watchdog, and its CPU time per heartbeat is the floor of what
  * the kernel's TCP (on loopback, the sender also pays for the receiver's
  * side) and one wake-up per heartbeat cost on the machine: what the
@@ -55,6 +56,25 @@ echo_once(int fd)
 		close(fd);
 }
 
+/* Send every datagram waiting on usock back where it came from. */
+static void
+echo_datagrams(int usock)
+{
+	for (int i = 0; i < 256; i++)
+	{
+		uint8_t		buf[2048];
+		struct sockaddr_storage from;
+		socklen_t	fromlen = sizeof(from);
+		ssize_t		r = recvfrom(usock, buf, sizeof(buf), 0,
+								 (struct sockaddr *) &from, &fromlen);
+
+		if (r < 0)
+			return;
+		(void) sendto(usock, buf, (size_t) r, MSG_DONTWAIT,
+					  (struct sockaddr *) &from, fromlen);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -62,6 +82,7 @@ main(int argc, char **argv)
 	struct epoll_event ev;
 	struct epoll_event *events;
 	int			lsock;
+	int			usock;
 	int			epfd;
 	int			one = 1;
 	int			port;
@@ -87,6 +108,11 @@ main(int argc, char **argv)
 		bench_fatal("echo-responder: cannot listen on 127.0.0.1:%d: %s",
 					port, strerror(errno));
 
+	usock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (usock < 0 || bind(usock, (struct sockaddr *) &sin, sizeof(sin)) != 0)
+		bench_fatal("echo-responder: cannot bind UDP 127.0.0.1:%d: %s",
+					port, strerror(errno));
+
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	events = calloc(MAX_EVENTS, sizeof(*events));
 	if (epfd < 0 || events == NULL)
@@ -94,6 +120,10 @@ main(int argc, char **argv)
 	ev.events = EPOLLIN;
 	ev.data.fd = lsock;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lsock, &ev) != 0)
+		bench_fatal("echo-responder: epoll_ctl: %s", strerror(errno));
+	ev.events = EPOLLIN;
+	ev.data.fd = usock;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, usock, &ev) != 0)
 		bench_fatal("echo-responder: epoll_ctl: %s", strerror(errno));
 	printf("ready\n");
 	fflush(stdout);
@@ -108,6 +138,11 @@ main(int argc, char **argv)
 		{
 			int			fd = events[i].data.fd;
 
+			if (fd == usock)
+			{
+				echo_datagrams(usock);
+				continue;
+			}
 			if (fd == lsock)
 			{
 				int			s;

@@ -32,6 +32,9 @@ bench_need_fds $((max + 164)) "fanout with $max applications"
 pg_port=$(free_port 26832)
 wd_port=$(free_port 26945)
 cm_port=$(free_port 26946)
+# the stand-in SQL connections go to the port conmgr names as the
+# instance's backend_port, as real ones do (bench/fanout.c)
+sql_port=$(free_port 26947)
 cleanup() {
 	[ -n "${wd_pid:-}" ] && kill -CONT "$wd_pid" 2>/dev/null
 	bench_stop "$work"
@@ -42,7 +45,7 @@ trap cleanup EXIT
 # SIGSTOP case then takes about a second
 interval=200 timeout=1000
 bench_cluster_start "$work" "$pg_port" "$wd_port"
-bench_conmgr_start "$work" "$cm_port" "$pg_port" "$wd_port" "heartbeat_interval = $interval
+bench_conmgr_start "$work" "$cm_port" "$sql_port" "$wd_port" "heartbeat_interval = $interval
 heartbeat_timeout = $timeout
 max_app_connections = $((max + 100))
 max_app_connections_per_user = $((max + 100))"
@@ -54,7 +57,7 @@ header=--header
 status=0
 for m in "$@"; do
 	# the server stops at once
-	"$bench/fanout" --port "$cm_port" --apps "$m" --log "$log" --label stop \
+	"$bench/fanout" --port "$cm_port" --sql-port "$sql_port" --timeout 300 --apps "$m" --log "$log" --label stop \
 		--event "pg_ctl -D '$work/data' stop -m immediate >/dev/null" \
 		--csv "$out/fanout.csv" $header || status=1
 	header=
@@ -62,7 +65,7 @@ for m in "$@"; do
 
 	# the watchdog freezes (the server runs on)
 	wd_pid=$(bench_watchdog_pid "$work")
-	"$bench/fanout" --port "$cm_port" --apps "$m" --log "$log" --label sigstop \
+	"$bench/fanout" --port "$cm_port" --sql-port "$sql_port" --timeout 300 --apps "$m" --log "$log" --label sigstop \
 		--event "kill -STOP $wd_pid" --csv "$out/fanout.csv" || status=1
 	kill -CONT "$wd_pid"
 	wd_pid=

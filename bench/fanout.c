@@ -14,6 +14,10 @@
  * TCP connection and refuse those over max_connections), the "SQL
  * connection" of each application is a TCP connection to a listening socket
  * of this program: a connected socket of the same user, as conmgr requires.
+ * With --sql-port, they go to the port that conmgr.conf gives as the
+ * instance's backend_port, as real SQL connections do to the instance:
+ * conmgr then checks each registration with one exact lookup (otherwise
+ * with a walk of the host's TCP sockets, see docs/performance.md).
  * A child process (the holder) makes and keeps them, and closes the
  * accepted ends at once (a connection the other side closed is still
  * connected), so that each process holds one descriptor per application
@@ -91,10 +95,12 @@ static double opt_timeout = 60;
 static int	opt_ramp = 64;
 static const char *opt_csv = NULL;
 static bool opt_header = false;
+static int	opt_sql_port = 0;		/* where the stand-ins connect; 0: any */
 
 static App *apps;
 static int	epfd;
 static int	holder_fd = -1;		/* to the process holding the SQL stand-ins */
+static pid_t holder_pid = -1;
 static int	in_flight;
 static int	n_registered,
 			n_notified,
@@ -174,13 +180,24 @@ holder_main(int fd)
 	struct sockaddr_in sink;
 	socklen_t	sl = sizeof(sink);
 	int			lsock = socket(AF_INET, SOCK_STREAM, 0);
+	int			one = 1;
+	bool		bound = false;
 	char		c;
 
 	memset(&sink, 0, sizeof(sink));
 	sink.sin_family = AF_INET;
 	sink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lsock < 0 ||
-		bind(lsock, (struct sockaddr *) &sink, sizeof(sink)) != 0 ||
+	sink.sin_port = htons((uint16_t) opt_sql_port);
+	if (lsock >= 0)
+		(void) setsockopt(lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* the port may still be held for a moment by the last run's holder */
+	for (int i = 0; lsock >= 0 && !bound && i < 50; i++)
+	{
+		bound = bind(lsock, (struct sockaddr *) &sink, sizeof(sink)) == 0;
+		if (!bound)
+			usleep(100000);
+	}
+	if (!bound ||
 		listen(lsock, 128) != 0 ||
 		getsockname(lsock, (struct sockaddr *) &sink, &sl) != 0)
 		_exit(1);
@@ -225,6 +242,7 @@ holder_start(void)
 		holder_main(sv[1]);
 	}
 	close(sv[1]);
+	holder_pid = pid;
 	return sv[0];
 }
 
@@ -436,7 +454,9 @@ usage(void)
 			"  --timeout S       give up waiting for notices after S seconds (60)\n"
 			"  --ramp K          application handshakes in flight at once (64)\n"
 			"  --csv FILE        append the result row to FILE\n"
-			"  --header          print the table header first\n");
+			"  --header          print the table header first\n"
+			"  --sql-port P      the stand-in SQL connections go to 127.0.0.1:P, the\n"
+			"                    instance's backend_port in conmgr.conf (any port: 0)\n");
 	exit(2);
 }
 
@@ -455,6 +475,7 @@ main(int argc, char **argv)
 		{"ramp", required_argument, NULL, 'r'},
 		{"csv", required_argument, NULL, 'c'},
 		{"header", no_argument, NULL, 'H'},
+		{"sql-port", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -499,6 +520,9 @@ main(int argc, char **argv)
 				break;
 			case 'H':
 				opt_header = true;
+				break;
+			case 'S':
+				opt_sql_port = atoi(optarg);
 				break;
 			default:
 				usage();
@@ -606,6 +630,9 @@ main(int argc, char **argv)
 	}
 	if (child > 0)
 		waitpid(child, &child_status, 0);
+	/* the holder closes its stand-ins and exits: its port is free again */
+	close(holder_fd);
+	waitpid(holder_pid, NULL, 0);
 
 	{
 		double		written_ms = -1;

@@ -7,9 +7,10 @@
 # Starts a throw-away cluster (bench/lib.sh) sized for the largest N, then
 # for each N runs bench/watchdog-peers: N authenticated peers heartbeating
 # every INTERVAL_MS, measured for SECONDS after a warm-up; and, side by
-# side, the same N peers against bench/echo-responder, the least a TCP
-# heartbeat responder can do (the baseline).  Prints a table, the ratio of
-# the two costs for each N, and appends to OUTDIR/watchdog-peers.csv.
+# side, the same N peers against bench/echo-responder, the least a
+# heartbeat responder can do (the baseline); each over TCP and as
+# datagrams.  Prints a table, the ratio of the costs for each N and
+# transport, and appends to OUTDIR/watchdog-peers.csv.
 set -euo pipefail
 
 work=$1 out=$2 secs=$3 interval=$4
@@ -67,30 +68,35 @@ header=--header
 status=0
 ratios=
 for n in "$@"; do
-	"$bench/watchdog-peers" --port "$wd_port" --secret "$work/heartbeat.secret" \
-		--pid "$wd_pid" --peers "$n" --interval "$interval" \
-		--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
-		--csv "$out/watchdog-peers.csv" $header | tee "$work/row.wd" || status=1
-	header=
-	"$bench/watchdog-peers" --baseline --port "$echo_port" \
-		--pid "$echo_pid" --peers "$n" --interval "$interval" \
-		--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
-		--csv "$out/watchdog-peers.csv" | tee "$work/row.echo" || status=1
-	# CPU per heartbeat (schedstat): the watchdog's over the baseline's
-	ratios="$ratios$(awk -v n="$n" '$1 == "watchdog" { w = $10 } $1 == "echo" { e = $10 }
-		END { if (w > 0 && e > 0) printf "ratio %d %.2f %.2f %.2f\\n", n, w, e, w / e }' "$work/row.wd" "$work/row.echo")"
-	# wait until the watchdog has freed every slot before the next run
-	for _ in $(seq 1 100); do
-		[ "$(slots)" = 0 ] && break
-		sleep 0.1
+	for transport in tcp datagram; do
+		opt=
+		[ "$transport" = datagram ] && opt=--datagram
+		"$bench/watchdog-peers" $opt --port "$wd_port" --secret "$work/heartbeat.secret" \
+			--pid "$wd_pid" --peers "$n" --interval "$interval" \
+			--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
+			--csv "$out/watchdog-peers.csv" $header | tee "$work/row.wd" || status=1
+		header=
+		"$bench/watchdog-peers" $opt --baseline --port "$echo_port" \
+			--pid "$echo_pid" --peers "$n" --interval "$interval" \
+			--timeout $((interval * 3)) --warmup 1 --duration "$secs" \
+			--csv "$out/watchdog-peers.csv" | tee "$work/row.echo" || status=1
+		# CPU per heartbeat (schedstat): the watchdog's over the baseline's
+		ratios="$ratios$(awk -v n="$n" -v t="$transport" '$1 ~ /^watchdog/ { w = $10 } $1 ~ /^echo/ { e = $10 }
+			END { if (w > 0 && e > 0) printf "ratio %s %d %.2f %.2f %.2f\\n", t, n, w, e, w / e }' "$work/row.wd" "$work/row.echo")"
+		# wait until the watchdog has freed every slot before the next run
+		for _ in $(seq 1 100); do
+			[ "$(slots)" = 0 ] && break
+			sleep 0.1
+		done
 	done
 done
-echo "(responder: watchdog, or echo = bench/echo-responder, the baseline; hb/s and"
-echo " heartbeats: replies in the window; wd_cpu%: the responder process's utime+stime"
-echo " over the window; us/hb: that CPU time per reply; us/hb(ns): the same from"
+echo "(responder: the watchdog, or echo = bench/echo-responder, the baseline; -udp:"
+echo " heartbeats after the first as datagrams (protocol 1.2); hb/s and heartbeats:"
+echo " replies in the window; wd_cpu%: the responder process's utime+stime over the"
+echo " window; us/hb: that CPU time per reply; us/hb(ns): the same from"
 echo " /proc/PID/schedstat; rtt in ms)"
 echo "CPU per heartbeat, watchdog over baseline:"
-printf '%-5s %7s %12s %12s %8s\n' "" peers "watchdog_us" "echo_us" ratio
-printf "$ratios" | awk '{ printf "%-5s %7d %12.2f %12.2f %8.2f\n", $1, $2, $3, $4, $5 }'
+printf '%-5s %-9s %7s %12s %12s %8s\n' "" transport peers "watchdog_us" "echo_us" ratio
+printf "$ratios" | awk '{ printf "%-5s %-9s %7d %12.2f %12.2f %8.2f\n", $1, $2, $3, $4, $5, $6 }'
 echo "conmgr peers declared lost by the watchdog: $(grep -c ' lost: ' "$work/server.log" || true)"
 exit $status

@@ -17,6 +17,11 @@
  * sessions) and the results are printed as one table row and appended to a
  * CSV file.
  *
+ * With --datagram, every heartbeat after the first goes as a UDP datagram
+ * (protocol 1.2, as conmgr sends them once datagrams get through), from one
+ * socket for all peers; each reply is matched to its peer by the datagram
+ * id, opened and checked as conmgr does.
+ *
  * With --baseline the same peers heartbeat, unsealed and without the
  * handshake, against bench/echo-responder, which writes every heartbeat
  * back as it came: the CPU per heartbeat of that bare TCP responder is the
@@ -79,6 +84,8 @@ typedef struct Peer
 	uint64_t	sent_ns[RING];
 	uint32_t	sent_seq[RING];
 	uint64_t	due_ns;			/* next heartbeat */
+	uint64_t	dseq_out;		/* datagram sequence numbers */
+	uint64_t	dseq_in;
 	size_t		rlen;
 	uint8_t		rbuf[RBUF_CAP];
 } Peer;
@@ -98,6 +105,14 @@ static double opt_connect_limit = 60;
 static const char *opt_csv = NULL;
 static bool opt_header = false;
 static bool opt_baseline = false;	/* against bench/echo-responder */
+static bool opt_datagram = false;	/* heartbeats as datagrams */
+
+/* --datagram: one UDP socket for every peer, and peers by datagram id */
+#define UDP_TOKEN	0xFFFFFFFFu
+static int	udp_fd = -1;
+static struct sockaddr_in udp_to;
+static int *id_slots;			/* open addressing: peer index + 1, 0 = free */
+static size_t id_cap;
 
 static CmAuthSecret secret;
 static Peer *peers;
@@ -116,7 +131,8 @@ static uint64_t replies_in_window;
 static double *rtts;
 static size_t nrtt,
 			rtt_cap;
-static uint64_t late_replies;	/* replies to a heartbeat not in the ring */
+static uint64_t late_replies;
+static uint64_t stray_datagrams;	/* datagrams of no peer (--datagram) */	/* replies to a heartbeat not in the ring */
 
 /* heap of active peers by due time */
 static int *heap;
@@ -257,6 +273,91 @@ send_hello(Peer *p)
 	peer_send(p, &msg);
 }
 
+/* The datagram id of a peer: its session's, or its index for --baseline. */
+static const uint8_t *
+peer_dgram_id(Peer *p, uint8_t *buf)
+{
+	uint64_t	idx = (uint64_t) (p - peers);
+
+	if (!opt_baseline)
+		return p->keys.datagram_id;
+	memset(buf, 0, CM_AUTH_DGRAM_ID_LEN);
+	memcpy(buf, &idx, sizeof(idx));
+	return buf;
+}
+
+static size_t
+id_hash(const uint8_t *id)
+{
+	uint64_t	h;
+
+	memcpy(&h, id, sizeof(h));
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (size_t) (h & (id_cap - 1));
+}
+
+/* Remember the peer of a datagram id (--datagram). */
+static void
+id_insert(int idx)
+{
+	uint8_t		buf[CM_AUTH_DGRAM_ID_LEN];
+	const uint8_t *id = peer_dgram_id(&peers[idx], buf);
+	size_t		h = id_hash(id);
+
+	while (id_slots[h] != 0)
+		h = (h + 1) & (id_cap - 1);
+	id_slots[h] = idx + 1;
+}
+
+/* The peer of a datagram id, or -1. */
+static int
+id_lookup(const uint8_t *id)
+{
+	size_t		h = id_hash(id);
+
+	while (id_slots[h] != 0)
+	{
+		uint8_t		buf[CM_AUTH_DGRAM_ID_LEN];
+		int			idx = id_slots[h] - 1;
+
+		if (memcmp(peer_dgram_id(&peers[idx], buf), id, CM_AUTH_DGRAM_ID_LEN) == 0)
+			return idx;
+		h = (h + 1) & (id_cap - 1);
+	}
+	return -1;
+}
+
+/* Send a heartbeat as a datagram: sealed, or as it is for --baseline. */
+static void
+dgram_send(Peer *p, const CmProtoMsg *msg)
+{
+	uint8_t		frame[64];
+	uint8_t		out[CM_AUTH_DGRAM_MAX];
+	uint8_t		idbuf[CM_AUTH_DGRAM_ID_LEN];
+	size_t		n = cm_proto_encode(CM_DIR_TO_WATCHDOG, msg, frame, sizeof(frame));
+	size_t		len = 0;
+
+	if (n > 0 && opt_baseline)
+	{
+		memcpy(out, peer_dgram_id(p, idbuf), CM_AUTH_DGRAM_ID_LEN);
+		memcpy(out + CM_AUTH_DGRAM_ID_LEN, frame, n);
+		len = CM_AUTH_DGRAM_ID_LEN + n;
+	}
+	else if (n > 0)
+		len = cm_auth_datagram_make(p->keys.to_watchdog, p->keys.datagram_id,
+									++p->dseq_out, frame, n, out, sizeof(out));
+	if (len == 0)
+	{
+		peer_fail(p, "could not make a heartbeat datagram");
+		return;
+	}
+	/* a datagram lost on the way is a reply missing: counted, not fatal */
+	(void) sendto(udp_fd, out, len, MSG_DONTWAIT, (struct sockaddr *) &udp_to,
+				  sizeof(udp_to));
+}
+
 static void
 send_heartbeat(Peer *p, uint64_t now)
 {
@@ -269,7 +370,11 @@ send_heartbeat(Peer *p, uint64_t now)
 	msg.u.heartbeat.echo = now;
 	p->sent_ns[seq % RING] = now;
 	p->sent_seq[seq % RING] = seq;
-	peer_send(p, &msg);
+	/* as conmgr: the first one over the connection, then datagrams */
+	if (opt_datagram && seq > 1)
+		dgram_send(p, &msg);
+	else
+		peer_send(p, &msg);
 }
 
 /* Start the next idle peer's TCP connection. */
@@ -295,14 +400,21 @@ peer_activate(int idx, uint64_t now)
 
 	p->state = P_ACTIVE;
 	p->seq_in = p->seq_out = 0;
+	p->dseq_in = p->dseq_out = 0;
 	in_flight--;
 	n_welcomed++;
-	/* as conmgr: the first heartbeat at once */
+	if (opt_datagram)
+		id_insert(idx);
+	/*
+	 * As conmgr: the first heartbeat at once.  The next ones at a random
+	 * phase, as independent client hosts have: peers welcomed together
+	 * would otherwise heartbeat in bursts.
+	 */
 	p->next_hb = 1;
 	send_heartbeat(p, now);
 	if (p->state == P_ACTIVE)
 	{
-		p->due_ns = now + (uint64_t) opt_interval * 1000000ULL;
+		p->due_ns = now + 1 + (uint64_t) (drand48() * opt_interval * 1e6);
 		heap_push(idx);
 	}
 }
@@ -490,6 +602,53 @@ peer_read(int idx)
 	}
 }
 
+/* Read the datagrams that arrived on the UDP socket (--datagram). */
+static void
+udp_read(void)
+{
+	CmProtoDir	dir = opt_baseline ? CM_DIR_TO_WATCHDOG : CM_DIR_TO_CONMGR_HB;
+
+	for (int i = 0; i < 256; i++)
+	{
+		uint8_t		buf[CM_AUTH_DGRAM_MAX + 1];
+		ssize_t		r = recv(udp_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		const char *reason = "";
+		CmProtoMsg	msg;
+		size_t		inner;
+		int			idx;
+		Peer	   *p;
+
+		if (r < 0)
+			return;
+		if (r < CM_AUTH_DGRAM_ID_LEN + 5 || r > CM_AUTH_DGRAM_MAX ||
+			(idx = id_lookup(buf)) < 0)
+		{
+			stray_datagrams++;	/* not a peer's: cannot be timed */
+			continue;
+		}
+		p = &peers[idx];
+		inner = (size_t) r - CM_AUTH_DGRAM_ID_LEN;
+		if (!opt_baseline)
+		{
+			uint64_t	seq;
+
+			if (!cm_auth_datagram_open(p->keys.to_conmgr, buf, (size_t) r, &seq, &inner) ||
+				seq <= p->dseq_in)
+			{
+				peer_fail(p, "a reply datagram failed its check");
+				continue;
+			}
+			p->dseq_in = seq;
+		}
+		if (cm_proto_decode(dir, buf + CM_AUTH_DGRAM_ID_LEN, inner, &msg, &reason) != CM_PROTO_OK)
+		{
+			peer_fail(p, "invalid reply datagram: %s", reason);
+			continue;
+		}
+		handle_msg(idx, &msg, buf + CM_AUTH_DGRAM_ID_LEN, inner);
+	}
+}
+
 static void
 usage(void)
 {
@@ -505,11 +664,12 @@ usage(void)
 			"  --ramp K          handshakes in flight at once (64)\n"
 			"  --csv FILE        append the result row to FILE\n"
 			"  --header          print the table header first\n"
-			"  --baseline        heartbeat bench/echo-responder: no handshake, no seals\n");
+			"  --baseline        heartbeat bench/echo-responder: no handshake, no seals\n"
+			"  --datagram        heartbeats after the first as UDP datagrams (protocol 1.2)\n");
 	exit(2);
 }
 
-#define TABLE_HEADER_FMT "%-9s %7s %8s %7s %6s %6s %10s %7s %7s %9s %8s %8s %8s\n"
+#define TABLE_HEADER_FMT "%-12s %7s %8s %7s %6s %6s %10s %7s %7s %9s %8s %8s %8s\n"
 #define CSV_HEADER "responder,peers,interval_ms,welcomed,refused,failed,heartbeats,heartbeats_per_s,watchdog_cpu_pct,cpu_us_per_heartbeat,cpu_us_per_heartbeat_schedstat,rtt_p50_ms,rtt_p99_ms,rtt_max_ms,window_s"
 
 int
@@ -529,6 +689,7 @@ main(int argc, char **argv)
 		{"csv", required_argument, NULL, 'c'},
 		{"header", no_argument, NULL, 'H'},
 		{"baseline", no_argument, NULL, 'B'},
+		{"datagram", no_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -588,6 +749,9 @@ main(int argc, char **argv)
 			case 'B':
 				opt_baseline = true;
 				break;
+			case 'D':
+				opt_datagram = true;
+				break;
 			default:
 				usage();
 		}
@@ -616,6 +780,27 @@ main(int argc, char **argv)
 	epfd = epoll_create1(0);
 	if (epfd < 0)
 		bench_fatal("epoll_create1: %s", strerror(errno));
+	if (opt_datagram)
+	{
+		struct epoll_event ev;
+		int			bufsize = 4 << 20;
+
+		for (id_cap = 16; id_cap < 2 * (size_t) opt_peers; id_cap *= 2)
+			;
+		id_slots = calloc(id_cap, sizeof(int));
+		udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		memset(&udp_to, 0, sizeof(udp_to));
+		udp_to.sin_family = AF_INET;
+		udp_to.sin_port = htons((uint16_t) opt_port);
+		if (id_slots == NULL || udp_fd < 0 ||
+			inet_pton(AF_INET, opt_host, &udp_to.sin_addr) != 1)
+			bench_fatal("watchdog-peers: datagram socket: %s", strerror(errno));
+		(void) setsockopt(udp_fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+		ev.events = EPOLLIN;
+		ev.data.u32 = UDP_TOKEN;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, udp_fd, &ev) != 0)
+			bench_fatal("epoll_ctl: %s", strerror(errno));
+	}
 
 	t0 = bench_mono_ns();
 	for (;;)
@@ -680,8 +865,14 @@ main(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 		{
 			int			idx = (int) events[i].data.u32;
-			Peer	   *p = &peers[idx];
+			Peer	   *p;
 
+			if (events[i].data.u32 == UDP_TOKEN)
+			{
+				udp_read();
+				continue;
+			}
+			p = &peers[idx];
 			if (p->fd < 0)
 				continue;
 			if (p->state == P_CONNECTING)
@@ -739,12 +930,14 @@ main(int argc, char **argv)
 		double		per_hb = replies_in_window ? cpu_s * 1e6 / (double) replies_in_window : 0;
 		double		cpu_ns_s = ns0 >= 0 && ns1 >= 0 ? (double) (ns1 - ns0) / 1e9 : -1;
 		double		per_hb_ns = replies_in_window ? cpu_ns_s * 1e6 / (double) replies_in_window : 0;
-		const char *responder = opt_baseline ? "echo" : "watchdog";
+		const char *responder = opt_baseline ?
+		(opt_datagram ? "echo-udp" : "echo") :
+		(opt_datagram ? "watchdog-udp" : "watchdog");
 
 		if (opt_header)
 			printf(TABLE_HEADER_FMT, "responder", "peers", "welcomed", "refused", "failed",
 				   "hb/s", "heartbeats", "wd_cpu%", "us/hb", "us/hb(ns)", "rtt_p50", "rtt_p99", "rtt_max");
-		printf("%-9s %7d %8d %7d %6d %6.0f %10llu %7.2f %7.1f %9.2f %8.3f %8.3f %8.3f\n",
+		printf("%-12s %7d %8d %7d %6d %6.0f %10llu %7.2f %7.1f %9.2f %8.3f %8.3f %8.3f\n",
 			   responder, opt_peers, n_welcomed, n_refused, n_failed,
 			   (double) replies_in_window / secs,
 			   (unsigned long long) replies_in_window,
@@ -753,6 +946,9 @@ main(int argc, char **argv)
 			printf("        first refusal: %s\n", first_refusal);
 		if (first_failure[0])
 			printf("        first failure: %s\n", first_failure);
+		if (stray_datagrams)
+			printf("        %llu datagrams matched no peer\n",
+				   (unsigned long long) stray_datagrams);
 		if (late_replies)
 			printf("        %llu replies came after 16 further heartbeats (no round trip taken)\n",
 				   (unsigned long long) late_replies);

@@ -1202,6 +1202,9 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 	size_t		n;
 	CmApp	   *app;
 	CmApp	   *next;
+	int			napps = inst->napps;
+	uint64_t	t0 = cm_now_us();
+	uint64_t	t_written;
 
 	n = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE, reason,
 							   message, buf, sizeof(buf));
@@ -1216,6 +1219,7 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 			bufferevent_write(app->bev, p, left) != 0)
 			app->notice_out = true; /* no memory: the stream ends here */
 	}
+	t_written = cm_now_us();
 	for (app = inst->apps; app; app = next)
 	{
 		next = app->inst_next;
@@ -1226,6 +1230,11 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 		else
 			app_send_and_close(app, NULL, 0);	/* once the queue is written */
 	}
+	if (napps > 0)
+		cm_info("%s: %d failure notice%s written in %.1f ms (the connections closed in %.1f ms more)",
+				inst->label, napps, napps == 1 ? "" : "s",
+				(double) (t_written - t0) / 1000.0,
+				(double) (cm_now_us() - t_written) / 1000.0);
 }
 
 /*

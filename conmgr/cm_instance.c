@@ -263,14 +263,7 @@ inst_down(CmInstance *inst, uint16_t reason, CmFailure why, const char *fmt,...)
 
 	snprintf(notice, sizeof(notice), "%s (port %d) failed: %s",
 			 inst->label, inst->cfg->port, cause);
-	if (napps > 0)
-	{
-		uint64_t	t0 = cm_now_us();
-
-		cm_app_notify_instance_down(inst, reason, notice);
-		cm_info("%s: %d failure notice%s written in %.1f ms", inst->label,
-				napps, napps == 1 ? "" : "s", (double) (cm_now_us() - t0) / 1000.0);
-	}
+	cm_app_notify_instance_down(inst, reason, notice);
 
 	inst->backoff_ms = CM_BACKOFF_MIN_MS;
 	inst_schedule_retry(inst, 0);

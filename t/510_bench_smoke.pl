@@ -63,12 +63,12 @@ sub csv_rows
 	like($text,
 		qr/^responder\s+peers\s+welcomed\s+refused\s+failed\s+hb\/s\s+heartbeats\s+wd_cpu%\s+us\/hb\s+us\/hb\(ns\)\s+rtt_p50\s+rtt_p99\s+rtt_max$/m,
 		'watchdog-peers: table header');
-	my $rows = rows($text, 13, qr/^(watchdog|echo)$/);
-	is(scalar(@$rows), 2 * scalar(@n),
-		'watchdog-peers: a watchdog row and a baseline row per N');
+	my $rows = rows($text, 13, qr/^(watchdog|echo)(-udp)?$/);
+	is(scalar(@$rows), 4 * scalar(@n),
+		'watchdog-peers: watchdog and baseline rows, over TCP and as datagrams, per N');
 	is(join(',', map { "$_->[0]:$_->[1]" } @$rows),
-		join(',', map { "watchdog:$_,echo:$_" } @n),
-		'watchdog-peers: the watchdog and the baseline side by side for each N');
+		join(',', map { "watchdog:$_,echo:$_,watchdog-udp:$_,echo-udp:$_" } @n),
+		'watchdog-peers: the watchdog and the baseline side by side for each N and transport');
 	for my $r (@$rows)
 	{
 		my ($who, $peers, $welcomed, $refused, $failed, $rate, $hbs, $cpu, $us,
@@ -86,16 +86,16 @@ sub csv_rows
 		ok($p50 > 0 && $p50 <= $p99 && $p99 <= $max && $max < 1000,
 			"$t: round trips ordered and below 1 s ($p50 <= $p99 <= $max ms)");
 	}
-	my $ratios = rows($text, 5, qr/^ratio$/);
-	is(scalar(@$ratios), scalar(@n), 'watchdog-peers: a cost ratio per N');
+	my $ratios = rows($text, 6, qr/^ratio$/);
+	is(scalar(@$ratios), 2 * scalar(@n), 'watchdog-peers: a cost ratio per N and transport');
 	for my $r (@$ratios)
 	{
-		my (undef, $peers, $wd, $echo, $ratio) = @$r;
+		my (undef, $transport, $peers, $wd, $echo, $ratio) = @$r;
 		ok($wd > 0 && $echo > 0 && abs($ratio - $wd / $echo) < 0.01 * $ratio + 0.01,
-			"N=$peers: the ratio is the watchdog's cost over the baseline's ($wd / $echo = $ratio)");
+			"N=$peers, $transport: the ratio is the watchdog's cost over the baseline's ($wd / $echo = $ratio)");
 	}
 	my $csv = csv_rows("$out/watchdog-peers.csv");
-	is(scalar(@$csv), 1 + 2 * scalar(@n), 'watchdog-peers: CSV header and rows');
+	is(scalar(@$csv), 1 + 4 * scalar(@n), 'watchdog-peers: CSV header and rows');
 	like($csv->[0], qr/^responder,peers,interval_ms,welcomed,/, 'watchdog-peers: CSV header');
 	is(scalar(grep { scalar(split /,/, $_, -1) == 15 } @$csv),
 		scalar(@$csv), 'watchdog-peers: 15 CSV fields on every line');

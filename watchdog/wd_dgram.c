@@ -44,7 +44,15 @@
 #include "wd_server.h"
 
 #define WD_DGRAM_MAX_SOCKETS	64	/* as many as TCP listen sockets */
-#define WD_DGRAM_BATCH			64	/* datagrams read per wake-up and socket */
+#define WD_DGRAM_BATCH			1024	/* datagrams read per wake-up and socket */
+
+/*
+ * Receive buffer asked for each UDP socket: heartbeats of thousands of
+ * conmgr processes whose phases coincide (after a restart, say) arrive as
+ * bursts, and a datagram that finds the buffer full is lost.  The kernel
+ * gives at most net.core.rmem_max (often 208 kB: about 300 heartbeats).
+ */
+#define WD_DGRAM_RCVBUF			(4 * 1024 * 1024)
 #define WD_DGRAM_SUMMARY_MS		10000	/* drops summarised this often, at most */
 
 typedef struct WdDgramEntry
@@ -101,6 +109,12 @@ wd_dgram_open(const struct addrinfo *ai, const char *family,
 			setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 	else
 		rc = setsockopt(s, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	if (rc == 0)
+	{
+		int			rcvbuf = WD_DGRAM_RCVBUF;
+
+		(void) setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	if (rc < 0 || bind(s, ai->ai_addr, ai->ai_addrlen) < 0)
 	{
 		int			save_errno = errno;
