@@ -755,13 +755,37 @@ sub conmgr_conninfo
 
 =pod
 
+=item $lab->secret_file()
+
+A heartbeat secret in DIR/hb.secret, owned by the lab user with mode 0600,
+for watchdog.secret_file and conmgr's secret_file alike (every process of
+the lab runs as that user).  Returns its absolute path.
+
+=cut
+
+sub secret_file
+{
+	my ($self) = @_;
+	my $f = "$self->{dir}/hb.secret";
+	return $f if -f $f;
+	open my $fh, '>', $f or croak "$f: $!";
+	print $fh join('', map { ('a' .. 'z', 'A' .. 'Z', 0 .. 9)[ int(rand(62)) ] } 1 .. 40), "\n";
+	close $fh;
+	chown scalar(getpwnam(user())), -1, $f or croak "chown $f: $!";
+	chmod 0600, $f;
+	return $f;
+}
+
+=pod
+
 =item $lab->cm_setup(%o)
 
 The Connection Manager set-up of the scenarios: a primary on db1 and a
 streaming standby on db2, both with the watchdog (check_attr_interval and
 timeout_margin in ms from %o, defaults 200 and 500), CREATE EXTENSION
 watchdog, tables lab_copy and lab_lock, and conmgr in the client host
-(heartbeat_interval and heartbeat_timeout from %o, defaults 200 and 1000);
+(heartbeat_interval and heartbeat_timeout from %o, defaults 200 and 1000;
+more conmgr.conf parameters in $o{conmgr}, a hash);
 returns once read-write requests reach db1 and read-only ones db2.
 Stores the settings in $lab->{cm}.
 
@@ -786,7 +810,8 @@ sub cm_setup
 	$self->init_standby('db2', 'db1', watchdog => 1, conf => $conf);
 	$self->start_conmgr(
 		heartbeat_interval => $cm{heartbeat_interval},
-		heartbeat_timeout => $cm{heartbeat_timeout});
+		heartbeat_timeout => $cm{heartbeat_timeout},
+		%{ $o{conmgr} // {} });
 	my $ok = $self->wait_until('conmgr routes read-write to db1 and read-only to db2', sub {
 		my $rw = $self->route('read-write');
 		my $ro = $self->route('read-only');

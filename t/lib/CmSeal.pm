@@ -65,6 +65,15 @@ sub session_keys
 		hmac_sha256('CMWD2 watchdog to conmgr', $k));
 }
 
+# The session's datagram id (docs/protocol.md, "Datagram heartbeats"):
+# the first 8 bytes of HMAC(K, "CMWD2 datagram id"), K the session key.
+sub datagram_id
+{
+	my ($secret, $th) = @_;
+	my $k = hmac_sha256('CMWD2 session key' . $th, $secret);
+	return substr(hmac_sha256('CMWD2 datagram id', $k), 0, 8);
+}
+
 # A welcome frame with its proof: the proof is the last field (u8 32, then
 # 32 bytes) and covers everything before it.
 sub prove_welcome

@@ -255,6 +255,7 @@ use warnings FATAL => 'all';
 
 use IO::Select;
 use IO::Socket::INET;
+use Socket ();
 use Time::HiRes qw(time);
 
 =pod
@@ -422,7 +423,98 @@ sub start_session
 	@$self{qw(key_out key_in)} = CmSeal::session_keys($secret, $th);
 	$self->{seq_out} = 0;
 	$self->{seq_in} = 0;
+	# datagrams: the session's id, a sequence of their own each way
+	$self->{dgram_id} = CmSeal::datagram_id($secret, $th);
+	$self->{dseq_out} = 0;
+	$self->{dseq_in} = 0;
 	return;
+}
+
+=pod
+
+=item $peer->datagram(seq[, echo])
+
+A heartbeat as a datagram (docs/protocol.md, "Datagram heartbeats"): the
+session's datagram id, then the heartbeat sealed over channel 'U' with the
+next datagram sequence number.  Not sent; see send_datagram.
+
+=cut
+
+sub datagram
+{
+	my ($self, $seq, $echo) = @_;
+	$echo //= int(time() * 1000);
+	return $self->{dgram_id}
+	  . CmSeal::seal($self->{key_out}, ++$self->{dseq_out},
+		frame('B', pack('N Q>', $seq, $echo)), 'U');
+}
+
+# The peer's UDP socket (made on first use), on 127.0.0.1.
+sub udp
+{
+	my ($self) = @_;
+	$self->{udp} //= IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		Proto => 'udp') or die "UDP socket: $!";
+	return $self->{udp};
+}
+
+=pod
+
+=item $peer->send_datagram(bytes[, port])
+
+Send bytes as one datagram from the peer's UDP socket to 127.0.0.1 at the
+watchdog's port (or PORT).
+
+=cut
+
+sub send_datagram
+{
+	my ($self, $bytes, $port) = @_;
+	my $to = Socket::sockaddr_in($port // $self->{port}, Socket::inet_aton('127.0.0.1'));
+	return send($self->udp, $bytes, 0, $to);
+}
+
+=pod
+
+=item $peer->read_datagram([timeout])
+
+Wait for a datagram on the peer's UDP socket; returns undef when none came
+in time, else a hash: C<raw>, C<from> (port it came from), and when it is
+a reply of this session that verifies (id, tag over channel 'U', a
+sequence number above the last), C<type>, C<seq>, C<echo>, C<attrs>,
+C<dseq>; otherwise C<error> says what is wrong.
+
+=cut
+
+sub read_datagram
+{
+	my ($self, $timeout) = @_;
+	my $sel = IO::Select->new($self->udp);
+	return undef unless $sel->can_read($timeout // 1);
+	my $from = recv($self->udp, my $d, 65536, 0);
+	return undef unless defined $from;
+	my ($port) = Socket::unpack_sockaddr_in($from);
+	my %m = (raw => $d, from => $port);
+	if (length($d) < 8 || substr($d, 0, 8) ne ($self->{dgram_id} // ''))
+	{
+		$m{error} = 'id';
+		return \%m;
+	}
+	my ($dseq, $inner) = CmSeal::unseal($self->{key_in}, substr($d, 8), 'U');
+	if (!defined $dseq)
+	{
+		$m{error} = 'tag';
+		return \%m;
+	}
+	if ($dseq <= $self->{dseq_in})
+	{
+		$m{error} = 'sequence';
+		return \%m;
+	}
+	$self->{dseq_in} = $dseq;
+	my $msg = decode(substr($inner, 0, 1), substr($inner, 5));
+	return { %m, %$msg, dseq => $dseq };
 }
 
 =pod
