@@ -381,11 +381,11 @@ app_untold('datagram path');
 	ok($seen, 'blocked: conmgr says heartbeats go over TCP');
 	like($seen // '', qr/datagrams stopped getting through while the TCP connection answers/,
 		'blocked: with the reason');
-	# T - I without a reply, then 5 intervals of TCP replies only
-	my $bound = ($T - $I + 6 * $I) / 1000 + $slack;
+	# T - 2I without a reply, then 5 intervals of TCP replies only
+	my $bound = ($T - 2 * $I + 6 * $I) / 1000 + $slack;
 	cmp_ok($took, '<=', $bound, sprintf('blocked: within %.1f s (%.3f s)', $bound, $took));
-	cmp_ok($took, '>=', ($T - $I) / 1000 - 0.1,
-		sprintf('blocked: not before heartbeat_timeout - heartbeat_interval (%.3f s)', $took));
+	cmp_ok($took, '>=', ($T - 2 * $I) / 1000 - 0.1,
+		sprintf('blocked: not before heartbeat_timeout - 2 x heartbeat_interval (%.3f s)', $took));
 	is($not_up, 0, 'blocked: the instance stayed up meanwhile');
 	is(instance0($dir)->{heartbeat_path}, 'tcp', 'blocked: status --json heartbeat_path tcp');
 	my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir);
