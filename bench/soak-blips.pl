@@ -39,6 +39,7 @@ BEGIN
 	$TERM->autoflush(1);
 }
 
+use File::Copy ();
 use Getopt::Long;
 use List::Util qw(max min sum);
 use PostgreSQL::Test::Utils;
@@ -103,6 +104,20 @@ sub declarations
 	}
 	close $fh;
 	return @t;
+}
+
+# the setting conmgr runs with
+my @current;
+
+# Keep the output of the conmgr of one setting (the next one starts with an
+# empty file): the lab directory's *.log files are copied to the test log
+# directory at teardown.
+sub keep_conmgr_log
+{
+	my ($lab) = @_;
+	File::Copy::copy($lab->{conmgr}{out},
+		sprintf('%s/conmgr_%d_%d.log', $lab->dir, @current));
+	return;
 }
 
 # What the server log of db1 holds so far: conmgr peers declared lost, and
@@ -196,6 +211,7 @@ sub main
 	foreach my $s (@settings)
 	{
 		my ($iv, $to) = split m{/}, $s;
+		@current = ($iv, $to);
 		if ($first)
 		{
 			$lab->cm_setup(heartbeat_interval => $iv, heartbeat_timeout => $to);
@@ -206,6 +222,7 @@ sub main
 			$lab->kill9($_) foreach @apps;
 			@apps = ();
 			$lab->stop_bg($lab->{conmgr});
+			keep_conmgr_log($lab);
 			$lab->start_conmgr(heartbeat_interval => $iv, heartbeat_timeout => $to);
 		}
 
@@ -283,6 +300,7 @@ sub main
 		}
 		push @detect_rows, { iv => $iv, to => $to, det => \@det };
 	}
+	keep_conmgr_log($lab);
 	my $elapsed = time - $t_start;
 	close $bcsv;
 	close $dcsv;
