@@ -41,6 +41,7 @@ BEGIN
 
 use File::Copy ();
 use Getopt::Long;
+use IPC::Run ();
 use List::Util qw(max min sum);
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -79,15 +80,6 @@ if ($> != 0)
 	exit 1;
 }
 
-my $ok = eval { main(); 1 };
-if (!$ok)
-{
-	my $err = $@;
-	print $TERM_ERR "soak-blips: $err";
-	print STDERR "soak-blips: $err";
-	exit 1;
-}
-exit 0;
 
 # The conmgr output (foreground conmgr: its log) as "time of each
 # declaration of instance 0 down", epoch seconds.
@@ -118,6 +110,53 @@ sub keep_conmgr_log
 	File::Copy::copy($lab->{conmgr}{out},
 		sprintf('%s/conmgr_%d_%d.log', $lab->dir, @current));
 	return;
+}
+
+# A probe in the client host that tries a TCP connection to a closed port
+# of db1 every few ms (a RST answers while the path works) and prints the
+# time the path first failed and the time it first worked again after
+# that: when packets flow again after a blip, whatever the ip command
+# said.  Started before the cut: starting a process takes longer than the
+# shortest blips.
+my $PROBE = <<'PERL';
+use IO::Socket::INET;
+use Errno;
+use Time::HiRes qw(time usleep);
+my ($addr, $limit) = @ARGV;
+my ($lost, $end) = (undef, time + $limit);
+while (time < $end)
+{
+	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => 9,
+		Proto => 'tcp', Timeout => 0.005);
+	my $ok = ($s || $!{ECONNREFUSED}) ? 1 : 0;
+	my $t = time;
+	if (!$ok && !defined $lost) { $lost = $t; }
+	if ($ok && defined $lost) { printf "lost=%.6f back=%.6f\n", $lost, $t; exit 0; }
+	usleep(2000) if $ok;
+}
+print "timeout\n";
+PERL
+
+sub start_probe
+{
+	my ($lab) = @_;
+	my $p = { out => '' };
+	$p->{h} = IPC::Run::start([ 'ip', 'netns', 'exec', $lab->ns('client'), $^X, '-e', $PROBE,
+		$lab->addr('db1'), 15 ], '<', \undef, '>', \$p->{out}, '2>&1');
+	# it is running once it has made its first connection attempts
+	usleep(50_000);
+	return $p;
+}
+
+# The time the path came back (epoch seconds), or undef.
+sub finish_probe
+{
+	my ($p) = @_;
+	# still running: the path never failed (a blip shorter than one
+	# attempt) or never came back; either way there is no time to report
+	eval { $p->{h}->signal('KILL') if $p->{h}->pumpable; };
+	eval { $p->{h}->finish; };
+	return $p->{out} =~ /back=([\d.]+)/ ? $1 : undef;
 }
 
 # What the server log of db1 holds so far: conmgr peers declared lost, and
@@ -199,7 +238,7 @@ sub main
 	open my $dcsv, '>>', $detect_csv or die "$detect_csv: $!";
 	$bcsv->autoflush(1);
 	$dcsv->autoflush(1);
-	print $bcsv "interval_ms,timeout_ms,blip_ms,fraction,repeat,outage_min_ms,outage_max_ms,declared,declared_ms,notices,watchdog_lost,terminated\n"
+	print $bcsv "interval_ms,timeout_ms,blip_ms,fraction,repeat,outage_min_ms,outage_max_ms,declared,declared_ms,notices,watchdog_lost,terminated,path_ms\n"
 	  if $new_blips;
 	print $dcsv "interval_ms,timeout_ms,repeat,declared_ms,first_notice_ms,last_notice_ms,notices\n"
 	  if $new_detect;
@@ -232,12 +271,13 @@ sub main
 			my $blip = int($f * $to + 0.5);
 			my %row = (iv => $iv, to => $to, blip => $blip, f => $f, n => 0,
 				declared => 0, notices => 0, lost => 0, ended => 0,
-				omin => [], omax => []);
+				omin => [], omax => [], path => []);
 			foreach my $r (1 .. $o{repeats})
 			{
 				ready($lab);
 				my $d0 = scalar(declarations($lab));
 				my ($l0, $e0) = server_counts($lab);
+				my $probe = start_probe($lab);
 				my $t0 = time;
 				my $t1 = $lab->cut('db1');
 				my $left = $blip / 1000 - (time - $t1);
@@ -247,15 +287,18 @@ sub main
 				# a declaration comes within the timeout of the last reply,
 				# however late TCP retransmits what the blip held back
 				usleep((2 * $to + 1000) * 1000);
+				my $back = finish_probe($probe);
+				my $path_ms = defined $back ? sprintf('%.0f', 1000 * ($back - $t3)) : '';
 				my @d = declarations($lab);
 				my ($l1, $e1) = server_counts($lab);
 				my $declared = @d - $d0;
 				my $declared_ms = $declared ? sprintf('%.0f', 1000 * ($d[$d0] - $t1)) : '';
 				my $notices = notified($lab);
 				my ($omin, $omax) = (1000 * ($t2 - $t1), 1000 * ($t3 - $t0));
-				printf $bcsv "%d,%d,%d,%s,%d,%.0f,%.0f,%d,%s,%d,%d,%d\n",
+				printf $bcsv "%d,%d,%d,%s,%d,%.0f,%.0f,%d,%s,%d,%d,%d,%s\n",
 				  $iv, $to, $blip, $f, $r, $omin, $omax, $declared, $declared_ms,
-				  $notices, $l1 - $l0, $e1 - $e0;
+				  $notices, $l1 - $l0, $e1 - $e0, $path_ms;
+				push @{ $row{path} }, $path_ms if $path_ms ne '';
 				$row{n}++;
 				$row{declared}++ if $declared;
 				$row{notices} += $notices;
@@ -317,15 +360,18 @@ sub main
 	out(sprintf('   %04d-%02d-%02d %02d:%02d UTC, %s CPUs, %s, %s, %.0f s, load average %s',
 		$now[5] + 1900, $now[4] + 1, $now[3], $now[2], $now[1], $ncpu, $kernel, $pgv,
 		$elapsed, join(' ', (split ' ', `cat /proc/loadavg`)[0 .. 2])));
-	out(sprintf('%9s %8s %6s %5s %7s %11s %8s %7s %5s %5s',
-		'interval', 'timeout', 'blip', 'frac', 'repeats', 'outage', 'declared', 'notices', 'lost', 'ended'));
+	out(sprintf('%9s %8s %6s %5s %7s %11s %9s %8s %7s %5s %5s',
+		'interval', 'timeout', 'blip', 'frac', 'repeats', 'outage', 'path', 'declared', 'notices', 'lost', 'ended'));
 	foreach my $r (@blip_rows)
 	{
-		out(sprintf('%9d %8d %6d %5.2f %7d %5.0f-%-5.0f %8d %7d %5d %5d',
+		my @p = @{ $r->{path} };
+		out(sprintf('%9d %8d %6d %5.2f %7d %5.0f-%-5.0f %9s %8d %7d %5d %5d',
 			$r->{iv}, $r->{to}, $r->{blip}, $r->{f}, $r->{n}, min(@{ $r->{omin} }),
-			max(@{ $r->{omax} }), $r->{declared}, $r->{notices}, $r->{lost}, $r->{ended}));
+			max(@{ $r->{omax} }), @p ? sprintf('%.0f-%.0f', min(@p), max(@p)) : '-',
+			$r->{declared}, $r->{notices}, $r->{lost}, $r->{ended}));
 	}
 	out('(blip, outage: ms the link was down, as asked and as measured around the ip commands;');
+	out(' path: ms after the link was set up again until db1 answered a TCP SYN from the client;');
 	out(' declared: blips after which conmgr declared the primary down; notices: applications');
 	out(' notified; lost: the watchdog declared conmgr lost; ended: sessions it terminated;');
 	out(' all of them false: the primary never failed)');
@@ -348,3 +394,13 @@ sub main
 	out(' and the last application notified, ranges over the cuts)');
 	return;
 }
+
+my $ok = eval { main(); 1 };
+if (!$ok)
+{
+	my $err = $@;
+	print $TERM_ERR "soak-blips: $err";
+	print STDERR "soak-blips: $err";
+	exit 1;
+}
+exit 0;
