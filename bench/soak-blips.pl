@@ -250,7 +250,6 @@ sub main
 	foreach my $s (@settings)
 	{
 		my ($iv, $to) = split m{/}, $s;
-		@current = ($iv, $to);
 		if ($first)
 		{
 			$lab->cm_setup(heartbeat_interval => $iv, heartbeat_timeout => $to);
@@ -262,8 +261,14 @@ sub main
 			@apps = ();
 			$lab->stop_bg($lab->{conmgr});
 			keep_conmgr_log($lab);
+			# the watchdog may take the previous conmgr's departure for a
+			# loss and end the client host's sessions (address mode): let
+			# its server timeout (interval + timeout + margin 500 ms) pass
+			# before new sessions start, so that it counts against no blip
+			usleep(($current[0] + $current[1] + 500 + 1000) * 1000);
 			$lab->start_conmgr(heartbeat_interval => $iv, heartbeat_timeout => $to);
 		}
+		@current = ($iv, $to);
 
 		# --- blips
 		foreach my $f (@fractions)
