@@ -293,7 +293,8 @@ sub main
 				# however late TCP retransmits what the blip held back
 				usleep((2 * $to + 1000) * 1000);
 				my $back = finish_probe($probe);
-				my $path_ms = defined $back ? sprintf('%.0f', 1000 * ($back - $t3)) : '';
+				# (+ 0: no "-0" for a path back just before the ip command returned)
+				my $path_ms = defined $back ? sprintf('%.0f', 1000 * ($back - $t3)) + 0 : '';
 				my @d = declarations($lab);
 				my ($l1, $e1) = server_counts($lab);
 				my $declared = @d - $d0;
@@ -372,7 +373,7 @@ sub main
 		my @p = @{ $r->{path} };
 		out(sprintf('%9d %8d %6d %5.2f %7d %5.0f-%-5.0f %9s %8d %7d %5d %5d',
 			$r->{iv}, $r->{to}, $r->{blip}, $r->{f}, $r->{n}, min(@{ $r->{omin} }),
-			max(@{ $r->{omax} }), @p ? sprintf('%.0f-%.0f', min(@p), max(@p)) : '-',
+			max(@{ $r->{omax} }), @p ? sprintf('%d..%d', min(@p), max(@p)) : '-',
 			$r->{declared}, $r->{notices}, $r->{lost}, $r->{ended}));
 	}
 	out('(blip, outage: ms the link was down, as asked and as measured around the ip commands;');
