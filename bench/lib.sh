@@ -29,19 +29,28 @@ CONF
 # WORK/conmgr/conmgr.conf for the one instance of bench_cluster_start, EXTRA
 # (lines) appended, and start conmgr; its log is WORK/conmgr/conmgr.log.
 bench_conmgr_start() {
-	local work=$1 cm_port=$2 pg_port=$3 wd_port=$4 extra=${5:-}
-	mkdir -m 700 "$work/conmgr"
+	local work=$1
+	shift
+	bench_conmgr_start_in "$work/conmgr" "$work/heartbeat.secret" "$@"
+}
+
+# bench_conmgr_start_in DIR SECRET CM_PORT PG_PORT WD_PORT [EXTRA]: the same
+# with the conmgr directory DIR and the heartbeat secret file SECRET given,
+# for benchmarks that run several conmgr processes against one server.
+bench_conmgr_start_in() {
+	local dir=$1 secret=$2 cm_port=$3 pg_port=$4 wd_port=$5 extra=${6:-}
+	mkdir -m 700 "$dir"
 	# written by its owner only (conmgr refuses a conmgr.conf others may write)
-	(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
+	(umask 077 && cat > "$dir/conmgr.conf") <<CONF
 port = $cm_port
 backend_host0 = '127.0.0.1'
 backend_port0 = $pg_port
 watchdog_port0 = $wd_port
 log_destination = 'file'
-secret_file = '$work/heartbeat.secret'
+secret_file = '$secret'
 $extra
 CONF
-	cm_ctl start -D "$work/conmgr" -t 30 >/dev/null
+	cm_ctl start -D "$dir" -t 30 >/dev/null
 }
 
 # bench_stop WORK: stop conmgr and the server of WORK, whatever their state.

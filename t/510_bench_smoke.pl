@@ -7,7 +7,11 @@
 # instance down, and within the bounds its settings give; every
 # connection of the connect benchmark made (directly, through conmgr and
 # through pgbouncer), ordered latencies, positive tps on every path, and
-# pgbouncer stopped at the end.  Not a measurement: docs/performance.md
+# pgbouncer stopped at the end; the soak's CPU part
+# (bench/soak-load-run.sh) with two settings under full CPU load: the
+# table and CSV well formed, the CPUs busy, heartbeats answered at their
+# rate, and no false failure at 200/1000.  (The soak's network part needs
+# root: t/495_bench_soak_blips.pl.)  Not a measurement: docs/performance.md
 # has the figures and how to take them.
 use strict;
 use warnings FATAL => 'all';
@@ -262,6 +266,67 @@ sub csv_rows
 	like($text,
 		qr/^connect: connect: connection 1 to "host=127\.0\.0\.1 port=$port dbname=postgres" failed: .*Connection refused/m,
 		'connect: the error names the conninfo and libpq\'s message');
+}
+
+# --- soak, CPU part: 200/1000 and 50/150, 2 applications each, 6 s of load
+{
+	if (!-x "$top/test/lab/lab_app_cm")
+	{
+		system('make', '-s', '-C', "$top/test/lab", 'lab_app_cm') == 0
+		  or BAIL_OUT('could not build test/lab/lab_app_cm');
+	}
+	my $work = PostgreSQL::Test::Utils::tempdir('soak');
+	my $out = PostgreSQL::Test::Utils::tempdir('soak_out');
+	my $secs = 6;
+	my $apps = 2;
+	my @settings = ('200/1000', '50/150');
+	my $t0 = time;
+	my ($rc, $text) = run_bench('bash', "$bench/soak-load-run.sh", $work, $out,
+		$secs, $apps, @settings);
+	note($text);
+	is($rc, 0, 'soak: exit status 0');
+	like($text,
+		qr/^\s+interval\s+timeout\s+server\s+apps\s+declared\s+notices\s+ended\s+heartbeats\s+expected\s+p50<=\s+p99<=\s+p99\.9<=\s+max<=$/m,
+		'soak: table header');
+	my ($busy) = $text =~ /CPUs busy ([\d.]+) %/;
+	ok(defined $busy && $busy > 80, 'soak: the CPUs were saturated (' . ($busy // '?') . ' % busy)');
+	my $rows = rows($text, 13, qr/^\d+$/);
+	is(scalar(@$rows), scalar(@settings), 'soak: one row per setting');
+	my $bound = qr/^(?:\d+(?:\.\d+)?|inf)$/;
+	for my $r (@$rows)
+	{
+		my ($iv, $to, $server, $n, $declared, $notices, $ended, $hbs, $expected,
+			$p50, $p99, $p999, $max)
+		  = @$r;
+		my $s = "$iv/$to";
+		is($n, $apps, "$s: $apps applications");
+		is($server, $iv + $to + 1000, "$s: server timeout = interval + timeout + margin");
+		ok($notices <= $n && $ended <= $n, "$s: at most one notice and one termination per application");
+		ok($expected > 0 && $hbs > 0.5 * $expected && $hbs < 1.5 * $expected,
+			"$s: heartbeats answered at about the interval ($hbs, $expected sent)");
+		ok(scalar(grep { $_ =~ $bound } $p50, $p99, $p999, $max) == 4,
+			"$s: round-trip percentiles are histogram bounds");
+		my @v = map { $_ eq 'inf' ? 1e9 : $_ } $p50, $p99, $p999, $max;
+		ok($v[0] <= $v[1] && $v[1] <= $v[2] && $v[2] <= $v[3],
+			"$s: round-trip percentiles ordered ($p50 <= $p99 <= $p999 <= $max)");
+		# the setting the documentation recommends as a floor stays clean
+		if ($s eq '200/1000')
+		{
+			is($declared + $notices + $ended, 0,
+				'200/1000: no false declaration, notice or termination under load');
+		}
+	}
+	like($text, qr/declared lost by the watchdog \(all settings\): \d+$/m,
+		'soak: watchdog losses reported');
+	my $csv = csv_rows("$out/soak-load.csv");
+	is(scalar(@$csv), 1 + scalar(@settings), 'soak: CSV header and a row per setting');
+	like($csv->[0], qr/^interval_ms,timeout_ms,server_timeout_ms,/, 'soak: CSV header');
+	is(scalar(grep { scalar(split /,/, $_, -1) == 17 } @$csv),
+		scalar(@$csv), 'soak: 17 CSV fields on every line');
+	my $rtt = csv_rows("$out/soak-rtt.csv");
+	# header, then 11 buckets (10 bounds and +Inf) per setting
+	is(scalar(@$rtt), 1 + 11 * scalar(@settings), 'soak: round-trip histogram CSV');
+	note(sprintf('soak smoke: %.0f s', time - $t0));
 }
 
 done_testing();
