@@ -61,9 +61,10 @@ my %o = (
 	repeats => 5,
 	cuts => 10,
 	apps => 3,
-	fractions => '0.1,0.2,0.3,0.4,0.5,0.6,0.7');
-GetOptions(\%o, 'out=s', 'repeats=i', 'cuts=i', 'apps=i', 'fractions=s')
-  or die "usage: soak-blips.pl [--out DIR] [--repeats N] [--cuts N] [--apps N] [--fractions F,F...] [INTERVAL/TIMEOUT...]\n";
+	fractions => '0.1,0.2,0.3,0.4,0.5,0.6,0.7',
+	datagrams => 0);
+GetOptions(\%o, 'out=s', 'repeats=i', 'cuts=i', 'apps=i', 'fractions=s', 'datagrams')
+  or die "usage: soak-blips.pl [--out DIR] [--repeats N] [--cuts N] [--apps N] [--fractions F,F...] [--datagrams] [INTERVAL/TIMEOUT...]\n";
 my @settings = @ARGV ? @ARGV : ('200/1000', '100/300');
 my @fractions = split /,/, $o{fractions};
 foreach my $s (@settings)
@@ -230,8 +231,11 @@ sub pct
 
 sub main
 {
-	my $blips_csv = "$o{out}/soak-blips.csv";
-	my $detect_csv = "$o{out}/soak-detect.csv";
+	# --datagrams: authenticated heartbeat connections, so heartbeats go as
+	# datagrams (protocol 1.2); results in files of their own
+	my $sfx = $o{datagrams} ? '-datagram' : '';
+	my $blips_csv = "$o{out}/soak-blips$sfx.csv";
+	my $detect_csv = "$o{out}/soak-detect$sfx.csv";
 	my $new_blips = !-f $blips_csv;
 	my $new_detect = !-f $detect_csv;
 	open my $bcsv, '>>', $blips_csv or die "$blips_csv: $!";
@@ -245,6 +249,13 @@ sub main
 
 	my $lab = CmLab->new;
 	my (@blip_rows, @detect_rows);
+	my %auth;
+	if ($o{datagrams})
+	{
+		my $secret = $lab->secret_file;
+		%auth = (conf => "watchdog.secret_file = '$secret'\n",
+			conmgr => { secret_file => "'$secret'" });
+	}
 	my $first = 1;
 	my $t_start = time;
 	foreach my $s (@settings)
@@ -252,7 +263,7 @@ sub main
 		my ($iv, $to) = split m{/}, $s;
 		if ($first)
 		{
-			$lab->cm_setup(heartbeat_interval => $iv, heartbeat_timeout => $to);
+			$lab->cm_setup(heartbeat_interval => $iv, heartbeat_timeout => $to, %auth);
 			$first = 0;
 		}
 		else
@@ -266,7 +277,8 @@ sub main
 			# its server timeout (interval + timeout + margin 500 ms) pass
 			# before new sessions start, so that it counts against no blip
 			usleep(($current[0] + $current[1] + 500 + 1000) * 1000);
-			$lab->start_conmgr(heartbeat_interval => $iv, heartbeat_timeout => $to);
+			$lab->start_conmgr(heartbeat_interval => $iv, heartbeat_timeout => $to,
+				%{ $auth{conmgr} // {} });
 		}
 		@current = ($iv, $to);
 

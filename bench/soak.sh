@@ -20,7 +20,10 @@
 # Usage: bench/soak.sh [SECONDS [REPEATS]]   (defaults: 600 s, 5 repeats)
 # Environment: SOAK_PARTS (default "a b"), SOAK_SETTINGS (part A, default
 # "1000/3000 200/1000 100/300 50/150"), SOAK_APPS (per conmgr, default 4),
-# SOAK_BLIP_SETTINGS (part B, default "200/1000 100/300").
+# SOAK_BLIP_SETTINGS (part B, default "200/1000 100/300"), SOAK_DATAGRAMS
+# (part B: set, authenticated heartbeats, so datagrams; its CSV files are
+# soak-blips-datagram.csv and soak-detect-datagram.csv), SOAK_FRACTIONS
+# (part B: blip lengths as fractions of the timeout, "0.1,0.2,...").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +43,7 @@ make -s -C test/lab lab_app_cm
 mkdir -p bench/results
 # the CSV files of the parts that run are replaced
 case " $parts " in *" a "*) rm -f bench/results/soak-load.csv bench/results/soak-rtt.csv ;; esac
-case " $parts " in *" b "*) rm -f bench/results/soak-blips.csv bench/results/soak-detect.csv ;; esac
+case " $parts " in *" b "*) rm -f bench/results/soak-blips${SOAK_DATAGRAMS:+-datagram}.csv bench/results/soak-detect${SOAK_DATAGRAMS:+-datagram}.csv ;; esac
 as_root chown "$CM_USER" bench/results
 
 status=0
@@ -64,7 +67,9 @@ case " $parts " in
 			# shellcheck disable=SC2086
 			TESTDIR="$top" PATH="$(pg_config --bindir):$PATH" CM_USER="$CM_USER" CM_LAB_TAG="cms$$t" \
 				perl -I "$top/t/lib" -I "$perllib" "$top/bench/soak-blips.pl" \
-				--out "$top/bench/results" --repeats "$repeats" $blip_settings || status=$?
+				--out "$top/bench/results" --repeats "$repeats" \
+				${SOAK_DATAGRAMS:+--datagrams} ${SOAK_FRACTIONS:+--fractions "$SOAK_FRACTIONS"} \
+				$blip_settings || status=$?
 		fi
 		;;
 esac
