@@ -170,7 +170,9 @@ wd_peer_process_input(WdPeer *peer)
 {
 	/* registrations of one batch share one backend-status snapshot */
 	pgstat_clear_backend_activity_snapshot();
+	wd_input_peer = peer;
 	wd_peer_process_frames(peer);
+	wd_input_peer = NULL;
 	pgstat_clear_backend_activity_snapshot();
 }
 
@@ -745,7 +747,7 @@ wd_peer_accept(WdPeer *peer)
 	if (!wd_peer_send(peer, buf, len))
 	{
 		/* a broken connection is handled by the send path already */
-		if (peer->state == WD_PEER_ACTIVE)
+		if (peer->state == WD_PEER_ACTIVE && !peer->send_failed)
 			wd_peer_broken(peer, "could not send the welcome");
 		return;
 	}
@@ -856,7 +858,8 @@ wd_peer_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb)
 	len = wd_peer_encode_reply(peer, hb, buf, sizeof(buf));
 	if (len == 0 || !wd_peer_send(peer, buf, len))
 	{
-		if (peer->state == WD_PEER_ACTIVE)
+		/* a send that failed is decided after the rest of the input */
+		if (peer->state == WD_PEER_ACTIVE && !peer->send_failed)
 			wd_peer_lost(peer, CM_REASON_CONN_LOST,
 						 "conmgr does not read the heartbeat replies (output buffer full)");
 	}
@@ -1230,7 +1233,7 @@ wd_peer_push_attrs(WdPeer *peer, uint8 attrs)
 	len = cm_proto_encode(CM_DIR_TO_CONMGR_HB, &msg, buf, sizeof(buf));
 	if (len == 0 || !wd_peer_send(peer, buf, len))
 	{
-		if (peer->state == WD_PEER_ACTIVE)
+		if (peer->state == WD_PEER_ACTIVE && !peer->send_failed)
 			wd_peer_lost(peer, CM_REASON_CONN_LOST,
 						 "conmgr does not read (output buffer full)");
 	}

@@ -72,6 +72,15 @@
 #define WD_WAKE_SPACING_US		1000
 
 dlist_head	wd_peers = DLIST_STATIC_INIT(wd_peers);
+
+/*
+ * The peer whose input is being handled.  A send to it that fails then
+ * does not declare it broken at once: the rest of its input may hold its
+ * goodbye (a conmgr that leaves closes its socket, and a reply to its last
+ * heartbeat can meet the reset), so wd_peer_read decides once all of it is
+ * handled.
+ */
+WdPeer	   *wd_input_peer = NULL;
 int			wd_pending_count = 0;
 int			wd_active_count = 0;
 uint8		wd_current_attrs = 0;
@@ -1116,6 +1125,27 @@ wd_peer_read(WdPeer *peer)
 		peer->inlen += n;
 		peer->bytes_in += n;
 		wd_peer_process_input(peer);
+
+		/*
+		 * A send failed while the input was handled: read and handle what
+		 * the connection still holds, which may be a goodbye; only then is
+		 * a peer that did not leave cleanly broken.
+		 */
+		for (int i = 0; i < 8 && peer->send_failed &&
+			 peer->state == WD_PEER_ACTIVE; i++)
+		{
+			n = recv(peer->sock, peer->inbuf + peer->inlen,
+					 sizeof(peer->inbuf) - peer->inlen, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			peer->inlen += n;
+			peer->bytes_in += n;
+			wd_peer_process_input(peer);
+		}
+		if (peer->send_failed && peer->state == WD_PEER_ACTIVE)
+			wd_peer_broken(peer, peer->send_error);
+		else if (peer->send_failed && peer->state != WD_PEER_CLOSED)
+			wd_peer_close(peer);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -1156,7 +1186,7 @@ wd_peer_read(WdPeer *peer)
 bool
 wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
-	if (peer->state == WD_PEER_CLOSED)
+	if (peer->state == WD_PEER_CLOSED || peer->send_failed)
 		return false;
 	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
 		return false;
@@ -1196,6 +1226,15 @@ wd_peer_flush(WdPeer *peer)
 			break;
 
 		/* the connection is broken */
+		if (peer == wd_input_peer)
+		{
+			if (!peer->send_failed)
+				snprintf(peer->send_error, sizeof(peer->send_error),
+						 "could not send data: %s", strerror(errno));
+			peer->send_failed = true;
+			peer->outlen = 0;
+			return;
+		}
 		{
 			char		detail[256];
 

@@ -60,6 +60,9 @@ typedef struct WdPeer
 										 * (token buckets) */
 	int64		hb_last[WD_NPATHS]; /* monotonic ms of the last heartbeat */
 	bool		dgram_registered;	/* its datagram id is in wd_dgram.c's table */
+	bool		send_failed;	/* a send failed while its input was being
+								 * handled: decided once that input is */
+	char		send_error[128];	/* ... and why */
 	uint64		dgram_seq_in;	/* highest datagram sequence number accepted */
 	uint64		dgram_seq_out;	/* last datagram sequence number sent */
 	int64		rtt_read_at;	/* monotonic ms the round trip was last read */
@@ -96,6 +99,7 @@ typedef struct WdLogLimit
 
 /* wd_server.c */
 extern dlist_head wd_peers;
+extern WdPeer *wd_input_peer;
 extern int	wd_pending_count;
 extern int	wd_active_count;
 extern uint8 wd_current_attrs;

@@ -69,6 +69,7 @@ int			wd_pending_count = 0;
 int			wd_active_count = 0;
 uint8		wd_current_attrs = 0;
 bool		wd_shutting_down = false;
+WdPeer	   *wd_input_peer = NULL;
 
 /* wd_shmem.c */
 WatchdogSharedState *wd_shared = NULL;
