@@ -119,7 +119,8 @@ main(int argc, char **argv)
 	printf("notice at=%.3f waited_ms=%lld\n", wall_ms(),
 		   now_ms(CLOCK_MONOTONIC) - start);
 
-	/* As spec 7.1 says: do not read the socket, let libpq report. */
+	/* Do not read the notice socket: let libpq report the loss
+	 * (docs/client.md, "Failure notices and errors"). */
 	PQconsumeInput(conn);
 	res = PQexec(conn, "SELECT 1");
 	snprintf(errbuf, sizeof(errbuf), "%s", PQerrorMessage(conn));
