@@ -134,12 +134,16 @@ user_count_remove(uid_t uid)
 static CmApp *
 app_other_holder(CmInstance *inst, const CmApp *app, uint32_t backend_pid)
 {
-	CmApp	   *a;
+	CmListIter	it;
 
-	for (a = inst->apps; a; a = a->inst_next)
+	cm_list_foreach(it, &inst->apps)
+	{
+		CmApp	   *a = cm_list_container(CmApp, inst_node, it.cur);
+
 		if (a != app && a->state == CM_APP_REGISTERED &&
 			a->backend_pid == backend_pid)
 			return a;
+	}
 	return NULL;
 }
 
@@ -161,15 +165,9 @@ app_detach(CmApp *app)
 			app_other_holder(inst, app, app->backend_pid) == NULL)
 			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
 										app->backend_pid, &app->local);
-		if (app->inst_prev)
-			app->inst_prev->inst_next = app->inst_next;
-		else
-			inst->apps = app->inst_next;
-		if (app->inst_next)
-			app->inst_next->inst_prev = app->inst_prev;
+		cm_list_delete(&inst->apps, &app->inst_node);
 		inst->napps--;
 		app->inst = NULL;
-		app->inst_prev = app->inst_next = NULL;
 	}
 	if (app->counted)
 	{
@@ -197,12 +195,7 @@ app_free(CmApp *app)
 	if (app->state == CM_APP_REFUSED)
 		cm_server.nrefused--;
 	cm_server.nappobjs--;
-	if (app->prev)
-		app->prev->next = app->next;
-	else
-		cm_server.apps = app->next;
-	if (app->next)
-		app->next->prev = app->prev;
+	cm_list_delete(&cm_server.apps, &app->node);
 	if (app->bev)
 		bufferevent_free(app->bev);
 	if (app->timer)
@@ -413,11 +406,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	app->state = CM_APP_ROUTED;
 	cm_metrics_route(CM_ROUTE_ROUTED);
 	app->inst = inst;
-	app->inst_prev = NULL;
-	app->inst_next = inst->apps;
-	if (inst->apps)
-		inst->apps->inst_prev = app;
-	inst->apps = app;
+	cm_list_push_head(&inst->apps, &app->inst_node);
 	inst->napps++;
 	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
 			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
@@ -877,10 +866,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, CmRefusal why,
 	app->state = CM_APP_REFUSED;
 	cm_server.nrefused++;
 	cm_server.nappobjs++;
-	app->next = cm_server.apps;
-	if (cm_server.apps)
-		cm_server.apps->prev = app;
-	cm_server.apps = app;
+	cm_list_push_head(&cm_server.apps, &app->node);
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_enable(app->bev, EV_READ | EV_WRITE);
 	evtimer_add(app->timer, &tv);
@@ -1046,10 +1032,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		free(app);
 		return;
 	}
-	app->next = cm_server.apps;
-	if (cm_server.apps)
-		cm_server.apps->prev = app;
-	cm_server.apps = app;
+	cm_list_push_head(&cm_server.apps, &app->node);
 	cm_server.nappobjs++;
 	app->counted = true;
 	cm_server.napps++;
@@ -1249,8 +1232,7 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 {
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
-	CmApp	   *app;
-	CmApp	   *next;
+	CmListIter	it;
 	int			napps = inst->napps;
 	uint64_t	t0 = cm_now_us();
 	uint64_t	t_written;
@@ -1266,14 +1248,20 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 
 		if (fds && sent)
 		{
-			for (app = inst->apps; app && k < (size_t) napps; app = app->inst_next)
-				if (evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
+			cm_list_foreach(it, &inst->apps)
+			{
+				CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
+				if (k < (size_t) napps &&
+					evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 					fds[k++] = bufferevent_getfd(app->bev);
+			}
 			fanout_send(fds, sent, k, buf, n);
 		}
 		k = 0;
-		for (app = inst->apps; app; app = app->inst_next)
+		cm_list_foreach(it, &inst->apps)
 		{
+			CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
 			ssize_t		w = -1;
 
 			if (fds && sent && k < (size_t) napps &&
@@ -1290,9 +1278,10 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 		free(sent);
 	}
 	t_written = cm_now_us();
-	for (app = inst->apps; app; app = next)
+	cm_list_foreach(it, &inst->apps)
 	{
-		next = app->inst_next;
+		CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
 		if (n > 0)
 			cm_metrics_notice(reason);
 		if (app->notice_out)
@@ -1314,12 +1303,12 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 void
 cm_app_notify_attrs_changed(CmInstance *inst)
 {
-	CmApp	   *app = inst->apps;
+	CmListIter	it;
 	int			n = 0;
 
-	while (app)
+	cm_list_foreach(it, &inst->apps)
 	{
-		CmApp	   *next = app->inst_next;
+		CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
 
 		if (!cm_proto_tsa_matches(app->tsa, inst->attrs))
 		{
@@ -1331,7 +1320,6 @@ cm_app_notify_attrs_changed(CmInstance *inst)
 			app_notice_and_close(app, CM_MSG_FAILURE, CM_REASON_ATTR_CHANGED, msg);
 			n++;
 		}
-		app = next;
 	}
 	if (n > 0)
 		cm_info("%s: notified %d application connection%s whose target_session_attrs no longer match",
@@ -1345,9 +1333,9 @@ cm_app_notify_attrs_changed(CmInstance *inst)
 void
 cm_app_close_all(uint16_t reason, const char *message)
 {
-	while (cm_server.apps)
+	while (!cm_list_is_empty(&cm_server.apps))
 	{
-		CmApp	   *app = cm_server.apps;
+		CmApp	   *app = cm_list_container(CmApp, node, cm_list_first(&cm_server.apps));
 
 		if (app->state == CM_APP_ROUTED || app->state == CM_APP_REGISTERED)
 		{
@@ -1370,6 +1358,6 @@ cm_app_close_all(uint16_t reason, const char *message)
 void
 cm_app_free_all(void)
 {
-	while (cm_server.apps)
-		app_free(cm_server.apps);
+	while (!cm_list_is_empty(&cm_server.apps))
+		app_free(cm_list_container(CmApp, node, cm_list_first(&cm_server.apps)));
 }

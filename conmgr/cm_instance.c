@@ -460,17 +460,21 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst_heartbeat_cb(-1, 0, inst);
 	if (was_restarting)
 	{
-		CmApp	   *app;
+		CmListIter	it;
 		int			n = 0;
 
 		/* the new watchdog process knows none of our sessions */
-		for (app = inst->apps; app; app = app->inst_next)
+		cm_list_foreach(it, &inst->apps)
+		{
+			CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
 			if (app->state == CM_APP_REGISTERED)
 			{
 				cm_instance_forward_session(inst, CM_MSG_REGISTER, app->backend_pid,
 											&app->local);
 				n++;
 			}
+		}
 		cm_info("%s: the watchdog is back after its restart; %d application connection%s kept, %d session%s registered again",
 				inst->label, inst->napps, inst->napps == 1 ? "" : "s", n, n == 1 ? "" : "s");
 		/* an attribute that changed meanwhile is routed and notified as usual */

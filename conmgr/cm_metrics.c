@@ -65,11 +65,10 @@ typedef struct CmMetricsConn
 	struct bufferevent *bev;
 	struct event *timer;		/* request deadline, then linger */
 	bool		peer_closed;	/* the client shut its sending side */
-	struct CmMetricsConn *prev;
-	struct CmMetricsConn *next;
+	CmListNode	node;			/* in conns */
 } CmMetricsConn;
 
-static CmMetricsConn *conns = NULL;
+static CmList conns;
 static struct event *accept_retry_timer = NULL;
 static CmLogLimit limit_cap;
 static CmLogLimit limit_accept;
@@ -436,12 +435,7 @@ cm_metrics_fds(void)
 static void
 conn_free(CmMetricsConn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	cm_list_delete(&conns, &c->node);
 	cm_server.nmetrics_conns--;
 	if (c->bev)
 		bufferevent_free(c->bev);
@@ -700,10 +694,7 @@ metrics_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	c->state = MC_READING;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
+	cm_list_push_head(&conns, &c->node);
 	cm_server.nmetrics_conns++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CM_METRICS_MAX_REQUEST);
@@ -758,8 +749,8 @@ cm_metrics_listen(void)
 void
 cm_metrics_stop(void)
 {
-	while (conns)
-		conn_free(conns);
+	while (!cm_list_is_empty(&conns))
+		conn_free(cm_list_container(CmMetricsConn, node, cm_list_first(&conns)));
 	cm_listen_close(&cm_server.metrics_listen);
 	if (accept_retry_timer)
 	{

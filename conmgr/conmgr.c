@@ -437,15 +437,19 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 void
 cm_check_shutdown(void)
 {
-	CmApp	   *app;
+	CmListIter	it;
 
 	if (cm_server.shutdown == CM_SHUTDOWN_NONE)
 		return;
 	if (cm_server.shutdown == CM_SHUTDOWN_SMART)
 	{
-		for (app = cm_server.apps; app; app = app->next)
+		cm_list_foreach(it, &cm_server.apps)
+		{
+			CmApp	   *app = cm_list_container(CmApp, node, it.cur);
+
 			if (app->state != CM_APP_REFUSED)
 				return;
+		}
 	}
 	event_base_loopexit(cm_server.base, NULL);
 }

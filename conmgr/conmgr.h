@@ -33,6 +33,7 @@
 #include "cm_auth.h"
 #include "cm_config.h"
 #include "cm_defaults.h"
+#include "cm_list.h"
 #include "cm_protocol.h"
 
 #define CONMGR_VERSION "1.0"
@@ -199,7 +200,7 @@ typedef struct CmInstance
 	uint64_t	heartbeats;		/* replies received since connect */
 
 	int			napps;			/* routed application connections */
-	struct CmApp *apps;			/* list of them */
+	CmList		apps;			/* list of them (CmApp.inst_node) */
 
 	/* heartbeats as datagrams (protocol 1.2): cm_dgram.c */
 	evutil_socket_t dgram_fd;	/* connected UDP socket, or -1 */
@@ -253,10 +254,8 @@ typedef struct CmApp
 	time_t		connected_wall;
 
 	CmInstance *inst;			/* when ROUTED or REGISTERED */
-	struct CmApp *inst_prev;
-	struct CmApp *inst_next;
-	struct CmApp *prev;			/* all applications */
-	struct CmApp *next;
+	CmListNode	inst_node;		/* in inst->apps */
+	CmListNode	node;			/* in cm_server.apps */
 } CmApp;
 
 typedef enum CmShutdownMode
@@ -285,7 +284,7 @@ typedef struct CmServer
 	CmListenSet app_listen;		/* the application port */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
-	CmApp	   *apps;
+	CmList		apps;			/* every CmApp (CmApp.node) */
 	int			nrefused;		/* connections in state CM_APP_REFUSED */
 	int			nappobjs;		/* CmApp objects: descriptors they hold */
 	bool		sockdiag_off;	/* the kernel tells no socket owners */
