@@ -147,54 +147,116 @@ app_other_holder(CmInstance *inst, const CmApp *app, uint32_t backend_pid)
 	return NULL;
 }
 
-/* Remove the application from its instance and from the connection count. */
+/*
+ * What follows from an application connection's state: it counts against
+ * max_app_connections (and its user's limit) from its acceptance until it
+ * starts closing; it is on its instance's list when routed or registered;
+ * it holds a descriptor from its acceptance (or refusal) until it is
+ * closed.
+ */
+static bool
+app_state_counted(CmAppState s)
+{
+	return s >= CM_APP_STARTUP && s <= CM_APP_REGISTERED;
+}
+
+static bool
+app_state_routed(CmAppState s)
+{
+	return s == CM_APP_ROUTED || s == CM_APP_REGISTERED;
+}
+
+static bool
+app_state_holds_fd(CmAppState s)
+{
+	return s != CM_APP_NEW && s != CM_APP_CLOSED;
+}
+
+/*
+ * Take the application off its instance's list; a registered one is
+ * unregistered at the watchdog unless another connection holds the same
+ * backend PID (app_other_holder).
+ */
 static void
-app_detach(CmApp *app)
+app_leave_instance(CmApp *app)
 {
 	CmInstance *inst = app->inst;
 
-	if (inst)
+	/*
+	 * Nothing is forwarded to an instance that is not up: do not look for
+	 * another holder then.  When an instance fails, every one of its
+	 * connections is detached in turn, and that scan of the instance's
+	 * connections would make the notification quadratic.
+	 */
+	if (app->state == CM_APP_REGISTERED && inst->state == CM_INST_UP &&
+		app_other_holder(inst, app, app->backend_pid) == NULL)
+		cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
+									app->backend_pid, &app->local);
+	cm_list_delete(&inst->apps, &app->inst_node);
+	inst->napps--;
+	app->inst = NULL;
+}
+
+/* The connection no longer counts against max_app_connections. */
+static void
+app_uncount(CmApp *app)
+{
+	cm_server.napps--;
+	if (app->uid_known)
+		user_count_remove(app->uid);
+	if (cm_server.refusing &&
+		cm_server.napps < cm_server.cfg.max_app_connections)
 	{
-		/*
-		 * Nothing is forwarded to an instance that is not up: do not look
-		 * for another holder then.  When an instance fails, every one of
-		 * its connections is detached in turn, and that scan of the
-		 * instance's connections would make the notification quadratic.
-		 */
-		if (app->state == CM_APP_REGISTERED && inst->state == CM_INST_UP &&
-			app_other_holder(inst, app, app->backend_pid) == NULL)
-			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
-										app->backend_pid, &app->local);
-		cm_list_delete(&inst->apps, &app->inst_node);
-		inst->napps--;
-		app->inst = NULL;
+		cm_info("accepting application connections again; %llu refused while max_app_connections (%d) was reached",
+				(unsigned long long) cm_server.refused_since,
+				cm_server.cfg.max_app_connections);
+		cm_server.refusing = false;
+		cm_server.refused_since = 0;
 	}
-	if (app->counted)
+}
+
+/*
+ * Move an application connection to state new_state.  The only writer of
+ * app->state, and of the counts that follow from it (app_state_counted and
+ * the others above): its instance's list and inst->napps (entering ROUTED
+ * needs app->inst set; leaving REGISTERED unregisters), cm_server.napps
+ * and the per-user count (taken at acceptance, where it may fail, and
+ * given back here), cm_server.nrefused and cm_server.nappobjs.
+ */
+static void
+app_set_state(CmApp *app, CmAppState new_state)
+{
+	CmAppState	old = app->state;
+
+	if (new_state == old)
+		return;
+	if (app_state_routed(old) && !app_state_routed(new_state))
+		app_leave_instance(app);
+	else if (!app_state_routed(old) && app_state_routed(new_state))
 	{
-		app->counted = false;
-		cm_server.napps--;
-		if (app->uid_known)
-			user_count_remove(app->uid);
-		if (cm_server.refusing &&
-			cm_server.napps < cm_server.cfg.max_app_connections)
-		{
-			cm_info("accepting application connections again; %llu refused while max_app_connections (%d) was reached",
-					(unsigned long long) cm_server.refused_since,
-					cm_server.cfg.max_app_connections);
-			cm_server.refusing = false;
-			cm_server.refused_since = 0;
-		}
+		cm_list_push_head(&app->inst->apps, &app->inst_node);
+		app->inst->napps++;
 	}
+	if (app_state_counted(old) && !app_state_counted(new_state))
+		app_uncount(app);
+	else if (!app_state_counted(old) && app_state_counted(new_state))
+		cm_server.napps++;
+	if (old == CM_APP_REFUSED)
+		cm_server.nrefused--;
+	if (new_state == CM_APP_REFUSED)
+		cm_server.nrefused++;
+	if (app_state_holds_fd(old) && !app_state_holds_fd(new_state))
+		cm_server.nappobjs--;
+	else if (!app_state_holds_fd(old) && app_state_holds_fd(new_state))
+		cm_server.nappobjs++;
+	app->state = new_state;
 }
 
 /* Close and free an application connection. */
 static void
 app_free(CmApp *app)
 {
-	app_detach(app);
-	if (app->state == CM_APP_REFUSED)
-		cm_server.nrefused--;
-	cm_server.nappobjs--;
+	app_set_state(app, CM_APP_CLOSED);
 	cm_list_delete(&cm_server.apps, &app->node);
 	if (app->bev)
 		bufferevent_free(app->bev);
@@ -215,8 +277,7 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 {
 	struct timeval tv = {CM_CLOSE_LINGER_MS / 1000, (CM_CLOSE_LINGER_MS % 1000) * 1000};
 
-	app_detach(app);
-	app->state = CM_APP_CLOSING;
+	app_set_state(app, CM_APP_CLOSING);
 	if ((buf != NULL && len > 0 && bufferevent_write(app->bev, buf, len) != 0) ||
 		evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 	{
@@ -403,11 +464,9 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	tv.tv_sec = cm_server.cfg.app_register_timeout / 1000;
 	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
 	evtimer_add(app->timer, &tv);
-	app->state = CM_APP_ROUTED;
-	cm_metrics_route(CM_ROUTE_ROUTED);
 	app->inst = inst;
-	cm_list_push_head(&inst->apps, &app->inst_node);
-	inst->napps++;
+	app_set_state(app, CM_APP_ROUTED);
+	cm_metrics_route(CM_ROUTE_ROUTED);
 	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
 			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
 			 app->application_name, cm_proto_tsa_name(r->tsa), inst->label);
@@ -553,7 +612,7 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
 	app->local = reg->local;
-	app->state = CM_APP_REGISTERED;
+	app_set_state(app, CM_APP_REGISTERED);
 	cm_instance_forward_session(app->inst, CM_MSG_REGISTER, reg->backend_pid,
 								&reg->local);
 	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
@@ -617,7 +676,7 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 			app_free(app);
 			return false;
 		}
-		app->state = CM_APP_GREETED;
+		app_set_state(app, CM_APP_GREETED);
 		return true;
 	}
 	if (code == CM_PROTO_PG_SSL_CODE && app->state == CM_APP_STARTUP)
@@ -627,7 +686,7 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 			app_free(app);
 			return false;
 		}
-		app->state = CM_APP_SSL_STARTUP;
+		app_set_state(app, CM_APP_SSL_STARTUP);
 		return true;
 	}
 	if ((code >> 16) >= 2 && (code >> 16) <= 3)
@@ -863,9 +922,7 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, CmRefusal why,
 	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
-	app->state = CM_APP_REFUSED;
-	cm_server.nrefused++;
-	cm_server.nappobjs++;
+	app_set_state(app, CM_APP_REFUSED);
 	cm_list_push_head(&cm_server.apps, &app->node);
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_enable(app->bev, EV_READ | EV_WRITE);
@@ -1015,7 +1072,6 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
-	app->state = CM_APP_STARTUP;
 	app->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	app->timer = evtimer_new(cm_server.base, app_timer_cb, app);
 	if (app->bev == NULL || app->timer == NULL)
@@ -1033,9 +1089,7 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	cm_list_push_head(&cm_server.apps, &app->node);
-	cm_server.nappobjs++;
-	app->counted = true;
-	cm_server.napps++;
+	app_set_state(app, CM_APP_STARTUP);
 
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_setwatermark(app->bev, EV_READ, 0, CM_PROTO_PG_MAX_STARTUP + CM_PROTO_MAX_MSG);

@@ -145,6 +145,7 @@ app_state_name(const CmApp *app)
 {
 	switch (app->state)
 	{
+		case CM_APP_NEW:
 		case CM_APP_STARTUP:
 		case CM_APP_SSL_STARTUP:
 		case CM_APP_GREETED:
@@ -157,6 +158,8 @@ app_state_name(const CmApp *app)
 			return "closing";
 		case CM_APP_REFUSED:
 			return "refused";
+		case CM_APP_CLOSED:
+			return "closed";
 	}
 	return "unknown";
 }

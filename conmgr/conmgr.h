@@ -222,25 +222,27 @@ typedef struct CmInstance
 /* States of an application connection. */
 typedef enum CmAppState
 {
-	CM_APP_STARTUP = 0,			/* waiting for the first packet */
+	CM_APP_NEW = 0,				/* being set up: nothing counted yet */
+	CM_APP_STARTUP,				/* waiting for the first packet */
 	CM_APP_SSL_STARTUP,			/* stock client: 'N' sent, waiting for startup */
 	CM_APP_GREETED,				/* greeting sent, waiting for 'R' */
 	CM_APP_ROUTED,				/* 'I' sent, waiting for 'J' */
 	CM_APP_REGISTERED,			/* 'J' received: established */
 	CM_APP_CLOSING,				/* last message queued, closing when sent */
-	CM_APP_REFUSED				/* refused at once: refusal queued, then the
+	CM_APP_REFUSED,				/* refused at once: refusal queued, then the
 								 * sending side shut; what the client sends
 								 * is read away until it closes */
+	CM_APP_CLOSED				/* closed: its socket and counts are given
+								 * back */
 } CmAppState;
 
 typedef struct CmApp
 {
 	uint64_t	id;
-	CmAppState	state;
+	CmAppState	state;			/* written by app_set_state() only */
 	struct bufferevent *bev;
 	struct event *timer;		/* handshake or linger deadline */
 	char		peer[64];		/* client's address:port on the conmgr socket */
-	bool		counted;		/* counts against max_app_connections */
 	bool		uid_known;		/* the kernel told the owner of the peer */
 	uid_t		uid;			/* then: the application's user */
 	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
