@@ -66,6 +66,9 @@ typedef struct CmUserCount
 	int			count;
 } CmUserCount;
 
+/* Application connections closed, freed by cm_app_free_closed (CmApp.node). */
+static CmList closed_apps;
+
 static CmUserCount *user_counts = NULL;
 static int	nuser_counts = 0;
 static int	user_counts_cap = 0;
@@ -252,27 +255,55 @@ app_set_state(CmApp *app, CmAppState new_state)
 	app->state = new_state;
 }
 
-/* Close and free an application connection. */
+/*
+ * Close an application connection: its socket, its deadline and its counts
+ * go now (app_set_state), and it moves from cm_server.apps to closed_apps.
+ * Its memory is freed by cm_app_free_closed() once the running callback
+ * has returned (cm_free_later), so that every caller, the connection's own
+ * callbacks included, can go on testing app->state (CM_APP_CLOSED).
+ */
 static void
-app_free(CmApp *app)
+app_close(CmApp *app)
 {
+	if (app->state == CM_APP_CLOSED)
+		return;
 	app_set_state(app, CM_APP_CLOSED);
 	cm_list_delete(&cm_server.apps, &app->node);
+	cm_list_push_head(&closed_apps, &app->node);
 	if (app->bev)
+	{
 		bufferevent_free(app->bev);
-	if (app->timer)
-		event_free(app->timer);
-	free(app);
+		app->bev = NULL;
+	}
+	evtimer_del(app->timer);
+	cm_free_later();
 	cm_check_shutdown();
+}
+
+/*
+ * Free the application connections closed since the last call (from
+ * cm_free_later's event, and at the end of the process).
+ */
+void
+cm_app_free_closed(void)
+{
+	while (!cm_list_is_empty(&closed_apps))
+	{
+		CmApp	   *app = cm_list_container(CmApp, node, cm_list_first(&closed_apps));
+
+		cm_list_delete(&closed_apps, &app->node);
+		event_free(app->timer);
+		free(app);
+	}
 }
 
 /*
  * Queue a last message (may be NULL) and close once it and whatever was
  * queued before it are written, or after CM_CLOSE_LINGER_MS if the peer
- * does not read.  Returns false when the connection was freed at once
- * (nothing to send, or no memory).
+ * does not read: the connection is CM_APP_CLOSING then, or CM_APP_CLOSED
+ * at once when there is nothing to send (or no memory).
  */
-static bool
+static void
 app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 {
 	struct timeval tv = {CM_CLOSE_LINGER_MS / 1000, (CM_CLOSE_LINGER_MS % 1000) * 1000};
@@ -281,13 +312,12 @@ app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 	if ((buf != NULL && len > 0 && bufferevent_write(app->bev, buf, len) != 0) ||
 		evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 	{
-		app_free(app);
-		return false;
+		app_close(app);
+		return;
 	}
-	/* the write callback frees it once the output buffer is empty */
+	/* the write callback closes it once the output buffer is empty */
 	bufferevent_enable(app->bev, EV_WRITE);
 	evtimer_add(app->timer, &tv);
-	return true;
 }
 
 /*
@@ -308,8 +338,8 @@ app_encode_notice(uint8_t type, uint16_t reason, const char *message,
 	return n;
 }
 
-/* Send a notice ('N', 'F', 'X') and close; false when freed at once. */
-static bool
+/* Send a notice ('N', 'F', 'X') and close (app_send_and_close). */
+static void
 app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 					 const char *message)
 {
@@ -317,7 +347,7 @@ app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 	size_t		n;
 
 	n = app_encode_notice(type, reason, message, buf, sizeof(buf));
-	return app_send_and_close(app, buf, n);
+	app_send_and_close(app, buf, n);
 }
 
 /* Send a PostgreSQL ErrorResponse (stock client) and close. */
@@ -388,10 +418,10 @@ app_choose_instance(uint8_t tsa)
 }
 
 /*
- * Answer a route request.  Returns false when the connection was freed
- * (the caller must not touch it again).
+ * Answer a route request: with an instance (CM_APP_ROUTED), or with "no
+ * instance" and close.
  */
-static bool
+static void
 app_route(CmApp *app, const CmProtoRoute *r)
 {
 	CmInstance *inst;
@@ -409,8 +439,9 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 	{
 		cm_metrics_route(CM_ROUTE_STOPPING);
-		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
-									CM_STOPPING_MESSAGE);
+		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+							 CM_STOPPING_MESSAGE);
+		return;
 	}
 
 	inst = app_choose_instance(r->tsa);
@@ -441,7 +472,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					   app->peer, (unsigned) r->client_pid, app->application_name,
 					   cm_proto_tsa_name(r->tsa));
 		cm_metrics_route(CM_ROUTE_NO_INSTANCE);
-		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
+		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
+		return;
 	}
 
 	memset(&msg, 0, sizeof(msg));
@@ -455,8 +487,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 	{
 		cm_error("application connection from %s: could not send the instance", app->peer);
-		app_free(app);
-		return false;
+		app_close(app);
+		return;
 	}
 
 	/* the SQL connection must now be registered within app_register_timeout */
@@ -470,7 +502,6 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
 			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
 			 app->application_name, cm_proto_tsa_name(r->tsa), inst->label);
-	return true;
 }
 
 /*
@@ -574,11 +605,11 @@ app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtex
 
 /*
  * Record the registration of an established SQL connection and forward it
- * to the instance's watchdog.  An address that is not one of the
- * application user's connected sockets is refused ('X', protocol
- * violation) and the connection closed; returns false then.
+ * to the instance's watchdog (CM_APP_REGISTERED).  An address that is not
+ * one of the application user's connected sockets is refused ('X',
+ * protocol violation) and the connection closed.
  */
-static bool
+static void
 app_register(CmApp *app, const CmProtoAppRegister *reg)
 {
 	char		addr[80];
@@ -599,15 +630,15 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 		{
 			cm_debug("application connection from %s closed right after registering backend PID %u: %s",
 					 app->peer, (unsigned) reg->backend_pid, why);
-			app_free(app);
-			return false;
+			app_close(app);
+			return;
 		}
 		cm_log_limited(&limit_register_owner, CM_LOG_WARNING,
 					   "application connection from %s (pid %u, application \"%s\"): registration of backend PID %u refused: %s",
 					   app->peer, (unsigned) app->client_pid, app->application_name,
 					   (unsigned) reg->backend_pid, why);
 		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, why);
-		return false;
+		return;
 	}
 	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
@@ -618,7 +649,6 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
 			 (unsigned long long) app->id, (unsigned) reg->backend_pid,
 			 app->inst->label, addr);
-	return true;
 }
 
 /* A client broke the protocol: say why, log it, close. */
@@ -633,7 +663,8 @@ app_protocol_error(CmApp *app, const char *reason)
 
 /*
  * Handle the first packet (or, after 'N' to an SSLRequest, the
- * StartupMessage).  Returns false when the connection was closed.
+ * StartupMessage), which may close the connection.  Returns false when the
+ * packet is not whole yet: nothing was taken from the input.
  */
 static bool
 app_startup_packet(CmApp *app, struct evbuffer *in)
@@ -652,16 +683,16 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 	if (st != CM_PROTO_OK)
 	{
 		cm_debug("application connection from %s: %s; closing", app->peer, reason);
-		app_free(app);
-		return false;
+		app_close(app);
+		return true;
 	}
 	evbuffer_drain(in, plen);
 
 	if (code == CM_PROTO_PG_CANCEL_CODE)
 	{
 		cm_debug("application connection from %s: cancel request ignored", app->peer);
-		app_free(app);
-		return false;
+		app_close(app);
+		return true;
 	}
 	if (code == CM_PROTO_PG_GSS_CODE && app->state == CM_APP_STARTUP)
 	{
@@ -673,8 +704,8 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 		n = cm_proto_encode_greeting(buf, sizeof(buf), text);
 		if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 		{
-			app_free(app);
-			return false;
+			app_close(app);
+			return true;
 		}
 		app_set_state(app, CM_APP_GREETED);
 		return true;
@@ -683,8 +714,8 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 	{
 		if (bufferevent_write(app->bev, "N", 1) != 0)
 		{
-			app_free(app);
-			return false;
+			app_close(app);
+			return true;
 		}
 		app_set_state(app, CM_APP_SSL_STARTUP);
 		return true;
@@ -693,18 +724,19 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 	{
 		/* a StartupMessage: protocol 2.0 or 3.x */
 		app_refuse_stock_client(app);
-		return false;
+		return true;
 	}
 	cm_debug("application connection from %s: unexpected request code %u; closing",
 			 app->peer, (unsigned) code);
-	app_free(app);
-	return false;
+	app_close(app);
+	return true;
 }
 
 /*
  * Read callback of an application connection: handle every whole packet
  * or frame in the input, according to the connection's state.  Stops as
- * soon as the connection is closed or freed.
+ * soon as the connection is closed; the input of a closing one is read
+ * away.
  */
 static void
 app_read_cb(struct bufferevent *bev, void *arg)
@@ -713,7 +745,7 @@ app_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t		len;
 
-	while ((len = evbuffer_get_length(in)) > 0)
+	while (app->state != CM_APP_CLOSED && (len = evbuffer_get_length(in)) > 0)
 	{
 		size_t		want;
 		uint8_t    *p;
@@ -749,15 +781,9 @@ app_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, flen);
 
 		if (app->state == CM_APP_GREETED && msg.type == CM_MSG_ROUTE)
-		{
-			if (!app_route(app, &msg.u.route))
-				return;
-		}
+			app_route(app, &msg.u.route);
 		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
-		{
-			if (!app_register(app, &msg.u.app_register))
-				return;
-		}
+			app_register(app, &msg.u.app_register);
 		else
 		{
 			char		r[128];
@@ -786,7 +812,7 @@ app_write_cb(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	if (app->state == CM_APP_CLOSING)
-		app_free(app);
+		app_close(app);
 	else if (app->state == CM_APP_REFUSED && !app->write_shut)
 	{
 		app->write_shut = true;
@@ -809,7 +835,7 @@ app_event_cb(struct bufferevent *bev, short what, void *arg)
 			cm_debug("application connection %llu from %s closed (backend PID %u)",
 					 (unsigned long long) app->id, app->peer,
 					 (unsigned) app->backend_pid);
-		app_free(app);
+		app_close(app);
 	}
 }
 
@@ -842,7 +868,7 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
 					   app->peer, cm_server.cfg.app_handshake_timeout);
-	app_free(app);
+	app_close(app);
 }
 
 /*
@@ -1339,7 +1365,7 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 		if (n > 0)
 			cm_metrics_notice(reason);
 		if (app->notice_out)
-			app_free(app);
+			app_close(app);
 		else
 			app_send_and_close(app, NULL, 0);	/* once the queue is written */
 	}
@@ -1402,7 +1428,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 		}
 		else if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 			cm_flush_now(app->bev);
-		app_free(app);
+		app_close(app);
 	}
 }
 
@@ -1413,5 +1439,6 @@ void
 cm_app_free_all(void)
 {
 	while (!cm_list_is_empty(&cm_server.apps))
-		app_free(cm_list_container(CmApp, node, cm_list_first(&cm_server.apps)));
+		app_close(cm_list_container(CmApp, node, cm_list_first(&cm_server.apps)));
+	cm_app_free_closed();
 }

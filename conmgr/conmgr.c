@@ -428,6 +428,31 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	*ok = true;
 }
 
+/* The event that frees closed objects (cm_free_later). */
+static struct event *free_later_event = NULL;
+
+static void
+free_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	cm_app_free_closed();
+}
+
+/*
+ * Have the objects closed meanwhile freed once the running callback has
+ * returned, in the same turn of the event loop.  Closing an object never
+ * frees it, so no caller (not even the object's own callback, which may
+ * have closed it) is left holding freed memory: callers test the object's
+ * state instead.  One event for the process, made active with no timeout;
+ * the watchdog frees its closed peers at the end of a loop cycle the same
+ * way.
+ */
+void
+cm_free_later(void)
+{
+	if (free_later_event)
+		event_active(free_later_event, EV_TIMEOUT, 0);
+}
+
 /*
  * Leave the event loop once a shutdown has nothing left to wait for.  A
  * smart shutdown waits for the application connections, not for the
@@ -643,7 +668,9 @@ main(int argc, char **argv)
 
 	event_set_log_callback(libevent_log_cb);
 	cm_server.base = event_base_new();
-	if (cm_server.base == NULL)
+	if (cm_server.base != NULL)
+		free_later_event = event_new(cm_server.base, -1, 0, free_later_cb, NULL);
+	if (cm_server.base == NULL || free_later_event == NULL)
 	{
 		cm_fatal("could not initialize the event loop");
 		remove_files();
@@ -684,6 +711,8 @@ main(int argc, char **argv)
 	remove_files();
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);
+	event_free(free_later_event);
+	free_later_event = NULL;
 	event_base_free(cm_server.base);
 	cm_info("conmgr stopped");
 	cm_config_free(&cm_server.cfg);

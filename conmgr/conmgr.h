@@ -233,7 +233,8 @@ typedef enum CmAppState
 								 * sending side shut; what the client sends
 								 * is read away until it closes */
 	CM_APP_CLOSED				/* closed: its socket and counts are given
-								 * back */
+								 * back, its memory is freed soon
+								 * (cm_free_later) */
 } CmAppState;
 
 typedef struct CmApp
@@ -344,6 +345,7 @@ extern void cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 extern void cm_app_notify_attrs_changed(CmInstance *inst);
 extern void cm_app_close_all(uint16_t reason, const char *message);
 extern void cm_app_free_all(void);
+extern void cm_app_free_closed(void);
 
 /* cm_listen.c */
 extern bool cm_listen_loopback(CmListenSet *set);
@@ -367,6 +369,7 @@ extern bool cm_ctl_server_start(void);
 extern void cm_ctl_server_stop(void);
 
 /* conmgr.c */
+extern void cm_free_later(void);
 extern void cm_check_shutdown(void);
 extern void cm_reload_config(char *report, size_t cap, bool *ok);
 
