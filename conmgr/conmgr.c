@@ -435,6 +435,7 @@ static void
 free_later_cb(evutil_socket_t fd, short what, void *arg)
 {
 	cm_app_free_closed();
+	cm_instance_free_removed();
 }
 
 /*

@@ -143,7 +143,10 @@ typedef enum CmInstState
 	CM_INST_WAITING = 0,		/* not connected; a retry is scheduled */
 	CM_INST_CONNECTING,			/* name resolution or TCP connect in progress */
 	CM_INST_HELLO,				/* hello sent, waiting for welcome */
-	CM_INST_UP					/* heartbeats flowing */
+	CM_INST_UP,					/* heartbeats flowing */
+	CM_INST_REMOVED				/* removed by a reload: stopped, out of
+								 * cm_server.instances, freed soon
+								 * (cm_free_later) */
 } CmInstState;
 
 /* One instance of the set and its heartbeat connection. */
@@ -201,6 +204,7 @@ typedef struct CmInstance
 
 	int			napps;			/* routed application connections */
 	CmList		apps;			/* list of them (CmApp.inst_node) */
+	CmListNode	removed_node;	/* when REMOVED: in the list to free */
 
 	/* heartbeats as datagrams (protocol 1.2): cm_dgram.c */
 	evutil_socket_t dgram_fd;	/* connected UDP socket, or -1 */
@@ -317,6 +321,7 @@ extern void cm_instance_add(int n);
 extern void cm_instance_remove(int n);
 extern void cm_instance_goodbye_all(void);
 extern void cm_instance_free_all(void);
+extern void cm_instance_free_removed(void);
 extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 										uint32_t backend_pid,
 										const CmProtoAddr *addr);
@@ -324,7 +329,7 @@ extern const char *cm_instance_state_name(const CmInstance *inst);
 extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
 extern void cm_instance_heartbeat(CmInstance *inst, bool extra);
-extern bool cm_instance_heartbeat_reply(CmInstance *inst,
+extern void cm_instance_heartbeat_reply(CmInstance *inst,
 										const CmProtoHeartbeat *hb,
 										bool datagram);
 
