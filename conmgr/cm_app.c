@@ -46,8 +46,6 @@
 #include "cm_sockdiag.h"
 #include "conmgr.h"
 
-static struct event *accept_retry_timer = NULL;
-
 /* Rate limits of the messages an application can cause at will. */
 static CmLogLimit limit_stock_client;
 static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
@@ -1125,12 +1123,6 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	evtimer_add(app->timer, &tv);
 }
 
-static void
-accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	cm_listen_enable(&cm_server.app_listen, true);
-}
-
 /*
  * accept() failed, typically EMFILE.  Pause the listeners for a second
  * instead of spinning on a socket that stays readable.
@@ -1139,13 +1131,11 @@ static void
 app_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	int			err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {1, 0};
 
 	cm_error("could not accept an application connection: %s%s",
 			 evutil_socket_error_to_string(err),
 			 err == EMFILE || err == ENFILE ? " (raise the open-files limit, see docs/conmgr.md)" : "");
-	cm_listen_enable(&cm_server.app_listen, false);
-	evtimer_add(accept_retry_timer, &tv);
+	cm_listen_pause(&cm_server.app_listen);
 }
 
 /*
@@ -1202,15 +1192,8 @@ cm_app_listen(void)
 {
 	CmListenSet *set = &cm_server.app_listen;
 
-	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
-	set->port = cm_server.cfg.port;
-	set->purpose = "";
-	set->clients = "applications";
-	set->accept_cb = app_accept_cb;
-	set->error_cb = app_accept_error_cb;
-	set->arg = NULL;
-	set->backlog = 1024;
-	if (!cm_listen_loopback(set))
+	if (!cm_listen_loopback(set, cm_server.cfg.port, 1024, "", "applications",
+							app_accept_cb, app_accept_error_cb))
 		return false;
 	app_check_sockdiag(set->family);
 	return true;
@@ -1225,11 +1208,6 @@ void
 cm_app_stop_listening(void)
 {
 	cm_listen_close(&cm_server.app_listen);
-	if (accept_retry_timer)
-	{
-		event_free(accept_retry_timer);
-		accept_retry_timer = NULL;
-	}
 }
 
 /*

@@ -119,22 +119,23 @@ typedef struct CmMetrics
 
 /*
  * The listeners of one TCP port of conmgr, on the loopback addresses
- * (cm_listen.c).  The caller fills in the first fields.
+ * (cm_listen.c).  The arguments of cm_listen_loopback() fill in the first
+ * fields; the callbacks are called with the set as their argument.
  */
 typedef struct CmListenSet
 {
 	int			port;
+	int			backlog;
 	const char *purpose;		/* "" or "for metrics ", for the log */
 	const char *clients;		/* "applications", for error messages */
 	evconnlistener_cb accept_cb;
 	evconnlistener_errorcb error_cb;
-	void	   *arg;
-	int			backlog;
 
 	struct evconnlistener *listeners[2];
 	int			nlisteners;
 	int			family;			/* of the first one bound */
 	char		desc[32];		/* "127.0.0.1 and ::1", for status */
+	struct event *resume_timer; /* ends a cm_listen_pause() */
 } CmListenSet;
 
 /* States of a heartbeat connection. */
@@ -353,8 +354,11 @@ extern void cm_app_free_all(void);
 extern void cm_app_free_closed(void);
 
 /* cm_listen.c */
-extern bool cm_listen_loopback(CmListenSet *set);
-extern void cm_listen_enable(CmListenSet *set, bool on);
+extern bool cm_listen_loopback(CmListenSet *set, int port, int backlog,
+							   const char *purpose, const char *clients,
+							   evconnlistener_cb accept_cb,
+							   evconnlistener_errorcb error_cb);
+extern void cm_listen_pause(CmListenSet *set);
 extern void cm_listen_close(CmListenSet *set);
 
 /* cm_metrics.c */
