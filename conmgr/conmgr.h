@@ -8,6 +8,13 @@
  * bufferevent owned by its object; every deadline is an evtimer of that
  * object, measured on the monotonic clock.  Nothing blocks.
  *
+ * Lifetimes: an application connection (CmApp) or an instance (CmInstance)
+ * is never freed where it is closed or removed, which may be inside one of
+ * its own callbacks.  Closing gives back its socket, timers and counts,
+ * marks it (CM_APP_CLOSED, CM_INST_REMOVED) and queues it; cm_free_later()
+ * frees the queues once the running callback has returned.  Code that may
+ * have closed an object tests its state, never a return value.
+ *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
  * IDENTIFICATION
