@@ -46,8 +46,6 @@
 #include "cm_sockdiag.h"
 #include "conmgr.h"
 
-static struct event *accept_retry_timer = NULL;
-
 /* Rate limits of the messages an application can cause at will. */
 static CmLogLimit limit_stock_client;
 static CmLogLimit limit_no_instance[CM_TSA_MAX + 1];
@@ -65,6 +63,9 @@ typedef struct CmUserCount
 	uid_t		uid;
 	int			count;
 } CmUserCount;
+
+/* Application connections closed, freed by cm_app_free_closed (CmApp.node). */
+static CmList closed_apps;
 
 static CmUserCount *user_counts = NULL;
 static int	nuser_counts = 0;
@@ -134,106 +135,187 @@ user_count_remove(uid_t uid)
 static CmApp *
 app_other_holder(CmInstance *inst, const CmApp *app, uint32_t backend_pid)
 {
-	CmApp	   *a;
+	CmListIter	it;
 
-	for (a = inst->apps; a; a = a->inst_next)
+	cm_list_foreach(it, &inst->apps)
+	{
+		CmApp	   *a = cm_list_container(CmApp, inst_node, it.cur);
+
 		if (a != app && a->state == CM_APP_REGISTERED &&
 			a->backend_pid == backend_pid)
 			return a;
+	}
 	return NULL;
 }
 
-/* Remove the application from its instance and from the connection count. */
+/*
+ * What follows from an application connection's state: it counts against
+ * max_app_connections (and its user's limit) from its acceptance until it
+ * starts closing; it is on its instance's list when routed or registered;
+ * it holds a descriptor from its acceptance (or refusal) until it is
+ * closed.
+ */
+static bool
+app_state_counted(CmAppState s)
+{
+	return s >= CM_APP_STARTUP && s <= CM_APP_REGISTERED;
+}
+
+static bool
+app_state_routed(CmAppState s)
+{
+	return s == CM_APP_ROUTED || s == CM_APP_REGISTERED;
+}
+
+static bool
+app_state_holds_fd(CmAppState s)
+{
+	return s != CM_APP_NEW && s != CM_APP_CLOSED;
+}
+
+/*
+ * Take the application off its instance's list; a registered one is
+ * unregistered at the watchdog unless another connection holds the same
+ * backend PID (app_other_holder).
+ */
 static void
-app_detach(CmApp *app)
+app_leave_instance(CmApp *app)
 {
 	CmInstance *inst = app->inst;
 
-	if (inst)
+	/*
+	 * Nothing is forwarded to an instance that is not up: do not look for
+	 * another holder then.  When an instance fails, every one of its
+	 * connections is detached in turn, and that scan of the instance's
+	 * connections would make the notification quadratic.
+	 */
+	if (app->state == CM_APP_REGISTERED && inst->state == CM_INST_UP &&
+		app_other_holder(inst, app, app->backend_pid) == NULL)
+		cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
+									app->backend_pid, &app->local);
+	cm_list_delete(&inst->apps, &app->inst_node);
+	inst->napps--;
+	app->inst = NULL;
+}
+
+/* The connection no longer counts against max_app_connections. */
+static void
+app_uncount(CmApp *app)
+{
+	cm_server.napps--;
+	if (app->uid_known)
+		user_count_remove(app->uid);
+	if (cm_server.refusing &&
+		cm_server.napps < cm_server.cfg.max_app_connections)
 	{
-		/*
-		 * Nothing is forwarded to an instance that is not up: do not look
-		 * for another holder then.  When an instance fails, every one of
-		 * its connections is detached in turn, and that scan of the
-		 * instance's connections would make the notification quadratic.
-		 */
-		if (app->state == CM_APP_REGISTERED && inst->state == CM_INST_UP &&
-			app_other_holder(inst, app, app->backend_pid) == NULL)
-			cm_instance_forward_session(inst, CM_MSG_UNREGISTER,
-										app->backend_pid, &app->local);
-		if (app->inst_prev)
-			app->inst_prev->inst_next = app->inst_next;
-		else
-			inst->apps = app->inst_next;
-		if (app->inst_next)
-			app->inst_next->inst_prev = app->inst_prev;
-		inst->napps--;
-		app->inst = NULL;
-		app->inst_prev = app->inst_next = NULL;
-	}
-	if (app->counted)
-	{
-		app->counted = false;
-		cm_server.napps--;
-		if (app->uid_known)
-			user_count_remove(app->uid);
-		if (cm_server.refusing &&
-			cm_server.napps < cm_server.cfg.max_app_connections)
-		{
-			cm_info("accepting application connections again; %llu refused while max_app_connections (%d) was reached",
-					(unsigned long long) cm_server.refused_since,
-					cm_server.cfg.max_app_connections);
-			cm_server.refusing = false;
-			cm_server.refused_since = 0;
-		}
+		cm_info("accepting application connections again; %llu refused while max_app_connections (%d) was reached",
+				(unsigned long long) cm_server.refused_since,
+				cm_server.cfg.max_app_connections);
+		cm_server.refusing = false;
+		cm_server.refused_since = 0;
 	}
 }
 
-/* Close and free an application connection. */
+/*
+ * Move an application connection to state new_state.  The only writer of
+ * app->state, and of the counts that follow from it (app_state_counted and
+ * the others above): its instance's list and inst->napps (entering ROUTED
+ * needs app->inst set; leaving REGISTERED unregisters), cm_server.napps
+ * and the per-user count (taken at acceptance, where it may fail, and
+ * given back here), cm_server.nrefused and cm_server.nappobjs.
+ */
 static void
-app_free(CmApp *app)
+app_set_state(CmApp *app, CmAppState new_state)
 {
-	app_detach(app);
-	if (app->state == CM_APP_REFUSED)
+	CmAppState	old = app->state;
+
+	if (new_state == old)
+		return;
+	if (app_state_routed(old) && !app_state_routed(new_state))
+		app_leave_instance(app);
+	else if (!app_state_routed(old) && app_state_routed(new_state))
+	{
+		cm_list_push_head(&app->inst->apps, &app->inst_node);
+		app->inst->napps++;
+	}
+	if (app_state_counted(old) && !app_state_counted(new_state))
+		app_uncount(app);
+	else if (!app_state_counted(old) && app_state_counted(new_state))
+		cm_server.napps++;
+	if (old == CM_APP_REFUSED)
 		cm_server.nrefused--;
-	cm_server.nappobjs--;
-	if (app->prev)
-		app->prev->next = app->next;
-	else
-		cm_server.apps = app->next;
-	if (app->next)
-		app->next->prev = app->prev;
+	if (new_state == CM_APP_REFUSED)
+		cm_server.nrefused++;
+	if (app_state_holds_fd(old) && !app_state_holds_fd(new_state))
+		cm_server.nappobjs--;
+	else if (!app_state_holds_fd(old) && app_state_holds_fd(new_state))
+		cm_server.nappobjs++;
+	app->state = new_state;
+}
+
+/*
+ * Close an application connection: its socket, its deadline and its counts
+ * go now (app_set_state), and it moves from cm_server.apps to closed_apps.
+ * Its memory is freed by cm_app_free_closed() once the running callback
+ * has returned (cm_free_later), so that every caller, the connection's own
+ * callbacks included, can go on testing app->state (CM_APP_CLOSED).
+ */
+static void
+app_close(CmApp *app)
+{
+	if (app->state == CM_APP_CLOSED)
+		return;
+	app_set_state(app, CM_APP_CLOSED);
+	cm_list_delete(&cm_server.apps, &app->node);
+	cm_list_push_head(&closed_apps, &app->node);
 	if (app->bev)
+	{
 		bufferevent_free(app->bev);
-	if (app->timer)
-		event_free(app->timer);
-	free(app);
+		app->bev = NULL;
+	}
+	evtimer_del(app->timer);
+	cm_free_later();
 	cm_check_shutdown();
+}
+
+/*
+ * Free the application connections closed since the last call (from
+ * cm_free_later's event, and at the end of the process).
+ */
+void
+cm_app_free_closed(void)
+{
+	while (!cm_list_is_empty(&closed_apps))
+	{
+		CmApp	   *app = cm_list_container(CmApp, node, cm_list_first(&closed_apps));
+
+		cm_list_delete(&closed_apps, &app->node);
+		event_free(app->timer);
+		free(app);
+	}
 }
 
 /*
  * Queue a last message (may be NULL) and close once it and whatever was
  * queued before it are written, or after CM_CLOSE_LINGER_MS if the peer
- * does not read.  Returns false when the connection was freed at once
- * (nothing to send, or no memory).
+ * does not read: the connection is CM_APP_CLOSING then, or CM_APP_CLOSED
+ * at once when there is nothing to send (or no memory).
  */
-static bool
+static void
 app_send_and_close(CmApp *app, const uint8_t *buf, size_t len)
 {
 	struct timeval tv = {CM_CLOSE_LINGER_MS / 1000, (CM_CLOSE_LINGER_MS % 1000) * 1000};
 
-	app_detach(app);
-	app->state = CM_APP_CLOSING;
+	app_set_state(app, CM_APP_CLOSING);
 	if ((buf != NULL && len > 0 && bufferevent_write(app->bev, buf, len) != 0) ||
 		evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 	{
-		app_free(app);
-		return false;
+		app_close(app);
+		return;
 	}
-	/* the write callback frees it once the output buffer is empty */
+	/* the write callback closes it once the output buffer is empty */
 	bufferevent_enable(app->bev, EV_WRITE);
 	evtimer_add(app->timer, &tv);
-	return true;
 }
 
 /*
@@ -254,8 +336,8 @@ app_encode_notice(uint8_t type, uint16_t reason, const char *message,
 	return n;
 }
 
-/* Send a notice ('N', 'F', 'X') and close; false when freed at once. */
-static bool
+/* Send a notice ('N', 'F', 'X') and close (app_send_and_close). */
+static void
 app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 					 const char *message)
 {
@@ -263,7 +345,7 @@ app_notice_and_close(CmApp *app, uint8_t type, uint16_t reason,
 	size_t		n;
 
 	n = app_encode_notice(type, reason, message, buf, sizeof(buf));
-	return app_send_and_close(app, buf, n);
+	app_send_and_close(app, buf, n);
 }
 
 /* Send a PostgreSQL ErrorResponse (stock client) and close. */
@@ -334,10 +416,10 @@ app_choose_instance(uint8_t tsa)
 }
 
 /*
- * Answer a route request.  Returns false when the connection was freed
- * (the caller must not touch it again).
+ * Answer a route request: with an instance (CM_APP_ROUTED), or with "no
+ * instance" and close.
  */
-static bool
+static void
 app_route(CmApp *app, const CmProtoRoute *r)
 {
 	CmInstance *inst;
@@ -355,8 +437,9 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 	{
 		cm_metrics_route(CM_ROUTE_STOPPING);
-		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
-									CM_STOPPING_MESSAGE);
+		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_SHUTDOWN,
+							 CM_STOPPING_MESSAGE);
+		return;
 	}
 
 	inst = app_choose_instance(r->tsa);
@@ -387,7 +470,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 					   app->peer, (unsigned) r->client_pid, app->application_name,
 					   cm_proto_tsa_name(r->tsa));
 		cm_metrics_route(CM_ROUTE_NO_INSTANCE);
-		return app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
+		app_notice_and_close(app, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE, text);
+		return;
 	}
 
 	memset(&msg, 0, sizeof(msg));
@@ -401,8 +485,8 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 	{
 		cm_error("application connection from %s: could not send the instance", app->peer);
-		app_free(app);
-		return false;
+		app_close(app);
+		return;
 	}
 
 	/* the SQL connection must now be registered within app_register_timeout */
@@ -410,19 +494,12 @@ app_route(CmApp *app, const CmProtoRoute *r)
 	tv.tv_sec = cm_server.cfg.app_register_timeout / 1000;
 	tv.tv_usec = (cm_server.cfg.app_register_timeout % 1000) * 1000;
 	evtimer_add(app->timer, &tv);
-	app->state = CM_APP_ROUTED;
-	cm_metrics_route(CM_ROUTE_ROUTED);
 	app->inst = inst;
-	app->inst_prev = NULL;
-	app->inst_next = inst->apps;
-	if (inst->apps)
-		inst->apps->inst_prev = app;
-	inst->apps = app;
-	inst->napps++;
+	app_set_state(app, CM_APP_ROUTED);
+	cm_metrics_route(CM_ROUTE_ROUTED);
 	cm_debug("application connection %llu from %s (pid %u, application \"%s\", target_session_attrs=%s) routed to %s",
 			 (unsigned long long) app->id, app->peer, (unsigned) r->client_pid,
 			 app->application_name, cm_proto_tsa_name(r->tsa), inst->label);
-	return true;
 }
 
 /*
@@ -526,11 +603,11 @@ app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtex
 
 /*
  * Record the registration of an established SQL connection and forward it
- * to the instance's watchdog.  An address that is not one of the
- * application user's connected sockets is refused ('X', protocol
- * violation) and the connection closed; returns false then.
+ * to the instance's watchdog (CM_APP_REGISTERED).  An address that is not
+ * one of the application user's connected sockets is refused ('X',
+ * protocol violation) and the connection closed.
  */
-static bool
+static void
 app_register(CmApp *app, const CmProtoAppRegister *reg)
 {
 	char		addr[80];
@@ -551,26 +628,25 @@ app_register(CmApp *app, const CmProtoAppRegister *reg)
 		{
 			cm_debug("application connection from %s closed right after registering backend PID %u: %s",
 					 app->peer, (unsigned) reg->backend_pid, why);
-			app_free(app);
-			return false;
+			app_close(app);
+			return;
 		}
 		cm_log_limited(&limit_register_owner, CM_LOG_WARNING,
 					   "application connection from %s (pid %u, application \"%s\"): registration of backend PID %u refused: %s",
 					   app->peer, (unsigned) app->client_pid, app->application_name,
 					   (unsigned) reg->backend_pid, why);
 		app_notice_and_close(app, CM_MSG_REFUSE, CM_REASON_PROTOCOL, why);
-		return false;
+		return;
 	}
 	evtimer_del(app->timer);
 	app->backend_pid = reg->backend_pid;
 	app->local = reg->local;
-	app->state = CM_APP_REGISTERED;
+	app_set_state(app, CM_APP_REGISTERED);
 	cm_instance_forward_session(app->inst, CM_MSG_REGISTER, reg->backend_pid,
 								&reg->local);
 	cm_debug("application connection %llu registered: backend PID %u on %s, client address %s",
 			 (unsigned long long) app->id, (unsigned) reg->backend_pid,
 			 app->inst->label, addr);
-	return true;
 }
 
 /* A client broke the protocol: say why, log it, close. */
@@ -585,7 +661,8 @@ app_protocol_error(CmApp *app, const char *reason)
 
 /*
  * Handle the first packet (or, after 'N' to an SSLRequest, the
- * StartupMessage).  Returns false when the connection was closed.
+ * StartupMessage), which may close the connection.  Returns false when the
+ * packet is not whole yet: nothing was taken from the input.
  */
 static bool
 app_startup_packet(CmApp *app, struct evbuffer *in)
@@ -604,16 +681,16 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 	if (st != CM_PROTO_OK)
 	{
 		cm_debug("application connection from %s: %s; closing", app->peer, reason);
-		app_free(app);
-		return false;
+		app_close(app);
+		return true;
 	}
 	evbuffer_drain(in, plen);
 
 	if (code == CM_PROTO_PG_CANCEL_CODE)
 	{
 		cm_debug("application connection from %s: cancel request ignored", app->peer);
-		app_free(app);
-		return false;
+		app_close(app);
+		return true;
 	}
 	if (code == CM_PROTO_PG_GSS_CODE && app->state == CM_APP_STARTUP)
 	{
@@ -625,38 +702,39 @@ app_startup_packet(CmApp *app, struct evbuffer *in)
 		n = cm_proto_encode_greeting(buf, sizeof(buf), text);
 		if (n == 0 || bufferevent_write(app->bev, buf, n) != 0)
 		{
-			app_free(app);
-			return false;
+			app_close(app);
+			return true;
 		}
-		app->state = CM_APP_GREETED;
+		app_set_state(app, CM_APP_GREETED);
 		return true;
 	}
 	if (code == CM_PROTO_PG_SSL_CODE && app->state == CM_APP_STARTUP)
 	{
 		if (bufferevent_write(app->bev, "N", 1) != 0)
 		{
-			app_free(app);
-			return false;
+			app_close(app);
+			return true;
 		}
-		app->state = CM_APP_SSL_STARTUP;
+		app_set_state(app, CM_APP_SSL_STARTUP);
 		return true;
 	}
 	if ((code >> 16) >= 2 && (code >> 16) <= 3)
 	{
 		/* a StartupMessage: protocol 2.0 or 3.x */
 		app_refuse_stock_client(app);
-		return false;
+		return true;
 	}
 	cm_debug("application connection from %s: unexpected request code %u; closing",
 			 app->peer, (unsigned) code);
-	app_free(app);
-	return false;
+	app_close(app);
+	return true;
 }
 
 /*
  * Read callback of an application connection: handle every whole packet
  * or frame in the input, according to the connection's state.  Stops as
- * soon as the connection is closed or freed.
+ * soon as the connection is closed; the input of a closing one is read
+ * away.
  */
 static void
 app_read_cb(struct bufferevent *bev, void *arg)
@@ -665,7 +743,7 @@ app_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t		len;
 
-	while ((len = evbuffer_get_length(in)) > 0)
+	while (app->state != CM_APP_CLOSED && (len = evbuffer_get_length(in)) > 0)
 	{
 		size_t		want;
 		uint8_t    *p;
@@ -701,15 +779,9 @@ app_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, flen);
 
 		if (app->state == CM_APP_GREETED && msg.type == CM_MSG_ROUTE)
-		{
-			if (!app_route(app, &msg.u.route))
-				return;
-		}
+			app_route(app, &msg.u.route);
 		else if (app->state == CM_APP_ROUTED && msg.type == CM_MSG_APP_REGISTER)
-		{
-			if (!app_register(app, &msg.u.app_register))
-				return;
-		}
+			app_register(app, &msg.u.app_register);
 		else
 		{
 			char		r[128];
@@ -738,7 +810,7 @@ app_write_cb(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	if (app->state == CM_APP_CLOSING)
-		app_free(app);
+		app_close(app);
 	else if (app->state == CM_APP_REFUSED && !app->write_shut)
 	{
 		app->write_shut = true;
@@ -761,7 +833,7 @@ app_event_cb(struct bufferevent *bev, short what, void *arg)
 			cm_debug("application connection %llu from %s closed (backend PID %u)",
 					 (unsigned long long) app->id, app->peer,
 					 (unsigned) app->backend_pid);
-		app_free(app);
+		app_close(app);
 	}
 }
 
@@ -794,7 +866,7 @@ app_timer_cb(evutil_socket_t fd, short what, void *arg)
 		cm_log_limited(&limit_handshake, CM_LOG_INFO,
 					   "application connection from %s: no route request within app_handshake_timeout (%d ms); closing",
 					   app->peer, cm_server.cfg.app_handshake_timeout);
-	app_free(app);
+	app_close(app);
 }
 
 /*
@@ -874,13 +946,8 @@ app_refuse_at_once(evutil_socket_t fd, const char *peer, CmRefusal why,
 	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
-	app->state = CM_APP_REFUSED;
-	cm_server.nrefused++;
-	cm_server.nappobjs++;
-	app->next = cm_server.apps;
-	if (cm_server.apps)
-		cm_server.apps->prev = app;
-	cm_server.apps = app;
+	app_set_state(app, CM_APP_REFUSED);
+	cm_list_push_head(&cm_server.apps, &app->node);
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_enable(app->bev, EV_READ | EV_WRITE);
 	evtimer_add(app->timer, &tv);
@@ -1029,7 +1096,6 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	snprintf(app->peer, sizeof(app->peer), "%s", peer);
 	app->id = ++cm_server.next_app_id;
 	app->connected_wall = time(NULL);
-	app->state = CM_APP_STARTUP;
 	app->bev = bufferevent_socket_new(cm_server.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	app->timer = evtimer_new(cm_server.base, app_timer_cb, app);
 	if (app->bev == NULL || app->timer == NULL)
@@ -1046,13 +1112,8 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		free(app);
 		return;
 	}
-	app->next = cm_server.apps;
-	if (cm_server.apps)
-		cm_server.apps->prev = app;
-	cm_server.apps = app;
-	cm_server.nappobjs++;
-	app->counted = true;
-	cm_server.napps++;
+	cm_list_push_head(&cm_server.apps, &app->node);
+	app_set_state(app, CM_APP_STARTUP);
 
 	bufferevent_setcb(app->bev, app_read_cb, app_write_cb, app_event_cb, app);
 	bufferevent_setwatermark(app->bev, EV_READ, 0, CM_PROTO_PG_MAX_STARTUP + CM_PROTO_MAX_MSG);
@@ -1060,12 +1121,6 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	tv.tv_sec = cm_server.cfg.app_handshake_timeout / 1000;
 	tv.tv_usec = (cm_server.cfg.app_handshake_timeout % 1000) * 1000;
 	evtimer_add(app->timer, &tv);
-}
-
-static void
-accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	cm_listen_enable(&cm_server.app_listen, true);
 }
 
 /*
@@ -1076,13 +1131,11 @@ static void
 app_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	int			err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {1, 0};
 
 	cm_error("could not accept an application connection: %s%s",
 			 evutil_socket_error_to_string(err),
 			 err == EMFILE || err == ENFILE ? " (raise the open-files limit, see docs/conmgr.md)" : "");
-	cm_listen_enable(&cm_server.app_listen, false);
-	evtimer_add(accept_retry_timer, &tv);
+	cm_listen_pause(&cm_server.app_listen);
 }
 
 /*
@@ -1139,15 +1192,8 @@ cm_app_listen(void)
 {
 	CmListenSet *set = &cm_server.app_listen;
 
-	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
-	set->port = cm_server.cfg.port;
-	set->purpose = "";
-	set->clients = "applications";
-	set->accept_cb = app_accept_cb;
-	set->error_cb = app_accept_error_cb;
-	set->arg = NULL;
-	set->backlog = 1024;
-	if (!cm_listen_loopback(set))
+	if (!cm_listen_loopback(set, cm_server.cfg.port, 1024, "", "applications",
+							app_accept_cb, app_accept_error_cb))
 		return false;
 	app_check_sockdiag(set->family);
 	return true;
@@ -1162,11 +1208,6 @@ void
 cm_app_stop_listening(void)
 {
 	cm_listen_close(&cm_server.app_listen);
-	if (accept_retry_timer)
-	{
-		event_free(accept_retry_timer);
-		accept_retry_timer = NULL;
-	}
 }
 
 /*
@@ -1249,8 +1290,7 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 {
 	uint8_t		buf[CM_PROTO_MAX_MSG];
 	size_t		n;
-	CmApp	   *app;
-	CmApp	   *next;
+	CmListIter	it;
 	int			napps = inst->napps;
 	uint64_t	t0 = cm_now_us();
 	uint64_t	t_written;
@@ -1266,14 +1306,20 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 
 		if (fds && sent)
 		{
-			for (app = inst->apps; app && k < (size_t) napps; app = app->inst_next)
-				if (evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
+			cm_list_foreach(it, &inst->apps)
+			{
+				CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
+				if (k < (size_t) napps &&
+					evbuffer_get_length(bufferevent_get_output(app->bev)) == 0)
 					fds[k++] = bufferevent_getfd(app->bev);
+			}
 			fanout_send(fds, sent, k, buf, n);
 		}
 		k = 0;
-		for (app = inst->apps; app; app = app->inst_next)
+		cm_list_foreach(it, &inst->apps)
 		{
+			CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
 			ssize_t		w = -1;
 
 			if (fds && sent && k < (size_t) napps &&
@@ -1290,13 +1336,14 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 		free(sent);
 	}
 	t_written = cm_now_us();
-	for (app = inst->apps; app; app = next)
+	cm_list_foreach(it, &inst->apps)
 	{
-		next = app->inst_next;
+		CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
 		if (n > 0)
 			cm_metrics_notice(reason);
 		if (app->notice_out)
-			app_free(app);
+			app_close(app);
 		else
 			app_send_and_close(app, NULL, 0);	/* once the queue is written */
 	}
@@ -1314,12 +1361,12 @@ cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 void
 cm_app_notify_attrs_changed(CmInstance *inst)
 {
-	CmApp	   *app = inst->apps;
+	CmListIter	it;
 	int			n = 0;
 
-	while (app)
+	cm_list_foreach(it, &inst->apps)
 	{
-		CmApp	   *next = app->inst_next;
+		CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
 
 		if (!cm_proto_tsa_matches(app->tsa, inst->attrs))
 		{
@@ -1331,7 +1378,6 @@ cm_app_notify_attrs_changed(CmInstance *inst)
 			app_notice_and_close(app, CM_MSG_FAILURE, CM_REASON_ATTR_CHANGED, msg);
 			n++;
 		}
-		app = next;
 	}
 	if (n > 0)
 		cm_info("%s: notified %d application connection%s whose target_session_attrs no longer match",
@@ -1345,9 +1391,9 @@ cm_app_notify_attrs_changed(CmInstance *inst)
 void
 cm_app_close_all(uint16_t reason, const char *message)
 {
-	while (cm_server.apps)
+	while (!cm_list_is_empty(&cm_server.apps))
 	{
-		CmApp	   *app = cm_server.apps;
+		CmApp	   *app = cm_list_container(CmApp, node, cm_list_first(&cm_server.apps));
 
 		if (app->state == CM_APP_ROUTED || app->state == CM_APP_REGISTERED)
 		{
@@ -1360,7 +1406,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 		}
 		else if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 			cm_flush_now(app->bev);
-		app_free(app);
+		app_close(app);
 	}
 }
 
@@ -1370,6 +1416,7 @@ cm_app_close_all(uint16_t reason, const char *message)
 void
 cm_app_free_all(void)
 {
-	while (cm_server.apps)
-		app_free(cm_server.apps);
+	while (!cm_list_is_empty(&cm_server.apps))
+		app_close(cm_list_container(CmApp, node, cm_list_first(&cm_server.apps)));
+	cm_app_free_closed();
 }

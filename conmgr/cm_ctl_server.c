@@ -145,6 +145,7 @@ app_state_name(const CmApp *app)
 {
 	switch (app->state)
 	{
+		case CM_APP_NEW:
 		case CM_APP_STARTUP:
 		case CM_APP_SSL_STARTUP:
 		case CM_APP_GREETED:
@@ -157,6 +158,8 @@ app_state_name(const CmApp *app)
 			return "closing";
 		case CM_APP_REFUSED:
 			return "refused";
+		case CM_APP_CLOSED:
+			return "closed";
 	}
 	return "unknown";
 }
@@ -180,7 +183,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 	uint64_t	now = cm_now_us();
 	int			i;
 	int			shown = 0;
-	CmApp	   *app;
+	CmListIter	it;
 
 	fmt_wall(cm_server.started_wall, ts, sizeof(ts));
 	evbuffer_add_printf(out, "conmgr (PID %d) is %s in directory \"%s\"\n",
@@ -240,8 +243,9 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 		evbuffer_add_printf(out, "  %-6s %-22s %-8s %-20s %-16s %-8s %-11s %-10s %s\n",
 							"id", "conmgr peer", "pid", "application_name",
 							"target", "instance", "backend pid", "state", "connected");
-		for (app = cm_server.apps; app; app = app->next)
+		cm_list_foreach(it, &cm_server.apps)
 		{
+			CmApp	   *app = cm_list_container(CmApp, node, it.cur);
 			char		inst[16] = "-";
 			char		bpid[16] = "-";
 
@@ -275,7 +279,7 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 	char		ts[64];
 	uint64_t	now = cm_now_us();
 	int			i;
-	CmApp	   *app;
+	CmListIter	it;
 	bool		first;
 
 	fmt_iso(cm_server.started_wall, ts, sizeof(ts));
@@ -343,8 +347,10 @@ status_json(struct evbuffer *out, bool show_inst, bool show_apps)
 	{
 		evbuffer_add_printf(out, ", \"applications\": [");
 		first = true;
-		for (app = cm_server.apps; app; app = app->next)
+		cm_list_foreach(it, &cm_server.apps)
 		{
+			CmApp	   *app = cm_list_container(CmApp, node, it.cur);
+
 			if (app->state == CM_APP_CLOSING || app->state == CM_APP_REFUSED)
 				continue;
 			fmt_iso(app->connected_wall, ts, sizeof(ts));

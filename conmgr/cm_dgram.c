@@ -325,8 +325,12 @@ cm_dgram_tcp_answer(CmInstance *inst, uint64_t now)
 		dgram_use_tcp(inst, now, "datagrams stopped getting through while the TCP connection answers");
 }
 
-/* One datagram received: a reply of this session, or a drop counted. */
-static bool
+/*
+ * One datagram received: a reply of this session, or a drop counted.  A
+ * reply may tear the instance's heartbeat connection down, and its
+ * datagram socket with it (the caller tests inst->dgram_fd).
+ */
+static void
 dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 {
 	const uint8_t *id = cm_auth_datagram_id(buf, len);
@@ -339,29 +343,29 @@ dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 	if (id == NULL)
 	{
 		cm_metrics_dgram_dropped(CM_DGRAM_DROP_MALFORMED);
-		return true;
+		return;
 	}
 	if (memcmp(id, inst->keys.datagram_id, CM_AUTH_DGRAM_ID_LEN) != 0)
 	{
 		cm_metrics_dgram_dropped(CM_DGRAM_DROP_UNKNOWN);
-		return true;
+		return;
 	}
 	if (!cm_auth_datagram_open(inst->keys.to_conmgr, buf, len, &seq, &inner))
 	{
 		cm_metrics_dgram_dropped(CM_DGRAM_DROP_TAG);
-		return true;
+		return;
 	}
 	if (seq <= inst->dgram_seq_in)
 	{
 		cm_metrics_dgram_dropped(CM_DGRAM_DROP_REPLAY);
-		return true;
+		return;
 	}
 	if (cm_proto_decode(CM_DIR_TO_CONMGR_HB, buf + CM_AUTH_DGRAM_ID_LEN, inner,
 						&msg, &reason) != CM_PROTO_OK ||
 		msg.type != CM_MSG_HEARTBEAT_REPLY)
 	{
 		cm_metrics_dgram_dropped(CM_DGRAM_DROP_MALFORMED);
-		return true;
+		return;
 	}
 	inst->dgram_seq_in = seq;
 	now = cm_now_us();
@@ -380,7 +384,7 @@ dgram_handle(CmInstance *inst, uint8_t *buf, size_t len)
 							   CM_DGRAM_TCP_SLACK_MS);
 		cm_info("%s: heartbeats go as datagrams", inst->label);
 	}
-	return cm_instance_heartbeat_reply(inst, &msg.u.heartbeat, true);
+	cm_instance_heartbeat_reply(inst, &msg.u.heartbeat, true);
 }
 
 static void
@@ -405,9 +409,8 @@ dgram_read_cb(evutil_socket_t fd, short what, void *arg)
 			cm_metrics_dgram_dropped(CM_DGRAM_DROP_MALFORMED);
 			continue;
 		}
-		/* the instance may have been torn down: its socket is gone */
-		if (!dgram_handle(inst, buf, (size_t) r))
-			return;
+		/* the instance may be torn down: the loop ends when its socket is */
+		dgram_handle(inst, buf, (size_t) r);
 	}
 }
 

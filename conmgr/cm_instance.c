@@ -56,6 +56,9 @@ static void inst_read_cb(struct bufferevent *bev, void *arg);
 static void inst_event_cb(struct bufferevent *bev, short what, void *arg);
 static void inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Instances removed by a reload, freed by cm_instance_free_removed(). */
+static CmList removed_instances;
+
 uint64_t
 cm_now_us(void)
 {
@@ -107,6 +110,8 @@ cm_instance_state_name(const CmInstance *inst)
 			return inst->restarting ? "restarting" : "connecting";
 		case CM_INST_UP:
 			return (inst->attrs & CM_PROTO_ATTR_STOPPING) ? "draining" : "up";
+		case CM_INST_REMOVED:
+			return "removed";
 	}
 	return "unknown";
 }
@@ -403,6 +408,7 @@ inst_state_timer_cb(evutil_socket_t fd, short what, void *arg)
 								cm_server.cfg.connect_timeout);
 			break;
 		case CM_INST_UP:
+		case CM_INST_REMOVED:
 			break;
 	}
 }
@@ -460,17 +466,21 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst_heartbeat_cb(-1, 0, inst);
 	if (was_restarting)
 	{
-		CmApp	   *app;
+		CmListIter	it;
 		int			n = 0;
 
 		/* the new watchdog process knows none of our sessions */
-		for (app = inst->apps; app; app = app->inst_next)
+		cm_list_foreach(it, &inst->apps)
+		{
+			CmApp	   *app = cm_list_container(CmApp, inst_node, it.cur);
+
 			if (app->state == CM_APP_REGISTERED)
 			{
 				cm_instance_forward_session(inst, CM_MSG_REGISTER, app->backend_pid,
 											&app->local);
 				n++;
 			}
+		}
 		cm_info("%s: the watchdog is back after its restart; %d application connection%s kept, %d session%s registered again",
 				inst->label, inst->napps, inst->napps == 1 ? "" : "s", n, n == 1 ? "" : "s");
 		/* an attribute that changed meanwhile is routed and notified as usual */
@@ -517,11 +527,12 @@ inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A heartbeat reply arrived, by the connection or as a datagram.  Returns
- * false if the instance was torn down.  A reply to a heartbeat that a reply
- * by the other path answered already is ignored.
+ * A heartbeat reply arrived, by the connection or as a datagram.  A reply
+ * that no heartbeat awaits is a protocol violation and declares the
+ * instance down (the caller tests its state); one to a heartbeat that a
+ * reply by the other path answered already is ignored.
  */
-bool
+void
 cm_instance_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb,
 							bool datagram)
 {
@@ -533,17 +544,17 @@ cm_instance_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb,
 	{
 		if ((uint32_t) (inst->answered_seq - 1 - seq) < CM_HEARTBEAT_RING &&
 			inst->answered_seq > 1)
-			return true;		/* answered already */
+			return;				/* answered already */
 		if (datagram)
 		{
 			/* sealed by the watchdog, but not ours to take: ignored */
 			cm_metrics_dgram_dropped(CM_DGRAM_DROP_MALFORMED);
-			return true;
+			return;
 		}
 		inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 				  "protocol violation: reply to heartbeat %u, which is not outstanding",
 				  (unsigned) seq);
-		return false;
+		return;
 	}
 	if (!datagram)
 		cm_dgram_tcp_answer(inst, now);
@@ -555,7 +566,6 @@ cm_instance_heartbeat_reply(CmInstance *inst, const CmProtoHeartbeat *hb,
 	inst->heartbeats++;
 	inst_arm_timeout(inst, now);
 	inst_set_attrs(inst, hb->attrs);
-	return true;
 }
 
 /*
@@ -577,8 +587,11 @@ inst_goodbye(CmInstance *inst, uint16_t reason, const char *message)
 		cm_flush_now(inst->bev);
 }
 
-/* The watchdog's challenge: answer with our proof. */
-static bool
+/*
+ * The watchdog's challenge: answer with our proof, or fail the connection
+ * attempt.
+ */
+static void
 inst_challenge(CmInstance *inst, const CmProtoNonce *challenge)
 {
 	CmProtoMsg	msg;
@@ -586,18 +599,18 @@ inst_challenge(CmInstance *inst, const CmProtoNonce *challenge)
 	if (!inst->auth)
 	{
 		inst_connect_failed(inst, "the watchdog requires authentication: set secret_file in conmgr.conf to a file holding the watchdog's secret (watchdog.secret_file)");
-		return false;
+		return;
 	}
 	if (inst->challenged)
 	{
 		inst_connect_failed(inst, "protocol violation: a second authentication challenge");
-		return false;
+		return;
 	}
 	if (challenge->len != CM_AUTH_NONCE_LEN)
 	{
 		inst_connect_failed(inst, "protocol violation: the watchdog's challenge is %u bytes long, not %d",
 							(unsigned) challenge->len, CM_AUTH_NONCE_LEN);
-		return false;
+		return;
 	}
 	memcpy(inst->nonce_s, challenge->data, CM_AUTH_NONCE_LEN);
 	memset(&msg, 0, sizeof(msg));
@@ -609,25 +622,24 @@ inst_challenge(CmInstance *inst, const CmProtoNonce *challenge)
 							  msg.u.nonce.data))
 	{
 		inst_connect_failed(inst, "could not compute the authentication proof");
-		return false;
+		return;
 	}
 	inst->challenged = true;
 	if (!inst_send(inst, &msg))
 	{
 		inst_connect_failed(inst, "could not send the authentication proof");
-		return false;
+		return;
 	}
 	cm_debug("%s: authentication challenge answered", inst->label);
-	return true;
 }
 
 /*
  * The welcome.  When we asked for authentication, the watchdog must have
  * challenged us and must prove it holds the secret too; otherwise it could
  * be anything that speaks the protocol, and its attributes are not to be
- * trusted.
+ * trusted: the connection attempt fails then.
  */
-static bool
+static void
 inst_welcome(CmInstance *inst, const CmProtoWelcome *w)
 {
 	const char *problem = NULL;
@@ -669,18 +681,17 @@ inst_welcome(CmInstance *inst, const CmProtoWelcome *w)
 		 */
 		inst_goodbye(inst, CM_REASON_AUTH, problem);
 		inst_connect_failed(inst, "%s", problem);
-		return false;
+		return;
 	}
 	inst->authenticated = inst->auth;
 	inst_become_up(inst, w);
-	return true;
 }
 
 /*
- * Act on one message from the watchdog.  Returns false when the heartbeat
- * connection was closed (the caller must not touch inst->bev again).
+ * Act on one message from the watchdog.  It may close the heartbeat
+ * connection (inst->bev is then no longer the one the message came by).
  */
-static bool
+static void
 inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 {
 	const char *tname = cm_proto_type_name(CM_DIR_TO_CONMGR_HB, msg->type);
@@ -697,43 +708,46 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 		switch (msg->type)
 		{
 			case CM_MSG_WELCOME:
-				return inst_welcome(inst, &msg->u.welcome);
+				inst_welcome(inst, &msg->u.welcome);
+				return;
 			case CM_MSG_REFUSE:
 				inst_connect_failed(inst, "the watchdog refused the connection (%s): %s",
 									cm_proto_reason_name(msg->u.notice.reason),
 									text);
-				return false;
+				return;
 			case CM_MSG_CHALLENGE:
-				return inst_challenge(inst, &msg->u.nonce);
+				inst_challenge(inst, &msg->u.nonce);
+				return;
 			case CM_MSG_SHUTDOWN:
 			case CM_MSG_GOODBYE:
 				inst_connect_failed(inst, "the watchdog is shutting down: %s",
 									text);
-				return false;
+				return;
 			default:
 				inst_connect_failed(inst, "protocol violation: unexpected %s message before the welcome",
 									tname);
-				return false;
+				return;
 		}
 	}
 
 	switch (msg->type)
 	{
 		case CM_MSG_HEARTBEAT_REPLY:
-			return cm_instance_heartbeat_reply(inst, &msg->u.heartbeat, false);
+			cm_instance_heartbeat_reply(inst, &msg->u.heartbeat, false);
+			return;
 		case CM_MSG_ATTRIBUTES:
 			inst_set_attrs(inst, msg->u.attributes.attrs);
-			return true;
+			return;
 		case CM_MSG_SHUTDOWN:
 			inst_down(inst, CM_REASON_SHUTDOWN, CM_FAIL_SHUTDOWN,
 					  "the instance is shutting down: %s",
 					  text);
-			return false;
+			return;
 		case CM_MSG_GOODBYE:
 			if (msg->u.notice.reason == CM_REASON_RESTART)
 			{
 				inst_restarting(inst, text);
-				return false;
+				return;
 			}
 			/* FALLTHROUGH */
 		case CM_MSG_REFUSE:
@@ -744,11 +758,11 @@ inst_handle(CmInstance *inst, const CmProtoMsg *msg)
 					  "the watchdog closed the heartbeat connection (%s): %s",
 					  cm_proto_reason_name(msg->u.notice.reason),
 					  text);
-			return false;
+			return;
 		default:
 			inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
 					  "protocol violation: unexpected %s message from the watchdog", tname);
-			return false;
+			return;
 	}
 }
 
@@ -770,8 +784,9 @@ inst_integrity_failure(CmInstance *inst, const char *what)
 
 /*
  * Read callback of a heartbeat connection: decode every whole frame and act
- * on it.  A malformed frame drops the connection (the instance is declared
- * down if it was up).
+ * on it, as long as bev is the instance's connection (acting on a frame
+ * may close it).  A malformed frame drops the connection (the instance is
+ * declared down if it was up).
  */
 static void
 inst_read_cb(struct bufferevent *bev, void *arg)
@@ -780,7 +795,7 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t		len;
 
-	while ((len = evbuffer_get_length(in)) > 0)
+	while (inst->bev == bev && (len = evbuffer_get_length(in)) > 0)
 	{
 		size_t		want = len < CM_PROTO_MAX_MSG ? len : CM_PROTO_MAX_MSG;
 		uint8_t    *p = evbuffer_pullup(in, (ev_ssize_t) want);
@@ -830,8 +845,7 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 		inst->frame = frame;
 		inst->frame_len = inner;
 		evbuffer_drain(in, flen);
-		if (!inst_handle(inst, &msg))
-			return;
+		inst_handle(inst, &msg);
 	}
 }
 
@@ -1133,6 +1147,7 @@ inst_create(int n)
 	return inst;
 }
 
+/* Free an instance that no callback can reach any more. */
 static void
 inst_free(CmInstance *inst)
 {
@@ -1201,8 +1216,31 @@ cm_instance_remove(int n)
 			 inst->label);
 	inst_teardown(inst);
 	cm_app_notify_instance_down(inst, CM_REASON_CONFIG, notice);
-	inst_free(inst);
+
+	/* stopped: freed once the running callback has returned */
+	evtimer_del(inst->restart_timer);
+	inst->restarting = false;
+	inst->state = CM_INST_REMOVED;
+	cm_list_push_head(&removed_instances, &inst->removed_node);
+	cm_free_later();
 	cm_check_shutdown();
+}
+
+/*
+ * Free the instances removed since the last call (from cm_free_later's
+ * event, and at the end of the process).
+ */
+void
+cm_instance_free_removed(void)
+{
+	while (!cm_list_is_empty(&removed_instances))
+	{
+		CmInstance *inst = cm_list_container(CmInstance, removed_node,
+											 cm_list_first(&removed_instances));
+
+		cm_list_delete(&removed_instances, &inst->removed_node);
+		inst_free(inst);
+	}
 }
 
 /*
@@ -1252,4 +1290,5 @@ cm_instance_free_all(void)
 	for (i = 0; i < cm_server.ninstances; i++)
 		inst_free(cm_server.instances[i]);
 	cm_server.ninstances = 0;
+	cm_instance_free_removed();
 }

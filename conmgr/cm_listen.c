@@ -108,7 +108,7 @@ listen_one(CmListenSet *set, int family, const char *addrtext)
 				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
 		return LISTEN_FAILED;
 	}
-	lis = evconnlistener_new(cm_server.base, set->accept_cb, set->arg,
+	lis = evconnlistener_new(cm_server.base, set->accept_cb, set,
 							 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 							 set->backlog, fd);
 	if (lis == NULL)
@@ -126,7 +126,9 @@ listen_one(CmListenSet *set, int family, const char *addrtext)
 }
 
 /*
- * Listen on 127.0.0.1 and ::1 on set->port, with set's callbacks.  Every
+ * Listen on 127.0.0.1 and ::1 on port (backlog, the callbacks, and the
+ * words naming the listeners in the log, set->purpose, and their clients
+ * in errors, set->clients, are kept in set).  Every
  * loopback address the host has must be bound: were one of them held by
  * another program, that program would answer the clients that reach it
  * there (a client connecting to "localhost" may try either), so this
@@ -137,12 +139,17 @@ listen_one(CmListenSet *set, int family, const char *addrtext)
  * set->clients) and nothing stays bound.
  */
 bool
-cm_listen_loopback(CmListenSet *set)
+cm_listen_loopback(CmListenSet *set, int port, int backlog,
+				   const char *purpose, const char *clients,
+				   evconnlistener_cb accept_cb, evconnlistener_errorcb error_cb)
 {
 	ListenResult v4;
 	ListenResult v6;
 
-	set->nlisteners = 0;
+	*set = (CmListenSet) {
+		.port = port, .backlog = backlog, .purpose = purpose,
+		.clients = clients, .accept_cb = accept_cb, .error_cb = error_cb
+	};
 	v4 = listen_one(set, AF_INET, "127.0.0.1");
 	v6 = v4 == LISTEN_FAILED ? LISTEN_FAILED : listen_one(set, AF_INET6, "::1");
 	if (v4 == LISTEN_FAILED || v6 == LISTEN_FAILED)
@@ -166,9 +173,9 @@ cm_listen_loopback(CmListenSet *set)
 	return true;
 }
 
-/* Pause or resume accepting (after an accept error such as EMFILE). */
-void
-cm_listen_enable(CmListenSet *set, bool on)
+/* Pause or resume accepting. */
+static void
+listen_enable(CmListenSet *set, bool on)
 {
 	int			i;
 
@@ -181,6 +188,30 @@ cm_listen_enable(CmListenSet *set, bool on)
 	}
 }
 
+static void
+listen_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	listen_enable((CmListenSet *) arg, true);
+}
+
+/*
+ * accept() failed, typically EMFILE (the caller has logged why): pause the
+ * listeners of set for a second instead of spinning on a socket that stays
+ * readable.
+ */
+void
+cm_listen_pause(CmListenSet *set)
+{
+	struct timeval tv = {1, 0};
+
+	if (set->resume_timer == NULL)
+		set->resume_timer = evtimer_new(cm_server.base, listen_resume_cb, set);
+	if (set->resume_timer == NULL)
+		return;
+	listen_enable(set, false);
+	evtimer_add(set->resume_timer, &tv);
+}
+
 /* Close the listeners of set. */
 void
 cm_listen_close(CmListenSet *set)
@@ -190,4 +221,9 @@ cm_listen_close(CmListenSet *set)
 	for (i = 0; i < set->nlisteners; i++)
 		evconnlistener_free(set->listeners[i]);
 	set->nlisteners = 0;
+	if (set->resume_timer)
+	{
+		event_free(set->resume_timer);
+		set->resume_timer = NULL;
+	}
 }

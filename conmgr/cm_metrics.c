@@ -65,12 +65,10 @@ typedef struct CmMetricsConn
 	struct bufferevent *bev;
 	struct event *timer;		/* request deadline, then linger */
 	bool		peer_closed;	/* the client shut its sending side */
-	struct CmMetricsConn *prev;
-	struct CmMetricsConn *next;
+	CmListNode	node;			/* in conns */
 } CmMetricsConn;
 
-static CmMetricsConn *conns = NULL;
-static struct event *accept_retry_timer = NULL;
+static CmList conns;
 static CmLogLimit limit_cap;
 static CmLogLimit limit_accept;
 
@@ -85,6 +83,9 @@ static const char *const refusal_names[CM_REFUSE_COUNT] = {
 };
 static const char *const route_names[CM_ROUTE_COUNT] = {
 	"routed", "no_instance", "stopping"
+};
+static const char *const drop_names[CM_DGRAM_DROP_COUNT] = {
+	"malformed", "unknown", "tag", "replay"
 };
 
 /*
@@ -223,6 +224,23 @@ family(struct evbuffer *out, const char *name, const char *type,
 						name, type);
 }
 
+/*
+ * A counter family of one process-wide counter per value of an
+ * enumeration: name{label="names[k]"} values[k], for k below count.
+ */
+static void
+enum_counters(struct evbuffer *out, const char *name, const char *help,
+			  const char *label, const char *const *names,
+			  const uint64_t *values, int count)
+{
+	int			k;
+
+	family(out, name, "counter", help);
+	for (k = 0; k < count; k++)
+		evbuffer_add_printf(out, "%s{%s=\"%s\"} %llu\n", name, label, names[k],
+							(unsigned long long) values[k]);
+}
+
 /* cm_instance="N",host="...",port="P" of an instance. */
 static void
 instance_labels(const CmInstance *inst, char *buf, size_t cap)
@@ -359,17 +377,9 @@ metrics_render(struct evbuffer *out)
 							labels[i], dgram ? 0 : 1);
 	}
 
-	family(out, "conmgr_heartbeat_datagrams_dropped_total", "counter",
-		   "Datagrams received on the heartbeat datagram sockets and dropped, by cause: malformed (size, framing, not a reply), unknown (another session), tag (authentication failed), replay (an old sequence number: replayed or reordered).");
-	{
-		static const char *const drop_names[CM_DGRAM_DROP_COUNT] = {
-			"malformed", "unknown", "tag", "replay"
-		};
-
-		for (k = 0; k < CM_DGRAM_DROP_COUNT; k++)
-			evbuffer_add_printf(out, "conmgr_heartbeat_datagrams_dropped_total{reason=\"%s\"} %llu\n",
-								drop_names[k], (unsigned long long) m->dgram_dropped[k]);
-	}
+	enum_counters(out, "conmgr_heartbeat_datagrams_dropped_total",
+				  "Datagrams received on the heartbeat datagram sockets and dropped, by cause: malformed (size, framing, not a reply), unknown (another session), tag (authentication failed), replay (an old sequence number: replayed or reordered).",
+				  "reason", drop_names, m->dgram_dropped, CM_DGRAM_DROP_COUNT);
 
 	family(out, "conmgr_instance_app_connections", "gauge",
 		   "Application connections routed to the instance now.");
@@ -404,17 +414,13 @@ metrics_render(struct evbuffer *out)
 		   "Application connections now (counted against max_app_connections).");
 	evbuffer_add_printf(out, "conmgr_app_connections %d\n", cm_server.napps);
 
-	family(out, "conmgr_app_connections_refused_total", "counter",
-		   "New application connections refused at once, by cause.");
-	for (k = 0; k < CM_REFUSE_COUNT; k++)
-		evbuffer_add_printf(out, "conmgr_app_connections_refused_total{reason=\"%s\"} %llu\n",
-							refusal_names[k], (unsigned long long) m->refused[k]);
+	enum_counters(out, "conmgr_app_connections_refused_total",
+				  "New application connections refused at once, by cause.",
+				  "reason", refusal_names, m->refused, CM_REFUSE_COUNT);
 
-	family(out, "conmgr_app_routes_total", "counter",
-		   "Route requests answered, by result.");
-	for (k = 0; k < CM_ROUTE_COUNT; k++)
-		evbuffer_add_printf(out, "conmgr_app_routes_total{result=\"%s\"} %llu\n",
-							route_names[k], (unsigned long long) m->routes[k]);
+	enum_counters(out, "conmgr_app_routes_total",
+				  "Route requests answered, by result.",
+				  "result", route_names, m->routes, CM_ROUTE_COUNT);
 
 	family(out, "conmgr_metrics_connections_refused_total", "counter",
 		   "Connections to metrics_port refused because CM_METRICS_MAX_CONNECTIONS were open.");
@@ -436,12 +442,7 @@ cm_metrics_fds(void)
 static void
 conn_free(CmMetricsConn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	cm_list_delete(&conns, &c->node);
 	cm_server.nmetrics_conns--;
 	if (c->bev)
 		bufferevent_free(c->bev);
@@ -700,10 +701,7 @@ metrics_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	c->state = MC_READING;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
+	cm_list_push_head(&conns, &c->node);
 	cm_server.nmetrics_conns++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CM_METRICS_MAX_REQUEST);
@@ -711,24 +709,16 @@ metrics_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	evtimer_add(c->timer, &tv);
 }
 
-static void
-accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	cm_listen_enable(&cm_server.metrics_listen, true);
-}
-
 /* accept() failed (EMFILE...): pause the metrics listeners for a second. */
 static void
 metrics_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	int			err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {1, 0};
 
 	cm_log_limited(&limit_accept, CM_LOG_ERROR,
 				   "could not accept a metrics connection: %s",
 				   evutil_socket_error_to_string(err));
-	cm_listen_enable(&cm_server.metrics_listen, false);
-	evtimer_add(accept_retry_timer, &tv);
+	cm_listen_pause(&cm_server.metrics_listen);
 }
 
 /*
@@ -743,27 +733,16 @@ cm_metrics_listen(void)
 
 	if (cm_server.cfg.metrics_port == 0)
 		return true;
-	accept_retry_timer = evtimer_new(cm_server.base, accept_retry_cb, NULL);
-	set->port = cm_server.cfg.metrics_port;
-	set->purpose = "for metrics ";
-	set->clients = "metrics scrapes";
-	set->accept_cb = metrics_accept_cb;
-	set->error_cb = metrics_accept_error_cb;
-	set->arg = NULL;
-	set->backlog = 16;
-	return cm_listen_loopback(set);
+	return cm_listen_loopback(set, cm_server.cfg.metrics_port, 16, "for metrics ",
+							  "metrics scrapes", metrics_accept_cb,
+							  metrics_accept_error_cb);
 }
 
 /* Close the metrics listeners and connections (end of the process). */
 void
 cm_metrics_stop(void)
 {
-	while (conns)
-		conn_free(conns);
+	while (!cm_list_is_empty(&conns))
+		conn_free(cm_list_container(CmMetricsConn, node, cm_list_first(&conns)));
 	cm_listen_close(&cm_server.metrics_listen);
-	if (accept_retry_timer)
-	{
-		event_free(accept_retry_timer);
-		accept_retry_timer = NULL;
-	}
 }

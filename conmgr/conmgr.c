@@ -428,6 +428,32 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 	*ok = true;
 }
 
+/* The event that frees closed objects (cm_free_later). */
+static struct event *free_later_event = NULL;
+
+static void
+free_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	cm_app_free_closed();
+	cm_instance_free_removed();
+}
+
+/*
+ * Have the objects closed meanwhile freed once the running callback has
+ * returned, in the same turn of the event loop.  Closing an object never
+ * frees it, so no caller (not even the object's own callback, which may
+ * have closed it) is left holding freed memory: callers test the object's
+ * state instead.  One event for the process, made active with no timeout;
+ * the watchdog frees its closed peers at the end of a loop cycle the same
+ * way.
+ */
+void
+cm_free_later(void)
+{
+	if (free_later_event)
+		event_active(free_later_event, EV_TIMEOUT, 0);
+}
+
 /*
  * Leave the event loop once a shutdown has nothing left to wait for.  A
  * smart shutdown waits for the application connections, not for the
@@ -437,15 +463,19 @@ cm_reload_config(char *report, size_t cap, bool *ok)
 void
 cm_check_shutdown(void)
 {
-	CmApp	   *app;
+	CmListIter	it;
 
 	if (cm_server.shutdown == CM_SHUTDOWN_NONE)
 		return;
 	if (cm_server.shutdown == CM_SHUTDOWN_SMART)
 	{
-		for (app = cm_server.apps; app; app = app->next)
+		cm_list_foreach(it, &cm_server.apps)
+		{
+			CmApp	   *app = cm_list_container(CmApp, node, it.cur);
+
 			if (app->state != CM_APP_REFUSED)
 				return;
+		}
 	}
 	event_base_loopexit(cm_server.base, NULL);
 }
@@ -639,7 +669,9 @@ main(int argc, char **argv)
 
 	event_set_log_callback(libevent_log_cb);
 	cm_server.base = event_base_new();
-	if (cm_server.base == NULL)
+	if (cm_server.base != NULL)
+		free_later_event = event_new(cm_server.base, -1, 0, free_later_cb, NULL);
+	if (cm_server.base == NULL || free_later_event == NULL)
 	{
 		cm_fatal("could not initialize the event loop");
 		remove_files();
@@ -680,6 +712,8 @@ main(int argc, char **argv)
 	remove_files();
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);
+	event_free(free_later_event);
+	free_later_event = NULL;
 	event_base_free(cm_server.base);
 	cm_info("conmgr stopped");
 	cm_config_free(&cm_server.cfg);

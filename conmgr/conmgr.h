@@ -8,6 +8,13 @@
  * bufferevent owned by its object; every deadline is an evtimer of that
  * object, measured on the monotonic clock.  Nothing blocks.
  *
+ * Lifetimes: an application connection (CmApp) or an instance (CmInstance)
+ * is never freed where it is closed or removed, which may be inside one of
+ * its own callbacks.  Closing gives back its socket, timers and counts,
+ * marks it (CM_APP_CLOSED, CM_INST_REMOVED) and queues it; cm_free_later()
+ * frees the queues once the running callback has returned.  Code that may
+ * have closed an object tests its state, never a return value.
+ *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
  * IDENTIFICATION
@@ -33,6 +40,7 @@
 #include "cm_auth.h"
 #include "cm_config.h"
 #include "cm_defaults.h"
+#include "cm_list.h"
 #include "cm_protocol.h"
 
 #define CONMGR_VERSION "1.0"
@@ -118,22 +126,23 @@ typedef struct CmMetrics
 
 /*
  * The listeners of one TCP port of conmgr, on the loopback addresses
- * (cm_listen.c).  The caller fills in the first fields.
+ * (cm_listen.c).  The arguments of cm_listen_loopback() fill in the first
+ * fields; the callbacks are called with the set as their argument.
  */
 typedef struct CmListenSet
 {
 	int			port;
+	int			backlog;
 	const char *purpose;		/* "" or "for metrics ", for the log */
 	const char *clients;		/* "applications", for error messages */
 	evconnlistener_cb accept_cb;
 	evconnlistener_errorcb error_cb;
-	void	   *arg;
-	int			backlog;
 
 	struct evconnlistener *listeners[2];
 	int			nlisteners;
 	int			family;			/* of the first one bound */
 	char		desc[32];		/* "127.0.0.1 and ::1", for status */
+	struct event *resume_timer; /* ends a cm_listen_pause() */
 } CmListenSet;
 
 /* States of a heartbeat connection. */
@@ -142,7 +151,10 @@ typedef enum CmInstState
 	CM_INST_WAITING = 0,		/* not connected; a retry is scheduled */
 	CM_INST_CONNECTING,			/* name resolution or TCP connect in progress */
 	CM_INST_HELLO,				/* hello sent, waiting for welcome */
-	CM_INST_UP					/* heartbeats flowing */
+	CM_INST_UP,					/* heartbeats flowing */
+	CM_INST_REMOVED				/* removed by a reload: stopped, out of
+								 * cm_server.instances, freed soon
+								 * (cm_free_later) */
 } CmInstState;
 
 /* One instance of the set and its heartbeat connection. */
@@ -199,7 +211,8 @@ typedef struct CmInstance
 	uint64_t	heartbeats;		/* replies received since connect */
 
 	int			napps;			/* routed application connections */
-	struct CmApp *apps;			/* list of them */
+	CmList		apps;			/* list of them (CmApp.inst_node) */
+	CmListNode	removed_node;	/* when REMOVED: in the list to free */
 
 	/* heartbeats as datagrams (protocol 1.2): cm_dgram.c */
 	evutil_socket_t dgram_fd;	/* connected UDP socket, or -1 */
@@ -221,25 +234,28 @@ typedef struct CmInstance
 /* States of an application connection. */
 typedef enum CmAppState
 {
-	CM_APP_STARTUP = 0,			/* waiting for the first packet */
+	CM_APP_NEW = 0,				/* being set up: nothing counted yet */
+	CM_APP_STARTUP,				/* waiting for the first packet */
 	CM_APP_SSL_STARTUP,			/* stock client: 'N' sent, waiting for startup */
 	CM_APP_GREETED,				/* greeting sent, waiting for 'R' */
 	CM_APP_ROUTED,				/* 'I' sent, waiting for 'J' */
 	CM_APP_REGISTERED,			/* 'J' received: established */
 	CM_APP_CLOSING,				/* last message queued, closing when sent */
-	CM_APP_REFUSED				/* refused at once: refusal queued, then the
+	CM_APP_REFUSED,				/* refused at once: refusal queued, then the
 								 * sending side shut; what the client sends
 								 * is read away until it closes */
+	CM_APP_CLOSED				/* closed: its socket and counts are given
+								 * back, its memory is freed soon
+								 * (cm_free_later) */
 } CmAppState;
 
 typedef struct CmApp
 {
 	uint64_t	id;
-	CmAppState	state;
+	CmAppState	state;			/* written by app_set_state() only */
 	struct bufferevent *bev;
 	struct event *timer;		/* handshake or linger deadline */
 	char		peer[64];		/* client's address:port on the conmgr socket */
-	bool		counted;		/* counts against max_app_connections */
 	bool		uid_known;		/* the kernel told the owner of the peer */
 	uid_t		uid;			/* then: the application's user */
 	bool		write_shut;		/* REFUSED: shutdown(SHUT_WR) done */
@@ -253,10 +269,8 @@ typedef struct CmApp
 	time_t		connected_wall;
 
 	CmInstance *inst;			/* when ROUTED or REGISTERED */
-	struct CmApp *inst_prev;
-	struct CmApp *inst_next;
-	struct CmApp *prev;			/* all applications */
-	struct CmApp *next;
+	CmListNode	inst_node;		/* in inst->apps */
+	CmListNode	node;			/* in cm_server.apps */
 } CmApp;
 
 typedef enum CmShutdownMode
@@ -285,7 +299,7 @@ typedef struct CmServer
 	CmListenSet app_listen;		/* the application port */
 	int			napps;			/* counted application connections */
 	uint64_t	next_app_id;
-	CmApp	   *apps;
+	CmList		apps;			/* every CmApp (CmApp.node) */
 	int			nrefused;		/* connections in state CM_APP_REFUSED */
 	int			nappobjs;		/* CmApp objects: descriptors they hold */
 	bool		sockdiag_off;	/* the kernel tells no socket owners */
@@ -315,6 +329,7 @@ extern void cm_instance_add(int n);
 extern void cm_instance_remove(int n);
 extern void cm_instance_goodbye_all(void);
 extern void cm_instance_free_all(void);
+extern void cm_instance_free_removed(void);
 extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 										uint32_t backend_pid,
 										const CmProtoAddr *addr);
@@ -322,7 +337,7 @@ extern const char *cm_instance_state_name(const CmInstance *inst);
 extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
 extern void cm_instance_heartbeat(CmInstance *inst, bool extra);
-extern bool cm_instance_heartbeat_reply(CmInstance *inst,
+extern void cm_instance_heartbeat_reply(CmInstance *inst,
 										const CmProtoHeartbeat *hb,
 										bool datagram);
 
@@ -343,10 +358,14 @@ extern void cm_app_notify_instance_down(CmInstance *inst, uint16_t reason,
 extern void cm_app_notify_attrs_changed(CmInstance *inst);
 extern void cm_app_close_all(uint16_t reason, const char *message);
 extern void cm_app_free_all(void);
+extern void cm_app_free_closed(void);
 
 /* cm_listen.c */
-extern bool cm_listen_loopback(CmListenSet *set);
-extern void cm_listen_enable(CmListenSet *set, bool on);
+extern bool cm_listen_loopback(CmListenSet *set, int port, int backlog,
+							   const char *purpose, const char *clients,
+							   evconnlistener_cb accept_cb,
+							   evconnlistener_errorcb error_cb);
+extern void cm_listen_pause(CmListenSet *set);
 extern void cm_listen_close(CmListenSet *set);
 
 /* cm_metrics.c */
@@ -366,6 +385,7 @@ extern bool cm_ctl_server_start(void);
 extern void cm_ctl_server_stop(void);
 
 /* conmgr.c */
+extern void cm_free_later(void);
 extern void cm_check_shutdown(void);
 extern void cm_reload_config(char *report, size_t cap, bool *ok);
 
