@@ -177,7 +177,7 @@ parse_error(CmParse *ps, int line, const char *fmt,...)
 		ps->report(ps->arg, full);
 }
 
-/* The field of a global parameter in cfg. */
+/* The field of a global parameter in cfg, to set it. */
 static int *
 param_int(CmConfig *cfg, const CmConfigParam *par)
 {
@@ -188,18 +188,6 @@ static char **
 param_string(CmConfig *cfg, const CmConfigParam *par)
 {
 	return (char **) ((char *) cfg + par->offset);
-}
-
-static int
-param_int_const(const CmConfig *cfg, const CmConfigParam *par)
-{
-	return *(const int *) ((const char *) cfg + par->offset);
-}
-
-static const char *
-param_string_const(const CmConfig *cfg, const CmConfigParam *par)
-{
-	return *(char *const *) ((const char *) cfg + par->offset);
 }
 
 int
@@ -708,13 +696,13 @@ format_value(const CmConfig *cfg, const CmConfigParam *par, char *buf, size_t ca
 	switch (par->type)
 	{
 		case CM_PARAM_INT:
-			snprintf(buf, cap, "%d", param_int_const(cfg, par));
+			snprintf(buf, cap, "%d", cm_config_int(cfg, par));
 			break;
 		case CM_PARAM_STRING:
-			snprintf(buf, cap, "%s", param_string_const(cfg, par));
+			snprintf(buf, cap, "%s", cm_config_string(cfg, par));
 			break;
 		case CM_PARAM_ENUM:
-			snprintf(buf, cap, "%s", par->words[param_int_const(cfg, par)]);
+			snprintf(buf, cap, "%s", par->words[cm_config_int(cfg, par)]);
 			break;
 	}
 }
@@ -732,8 +720,8 @@ static bool
 value_equal(const CmConfig *a, const CmConfig *b, const CmConfigParam *par)
 {
 	if (par->type == CM_PARAM_STRING)
-		return str_equal(param_string_const(a, par), param_string_const(b, par));
-	return param_int_const(a, par) == param_int_const(b, par);
+		return str_equal(cm_config_string(a, par), cm_config_string(b, par));
+	return cm_config_int(a, par) == cm_config_int(b, par);
 }
 
 /* "host:port" of an instance definition, for reload messages. */
@@ -793,10 +781,10 @@ cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 				char	  **p = param_string(cur, par);
 
 				free(*p);
-				*p = strdup(param_string_const(newcfg, par));
+				*p = strdup(cm_config_string(newcfg, par));
 			}
 			else
-				*param_int(cur, par) = param_int_const(newcfg, par);
+				*param_int(cur, par) = cm_config_int(newcfg, par);
 			snprintf(msg, sizeof(msg), "parameter \"%s\" changed from \"%s\" to \"%s\"",
 					 par->name, oldv, newv);
 		}

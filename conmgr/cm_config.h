@@ -126,6 +126,20 @@ typedef struct CmConfig
 										 * 0: it has its default */
 } CmConfig;
 
+/* The value of global parameter par in cfg: an integer or enumeration... */
+static inline int
+cm_config_int(const CmConfig *cfg, const CmConfigParam *par)
+{
+	return *(const int *) ((const char *) cfg + par->offset);
+}
+
+/* ... or a string. */
+static inline const char *
+cm_config_string(const CmConfig *cfg, const CmConfigParam *par)
+{
+	return *(char *const *) ((const char *) cfg + par->offset);
+}
+
 typedef void (*CmConfigReportFn) (void *arg, const char *message);
 
 /* Fill *cfg with the defaults of cm_config_params (no instance). */

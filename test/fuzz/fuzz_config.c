@@ -93,19 +93,6 @@ count_lines(const uint8_t *data, size_t size)
 	return n;
 }
 
-/* The value of a global parameter. */
-static int
-param_int(const CmConfig *cfg, const CmConfigParam *par)
-{
-	return *(const int *) ((const char *) cfg + par->offset);
-}
-
-static const char *
-param_string(const CmConfig *cfg, const CmConfigParam *par)
-{
-	return *(char *const *) ((const char *) cfg + par->offset);
-}
-
 /*
  * An accepted configuration is complete, and every value is within the
  * bounds of its row of cm_config_params (the length for a string, the
@@ -123,7 +110,7 @@ check_accepted(const CmConfig *cfg)
 
 		if (par->type == CM_PARAM_STRING)
 		{
-			const char *v = param_string(cfg, par);
+			const char *v = cm_config_string(cfg, par);
 
 			FUZZ_CHECK(v != NULL && (int) strlen(v) >= par->min &&
 					   (int) strlen(v) <= par->max,
@@ -131,9 +118,9 @@ check_accepted(const CmConfig *cfg)
 					   v ? strlen(v) : 0);
 		}
 		else
-			FUZZ_CHECK(param_int(cfg, par) >= par->min &&
-					   param_int(cfg, par) <= par->max,
-					   "%s %d", par->name, param_int(cfg, par));
+			FUZZ_CHECK(cm_config_int(cfg, par) >= par->min &&
+					   cm_config_int(cfg, par) <= par->max,
+					   "%s %d", par->name, cm_config_int(cfg, par));
 	}
 	FUZZ_CHECK(cfg->heartbeat_interval < cfg->heartbeat_timeout,
 			   "heartbeat_interval %d, heartbeat_timeout %d",
@@ -189,8 +176,8 @@ static bool
 param_same(const CmConfig *a, const CmConfig *b, const CmConfigParam *par)
 {
 	if (par->type == CM_PARAM_STRING)
-		return str_same(param_string(a, par), param_string(b, par));
-	return param_int(a, par) == param_int(b, par);
+		return str_same(cm_config_string(a, par), cm_config_string(b, par));
+	return cm_config_int(a, par) == cm_config_int(b, par);
 }
 
 /*
@@ -242,10 +229,10 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 			FUZZ_CHECK(param_same(cur, newcfg, par),
 					   "reload did not apply the new value of %s", par->name);
 		else if (par->type == CM_PARAM_STRING)
-			FUZZ_CHECK(param_string(cur, par) == param_string(&old, par),
+			FUZZ_CHECK(cm_config_string(cur, par) == cm_config_string(&old, par),
 					   "reload changed %s, which needs a restart", par->name);
 		else
-			FUZZ_CHECK(param_int(cur, par) == param_int(&old, par),
+			FUZZ_CHECK(cm_config_int(cur, par) == cm_config_int(&old, par),
 					   "reload changed %s, which needs a restart", par->name);
 	}
 	for (i = 0; i < CM_MAX_INSTANCES; i++)
