@@ -370,137 +370,131 @@ doc_check_unknown(const DocRow *rows, int n, const char *table)
 }
 
 /*
- * The table "Parameters": parameter, type, default, range, change, meaning.
- * The type is "integer" (with " (ms)" for a time), "string", "enum", or
- * "`on`/`off`"; the default is the first word or quoted word of its cell
- * ("''" for an empty string); the range is "MIN–MAX" for an integer (a
- * comment may follow after a comma), "MIN–MAX bytes" for a string, the
- * quoted words for an enumeration, and empty for on/off; the change starts
- * with "reload" or "restart".
+ * A row of the table "Parameters": parameter, type, default, range,
+ * change, meaning.  The type is "integer" (with " (ms)" for a time),
+ * "string", "enum", or "`on`/`off`"; the default is the first word or
+ * quoted word of its cell ("''" for an empty string); the range is
+ * "MIN–MAX" for an integer (a comment may follow after a comma), "MIN–MAX
+ * bytes" for a string, the quoted words for an enumeration, and empty for
+ * on/off; the change starts with "reload" or "restart".
  */
 static void
-check_doc_parameters(const char *path)
+check_doc_parameter(const CmConfigParam *par, const DocRow *row,
+					const char *quoted)
 {
-	DocRow		rows[DOC_MAX_ROWS];
-	int			n = read_doc_table(path, "### Parameters", rows, DOC_MAX_ROWS);
-	int			k;
+	int			onoff = par->type == CM_PARAM_ENUM &&
+		strcmp(par->words[0], "off") == 0 && par->words[1] &&
+		strcmp(par->words[1], "on") == 0 && par->words[2] == NULL;
+	char		type[100];
+	char		def[1100];
+	char		token[1100];
+	char		range[300];
 	int			i;
 
-	check(n > 0, "docs/conmgr.md", "has a table \"Parameters\"", path);
-	if (n <= 0)
-		return;
-	for (k = 0; k < CM_NUM_KEYS; k++)
+	switch (par->type)
 	{
-		const CmConfigParam *par = &cm_config_params[k];
-		int			onoff = par->type == CM_PARAM_ENUM &&
-			strcmp(par->words[0], "off") == 0 && par->words[1] &&
-			strcmp(par->words[1], "on") == 0 && par->words[2] == NULL;
-		char		quoted[200];
-		char		type[100];
-		char		def[1100];
-		char		token[1100];
-		char		range[300];
-		DocRow	   *row;
-
-		snprintf(quoted, sizeof(quoted), "`%s`", par->name);
-		row = doc_find(rows, n, quoted, "Parameters");
-		if (row == NULL)
-			continue;
-		if (row->ncells < 5)
-		{
-			check(0, quoted, "has the cells of the table", row->cell[0]);
-			continue;
-		}
-
-		switch (par->type)
-		{
-			case CM_PARAM_INT:
-				snprintf(type, sizeof(type), "integer%s",
-						 strcmp(par->unit, " ms") == 0 ? " (ms)" : par->unit);
-				snprintf(def, sizeof(def), "%d", par->default_int);
-				snprintf(range, sizeof(range), "%d" EN_DASH "%d", par->min, par->max);
-				break;
-			case CM_PARAM_STRING:
-				snprintf(type, sizeof(type), "string");
-				snprintf(def, sizeof(def), "%s",
-						 par->default_string[0] ? par->default_string : "''");
-				snprintf(range, sizeof(range), "%d" EN_DASH "%d bytes", par->min, par->max);
-				break;
-			case CM_PARAM_ENUM:
-				snprintf(type, sizeof(type), "%s", onoff ? "`on`/`off`" : "enum");
-				snprintf(def, sizeof(def), "%s", par->words[par->default_int]);
-				range[0] = '\0';
-				for (i = 0; !onoff && par->words[i]; i++)
-					snprintf(range + strlen(range), sizeof(range) - strlen(range),
-							 "%s`%s`", i > 0 ? ", " : "", par->words[i]);
-				break;
-		}
-
-		doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and unit",
-				  row->cell[1], type, row);
-		doc_first_token(row->cell[2], token, sizeof(token));
-		doc_check(strcmp(token, def) == 0, quoted, "default",
-				  row->cell[2], def, row);
-		if (par->type == CM_PARAM_INT)
-			doc_check(doc_starts(row->cell[3], range, ","), quoted, "range",
-					  row->cell[3], range, row);
-		else
-			doc_check(strcmp(row->cell[3], range) == 0, quoted, "range",
-					  row->cell[3], range, row);
-		doc_check(doc_starts(row->cell[4], par->reloadable ? "reload" : "restart", ","),
-				  quoted, "changed by a reload or a restart", row->cell[4],
-				  par->reloadable ? "reload" : "restart", row);
+		case CM_PARAM_INT:
+			snprintf(type, sizeof(type), "integer%s",
+					 strcmp(par->unit, " ms") == 0 ? " (ms)" : par->unit);
+			snprintf(def, sizeof(def), "%d", par->default_int);
+			snprintf(range, sizeof(range), "%d" EN_DASH "%d", par->min, par->max);
+			break;
+		case CM_PARAM_STRING:
+			snprintf(type, sizeof(type), "string");
+			snprintf(def, sizeof(def), "%s",
+					 par->default_string[0] ? par->default_string : "''");
+			snprintf(range, sizeof(range), "%d" EN_DASH "%d bytes", par->min, par->max);
+			break;
+		case CM_PARAM_ENUM:
+			snprintf(type, sizeof(type), "%s", onoff ? "`on`/`off`" : "enum");
+			snprintf(def, sizeof(def), "%s", par->words[par->default_int]);
+			range[0] = '\0';
+			for (i = 0; !onoff && par->words[i]; i++)
+				snprintf(range + strlen(range), sizeof(range) - strlen(range),
+						 "%s`%s`", i > 0 ? ", " : "", par->words[i]);
+			break;
 	}
-	doc_check_unknown(rows, n, "Parameters");
-	for (i = 0; i < n; i++)
-		free(rows[i].text);
+
+	doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and unit",
+			  row->cell[1], type, row);
+	doc_first_token(row->cell[2], token, sizeof(token));
+	doc_check(strcmp(token, def) == 0, quoted, "default",
+			  row->cell[2], def, row);
+	if (par->type == CM_PARAM_INT)
+		doc_check(doc_starts(row->cell[3], range, ","), quoted, "range",
+				  row->cell[3], range, row);
+	else
+		doc_check(strcmp(row->cell[3], range) == 0, quoted, "range",
+				  row->cell[3], range, row);
+	doc_check(doc_starts(row->cell[4], par->reloadable ? "reload" : "restart", ","),
+			  quoted, "changed by a reload or a restart", row->cell[4],
+			  par->reloadable ? "reload" : "restart", row);
 }
 
 /*
- * The table "Instances": parameter (with the suffix N), type, default,
- * meaning.  The type is "integer MIN–MAX", "string (at most MAX bytes)"
- * or, for a string the parser checks otherwise, "string"; no instance
- * parameter has a default ("—").
+ * A row of the table "Instances": parameter (with the suffix N), type,
+ * default, meaning.  The type is "integer MIN–MAX", "string (at most MAX
+ * bytes)" or, for a string the parser checks otherwise, "string"; no
+ * instance parameter has a default ("—").
  */
 static void
-check_doc_instances(const char *path)
+check_doc_instance(const CmConfigParam *par, const DocRow *row,
+				   const char *quoted)
+{
+	char		type[100];
+
+	if (par->type == CM_PARAM_INT)
+		snprintf(type, sizeof(type), "integer %d" EN_DASH "%d", par->min, par->max);
+	else if (par->max > 0)
+		snprintf(type, sizeof(type), "string (at most %d bytes)", par->max);
+	else
+		snprintf(type, sizeof(type), "string");
+	doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and range",
+			  row->cell[1], type, row);
+	doc_check(doc_starts(row->cell[2], EM_DASH, " "), quoted, "no default",
+			  row->cell[2], EM_DASH, row);
+}
+
+/*
+ * Compare the table under "### table" of the documentation at path with
+ * the nparams rows of params: each parameter (its name followed by
+ * suffix) documented once in a row of at least ncells cells, which
+ * check_row checks; no row for a parameter the code lacks.
+ */
+static void
+check_doc_table(const char *path, const char *table,
+				const CmConfigParam *params, int nparams,
+				const char *suffix, int ncells,
+				void (*check_row) (const CmConfigParam *, const DocRow *, const char *))
 {
 	DocRow		rows[DOC_MAX_ROWS];
-	int			n = read_doc_table(path, "### Instances", rows, DOC_MAX_ROWS);
+	char		heading[100];
+	char		what[100];
+	int			n;
 	int			k;
 	int			i;
 
-	check(n > 0, "docs/conmgr.md", "has a table \"Instances\"", path);
+	snprintf(heading, sizeof(heading), "### %s", table);
+	snprintf(what, sizeof(what), "has a table \"%s\"", table);
+	n = read_doc_table(path, heading, rows, DOC_MAX_ROWS);
+	check(n > 0, "docs/conmgr.md", what, path);
 	if (n <= 0)
 		return;
-	for (k = 0; k < CM_NUM_IKEYS; k++)
+	for (k = 0; k < nparams; k++)
 	{
-		const CmConfigParam *par = &cm_config_instance_params[k];
 		char		quoted[200];
-		char		type[100];
 		DocRow	   *row;
 
-		snprintf(quoted, sizeof(quoted), "`%sN`", par->name);
-		row = doc_find(rows, n, quoted, "Instances");
+		snprintf(quoted, sizeof(quoted), "`%s%s`", params[k].name, suffix);
+		row = doc_find(rows, n, quoted, table);
 		if (row == NULL)
 			continue;
-		if (row->ncells < 3)
-		{
-			check(0, quoted, "has the cells of the table", row->cell[0]);
-			continue;
-		}
-		if (par->type == CM_PARAM_INT)
-			snprintf(type, sizeof(type), "integer %d" EN_DASH "%d", par->min, par->max);
-		else if (par->max > 0)
-			snprintf(type, sizeof(type), "string (at most %d bytes)", par->max);
+		if (row->ncells < ncells)
+			check(0, quoted, "has every cell of the table", row->cell[0]);
 		else
-			snprintf(type, sizeof(type), "string");
-		doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and range",
-				  row->cell[1], type, row);
-		doc_check(doc_starts(row->cell[2], EM_DASH, " "), quoted, "no default",
-				  row->cell[2], EM_DASH, row);
+			check_row(&params[k], row, quoted);
 	}
-	doc_check_unknown(rows, n, "Instances");
+	doc_check_unknown(rows, n, table);
 	for (i = 0; i < n; i++)
 		free(rows[i].text);
 }
@@ -710,8 +704,10 @@ main(int argc, char **argv)
 
 	if (argc == 3)
 	{
-		check_doc_parameters(argv[2]);
-		check_doc_instances(argv[2]);
+		check_doc_table(argv[2], "Parameters", cm_config_params, CM_NUM_KEYS,
+						"", 5, check_doc_parameter);
+		check_doc_table(argv[2], "Instances", cm_config_instance_params,
+						CM_NUM_IKEYS, "N", 3, check_doc_instance);
 	}
 
 	free(conf.s);
