@@ -3,12 +3,13 @@
  * cm_config.c
  *	  Parser of conmgr.conf.
  *
- * Syntax (spec 4.1): "name = value", one per line; "#" starts a comment;
- * integers are decimal; a value may be single-quoted to contain spaces or
- * "#" (a quote inside is written '' or \'); enumerations take fixed words,
- * case-insensitively.  Parameters are described by one table giving type,
- * range and whether a reload may change them.  Instance parameters carry
- * the instance number N as a decimal suffix (backend_host0).
+ * Syntax (docs/conmgr.md, "conmgr.conf"): "name = value", one per line;
+ * "#" starts a comment; integers are decimal; a value may be single-quoted
+ * to contain spaces or "#" (a quote inside is written '' or \'); enumerations
+ * take fixed words, case-insensitively.  Parameters are described by one
+ * table giving type, range, default and whether a reload may change them.
+ * Instance parameters carry the instance number N as a decimal suffix
+ * (backend_host0).
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -31,70 +32,116 @@
 #include "cm_config.h"
 #include "cm_log.h"
 
-typedef enum CmKeyType
-{
-	CM_KEY_INT,
-	CM_KEY_STRING,
-	CM_KEY_ENUM
-} CmKeyType;
-
-/* A global parameter. */
-typedef struct CmConfigKey
-{
-	const char *name;
-	CmKeyType	type;
-	size_t		offset;			/* in CmConfig */
-	int			min;
-	int			max;
-	bool		reloadable;
-	const char *const *words;	/* CM_KEY_ENUM: NULL-terminated */
-	const char *unit;			/* for messages */
-} CmConfigKey;
-
 static const char *const level_words[] = {"debug", "info", "warning", "error", NULL};
 static const char *const dest_words[] = {"stderr", "file", "syslog", NULL};
 static const char *const onoff_words[] = {"off", "on", NULL};
 
-static const CmConfigKey config_keys[] = {
-	{"port", CM_KEY_INT, offsetof(CmConfig, port), 1, 65535, false, NULL, ""},
-	{"heartbeat_interval", CM_KEY_INT, offsetof(CmConfig, heartbeat_interval),
-	CM_MIN_HEARTBEAT_INTERVAL, CM_MAX_HEARTBEAT_INTERVAL, false, NULL, " ms"},
-	{"heartbeat_timeout", CM_KEY_INT, offsetof(CmConfig, heartbeat_timeout),
-	CM_MIN_HEARTBEAT_INTERVAL + 1, CM_MAX_HEARTBEAT_TIMEOUT, false, NULL, " ms"},
-	{"connect_timeout", CM_KEY_INT, offsetof(CmConfig, connect_timeout),
-	10, 3600000, true, NULL, " ms"},
-	{"max_app_connections", CM_KEY_INT, offsetof(CmConfig, max_app_connections),
-	1, 1000000, true, NULL, ""},
-	{"max_app_connections_per_user", CM_KEY_INT, offsetof(CmConfig, max_app_connections_per_user),
-	0, 1000000, true, NULL, ""},
-	{"app_handshake_timeout", CM_KEY_INT, offsetof(CmConfig, app_handshake_timeout),
-	10, 3600000, true, NULL, " ms"},
-	{"app_register_timeout", CM_KEY_INT, offsetof(CmConfig, app_register_timeout),
-	10, 3600000, true, NULL, " ms"},
-	{"log_level", CM_KEY_ENUM, offsetof(CmConfig, log_level), 0, 0, true, level_words, ""},
-	{"log_destination", CM_KEY_ENUM, offsetof(CmConfig, log_destination), 0, 0, true, dest_words, ""},
-	{"log_file", CM_KEY_STRING, offsetof(CmConfig, log_file), 1, 1024, true, NULL, ""},
-	{"secret_file", CM_KEY_STRING, offsetof(CmConfig, secret_file), 0, 1024, true, NULL, ""},
-	{"insecure_no_authentication", CM_KEY_ENUM, offsetof(CmConfig, insecure_no_authentication), 0, 0, true, onoff_words, ""},
-	{"metrics_port", CM_KEY_INT, offsetof(CmConfig, metrics_port), 0, 65535, false, NULL, ""},
-	{"heartbeat_datagrams", CM_KEY_ENUM, offsetof(CmConfig, heartbeat_datagrams), 0, 0, true, onoff_words, ""},
+#define lengthof(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(CM_LOG_DEBUG == 0 && CM_LOG_ERROR == lengthof(level_words) - 2,
+			   "level_words follows CmLogLevel");
+_Static_assert(CM_LOGDEST_STDERR == 0 && CM_LOGDEST_SYSLOG == lengthof(dest_words) - 2,
+			   "dest_words follows CmLogDestination");
+
+/*
+ * Heartbeat interval and timeout, in ms.  An instance that stops answering
+ * is declared down heartbeat_timeout after the oldest unanswered heartbeat
+ * was sent: 3 s by default, with 2 more heartbeats sent meanwhile, so one
+ * lost or late packet does not cause a false failure while a dead host or
+ * a cut network is noticed in a few seconds, not in the 15 minutes of TCP
+ * retransmission or the 2 hours of TCP keepalive.  The timeout is at most
+ * the protocol's limit (one day) and above the interval.
+ */
+#define MIN_HEARTBEAT_INTERVAL	10
+
+#define INT_PARAM(key, field, lo, hi, unit, reload, def) \
+	[key] = {#field, CM_PARAM_INT, offsetof(CmConfig, field), lo, hi, NULL, unit, reload, def, NULL}
+#define ENUM_PARAM(key, field, words, reload, def) \
+	[key] = {#field, CM_PARAM_ENUM, offsetof(CmConfig, field), 0, lengthof(words) - 2, words, "", reload, def, NULL}
+#define STRING_PARAM(key, field, lo, hi, reload, def) \
+	[key] = {#field, CM_PARAM_STRING, offsetof(CmConfig, field), lo, hi, NULL, "", reload, 0, def}
+
+/*
+ * The global parameters: name (that of the CmConfig field), bounds, unit,
+ * whether a reload may change it, and the default.  docs/conmgr.md
+ * describes each in its table "Parameters"; test_config checks that the
+ * two agree.
+ */
+const CmConfigParam cm_config_params[CM_NUM_KEYS] = {
+	/* TCP port on which applications reach conmgr */
+	INT_PARAM(CM_KEY_PORT, port, 1, 65535, "", false, CM_DEFAULT_PORT),
+	INT_PARAM(CM_KEY_HEARTBEAT_INTERVAL, heartbeat_interval,
+			  MIN_HEARTBEAT_INTERVAL, 3600000, " ms", false, 1000),
+	INT_PARAM(CM_KEY_HEARTBEAT_TIMEOUT, heartbeat_timeout,
+			  MIN_HEARTBEAT_INTERVAL + 1, 86400000, " ms", false, 3000),
+
+	/*
+	 * Bound on establishing a heartbeat connection (TCP connect plus hello
+	 * and welcome).  An unreachable host (packets dropped, not refused) is
+	 * given up after this time instead of the kernel's ~2 minutes of SYN
+	 * retries; then the reconnection backoff applies.
+	 */
+	INT_PARAM(CM_KEY_CONNECT_TIMEOUT, connect_timeout, 10, 3600000, " ms", true, 3000),
+
+	/* Most application connections (see CM_FIXED_FDS in cm_defaults.h). */
+	INT_PARAM(CM_KEY_MAX_APP_CONNECTIONS, max_app_connections, 1, 1000000, "", true, 1000),
+
+	/*
+	 * Most application connections of one local user, as the kernel reports
+	 * the owner of the application's socket.  0 stands for half of
+	 * max_app_connections (rounded up): one user, or one program gone
+	 * astray, can take half of the slots, and the others are left to
+	 * everybody else.
+	 */
+	INT_PARAM(CM_KEY_MAX_APP_CONNECTIONS_PER_USER, max_app_connections_per_user,
+			  0, 1000000, "", true, 0),
+
+	/*
+	 * Time an application has, from connecting to conmgr, to send its route
+	 * request.  Bounds what a client that connects and says nothing can
+	 * hold.
+	 */
+	INT_PARAM(CM_KEY_APP_HANDSHAKE_TIMEOUT, app_handshake_timeout,
+			  10, 3600000, " ms", true, 10000),
+
+	/*
+	 * Time a routed application connection has, from the instance answer,
+	 * to register its SQL connection.  In between, the client connects to
+	 * the instance and authenticates: PostgreSQL gives authentication up to
+	 * authentication_timeout (1 min by default), and the connection and TLS
+	 * handshake come on top, so 90 s lets every client that the server
+	 * would let in register, while a connection that routes and never
+	 * registers holds its slot 90 s at most.  Registered connections live
+	 * as long as the application's SQL connection and have no timeout.
+	 */
+	INT_PARAM(CM_KEY_APP_REGISTER_TIMEOUT, app_register_timeout,
+			  10, 3600000, " ms", true, 90000),
+
+	ENUM_PARAM(CM_KEY_LOG_LEVEL, log_level, level_words, true, CM_LOG_INFO),
+	ENUM_PARAM(CM_KEY_LOG_DESTINATION, log_destination, dest_words, true, CM_LOGDEST_STDERR),
+	STRING_PARAM(CM_KEY_LOG_FILE, log_file, 1, 1024, true, CM_DEFAULT_LOG_FILE),
+	/* "": heartbeats not authenticated, refused unless the next is on */
+	STRING_PARAM(CM_KEY_SECRET_FILE, secret_file, 0, 1024, true, ""),
+	ENUM_PARAM(CM_KEY_INSECURE_NO_AUTHENTICATION, insecure_no_authentication,
+			   onoff_words, true, 0),
+	/* 0: no metrics endpoint (docs/conmgr.md, "Metrics") */
+	INT_PARAM(CM_KEY_METRICS_PORT, metrics_port, 0, 65535, "", false, 0),
+	ENUM_PARAM(CM_KEY_HEARTBEAT_DATAGRAMS, heartbeat_datagrams, onoff_words, true, 1),
 };
 
-#define NUM_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+#define INST_PARAM(key, name, type, field, lo, hi) \
+	[key] = {name, type, offsetof(CmInstanceConfig, field), lo, hi, NULL, "", true, 0, NULL}
 
-_Static_assert(NUM_CONFIG_KEYS <= sizeof(((CmConfig *) NULL)->lines) / sizeof(int),
-			   "CmConfig.lines has a line for every global parameter");
-
-/* Instance parameters, in the order of CmInstanceConfig.lines[]. */
-enum
-{
-	IKEY_HOST = 0,
-	IKEY_HOSTADDR,
-	IKEY_PORT,
-	IKEY_WATCHDOG_PORT
-};
-static const char *const instance_keys[] = {
-	"backend_host", "backend_hostaddr", "backend_port", "watchdog_port"
+/*
+ * The instance parameters (all reloadable: a reload adds, removes or
+ * replaces whole instances).  A host name is at most 255 bytes, as DNS
+ * allows; an address is checked by inet_pton.
+ */
+const CmConfigParam cm_config_instance_params[CM_NUM_IKEYS] = {
+	INST_PARAM(CM_IKEY_HOST, "backend_host", CM_PARAM_STRING, host, 0, 255),
+	INST_PARAM(CM_IKEY_HOSTADDR, "backend_hostaddr", CM_PARAM_STRING, hostaddr, 0, 0),
+	INST_PARAM(CM_IKEY_PORT, "backend_port", CM_PARAM_INT, port, 1, 65535),
+	INST_PARAM(CM_IKEY_WATCHDOG_PORT, "watchdog_port", CM_PARAM_INT, watchdog_port, 1, 65535),
 };
 
 /* Parser state. */
@@ -130,13 +177,26 @@ parse_error(CmParse *ps, int line, const char *fmt,...)
 		ps->report(ps->arg, full);
 }
 
+/* The field of a global parameter in cfg, to set it. */
+static int *
+param_int(CmConfig *cfg, const CmConfigParam *par)
+{
+	return (int *) ((char *) cfg + par->offset);
+}
+
+static char **
+param_string(CmConfig *cfg, const CmConfigParam *par)
+{
+	return (char **) ((char *) cfg + par->offset);
+}
+
 int
 cm_config_line(const CmConfig *cfg, const char *name)
 {
-	size_t		k;
+	int			k;
 
-	for (k = 0; k < NUM_CONFIG_KEYS; k++)
-		if (strcmp(config_keys[k].name, name) == 0)
+	for (k = 0; k < CM_NUM_KEYS; k++)
+		if (strcmp(cm_config_params[k].name, name) == 0)
 			return cfg->lines[k];
 	return 0;
 }
@@ -152,7 +212,7 @@ cm_config_per_user_limit(const CmConfig *cfg)
 const char *
 cm_config_level_name(int level)
 {
-	if (level < 0 || level > 3)
+	if (level < 0 || level > cm_config_params[CM_KEY_LOG_LEVEL].max)
 		return "unknown";
 	return level_words[level];
 }
@@ -160,7 +220,7 @@ cm_config_level_name(int level)
 const char *
 cm_config_destination_name(int dest)
 {
-	if (dest < 0 || dest > 2)
+	if (dest < 0 || dest > cm_config_params[CM_KEY_LOG_DESTINATION].max)
 		return "unknown";
 	return dest_words[dest];
 }
@@ -168,31 +228,30 @@ cm_config_destination_name(int dest)
 void
 cm_config_init(CmConfig *cfg)
 {
+	int			k;
+
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->port = CM_DEFAULT_PORT;
-	cfg->metrics_port = CM_DEFAULT_METRICS_PORT;
-	cfg->heartbeat_interval = CM_DEFAULT_HEARTBEAT_INTERVAL;
-	cfg->heartbeat_timeout = CM_DEFAULT_HEARTBEAT_TIMEOUT;
-	cfg->connect_timeout = CM_DEFAULT_CONNECT_TIMEOUT;
-	cfg->max_app_connections = CM_DEFAULT_MAX_APP_CONNECTIONS;
-	cfg->max_app_connections_per_user = CM_DEFAULT_MAX_APP_CONNECTIONS_PER_USER;
-	cfg->app_handshake_timeout = CM_DEFAULT_APP_HANDSHAKE_TIMEOUT;
-	cfg->app_register_timeout = CM_DEFAULT_APP_REGISTER_TIMEOUT;
-	cfg->log_level = CM_LOG_INFO;
-	cfg->log_destination = CM_LOGDEST_STDERR;
-	cfg->log_file = strdup(CM_DEFAULT_LOG_FILE);
-	cfg->secret_file = strdup("");
-	cfg->heartbeat_datagrams = 1;
+	for (k = 0; k < CM_NUM_KEYS; k++)
+	{
+		const CmConfigParam *par = &cm_config_params[k];
+
+		if (par->type == CM_PARAM_STRING)
+			*param_string(cfg, par) = strdup(par->default_string);
+		else
+			*param_int(cfg, par) = par->default_int;
+	}
 }
 
 void
 cm_config_free(CmConfig *cfg)
 {
+	int			k;
 	int			i;
 
 	free(cfg->path);
-	free(cfg->log_file);
-	free(cfg->secret_file);
+	for (k = 0; k < CM_NUM_KEYS; k++)
+		if (cm_config_params[k].type == CM_PARAM_STRING)
+			free(*param_string(cfg, &cm_config_params[k]));
 	for (i = 0; i < CM_MAX_INSTANCES; i++)
 	{
 		free(cfg->inst[i].host);
@@ -224,9 +283,25 @@ parse_int(const char *s, int min, int max, int *out)
 }
 
 /*
+ * Parse the value of integer parameter par, written as name; report it
+ * when it is not an integer within the parameter's bounds.
+ */
+static bool
+parse_int_param(CmParse *ps, const CmConfigParam *par, const char *name,
+				const char *value, int *out)
+{
+	if (parse_int(value, par->min, par->max, out))
+		return true;
+	parse_error(ps, ps->line,
+				"invalid value for parameter \"%s\": \"%s\" (an integer from %d to %d%s is expected)",
+				name, value, par->min, par->max, par->unit);
+	return false;
+}
+
+/*
  * Split a parameter name into an instance parameter and its number.
- * Returns the index in instance_keys or -1 when name is not one; *number
- * is -1 when the suffix is missing or not a plain decimal number.
+ * Returns the instance key or -1 when name is not one; *number is -1 when
+ * the suffix is missing or not a plain decimal number.
  */
 static int
 split_instance_key(const char *name, long *number)
@@ -237,10 +312,11 @@ split_instance_key(const char *name, long *number)
 
 	while (base > 0 && isdigit((unsigned char) name[base - 1]))
 		base--;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < CM_NUM_IKEYS; i++)
 	{
-		if (strlen(instance_keys[i]) == base &&
-			strncmp(name, instance_keys[i], base) == 0)
+		const char *iname = cm_config_instance_params[i].name;
+
+		if (strlen(iname) == base && strncmp(name, iname, base) == 0)
 		{
 			if (base == len || len - base > 6 ||
 				(name[base] == '0' && len - base > 1))
@@ -255,17 +331,17 @@ split_instance_key(const char *name, long *number)
 
 /* Set one instance parameter. */
 static void
-set_instance_key(CmParse *ps, CmConfig *cfg, const char *name, int key,
-				 long number, const char *value)
+set_instance_key(CmParse *ps, CmConfig *cfg, const char *name,
+				 CmInstanceKey key, long number, const char *value)
 {
+	const CmConfigParam *par = &cm_config_instance_params[key];
 	CmInstanceConfig *ic;
-	int			port;
 
 	if (number < 0)
 	{
 		parse_error(ps, ps->line,
 					"parameter \"%s\" needs a decimal instance number without leading zeros, as in \"%s0\"",
-					name, instance_keys[key]);
+					name, par->name);
 		return;
 	}
 	if (number >= CM_MAX_INSTANCES)
@@ -299,17 +375,17 @@ set_instance_key(CmParse *ps, CmConfig *cfg, const char *name, int key,
 
 	switch (key)
 	{
-		case IKEY_HOST:
-			if (strlen(value) > 255)
+		case CM_IKEY_HOST:
+			if (strlen(value) > (size_t) par->max)
 			{
 				parse_error(ps, ps->line,
-							"invalid value for parameter \"%s\": host name longer than 255 bytes",
-							name);
+							"invalid value for parameter \"%s\": host name longer than %d bytes",
+							name, par->max);
 				return;
 			}
 			ic->host = strdup(value);
 			break;
-		case IKEY_HOSTADDR:
+		case CM_IKEY_HOSTADDR:
 			{
 				unsigned char buf[16];
 
@@ -324,88 +400,70 @@ set_instance_key(CmParse *ps, CmConfig *cfg, const char *name, int key,
 				ic->hostaddr = strdup(value);
 				break;
 			}
-		case IKEY_PORT:
-		case IKEY_WATCHDOG_PORT:
-			if (!parse_int(value, 1, 65535, &port))
-			{
-				parse_error(ps, ps->line,
-							"invalid value for parameter \"%s\": \"%s\" (an integer from 1 to 65535 is expected)",
-							name, value);
-				return;
-			}
-			if (key == IKEY_PORT)
-				ic->port = port;
-			else
-				ic->watchdog_port = port;
+		case CM_IKEY_PORT:
+		case CM_IKEY_WATCHDOG_PORT:
+			parse_int_param(ps, par, name, value,
+							(int *) ((char *) ic + par->offset));
+			break;
+		case CM_NUM_IKEYS:
 			break;
 	}
 }
 
 /* Set one global parameter. */
 static void
-set_global_key(CmParse *ps, CmConfig *cfg, int k, const char *value)
+set_global_key(CmParse *ps, CmConfig *cfg, CmConfigKey k, const char *value)
 {
-	const CmConfigKey *key = &config_keys[k];
-	char	   *base = (char *) cfg;
+	const CmConfigParam *par = &cm_config_params[k];
 
 	if (cfg->lines[k] != 0)
 	{
 		parse_error(ps, ps->line, "parameter \"%s\" is already set on line %d",
-					key->name, cfg->lines[k]);
+					par->name, cfg->lines[k]);
 		return;
 	}
 
-	switch (key->type)
+	switch (par->type)
 	{
-		case CM_KEY_INT:
+		case CM_PARAM_INT:
+			if (!parse_int_param(ps, par, par->name, value, param_int(cfg, par)))
+				return;
+			break;
+		case CM_PARAM_STRING:
 			{
-				int			v;
+				char	  **p = param_string(cfg, par);
 
-				if (!parse_int(value, key->min, key->max, &v))
-				{
-					parse_error(ps, ps->line,
-								"invalid value for parameter \"%s\": \"%s\" (an integer from %d to %d%s is expected)",
-								key->name, value, key->min, key->max, key->unit);
-					return;
-				}
-				*(int *) (base + key->offset) = v;
-				break;
-			}
-		case CM_KEY_STRING:
-			{
-				char	  **p = (char **) (base + key->offset);
-
-				if ((int) strlen(value) < key->min || (int) strlen(value) > key->max)
+				if ((int) strlen(value) < par->min || (int) strlen(value) > par->max)
 				{
 					parse_error(ps, ps->line,
 								"invalid value for parameter \"%s\": must be %d to %d bytes long",
-								key->name, key->min, key->max);
+								par->name, par->min, par->max);
 					return;
 				}
 				free(*p);
 				*p = strdup(value);
 				break;
 			}
-		case CM_KEY_ENUM:
+		case CM_PARAM_ENUM:
 			{
 				int			i;
 				char		list[256] = "";
 
-				for (i = 0; key->words[i]; i++)
+				for (i = 0; par->words[i]; i++)
 				{
-					if (strcasecmp(value, key->words[i]) == 0)
+					if (strcasecmp(value, par->words[i]) == 0)
 					{
-						*(int *) (base + key->offset) = i;
+						*param_int(cfg, par) = i;
 						break;
 					}
 					snprintf(list + strlen(list), sizeof(list) - strlen(list),
-							 "%s\"%s\"", i > 0 ? ", " : "", key->words[i]);
+							 "%s\"%s\"", i > 0 ? ", " : "", par->words[i]);
 				}
-				if (key->words[i] == NULL)
+				if (par->words[i] == NULL)
 				{
 					parse_error(ps, ps->line,
 								"invalid value for parameter \"%s\": \"%s\" (one of %s is expected)",
-								key->name, value, list);
+								par->name, value, list);
 					return;
 				}
 				break;
@@ -425,7 +483,7 @@ parse_line(CmParse *ps, CmConfig *cfg, char *line)
 	char	   *name;
 	char	   *value;
 	char	   *q;
-	size_t		k;
+	int			k;
 	long		number;
 	int			ikey;
 
@@ -516,18 +574,18 @@ parse_line(CmParse *ps, CmConfig *cfg, char *line)
 		return;
 	}
 
-	for (k = 0; k < NUM_CONFIG_KEYS; k++)
+	for (k = 0; k < CM_NUM_KEYS; k++)
 	{
-		if (strcmp(name, config_keys[k].name) == 0)
+		if (strcmp(name, cm_config_params[k].name) == 0)
 		{
-			set_global_key(ps, cfg, (int) k, value);
+			set_global_key(ps, cfg, (CmConfigKey) k, value);
 			return;
 		}
 	}
 	ikey = split_instance_key(name, &number);
 	if (ikey >= 0)
 	{
-		set_instance_key(ps, cfg, name, ikey, number, value);
+		set_instance_key(ps, cfg, name, (CmInstanceKey) ikey, number, value);
 		return;
 	}
 	parse_error(ps, ps->line, "unrecognized configuration parameter \"%s\"", name);
@@ -542,7 +600,9 @@ validate(CmParse *ps, CmConfig *cfg)
 
 	if (cfg->heartbeat_timeout <= cfg->heartbeat_interval)
 	{
-		int			line = cfg->lines[2] ? cfg->lines[2] : cfg->lines[1];
+		int			line = cfg->lines[CM_KEY_HEARTBEAT_TIMEOUT] ?
+			cfg->lines[CM_KEY_HEARTBEAT_TIMEOUT] :
+			cfg->lines[CM_KEY_HEARTBEAT_INTERVAL];
 
 		parse_error(ps, line,
 					"heartbeat_timeout (%d ms) must be greater than heartbeat_interval (%d ms)",
@@ -550,7 +610,7 @@ validate(CmParse *ps, CmConfig *cfg)
 	}
 
 	if (cfg->metrics_port != 0 && cfg->metrics_port == cfg->port)
-		parse_error(ps, cm_config_line(cfg, "metrics_port"),
+		parse_error(ps, cfg->lines[CM_KEY_METRICS_PORT],
 					"metrics_port (%d) must differ from port, on which applications connect",
 					cfg->metrics_port);
 
@@ -561,15 +621,15 @@ validate(CmParse *ps, CmConfig *cfg)
 		if (!ic->defined)
 			continue;
 		n++;
-		if (ic->lines[IKEY_HOST] == 0 && ic->lines[IKEY_HOSTADDR] == 0)
+		if (ic->lines[CM_IKEY_HOST] == 0 && ic->lines[CM_IKEY_HOSTADDR] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has neither backend_host%d nor backend_hostaddr%d",
 						i, i, i);
-		if (ic->lines[IKEY_PORT] == 0)
+		if (ic->lines[CM_IKEY_PORT] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has no backend_port%d (the PostgreSQL port applications connect to)",
 						i, i);
-		if (ic->lines[IKEY_WATCHDOG_PORT] == 0)
+		if (ic->lines[CM_IKEY_WATCHDOG_PORT] == 0)
 			parse_error(ps, ic->first_line,
 						"instance %d has no watchdog_port%d (the instance's watchdog.port)",
 						i, i);
@@ -631,21 +691,18 @@ cm_config_load(const char *path, CmConfig *cfg, CmConfigReportFn report,
 
 /* Text of a global parameter's value, for reload messages. */
 static void
-format_value(const CmConfig *cfg, int k, char *buf, size_t cap)
+format_value(const CmConfig *cfg, const CmConfigParam *par, char *buf, size_t cap)
 {
-	const CmConfigKey *key = &config_keys[k];
-	const char *base = (const char *) cfg;
-
-	switch (key->type)
+	switch (par->type)
 	{
-		case CM_KEY_INT:
-			snprintf(buf, cap, "%d", *(const int *) (base + key->offset));
+		case CM_PARAM_INT:
+			snprintf(buf, cap, "%d", cm_config_int(cfg, par));
 			break;
-		case CM_KEY_STRING:
-			snprintf(buf, cap, "%s", *(char *const *) (base + key->offset));
+		case CM_PARAM_STRING:
+			snprintf(buf, cap, "%s", cm_config_string(cfg, par));
 			break;
-		case CM_KEY_ENUM:
-			snprintf(buf, cap, "%s", key->words[*(const int *) (base + key->offset)]);
+		case CM_PARAM_ENUM:
+			snprintf(buf, cap, "%s", par->words[cm_config_int(cfg, par)]);
 			break;
 	}
 }
@@ -658,19 +715,13 @@ str_equal(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Does global parameter k have the same value in both configurations? */
+/* Does global parameter par have the same value in both configurations? */
 static bool
-value_equal(const CmConfig *a, const CmConfig *b, int k)
+value_equal(const CmConfig *a, const CmConfig *b, const CmConfigParam *par)
 {
-	const CmConfigKey *key = &config_keys[k];
-	const char *abase = (const char *) a;
-	const char *bbase = (const char *) b;
-
-	if (key->type == CM_KEY_STRING)
-		return str_equal(*(char *const *) (abase + key->offset),
-						 *(char *const *) (bbase + key->offset));
-	return *(const int *) (abase + key->offset) ==
-		*(const int *) (bbase + key->offset);
+	if (par->type == CM_PARAM_STRING)
+		return str_equal(cm_config_string(a, par), cm_config_string(b, par));
+	return cm_config_int(a, par) == cm_config_int(b, par);
 }
 
 /* "host:port" of an instance definition, for reload messages. */
@@ -709,42 +760,39 @@ cm_config_reload(CmConfig *cur, const CmConfig *newcfg,
 				 CmConfigReportFn report, void *arg, bool *inst_changed)
 {
 	int			ignored = 0;
-	size_t		k;
+	int			k;
 	int			i;
 	char		msg[1600];
 
-	for (k = 0; k < NUM_CONFIG_KEYS; k++)
+	for (k = 0; k < CM_NUM_KEYS; k++)
 	{
 		char		oldv[512];
 		char		newv[512];
-		const CmConfigKey *key = &config_keys[k];
+		const CmConfigParam *par = &cm_config_params[k];
 
-		if (value_equal(cur, newcfg, (int) k))
+		if (value_equal(cur, newcfg, par))
 			continue;
-		format_value(cur, (int) k, oldv, sizeof(oldv));
-		format_value(newcfg, (int) k, newv, sizeof(newv));
-		if (key->reloadable)
+		format_value(cur, par, oldv, sizeof(oldv));
+		format_value(newcfg, par, newv, sizeof(newv));
+		if (par->reloadable)
 		{
-			char	   *cbase = (char *) cur;
-			const char *nbase = (const char *) newcfg;
-
-			if (key->type == CM_KEY_STRING)
+			if (par->type == CM_PARAM_STRING)
 			{
-				char	  **p = (char **) (cbase + key->offset);
+				char	  **p = param_string(cur, par);
 
 				free(*p);
-				*p = strdup(*(char *const *) (nbase + key->offset));
+				*p = strdup(cm_config_string(newcfg, par));
 			}
 			else
-				*(int *) (cbase + key->offset) = *(const int *) (nbase + key->offset);
+				*param_int(cur, par) = cm_config_int(newcfg, par);
 			snprintf(msg, sizeof(msg), "parameter \"%s\" changed from \"%s\" to \"%s\"",
-					 key->name, oldv, newv);
+					 par->name, oldv, newv);
 		}
 		else
 		{
 			snprintf(msg, sizeof(msg),
 					 "parameter \"%s\" cannot be changed without restarting conmgr; the new value \"%s\" was ignored (\"%s\" stays in effect)",
-					 key->name, newv, oldv);
+					 par->name, newv, oldv);
 			ignored++;
 		}
 		if (report)

@@ -18,8 +18,76 @@
 #define CONMGR_CM_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cm_defaults.h"
+
+/*
+ * The global parameters of conmgr.conf: each names its row of
+ * cm_config_params[] and its line in CmConfig.lines[].
+ */
+typedef enum CmConfigKey
+{
+	CM_KEY_PORT = 0,
+	CM_KEY_HEARTBEAT_INTERVAL,
+	CM_KEY_HEARTBEAT_TIMEOUT,
+	CM_KEY_CONNECT_TIMEOUT,
+	CM_KEY_MAX_APP_CONNECTIONS,
+	CM_KEY_MAX_APP_CONNECTIONS_PER_USER,
+	CM_KEY_APP_HANDSHAKE_TIMEOUT,
+	CM_KEY_APP_REGISTER_TIMEOUT,
+	CM_KEY_LOG_LEVEL,
+	CM_KEY_LOG_DESTINATION,
+	CM_KEY_LOG_FILE,
+	CM_KEY_SECRET_FILE,
+	CM_KEY_INSECURE_NO_AUTHENTICATION,
+	CM_KEY_METRICS_PORT,
+	CM_KEY_HEARTBEAT_DATAGRAMS,
+	CM_NUM_KEYS
+} CmConfigKey;
+
+/*
+ * The instance parameters: each is written with the instance number N as
+ * a suffix (backend_host0) and names its row of cm_config_instance_params[]
+ * and its line in CmInstanceConfig.lines[].
+ */
+typedef enum CmInstanceKey
+{
+	CM_IKEY_HOST = 0,
+	CM_IKEY_HOSTADDR,
+	CM_IKEY_PORT,
+	CM_IKEY_WATCHDOG_PORT,
+	CM_NUM_IKEYS
+} CmInstanceKey;
+
+typedef enum CmParamType
+{
+	CM_PARAM_INT,				/* int; value within min..max */
+	CM_PARAM_STRING,			/* char *; length within min..max bytes */
+	CM_PARAM_ENUM				/* int; index in words */
+} CmParamType;
+
+/*
+ * A row of the parameter tables: the one description of a parameter, from
+ * which the parser, the defaults, the reload and the unit test comparing
+ * the code with docs/conmgr.md all work.
+ */
+typedef struct CmConfigParam
+{
+	const char *name;			/* instance parameters: without N */
+	CmParamType type;
+	size_t		offset;			/* in CmConfig or CmInstanceConfig */
+	int			min;			/* bounds of the value or of its length */
+	int			max;
+	const char *const *words;	/* CM_PARAM_ENUM: NULL-terminated */
+	const char *unit;			/* "" or " ms", for messages */
+	bool		reloadable;		/* a reload may change it */
+	int			default_int;	/* CM_PARAM_INT, CM_PARAM_ENUM: default */
+	const char *default_string; /* CM_PARAM_STRING: default */
+} CmConfigParam;
+
+extern const CmConfigParam cm_config_params[CM_NUM_KEYS];
+extern const CmConfigParam cm_config_instance_params[CM_NUM_IKEYS];
 
 /* One instance: all parameters with the same N (backend_hostN, ...). */
 typedef struct CmInstanceConfig
@@ -30,7 +98,7 @@ typedef struct CmInstanceConfig
 	char	   *hostaddr;		/* backend_hostaddrN, or NULL */
 	int			port;			/* backend_portN, 0 if missing */
 	int			watchdog_port;	/* watchdog_portN, 0 if missing */
-	int			lines[4];		/* line of each of the four, 0 if unset */
+	int			lines[CM_NUM_IKEYS];	/* line of each, 0 if unset */
 } CmInstanceConfig;
 
 typedef struct CmConfig
@@ -54,12 +122,27 @@ typedef struct CmConfig
 										 * the watchdog speaks 1.2 */
 	int			ninstances;		/* 1 + highest N defined */
 	CmInstanceConfig inst[CM_MAX_INSTANCES];
-	int			lines[16];		/* line of each global parameter, 0 = default */
+	int			lines[CM_NUM_KEYS];	/* where each global parameter is set,
+										 * 0: it has its default */
 } CmConfig;
+
+/* The value of global parameter par in cfg: an integer or enumeration... */
+static inline int
+cm_config_int(const CmConfig *cfg, const CmConfigParam *par)
+{
+	return *(const int *) ((const char *) cfg + par->offset);
+}
+
+/* ... or a string. */
+static inline const char *
+cm_config_string(const CmConfig *cfg, const CmConfigParam *par)
+{
+	return *(char *const *) ((const char *) cfg + par->offset);
+}
 
 typedef void (*CmConfigReportFn) (void *arg, const char *message);
 
-/* Fill *cfg with the defaults (no instance). */
+/* Fill *cfg with the defaults of cm_config_params (no instance). */
 extern void cm_config_init(CmConfig *cfg);
 
 /*

@@ -3,8 +3,11 @@
  * cm_defaults.h
  *	  Default values, limits and exit codes of conmgr and cm_ctl.
  *
- * Every default is here with the bound it buys, so that the documentation
- * (docs/conmgr.md) and the code cannot drift apart silently.
+ * Every constant is here with the bound it buys.  The parameters of
+ * conmgr.conf have their defaults and ranges in the rows of their table
+ * (cm_config_params in cm_config.c), which a unit test compares with
+ * docs/conmgr.md; only the defaults that cm_ctl or the clients share are
+ * here, and the table names them.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -22,7 +25,10 @@
 #define CM_CONTROL_SOCKET		"conmgr.sock"	/* cm_ctl talks to conmgr here */
 #define CM_DEFAULT_LOG_FILE		"conmgr.log"
 
-/* TCP port on which applications reach conmgr (spec 4.1). */
+/*
+ * TCP port on which applications reach conmgr: the default of port in
+ * conmgr.conf, and the one the JDBC driver assumes (ConmgrDriver).
+ */
 #define CM_DEFAULT_PORT			27546
 
 /*
@@ -41,34 +47,11 @@
  * CM_METRICS_LINGER_MS, so that the client reads the answer rather than a
  * reset.
  */
-#define CM_DEFAULT_METRICS_PORT			0
 #define CM_METRICS_MAX_REQUEST			8192
 #define CM_METRICS_REQUEST_TIMEOUT_MS	5000
 #define CM_METRICS_MAX_CONNECTIONS		8
 #define CM_METRICS_LINGER_MS			2000
 #define CM_METRICS_FDS					(2 + CM_METRICS_MAX_CONNECTIONS + 1)
-
-/*
- * Heartbeat interval and timeout, in ms.  An instance that stops answering
- * is declared down heartbeat_timeout after the oldest unanswered heartbeat
- * was sent: 3 s by default, with 2 more heartbeats sent meanwhile, so one
- * lost or late packet does not cause a false failure while a dead host or
- * a cut network is noticed in a few seconds, not in the 15 minutes of TCP
- * retransmission or the 2 hours of TCP keepalive.
- */
-#define CM_DEFAULT_HEARTBEAT_INTERVAL	1000
-#define CM_DEFAULT_HEARTBEAT_TIMEOUT	3000
-#define CM_MIN_HEARTBEAT_INTERVAL		10
-#define CM_MAX_HEARTBEAT_INTERVAL		3600000
-#define CM_MAX_HEARTBEAT_TIMEOUT		86400000	/* the protocol's limit */
-
-/*
- * Bound on establishing a heartbeat connection (TCP connect plus hello and
- * welcome), in ms.  An unreachable host (packets dropped, not refused) is
- * given up after this time instead of the kernel's ~2 minutes of SYN
- * retries; then the reconnection backoff applies.
- */
-#define CM_DEFAULT_CONNECT_TIMEOUT		3000
 
 /*
  * Reconnection backoff for heartbeat connections: the first retry after
@@ -94,7 +77,8 @@
 #define CM_HEARTBEAT_RING				256
 
 /*
- * Most application connections.  Each uses one descriptor in conmgr, so
+ * Application connections (max_app_connections in conmgr.conf, 1000 by
+ * default).  Each uses one descriptor in conmgr, so
  * the open-files limit must be at least
  *		CM_FIXED_FDS + 2 * number of instances + max_app_connections
  * (an instance: its heartbeat connection and its datagram socket).
@@ -104,36 +88,8 @@
  * connections never take the descriptors of that reserve nor those of
  * the instances: a heartbeat connection can always be made again.
  */
-#define CM_DEFAULT_MAX_APP_CONNECTIONS	1000
 #define CM_FIXED_FDS					32
 #define CM_FDS_PER_INSTANCE				2
-
-/*
- * Most application connections of one local user, as the kernel reports
- * the owner of the application's socket.  0 stands for half of
- * max_app_connections (rounded up): one user, or one program gone astray,
- * can take half of the slots, and the others are left to everybody else.
- */
-#define CM_DEFAULT_MAX_APP_CONNECTIONS_PER_USER	0
-
-/*
- * Time an application has, from connecting to conmgr, to send its route
- * request (ms).  Bounds what a client that connects and says nothing can
- * hold.
- */
-#define CM_DEFAULT_APP_HANDSHAKE_TIMEOUT	10000
-
-/*
- * Time a routed application connection has, from the instance answer, to
- * register its SQL connection (ms).  In between, the client connects to
- * the instance and authenticates: PostgreSQL gives authentication up to
- * authentication_timeout (1 min by default), and the connection and TLS
- * handshake come on top, so 90 s lets every client that the server would
- * let in register, while a connection that routes and never registers
- * holds its slot 90 s at most.  Registered connections live as long as
- * the application's SQL connection and have no timeout.
- */
-#define CM_DEFAULT_APP_REGISTER_TIMEOUT		90000
 
 /*
  * Answer to new application connections and route requests while conmgr

@@ -1,6 +1,7 @@
 # Unit tests, plain and under ASan/UBSan: the wire protocol codec
 # (test/unit/test_protocol.c, protocol.cases), the conmgr.conf parser
-# (test/unit/test_config.c, config.cases), heartbeat authentication
+# (test/unit/test_config.c, config.cases; and that its parameter tables
+# agree with those of docs/conmgr.md), heartbeat authentication
 # (test/unit/test_auth.c, given a directory for its secret files) and the
 # client library's check of the user behind a conmgr port
 # (test/unit/test_peer.c: socket diagnostics, PGCONMGRUSER).
@@ -13,25 +14,26 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $top = $ENV{TESTDIR} // '.';
-# program => [ its argument, fewest checks it must run ]
+# program => [ its arguments, fewest checks it must run ]
+my @config_args = ("$top/test/unit/config.cases", "$top/docs/conmgr.md");
 my %cases = (
-	test_protocol => [ "$top/test/unit/protocol.cases", 40 ],
-	test_protocol_san => [ "$top/test/unit/protocol.cases", 40 ],
-	test_config => [ "$top/test/unit/config.cases", 40 ],
-	test_config_san => [ "$top/test/unit/config.cases", 40 ],
-	test_auth => [ PostgreSQL::Test::Utils::tempdir(), 25 ],
-	test_auth_san => [ PostgreSQL::Test::Utils::tempdir(), 25 ],
-	test_peer => [ '', 40 ],
-	test_peer_san => [ '', 40 ]);
+	test_protocol => [ ["$top/test/unit/protocol.cases"], 40 ],
+	test_protocol_san => [ ["$top/test/unit/protocol.cases"], 40 ],
+	test_config => [ \@config_args, 150 ],
+	test_config_san => [ \@config_args, 150 ],
+	test_auth => [ [ PostgreSQL::Test::Utils::tempdir() ], 25 ],
+	test_auth_san => [ [ PostgreSQL::Test::Utils::tempdir() ], 25 ],
+	test_peer => [ [''], 40 ],
+	test_peer_san => [ [''], 40 ]);
 
 foreach my $prog (sort keys %cases)
 {
 	my $path = "$top/test/unit/$prog";
-	my ($arg, $min) = @{ $cases{$prog} };
+	my ($args, $min) = @{ $cases{$prog} };
 	ok(-x $path, "$prog is built (make test-programs)") or next;
 
 	my ($stdout, $stderr);
-	my $ok = IPC::Run::run([ $path, $arg ], '>', \$stdout, '2>', \$stderr);
+	my $ok = IPC::Run::run([ $path, @$args ], '>', \$stdout, '2>', \$stderr);
 	my $lines = 0;
 	foreach my $line (split /\n/, $stdout)
 	{

@@ -93,26 +93,38 @@ count_lines(const uint8_t *data, size_t size)
 	return n;
 }
 
-/* An accepted configuration is complete and within range. */
+/*
+ * An accepted configuration is complete, and every value is within the
+ * bounds of its row of cm_config_params (the length for a string, the
+ * words for an enumeration).
+ */
 static void
 check_accepted(const CmConfig *cfg)
 {
 	int			i;
 	int			defined = 0;
 
-	FUZZ_CHECK(cfg->port >= 1 && cfg->port <= 65535, "port %d", cfg->port);
-	FUZZ_CHECK(cfg->heartbeat_interval >= CM_MIN_HEARTBEAT_INTERVAL &&
-			   cfg->heartbeat_interval < cfg->heartbeat_timeout &&
-			   cfg->heartbeat_timeout <= CM_MAX_HEARTBEAT_TIMEOUT,
+	for (i = 0; i < CM_NUM_KEYS; i++)
+	{
+		const CmConfigParam *par = &cm_config_params[i];
+
+		if (par->type == CM_PARAM_STRING)
+		{
+			const char *v = cm_config_string(cfg, par);
+
+			FUZZ_CHECK(v != NULL && (int) strlen(v) >= par->min &&
+					   (int) strlen(v) <= par->max,
+					   "%s missing or of %zu bytes", par->name,
+					   v ? strlen(v) : 0);
+		}
+		else
+			FUZZ_CHECK(cm_config_int(cfg, par) >= par->min &&
+					   cm_config_int(cfg, par) <= par->max,
+					   "%s %d", par->name, cm_config_int(cfg, par));
+	}
+	FUZZ_CHECK(cfg->heartbeat_interval < cfg->heartbeat_timeout,
 			   "heartbeat_interval %d, heartbeat_timeout %d",
 			   cfg->heartbeat_interval, cfg->heartbeat_timeout);
-	FUZZ_CHECK(cfg->log_level >= 0 && cfg->log_level <= 3 &&
-			   cfg->log_destination >= 0 && cfg->log_destination <= 2,
-			   "log_level %d, log_destination %d",
-			   cfg->log_level, cfg->log_destination);
-	FUZZ_CHECK(cfg->log_file != NULL && cfg->log_file[0] != '\0' &&
-			   cfg->secret_file != NULL,
-			   "log_file or secret_file missing");
 	FUZZ_CHECK(cfg->ninstances >= 1 && cfg->ninstances <= CM_MAX_INSTANCES &&
 			   cfg->inst[cfg->ninstances - 1].defined,
 			   "ninstances %d", cfg->ninstances);
@@ -160,42 +172,43 @@ instance_differs(const CmConfig *a, const CmConfig *b, int i)
 		x->watchdog_port != y->watchdog_port;
 }
 
+static bool
+param_same(const CmConfig *a, const CmConfig *b, const CmConfigParam *par)
+{
+	if (par->type == CM_PARAM_STRING)
+		return str_same(cm_config_string(a, par), cm_config_string(b, par));
+	return cm_config_int(a, par) == cm_config_int(b, par);
+}
+
 /*
  * Reload newcfg over cur the way conmgr applies a SIGHUP, and check what
  * cm_config.h and docs/conmgr.md promise: every parameter that a reload may
- * change takes its new value, the restart-only ones (port and the two
- * heartbeat times) keep theirs and are counted as ignored, every change is
- * reported once, and exactly the instances that differ are flagged.  Once
- * they are copied, a second reload has nothing left but the ignored.
+ * change takes its new value, the restart-only ones (those whose row is
+ * not reloadable: port, metrics_port and the two heartbeat times) keep
+ * theirs and are counted as ignored, every change is reported once, and
+ * exactly the instances that differ are flagged.  Once they are copied, a
+ * second reload has nothing left but the ignored.
  */
 static void
 check_reload(CmConfig *cur, const CmConfig *newcfg)
 {
 	bool		changed[CM_MAX_INSTANCES];
 	bool		differs[CM_MAX_INSTANCES];
-	int			old_port = cur->port;
-	int			old_interval = cur->heartbeat_interval;
-	int			old_timeout = cur->heartbeat_timeout;
-	int			expect_ignored;
-	int			expect_reports;
+	CmConfig	old = *cur;		/* the integers; strings are not kept */
+	int			expect_ignored = 0;
+	int			expect_reports = 0;
 	int			ignored;
 	int			reports = 0;
 	int			i;
 
-	expect_ignored = (cur->port != newcfg->port) +
-		(cur->heartbeat_interval != newcfg->heartbeat_interval) +
-		(cur->heartbeat_timeout != newcfg->heartbeat_timeout);
-	expect_reports = expect_ignored +
-		(cur->connect_timeout != newcfg->connect_timeout) +
-		(cur->max_app_connections != newcfg->max_app_connections) +
-		(cur->max_app_connections_per_user != newcfg->max_app_connections_per_user) +
-		(cur->app_handshake_timeout != newcfg->app_handshake_timeout) +
-		(cur->app_register_timeout != newcfg->app_register_timeout) +
-		(cur->log_level != newcfg->log_level) +
-		(cur->log_destination != newcfg->log_destination) +
-		!str_same(cur->log_file, newcfg->log_file) +
-		!str_same(cur->secret_file, newcfg->secret_file) +
-		(cur->insecure_no_authentication != newcfg->insecure_no_authentication);
+	for (i = 0; i < CM_NUM_KEYS; i++)
+	{
+		bool		differs_i = !param_same(cur, newcfg, &cm_config_params[i]);
+
+		expect_reports += differs_i;
+		if (!cm_config_params[i].reloadable)
+			expect_ignored += differs_i;
+	}
 	for (i = 0; i < CM_MAX_INSTANCES; i++)
 	{
 		differs[i] = instance_differs(cur, newcfg, i);
@@ -208,21 +221,20 @@ check_reload(CmConfig *cur, const CmConfig *newcfg)
 			   ignored, expect_ignored);
 	FUZZ_CHECK(reports == expect_reports, "reload reported %d changes instead of %d",
 			   reports, expect_reports);
-	FUZZ_CHECK(cur->port == old_port && cur->heartbeat_interval == old_interval &&
-			   cur->heartbeat_timeout == old_timeout,
-			   "reload changed a parameter that needs a restart");
-	FUZZ_CHECK(cur->connect_timeout == newcfg->connect_timeout &&
-			   cur->max_app_connections == newcfg->max_app_connections &&
-			   cur->max_app_connections_per_user == newcfg->max_app_connections_per_user &&
-			   cur->app_handshake_timeout == newcfg->app_handshake_timeout &&
-			   cur->app_register_timeout == newcfg->app_register_timeout &&
-			   cur->log_level == newcfg->log_level &&
-			   cur->log_destination == newcfg->log_destination,
-			   "reload did not apply a new integer or enumeration value");
-	FUZZ_CHECK(str_same(cur->log_file, newcfg->log_file) &&
-			   str_same(cur->secret_file, newcfg->secret_file),
-			   "reload did not apply a new log_file or secret_file (%zu and %zu bytes)",
-			   strlen(newcfg->log_file), strlen(newcfg->secret_file));
+	for (i = 0; i < CM_NUM_KEYS; i++)
+	{
+		const CmConfigParam *par = &cm_config_params[i];
+
+		if (par->reloadable)
+			FUZZ_CHECK(param_same(cur, newcfg, par),
+					   "reload did not apply the new value of %s", par->name);
+		else if (par->type == CM_PARAM_STRING)
+			FUZZ_CHECK(cm_config_string(cur, par) == cm_config_string(&old, par),
+					   "reload changed %s, which needs a restart", par->name);
+		else
+			FUZZ_CHECK(cm_config_int(cur, par) == cm_config_int(&old, par),
+					   "reload changed %s, which needs a restart", par->name);
+	}
 	for (i = 0; i < CM_MAX_INSTANCES; i++)
 	{
 		FUZZ_CHECK(changed[i] == differs[i], "instance %d %s flagged as changed",

@@ -9,6 +9,13 @@
  * optionally followed by a second text to reload and the lines the reload
  * must report.
  *
+ * Given docs/conmgr.md as a second argument, it also checks that the
+ * tables of parameters there ("Parameters" and "Instances") and those of
+ * the code (cm_config_params, cm_config_instance_params) agree: every
+ * parameter of the code is documented once, with its type and unit, its
+ * default, its range and whether a reload changes it, and the
+ * documentation has no parameter the code lacks.
+ *
  * Prints one "ok N - description" or "not ok N - description" line per
  * check; exits 1 if any check failed.
  *
@@ -191,6 +198,307 @@ write_file(const char *path, const Text *t)
 	fclose(f);
 }
 
+/* docs/conmgr.md writes ranges with an en dash, no default with an em dash. */
+#define EN_DASH "\xe2\x80\x93"
+#define EM_DASH "\xe2\x80\x94"
+
+#define DOC_MAX_ROWS	64
+#define DOC_MAX_CELLS	8
+
+/* A row of a table of the documentation, split into trimmed cells. */
+typedef struct DocRow
+{
+	char	   *text;			/* the line, cut into the cells */
+	const char *cell[DOC_MAX_CELLS];
+	int			ncells;
+	int			line;
+	int			seen;			/* matched by a parameter of the code */
+} DocRow;
+
+/*
+ * Read the rows of the table under heading (a whole line, "### Name") of
+ * the markdown file path, up to the next heading; the header and the
+ * separator rows are skipped (a row is one whose first cell is quoted
+ * with backquotes).  Returns the number of rows, -1 when the file cannot
+ * be read.
+ */
+static int
+read_doc_table(const char *path, const char *heading, DocRow *rows, int max)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[8192];
+	int			lineno = 0;
+	int			in = 0;
+	int			n = 0;
+
+	if (f == NULL)
+	{
+		perror(path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f))
+	{
+		size_t		len = strlen(line);
+		char	   *p;
+		DocRow	   *r;
+
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (!in)
+		{
+			in = strcmp(line, heading) == 0;
+			continue;
+		}
+		if (line[0] == '#')
+			break;
+		if (strncmp(line, "| `", 3) != 0 || n == max)
+			continue;
+		r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		r->text = strdup(line);
+		r->line = lineno;
+		p = r->text + 1;
+		while (*p && r->ncells < DOC_MAX_CELLS)
+		{
+			char	   *bar = strchr(p, '|');
+			char	   *end;
+
+			if (bar == NULL)
+				break;
+			*bar = '\0';
+			while (*p == ' ')
+				p++;
+			end = p + strlen(p);
+			while (end > p && end[-1] == ' ')
+				*--end = '\0';
+			r->cell[r->ncells++] = p;
+			p = bar + 1;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/* The first word of a cell, or what its first backquotes enclose. */
+static void
+doc_first_token(const char *cell, char *out, size_t cap)
+{
+	size_t		n;
+
+	if (cell[0] == '`')
+	{
+		const char *end = strchr(cell + 1, '`');
+
+		n = end ? (size_t) (end - cell - 1) : strlen(cell + 1);
+		cell++;
+	}
+	else
+		n = strcspn(cell, " ");
+	snprintf(out, cap, "%.*s", (int) n, cell);
+}
+
+/* Does cell start with prefix, followed by the end or by one of stops? */
+static int
+doc_starts(const char *cell, const char *prefix, const char *stops)
+{
+	size_t		n = strlen(prefix);
+
+	return strncmp(cell, prefix, n) == 0 &&
+		(cell[n] == '\0' || strchr(stops, cell[n]) != NULL);
+}
+
+/* Check one aspect of a documented parameter. */
+static void
+doc_check(int cond, const char *name, const char *what, const char *docs,
+		  const char *code, const DocRow *row)
+{
+	char		label[300];
+	char		detail[1200];
+
+	snprintf(label, sizeof(label), "docs/conmgr.md %s", name);
+	snprintf(detail, sizeof(detail),
+			 "line %d documents \"%.400s\", the code means \"%.400s\"",
+			 row->line, docs, code);
+	check(cond, label, what, detail);
+}
+
+/* Find the row of parameter quoted (in backquotes); complain unless once. */
+static DocRow *
+doc_find(DocRow *rows, int n, const char *quoted, const char *table)
+{
+	DocRow	   *found = NULL;
+	int			count = 0;
+	int			i;
+	char		label[300];
+	char		detail[300];
+
+	for (i = 0; i < n; i++)
+	{
+		if (rows[i].ncells > 0 && strcmp(rows[i].cell[0], quoted) == 0)
+		{
+			rows[i].seen = 1;
+			if (found == NULL)
+				found = &rows[i];
+			count++;
+		}
+	}
+	snprintf(label, sizeof(label), "docs/conmgr.md %s", quoted);
+	snprintf(detail, sizeof(detail), "%d rows of the table \"%s\" name it",
+			 count, table);
+	check(count == 1, label, "documented once", detail);
+	return found;
+}
+
+/* The documentation has no row the code lacks. */
+static void
+doc_check_unknown(const DocRow *rows, int n, const char *table)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		char		label[300];
+		char		detail[300];
+
+		snprintf(label, sizeof(label), "docs/conmgr.md %s", rows[i].cell[0]);
+		snprintf(detail, sizeof(detail),
+				 "line %d of the table \"%s\" names a parameter that conmgr does not know",
+				 rows[i].line, table);
+		check(rows[i].seen, label, "is a parameter of the code", detail);
+	}
+}
+
+/*
+ * A row of the table "Parameters": parameter, type, default, range,
+ * change, meaning.  The type is "integer" (with " (ms)" for a time),
+ * "string", "enum", or "`on`/`off`"; the default is the first word or
+ * quoted word of its cell ("''" for an empty string); the range is
+ * "MIN–MAX" for an integer (a comment may follow after a comma), "MIN–MAX
+ * bytes" for a string, the quoted words for an enumeration, and empty for
+ * on/off; the change starts with "reload" or "restart".
+ */
+static void
+check_doc_parameter(const CmConfigParam *par, const DocRow *row,
+					const char *quoted)
+{
+	int			onoff = par->type == CM_PARAM_ENUM &&
+		strcmp(par->words[0], "off") == 0 && par->words[1] &&
+		strcmp(par->words[1], "on") == 0 && par->words[2] == NULL;
+	char		type[100];
+	char		def[1100];
+	char		token[1100];
+	char		range[300];
+	int			i;
+
+	switch (par->type)
+	{
+		case CM_PARAM_INT:
+			snprintf(type, sizeof(type), "integer%s",
+					 strcmp(par->unit, " ms") == 0 ? " (ms)" : par->unit);
+			snprintf(def, sizeof(def), "%d", par->default_int);
+			snprintf(range, sizeof(range), "%d" EN_DASH "%d", par->min, par->max);
+			break;
+		case CM_PARAM_STRING:
+			snprintf(type, sizeof(type), "string");
+			snprintf(def, sizeof(def), "%s",
+					 par->default_string[0] ? par->default_string : "''");
+			snprintf(range, sizeof(range), "%d" EN_DASH "%d bytes", par->min, par->max);
+			break;
+		case CM_PARAM_ENUM:
+			snprintf(type, sizeof(type), "%s", onoff ? "`on`/`off`" : "enum");
+			snprintf(def, sizeof(def), "%s", par->words[par->default_int]);
+			range[0] = '\0';
+			for (i = 0; !onoff && par->words[i]; i++)
+				snprintf(range + strlen(range), sizeof(range) - strlen(range),
+						 "%s`%s`", i > 0 ? ", " : "", par->words[i]);
+			break;
+	}
+
+	doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and unit",
+			  row->cell[1], type, row);
+	doc_first_token(row->cell[2], token, sizeof(token));
+	doc_check(strcmp(token, def) == 0, quoted, "default",
+			  row->cell[2], def, row);
+	if (par->type == CM_PARAM_INT)
+		doc_check(doc_starts(row->cell[3], range, ","), quoted, "range",
+				  row->cell[3], range, row);
+	else
+		doc_check(strcmp(row->cell[3], range) == 0, quoted, "range",
+				  row->cell[3], range, row);
+	doc_check(doc_starts(row->cell[4], par->reloadable ? "reload" : "restart", ","),
+			  quoted, "changed by a reload or a restart", row->cell[4],
+			  par->reloadable ? "reload" : "restart", row);
+}
+
+/*
+ * A row of the table "Instances": parameter (with the suffix N), type,
+ * default, meaning.  The type is "integer MIN–MAX", "string (at most MAX
+ * bytes)" or, for a string the parser checks otherwise, "string"; no
+ * instance parameter has a default ("—").
+ */
+static void
+check_doc_instance(const CmConfigParam *par, const DocRow *row,
+				   const char *quoted)
+{
+	char		type[100];
+
+	if (par->type == CM_PARAM_INT)
+		snprintf(type, sizeof(type), "integer %d" EN_DASH "%d", par->min, par->max);
+	else if (par->max > 0)
+		snprintf(type, sizeof(type), "string (at most %d bytes)", par->max);
+	else
+		snprintf(type, sizeof(type), "string");
+	doc_check(strcmp(row->cell[1], type) == 0, quoted, "type and range",
+			  row->cell[1], type, row);
+	doc_check(doc_starts(row->cell[2], EM_DASH, " "), quoted, "no default",
+			  row->cell[2], EM_DASH, row);
+}
+
+/*
+ * Compare the table under "### table" of the documentation at path with
+ * the nparams rows of params: each parameter (its name followed by
+ * suffix) documented once in a row of at least ncells cells, which
+ * check_row checks; no row for a parameter the code lacks.
+ */
+static void
+check_doc_table(const char *path, const char *table,
+				const CmConfigParam *params, int nparams,
+				const char *suffix, int ncells,
+				void (*check_row) (const CmConfigParam *, const DocRow *, const char *))
+{
+	DocRow		rows[DOC_MAX_ROWS];
+	char		heading[100];
+	char		what[100];
+	int			n;
+	int			k;
+	int			i;
+
+	snprintf(heading, sizeof(heading), "### %s", table);
+	snprintf(what, sizeof(what), "has a table \"%s\"", table);
+	n = read_doc_table(path, heading, rows, DOC_MAX_ROWS);
+	check(n > 0, "docs/conmgr.md", what, path);
+	if (n <= 0)
+		return;
+	for (k = 0; k < nparams; k++)
+	{
+		char		quoted[200];
+		DocRow	   *row;
+
+		snprintf(quoted, sizeof(quoted), "`%s%s`", params[k].name, suffix);
+		row = doc_find(rows, n, quoted, table);
+		if (row == NULL)
+			continue;
+		if (row->ncells < ncells)
+			check(0, quoted, "has every cell of the table", row->cell[0]);
+		else
+			check_row(&params[k], row, quoted);
+	}
+	doc_check_unknown(rows, n, table);
+	for (i = 0; i < n; i++)
+		free(rows[i].text);
+}
+
 typedef enum
 {
 	SEC_NONE, SEC_CONF, SEC_EXPECT, SEC_ERRORS, SEC_RELOAD, SEC_REPORT
@@ -270,9 +578,9 @@ main(int argc, char **argv)
 	int			has_errors = 0,
 				has_reload = 0;
 
-	if (argc != 2)
+	if (argc != 2 && argc != 3)
 	{
-		fprintf(stderr, "usage: %s config.cases\n", argv[0]);
+		fprintf(stderr, "usage: %s config.cases [conmgr.md]\n", argv[0]);
 		return 2;
 	}
 	f = fopen(argv[1], "r");
@@ -379,6 +687,27 @@ main(int argc, char **argv)
 			  "missing file", "refused with the cause", msgs.s);
 		cm_config_free(&cfg);
 		free(msgs.s);
+	}
+
+	/* every key has its row in the tables */
+	{
+		int			k;
+		int			rows = 0;
+
+		for (k = 0; k < CM_NUM_KEYS; k++)
+			rows += cm_config_params[k].name != NULL;
+		for (k = 0; k < CM_NUM_IKEYS; k++)
+			rows += cm_config_instance_params[k].name != NULL;
+		check(rows == CM_NUM_KEYS + CM_NUM_IKEYS, "parameter tables",
+			  "every key has a row", NULL);
+	}
+
+	if (argc == 3)
+	{
+		check_doc_table(argv[2], "Parameters", cm_config_params, CM_NUM_KEYS,
+						"", 5, check_doc_parameter);
+		check_doc_table(argv[2], "Instances", cm_config_instance_params,
+						CM_NUM_IKEYS, "N", 3, check_doc_instance);
 	}
 
 	free(conf.s);
