@@ -49,9 +49,7 @@ as_root chown "$CM_USER" bench/results
 status=0
 case " $parts " in
 	*" a "*)
-		work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-		as_root chown -R "$CM_USER" "$work"
-		chmod 755 "$work"
+		work=$(user_workdir /tmp/cm-bench.XXXXXX)
 		# shellcheck disable=SC2086  # settings is a word list
 		as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/soak-load-run.sh" \
 			"$work" "$top/bench/results" "$secs" "$apps" $settings || status=$?
