@@ -29,20 +29,16 @@
 
 #include "cm_protocol.h"
 #include "sample_msgs.h"
+#include "unit_tap.h"
 
-static int	ntests = 0;
-static int	nfailed = 0;
-
+/* A check described by fmt with one string argument. */
 static void
 check(int cond, const char *fmt, const char *arg)
 {
 	char		desc[512];
 
 	snprintf(desc, sizeof(desc), fmt, arg);
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntests, desc);
+	unit_check(cond, desc, NULL);
 }
 
 static int
@@ -423,6 +419,6 @@ main(int argc, char **argv)
 	run_round_trips();
 	run_tsa();
 	run_escape();
-	printf("1..%d\n", ntests);
-	return nfailed ? 1 : 0;
+	printf("1..%d\n", unit_ntests);
+	return unit_status();
 }
