@@ -7,9 +7,7 @@ work=$1 rounds=$2 secs=$3
 . "$(dirname "$0")/lib.sh"
 cd "$work"
 
-pg_port=$(free_port 26432)
-wd_port=$(free_port 26545)
-cm_port=$(free_port 26546)
+bench_ports 26432 wd cm
 
 cleanup() { bench_stop "$work"; }
 trap cleanup EXIT

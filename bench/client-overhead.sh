@@ -25,14 +25,12 @@
 # Usage: bench/client-overhead.sh [ROUNDS [SECONDS]]
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 rounds=${1:-3}
 secs=${2:-5}
-case "$rounds$secs" in *[!0-9]*|'') echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2 ;; esac
-[ "$rounds" -ge 1 ] && [ "$secs" -ge 1 ] || { echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2; }
+need_counts -p "usage: $0 [ROUNDS [SECONDS]] (positive integers)" "$rounds" "$secs"
 
 prepare_tree -q "== building and installing"
 

@@ -41,9 +41,7 @@ per_round=$((conns / rounds))
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$pgbouncer" ] || { echo "connect-run.sh: pgbouncer is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 
-pg_port=$(free_port 28432)
-wd_port=$(free_port 28545)
-cm_port=$(free_port 28546)
+bench_ports 28432 wd cm
 pb_port=$(free_port 28646)
 
 pb_pid=

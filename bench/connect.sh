@@ -20,16 +20,15 @@
 # Usage: bench/connect.sh [CONNECTIONS [ROUNDS [SECONDS]]]   (default: 1000 5 5)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 conns=${1:-1000}
 rounds=${2:-5}
 secs=${3:-5}
 usage="usage: $0 [CONNECTIONS [ROUNDS [SECONDS]]] (positive integers, CONNECTIONS >= ROUNDS)"
-case "$conns$rounds$secs" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
-[ "$rounds" -ge 1 ] && [ "$secs" -ge 1 ] && [ "$conns" -ge "$rounds" ] || { echo "$usage" >&2; exit 2; }
+need_counts -p "$usage" "$conns" "$rounds" "$secs"
+[ "$conns" -ge "$rounds" ] || { echo "$usage" >&2; exit 2; }
 
 prepare_tree -q "== building and installing"
 mkdir -p bench/results

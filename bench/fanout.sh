@@ -12,9 +12,8 @@
 # Usage: bench/fanout.sh [M...]   (default: 100 1000 5000)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 [ $# -gt 0 ] || set -- 100 1000 5000
 

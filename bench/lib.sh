@@ -66,6 +66,20 @@ bench_watchdog_pid() {
 	echo "$pid"
 }
 
+# bench_ports BASE NAME...: set pg_port to the first free port from BASE on
+# (free_port), and NAME_port for each NAME to the next free ports from
+# BASE + 113 on, one after the other, so that no two of them are the same.
+bench_ports() {
+	local base=$1 name p
+	shift
+	pg_port=$(free_port "$base")
+	p=$((base + 112))
+	for name in "$@"; do
+		p=$(free_port $((p + 1)))
+		printf -v "${name}_port" '%s' "$p"
+	done
+}
+
 # bench_max N...: the largest of the numbers.
 bench_max() {
 	local m=0 x

@@ -37,8 +37,7 @@ for s in "$@"; do
 	esac
 done
 
-pg_port=$(free_port 27032)
-wd_port=$(free_port 27145)
+bench_ports 27032 wd
 load_pids=()
 cleanup() {
 	local p

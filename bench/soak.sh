@@ -26,13 +26,12 @@
 # (part B: blip lengths as fractions of the timeout, "0.1,0.2,...").
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 secs=${1:-600}
 repeats=${2:-5}
-case "$secs$repeats" in *[!0-9]*|'') echo "usage: $0 [SECONDS [REPEATS]] (positive integers)" >&2; exit 2 ;; esac
+need_counts "usage: $0 [SECONDS [REPEATS]] (positive integers)" "$secs" "$repeats"
 parts=${SOAK_PARTS:-a b}
 settings=${SOAK_SETTINGS:-1000/3000 200/1000 100/300 50/150}
 apps=${SOAK_APPS:-4}

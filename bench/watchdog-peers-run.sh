@@ -26,9 +26,7 @@ max=$(bench_max "$@")
 # a time)
 bench_need_fds $((max + 1100)) "watchdog-peers with $max peers"
 
-pg_port=$(free_port 26632)
-wd_port=$(free_port 26745)
-echo_port=$(free_port 26746)
+bench_ports 26632 wd echo
 echo_pid=
 cleanup() {
 	[ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null

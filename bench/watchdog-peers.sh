@@ -11,9 +11,8 @@
 #        (defaults: 10 s window, 1000 ms, N = 100 1000 5000)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 secs=${1:-10}
 interval=${2:-1000}

@@ -5,6 +5,9 @@
 
 CM_USER=${CM_USER:-cmtest}
 
+# top: the top directory of the source tree (this file is in its scripts/)
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 # as_root CMD...: run as root (directly, or through sudo).
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -47,6 +50,19 @@ free_port() {
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
 	done
 	echo "no free port near $1" >&2; exit 1
+}
+
+# need_counts [-p] USAGE N...: exit 2, USAGE on standard error, unless
+# every N is a whole number (with -p: at least 1).
+need_counts() {
+	local min=0 usage n
+	if [ "$1" = -p ]; then min=1; shift; fi
+	usage=$1
+	shift
+	for n in "$@"; do
+		case "$n" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
+		[ "$n" -ge "$min" ] || { echo "$usage" >&2; exit 2; }
+	done
 }
 
 # prepare_tree [-q] MESSAGE: install what is missing (scripts/install-deps.sh),

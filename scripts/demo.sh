@@ -9,9 +9,8 @@
 # Everything is created under a temporary directory and removed at the end.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 cd "$top"
-. scripts/common.sh
 
 prepare_tree "== building and installing"
 

@@ -8,9 +8,8 @@
 # PostgreSQL parts run as an unprivileged user (created when run as root).
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 cd "$top"
-. scripts/common.sh
 
 prepare_tree "== build"
 
