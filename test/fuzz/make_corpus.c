@@ -115,103 +115,126 @@ frame_seed(FrameTarget *t, const char *name, const CmProtoMsg *msg, bool in_stre
 		add_msg(&t->stream, t->dir, msg);
 }
 
+/* The four frame targets; their notices and streams: notices_and_streams(). */
+static FrameTarget wd_frames = {.name = "frames_to_watchdog", .dir = CM_DIR_TO_WATCHDOG};
+static FrameTarget hb_frames = {.name = "frames_to_conmgr_hb", .dir = CM_DIR_TO_CONMGR_HB};
+static FrameTarget app_frames = {.name = "frames_to_conmgr_app", .dir = CM_DIR_TO_CONMGR_APP};
+static FrameTarget client_frames = {.name = "frames_to_client", .dir = CM_DIR_TO_CLIENT};
+
 /* conmgr -> watchdog */
 static void
 to_watchdog(void)
 {
-	FrameTarget t = {.name = "frames_to_watchdog", .dir = CM_DIR_TO_WATCHDOG};
+	FrameTarget *t = &wd_frames;
 	CmProtoMsg	m;
 
 	sample_hello(&m, CM_PROTO_AUTH_NONE, 0, 0, "app-host-1");
-	frame_seed(&t, "hello", &m, IN_STREAM);
+	frame_seed(t, "hello", &m, IN_STREAM);
 	sample_hello(&m, CM_PROTO_AUTH_HMAC_SHA256, CM_PROTO_MAX_NONCE, 0xa5, "app-host-1");
-	frame_seed(&t, "hello-auth", &m, ALONE);
+	frame_seed(t, "hello-auth", &m, ALONE);
 
 	sample_nonce(&m, CM_MSG_PROOF, CM_PROTO_MAX_NONCE, 0x5a);
-	frame_seed(&t, "proof", &m, ALONE);
+	frame_seed(t, "proof", &m, ALONE);
 
 	sample_heartbeat(&m, CM_MSG_HEARTBEAT, 7, 0x0102030405060708ULL, 0);
-	frame_seed(&t, "heartbeat", &m, IN_STREAM);
+	frame_seed(t, "heartbeat", &m, IN_STREAM);
 
 	sample_session(&m, CM_MSG_REGISTER, 4242, "192.0.2.1", 50000);
-	frame_seed(&t, "register-ipv4", &m, IN_STREAM);
+	frame_seed(t, "register-ipv4", &m, IN_STREAM);
 	sample_session(&m, CM_MSG_UNREGISTER, 4242, "2001:db8::1", 50001);
-	frame_seed(&t, "unregister-ipv6", &m, ALONE);
-
-	sample_notice(&m, CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down");
-	frame_seed(&t, "goodbye", &m, IN_STREAM);
-	put_seed(t.name, "stream", &t.stream);
+	frame_seed(t, "unregister-ipv6", &m, ALONE);
 }
 
 /* watchdog -> conmgr */
 static void
 to_conmgr_hb(void)
 {
-	FrameTarget t = {.name = "frames_to_conmgr_hb", .dir = CM_DIR_TO_CONMGR_HB};
+	FrameTarget *t = &hb_frames;
 	CmProtoMsg	m;
 
 	sample_nonce(&m, CM_MSG_CHALLENGE, CM_PROTO_MAX_NONCE, 0x3c);
-	frame_seed(&t, "challenge", &m, ALONE);
+	frame_seed(t, "challenge", &m, ALONE);
 
 	sample_welcome(&m, 1000, 5000, CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY);
-	frame_seed(&t, "welcome", &m, IN_STREAM);
+	frame_seed(t, "welcome", &m, IN_STREAM);
 	m.u.welcome.proof_len = CM_PROTO_MAX_NONCE;
 	memset(m.u.welcome.proof, 0xc3, CM_PROTO_MAX_NONCE);
-	frame_seed(&t, "welcome-auth", &m, ALONE);
+	frame_seed(t, "welcome-auth", &m, ALONE);
 
 	sample_heartbeat(&m, CM_MSG_HEARTBEAT_REPLY, 7, 0x0102030405060708ULL,
 					 CM_PROTO_ATTR_READ_ONLY);
-	frame_seed(&t, "heartbeat-reply", &m, IN_STREAM);
+	frame_seed(t, "heartbeat-reply", &m, IN_STREAM);
 
 	sample_msg(&m, CM_MSG_ATTRIBUTES);	/* attributes 0: a writable primary */
-	frame_seed(&t, "attributes", &m, IN_STREAM);
-
-	sample_notice(&m, CM_MSG_SHUTDOWN, CM_REASON_SHUTDOWN, "the server is shutting down");
-	frame_seed(&t, "shutdown", &m, ALONE);
-	sample_notice(&m, CM_MSG_REFUSE, CM_REASON_TOO_MANY, "too many heartbeat connections");
-	frame_seed(&t, "refuse", &m, ALONE);
-	sample_notice(&m, CM_MSG_GOODBYE, CM_REASON_RESTART, "");
-	frame_seed(&t, "goodbye", &m, IN_STREAM);
-	put_seed(t.name, "stream", &t.stream);
+	frame_seed(t, "attributes", &m, IN_STREAM);
 }
 
 /* client library -> conmgr */
 static void
 to_conmgr_app(void)
 {
-	FrameTarget t = {.name = "frames_to_conmgr_app", .dir = CM_DIR_TO_CONMGR_APP};
+	FrameTarget *t = &app_frames;
 	CmProtoMsg	m;
 
 	sample_route(&m, CM_TSA_READ_WRITE, 99, "psql");
-	frame_seed(&t, "route", &m, IN_STREAM);
+	frame_seed(t, "route", &m, IN_STREAM);
 	sample_route(&m, CM_TSA_PREFER_STANDBY, 99, "");
-	frame_seed(&t, "route-prefer-standby", &m, ALONE);
+	frame_seed(t, "route-prefer-standby", &m, ALONE);
 
 	sample_app_register(&m, 4242, "192.0.2.1", 50000);
-	frame_seed(&t, "register-ipv4", &m, IN_STREAM);
+	frame_seed(t, "register-ipv4", &m, IN_STREAM);
 	sample_app_register(&m, 4242, "2001:db8::1", 50001);
-	frame_seed(&t, "register-ipv6", &m, ALONE);
-	put_seed(t.name, "stream", &t.stream);
+	frame_seed(t, "register-ipv6", &m, ALONE);
 }
 
 /* conmgr -> client library */
 static void
 to_client(void)
 {
-	FrameTarget t = {.name = "frames_to_client", .dir = CM_DIR_TO_CLIENT};
+	FrameTarget *t = &client_frames;
 	CmProtoMsg	m;
 
 	sample_instance(&m, 1, CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY, "192.0.2.11", 5432);
-	frame_seed(&t, "instance", &m, IN_STREAM);
+	frame_seed(t, "instance", &m, IN_STREAM);
+}
 
-	sample_notice(&m, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE,
-		   "conmgr on port 27546 knows no live instance matching target_session_attrs=read-write");
-	frame_seed(&t, "no-instance", &m, ALONE);
-	sample_notice(&m, CM_MSG_FAILURE, CM_REASON_TIMEOUT, "heartbeat not answered within 3000 ms");
-	frame_seed(&t, "failure", &m, IN_STREAM);
-	sample_notice(&m, CM_MSG_REFUSE, CM_REASON_PROTOCOL, "unexpected route request message");
-	frame_seed(&t, "refuse", &m, ALONE);
-	put_seed(t.name, "stream", &t.stream);
+/*
+ * The notices of every direction, each alone and some in its stream after
+ * the other messages; then the streams.
+ */
+static void
+notices_and_streams(void)
+{
+	static const struct
+	{
+		FrameTarget *t;
+		const char *name;
+		uint8_t		type;
+		uint16_t	reason;
+		const char *text;
+		bool		in_stream;
+	}			notices[] = {
+		{&wd_frames, "goodbye", CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down", IN_STREAM},
+		{&hb_frames, "shutdown", CM_MSG_SHUTDOWN, CM_REASON_SHUTDOWN, "the server is shutting down", ALONE},
+		{&hb_frames, "refuse", CM_MSG_REFUSE, CM_REASON_TOO_MANY, "too many heartbeat connections", ALONE},
+		{&hb_frames, "goodbye", CM_MSG_GOODBYE, CM_REASON_RESTART, "", IN_STREAM},
+		{&client_frames, "no-instance", CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE,
+		"conmgr on port 27546 knows no live instance matching target_session_attrs=read-write", ALONE},
+		{&client_frames, "failure", CM_MSG_FAILURE, CM_REASON_TIMEOUT,
+		"heartbeat not answered within 3000 ms", IN_STREAM},
+		{&client_frames, "refuse", CM_MSG_REFUSE, CM_REASON_PROTOCOL,
+		"unexpected route request message", ALONE},
+	};
+	FrameTarget *targets[] = {&wd_frames, &hb_frames, &app_frames, &client_frames};
+	CmProtoMsg	m;
+
+	for (size_t i = 0; i < sizeof(notices) / sizeof(notices[0]); i++)
+	{
+		sample_notice(&m, notices[i].type, notices[i].reason, notices[i].text);
+		frame_seed(notices[i].t, notices[i].name, &m, notices[i].in_stream);
+	}
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		put_seed(targets[i]->name, "stream", &targets[i]->stream);
 }
 
 /* Answers to the client's GSSENCRequest. */
@@ -538,6 +561,7 @@ main(int argc, char **argv)
 	to_conmgr_hb();
 	to_conmgr_app();
 	to_client();
+	notices_and_streams();
 	greeting();
 	pg_startup();
 	watchdog_peer();
