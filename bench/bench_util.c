@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -157,6 +158,54 @@ bench_csv_open(const char *path, const char *header)
 	if (fstat(fileno(f), &sb) == 0 && sb.st_size == 0)
 		fprintf(f, "%s\n", header);
 	return f;
+}
+
+int
+bench_getopt(int argc, char **argv, const BenchOpt *opts, void (*usage) (void))
+{
+	struct option *longopts;
+	size_t		n = 0;
+	int			c;
+
+	while (opts[n].name != NULL)
+		n++;
+	longopts = calloc(n + 1, sizeof(struct option));
+	if (longopts == NULL)
+		bench_fatal("out of memory");
+	for (size_t i = 0; i < n; i++)
+	{
+		longopts[i].name = opts[i].name;
+		longopts[i].has_arg = opts[i].kind == BENCH_OPT_FLAG ? no_argument : required_argument;
+		longopts[i].val = 256 + (int) i;	/* no short option has such a value */
+	}
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+	{
+		const BenchOpt *o;
+
+		if (c < 256 || c >= 256 + (int) n)
+		{
+			usage();
+			continue;
+		}
+		o = &opts[c - 256];
+		switch (o->kind)
+		{
+			case BENCH_OPT_INT:
+				*(int *) o->value = atoi(optarg);
+				break;
+			case BENCH_OPT_DOUBLE:
+				*(double *) o->value = atof(optarg);
+				break;
+			case BENCH_OPT_STRING:
+				*(const char **) o->value = optarg;
+				break;
+			case BENCH_OPT_FLAG:
+				*(bool *) o->value = true;
+				break;
+		}
+	}
+	free(longopts);
+	return optind;
 }
 
 void

@@ -2,7 +2,8 @@
  *
  * bench_util.h
  *	  Small helpers shared by the benchmark programs of bench/: clocks,
- *	  percentiles, a process's CPU time, the open-files limit, CSV output.
+ *	  percentiles, a process's CPU time, the open-files limit, CSV output,
+ *	  long options.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -53,6 +54,32 @@ extern FILE *bench_csv_open(const char *path, const char *header);
  */
 extern int	bench_connect_start(int epfd, uint32_t token, const char *host, int port,
 								char *err, size_t errcap);
+
+/* What a long option sets. */
+typedef enum BenchOptKind
+{
+	BENCH_OPT_INT,				/* an int, from atoi() of the argument */
+	BENCH_OPT_DOUBLE,			/* a double, from atof() of the argument */
+	BENCH_OPT_STRING,			/* a const char *, the argument itself */
+	BENCH_OPT_FLAG				/* a bool, set to true; no argument */
+} BenchOptKind;
+
+/* One long option, --name, and the variable it sets. */
+typedef struct BenchOpt
+{
+	const char *name;
+	BenchOptKind kind;
+	void	   *value;
+} BenchOpt;
+
+/*
+ * Parse the long options of argv (getopt_long) by opts, a table ended by an
+ * entry whose name is NULL; an option not in it, or one without its
+ * argument, calls usage.  Returns the index of the first argument that is
+ * not an option.
+ */
+extern int	bench_getopt(int argc, char **argv, const BenchOpt *opts,
+						 void (*usage) (void));
 
 /* Exit with a message on stderr (a usage or set-up error). */
 extern void bench_fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));

@@ -4,15 +4,10 @@
 set -euo pipefail
 
 work=$1 rounds=$2 secs=$3
-# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
-export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
-cd "$work"
-. "$(dirname "$0")/../scripts/common.sh"
 . "$(dirname "$0")/lib.sh"
+cd "$work"
 
-pg_port=$(free_port 26432)
-wd_port=$(free_port 26545)
-cm_port=$(free_port 26546)
+bench_ports 26432 wd cm
 
 cleanup() { bench_stop "$work"; }
 trap cleanup EXIT

@@ -25,23 +25,16 @@
 # Usage: bench/client-overhead.sh [ROUNDS [SECONDS]]
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 rounds=${1:-3}
 secs=${2:-5}
-case "$rounds$secs" in *[!0-9]*|'') echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2 ;; esac
-[ "$rounds" -ge 1 ] && [ "$secs" -ge 1 ] || { echo "usage: $0 [ROUNDS [SECONDS]] (positive integers)" >&2; exit 2; }
+need_counts -p "usage: $0 [ROUNDS [SECONDS]] (positive integers)" "$rounds" "$secs"
 
-scripts/install-deps.sh
-ensure_user
-echo "== building and installing"
-build_and_install >/dev/null
+prepare_tree -q "== building and installing"
 
-work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-as_root chown -R "$CM_USER" "$work"
-chmod 755 "$work"
+work=$(user_workdir /tmp/cm-bench.XXXXXX)
 status=0
 as_user bash "$top/bench/client-overhead-run.sh" "$work" "$rounds" "$secs" || status=$?
 as_root rm -rf "$work"

@@ -33,11 +33,7 @@
 set -euo pipefail
 
 work=$1 out=$2 conns=$3 rounds=$4 length=$5
-bench=$(cd "$(dirname "$0")" && pwd)
-# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
-export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
-. "$bench/../scripts/common.sh"
-. "$bench/lib.sh"
+. "$(dirname "$0")/lib.sh"
 cd "$work"
 
 per_round=$((conns / rounds))
@@ -45,9 +41,7 @@ per_round=$((conns / rounds))
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$pgbouncer" ] || { echo "connect-run.sh: pgbouncer is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 
-pg_port=$(free_port 28432)
-wd_port=$(free_port 28545)
-cm_port=$(free_port 28546)
+bench_ports 28432 wd cm
 pb_port=$(free_port 28646)
 
 pb_pid=

@@ -35,7 +35,6 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,74 +313,38 @@ summary(const char *path)
 int
 main(int argc, char **argv)
 {
-	static struct option longopts[] = {
-		{"count", required_argument, NULL, 'n'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"query", no_argument, NULL, 'q'},
-		{"label", required_argument, NULL, 'L'},
-		{"round", required_argument, NULL, 'r'},
-		{"csv", required_argument, NULL, 'c'},
-		{"expect-conmgr", required_argument, NULL, 'e'},
-		{"summary", required_argument, NULL, 's'},
-		{"header", no_argument, NULL, 'H'},
-		{"pause", required_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0}
-	};
 	const char *summary_of = NULL;
-	int			c;
+	const char *expect_conmgr = NULL;
+	const BenchOpt opts[] = {
+		{"count", BENCH_OPT_INT, &opt_count},
+		{"warmup", BENCH_OPT_INT, &opt_warmup},
+		{"query", BENCH_OPT_FLAG, &opt_query},
+		{"label", BENCH_OPT_STRING, &opt_label},
+		{"round", BENCH_OPT_INT, &opt_round},
+		{"csv", BENCH_OPT_STRING, &opt_csv},
+		{"expect-conmgr", BENCH_OPT_STRING, &expect_conmgr},
+		{"summary", BENCH_OPT_STRING, &summary_of},
+		{"header", BENCH_OPT_FLAG, &opt_header},
+		{"pause", BENCH_OPT_INT, &opt_pause_ms},
+		{NULL}
+	};
+	int			first_arg = bench_getopt(argc, argv, opts, usage);
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-	{
-		switch (c)
-		{
-			case 'n':
-				opt_count = atoi(optarg);
-				break;
-			case 'w':
-				opt_warmup = atoi(optarg);
-				break;
-			case 'q':
-				opt_query = true;
-				break;
-			case 'L':
-				opt_label = optarg;
-				break;
-			case 'r':
-				opt_round = atoi(optarg);
-				break;
-			case 'c':
-				opt_csv = optarg;
-				break;
-			case 'e':
-				if (strcmp(optarg, "yes") == 0)
-					opt_expect_conmgr = 1;
-				else if (strcmp(optarg, "no") == 0)
-					opt_expect_conmgr = 0;
-				else
-					usage();
-				break;
-			case 's':
-				summary_of = optarg;
-				break;
-			case 'H':
-				opt_header = true;
-				break;
-			case 'P':
-				opt_pause_ms = atoi(optarg);
-				break;
-			default:
-				usage();
-		}
-	}
+	if (expect_conmgr != NULL && strcmp(expect_conmgr, "yes") == 0)
+		opt_expect_conmgr = 1;
+	else if (expect_conmgr != NULL && strcmp(expect_conmgr, "no") == 0)
+		opt_expect_conmgr = 0;
+	else if (expect_conmgr != NULL)
+		usage();
 	if (summary_of != NULL)
 	{
-		if (optind != argc)
+		if (first_arg != argc)
 			usage();
 		return summary(summary_of);
 	}
-	if (optind != argc - 1 || opt_count <= 0 || opt_warmup < 0 || opt_pause_ms < 0 ||
+	if (first_arg != argc - 1 || opt_count <= 0 || opt_warmup < 0 || opt_pause_ms < 0 ||
 		strlen(opt_label) == 0 || strlen(opt_label) >= MAX_LABEL_LEN ||
 		strchr(opt_label, ',') != NULL)
 		usage();
-	return measure(argv[optind]);
+	return measure(argv[first_arg]);
 }

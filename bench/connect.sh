@@ -20,26 +20,21 @@
 # Usage: bench/connect.sh [CONNECTIONS [ROUNDS [SECONDS]]]   (default: 1000 5 5)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 conns=${1:-1000}
 rounds=${2:-5}
 secs=${3:-5}
 usage="usage: $0 [CONNECTIONS [ROUNDS [SECONDS]]] (positive integers, CONNECTIONS >= ROUNDS)"
-case "$conns$rounds$secs" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
-[ "$rounds" -ge 1 ] && [ "$secs" -ge 1 ] && [ "$conns" -ge "$rounds" ] || { echo "$usage" >&2; exit 2; }
+need_counts -p "$usage" "$conns" "$rounds" "$secs"
+[ "$conns" -ge "$rounds" ] || { echo "$usage" >&2; exit 2; }
 
-scripts/install-deps.sh
-ensure_user
-echo "== building and installing"
-build_and_install >/dev/null
+prepare_tree -q "== building and installing"
 mkdir -p bench/results
+as_root chown -R "$CM_USER" bench/results
 
-work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-as_root chown -R "$CM_USER" "$work" bench/results
-chmod 755 "$work"
+work=$(user_workdir /tmp/cm-bench.XXXXXX)
 status=0
 as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/connect-run.sh" "$work" "$top/bench/results" "$conns" "$rounds" "-T$secs" || status=$?
 # connect-run.sh stops its pgbouncer on every exit; should it have been

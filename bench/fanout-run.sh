@@ -16,11 +16,7 @@ set -euo pipefail
 
 work=$1 out=$2
 shift 2
-bench=$(cd "$(dirname "$0")" && pwd)
-# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
-export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
-. "$bench/../scripts/common.sh"
-. "$bench/lib.sh"
+. "$(dirname "$0")/lib.sh"
 cd "$work"
 
 max=$(bench_max "$@")
@@ -29,12 +25,9 @@ max=$(bench_max "$@")
 # socket; the stand-in SQL connection)
 bench_need_fds $((max + 164)) "fanout with $max applications"
 
-pg_port=$(free_port 26832)
-wd_port=$(free_port 26945)
-cm_port=$(free_port 26946)
 # the stand-in SQL connections go to the port conmgr names as the
-# instance's backend_port, as real ones do (bench/fanout.c)
-sql_port=$(free_port 26947)
+# instance's backend_port, as real ones do (bench/fanout.c): sql_port
+bench_ports 26832 wd cm sql
 cleanup() {
 	[ -n "${wd_pid:-}" ] && kill -CONT "$wd_pid" 2>/dev/null
 	bench_stop "$work"

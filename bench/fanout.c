@@ -45,7 +45,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -465,20 +464,19 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	static struct option longopts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"apps", required_argument, NULL, 'n'},
-		{"event", required_argument, NULL, 'e'},
-		{"label", required_argument, NULL, 'L'},
-		{"log", required_argument, NULL, 'l'},
-		{"timeout", required_argument, NULL, 't'},
-		{"ramp", required_argument, NULL, 'r'},
-		{"csv", required_argument, NULL, 'c'},
-		{"header", no_argument, NULL, 'H'},
-		{"sql-port", required_argument, NULL, 'S'},
-		{NULL, 0, NULL, 0}
+	static const BenchOpt opts[] = {
+		{"port", BENCH_OPT_INT, &opt_port},
+		{"apps", BENCH_OPT_INT, &opt_apps},
+		{"event", BENCH_OPT_STRING, &opt_event},
+		{"label", BENCH_OPT_STRING, &opt_label},
+		{"log", BENCH_OPT_STRING, &opt_log},
+		{"timeout", BENCH_OPT_DOUBLE, &opt_timeout},
+		{"ramp", BENCH_OPT_INT, &opt_ramp},
+		{"csv", BENCH_OPT_STRING, &opt_csv},
+		{"header", BENCH_OPT_FLAG, &opt_header},
+		{"sql-port", BENCH_OPT_INT, &opt_sql_port},
+		{NULL}
 	};
-	int			c;
 	struct epoll_event *events;
 	int			next_to_start = 0;
 	uint64_t	t0,
@@ -490,44 +488,7 @@ main(int argc, char **argv)
 	int			child_status = 0;
 	long		nofile;
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-	{
-		switch (c)
-		{
-			case 'p':
-				opt_port = atoi(optarg);
-				break;
-			case 'n':
-				opt_apps = atoi(optarg);
-				break;
-			case 'e':
-				opt_event = optarg;
-				break;
-			case 'L':
-				opt_label = optarg;
-				break;
-			case 'l':
-				opt_log = optarg;
-				break;
-			case 't':
-				opt_timeout = atof(optarg);
-				break;
-			case 'r':
-				opt_ramp = atoi(optarg);
-				break;
-			case 'c':
-				opt_csv = optarg;
-				break;
-			case 'H':
-				opt_header = true;
-				break;
-			case 'S':
-				opt_sql_port = atoi(optarg);
-				break;
-			default:
-				usage();
-		}
-	}
+	bench_getopt(argc, argv, opts, usage);
 	if (opt_port <= 0 || opt_apps <= 0 || opt_event == NULL || opt_log == NULL ||
 		opt_timeout <= 0 || opt_ramp <= 0)
 		usage();

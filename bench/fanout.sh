@@ -12,9 +12,8 @@
 # Usage: bench/fanout.sh [M...]   (default: 100 1000 5000)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 [ $# -gt 0 ] || set -- 100 1000 5000
 
@@ -26,9 +25,9 @@ make -s COPT=-Werror bench-programs
 mkdir -p bench/results
 rm -f bench/results/fanout.csv
 
-work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-as_root chown -R "$CM_USER" "$work" bench/results
-chmod 755 "$work"
+as_root chown -R "$CM_USER" bench/results
+
+work=$(user_workdir /tmp/cm-bench.XXXXXX)
 status=0
 as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/fanout-run.sh" "$work" "$top/bench/results" "$@" || status=$?
 as_root rm -rf "$work"

@@ -1,7 +1,13 @@
 # Shared by the benchmark scripts in bench/ that run as the unprivileged
 # user: a throw-away PostgreSQL cluster with the watchdog preloaded and
-# heartbeat authentication on, and a conmgr in front of it.  Source it after
-# scripts/common.sh, from inside the work directory.
+# heartbeat authentication on, and a conmgr in front of it.  Sourcing it
+# sets bench (this directory), puts the programs to use first on PATH and
+# sources scripts/common.sh.
+
+bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
+export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
+. "$bench/../scripts/common.sh"
 
 # bench_cluster_start WORK PG_PORT WD_PORT [EXTRA]: initdb WORK/data, write
 # the shared secret WORK/heartbeat.secret, preload the watchdog and start
@@ -11,14 +17,8 @@ bench_cluster_start() {
 	local work=$1 pg_port=$2 wd_port=$3 extra=${4:-}
 	# a throw-away cluster: nothing to sync to disk (--no-sync)
 	initdb -N -D "$work/data" -A trust >/dev/null
-	(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
-	cat >> "$work/data/postgresql.conf" <<CONF
-port = $pg_port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-shared_preload_libraries = 'watchdog'
-watchdog.port = $wd_port
-watchdog.secret_file = '$work/heartbeat.secret'
+	write_secret "$work/heartbeat.secret"
+	watchdog_conf "$work/data" "$pg_port" "$wd_port" "$work" "$work/heartbeat.secret" <<CONF
 max_connections = 50
 $extra
 CONF
@@ -39,15 +39,8 @@ bench_conmgr_start() {
 # for benchmarks that run several conmgr processes against one server.
 bench_conmgr_start_in() {
 	local dir=$1 secret=$2 cm_port=$3 pg_port=$4 wd_port=$5 extra=${6:-}
-	mkdir -m 700 "$dir"
-	# written by its owner only (conmgr refuses a conmgr.conf others may write)
-	(umask 077 && cat > "$dir/conmgr.conf") <<CONF
-port = $cm_port
-backend_host0 = '127.0.0.1'
-backend_port0 = $pg_port
-watchdog_port0 = $wd_port
+	conmgr_conf "$dir" "$cm_port" "$secret" "$pg_port:$wd_port" <<CONF
 log_destination = 'file'
-secret_file = '$secret'
 $extra
 CONF
 	cm_ctl start -D "$dir" -t 30 >/dev/null
@@ -71,6 +64,20 @@ bench_watchdog_pid() {
 		sleep 0.1
 	done
 	echo "$pid"
+}
+
+# bench_ports BASE NAME...: set pg_port to the first free port from BASE on
+# (free_port), and NAME_port for each NAME to the next free ports from
+# BASE + 113 on, one after the other, so that no two of them are the same.
+bench_ports() {
+	local base=$1 name p
+	shift
+	pg_port=$(free_port "$base")
+	p=$((base + 112))
+	for name in "$@"; do
+		p=$(free_port $((p + 1)))
+		printf -v "${name}_port" '%s' "$p"
+	done
 }
 
 # bench_max N...: the largest of the numbers.

@@ -25,11 +25,7 @@ set -euo pipefail
 
 work=$1 out=$2 secs=$3 apps=$4
 shift 4
-bench=$(cd "$(dirname "$0")" && pwd)
-# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
-export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
-. "$bench/../scripts/common.sh"
-. "$bench/lib.sh"
+. "$(dirname "$0")/lib.sh"
 cd "$work"
 
 app_prog=$bench/../test/lab/lab_app_cm
@@ -41,8 +37,7 @@ for s in "$@"; do
 	esac
 done
 
-pg_port=$(free_port 27032)
-wd_port=$(free_port 27145)
+bench_ports 27032 wd
 load_pids=()
 cleanup() {
 	local p

@@ -26,13 +26,12 @@
 # (part B: blip lengths as fractions of the timeout, "0.1,0.2,...").
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 secs=${1:-600}
 repeats=${2:-5}
-case "$secs$repeats" in *[!0-9]*|'') echo "usage: $0 [SECONDS [REPEATS]] (positive integers)" >&2; exit 2 ;; esac
+need_counts "usage: $0 [SECONDS [REPEATS]] (positive integers)" "$secs" "$repeats"
 parts=${SOAK_PARTS:-a b}
 settings=${SOAK_SETTINGS:-1000/3000 200/1000 100/300 50/150}
 apps=${SOAK_APPS:-4}
@@ -49,9 +48,7 @@ as_root chown "$CM_USER" bench/results
 status=0
 case " $parts " in
 	*" a "*)
-		work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-		as_root chown -R "$CM_USER" "$work"
-		chmod 755 "$work"
+		work=$(user_workdir /tmp/cm-bench.XXXXXX)
 		# shellcheck disable=SC2086  # settings is a word list
 		as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/soak-load-run.sh" \
 			"$work" "$top/bench/results" "$secs" "$apps" $settings || status=$?

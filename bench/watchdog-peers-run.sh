@@ -15,11 +15,7 @@ set -euo pipefail
 
 work=$1 out=$2 secs=$3 interval=$4
 shift 4
-bench=$(cd "$(dirname "$0")" && pwd)
-# CM_BENCH_BINDIR: programs to use instead of the installed ones (a build tree)
-export PATH="${CM_BENCH_BINDIR:+$CM_BENCH_BINDIR:}$(pg_config --bindir):$PATH"
-. "$bench/../scripts/common.sh"
-. "$bench/lib.sh"
+. "$(dirname "$0")/lib.sh"
 cd "$work"
 
 max=$(bench_max "$@")
@@ -30,9 +26,7 @@ max=$(bench_max "$@")
 # a time)
 bench_need_fds $((max + 1100)) "watchdog-peers with $max peers"
 
-pg_port=$(free_port 26632)
-wd_port=$(free_port 26745)
-echo_port=$(free_port 26746)
+bench_ports 26632 wd echo
 echo_pid=
 cleanup() {
 	[ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null

@@ -41,7 +41,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -675,24 +674,23 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	static struct option longopts[] = {
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"secret", required_argument, NULL, 's'},
-		{"peers", required_argument, NULL, 'n'},
-		{"interval", required_argument, NULL, 'i'},
-		{"timeout", required_argument, NULL, 't'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"duration", required_argument, NULL, 'd'},
-		{"pid", required_argument, NULL, 'P'},
-		{"ramp", required_argument, NULL, 'r'},
-		{"csv", required_argument, NULL, 'c'},
-		{"header", no_argument, NULL, 'H'},
-		{"baseline", no_argument, NULL, 'B'},
-		{"datagram", no_argument, NULL, 'D'},
-		{NULL, 0, NULL, 0}
+	static const BenchOpt opts[] = {
+		{"host", BENCH_OPT_STRING, &opt_host},
+		{"port", BENCH_OPT_INT, &opt_port},
+		{"secret", BENCH_OPT_STRING, &opt_secret},
+		{"peers", BENCH_OPT_INT, &opt_peers},
+		{"interval", BENCH_OPT_INT, &opt_interval},
+		{"timeout", BENCH_OPT_INT, &opt_timeout},
+		{"warmup", BENCH_OPT_DOUBLE, &opt_warmup},
+		{"duration", BENCH_OPT_DOUBLE, &opt_duration},
+		{"pid", BENCH_OPT_INT, &opt_pid},
+		{"ramp", BENCH_OPT_INT, &opt_ramp},
+		{"csv", BENCH_OPT_STRING, &opt_csv},
+		{"header", BENCH_OPT_FLAG, &opt_header},
+		{"baseline", BENCH_OPT_FLAG, &opt_baseline},
+		{"datagram", BENCH_OPT_FLAG, &opt_datagram},
+		{NULL}
 	};
-	int			c;
 	char		err[300];
 	struct epoll_event *events;
 	uint64_t	t0,
@@ -706,56 +704,7 @@ main(int argc, char **argv)
 	double		hz = (double) sysconf(_SC_CLK_TCK);
 	long		nofile;
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-	{
-		switch (c)
-		{
-			case 'h':
-				opt_host = optarg;
-				break;
-			case 'p':
-				opt_port = atoi(optarg);
-				break;
-			case 's':
-				opt_secret = optarg;
-				break;
-			case 'n':
-				opt_peers = atoi(optarg);
-				break;
-			case 'i':
-				opt_interval = atoi(optarg);
-				break;
-			case 't':
-				opt_timeout = atoi(optarg);
-				break;
-			case 'w':
-				opt_warmup = atof(optarg);
-				break;
-			case 'd':
-				opt_duration = atof(optarg);
-				break;
-			case 'P':
-				opt_pid = atoi(optarg);
-				break;
-			case 'r':
-				opt_ramp = atoi(optarg);
-				break;
-			case 'c':
-				opt_csv = optarg;
-				break;
-			case 'H':
-				opt_header = true;
-				break;
-			case 'B':
-				opt_baseline = true;
-				break;
-			case 'D':
-				opt_datagram = true;
-				break;
-			default:
-				usage();
-		}
-	}
+	bench_getopt(argc, argv, opts, usage);
 	if (opt_port <= 0 || (opt_secret == NULL && !opt_baseline) || opt_pid <= 0 || opt_peers <= 0 ||
 		opt_interval <= 0 || opt_timeout <= opt_interval || opt_duration <= 0 ||
 		opt_ramp <= 0 || opt_warmup < 0)

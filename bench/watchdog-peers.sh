@@ -11,9 +11,8 @@
 #        (defaults: 10 s window, 1000 ms, N = 100 1000 5000)
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../scripts/common.sh"
 cd "$top"
-. scripts/common.sh
 
 secs=${1:-10}
 interval=${2:-1000}
@@ -28,9 +27,9 @@ make -s COPT=-Werror bench-programs
 mkdir -p bench/results
 rm -f bench/results/watchdog-peers.csv
 
-work=$(mktemp -d /tmp/cm-bench.XXXXXX)
-as_root chown -R "$CM_USER" "$work" bench/results
-chmod 755 "$work"
+as_root chown -R "$CM_USER" bench/results
+
+work=$(user_workdir /tmp/cm-bench.XXXXXX)
 status=0
 as_user env CM_BENCH_BINDIR="${CM_BENCH_BINDIR:-}" bash "$top/bench/watchdog-peers-run.sh" "$work" "$top/bench/results" "$secs" "$interval" "$@" || status=$?
 as_root rm -rf "$work"

@@ -23,18 +23,12 @@ cleanup() {
 trap cleanup EXIT
 
 # the secret that conmgr and the watchdogs prove to each other they hold
-(umask 077 && head -c 32 /dev/urandom | base64 > "$work/heartbeat.secret")
+write_secret "$work/heartbeat.secret"
 
 echo "== creating primary (port $pg_port1, watchdog $wd_port1)"
 initdb -D "$work/primary" -A trust >/dev/null
-cat >> "$work/primary/postgresql.conf" <<CONF
-port = $pg_port1
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-shared_preload_libraries = 'watchdog'
-watchdog.port = $wd_port1
+watchdog_conf "$work/primary" "$pg_port1" "$wd_port1" "$work" "$work/heartbeat.secret" <<CONF
 watchdog.check_attr_interval = 500
-watchdog.secret_file = '$work/heartbeat.secret'
 wal_level = replica
 CONF
 echo "host replication all 127.0.0.1/32 trust" >> "$work/primary/pg_hba.conf"
@@ -49,19 +43,9 @@ CONF
 pg_ctl -D "$work/standby" -l "$work/standby.log" -w start >/dev/null
 
 echo "== starting conmgr (port $cm_port)"
-mkdir -m 700 "$work/conmgr"
-# written by its owner only (conmgr refuses a conmgr.conf others may write)
-(umask 077 && cat > "$work/conmgr/conmgr.conf") <<CONF
-port = $cm_port
-backend_host0 = '127.0.0.1'
-backend_port0 = $pg_port1
-watchdog_port0 = $wd_port1
-backend_host1 = '127.0.0.1'
-backend_port1 = $pg_port2
-watchdog_port1 = $wd_port2
+conmgr_conf "$work/conmgr" "$cm_port" "$work/heartbeat.secret" "$pg_port1:$wd_port1" "$pg_port2:$wd_port2" <<CONF
 heartbeat_interval = 500
 heartbeat_timeout = 2000
-secret_file = '$work/heartbeat.secret'
 CONF
 cm_ctl start -D "$work/conmgr" --complete -t 30
 cm_ctl status -D "$work/conmgr" || true

@@ -9,19 +9,13 @@
 # Everything is created under a temporary directory and removed at the end.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 cd "$top"
-. scripts/common.sh
 
-scripts/install-deps.sh
-ensure_user
-echo "== building and installing"
-build_and_install
+prepare_tree "== building and installing"
 
-work=$(mktemp -d /tmp/cm-demo.XXXXXX)
+work=$(user_workdir /tmp/cm-demo.XXXXXX)
 cp test/programs/cm_app "$work/"
-as_root chown -R "$CM_USER" "$work"
-chmod 755 "$work"
 status=0
 as_user bash "$top/scripts/demo-run.sh" "$work" || status=$?
 as_root rm -rf "$work"

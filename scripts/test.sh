@@ -8,15 +8,10 @@
 # PostgreSQL parts run as an unprivileged user (created when run as root).
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 cd "$top"
-. scripts/common.sh
 
-scripts/install-deps.sh
-ensure_user
-
-echo "== build"
-build_and_install
+prepare_tree "== build"
 
 echo "== static analysis (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
@@ -36,12 +31,11 @@ fi
 
 # pg_regress and prove write into the tree: run them in a copy that the
 # unprivileged user owns.
-work=$(mktemp -d /tmp/cm-test.XXXXXX)
+work=$(user_workdir /tmp/cm-test.XXXXXX)
 cleanup() { as_root rm -rf "$work"; }
 trap cleanup EXIT
 tar -C "$top" --exclude=.git -cf - . | tar -C "$work" -xf -
 as_root chown -R "$CM_USER" "$work"
-chmod 755 "$work"
 
 echo "== pg_regress and TAP"
 status=0

@@ -80,6 +80,50 @@ describe(PGconn *conn)
 	fflush(stdout);
 }
 
+/*
+ * Connect and describe the connection; NULL when it failed (the failure
+ * described).
+ */
+static PGconn *
+connect_described(const char *conninfo)
+{
+	PGconn	   *conn = PQconnectdb(conninfo);
+
+	describe(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Tell the test that the program is ready for what it does next; returns the time. */
+static long long
+ready(void)
+{
+	printf("ready=1\n");
+	fflush(stdout);
+	return now_ms();
+}
+
+/* Close the connection, the output flushed; the command's exit status. */
+static int
+close_conn(PGconn *conn)
+{
+	fflush(stdout);
+	PQfinish(conn);
+	return 0;
+}
+
+/* Print the connection's final status and close it. */
+static int
+finish(PGconn *conn)
+{
+	printf("final_status=%s\n", status_name(PQstatus(conn)));
+	return close_conn(conn);
+}
+
 /* Run one query and print its first value. */
 static int
 query(PGconn *conn, const char *sql)
@@ -267,9 +311,7 @@ cmd_notice(int argc, char **argv)
 	PQsetnonblocking(conn, 1);
 	if (!PQsendQuery(conn, sql))
 		return 1;
-	printf("ready=1\n");
-	fflush(stdout);
-	t0 = now_ms();
+	t0 = ready();
 	for (;;)
 	{
 		struct pollfd pfd[2];
@@ -306,10 +348,7 @@ cmd_notice(int argc, char **argv)
 
 		printf("cm_readable_after=%d\n", poll(&pfd, 1, 10000) == 1);
 	}
-	printf("final_status=%s\n", status_name(PQstatus(conn)));
-	fflush(stdout);
-	PQfinish(conn);
-	return 0;
+	return finish(conn);
 }
 
 /*
@@ -319,17 +358,15 @@ cmd_notice(int argc, char **argv)
 static int
 cmd_sync(int argc, char **argv)
 {
-	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *conn;
 	const char *sql = argc > 1 ? argv[1] : "SELECT pg_sleep(60)";
 	PGresult   *res;
 	long long	t0;
 
-	describe(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = connect_described(argv[0]);
+	if (conn == NULL)
 		return 1;
-	printf("ready=1\n");
-	fflush(stdout);
-	t0 = now_ms();
+	t0 = ready();
 	res = PQexec(conn, sql);
 	printf("elapsed_ms=%lld\n", now_ms() - t0);
 	print_result_error(conn, res);
@@ -349,9 +386,7 @@ cmd_sync(int argc, char **argv)
 		printf("reset_backend_pid=%d\n", PQbackendPID(conn));
 		query(conn, "SELECT 42");
 	}
-	fflush(stdout);
-	PQfinish(conn);
-	return 0;
+	return close_conn(conn);
 }
 
 /*
@@ -361,24 +396,22 @@ cmd_sync(int argc, char **argv)
 static int
 cmd_copy(int argc, char **argv)
 {
-	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *conn;
 	PGresult   *res;
 	char	   *buf = NULL;
 	long long	t0;
 	int			rc;
 	int			rows = 0;
 
-	describe(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = connect_described(argv[0]);
+	if (conn == NULL)
 		return 1;
 	/* the first row fills the server's send buffer, the second is late */
 	res = PQexec(conn, "COPY (SELECT repeat('x', 100000) "
 				 "UNION ALL SELECT pg_sleep(60)::text) TO STDOUT");
 	printf("copy_start=%s\n", PQresStatus(PQresultStatus(res)));
 	PQclear(res);
-	printf("ready=1\n");
-	fflush(stdout);
-	t0 = now_ms();
+	t0 = ready();
 	while ((rc = PQgetCopyData(conn, &buf, 0)) > 0)
 	{
 		rows++;
@@ -390,10 +423,7 @@ cmd_copy(int argc, char **argv)
 	res = PQgetResult(conn);
 	print_result_error(conn, res);
 	PQclear(res);
-	printf("final_status=%s\n", status_name(PQstatus(conn)));
-	fflush(stdout);
-	PQfinish(conn);
-	return 0;
+	return finish(conn);
 }
 
 /* An event procedure that keeps instance data, as libpqtypes does. */
@@ -428,11 +458,11 @@ event_proc(PGEventId id, void *info, void *pass)
 static int
 cmd_reset(int argc, char **argv)
 {
-	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *conn;
 	int			ok;
 
-	describe(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = connect_described(argv[0]);
+	if (conn == NULL)
 		return 1;
 	printf("before_cmsocket=%d\n", PQcmSocket(conn) >= 0);
 	if (!PQregisterEventProc(conn, event_proc, "pqcm_tool", NULL))
@@ -477,13 +507,13 @@ cmd_reset(int argc, char **argv)
 static int
 cmd_fork(int argc, char **argv)
 {
-	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *conn;
 	pid_t		pid;
 	int			status = 0;
 	int			ok;
 
-	describe(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = connect_described(argv[0]);
+	if (conn == NULL)
 		return 1;
 	pid = fork();
 	if (pid == 0)
@@ -591,17 +621,15 @@ cmd_threads(int argc, char **argv)
 static int
 cmd_idle(int argc, char **argv)
 {
-	PGconn	   *conn = PQconnectdb(argv[0]);
+	PGconn	   *conn;
 	const char *how = argc > 1 ? argv[1] : "pqsocket";
 	const char *gofile = argc > 2 ? argv[2] : NULL;
 	long long	t0;
 
-	describe(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = connect_described(argv[0]);
+	if (conn == NULL)
 		return 1;
-	printf("ready=1\n");
-	fflush(stdout);
-	t0 = now_ms();
+	t0 = ready();
 	while (gofile && access(gofile, F_OK) != 0)
 	{
 		if (now_ms() - t0 > 120000)
@@ -648,10 +676,7 @@ cmd_idle(int argc, char **argv)
 		printf("consume_failed=1\n");
 		printf("error=%s", PQerrorMessage(conn));
 	}
-	printf("final_status=%s\n", status_name(PQstatus(conn)));
-	fflush(stdout);
-	PQfinish(conn);
-	return 0;
+	return finish(conn);
 }
 
 /* ---------------------------------------------------------------------
@@ -851,9 +876,7 @@ cmd_sqlclose(int argc, char **argv)
 	peer = reuse_number(dupfd);
 	if (peer < 0)
 		return 1;
-	printf("ready=1\n");
-	fflush(stdout);
-	t0 = now_ms();
+	t0 = ready();
 	while (PQstatus(conn) != CONNECTION_BAD && now_ms() - t0 < 120000)
 		usleep(20000);
 	printf("final_status=%s\n", status_name(PQstatus(conn)));

@@ -46,7 +46,6 @@ check_frame(CmProtoDir dir, const uint8_t *frame, size_t flen)
 	uint8_t    *copy = fuzz_exact_copy(frame, flen);
 	uint8_t    *longer;
 	uint8_t    *out;
-	size_t		k;
 	size_t		olen;
 	size_t		cap;
 	CmProtoMsg	msg;
@@ -54,24 +53,14 @@ check_frame(CmProtoDir dir, const uint8_t *frame, size_t flen)
 	CmProtoStatus st;
 
 	/* every prefix of a frame is incomplete */
-	for (k = 0; k < flen; k++)
-	{
-		size_t		fl = 0;
-		const char *r = NULL;
-
-		st = cm_proto_frame_peek(dir, copy, k, &fl, &r);
-		FUZZ_CHECK(st == CM_PROTO_INCOMPLETE,
-				   "frame_peek on %zu of the %zu bytes of a frame gave %d", k, flen, st);
-	}
+	fuzz_check_prefixes(FUZZ_FRAME_PEEK, dir, copy, flen, "a frame");
 
 	/* the frame cut by one byte, or with one byte more, is refused */
 	reason = NULL;
 	st = cm_proto_decode(dir, copy, flen - 1, &msg, &reason);
 	FUZZ_CHECK(st == CM_PROTO_INVALID && reason != NULL && reason[0] != '\0',
 			   "decode of a frame cut by one byte gave %d", st);
-	longer = malloc(flen + 1);
-	if (longer == NULL)
-		fuzz_fail("out of memory");
+	longer = fuzz_malloc(flen + 1);
 	memcpy(longer, copy, flen);
 	longer[flen] = 0;
 	reason = NULL;
@@ -84,9 +73,7 @@ check_frame(CmProtoDir dir, const uint8_t *frame, size_t flen)
 	st = cm_proto_decode(dir, copy, flen, &msg, &reason);
 	if (st != CM_PROTO_OK)
 	{
-		FUZZ_CHECK(st == CM_PROTO_INVALID, "decode returned %d", st);
-		FUZZ_CHECK(reason != NULL && reason[0] != '\0',
-				   "decode refused a frame without a reason");
+		fuzz_check_refusal(st, reason, "decode", "a frame");
 		free(copy);
 		return;
 	}
@@ -96,9 +83,7 @@ check_frame(CmProtoDir dir, const uint8_t *frame, size_t flen)
 			   "accepted message type %u has no name", msg.type);
 
 	/* an accepted frame has one encoding: the bytes it was decoded from */
-	out = malloc(CM_PROTO_MAX_MSG);
-	if (out == NULL)
-		fuzz_fail("out of memory");
+	out = fuzz_malloc(CM_PROTO_MAX_MSG);
 	olen = cm_proto_encode(dir, &msg, out, CM_PROTO_MAX_MSG);
 	FUZZ_CHECK(olen == flen, "re-encoding gave %zu bytes instead of %zu", olen, flen);
 	FUZZ_CHECK(memcmp(out, copy, flen) == 0,
@@ -107,15 +92,11 @@ check_frame(CmProtoDir dir, const uint8_t *frame, size_t flen)
 
 	/* encoding into a buffer too short fails without writing past it */
 	cap = flen - 1 - (size_t) copy[flen - 1] % flen;
-	out = malloc(cap > 0 ? cap : 1);
-	if (out == NULL)
-		fuzz_fail("out of memory");
+	out = fuzz_malloc(cap);
 	FUZZ_CHECK(cm_proto_encode(dir, &msg, out, cap) == 0,
 			   "encoding %zu bytes into a buffer of %zu succeeded", flen, cap);
 	free(out);
-	out = malloc(flen - 1);
-	if (out == NULL)
-		fuzz_fail("out of memory");
+	out = fuzz_malloc(flen - 1);
 	FUZZ_CHECK(cm_proto_encode(dir, &msg, out, flen - 1) == 0,
 			   "encoding %zu bytes into a buffer one byte short succeeded", flen);
 	free(out);
@@ -145,9 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (st != CM_PROTO_OK)
 		{
-			FUZZ_CHECK(st == CM_PROTO_INVALID, "frame_peek returned %d", st);
-			FUZZ_CHECK(reason != NULL && reason[0] != '\0',
-					   "frame_peek refused a header without a reason");
+			fuzz_check_refusal(st, reason, "frame_peek", "a header");
 			break;
 		}
 		FUZZ_CHECK(flen >= CM_PROTO_HEADER_LEN && flen <= want &&

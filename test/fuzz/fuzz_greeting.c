@@ -38,7 +38,6 @@ check_parse(const uint8_t *data, size_t size)
 {
 	uint8_t    *copy = fuzz_exact_copy(data, size);
 	size_t		flen = 0;
-	size_t		k;
 	uint16_t	version = 0;
 	const char *reason = NULL;
 	CmProtoStatus st;
@@ -53,9 +52,7 @@ check_parse(const uint8_t *data, size_t size)
 	}
 	if (st != CM_PROTO_OK)
 	{
-		FUZZ_CHECK(st == CM_PROTO_INVALID, "parse_greeting returned %d", st);
-		FUZZ_CHECK(reason != NULL && reason[0] != '\0',
-				   "greeting refused without a reason");
+		fuzz_check_refusal(st, reason, "parse_greeting", "a greeting");
 		free(copy);
 		return;
 	}
@@ -67,17 +64,7 @@ check_parse(const uint8_t *data, size_t size)
 	FUZZ_CHECK(version >= CM_PROTO_VERSION_MIN && version <= CM_PROTO_VERSION_MAX,
 			   "greeting gave version 0x%04x, outside this side's range",
 			   (unsigned) version);
-	for (k = 0; k < flen; k++)
-	{
-		size_t		fl = 0;
-		uint16_t	v = 0;
-		const char *r = NULL;
-
-		st = cm_proto_parse_greeting(copy, k, &fl, &v, &r);
-		FUZZ_CHECK(st == CM_PROTO_INCOMPLETE,
-				   "parse_greeting on %zu of the %zu bytes of a greeting gave %d",
-				   k, flen, st);
-	}
+	fuzz_check_prefixes(FUZZ_PARSE_GREETING, 0, copy, flen, "a greeting");
 	free(copy);
 
 	/* the same greeting alone */
@@ -100,7 +87,7 @@ check_encoders(const uint8_t *data, size_t size)
 {
 	char		text[1024];
 	size_t		tlen = size < sizeof(text) - 1 ? size : sizeof(text) - 1;
-	uint8_t    *buf = malloc(CM_PROTO_MAX_MSG);
+	uint8_t    *buf = fuzz_malloc(CM_PROTO_MAX_MSG);
 	uint8_t    *frame;
 	size_t		n;
 	size_t		flen = 0;
@@ -108,8 +95,6 @@ check_encoders(const uint8_t *data, size_t size)
 	const char *reason = NULL;
 	CmProtoStatus st;
 
-	if (buf == NULL)
-		fuzz_fail("out of memory");
 	memcpy(text, data, tlen);
 	text[tlen] = '\0';			/* the text ends at the first NUL, if any */
 

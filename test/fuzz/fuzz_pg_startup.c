@@ -52,7 +52,6 @@ check_packet(const uint8_t *buf, size_t left, uint32_t *code)
 	size_t		want = left < CM_PROTO_PG_MAX_STARTUP ? left : CM_PROTO_PG_MAX_STARTUP;
 	uint8_t    *win = fuzz_exact_copy(buf, want);
 	size_t		plen = 0;
-	size_t		k;
 	const char *reason = NULL;
 	CmProtoStatus st;
 
@@ -67,14 +66,9 @@ check_packet(const uint8_t *buf, size_t left, uint32_t *code)
 	if (st != CM_PROTO_OK)
 	{
 		uint8_t    *all = fuzz_exact_copy(buf, left);
-		size_t		pl = 0;
-		uint32_t	c = 0;
-		const char *r = NULL;
 
-		FUZZ_CHECK(st == CM_PROTO_INVALID, "peek_pg_startup returned %d", st);
-		FUZZ_CHECK(reason != NULL && reason[0] != '\0',
-				   "startup packet refused without a reason");
-		st = cm_proto_peek_pg_startup(all, left, &pl, &c, &r);
+		fuzz_check_refusal(st, reason, "peek_pg_startup", "a startup packet");
+		st = fuzz_peek(FUZZ_PEEK_PG_STARTUP, 0, all, left);
 		FUZZ_CHECK(st == CM_PROTO_INVALID,
 				   "a packet refused in a window of %zu bytes gave %d with %zu",
 				   want, st, left);
@@ -92,17 +86,7 @@ check_packet(const uint8_t *buf, size_t left, uint32_t *code)
 	FUZZ_CHECK(plen == 8 || (*code != CM_PROTO_PG_SSL_CODE &&
 							 *code != CM_PROTO_PG_GSS_CODE),
 			   "encryption request of %zu bytes accepted", plen);
-	for (k = 0; k < plen; k++)
-	{
-		size_t		pl = 0;
-		uint32_t	c = 0;
-		const char *r = NULL;
-
-		st = cm_proto_peek_pg_startup(win, k, &pl, &c, &r);
-		FUZZ_CHECK(st == CM_PROTO_INCOMPLETE,
-				   "peek_pg_startup on %zu of the %zu bytes of a packet gave %d",
-				   k, plen, st);
-	}
+	fuzz_check_prefixes(FUZZ_PEEK_PG_STARTUP, 0, win, plen, "a packet");
 	free(win);
 	return plen;
 }

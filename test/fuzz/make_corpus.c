@@ -19,14 +19,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cm_protocol.h"
+#include "../unit/sample_msgs.h"
 
 static const char *topdir;
 
@@ -88,206 +89,152 @@ add_u32(Seed *s, uint32_t v)
 	add_bytes(s, b, 4);
 }
 
-/* Write one message alone as a seed. */
+/*
+ * The seeds of a frame target: each message alone, and some of them in a
+ * row in the seed "stream", as a reader receives them.
+ */
+typedef struct FrameTarget
+{
+	const char *name;
+	CmProtoDir	dir;
+	Seed		stream;
+} FrameTarget;
+
+#define ALONE		false
+#define IN_STREAM	true
+
+/* Write msg alone as the seed name; IN_STREAM: also append it to the stream. */
 static void
-one(const char *target, const char *name, CmProtoDir dir, const CmProtoMsg *msg)
+frame_seed(FrameTarget *t, const char *name, const CmProtoMsg *msg, bool in_stream)
 {
 	Seed		s = {.len = 0};
 
-	add_msg(&s, dir, msg);
-	put_seed(target, name, &s);
+	add_msg(&s, t->dir, msg);
+	put_seed(t->name, name, &s);
+	if (in_stream)
+		add_msg(&t->stream, t->dir, msg);
 }
 
-static void
-set_addr(CmProtoAddr *a, int family, uint16_t port)
-{
-	static const uint8_t v4[4] = {192, 0, 2, 1};
-	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 1};
-
-	memset(a, 0, sizeof(*a));
-	a->family = (uint8_t) family;
-	memcpy(a->addr, family == 4 ? v4 : v6, family == 4 ? 4 : 16);
-	a->port = port;
-}
-
-static void
-notice(CmProtoMsg *m, uint8_t type, uint16_t reason, const char *text)
-{
-	memset(m, 0, sizeof(*m));
-	m->type = type;
-	m->u.notice.reason = reason;
-	cm_proto_set_string(&m->u.notice.message, text);
-}
+/* The four frame targets; their notices and streams: notices_and_streams(). */
+static FrameTarget wd_frames = {.name = "frames_to_watchdog", .dir = CM_DIR_TO_WATCHDOG};
+static FrameTarget hb_frames = {.name = "frames_to_conmgr_hb", .dir = CM_DIR_TO_CONMGR_HB};
+static FrameTarget app_frames = {.name = "frames_to_conmgr_app", .dir = CM_DIR_TO_CONMGR_APP};
+static FrameTarget client_frames = {.name = "frames_to_client", .dir = CM_DIR_TO_CLIENT};
 
 /* conmgr -> watchdog */
 static void
 to_watchdog(void)
 {
-	const char *t = "frames_to_watchdog";
-	const CmProtoDir d = CM_DIR_TO_WATCHDOG;
-	CmProtoMsg	hello,
-				m;
-	Seed		s = {.len = 0};
+	FrameTarget *t = &wd_frames;
+	CmProtoMsg	m;
 
-	memset(&hello, 0, sizeof(hello));
-	hello.type = CM_MSG_HELLO;
-	hello.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-	hello.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	hello.u.hello.max_version = CM_PROTO_VERSION_MAX;
-	hello.u.hello.heartbeat_interval_ms = 1000;
-	hello.u.hello.heartbeat_timeout_ms = 3000;
-	hello.u.hello.auth_method = CM_PROTO_AUTH_NONE;
-	cm_proto_set_string(&hello.u.hello.name, "app-host-1");
-	one(t, "hello", d, &hello);
-	add_msg(&s, d, &hello);
+	sample_hello(&m, CM_PROTO_AUTH_NONE, 0, 0, "app-host-1");
+	frame_seed(t, "hello", &m, IN_STREAM);
+	sample_hello(&m, CM_PROTO_AUTH_HMAC_SHA256, CM_PROTO_MAX_NONCE, 0xa5, "app-host-1");
+	frame_seed(t, "hello-auth", &m, ALONE);
 
-	m = hello;
-	m.u.hello.auth_method = CM_PROTO_AUTH_HMAC_SHA256;
-	m.u.hello.nonce_len = CM_PROTO_MAX_NONCE;
-	memset(m.u.hello.nonce, 0xa5, CM_PROTO_MAX_NONCE);
-	one(t, "hello-auth", d, &m);
+	sample_nonce(&m, CM_MSG_PROOF, CM_PROTO_MAX_NONCE, 0x5a);
+	frame_seed(t, "proof", &m, ALONE);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_PROOF;
-	m.u.nonce.len = CM_PROTO_MAX_NONCE;
-	memset(m.u.nonce.data, 0x5a, CM_PROTO_MAX_NONCE);
-	one(t, "proof", d, &m);
+	sample_heartbeat(&m, CM_MSG_HEARTBEAT, 7, 0x0102030405060708ULL, 0);
+	frame_seed(t, "heartbeat", &m, IN_STREAM);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HEARTBEAT;
-	m.u.heartbeat.seq = 7;
-	m.u.heartbeat.echo = 0x0102030405060708ULL;
-	one(t, "heartbeat", d, &m);
-	add_msg(&s, d, &m);
-
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_REGISTER;
-	m.u.session.backend_pid = 4242;
-	set_addr(&m.u.session.client, 4, 50000);
-	one(t, "register-ipv4", d, &m);
-	add_msg(&s, d, &m);
-
-	m.type = CM_MSG_UNREGISTER;
-	set_addr(&m.u.session.client, 6, 50001);
-	one(t, "unregister-ipv6", d, &m);
-
-	notice(&m, CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down");
-	one(t, "goodbye", d, &m);
-	add_msg(&s, d, &m);
-	put_seed(t, "stream", &s);
+	sample_session(&m, CM_MSG_REGISTER, 4242, "192.0.2.1", 50000);
+	frame_seed(t, "register-ipv4", &m, IN_STREAM);
+	sample_session(&m, CM_MSG_UNREGISTER, 4242, "2001:db8::1", 50001);
+	frame_seed(t, "unregister-ipv6", &m, ALONE);
 }
 
 /* watchdog -> conmgr */
 static void
 to_conmgr_hb(void)
 {
-	const char *t = "frames_to_conmgr_hb";
-	const CmProtoDir d = CM_DIR_TO_CONMGR_HB;
+	FrameTarget *t = &hb_frames;
 	CmProtoMsg	m;
-	Seed		s = {.len = 0};
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_CHALLENGE;
-	m.u.nonce.len = CM_PROTO_MAX_NONCE;
-	memset(m.u.nonce.data, 0x3c, CM_PROTO_MAX_NONCE);
-	one(t, "challenge", d, &m);
+	sample_nonce(&m, CM_MSG_CHALLENGE, CM_PROTO_MAX_NONCE, 0x3c);
+	frame_seed(t, "challenge", &m, ALONE);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_WELCOME;
-	m.u.welcome.version = CM_PROTO_VERSION_1_0;
-	m.u.welcome.check_attr_interval_ms = 1000;
-	m.u.welcome.server_timeout_ms = 5000;
-	m.u.welcome.attrs = CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY;
-	one(t, "welcome", d, &m);
-	add_msg(&s, d, &m);
+	sample_welcome(&m, 1000, 5000, CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY);
+	frame_seed(t, "welcome", &m, IN_STREAM);
 	m.u.welcome.proof_len = CM_PROTO_MAX_NONCE;
 	memset(m.u.welcome.proof, 0xc3, CM_PROTO_MAX_NONCE);
-	one(t, "welcome-auth", d, &m);
+	frame_seed(t, "welcome-auth", &m, ALONE);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HEARTBEAT_REPLY;
-	m.u.heartbeat.seq = 7;
-	m.u.heartbeat.echo = 0x0102030405060708ULL;
-	m.u.heartbeat.attrs = CM_PROTO_ATTR_READ_ONLY;
-	one(t, "heartbeat-reply", d, &m);
-	add_msg(&s, d, &m);
+	sample_heartbeat(&m, CM_MSG_HEARTBEAT_REPLY, 7, 0x0102030405060708ULL,
+					 CM_PROTO_ATTR_READ_ONLY);
+	frame_seed(t, "heartbeat-reply", &m, IN_STREAM);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_ATTRIBUTES;
-	m.u.attributes.attrs = 0;
-	one(t, "attributes", d, &m);
-	add_msg(&s, d, &m);
-
-	notice(&m, CM_MSG_SHUTDOWN, CM_REASON_SHUTDOWN, "the server is shutting down");
-	one(t, "shutdown", d, &m);
-	notice(&m, CM_MSG_REFUSE, CM_REASON_TOO_MANY, "too many heartbeat connections");
-	one(t, "refuse", d, &m);
-	notice(&m, CM_MSG_GOODBYE, CM_REASON_RESTART, "");
-	one(t, "goodbye", d, &m);
-	add_msg(&s, d, &m);
-	put_seed(t, "stream", &s);
+	sample_msg(&m, CM_MSG_ATTRIBUTES);	/* attributes 0: a writable primary */
+	frame_seed(t, "attributes", &m, IN_STREAM);
 }
 
 /* client library -> conmgr */
 static void
 to_conmgr_app(void)
 {
-	const char *t = "frames_to_conmgr_app";
-	const CmProtoDir d = CM_DIR_TO_CONMGR_APP;
+	FrameTarget *t = &app_frames;
 	CmProtoMsg	m;
-	Seed		s = {.len = 0};
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_ROUTE;
-	m.u.route.version = CM_PROTO_VERSION_1_0;
-	m.u.route.tsa = CM_TSA_READ_WRITE;
-	m.u.route.client_pid = 99;
-	cm_proto_set_string(&m.u.route.application_name, "psql");
-	one(t, "route", d, &m);
-	add_msg(&s, d, &m);
-	m.u.route.tsa = CM_TSA_PREFER_STANDBY;
-	cm_proto_set_string(&m.u.route.application_name, "");
-	one(t, "route-prefer-standby", d, &m);
+	sample_route(&m, CM_TSA_READ_WRITE, 99, "psql");
+	frame_seed(t, "route", &m, IN_STREAM);
+	sample_route(&m, CM_TSA_PREFER_STANDBY, 99, "");
+	frame_seed(t, "route-prefer-standby", &m, ALONE);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_APP_REGISTER;
-	m.u.app_register.backend_pid = 4242;
-	set_addr(&m.u.app_register.local, 4, 50000);
-	one(t, "register-ipv4", d, &m);
-	add_msg(&s, d, &m);
-	set_addr(&m.u.app_register.local, 6, 50001);
-	one(t, "register-ipv6", d, &m);
-	put_seed(t, "stream", &s);
+	sample_app_register(&m, 4242, "192.0.2.1", 50000);
+	frame_seed(t, "register-ipv4", &m, IN_STREAM);
+	sample_app_register(&m, 4242, "2001:db8::1", 50001);
+	frame_seed(t, "register-ipv6", &m, ALONE);
 }
 
 /* conmgr -> client library */
 static void
 to_client(void)
 {
-	const char *t = "frames_to_client";
-	const CmProtoDir d = CM_DIR_TO_CLIENT;
+	FrameTarget *t = &client_frames;
 	CmProtoMsg	m;
-	Seed		s = {.len = 0};
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_INSTANCE;
-	m.u.instance.instance = 1;
-	m.u.instance.attrs = CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY;
-	m.u.instance.port = 5432;
-	cm_proto_set_string(&m.u.instance.host, "192.0.2.11");
-	one(t, "instance", d, &m);
-	add_msg(&s, d, &m);
+	sample_instance(&m, 1, CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY, "192.0.2.11", 5432);
+	frame_seed(t, "instance", &m, IN_STREAM);
+}
 
-	notice(&m, CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE,
-		   "conmgr on port 27546 knows no live instance matching target_session_attrs=read-write");
-	one(t, "no-instance", d, &m);
-	notice(&m, CM_MSG_FAILURE, CM_REASON_TIMEOUT, "heartbeat not answered within 3000 ms");
-	one(t, "failure", d, &m);
-	add_msg(&s, d, &m);
-	notice(&m, CM_MSG_REFUSE, CM_REASON_PROTOCOL, "unexpected route request message");
-	one(t, "refuse", d, &m);
-	put_seed(t, "stream", &s);
+/*
+ * The notices of every direction, each alone and some in its stream after
+ * the other messages; then the streams.
+ */
+static void
+notices_and_streams(void)
+{
+	static const struct
+	{
+		FrameTarget *t;
+		const char *name;
+		uint8_t		type;
+		uint16_t	reason;
+		const char *text;
+		bool		in_stream;
+	}			notices[] = {
+		{&wd_frames, "goodbye", CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down", IN_STREAM},
+		{&hb_frames, "shutdown", CM_MSG_SHUTDOWN, CM_REASON_SHUTDOWN, "the server is shutting down", ALONE},
+		{&hb_frames, "refuse", CM_MSG_REFUSE, CM_REASON_TOO_MANY, "too many heartbeat connections", ALONE},
+		{&hb_frames, "goodbye", CM_MSG_GOODBYE, CM_REASON_RESTART, "", IN_STREAM},
+		{&client_frames, "no-instance", CM_MSG_NO_INSTANCE, CM_REASON_NO_INSTANCE,
+		"conmgr on port 27546 knows no live instance matching target_session_attrs=read-write", ALONE},
+		{&client_frames, "failure", CM_MSG_FAILURE, CM_REASON_TIMEOUT,
+		"heartbeat not answered within 3000 ms", IN_STREAM},
+		{&client_frames, "refuse", CM_MSG_REFUSE, CM_REASON_PROTOCOL,
+		"unexpected route request message", ALONE},
+	};
+	FrameTarget *targets[] = {&wd_frames, &hb_frames, &app_frames, &client_frames};
+	CmProtoMsg	m;
+
+	for (size_t i = 0; i < sizeof(notices) / sizeof(notices[0]); i++)
+	{
+		sample_notice(&m, notices[i].type, notices[i].reason, notices[i].text);
+		frame_seed(notices[i].t, notices[i].name, &m, notices[i].in_stream);
+	}
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		put_seed(targets[i]->name, "stream", &targets[i]->stream);
 }
 
 /* Answers to the client's GSSENCRequest. */
@@ -306,11 +253,7 @@ greeting(void)
 	put_seed(t, "conmgr", &s);
 
 	/* the greeting, then conmgr's answer to the route request */
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_INSTANCE;
-	m.u.instance.instance = 0;
-	m.u.instance.port = 5432;
-	cm_proto_set_string(&m.u.instance.host, "db1");
+	sample_instance(&m, 0, 0, "db1", 5432);
 	add_msg(&s, CM_DIR_TO_CLIENT, &m);
 	put_seed(t, "conmgr-then-instance", &s);
 
@@ -342,10 +285,7 @@ pg_startup(void)
 	put_seed(t, "gssenc-request", &s);
 
 	/* libpqcm's GSSENCRequest with its route request right behind it */
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_ROUTE;
-	m.u.route.version = CM_PROTO_VERSION_1_0;
-	m.u.route.client_pid = 99;
+	sample_route(&m, 0, 99, "");
 	add_msg(&s, CM_DIR_TO_CONMGR_APP, &m);
 	put_seed(t, "gssenc-request-then-route", &s);
 
@@ -420,17 +360,7 @@ wp_hello_nonce(Seed *s, uint8_t ctl, uint8_t auth_method, uint8_t nonce_len)
 {
 	CmProtoMsg	m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HELLO;
-	m.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-	m.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	m.u.hello.max_version = CM_PROTO_VERSION_MAX;
-	m.u.hello.heartbeat_interval_ms = 1000;
-	m.u.hello.heartbeat_timeout_ms = 3000;
-	m.u.hello.auth_method = auth_method;
-	m.u.hello.nonce_len = nonce_len;
-	memset(m.u.hello.nonce, 0xa5, nonce_len);
-	cm_proto_set_string(&m.u.hello.name, "app-host-1");
+	sample_hello(&m, auth_method, nonce_len, 0xa5, "app-host-1");
 	m.u.hello.incarnation = 0x1122334455667788ULL;
 	wp_chunk(s, ctl, &m);
 }
@@ -447,10 +377,7 @@ wp_proof(Seed *s, uint8_t ctl, uint8_t len)
 {
 	CmProtoMsg	m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_PROOF;
-	m.u.nonce.len = len;
-	memset(m.u.nonce.data, 0x5a, len);
+	sample_nonce(&m, CM_MSG_PROOF, len, 0x5a);
 	wp_chunk(s, ctl, &m);
 }
 
@@ -468,27 +395,18 @@ wp_heartbeat(Seed *s, uint8_t ctl, uint32_t seq)
 {
 	CmProtoMsg	m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HEARTBEAT;
-	m.u.heartbeat.seq = seq;
-	m.u.heartbeat.echo = 1000 * (uint64_t) seq;
+	sample_heartbeat(&m, CM_MSG_HEARTBEAT, seq, 1000 * (uint64_t) seq, 0);
 	wp_chunk(s, ctl, &m);
 }
 
 /* A register ('J') or unregister ('K') of a session from host:port. */
 static void
-wp_session(Seed *s, uint8_t ctl, uint8_t type, uint32_t pid, int family,
-		   const char *host, uint16_t port)
+wp_session(Seed *s, uint8_t ctl, uint8_t type, uint32_t pid, const char *host,
+		   uint16_t port)
 {
 	CmProtoMsg	m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = type;
-	m.u.session.backend_pid = pid;
-	m.u.session.client.family = (uint8_t) (family == AF_INET ? 4 : 6);
-	if (inet_pton(family, host, m.u.session.client.addr) != 1)
-		die("bad seed address");
-	m.u.session.client.port = port;
+	sample_session(&m, type, pid, host, port);
 	wp_chunk(s, ctl, &m);
 }
 
@@ -497,7 +415,7 @@ wp_goodbye(Seed *s, uint8_t ctl)
 {
 	CmProtoMsg	m;
 
-	notice(&m, CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down");
+	sample_notice(&m, CM_MSG_GOODBYE, CM_REASON_SHUTDOWN, "conmgr is shutting down");
 	wp_chunk(s, ctl, &m);
 }
 
@@ -525,7 +443,7 @@ watchdog_peer(void)
 	wp_start(&s, WP_PRECISE, 0, WP_END_TIMEOUT);
 	wp_hello(&s, 0, CM_PROTO_AUTH_NONE);
 	wp_heartbeat(&s, WP_CLOCK_1S, 1);
-	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, "127.0.0.1", 50000);
 	put_seed(t, "hello-lost", &s);
 
 	/* heartbeats faster than announced; the first welcome cannot be sent */
@@ -566,35 +484,35 @@ watchdog_peer(void)
 	/* authenticated session (played handshake), precise mode, IPv4 */
 	wp_start(&s, WP_PLAYED | WP_AUTH_ONE | WP_PRECISE, 0, 0);
 	wp_heartbeat(&s, WP_CLOCK_1S, 1);
-	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
-	wp_session(&s, 0, CM_MSG_REGISTER, 108, AF_INET, "127.0.0.1", 50008);
-	wp_session(&s, 0, CM_MSG_REGISTER, 101, AF_INET6, "::ffff:127.0.0.1", 50001);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_REGISTER, 108, "127.0.0.1", 50008);
+	wp_session(&s, 0, CM_MSG_REGISTER, 101, "::ffff:127.0.0.1", 50001);
 	wp_heartbeat(&s, WP_CLOCK_1S, 2);
-	wp_session(&s, 0, CM_MSG_UNREGISTER, 100, AF_INET, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_UNREGISTER, 100, "127.0.0.1", 50000);
 	wp_heartbeat(&s, WP_CLOCK_1S | WP_FLIP_ATTRS, 3);
 	wp_goodbye(&s, 0);
 	put_seed(t, "auth-register-goodbye", &s);
 
 	/* two secrets, IPv6, registrations refused and accepted, lost */
 	wp_start(&s, WP_PLAYED | WP_AUTH_TWO | WP_PRECISE | WP_IPV6, 0, 0);
-	wp_session(&s, 0, CM_MSG_REGISTER, 103, AF_INET6, "::1", 50003);
-	wp_session(&s, 0, CM_MSG_REGISTER, 104, AF_INET6, "::1", 50004);
-	wp_session(&s, 0, CM_MSG_REGISTER, 105, AF_INET6, "::1", 50005);
-	wp_session(&s, 0, CM_MSG_REGISTER, 109, AF_INET6, "::1", 1);
-	wp_session(&s, 0, CM_MSG_REGISTER, 106, AF_INET6, "::1", 5432);
+	wp_session(&s, 0, CM_MSG_REGISTER, 103, "::1", 50003);
+	wp_session(&s, 0, CM_MSG_REGISTER, 104, "::1", 50004);
+	wp_session(&s, 0, CM_MSG_REGISTER, 105, "::1", 50005);
+	wp_session(&s, 0, CM_MSG_REGISTER, 109, "::1", 1);
+	wp_session(&s, 0, CM_MSG_REGISTER, 106, "::1", 5432);
 	wp_heartbeat(&s, WP_CLOCK_1S | WP_SPLIT, 1);
-	wp_session(&s, 0, CM_MSG_UNREGISTER, 104, AF_INET6, "::1", 50004);
+	wp_session(&s, 0, CM_MSG_UNREGISTER, 104, "::1", 50004);
 	wp_heartbeat(&s, WP_CLOCK_1S, 2);
 	put_seed(t, "auth-ipv6-register-lost", &s);
 
 	/* the registration table fills up (held by a lost peer's sessions) */
 	wp_start(&s, WP_PLAYED | WP_AUTH_ONE | WP_PRECISE, 3, 0);
-	wp_session(&s, 0, CM_MSG_REGISTER, 100, AF_INET, "127.0.0.1", 50000);
-	wp_session(&s, 0, CM_MSG_REGISTER, 101, AF_INET, "127.0.0.1", 50001);
-	wp_session(&s, 0, CM_MSG_REGISTER, 102, AF_INET, "127.0.0.1", 50002);
-	wp_session(&s, 0, CM_MSG_REGISTER, 108, AF_INET, "127.0.0.1", 50008);
-	wp_session(&s, 0, CM_MSG_REGISTER, 110, AF_INET, "127.0.0.1", 50010);
-	wp_session(&s, 0, CM_MSG_REGISTER, 107, AF_INET, "127.0.0.1", 50007);
+	wp_session(&s, 0, CM_MSG_REGISTER, 100, "127.0.0.1", 50000);
+	wp_session(&s, 0, CM_MSG_REGISTER, 101, "127.0.0.1", 50001);
+	wp_session(&s, 0, CM_MSG_REGISTER, 102, "127.0.0.1", 50002);
+	wp_session(&s, 0, CM_MSG_REGISTER, 108, "127.0.0.1", 50008);
+	wp_session(&s, 0, CM_MSG_REGISTER, 110, "127.0.0.1", 50010);
+	wp_session(&s, 0, CM_MSG_REGISTER, 107, "127.0.0.1", 50007);
 	wp_goodbye(&s, 0);
 	put_seed(t, "auth-registrations-full", &s);
 
@@ -643,6 +561,7 @@ main(int argc, char **argv)
 	to_conmgr_hb();
 	to_conmgr_app();
 	to_client();
+	notices_and_streams();
 	greeting();
 	pg_startup();
 	watchdog_peer();

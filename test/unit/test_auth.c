@@ -25,20 +25,7 @@
 #include <unistd.h>
 
 #include "cm_auth.h"
-
-static int	ntests = 0;
-static int	nfailed = 0;
-
-static void
-check(int cond, const char *what, const char *detail)
-{
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntests, what);
-	if (!cond && detail)
-		printf("# %s\n", detail);
-}
+#include "unit_tap.h"
 
 static void
 hex(const uint8_t *p, size_t n, char *out)
@@ -125,73 +112,73 @@ test_proofs(void)
 	0, 0, 0, 0, 0x07, 0x5b, 0xcd, 0x15};
 
 	hex(t.hash, sizeof(t.hash), h);
-	check(strcmp(h, "9f58ba3e196d70b8b52af71f32dbbb80dd55cc151142c1ff651eff0da499aa3c") == 0,
+	unit_check(strcmp(h, "9f58ba3e196d70b8b52af71f32dbbb80dd55cc151142c1ff651eff0da499aa3c") == 0,
 		  "the transcript matches the independent vector", h);
-	check(cm_auth_conmgr_proof(&sec, &t, p), "conmgr proof computed", NULL);
+	unit_check(cm_auth_conmgr_proof(&sec, &t, p), "conmgr proof computed", NULL);
 	hex(p, sizeof(p), h);
-	check(strcmp(h, "cf5834a850f53c6915931de8c21902643745ad2a3efba4fd2b4a189893ded9b6") == 0,
+	unit_check(strcmp(h, "cf5834a850f53c6915931de8c21902643745ad2a3efba4fd2b4a189893ded9b6") == 0,
 		  "conmgr proof matches the independent vector", h);
-	check(cm_auth_watchdog_proof(&sec, &t, q), "watchdog proof computed", NULL);
+	unit_check(cm_auth_watchdog_proof(&sec, &t, q), "watchdog proof computed", NULL);
 	hex(q, sizeof(q), h);
-	check(strcmp(h, "8c31df43bcb29b1df20c14c2d6471e1f1380af969bf5cb182fa341a9c3a67e06") == 0,
+	unit_check(strcmp(h, "8c31df43bcb29b1df20c14c2d6471e1f1380af969bf5cb182fa341a9c3a67e06") == 0,
 		  "watchdog proof matches the independent vector", h);
-	check(cm_auth_session_keys(&sec, &t, &keys), "session keys derived", NULL);
+	unit_check(cm_auth_session_keys(&sec, &t, &keys), "session keys derived", NULL);
 	hex(keys.to_watchdog, sizeof(keys.to_watchdog), h);
-	check(strcmp(h, "d57b3aa5f6be13d5e683c1043849fc6247c198c4a11d9ed081e264c99ad90289") == 0,
+	unit_check(strcmp(h, "d57b3aa5f6be13d5e683c1043849fc6247c198c4a11d9ed081e264c99ad90289") == 0,
 		  "the key towards the watchdog matches the independent vector", h);
 	hex(keys.to_conmgr, sizeof(keys.to_conmgr), h);
-	check(strcmp(h, "da6520a07946b8ea85f43aee229d0dca7dee2143ce90aec165494abf488576e7") == 0,
+	unit_check(strcmp(h, "da6520a07946b8ea85f43aee229d0dca7dee2143ce90aec165494abf488576e7") == 0,
 		  "the key towards conmgr matches the independent vector", h);
 
 	/* every input changes the proof */
 	cm_auth_conmgr_proof(&other, &t, q);
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "another secret gives another proof", NULL);
+	unit_check(!cm_auth_proof_equal(q, sizeof(q), p), "another secret gives another proof", NULL);
 	for (int bit = 0; bit < 41; bit += 13)
 	{
 		t2 = sample_transcript(&sec, bit);
 		cm_auth_conmgr_proof(&sec, &t2, q);
-		check(!cm_auth_proof_equal(q, sizeof(q), p), "one bit of a handshake frame changes the proof", NULL);
+		unit_check(!cm_auth_proof_equal(q, sizeof(q), p), "one bit of a handshake frame changes the proof", NULL);
 	}
 	/* the two roles never answer for each other (no reflection) */
 	cm_auth_watchdog_proof(&sec, &t, q);
-	check(!cm_auth_proof_equal(q, sizeof(q), p), "a watchdog proof is never a conmgr proof", NULL);
+	unit_check(!cm_auth_proof_equal(q, sizeof(q), p), "a watchdog proof is never a conmgr proof", NULL);
 	cm_auth_session_keys(&other, &t, &keys2);
-	check(memcmp(keys.to_watchdog, keys2.to_watchdog, CM_AUTH_KEY_LEN) != 0,
+	unit_check(memcmp(keys.to_watchdog, keys2.to_watchdog, CM_AUTH_KEY_LEN) != 0,
 		  "another secret gives other session keys", NULL);
-	check(memcmp(keys.to_watchdog, keys.to_conmgr, CM_AUTH_KEY_LEN) != 0,
+	unit_check(memcmp(keys.to_watchdog, keys.to_conmgr, CM_AUTH_KEY_LEN) != 0,
 		  "each direction has its own key", NULL);
 
 	/* comparison */
 	cm_auth_conmgr_proof(&sec, &t, q);
-	check(cm_auth_proof_equal(q, sizeof(q), p), "the same inputs give the same proof", NULL);
-	check(!cm_auth_proof_equal(q, sizeof(q) - 1, p), "a short proof is never equal", NULL);
-	check(!cm_auth_proof_equal(q, 0, p), "an empty proof is never equal", NULL);
+	unit_check(cm_auth_proof_equal(q, sizeof(q), p), "the same inputs give the same proof", NULL);
+	unit_check(!cm_auth_proof_equal(q, sizeof(q) - 1, p), "a short proof is never equal", NULL);
+	unit_check(!cm_auth_proof_equal(q, 0, p), "an empty proof is never equal", NULL);
 
 	/* sealed frames */
 	memcpy(frame, hb, sizeof(hb));
 	len = cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 7, frame, sizeof(hb), sizeof(frame));
-	check(len == sizeof(hb) + CM_AUTH_SEAL_LEN, "a sealed frame is 24 bytes longer", NULL);
+	unit_check(len == sizeof(hb) + CM_AUTH_SEAL_LEN, "a sealed frame is 24 bytes longer", NULL);
 	hex(frame, len, h);
-	check(strcmp(h, "42000000280000000500000000075bcd150000000000000007b84cb09930ee4542f9ca4a51e6075c6b") == 0,
+	unit_check(strcmp(h, "42000000280000000500000000075bcd150000000000000007b84cb09930ee4542f9ca4a51e6075c6b") == 0,
 		  "the sealed frame matches the independent vector", h);
 	/* the tag context is shared by all keys: switching keys leaves no trace */
 	memcpy(copy, hb, sizeof(hb));
-	check(cm_auth_seal(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
+	unit_check(cm_auth_seal(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
 		  memcmp(copy, frame, len) != 0,
 		  "the other direction's key gives another tag", NULL);
 	memcpy(copy, hb, sizeof(hb));
-	check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
+	unit_check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 7, copy, sizeof(hb), sizeof(copy)) == len &&
 		  memcmp(copy, frame, len) == 0,
 		  "sealing again after another key gives the independent vector again", NULL);
 	memcpy(copy, frame, len);
-	check(cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner) &&
+	unit_check(cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner) &&
 		  seq == 7 && inner == sizeof(hb) && memcmp(copy, hb, sizeof(hb)) == 0,
 		  "a sealed frame opens to the original, with its sequence number", NULL);
 	memcpy(copy, frame, len);
-	check(!cm_auth_open(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner),
+	unit_check(!cm_auth_open(keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner),
 		  "the other direction's key does not open it (no reflection)", NULL);
 	memcpy(copy, frame, len);
-	check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_DATAGRAM, copy, len, &seq, &inner),
+	unit_check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_DATAGRAM, copy, len, &seq, &inner),
 		  "the datagram channel does not open a stream frame", NULL);
 	undetected = 0;
 	for (size_t i = 0; i < len; i++)
@@ -201,17 +188,17 @@ test_proofs(void)
 		if (cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, copy, len, &seq, &inner))
 			undetected++;
 	}
-	check(undetected == 0, "a change to any byte of a sealed frame is detected", NULL);
-	check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, frame, CM_AUTH_SEAL_LEN + 4, &seq, &inner),
+	unit_check(undetected == 0, "a change to any byte of a sealed frame is detected", NULL);
+	unit_check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, frame, CM_AUTH_SEAL_LEN + 4, &seq, &inner),
 		  "a frame too short for a trailer is refused", NULL);
-	check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 1, frame, sizeof(hb), sizeof(hb) + 10) == 0,
+	unit_check(cm_auth_seal(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, 1, frame, sizeof(hb), sizeof(hb) + 10) == 0,
 		  "sealing into a buffer too small fails", NULL);
 
 	/* datagrams (protocol 1.2): the session's id, and a heartbeat made and opened */
 	hex(keys.datagram_id, sizeof(keys.datagram_id), h);
-	check(strcmp(h, "4346ee49d3ee691f") == 0,
+	unit_check(strcmp(h, "4346ee49d3ee691f") == 0,
 		  "the datagram id matches the independent vector", h);
-	check(memcmp(keys.datagram_id, keys2.datagram_id, CM_AUTH_DGRAM_ID_LEN) != 0,
+	unit_check(memcmp(keys.datagram_id, keys2.datagram_id, CM_AUTH_DGRAM_ID_LEN) != 0,
 		  "another secret gives another datagram id", NULL);
 	{
 		uint8_t		dg[CM_AUTH_DGRAM_MAX];
@@ -220,36 +207,36 @@ test_proofs(void)
 
 		dlen = cm_auth_datagram_make(keys.to_watchdog, keys.datagram_id, 3,
 									 hb, sizeof(hb), dg, sizeof(dg));
-		check(dlen == CM_AUTH_DGRAM_ID_LEN + sizeof(hb) + CM_AUTH_SEAL_LEN,
+		unit_check(dlen == CM_AUTH_DGRAM_ID_LEN + sizeof(hb) + CM_AUTH_SEAL_LEN,
 			  "a datagram is the id and the sealed frame", NULL);
 		hex(dg, dlen, h);
-		check(strcmp(h, "4346ee49d3ee691f42000000280000000500000000075bcd150000000000000003a7e6124758cea862cb687eb10cf71256") == 0,
+		unit_check(strcmp(h, "4346ee49d3ee691f42000000280000000500000000075bcd150000000000000003a7e6124758cea862cb687eb10cf71256") == 0,
 			  "the datagram matches the independent vector", h);
-		check(cm_auth_datagram_id(dg, dlen) == dg, "its id is found without a key", NULL);
-		check(cm_auth_datagram_id(dg, dlen - 1) == NULL &&
+		unit_check(cm_auth_datagram_id(dg, dlen) == dg, "its id is found without a key", NULL);
+		unit_check(cm_auth_datagram_id(dg, dlen - 1) == NULL &&
 			  cm_auth_datagram_id(dg, CM_AUTH_DGRAM_ID_LEN + 5) == NULL,
 			  "a datagram whose size does not match its frame has no id", NULL);
 		memcpy(dg2, dg, dlen);
-		check(cm_auth_datagram_open(keys.to_watchdog, dg2, dlen, &seq, &inner) &&
+		unit_check(cm_auth_datagram_open(keys.to_watchdog, dg2, dlen, &seq, &inner) &&
 			  seq == 3 && inner == sizeof(hb) &&
 			  memcmp(dg2 + CM_AUTH_DGRAM_ID_LEN, hb, sizeof(hb)) == 0,
 			  "a datagram opens to its heartbeat, with its sequence number", NULL);
 		memcpy(dg2, dg, dlen);
-		check(!cm_auth_datagram_open(keys.to_conmgr, dg2, dlen, &seq, &inner),
+		unit_check(!cm_auth_datagram_open(keys.to_conmgr, dg2, dlen, &seq, &inner),
 			  "the other direction's key does not open a datagram", NULL);
 		memcpy(dg2, dg, dlen);
-		check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, dg2 + CM_AUTH_DGRAM_ID_LEN,
+		unit_check(!cm_auth_open(keys.to_watchdog, CM_AUTH_CHANNEL_STREAM, dg2 + CM_AUTH_DGRAM_ID_LEN,
 							dlen - CM_AUTH_DGRAM_ID_LEN, &seq, &inner),
 			  "a datagram's frame does not open as a stream frame", NULL);
-		check(cm_auth_datagram_make(keys.to_watchdog, keys.datagram_id, 3, hb, sizeof(hb),
+		unit_check(cm_auth_datagram_make(keys.to_watchdog, keys.datagram_id, 3, hb, sizeof(hb),
 									dg, dlen - 1) == 0,
 			  "a datagram that does not fit is not made", NULL);
 	}
 
 	/* random nonces */
-	check(cm_auth_random(nc, sizeof(nc)) && cm_auth_random(ns, sizeof(ns)),
+	unit_check(cm_auth_random(nc, sizeof(nc)) && cm_auth_random(ns, sizeof(ns)),
 		  "random nonces generated", NULL);
-	check(memcmp(nc, ns, sizeof(nc)) != 0, "two random nonces differ", NULL);
+	unit_check(memcmp(nc, ns, sizeof(nc)) != 0, "two random nonces differ", NULL);
 }
 
 static void
@@ -262,9 +249,9 @@ expect_secret(const char *path, int ok, const char *want, size_t want_len, const
 
 	snprintf(detail, sizeof(detail), "error: %s", err);
 	if (ok)
-		check(got && sec.len == want_len && memcmp(sec.data, want, want_len) == 0, what, detail);
+		unit_check(got && sec.len == want_len && memcmp(sec.data, want, want_len) == 0, what, detail);
 	else
-		check(!got && strstr(err, want) != NULL && strstr(err, path) != NULL, what, detail);
+		unit_check(!got && strstr(err, want) != NULL && strstr(err, path) != NULL, what, detail);
 }
 
 static void
@@ -332,6 +319,6 @@ main(int argc, char **argv)
 	}
 	test_proofs();
 	test_files(argv[1]);
-	printf("# %d checks, %d failed\n", ntests, nfailed);
-	return nfailed ? 1 : 0;
+	printf("# %d checks, %d failed\n", unit_ntests, unit_nfailed);
+	return unit_status();
 }

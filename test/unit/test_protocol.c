@@ -28,20 +28,17 @@
 #include <string.h>
 
 #include "cm_protocol.h"
+#include "sample_msgs.h"
+#include "unit_tap.h"
 
-static int	ntests = 0;
-static int	nfailed = 0;
-
+/* A check described by fmt with one string argument. */
 static void
 check(int cond, const char *fmt, const char *arg)
 {
 	char		desc[512];
 
 	snprintf(desc, sizeof(desc), fmt, arg);
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntests, desc);
+	unit_check(cond, desc, NULL);
 }
 
 static int
@@ -251,6 +248,19 @@ mutate(CmProtoDir dir, const uint8_t *frame, size_t len, const char *what)
 	check(bad == 0, "20000 mutations of %s: accepted frames are canonical", what);
 }
 
+/*
+ * Round trip of one message, then mutations of its frame, left in frame
+ * (CM_PROTO_MAX_MSG bytes); returns the frame length.
+ */
+static size_t
+round_trip_mutate(CmProtoDir dir, const CmProtoMsg *m, const char *what, uint8_t *frame)
+{
+	size_t		len = round_trip(dir, m, what, frame, CM_PROTO_MAX_MSG);
+
+	mutate(dir, frame, len, what);
+	return len;
+}
+
 static void
 run_round_trips(void)
 {
@@ -263,50 +273,22 @@ run_round_trips(void)
 	uint16_t	version = 0;
 	size_t		flen = 0;
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HELLO;
-	m.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-	m.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	m.u.hello.max_version = CM_PROTO_VERSION_MAX;
-	m.u.hello.heartbeat_interval_ms = 1000;
-	m.u.hello.heartbeat_timeout_ms = 3000;
-	m.u.hello.auth_method = CM_PROTO_AUTH_HMAC_SHA256;
-	m.u.hello.nonce_len = 32;
-	memset(m.u.hello.nonce, 0xab, 32);
-	cm_proto_set_string(&m.u.hello.name, "client-host.example");
-	len = round_trip(CM_DIR_TO_WATCHDOG, &m, "hello", frame, sizeof(frame));
-	mutate(CM_DIR_TO_WATCHDOG, frame, len, "hello");
+	sample_hello(&m, CM_PROTO_AUTH_HMAC_SHA256, 32, 0xab, "client-host.example");
+	len = round_trip_mutate(CM_DIR_TO_WATCHDOG, &m, "hello", frame);
 	check(cm_proto_encode(CM_DIR_TO_CONMGR_HB, &m, frame, sizeof(frame)) == 0,
 		  "%s", "hello cannot be encoded in the watchdog's direction");
 	check(cm_proto_encode(CM_DIR_TO_WATCHDOG, &m, small, sizeof(small)) == 0,
 		  "%s", "encoding into a too small buffer fails");
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_WELCOME;
-	m.u.welcome.version = CM_PROTO_VERSION_1_0;
-	m.u.welcome.check_attr_interval_ms = 1000;
-	m.u.welcome.server_timeout_ms = 4000;
-	m.u.welcome.attrs = CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY;
-	len = round_trip(CM_DIR_TO_CONMGR_HB, &m, "welcome", frame, sizeof(frame));
-	mutate(CM_DIR_TO_CONMGR_HB, frame, len, "welcome");
+	sample_welcome(&m, 1000, 4000, CM_PROTO_ATTR_STANDBY | CM_PROTO_ATTR_READ_ONLY);
+	round_trip_mutate(CM_DIR_TO_CONMGR_HB, &m, "welcome", frame);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_HEARTBEAT_REPLY;
-	m.u.heartbeat.seq = 0xfffffffe;
-	m.u.heartbeat.echo = 0x8000000000000001ULL;
-	m.u.heartbeat.attrs = CM_PROTO_ATTR_STANDBY;
-	len = round_trip(CM_DIR_TO_CONMGR_HB, &m, "heartbeat reply", frame, sizeof(frame));
-	mutate(CM_DIR_TO_CONMGR_HB, frame, len, "heartbeat reply");
+	sample_heartbeat(&m, CM_MSG_HEARTBEAT_REPLY, 0xfffffffe, 0x8000000000000001ULL,
+					 CM_PROTO_ATTR_STANDBY);
+	round_trip_mutate(CM_DIR_TO_CONMGR_HB, &m, "heartbeat reply", frame);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_REGISTER;
-	m.u.session.backend_pid = 31337;
-	m.u.session.client.family = 6;
-	m.u.session.client.addr[0] = 0x20;
-	m.u.session.client.addr[15] = 1;
-	m.u.session.client.port = 40000;
-	len = round_trip(CM_DIR_TO_WATCHDOG, &m, "register", frame, sizeof(frame));
-	mutate(CM_DIR_TO_WATCHDOG, frame, len, "register");
+	sample_session(&m, CM_MSG_REGISTER, 31337, "2000::1", 40000);
+	round_trip_mutate(CM_DIR_TO_WATCHDOG, &m, "register", frame);
 	m.u.session.client.family = 5;
 	check(cm_proto_encode(CM_DIR_TO_WATCHDOG, &m, frame, sizeof(frame)) == 0,
 		  "%s", "an address of family 5 is not encoded");
@@ -317,37 +299,18 @@ run_round_trips(void)
 	check(len > 0, "%s", "encode shutdown notice");
 	mutate(CM_DIR_TO_CONMGR_HB, frame, len, "shutdown");
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_ROUTE;
-	m.u.route.version = CM_PROTO_VERSION_1_0;
-	m.u.route.tsa = CM_TSA_PREFER_STANDBY;
-	m.u.route.client_pid = 4242;
 	memset(big, 'x', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
-	cm_proto_set_string(&m.u.route.application_name, big);
+	sample_route(&m, CM_TSA_PREFER_STANDBY, 4242, big);
 	check(m.u.route.application_name.len == CM_PROTO_MAX_STRING,
 		  "%s", "a long string is cut to the protocol maximum");
-	len = round_trip(CM_DIR_TO_CONMGR_APP, &m, "route", frame, sizeof(frame));
-	mutate(CM_DIR_TO_CONMGR_APP, frame, len, "route");
+	round_trip_mutate(CM_DIR_TO_CONMGR_APP, &m, "route", frame);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_INSTANCE;
-	m.u.instance.instance = 2;
-	m.u.instance.attrs = CM_PROTO_ATTR_STANDBY;
-	m.u.instance.port = 54321;
-	cm_proto_set_string(&m.u.instance.host, "2001:db8::10");
-	len = round_trip(CM_DIR_TO_CLIENT, &m, "instance", frame, sizeof(frame));
-	mutate(CM_DIR_TO_CLIENT, frame, len, "instance");
+	sample_instance(&m, 2, CM_PROTO_ATTR_STANDBY, "2001:db8::10", 54321);
+	round_trip_mutate(CM_DIR_TO_CLIENT, &m, "instance", frame);
 
-	memset(&m, 0, sizeof(m));
-	m.type = CM_MSG_APP_REGISTER;
-	m.u.app_register.backend_pid = 777;
-	m.u.app_register.local.family = 4;
-	m.u.app_register.local.addr[0] = 127;
-	m.u.app_register.local.addr[3] = 1;
-	m.u.app_register.local.port = 50000;
-	len = round_trip(CM_DIR_TO_CONMGR_APP, &m, "application register", frame, sizeof(frame));
-	mutate(CM_DIR_TO_CONMGR_APP, frame, len, "application register");
+	sample_app_register(&m, 777, "127.0.0.1", 50000);
+	round_trip_mutate(CM_DIR_TO_CONMGR_APP, &m, "application register", frame);
 
 	len = cm_proto_encode_notice(CM_DIR_TO_CLIENT, CM_MSG_FAILURE,
 								 CM_REASON_TIMEOUT, "instance 0 lost",
@@ -456,6 +419,6 @@ main(int argc, char **argv)
 	run_round_trips();
 	run_tsa();
 	run_escape();
-	printf("1..%d\n", ntests);
-	return nfailed ? 1 : 0;
+	printf("1..%d\n", unit_ntests);
+	return unit_status();
 }

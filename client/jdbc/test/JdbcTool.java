@@ -107,6 +107,37 @@ public class JdbcTool
 		}
 	}
 
+	/*
+	 * Run sql with st, which the test makes fail: print NAME_result=returned,
+	 * or how long it took to fail (since t0) and how.
+	 */
+	static void interrupted(Statement st, String sql, String name, long t0)
+	{
+		try
+		{
+			st.executeQuery(sql);
+			out(name + "_result", "returned");
+		}
+		catch (SQLException e)
+		{
+			out("elapsed_ms", (System.nanoTime() - t0) / 1_000_000L);
+			error("", e);
+		}
+	}
+
+	/* A later query on c: its value, or how it failed. */
+	static void later(Connection c)
+	{
+		try
+		{
+			out("later", value(c, "SELECT 1"));
+		}
+		catch (SQLException e)
+		{
+			error("later_", e);
+		}
+	}
+
 	public static void main(String[] args) throws Exception
 	{
 		String mode = args[0];
@@ -214,24 +245,8 @@ public class JdbcTool
 
 			describe(c);
 			st.setQueryTimeout(1);
-			try
-			{
-				st.executeQuery(sql);
-				out("timeout_result", "returned");
-			}
-			catch (SQLException e)
-			{
-				out("elapsed_ms", (System.nanoTime() - t0) / 1_000_000L);
-				error("", e);
-			}
-			try
-			{
-				out("later", value(c, "SELECT 1"));
-			}
-			catch (SQLException e)
-			{
-				error("later_", e);
-			}
+			interrupted(st, sql, "timeout", t0);
+			later(c);
 			c.close();
 		}
 		else if (mode.equals("cancel"))
@@ -254,25 +269,9 @@ public class JdbcTool
 
 			describe(c);
 			canceller.start();
-			try
-			{
-				st.executeQuery(sql);
-				out("cancel_result", "returned");
-			}
-			catch (SQLException e)
-			{
-				out("elapsed_ms", (System.nanoTime() - t0) / 1_000_000L);
-				error("", e);
-			}
+			interrupted(st, sql, "cancel", t0);
 			canceller.join();
-			try
-			{
-				out("later", value(c, "SELECT 1"));
-			}
-			catch (SQLException e)
-			{
-				error("later_", e);
-			}
+			later(c);
 			c.close();
 		}
 		else if (mode.equals("hikari"))

@@ -216,7 +216,7 @@ public class ConmgrDataSource implements DataSource, Serializable
 	@Override
 	public Logger getParentLogger() throws SQLFeatureNotSupportedException
 	{
-		return Logger.getLogger("org.pgconmgr.jdbc");
+		return ConmgrDriver.parentLogger();
 	}
 
 	@Override

@@ -462,6 +462,12 @@ public final class ConmgrDriver implements Driver
 	@Override
 	public Logger getParentLogger() throws SQLFeatureNotSupportedException
 	{
+		return parentLogger();
+	}
+
+	/* The parent of the driver's loggers, for the driver and the data source. */
+	static Logger parentLogger()
+	{
 		return Logger.getLogger("org.pgconmgr.jdbc");
 	}
 }
