@@ -476,8 +476,8 @@ pqcm_probe_step(PqcmProbe *p)
 					CmProtoStatus st;
 					CmProtoMsg	m;
 
-					st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, p->in, p->inlen,
-											 &flen, &reason);
+					st = cm_proto_next(CM_DIR_TO_CLIENT, p->in, p->inlen,
+									   &flen, &m, &reason);
 					if (st == CM_PROTO_INCOMPLETE)
 					{
 						rc = fill_in(p);
@@ -495,16 +495,14 @@ pqcm_probe_step(PqcmProbe *p)
 									 p->label);
 							return probe_fail(p, PQCM_PROBE_ERROR);
 						}
-						st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, p->in, p->inlen,
-												 &flen, &reason);
+						st = cm_proto_next(CM_DIR_TO_CLIENT, p->in, p->inlen,
+										   &flen, &m, &reason);
 						if (st == CM_PROTO_INCOMPLETE)
 						{
 							p->want_events = POLLIN;
 							return PQCM_PROBE_PENDING;
 						}
 					}
-					if (st == CM_PROTO_OK)
-						st = cm_proto_decode(CM_DIR_TO_CLIENT, p->in, flen, &m, &reason);
 					if (st != CM_PROTO_OK)
 					{
 						snprintf(p->message, sizeof(p->message),
@@ -629,11 +627,9 @@ pqcm_check_notice(int cm_fd, char *msg, size_t msgcap)
 		snprintf(msg, msgcap, "conmgr closed its connection (conmgr stopped or failed)");
 		return 1;
 	}
-	st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, buf, (size_t) n, &flen, &reason);
+	st = cm_proto_next(CM_DIR_TO_CLIENT, buf, (size_t) n, &flen, &m, &reason);
 	if (st == CM_PROTO_INCOMPLETE)
 		return 2;
-	if (st == CM_PROTO_OK)
-		st = cm_proto_decode(CM_DIR_TO_CLIENT, buf, flen, &m, &reason);
 	if (st != CM_PROTO_OK)
 	{
 		snprintf(msg, msgcap, "invalid message from conmgr: %s",

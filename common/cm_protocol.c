@@ -39,81 +39,76 @@ typedef struct CmWriter
 	int			overflow;
 } CmWriter;
 
+/*
+ * Take n bytes from the reader: a pointer to them, or NULL (and the sticky
+ * error set) when fewer are left.
+ */
+static const uint8_t *
+rd_take(CmReader *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->err)
+		return NULL;
+	if (r->left < n)
+	{
+		r->err = "message too short";
+		return NULL;
+	}
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
 static int
 rd_u8(CmReader *r, uint8_t *v)
 {
-	if (r->err)
-		return 0;
-	if (r->left < 1)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	*v = r->p[0];
-	r->p++;
-	r->left--;
-	return 1;
+	const uint8_t *p = rd_take(r, 1);
+
+	if (p)
+		*v = p[0];
+	return p != NULL;
 }
 
 static int
 rd_u16(CmReader *r, uint16_t *v)
 {
-	if (r->err)
-		return 0;
-	if (r->left < 2)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	*v = (uint16_t) ((r->p[0] << 8) | r->p[1]);
-	r->p += 2;
-	r->left -= 2;
-	return 1;
+	const uint8_t *p = rd_take(r, 2);
+
+	if (p)
+		*v = cm_get_u16(p);
+	return p != NULL;
 }
 
 static int
 rd_u32(CmReader *r, uint32_t *v)
 {
-	if (r->err)
-		return 0;
-	if (r->left < 4)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	*v = ((uint32_t) r->p[0] << 24) | ((uint32_t) r->p[1] << 16) |
-		((uint32_t) r->p[2] << 8) | (uint32_t) r->p[3];
-	r->p += 4;
-	r->left -= 4;
-	return 1;
+	const uint8_t *p = rd_take(r, 4);
+
+	if (p)
+		*v = cm_get_u32(p);
+	return p != NULL;
 }
 
 static int
 rd_u64(CmReader *r, uint64_t *v)
 {
-	uint32_t	hi = 0,
-				lo = 0;
+	const uint8_t *p = rd_take(r, 8);
 
-	if (!rd_u32(r, &hi) || !rd_u32(r, &lo))
-		return 0;
-	*v = ((uint64_t) hi << 32) | lo;
-	return 1;
+	if (p)
+		*v = cm_get_u64(p);
+	return p != NULL;
 }
 
 static int
 rd_bytes(CmReader *r, uint8_t *dst, size_t n)
 {
-	if (r->err)
-		return 0;
-	if (r->left < n)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	memcpy(dst, r->p, n);
-	r->p += n;
-	r->left -= n;
-	return 1;
+	const uint8_t *p = rd_take(r, n);
+
+	if (p)
+		memcpy(dst, p, n);
+	return p != NULL;
 }
 
 /* A string: uint16 length, bytes, no NUL inside, at most the limit. */
@@ -199,25 +194,28 @@ wr_u8(CmWriter *w, uint8_t v)
 static void
 wr_u16(CmWriter *w, uint16_t v)
 {
-	uint8_t		b[2] = {(uint8_t) (v >> 8), (uint8_t) v};
+	uint8_t		b[2];
 
+	cm_put_u16(b, v);
 	wr_raw(w, b, 2);
 }
 
 static void
 wr_u32(CmWriter *w, uint32_t v)
 {
-	uint8_t		b[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16),
-	(uint8_t) (v >> 8), (uint8_t) v};
+	uint8_t		b[4];
 
+	cm_put_u32(b, v);
 	wr_raw(w, b, 4);
 }
 
 static void
 wr_u64(CmWriter *w, uint64_t v)
 {
-	wr_u32(w, (uint32_t) (v >> 32));
-	wr_u32(w, (uint32_t) v);
+	uint8_t		b[8];
+
+	cm_put_u64(b, v);
+	wr_raw(w, b, 8);
 }
 
 static void
@@ -301,8 +299,7 @@ cm_proto_frame_peek(CmProtoDir dir, const uint8_t *buf, size_t len,
 	}
 	if (len < CM_PROTO_HEADER_LEN)
 		return CM_PROTO_INCOMPLETE;
-	mlen = ((uint32_t) buf[1] << 24) | ((uint32_t) buf[2] << 16) |
-		((uint32_t) buf[3] << 8) | (uint32_t) buf[4];
+	mlen = cm_get_u32(buf + 1);
 	if (mlen < 4)
 	{
 		*reason = "message length smaller than its own length field";
@@ -317,6 +314,18 @@ cm_proto_frame_peek(CmProtoDir dir, const uint8_t *buf, size_t len,
 		return CM_PROTO_INCOMPLETE;
 	*frame_len = (size_t) mlen + 1;
 	return CM_PROTO_OK;
+}
+
+CmProtoStatus
+cm_proto_next(CmProtoDir dir, const uint8_t *buf, size_t len,
+			  size_t *frame_len, CmProtoMsg *msg, const char **reason)
+{
+	CmProtoStatus st;
+
+	st = cm_proto_frame_peek(dir, buf, len, frame_len, reason);
+	if (st != CM_PROTO_OK)
+		return st;
+	return cm_proto_decode(dir, buf, *frame_len, msg, reason);
 }
 
 static int
@@ -574,10 +583,7 @@ cm_proto_encode(CmProtoDir dir, const CmProtoMsg *msg, uint8_t *buf,
 	if (w.overflow || w.len > CM_PROTO_MAX_MSG)
 		return 0;
 	mlen = (uint32_t) (w.len - 1);
-	buf[1] = (uint8_t) (mlen >> 24);
-	buf[2] = (uint8_t) (mlen >> 16);
-	buf[3] = (uint8_t) (mlen >> 8);
-	buf[4] = (uint8_t) mlen;
+	cm_put_u32(buf + 1, mlen);
 	return w.len;
 }
 
@@ -689,10 +695,7 @@ encode_pg_error(uint8_t *buf, size_t cap, const char *sqlstate,
 	if (w.overflow || w.len > CM_PROTO_MAX_MSG)
 		return 0;
 	mlen = (uint32_t) (w.len - 1);
-	buf[1] = (uint8_t) (mlen >> 24);
-	buf[2] = (uint8_t) (mlen >> 16);
-	buf[3] = (uint8_t) (mlen >> 8);
-	buf[4] = (uint8_t) mlen;
+	cm_put_u32(buf + 1, mlen);
 	return w.len;
 }
 
@@ -779,8 +782,7 @@ cm_proto_parse_greeting(const uint8_t *buf, size_t len, size_t *frame_len,
 	}
 	if (len < CM_PROTO_HEADER_LEN)
 		return CM_PROTO_INCOMPLETE;
-	mlen = ((uint32_t) buf[1] << 24) | ((uint32_t) buf[2] << 16) |
-		((uint32_t) buf[3] << 8) | (uint32_t) buf[4];
+	mlen = cm_get_u32(buf + 1);
 	if (mlen < 5 || mlen > CM_PROTO_MAX_MSG - 1)
 	{
 		*reason = "an error response with an invalid length: not conmgr";
@@ -847,15 +849,13 @@ cm_proto_peek_pg_startup(const uint8_t *buf, size_t len, size_t *packet_len,
 
 	if (len < 8)
 		return CM_PROTO_INCOMPLETE;
-	plen = ((uint32_t) buf[0] << 24) | ((uint32_t) buf[1] << 16) |
-		((uint32_t) buf[2] << 8) | (uint32_t) buf[3];
+	plen = cm_get_u32(buf);
 	if (plen < 8 || plen > CM_PROTO_PG_MAX_STARTUP)
 	{
 		*reason = "invalid length of startup packet";
 		return CM_PROTO_INVALID;
 	}
-	*code = ((uint32_t) buf[4] << 24) | ((uint32_t) buf[5] << 16) |
-		((uint32_t) buf[6] << 8) | (uint32_t) buf[7];
+	*code = cm_get_u32(buf + 4);
 	if ((*code == CM_PROTO_PG_GSS_CODE || *code == CM_PROTO_PG_SSL_CODE) &&
 		plen != 8)
 	{
@@ -956,6 +956,16 @@ cm_proto_type_name(CmProtoDir dir, uint8_t type)
 			return "failure";
 	}
 	return "unknown";
+}
+
+const char *
+cm_proto_attrs_name(uint8_t attrs)
+{
+	if (attrs & CM_PROTO_ATTR_STANDBY)
+		return "standby";
+	if (attrs & CM_PROTO_ATTR_READ_ONLY)
+		return "primary (read-only)";
+	return "primary";
 }
 
 bool

@@ -52,7 +52,6 @@ extern PGDLLEXPORT void TerminatorMain(Datum main_arg) pg_attribute_noreturn();
 
 /* wd_attr.c */
 extern uint8 wd_attr_current(void);
-extern const char *wd_attr_describe(uint8 attrs);
 
 /* wd_peer.c: address helpers shared with the terminator */
 extern bool wd_sockaddr_to_addr(const struct sockaddr_storage *ss,

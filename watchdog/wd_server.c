@@ -259,14 +259,14 @@ wd_report_start(void)
 	{
 		ereport(LOG,
 				(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
-						wd_attr_describe(wd_current_attrs),
+						cm_proto_attrs_name(wd_current_attrs),
 						wd_max_heartbeat_connections)));
 		return;
 	}
 	room = Max((long) rl.rlim_cur - open_now - WD_SERVER_RESERVED_FDS, 0);
 	ereport(LOG,
 			(errmsg("watchdog started: instance is %s, up to %d conmgr peers; the open-files limit of %ld leaves room for %ld heartbeat connections",
-					wd_attr_describe(wd_current_attrs),
+					cm_proto_attrs_name(wd_current_attrs),
 					wd_max_heartbeat_connections, (long) rl.rlim_cur, room)));
 	if (room < wd_max_heartbeat_connections)
 		ereport(WARNING,
@@ -954,8 +954,8 @@ wd_attrs_refresh(void)
 	if (changed & ~CM_PROTO_ATTR_STOPPING)
 		ereport(LOG,
 				(errmsg("watchdog: instance attributes changed from \"%s\" to \"%s\"; notifying %d conmgr peers",
-						wd_attr_describe(wd_current_attrs),
-						wd_attr_describe(attrs), wd_active_count)));
+						cm_proto_attrs_name(wd_current_attrs),
+						cm_proto_attrs_name(attrs), wd_active_count)));
 	if (changed & CM_PROTO_ATTR_STOPPING)
 	{
 		int			told = 0;
