@@ -63,7 +63,7 @@ enum
 typedef struct PlainEntry
 {
 	char		key[300];
-	time_t		until;			/* CLOCK_MONOTONIC seconds */
+	time_t		until;			/* monotonic seconds (cm_time.h) */
 } PlainEntry;
 
 static PlainEntry plain_cache[PQCM_PLAIN_CACHE];
@@ -78,10 +78,7 @@ plain_key(const PqcmEntry *e, char *buf, size_t cap)
 static time_t
 mono_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t) (cm_mono_ms() / 1000);
 }
 
 bool
@@ -129,28 +126,23 @@ pqcm_plain_remember(const PqcmEntry *e)
 	pthread_mutex_unlock(&pqcm_plain_lock);
 }
 
-void
-pqcm_deadline(struct timespec *d, int seconds)
+int64_t
+pqcm_deadline(int seconds)
 {
-	clock_gettime(CLOCK_MONOTONIC, d);
 	if (seconds <= 0)
-		d->tv_sec = 0, d->tv_nsec = 0;	/* no deadline */
-	else
-		d->tv_sec += seconds;
+		return 0;				/* no deadline */
+	return cm_mono_ms() + (int64_t) seconds * 1000;
 }
 
-/* Milliseconds left before deadline d (-1: no deadline, 0: expired). */
+/* Milliseconds left before a deadline (-1: no deadline, 0: expired). */
 int
-pqcm_remaining_ms(const struct timespec *d)
+pqcm_remaining_ms(int64_t deadline)
 {
-	struct timespec now;
-	long long	ms;
+	int64_t		ms;
 
-	if (d->tv_sec == 0 && d->tv_nsec == 0)
+	if (deadline == 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long) (d->tv_sec - now.tv_sec) * 1000 +
-		(d->tv_nsec - now.tv_nsec) / 1000000;
+	ms = deadline - cm_mono_ms();
 	if (ms <= 0)
 		return 0;
 	return ms > 0x7fffffff ? 0x7fffffff : (int) ms;

@@ -296,7 +296,7 @@ wd_peer_process_frames(WdPeer *peer)
 static void
 wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	uint64		suppressed;
 
 	if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
@@ -496,7 +496,7 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 static void
 wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason, const char *message)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	char		name[WD_NAME_LEN];
 	uint64		suppressed;
 
@@ -668,7 +668,7 @@ wd_peer_accept(WdPeer *peer)
 
 	if (slotno < 0 && same_addr >= wd_max_heartbeat_connections_per_address)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		snprintf(message, sizeof(message),
@@ -711,8 +711,8 @@ wd_peer_accept(WdPeer *peer)
 	peer->state = WD_PEER_ACTIVE;
 	for (int path = 0; path < WD_NPATHS; path++)
 	{
-		peer->hb_tokens[path] = WD_HEARTBEAT_BURST;
-		peer->hb_last[path] = wd_now_ms();
+		cm_token_bucket_init(&peer->hb_bucket[path], wd_now_ms(),
+							 WD_HEARTBEAT_BURST);
 	}
 	wd_pending_count--;
 	wd_active_count++;
@@ -767,15 +767,9 @@ wd_peer_accept(WdPeer *peer)
 bool
 wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono)
 {
-	peer->hb_tokens[path] = Min(WD_HEARTBEAT_BURST,
-								peer->hb_tokens[path] +
-								(double) (mono - peer->hb_last[path]) * 2.0 /
-								Max(peer->hello.heartbeat_interval_ms, 1));
-	peer->hb_last[path] = mono;
-	if (peer->hb_tokens[path] < 1.0)
-		return false;
-	peer->hb_tokens[path] -= 1.0;
-	return true;
+	return cm_token_bucket_take(&peer->hb_bucket[path], mono, 2.0,
+								Max(peer->hello.heartbeat_interval_ms, 1),
+								WD_HEARTBEAT_BURST);
 }
 
 /*
@@ -913,7 +907,7 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 	char		host[INET6_ADDRSTRLEN];
 	char		peerhost[INET6_ADDRSTRLEN];
 	int			pid = (int) session->backend_pid;
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	uint64		suppressed;
 
 	/* only precise mode uses registrations: nothing to look up otherwise */
@@ -1090,7 +1084,7 @@ wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice)
 static void
 wd_peer_integrity_failure(WdPeer *peer, const char *what)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	int64		deadline = peer->deadline;
 	uint64		suppressed;
 	char		name[WD_NAME_LEN] = "";
@@ -1172,7 +1166,7 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 
 	if (peer->state == WD_PEER_PENDING && peer->challenged)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		if (wd_log_allowed(&limit, now, &suppressed))
@@ -1188,7 +1182,7 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 	}
 	if (peer->state == WD_PEER_PENDING)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		if (peer->bytes_in > 0 && wd_log_allowed(&limit, now, &suppressed))

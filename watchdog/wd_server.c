@@ -48,6 +48,7 @@
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
+#include "cm_time.h"
 #include "watchdog.h"
 #include "wd_server.h"
 #include "wd_shmem.h"
@@ -122,8 +123,8 @@ static int64 wd_next_attr_check = 0;
 static int64 wd_earliest_deadline = PG_INT64_MAX;
 static int	wd_closed_count = 0;	/* peers waiting to be freed */
 
-static WdLogLimit wd_limit_accept_error;
-static WdLogLimit wd_limit_evict;
+static CmRateWindow wd_limit_accept_error;
+static CmRateWindow wd_limit_evict;
 
 static int	wd_count_open_fds(void);
 static void wd_report_start(void);
@@ -146,19 +147,7 @@ static WdPeer *wd_pending_to_evict(void);
 int64
 wd_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64
-wd_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return cm_mono_ms();
 }
 
 /*
@@ -167,22 +156,9 @@ wd_now_us(void)
  * the number of lines withheld since the last one logged, for a summary.
  */
 bool
-wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
+wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 {
-	if (limit->last == 0 || now - limit->last >= WD_LOG_INTERVAL_MS)
-	{
-		limit->last = now;
-		limit->count = 0;
-	}
-	if (limit->count < Max(limit->burst, 1))
-	{
-		limit->count++;
-		*suppressed = limit->suppressed;
-		limit->suppressed = 0;
-		return true;
-	}
-	limit->suppressed++;
-	return false;
+	return cm_rate_window_allow(limit, now, WD_LOG_INTERVAL_MS, suppressed);
 }
 
 /*
@@ -859,7 +835,7 @@ wd_server_main_loop(void)
 		busy = false;
 		if (nevents > 0)
 		{
-			int64		now_us = wd_now_us();
+			int64		now_us = cm_mono_us();
 
 			busy = now_us - woke_us < WD_WAKE_SPACING_US;
 			woke_us = now_us;
@@ -926,7 +902,7 @@ wd_server_main_loop(void)
 		/* busy: let heartbeats gather before the next wait */
 		if (busy)
 		{
-			int64		left = woke_us + WD_WAKE_SPACING_US - wd_now_us();
+			int64		left = woke_us + WD_WAKE_SPACING_US - cm_mono_us();
 
 			if (left > 0)
 				pg_usleep(left);

@@ -19,6 +19,7 @@
 
 #include "cm_auth.h"
 #include "cm_protocol.h"
+#include "cm_ratelimit.h"
 #include "wd_shmem.h"
 
 #define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)
@@ -56,9 +57,7 @@ typedef struct WdPeer
 	uint64		seq_in;			/* last sequence number received */
 	uint64		seq_out;		/* last sequence number sent */
 	uint64		frames_in;		/* frames received after the welcome */
-	double		hb_tokens[WD_NPATHS];	/* heartbeats allowed now, by path
-										 * (token buckets) */
-	int64		hb_last[WD_NPATHS]; /* monotonic ms of the last heartbeat */
+	CmTokenBucket hb_bucket[WD_NPATHS]; /* heartbeats allowed, by path */
 	bool		dgram_registered;	/* its datagram id is in wd_dgram.c's table */
 	bool		send_failed;	/* a send failed while its input was being
 								 * handled: decided once that input is */
@@ -74,15 +73,6 @@ typedef struct WdPeer
 	uint8		inbuf[CM_PROTO_MAX_MSG];
 	uint8		outbuf[WD_OUTBUF_SIZE];
 } WdPeer;
-
-/* rate limiting of repetitive log lines that peers can trigger */
-typedef struct WdLogLimit
-{
-	int			burst;			/* lines per window (0 means 1) */
-	int64		last;			/* start of the current window */
-	int			count;			/* lines logged in it */
-	uint64		suppressed;		/* lines withheld since the last logged */
-} WdLogLimit;
 
 /* heartbeats a peer may send at once, above its announced rate */
 #define WD_HEARTBEAT_BURST		10.0
@@ -107,7 +97,7 @@ extern bool wd_server_draining;
 extern bool wd_shutting_down;
 
 extern int64 wd_now_ms(void);
-extern bool wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed);
+extern bool wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed);
 extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);

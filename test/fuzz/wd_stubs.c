@@ -221,7 +221,7 @@ wd_now_ms(void)
 
 /* The rate limiter: the input decides; no state kept across inputs. */
 bool
-wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
+wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 {
 	*suppressed = 0;
 	wd_fake.log_calls++;
