@@ -26,6 +26,7 @@
 #include "libpq-fe.h"
 #include "libpq-events.h"
 
+#include "cm_net.h"
 #include "cm_protocol.h"
 #include "cm_time.h"
 

@@ -189,13 +189,7 @@ pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only,
 		while (*link)
 		{
 			struct addrinfo *a = *link;
-			bool		lb = false;
-
-			if (a->ai_family == AF_INET)
-				lb = (ntohl(((struct sockaddr_in *) a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
-			else if (a->ai_family == AF_INET6)
-				lb = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) a->ai_addr)->sin6_addr);
-			if (lb)
+			if (cm_net_is_loopback(a->ai_addr))
 				link = &a->ai_next;
 			else
 			{
@@ -563,26 +557,9 @@ pqcm_send_register(int cm_fd, PGconn *conn)
 	memset(&m, 0, sizeof(m));
 	m.type = CM_MSG_APP_REGISTER;
 	m.u.app_register.backend_pid = (uint32_t) PQbackendPID(conn);
-	if (getsockname(PQsocket(conn), (struct sockaddr *) &ss, &len) == 0)
-	{
-		if (ss.ss_family == AF_INET)
-		{
-			struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
-
-			m.u.app_register.local.family = 4;
-			memcpy(m.u.app_register.local.addr, &s4->sin_addr, 4);
-			m.u.app_register.local.port = ntohs(s4->sin_port);
-		}
-		else if (ss.ss_family == AF_INET6)
-		{
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
-
-			m.u.app_register.local.family = 6;
-			memcpy(m.u.app_register.local.addr, &s6->sin6_addr, 16);
-			m.u.app_register.local.port = ntohs(s6->sin6_port);
-		}
-	}
-	if (m.u.app_register.local.family == 0)
+	if (getsockname(PQsocket(conn), (struct sockaddr *) &ss, &len) != 0 ||
+		!cm_net_addr_from_sockaddr((struct sockaddr *) &ss,
+								   &m.u.app_register.local))
 		return false;
 	n = cm_proto_encode(CM_DIR_TO_CONMGR_APP, &m, buf, sizeof(buf));
 	if (n == 0)

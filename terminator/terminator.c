@@ -301,7 +301,8 @@ term_choose_sessions(TermLostPeer *lost, bool precise, TermSession **chosen,
 		if (be->st_backendType != B_BACKEND &&
 			be->st_backendType != B_WAL_SENDER)
 			continue;
-		if (!wd_sockaddr_to_addr(&be->st_clientaddr.addr, &addr))
+		if (!cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+										&addr))
 			continue;
 		if (!cm_proto_addr_equal(&addr, &lost->addr))
 			continue;
@@ -413,7 +414,8 @@ term_signal_sessions(TermSession *chosen, int nchosen)
 		/* the backend we chose, or a later one with its PID? */
 		if (be->st_proc_start_timestamp != s->started ||
 			be->st_backendType != s->type ||
-			!wd_sockaddr_to_addr(&be->st_clientaddr.addr, &client) ||
+			!cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+									   &client) ||
 			!cm_proto_addr_equal(&client, &s->client) ||
 			client.port != s->client.port)
 			continue;

@@ -70,44 +70,6 @@ static void wd_peer_release_slot(WdPeer *peer);
 static void wd_peer_integrity_failure(WdPeer *peer, const char *what);
 static void wd_peer_process_frames(WdPeer *peer);
 
-/*
- * Convert a socket address to our address form.  An IPv4-mapped IPv6
- * address becomes the IPv4 address, so that a peer and its sessions match
- * whichever way they connected.  Returns false for non-IP addresses.
- */
-bool
-wd_sockaddr_to_addr(const struct sockaddr_storage *ss, CmProtoAddr *addr)
-{
-	memset(addr, 0, sizeof(*addr));
-	if (ss->ss_family == AF_INET)
-	{
-		const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
-
-		addr->family = 4;
-		memcpy(addr->addr, &sin->sin_addr, 4);
-		addr->port = ntohs(sin->sin_port);
-		return true;
-	}
-	if (ss->ss_family == AF_INET6)
-	{
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
-
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-		{
-			addr->family = 4;
-			memcpy(addr->addr, &sin6->sin6_addr.s6_addr[12], 4);
-		}
-		else
-		{
-			addr->family = 6;
-			memcpy(addr->addr, &sin6->sin6_addr, 16);
-		}
-		addr->port = ntohs(sin6->sin6_port);
-		return true;
-	}
-	return false;
-}
-
 /* The host part of an address, for messages and the view. */
 void
 wd_addr_host_string(const CmProtoAddr *addr, char *buf, size_t cap)
@@ -884,7 +846,8 @@ wd_find_backend(int pid, bool *is_ip, CmProtoAddr *addr, BackendType *type)
 			continue;
 		found = true;
 		*type = be->st_backendType;
-		*is_ip = wd_sockaddr_to_addr(&be->st_clientaddr.addr, addr);
+		*is_ip = cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+											   addr);
 		break;
 	}
 	return found;

@@ -337,22 +337,6 @@ wd_on_exit(int code, Datum arg)
 	LWLockRelease(wd_shared->lock);
 }
 
-/* Is a listen address a loopback address? */
-static bool
-wd_is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *) ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6)
-	{
-		const struct in6_addr *a = &((const struct sockaddr_in6 *) ss)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-			(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
 /*
  * Say loudly, at start and whenever a reload turns it on, that
  * unauthenticated conmgr processes are accepted: a WARNING when the
@@ -376,7 +360,7 @@ wd_warn_insecure(void)
 	}
 	warned = true;
 	for (int i = 0; i < wd_nlisten; i++)
-		if (!wd_is_loopback(&wd_listen_addr[i]))
+		if (!cm_net_is_loopback((struct sockaddr *) &wd_listen_addr[i]))
 			remote = true;
 	ereport(remote ? WARNING : LOG,
 			(errmsg("watchdog.insecure_no_authentication is on: heartbeat connections are not authenticated"),
@@ -1022,7 +1006,7 @@ wd_accept(pgsocket lsock, int64 now)
 		}
 
 		if (!pg_set_noblock(s) ||
-			!wd_sockaddr_to_addr(&ss, &addr))
+			!cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &addr))
 		{
 			closesocket(s);
 			continue;

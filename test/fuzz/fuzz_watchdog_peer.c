@@ -397,7 +397,7 @@ check_own_registration(const WdPeer *peer, const WatchdogRegistration *reg)
 			sin6->sin6_port = htons(b->port);
 			inet_pton(AF_INET6, b->host, &sin6->sin6_addr);
 		}
-		wd_sockaddr_to_addr(&ss, &addr);
+		cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &addr);
 		FUZZ_CHECK(cm_proto_addr_equal(&addr, &peer->addr),
 				   "registered backend %d is connected from %s, not from the peer %s",
 				   reg->pid, b->host, peer->desc);
@@ -907,7 +907,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wd_fake.peer = peer;
 	peer->sock = PGINVALID_SOCKET;
 	peer->state = WD_PEER_PENDING;
-	FUZZ_CHECK(wd_sockaddr_to_addr(&ss, &peer->addr), "not an IP address");
+	FUZZ_CHECK(cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &peer->addr),
+			   "not an IP address");
 	peer->slot = -1;
 	peer->wait_pos = -1;
 	wd_peer_set_deadline(peer, wd_now_ms() + wd_hello_timeout);
