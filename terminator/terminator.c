@@ -109,15 +109,7 @@ TerminatorMain(Datum main_arg)
 {
 	MemoryContext cxt;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
-	BackgroundWorkerUnblockSignals();
-
-	if (wd_shared == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+	wd_worker_begin();
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
 								ALLOCSET_DEFAULT_SIZES);

@@ -285,6 +285,30 @@ wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 		wd_peer_refuse(peer, CM_REASON_PROTOCOL, reason);
 }
 
+/*
+ * Append a frame to a peer's output buffer, sealed (sequence number and
+ * tag) once the session is.  Returns false when it does not fit; sending
+ * is wd_peer_send's.
+ */
+bool
+wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len)
+{
+	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+		return false;
+	memcpy(peer->outbuf + peer->outlen, buf, len);
+	if (peer->sealed)
+	{
+		/* after the welcome every frame carries its sequence number and tag */
+		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
+						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
+						   sizeof(peer->outbuf) - peer->outlen);
+		if (len == 0)
+			return false;
+	}
+	peer->outlen += len;
+	return true;
+}
+
 /* Queue a notice-shaped message (refuse, shutdown, goodbye) for a peer. */
 static void
 wd_peer_send_notice(WdPeer *peer, uint8 type, uint16 reason, const char *message)

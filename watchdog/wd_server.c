@@ -167,16 +167,8 @@ wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 void
 WatchdogMain(Datum main_arg)
 {
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
 	pqsignal(SIGPIPE, SIG_IGN);
-	BackgroundWorkerUnblockSignals();
-
-	if (wd_shared == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+	wd_worker_begin();
 
 	wd_peer_cxt = AllocSetContextCreate(TopMemoryContext, "watchdog peers",
 										ALLOCSET_DEFAULT_SIZES);
@@ -1148,19 +1140,8 @@ wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
 	if (peer->state == WD_PEER_CLOSED || peer->send_failed)
 		return false;
-	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+	if (!wd_peer_queue(peer, buf, len))
 		return false;
-	memcpy(peer->outbuf + peer->outlen, buf, len);
-	if (peer->sealed)
-	{
-		/* after the welcome every frame carries its sequence number and tag */
-		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
-						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
-						   sizeof(peer->outbuf) - peer->outlen);
-		if (len == 0)
-			return false;
-	}
-	peer->outlen += len;
 	wd_peer_flush(peer);
 	return peer->state != WD_PEER_CLOSED;
 }

@@ -120,6 +120,7 @@ extern void wd_dgram_unregister(WdPeer *peer);
 extern void wd_dgram_log_summary(int64 now);
 
 /* wd_peer.c */
+extern bool wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len);
 extern bool wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono);
 extern bool wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb,
 								   WdPath path);

@@ -173,12 +173,8 @@ print_stats(void)
 	wd_fake_print_log_sites();
 }
 
-extern CmProtoStatus __real_cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
-											size_t frame_len, CmProtoMsg *msg,
-											const char **reason);
-extern CmProtoStatus __wrap_cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
-											size_t frame_len, CmProtoMsg *msg,
-											const char **reason);
+/* the real decoder and its wrapper have cm_proto_decode's type */
+extern __typeof__(cm_proto_decode) __real_cm_proto_decode, __wrap_cm_proto_decode;
 
 /*
  * cm_proto_decode, wrapped at link time (-Wl,--wrap=cm_proto_decode): note

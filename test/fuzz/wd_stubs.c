@@ -246,25 +246,15 @@ wd_peer_set_deadline(WdPeer *peer, int64 deadline)
 	peer->deadline = deadline;
 }
 
-/* As wd_server.c: queue, seal once the session is sealed, flush. */
+/* As wd_server.c: queue (sealed once the session is), then flush. */
 bool
 wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
 	FUZZ_CHECK(peer == wd_fake.peer, "wd_peer_send for an unknown peer");
 	if (peer->state == WD_PEER_CLOSED)
 		return false;
-	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+	if (!wd_peer_queue(peer, buf, len))
 		return false;
-	memcpy(peer->outbuf + peer->outlen, buf, len);
-	if (peer->sealed)
-	{
-		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
-						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
-						   sizeof(peer->outbuf) - peer->outlen);
-		if (len == 0)
-			return false;
-	}
-	peer->outlen += len;
 	wd_fake.sends++;
 	wd_fake_flush(peer);
 	return peer->state != WD_PEER_CLOSED;
