@@ -162,6 +162,37 @@ wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 }
 
 /*
+ * A listening socket of the heartbeat port (TCP, or UDP for datagrams)
+ * could not be set up or bound, errno says why: close it and say so at
+ * elevel, with what it means and, when the port is taken, who may hold it.
+ */
+void
+wd_bind_failed(pgsocket s, bool udp, const char *family, const char *addrbuf,
+			   int elevel)
+{
+	int			save_errno = errno;
+
+	closesocket(s);
+	errno = save_errno;
+	if (udp)
+		ereport(elevel,
+				(errcode_for_socket_access(),
+				 errmsg("watchdog could not bind %s UDP address \"%s\", port %d: %m",
+						family, addrbuf, wd_port),
+				 errdetail("conmgr heartbeats to this address go over TCP only."),
+				 save_errno == EADDRINUSE ?
+				 errhint("Another program uses UDP port %d.", wd_port) : 0));
+	else
+		ereport(elevel,
+				(errcode_for_socket_access(),
+				 errmsg("watchdog could not bind %s address \"%s\", port %d: %m",
+						family, addrbuf, wd_port),
+				 save_errno == EADDRINUSE ?
+				 errhint("Is another server or another watchdog using watchdog.port %d?",
+						 wd_port) : 0));
+}
+
+/*
  * WatchdogMain: entry point of the watchdog background worker.
  */
 void
@@ -507,17 +538,7 @@ wd_open_listen_sockets(bool first)
 			}
 			if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0)
 			{
-				int			save_errno = errno;
-
-				closesocket(s);
-				errno = save_errno;
-				ereport(elevel,
-						(errcode_for_socket_access(),
-						 errmsg("watchdog could not bind %s address \"%s\", port %d: %m",
-								family, addrbuf, wd_port),
-						 save_errno == EADDRINUSE ?
-						 errhint("Is another server or another watchdog using watchdog.port %d?",
-								 wd_port) : 0));
+				wd_bind_failed(s, false, family, addrbuf, elevel);
 				continue;
 			}
 			if (listen(s, Min(wd_max_heartbeat_connections + 16, SOMAXCONN)) < 0 ||

@@ -101,6 +101,8 @@ extern bool wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed);
 extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);
+extern void wd_bind_failed(pgsocket s, bool udp, const char *family,
+						   const char *addrbuf, int elevel);
 extern void wd_attrs_refresh(void);
 
 /* wd_auth.c */
