@@ -111,9 +111,6 @@ TerminatorMain(Datum main_arg)
 
 	wd_worker_begin();
 
-	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
-								ALLOCSET_DEFAULT_SIZES);
-
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	wd_shared->terminator_pid = MyProcPid;
 	wd_shared->terminator_latch = MyLatch;
@@ -126,6 +123,8 @@ TerminatorMain(Datum main_arg)
 	LWLockRelease(wd_shared->lock);
 	before_shmem_exit(term_on_exit, (Datum) 0);
 
+	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
+								ALLOCSET_DEFAULT_SIZES);
 	ereport(DEBUG1, (errmsg_internal("watchdog terminator started")));
 
 	for (;;)

@@ -309,6 +309,22 @@ wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len)
 	return true;
 }
 
+/*
+ * Mark a peer closed: out of the pending or active count and of the
+ * datagram table.  Its socket and its place in the wait set are
+ * wd_peer_close's.
+ */
+void
+wd_peer_detach(WdPeer *peer)
+{
+	if (peer->state == WD_PEER_PENDING)
+		wd_pending_count--;
+	else if (peer->state == WD_PEER_ACTIVE)
+		wd_active_count--;
+	wd_dgram_unregister(peer);
+	peer->state = WD_PEER_CLOSED;
+}
+
 /* Queue a notice-shaped message (refuse, shutdown, goodbye) for a peer. */
 static void
 wd_peer_send_notice(WdPeer *peer, uint8 type, uint16 reason, const char *message)

@@ -1236,14 +1236,9 @@ wd_peer_close(WdPeer *peer)
 {
 	if (peer->state == WD_PEER_CLOSED)
 		return;
-	if (peer->state == WD_PEER_PENDING)
-		wd_pending_count--;
-	else if (peer->state == WD_PEER_ACTIVE)
-		wd_active_count--;
-	wd_dgram_unregister(peer);
+	wd_peer_detach(peer);
 	closesocket(peer->sock);
 	peer->sock = PGINVALID_SOCKET;
-	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
 	wd_wes_dirty = true;
 	wd_closed_count++;

@@ -123,6 +123,7 @@ extern void wd_dgram_log_summary(int64 now);
 
 /* wd_peer.c */
 extern bool wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len);
+extern void wd_peer_detach(WdPeer *peer);
 extern bool wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono);
 extern bool wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb,
 								   WdPath path);

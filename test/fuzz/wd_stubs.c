@@ -298,13 +298,8 @@ wd_peer_close(WdPeer *peer)
 	FUZZ_CHECK(peer == wd_fake.peer, "wd_peer_close for an unknown peer");
 	if (peer->state == WD_PEER_CLOSED)
 		return;
-	if (peer->state == WD_PEER_PENDING)
-		wd_pending_count--;
-	else if (peer->state == WD_PEER_ACTIVE)
-		wd_active_count--;
-	wd_dgram_unregister(peer);
+	wd_peer_detach(peer);
 	peer->sock = PGINVALID_SOCKET;
-	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
 }
 
