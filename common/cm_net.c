@@ -50,6 +50,26 @@ cm_net_addr_from_sockaddr(const struct sockaddr *sa, CmProtoAddr *addr)
 	return false;
 }
 
+socklen_t
+cm_net_sockaddr_from_addr(const CmProtoAddr *addr, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (addr->family == 4)
+	{
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(addr->port);
+		memcpy(&sin->sin_addr, addr->addr, 4);
+		return sizeof(*sin);
+	}
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(addr->port);
+	memcpy(&sin6->sin6_addr, addr->addr, 16);
+	return sizeof(*sin6);
+}
+
 bool
 cm_net_is_loopback(const struct sockaddr *sa)
 {

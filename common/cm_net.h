@@ -34,6 +34,13 @@
 extern bool cm_net_addr_from_sockaddr(const struct sockaddr *sa,
 									  CmProtoAddr *addr);
 
+/*
+ * The other way: a socket address (AF_INET or AF_INET6) for addr, and its
+ * length.
+ */
+extern socklen_t cm_net_sockaddr_from_addr(const CmProtoAddr *addr,
+										   struct sockaddr_storage *ss);
+
 /* Is this a loopback address (127/8, ::1, or 127/8 mapped into IPv6)? */
 extern bool cm_net_is_loopback(const struct sockaddr *sa);
 

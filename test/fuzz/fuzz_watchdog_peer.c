@@ -933,7 +933,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (pos + 3 <= size && peer->state != WD_PEER_CLOSED)
 	{
 		uint8		ctl = data[pos];
-		size_t		len = (((size_t) data[pos + 1] << 8) | data[pos + 2]) & 0x0fff;
+		size_t		len = cm_get_u16(data + pos + 1) & 0x0fff;
 
 		pos += 3;
 		len = Min(len, size - pos);
