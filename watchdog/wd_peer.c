@@ -144,59 +144,62 @@ wd_peer_process_frames(WdPeer *peer)
 	while (peer->state != WD_PEER_CLOSED && peer->inlen > 0)
 	{
 		size_t		frame_len = 0;
-		size_t		inner_len;
+		uint64		seq = 0;
 		const char *reason = NULL;
 		CmProtoMsg	msg;
-		CmProtoStatus st;
+		CmSealedStatus st;
 
-		st = cm_proto_frame_peek(CM_DIR_TO_WATCHDOG, peer->inbuf, peer->inlen,
-								 &frame_len, &reason);
-		if (st == CM_PROTO_INCOMPLETE)
-		{
-			if (peer->inlen >= sizeof(peer->inbuf))
-				wd_peer_protocol_violation(peer, "frame does not fit the input buffer");
-			return;
-		}
-		if (st != CM_PROTO_OK || frame_len == 0 || frame_len > peer->inlen)
-		{
-			wd_peer_protocol_violation(peer, reason ? reason : "invalid frame");
-			return;
-		}
-		inner_len = frame_len;
+		/* after the welcome, frames carry a sequence number and a tag */
 		if (peer->sealed)
-		{
-			uint64		seq;
-
-			if (!cm_auth_open(peer->keys.to_watchdog, CM_AUTH_CHANNEL_STREAM,
-							  peer->inbuf, frame_len, &seq, &inner_len))
+			st = cm_sealed_next(CM_DIR_TO_WATCHDOG, peer->keys.to_watchdog,
+								peer->seq_in + 1, peer->inbuf, peer->inlen,
+								&frame_len, &seq, &msg, &reason);
+		else
+			switch (cm_proto_next(CM_DIR_TO_WATCHDOG, peer->inbuf, peer->inlen,
+								  &frame_len, &msg, &reason))
 			{
+				case CM_PROTO_OK:
+					st = CM_SEALED_OK;
+					break;
+				case CM_PROTO_INCOMPLETE:
+					st = CM_SEALED_INCOMPLETE;
+					break;
+				default:
+					st = CM_SEALED_INVALID;
+					break;
+			}
+		switch (st)
+		{
+			case CM_SEALED_OK:
+				break;
+			case CM_SEALED_INCOMPLETE:
+				if (peer->inlen >= sizeof(peer->inbuf))
+					wd_peer_protocol_violation(peer, "frame does not fit the input buffer");
+				return;
+			case CM_SEALED_INVALID:
+				wd_peer_protocol_violation(peer, reason ? reason : "invalid message");
+				return;
+			case CM_SEALED_BAD_TAG:
 				wd_peer_integrity_failure(peer, "a frame whose authentication tag is wrong");
 				return;
-			}
-			if (seq != peer->seq_in + 1)
-			{
-				char		what[128];
+			case CM_SEALED_BAD_SEQUENCE:
+				{
+					char		what[128];
 
-				snprintf(what, sizeof(what),
-						 "a frame with sequence number %llu where %llu was due",
-						 (unsigned long long) seq,
-						 (unsigned long long) (peer->seq_in + 1));
-				wd_peer_integrity_failure(peer, what);
-				return;
-			}
-			peer->seq_in = seq;
+					snprintf(what, sizeof(what),
+							 "a frame with sequence number %llu where %llu was due",
+							 (unsigned long long) seq,
+							 (unsigned long long) (peer->seq_in + 1));
+					wd_peer_integrity_failure(peer, what);
+					return;
+				}
 		}
+		if (peer->sealed)
+			peer->seq_in = seq;
 		else if (peer->state == WD_PEER_PENDING &&
 				 !cm_auth_transcript_add(&peer->transcript, peer->inbuf, frame_len))
 		{
 			wd_peer_refuse(peer, CM_REASON_AUTH, "the watchdog could not hash the handshake");
-			return;
-		}
-		st = cm_proto_decode(CM_DIR_TO_WATCHDOG, peer->inbuf, inner_len,
-							 &msg, &reason);
-		if (st != CM_PROTO_OK)
-		{
-			wd_peer_protocol_violation(peer, reason ? reason : "invalid message");
 			return;
 		}
 

@@ -20,6 +20,7 @@
 #include "cm_auth.h"
 #include "cm_protocol.h"
 #include "cm_ratelimit.h"
+#include "cm_sealed.h"
 #include "wd_shmem.h"
 
 #define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)

@@ -63,7 +63,7 @@
  * the harness's), and its proof verifies; a registration of this peer
  * names a backend connected from the peer's address and the registered
  * port, and one that conmgr asked for (decoded by wd_peer.c, seen through
- * -Wl,--wrap=cm_proto_decode) and has not unregistered; at the end no slot the peer claimed is left ACTIVE, other peers'
+ * -Wl,--wrap=cm_proto_next) and has not unregistered; at the end no slot the peer claimed is left ACTIVE, other peers'
  * ACTIVE slots are untouched, and every registration belongs to a slot of
  * its generation that still awaits or holds a conmgr.
  *
@@ -173,19 +173,20 @@ print_stats(void)
 	wd_fake_print_log_sites();
 }
 
-/* the real decoder and its wrapper have cm_proto_decode's type */
-extern __typeof__(cm_proto_decode) __real_cm_proto_decode, __wrap_cm_proto_decode;
+/* the real frame intake and its wrapper have cm_proto_next's type */
+extern __typeof__(cm_proto_next) __real_cm_proto_next, __wrap_cm_proto_next;
 
 /*
- * cm_proto_decode, wrapped at link time (-Wl,--wrap=cm_proto_decode): note
- * the registrations and unregistrations the watchdog reads.
+ * cm_proto_next, wrapped at link time (-Wl,--wrap=cm_proto_next): note
+ * the registrations and unregistrations the watchdog reads (sealed frames
+ * too: cm_sealed_next decodes what it opened with cm_proto_next).
  */
 CmProtoStatus
-__wrap_cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
-					   CmProtoMsg *msg, const char **reason)
+__wrap_cm_proto_next(CmProtoDir dir, const uint8_t *buf, size_t len,
+					 size_t *frame_len, CmProtoMsg *msg, const char **reason)
 {
 	static const uint8 mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	CmProtoStatus st = __real_cm_proto_decode(dir, frame, frame_len, msg, reason);
+	CmProtoStatus st = __real_cm_proto_next(dir, buf, len, frame_len, msg, reason);
 	CmProtoAddr client;
 	int			found = -1;
 
