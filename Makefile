@@ -9,7 +9,8 @@
 
 EXTENSION    = watchdog
 MODULE_big   = watchdog
-COMMON_OBJS  = common/cm_protocol.o common/cm_auth.o
+COMMON_OBJS  = common/cm_protocol.o common/cm_auth.o common/cm_net.o common/cm_ratelimit.o \
+               common/cm_sealed.o common/cm_time.o
 # common objects that conmgr and the client library use, not watchdog.so
 FRONTEND_COMMON_OBJS = common/cm_sockdiag.o
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard watchdog/*.c terminator/*.c))) $(COMMON_OBJS)

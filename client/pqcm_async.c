@@ -698,7 +698,7 @@ PQreset(PGconn *conn)
 	{
 		PostgresPollingStatusType ps = async_advance(c);
 		int			entry = -1;
-		struct timespec dl = {0, 0};
+		int64_t		dl = 0;
 
 		while (ps == PGRES_POLLING_READING || ps == PGRES_POLLING_WRITING)
 		{
@@ -708,12 +708,12 @@ PQreset(PGconn *conn)
 			if (c->walk.entry != entry)
 			{
 				entry = c->walk.entry;
-				pqcm_deadline(&dl, c->req.connect_timeout);
+				dl = pqcm_deadline(c->req.connect_timeout);
 			}
 			pfd.fd = PQsocket(conn);
 			pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 			pfd.revents = 0;
-			ms = pqcm_remaining_ms(&dl);
+			ms = pqcm_remaining_ms(dl);
 			if (ms == 0 || poll(&pfd, 1, ms) == 0)
 			{
 				attempt_failed(c, "timeout expired\n");

@@ -65,7 +65,7 @@ pqcm_establish(PqcmConn *c, PqcmFd cm)
 	c->cm = cm;
 	c->state = PQCM_ESTABLISHED;
 	c->failed = false;
-	c->partial_since.tv_sec = 0;
+	c->partial_since = 0;
 	sfd = pqcm_real.socket(c->conn);
 	c->sql_src = sfd;
 	pqcm_fd_adopt(&c->sql, sfd >= 0 ? fcntl(sfd, F_DUPFD_CLOEXEC, 0) : -1);

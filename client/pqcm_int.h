@@ -26,7 +26,9 @@
 #include "libpq-fe.h"
 #include "libpq-events.h"
 
+#include "cm_net.h"
 #include "cm_protocol.h"
+#include "cm_time.h"
 
 /* Value of PGCONMGR. */
 typedef enum PqcmMode
@@ -191,7 +193,7 @@ typedef struct PqcmWalk
 	int			count;			/* entries it hands to libpq at once */
 	bool		probing;		/* the probe of entry has started */
 	PqcmProbe	probe;
-	struct timespec deadline;	/* of the entry's stage 1 */
+	int64_t		deadline;		/* of the entry's stage 1 (ms), 0 = none */
 	char		hostaddr[64];	/* address of the conmgr being probed */
 	char	   *errors;			/* one line per failed entry */
 	PqcmOptions opts;			/* of the attempt (PQCM_WALK_CONNECT) */
@@ -255,7 +257,8 @@ typedef struct PqcmConn
 	PqcmRequest req;
 	PqcmWalk	walk;			/* over req's entries, under pqcm_lock */
 	PqcmFd		pending;		/* stage 2 through conmgr: its socket */
-	struct timespec partial_since;	/* part of a message waiting, or 0 */
+	int64_t		partial_since;	/* part of a message waiting since (ms),
+								 * or 0 */
 	bool		husk;			/* conn is held before its first poll */
 	void	   *odbc_dbc;		/* ODBC connection handle being connected when
 								 * this connection was made, or NULL */
@@ -385,8 +388,8 @@ extern pthread_mutex_t pqcm_odbc_lock;
 extern void *pqcm_odbc_connecting(void);
 extern bool pqcm_dbc_instance_host(const void *dbc, char *buf, size_t cap);
 
-/* time helpers */
-extern void pqcm_deadline(struct timespec *d, int seconds);
-extern int	pqcm_remaining_ms(const struct timespec *d);
+/* time helpers: deadlines in ms on cm_mono_ms()'s clock, 0 = none */
+extern int64_t pqcm_deadline(int seconds);
+extern int	pqcm_remaining_ms(int64_t deadline);
 
 #endif							/* CLIENT_PQCM_INT_H */

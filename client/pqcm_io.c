@@ -135,19 +135,14 @@ pqcm_check_locked(PqcmConn *c)
 	else if (rc == 2)
 	{
 		/* conmgr writes a notice in one piece: a lasting fragment is wrong */
-		if (c->partial_since.tv_sec == 0)
-			clock_gettime(CLOCK_MONOTONIC, &c->partial_since);
-		else
-		{
-			struct timespec dl = c->partial_since;
-
-			dl.tv_sec += PQCM_PARTIAL_TIMEOUT_S;
-			if (pqcm_remaining_ms(&dl) == 0)
-				pqcm_fail_locked(c, "incomplete message from conmgr");
-		}
+		if (c->partial_since == 0)
+			c->partial_since = cm_mono_ms();
+		else if (pqcm_remaining_ms(c->partial_since +
+									PQCM_PARTIAL_TIMEOUT_S * 1000) == 0)
+			pqcm_fail_locked(c, "incomplete message from conmgr");
 	}
 	else
-		c->partial_since.tv_sec = 0;
+		c->partial_since = 0;
 }
 
 static void

@@ -525,21 +525,19 @@ free_list(char **l, int n)
 static bool
 numeric_loopback(const char *s, bool *numeric)
 {
-	struct in_addr a4;
-	struct in6_addr a6;
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
 
 	*numeric = false;
-	if (inet_pton(AF_INET, s, &a4) == 1)
+	if (inet_pton(AF_INET, s, &s4.sin_addr) == 1)
 	{
 		*numeric = true;
-		return (ntohl(a4.s_addr) >> 24) == 127;
+		return cm_net_is_loopback((struct sockaddr *) &s4);
 	}
-	if (inet_pton(AF_INET6, s, &a6) == 1)
+	if (inet_pton(AF_INET6, s, &s6.sin6_addr) == 1)
 	{
 		*numeric = true;
-		if (IN6_IS_ADDR_LOOPBACK(&a6))
-			return true;
-		return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+		return cm_net_is_loopback((struct sockaddr *) &s6);
 	}
 	return false;
 }

@@ -63,7 +63,7 @@ enum
 typedef struct PlainEntry
 {
 	char		key[300];
-	time_t		until;			/* CLOCK_MONOTONIC seconds */
+	time_t		until;			/* monotonic seconds (cm_time.h) */
 } PlainEntry;
 
 static PlainEntry plain_cache[PQCM_PLAIN_CACHE];
@@ -78,10 +78,7 @@ plain_key(const PqcmEntry *e, char *buf, size_t cap)
 static time_t
 mono_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t) (cm_mono_ms() / 1000);
 }
 
 bool
@@ -129,28 +126,23 @@ pqcm_plain_remember(const PqcmEntry *e)
 	pthread_mutex_unlock(&pqcm_plain_lock);
 }
 
-void
-pqcm_deadline(struct timespec *d, int seconds)
+int64_t
+pqcm_deadline(int seconds)
 {
-	clock_gettime(CLOCK_MONOTONIC, d);
 	if (seconds <= 0)
-		d->tv_sec = 0, d->tv_nsec = 0;	/* no deadline */
-	else
-		d->tv_sec += seconds;
+		return 0;				/* no deadline */
+	return cm_mono_ms() + (int64_t) seconds * 1000;
 }
 
-/* Milliseconds left before deadline d (-1: no deadline, 0: expired). */
+/* Milliseconds left before a deadline (-1: no deadline, 0: expired). */
 int
-pqcm_remaining_ms(const struct timespec *d)
+pqcm_remaining_ms(int64_t deadline)
 {
-	struct timespec now;
-	long long	ms;
+	int64_t		ms;
 
-	if (d->tv_sec == 0 && d->tv_nsec == 0)
+	if (deadline == 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long) (d->tv_sec - now.tv_sec) * 1000 +
-		(d->tv_nsec - now.tv_nsec) / 1000000;
+	ms = deadline - cm_mono_ms();
 	if (ms <= 0)
 		return 0;
 	return ms > 0x7fffffff ? 0x7fffffff : (int) ms;
@@ -197,13 +189,7 @@ pqcm_probe_init(PqcmProbe *p, const PqcmEntry *e, bool loopback_only,
 		while (*link)
 		{
 			struct addrinfo *a = *link;
-			bool		lb = false;
-
-			if (a->ai_family == AF_INET)
-				lb = (ntohl(((struct sockaddr_in *) a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
-			else if (a->ai_family == AF_INET6)
-				lb = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) a->ai_addr)->sin6_addr);
-			if (lb)
+			if (cm_net_is_loopback(a->ai_addr))
 				link = &a->ai_next;
 			else
 			{
@@ -476,8 +462,8 @@ pqcm_probe_step(PqcmProbe *p)
 					CmProtoStatus st;
 					CmProtoMsg	m;
 
-					st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, p->in, p->inlen,
-											 &flen, &reason);
+					st = cm_proto_next(CM_DIR_TO_CLIENT, p->in, p->inlen,
+									   &flen, &m, &reason);
 					if (st == CM_PROTO_INCOMPLETE)
 					{
 						rc = fill_in(p);
@@ -495,16 +481,14 @@ pqcm_probe_step(PqcmProbe *p)
 									 p->label);
 							return probe_fail(p, PQCM_PROBE_ERROR);
 						}
-						st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, p->in, p->inlen,
-												 &flen, &reason);
+						st = cm_proto_next(CM_DIR_TO_CLIENT, p->in, p->inlen,
+										   &flen, &m, &reason);
 						if (st == CM_PROTO_INCOMPLETE)
 						{
 							p->want_events = POLLIN;
 							return PQCM_PROBE_PENDING;
 						}
 					}
-					if (st == CM_PROTO_OK)
-						st = cm_proto_decode(CM_DIR_TO_CLIENT, p->in, flen, &m, &reason);
 					if (st != CM_PROTO_OK)
 					{
 						snprintf(p->message, sizeof(p->message),
@@ -573,26 +557,9 @@ pqcm_send_register(int cm_fd, PGconn *conn)
 	memset(&m, 0, sizeof(m));
 	m.type = CM_MSG_APP_REGISTER;
 	m.u.app_register.backend_pid = (uint32_t) PQbackendPID(conn);
-	if (getsockname(PQsocket(conn), (struct sockaddr *) &ss, &len) == 0)
-	{
-		if (ss.ss_family == AF_INET)
-		{
-			struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
-
-			m.u.app_register.local.family = 4;
-			memcpy(m.u.app_register.local.addr, &s4->sin_addr, 4);
-			m.u.app_register.local.port = ntohs(s4->sin_port);
-		}
-		else if (ss.ss_family == AF_INET6)
-		{
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
-
-			m.u.app_register.local.family = 6;
-			memcpy(m.u.app_register.local.addr, &s6->sin6_addr, 16);
-			m.u.app_register.local.port = ntohs(s6->sin6_port);
-		}
-	}
-	if (m.u.app_register.local.family == 0)
+	if (getsockname(PQsocket(conn), (struct sockaddr *) &ss, &len) != 0 ||
+		!cm_net_addr_from_sockaddr((struct sockaddr *) &ss,
+								   &m.u.app_register.local))
 		return false;
 	n = cm_proto_encode(CM_DIR_TO_CONMGR_APP, &m, buf, sizeof(buf));
 	if (n == 0)
@@ -629,11 +596,9 @@ pqcm_check_notice(int cm_fd, char *msg, size_t msgcap)
 		snprintf(msg, msgcap, "conmgr closed its connection (conmgr stopped or failed)");
 		return 1;
 	}
-	st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, buf, (size_t) n, &flen, &reason);
+	st = cm_proto_next(CM_DIR_TO_CLIENT, buf, (size_t) n, &flen, &m, &reason);
 	if (st == CM_PROTO_INCOMPLETE)
 		return 2;
-	if (st == CM_PROTO_OK)
-		st = cm_proto_decode(CM_DIR_TO_CLIENT, buf, flen, &m, &reason);
 	if (st != CM_PROTO_OK)
 	{
 		snprintf(msg, msgcap, "invalid message from conmgr: %s",

@@ -142,9 +142,9 @@ pqcm_walk_take_cm_fd(PqcmWalk *w)
 
 /* Seconds left until a deadline, rounded up (at least 2); 0 = no deadline. */
 static int
-seconds_left(const struct timespec *d)
+seconds_left(int64_t deadline)
 {
-	int			ms = pqcm_remaining_ms(d);
+	int			ms = pqcm_remaining_ms(deadline);
 
 	if (ms < 0)
 		return 0;
@@ -211,7 +211,7 @@ walk_instance(PqcmWalk *w)
 	instance_hostaddr(w->req, inst->host.str, addr, sizeof(addr));
 	snprintf(port, sizeof(port), "%u", (unsigned) inst->port);
 	pqcm_request_stage2(w->req, &w->opts, 0, 0, inst->host.str, addr, port,
-						seconds_left(&w->deadline));
+						seconds_left(w->deadline));
 	walk_probe_done(w);
 	return PQCM_WALK_CONNECT;
 }
@@ -247,7 +247,7 @@ pqcm_walk_step(PqcmWalk *w)
 		w->count = 1;
 		if (pqcm_plain_cached(e))
 			return walk_libpq(w);
-		pqcm_deadline(&w->deadline, r->connect_timeout);
+		w->deadline = pqcm_deadline(r->connect_timeout);
 		/* name resolution may block: not under the lock */
 		pqcm_probe_init(&fresh, e, w->mode != PQCM_MODE_ON, r->tsa,
 						r->application_name);
@@ -272,7 +272,7 @@ pqcm_walk_step(PqcmWalk *w)
 	switch (res)
 	{
 		case PQCM_PROBE_PENDING:
-			if (pqcm_remaining_ms(&w->deadline) != 0)
+			if (pqcm_remaining_ms(w->deadline) != 0)
 				return PQCM_WALK_WAIT;
 			pqcm_appendf(&w->errors, "timeout expired while waiting for conmgr at %s\n",
 						 w->probe.label);
@@ -312,7 +312,7 @@ pqcm_walk_step_blocking(PqcmWalk *w)
 		pfd.fd = w->probe.fd;
 		pfd.events = w->probe.want_events;
 		pfd.revents = 0;
-		if (poll(&pfd, 1, pqcm_remaining_ms(&w->deadline)) < 0 && errno != EINTR)
+		if (poll(&pfd, 1, pqcm_remaining_ms(w->deadline)) < 0 && errno != EINTR)
 		{
 			pqcm_appendf(&w->errors, "could not wait for conmgr at %s: %s\n",
 						 w->probe.label, strerror(errno));

@@ -108,7 +108,7 @@ watcher_main(void *arg)
 					watcher_pfds = pfds = np;
 					watcher_cap = cap = ncap;
 				}
-				if (c->partial_since.tv_sec != 0)
+				if (c->partial_since != 0)
 					partial = true; /* looked at on a timer, see below */
 				else
 				{
@@ -161,7 +161,7 @@ watcher_main(void *arg)
 
 			for (b = 0; b < PQCM_BUCKETS; b++)
 				for (c = pqcm_table[b]; c; c = c->next)
-					if (c->partial_since.tv_sec != 0)
+					if (c->partial_since != 0)
 						pqcm_check_locked(c);
 		}
 		for (i = 1; i < n; i++)

@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 
 #include "cm_auth.h"
+#include "cm_endian.h"
 
 bool
 cm_auth_read_secret(const char *path, CmAuthSecret *secret, char *err, size_t errcap)
@@ -139,26 +140,6 @@ bool
 cm_auth_random(uint8_t *buf, size_t len)
 {
 	return RAND_bytes(buf, (int) len) == 1;
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--)
-	{
-		p[i] = (uint8_t) v;
-		v >>= 8;
-	}
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
 }
 
 /* HMAC-SHA-256 of label || data under key; false on failure. */
@@ -305,11 +286,8 @@ cm_auth_seal(const uint8_t *key, uint8_t channel, uint64_t seq,
 	if (len < 5 || len + CM_AUTH_SEAL_LEN > cap)
 		return 0;
 	mlen = (uint32_t) (len - 1 + CM_AUTH_SEAL_LEN);
-	frame[1] = (uint8_t) (mlen >> 24);
-	frame[2] = (uint8_t) (mlen >> 16);
-	frame[3] = (uint8_t) (mlen >> 8);
-	frame[4] = (uint8_t) mlen;
-	put_u64(frame + len, seq);
+	cm_put_u32(frame + 1, mlen);
+	cm_put_u64(frame + len, seq);
 	if (!seal_tag(key, channel, frame, len + 8, frame + len + 8))
 		return 0;
 	return len + CM_AUTH_SEAL_LEN;
@@ -327,13 +305,10 @@ cm_auth_open(const uint8_t *key, uint8_t channel, uint8_t *frame, size_t len,
 	if (!seal_tag(key, channel, frame, len - CM_AUTH_TAG_LEN, tag) ||
 		CRYPTO_memcmp(tag, frame + len - CM_AUTH_TAG_LEN, CM_AUTH_TAG_LEN) != 0)
 		return false;
-	*seq = get_u64(frame + len - CM_AUTH_SEAL_LEN);
+	*seq = cm_get_u64(frame + len - CM_AUTH_SEAL_LEN);
 	*inner_len = len - CM_AUTH_SEAL_LEN;
 	mlen = (uint32_t) (*inner_len - 1);
-	frame[1] = (uint8_t) (mlen >> 24);
-	frame[2] = (uint8_t) (mlen >> 16);
-	frame[3] = (uint8_t) (mlen >> 8);
-	frame[4] = (uint8_t) mlen;
+	cm_put_u32(frame + 1, mlen);
 	return true;
 }
 
@@ -363,8 +338,7 @@ cm_auth_datagram_id(const uint8_t *dgram, size_t len)
 	if (len < CM_AUTH_DGRAM_ID_LEN + 5 + CM_AUTH_SEAL_LEN || len > CM_AUTH_DGRAM_MAX)
 		return NULL;
 	/* the frame's length field counts all of it but the type byte */
-	mlen = ((uint32_t) f[1] << 24) | ((uint32_t) f[2] << 16) |
-		((uint32_t) f[3] << 8) | (uint32_t) f[4];
+	mlen = cm_get_u32(f + 1);
 	if (mlen != len - CM_AUTH_DGRAM_ID_LEN - 1)
 		return NULL;
 	return dgram;

@@ -39,81 +39,65 @@ typedef struct CmWriter
 	int			overflow;
 } CmWriter;
 
-static int
-rd_u8(CmReader *r, uint8_t *v)
+/*
+ * Take n bytes from the reader: a pointer to them, or NULL (and the sticky
+ * error set) when fewer are left.
+ */
+static const uint8_t *
+rd_take(CmReader *r, size_t n)
 {
+	const uint8_t *p;
+
 	if (r->err)
-		return 0;
-	if (r->left < 1)
+		return NULL;
+	if (r->left < n)
 	{
 		r->err = "message too short";
-		return 0;
+		return NULL;
 	}
-	*v = r->p[0];
-	r->p++;
-	r->left--;
-	return 1;
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
 }
 
-static int
-rd_u16(CmReader *r, uint16_t *v)
+/*
+ * An unsigned integer of n bytes (1, 2, 4 or 8), network byte order; 0
+ * once the reader has failed.  rd_u8 .. rd_u64 name the widths.
+ */
+static uint64_t
+rd_uint(CmReader *r, size_t n)
 {
-	if (r->err)
+	const uint8_t *p = rd_take(r, n);
+
+	if (p == NULL)
 		return 0;
-	if (r->left < 2)
+	switch (n)
 	{
-		r->err = "message too short";
-		return 0;
+		case 1:
+			return p[0];
+		case 2:
+			return cm_get_u16(p);
+		case 4:
+			return cm_get_u32(p);
+		default:
+			return cm_get_u64(p);
 	}
-	*v = (uint16_t) ((r->p[0] << 8) | r->p[1]);
-	r->p += 2;
-	r->left -= 2;
-	return 1;
 }
 
-static int
-rd_u32(CmReader *r, uint32_t *v)
-{
-	if (r->err)
-		return 0;
-	if (r->left < 4)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	*v = ((uint32_t) r->p[0] << 24) | ((uint32_t) r->p[1] << 16) |
-		((uint32_t) r->p[2] << 8) | (uint32_t) r->p[3];
-	r->p += 4;
-	r->left -= 4;
-	return 1;
-}
-
-static int
-rd_u64(CmReader *r, uint64_t *v)
-{
-	uint32_t	hi = 0,
-				lo = 0;
-
-	if (!rd_u32(r, &hi) || !rd_u32(r, &lo))
-		return 0;
-	*v = ((uint64_t) hi << 32) | lo;
-	return 1;
-}
+#define rd_u8(r)	((uint8_t) rd_uint((r), 1))
+#define rd_u16(r)	((uint16_t) rd_uint((r), 2))
+#define rd_u32(r)	((uint32_t) rd_uint((r), 4))
+#define rd_u64(r)	rd_uint((r), 8)
 
 static int
 rd_bytes(CmReader *r, uint8_t *dst, size_t n)
 {
-	if (r->err)
-		return 0;
-	if (r->left < n)
-	{
-		r->err = "message too short";
-		return 0;
-	}
-	memcpy(dst, r->p, n);
-	r->p += n;
-	r->left -= n;
-	return 1;
+	const uint8_t *p = rd_take(r, n);
+
+	if (p)
+		memcpy(dst, p, n);
+	return p != NULL;
 }
 
 /* A string: uint16 length, bytes, no NUL inside, at most the limit. */
@@ -122,7 +106,8 @@ rd_string(CmReader *r, CmProtoString *s)
 {
 	uint16_t	len = 0;
 
-	if (!rd_u16(r, &len))
+	len = rd_u16(r);
+	if (r->err)
 		return 0;
 	if (len > CM_PROTO_MAX_STRING)
 	{
@@ -145,7 +130,8 @@ rd_string(CmReader *r, CmProtoString *s)
 static int
 rd_nonce(CmReader *r, uint8_t *len, uint8_t *data)
 {
-	if (!rd_u8(r, len))
+	*len = rd_u8(r);
+	if (r->err)
 		return 0;
 	if (*len > CM_PROTO_MAX_NONCE)
 	{
@@ -158,7 +144,8 @@ rd_nonce(CmReader *r, uint8_t *len, uint8_t *data)
 static int
 rd_addr(CmReader *r, CmProtoAddr *a)
 {
-	if (!rd_u8(r, &a->family))
+	a->family = rd_u8(r);
+	if (r->err)
 		return 0;
 	if (a->family != 4 && a->family != 6)
 	{
@@ -168,7 +155,8 @@ rd_addr(CmReader *r, CmProtoAddr *a)
 	memset(a->addr, 0, sizeof(a->addr));
 	if (!rd_bytes(r, a->addr, a->family == 4 ? 4 : 16))
 		return 0;
-	if (!rd_u16(r, &a->port))
+	a->port = rd_u16(r);
+	if (r->err)
 		return 0;
 	if (a->port == 0)
 	{
@@ -176,6 +164,19 @@ rd_addr(CmReader *r, CmProtoAddr *a)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * A session's registration, on either channel: a backend PID (never 0)
+ * and an address.
+ */
+static void
+rd_registration(CmReader *r, uint32_t *backend_pid, CmProtoAddr *addr)
+{
+	*backend_pid = rd_u32(r);
+	rd_addr(r, addr);
+	if (!r->err && *backend_pid == 0)
+		r->err = "backend PID 0";
 }
 
 static void
@@ -190,35 +191,34 @@ wr_raw(CmWriter *w, const void *src, size_t n)
 	w->len += n;
 }
 
+/* An unsigned integer of n bytes (1, 2, 4 or 8), network byte order. */
 static void
-wr_u8(CmWriter *w, uint8_t v)
+wr_uint(CmWriter *w, uint64_t v, size_t n)
 {
-	wr_raw(w, &v, 1);
+	uint8_t		b[8];
+
+	switch (n)
+	{
+		case 1:
+			b[0] = (uint8_t) v;
+			break;
+		case 2:
+			cm_put_u16(b, (uint16_t) v);
+			break;
+		case 4:
+			cm_put_u32(b, (uint32_t) v);
+			break;
+		default:
+			cm_put_u64(b, v);
+			break;
+	}
+	wr_raw(w, b, n);
 }
 
-static void
-wr_u16(CmWriter *w, uint16_t v)
-{
-	uint8_t		b[2] = {(uint8_t) (v >> 8), (uint8_t) v};
-
-	wr_raw(w, b, 2);
-}
-
-static void
-wr_u32(CmWriter *w, uint32_t v)
-{
-	uint8_t		b[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16),
-	(uint8_t) (v >> 8), (uint8_t) v};
-
-	wr_raw(w, b, 4);
-}
-
-static void
-wr_u64(CmWriter *w, uint64_t v)
-{
-	wr_u32(w, (uint32_t) (v >> 32));
-	wr_u32(w, (uint32_t) v);
-}
+#define wr_u8(w, v)		wr_uint((w), (v), 1)
+#define wr_u16(w, v)	wr_uint((w), (v), 2)
+#define wr_u32(w, v)	wr_uint((w), (v), 4)
+#define wr_u64(w, v)	wr_uint((w), (v), 8)
 
 static void
 wr_string(CmWriter *w, const CmProtoString *s)
@@ -301,8 +301,7 @@ cm_proto_frame_peek(CmProtoDir dir, const uint8_t *buf, size_t len,
 	}
 	if (len < CM_PROTO_HEADER_LEN)
 		return CM_PROTO_INCOMPLETE;
-	mlen = ((uint32_t) buf[1] << 24) | ((uint32_t) buf[2] << 16) |
-		((uint32_t) buf[3] << 8) | (uint32_t) buf[4];
+	mlen = cm_get_u32(buf + 1);
 	if (mlen < 4)
 	{
 		*reason = "message length smaller than its own length field";
@@ -317,6 +316,18 @@ cm_proto_frame_peek(CmProtoDir dir, const uint8_t *buf, size_t len,
 		return CM_PROTO_INCOMPLETE;
 	*frame_len = (size_t) mlen + 1;
 	return CM_PROTO_OK;
+}
+
+CmProtoStatus
+cm_proto_next(CmProtoDir dir, const uint8_t *buf, size_t len,
+			  size_t *frame_len, CmProtoMsg *msg, const char **reason)
+{
+	CmProtoStatus st;
+
+	st = cm_proto_frame_peek(dir, buf, len, frame_len, reason);
+	if (st != CM_PROTO_OK)
+		return st;
+	return cm_proto_decode(dir, buf, *frame_len, msg, reason);
 }
 
 static int
@@ -359,18 +370,18 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 			{
 				CmProtoHello *h = &msg->u.hello;
 
-				rd_u32(&r, &h->magic);
-				rd_u16(&r, &h->min_version);
-				rd_u16(&r, &h->max_version);
-				rd_u32(&r, &h->heartbeat_interval_ms);
-				rd_u32(&r, &h->heartbeat_timeout_ms);
-				rd_u8(&r, &h->auth_method);
+				h->magic = rd_u32(&r);
+				h->min_version = rd_u16(&r);
+				h->max_version = rd_u16(&r);
+				h->heartbeat_interval_ms = rd_u32(&r);
+				h->heartbeat_timeout_ms = rd_u32(&r);
+				h->auth_method = rd_u8(&r);
 				rd_nonce(&r, &h->nonce_len, h->nonce);
 				rd_string(&r, &h->name);
 				h->incarnation = 0;
 				if (!r.err && r.left > 0)
 				{
-					rd_u64(&r, &h->incarnation);
+					h->incarnation = rd_u64(&r);
 					if (!r.err && h->incarnation == 0)
 						r.err = "hello's incarnation is zero";
 				}
@@ -397,10 +408,10 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 			{
 				CmProtoWelcome *w = &msg->u.welcome;
 
-				rd_u16(&r, &w->version);
-				rd_u32(&r, &w->check_attr_interval_ms);
-				rd_u32(&r, &w->server_timeout_ms);
-				rd_u8(&r, &w->attrs);
+				w->version = rd_u16(&r);
+				w->check_attr_interval_ms = rd_u32(&r);
+				w->server_timeout_ms = rd_u32(&r);
+				w->attrs = rd_u8(&r);
 				rd_nonce(&r, &w->proof_len, w->proof);
 				if (!r.err && (w->version < CM_PROTO_VERSION_MIN ||
 							   w->version > CM_PROTO_VERSION_MAX))
@@ -414,17 +425,17 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 			}
 		case CM_MSG_HEARTBEAT:
 		case CM_MSG_HEARTBEAT_REPLY:
-			rd_u32(&r, &msg->u.heartbeat.seq);
-			rd_u64(&r, &msg->u.heartbeat.echo);
+			msg->u.heartbeat.seq = rd_u32(&r);
+			msg->u.heartbeat.echo = rd_u64(&r);
 			if (msg->type == CM_MSG_HEARTBEAT_REPLY)
 			{
-				rd_u8(&r, &msg->u.heartbeat.attrs);
+				msg->u.heartbeat.attrs = rd_u8(&r);
 				if (!r.err && (msg->u.heartbeat.attrs & ~CM_PROTO_ATTR_ALL))
 					r.err = "unknown attribute bits";
 			}
 			break;
 		case CM_MSG_ATTRIBUTES:
-			rd_u8(&r, &msg->u.attributes.attrs);
+			msg->u.attributes.attrs = rd_u8(&r);
 			if (!r.err && (msg->u.attributes.attrs & ~CM_PROTO_ATTR_ALL))
 				r.err = "unknown attribute bits";
 			break;
@@ -434,22 +445,20 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 		case 0x100 | CM_MSG_NO_INSTANCE:
 		case 0x100 | CM_MSG_FAILURE:
 		case 0x100 | CM_MSG_REFUSE:
-			rd_u16(&r, &msg->u.notice.reason);
+			msg->u.notice.reason = rd_u16(&r);
 			rd_string(&r, &msg->u.notice.message);
 			if (!r.err && !valid_reason(msg->u.notice.reason))
 				r.err = "unknown reason code";
 			break;
 		case CM_MSG_REGISTER:
 		case CM_MSG_UNREGISTER:
-			rd_u32(&r, &msg->u.session.backend_pid);
-			rd_addr(&r, &msg->u.session.client);
-			if (!r.err && msg->u.session.backend_pid == 0)
-				r.err = "backend PID 0";
+			rd_registration(&r, &msg->u.session.backend_pid,
+							&msg->u.session.client);
 			break;
 		case 0x100 | CM_MSG_ROUTE:
-			rd_u16(&r, &msg->u.route.version);
-			rd_u8(&r, &msg->u.route.tsa);
-			rd_u32(&r, &msg->u.route.client_pid);
+			msg->u.route.version = rd_u16(&r);
+			msg->u.route.tsa = rd_u8(&r);
+			msg->u.route.client_pid = rd_u32(&r);
 			rd_string(&r, &msg->u.route.application_name);
 			if (!r.err && (msg->u.route.version < CM_PROTO_VERSION_MIN ||
 						   msg->u.route.version > CM_PROTO_VERSION_MAX))
@@ -458,15 +467,13 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 				r.err = "unknown target_session_attrs value";
 			break;
 		case 0x100 | CM_MSG_APP_REGISTER:
-			rd_u32(&r, &msg->u.app_register.backend_pid);
-			rd_addr(&r, &msg->u.app_register.local);
-			if (!r.err && msg->u.app_register.backend_pid == 0)
-				r.err = "backend PID 0";
+			rd_registration(&r, &msg->u.app_register.backend_pid,
+							&msg->u.app_register.local);
 			break;
 		case 0x100 | CM_MSG_INSTANCE:
-			rd_u16(&r, &msg->u.instance.instance);
-			rd_u8(&r, &msg->u.instance.attrs);
-			rd_u16(&r, &msg->u.instance.port);
+			msg->u.instance.instance = rd_u16(&r);
+			msg->u.instance.attrs = rd_u8(&r);
+			msg->u.instance.port = rd_u16(&r);
 			rd_string(&r, &msg->u.instance.host);
 			if (!r.err && (msg->u.instance.attrs & ~CM_PROTO_ATTR_ALL))
 				r.err = "unknown attribute bits";
@@ -574,10 +581,7 @@ cm_proto_encode(CmProtoDir dir, const CmProtoMsg *msg, uint8_t *buf,
 	if (w.overflow || w.len > CM_PROTO_MAX_MSG)
 		return 0;
 	mlen = (uint32_t) (w.len - 1);
-	buf[1] = (uint8_t) (mlen >> 24);
-	buf[2] = (uint8_t) (mlen >> 16);
-	buf[3] = (uint8_t) (mlen >> 8);
-	buf[4] = (uint8_t) mlen;
+	cm_put_u32(buf + 1, mlen);
 	return w.len;
 }
 
@@ -689,10 +693,7 @@ encode_pg_error(uint8_t *buf, size_t cap, const char *sqlstate,
 	if (w.overflow || w.len > CM_PROTO_MAX_MSG)
 		return 0;
 	mlen = (uint32_t) (w.len - 1);
-	buf[1] = (uint8_t) (mlen >> 24);
-	buf[2] = (uint8_t) (mlen >> 16);
-	buf[3] = (uint8_t) (mlen >> 8);
-	buf[4] = (uint8_t) mlen;
+	cm_put_u32(buf + 1, mlen);
 	return w.len;
 }
 
@@ -779,8 +780,7 @@ cm_proto_parse_greeting(const uint8_t *buf, size_t len, size_t *frame_len,
 	}
 	if (len < CM_PROTO_HEADER_LEN)
 		return CM_PROTO_INCOMPLETE;
-	mlen = ((uint32_t) buf[1] << 24) | ((uint32_t) buf[2] << 16) |
-		((uint32_t) buf[3] << 8) | (uint32_t) buf[4];
+	mlen = cm_get_u32(buf + 1);
 	if (mlen < 5 || mlen > CM_PROTO_MAX_MSG - 1)
 	{
 		*reason = "an error response with an invalid length: not conmgr";
@@ -847,15 +847,13 @@ cm_proto_peek_pg_startup(const uint8_t *buf, size_t len, size_t *packet_len,
 
 	if (len < 8)
 		return CM_PROTO_INCOMPLETE;
-	plen = ((uint32_t) buf[0] << 24) | ((uint32_t) buf[1] << 16) |
-		((uint32_t) buf[2] << 8) | (uint32_t) buf[3];
+	plen = cm_get_u32(buf);
 	if (plen < 8 || plen > CM_PROTO_PG_MAX_STARTUP)
 	{
 		*reason = "invalid length of startup packet";
 		return CM_PROTO_INVALID;
 	}
-	*code = ((uint32_t) buf[4] << 24) | ((uint32_t) buf[5] << 16) |
-		((uint32_t) buf[6] << 8) | (uint32_t) buf[7];
+	*code = cm_get_u32(buf + 4);
 	if ((*code == CM_PROTO_PG_GSS_CODE || *code == CM_PROTO_PG_SSL_CODE) &&
 		plen != 8)
 	{
@@ -956,6 +954,16 @@ cm_proto_type_name(CmProtoDir dir, uint8_t type)
 			return "failure";
 	}
 	return "unknown";
+}
+
+const char *
+cm_proto_attrs_name(uint8_t attrs)
+{
+	if (attrs & CM_PROTO_ATTR_STANDBY)
+		return "standby";
+	if (attrs & CM_PROTO_ATTR_READ_ONLY)
+		return "primary (read-only)";
+	return "primary";
 }
 
 bool

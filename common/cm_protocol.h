@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cm_endian.h"
+
 /* Protocol versions: major in the high byte, minor in the low byte. */
 #define CM_PROTO_VERSION(m, n)		((uint16_t) (((m) << 8) | (n)))
 #define CM_PROTO_VERSION_MAJOR(v)	(((v) >> 8) & 0xff)
@@ -315,6 +317,18 @@ extern CmProtoStatus cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
 									 const char **reason);
 
 /*
+ * cm_proto_next: take the next message from the start of a receive buffer
+ * (cm_proto_frame_peek, then cm_proto_decode of the whole frame).  Returns
+ * CM_PROTO_OK with *msg decoded and *frame_len (the bytes to consume),
+ * CM_PROTO_INCOMPLETE when more bytes are needed, or CM_PROTO_INVALID with
+ * *reason set.  A channel whose frames are sealed (cm_auth.h) opens each
+ * frame between the two steps and calls them itself.
+ */
+extern CmProtoStatus cm_proto_next(CmProtoDir dir, const uint8_t *buf,
+								   size_t len, size_t *frame_len,
+								   CmProtoMsg *msg, const char **reason);
+
+/*
  * cm_proto_encode: encode msg into buf.  Returns the frame length, or 0
  * when the message is invalid for dir or does not fit in cap.
  */
@@ -388,6 +402,13 @@ extern const char *cm_proto_reason_name(uint16_t reason);
 extern const char *cm_proto_tsa_name(uint8_t tsa);
 extern bool cm_proto_tsa_parse(const char *s, uint8_t *tsa);
 extern const char *cm_proto_type_name(CmProtoDir dir, uint8_t type);
+
+/*
+ * The role an instance with these attribute bits plays, as logs, status
+ * output and the view show it: "primary", "primary (read-only)" or
+ * "standby".
+ */
+extern const char *cm_proto_attrs_name(uint8_t attrs);
 
 /*
  * cm_proto_tsa_matches: does an instance with these attributes satisfy

@@ -109,18 +109,7 @@ TerminatorMain(Datum main_arg)
 {
 	MemoryContext cxt;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
-	BackgroundWorkerUnblockSignals();
-
-	if (wd_shared == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("watchdog must be loaded via shared_preload_libraries")));
-
-	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
-								ALLOCSET_DEFAULT_SIZES);
+	wd_worker_begin();
 
 	LWLockAcquire(wd_shared->lock, LW_EXCLUSIVE);
 	wd_shared->terminator_pid = MyProcPid;
@@ -134,6 +123,8 @@ TerminatorMain(Datum main_arg)
 	LWLockRelease(wd_shared->lock);
 	before_shmem_exit(term_on_exit, (Datum) 0);
 
+	cxt = AllocSetContextCreate(TopMemoryContext, "watchdog terminator",
+								ALLOCSET_DEFAULT_SIZES);
 	ereport(DEBUG1, (errmsg_internal("watchdog terminator started")));
 
 	for (;;)
@@ -301,7 +292,8 @@ term_choose_sessions(TermLostPeer *lost, bool precise, TermSession **chosen,
 		if (be->st_backendType != B_BACKEND &&
 			be->st_backendType != B_WAL_SENDER)
 			continue;
-		if (!wd_sockaddr_to_addr(&be->st_clientaddr.addr, &addr))
+		if (!cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+										&addr))
 			continue;
 		if (!cm_proto_addr_equal(&addr, &lost->addr))
 			continue;
@@ -413,7 +405,8 @@ term_signal_sessions(TermSession *chosen, int nchosen)
 		/* the backend we chose, or a later one with its PID? */
 		if (be->st_proc_start_timestamp != s->started ||
 			be->st_backendType != s->type ||
-			!wd_sockaddr_to_addr(&be->st_clientaddr.addr, &client) ||
+			!cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+									   &client) ||
 			!cm_proto_addr_equal(&client, &s->client) ||
 			client.port != s->client.port)
 			continue;

@@ -18,6 +18,7 @@
 
 #include "utils/guc.h"
 
+#include "cm_net.h"
 #include "cm_protocol.h"
 
 /* watchdog.termination_mode */
@@ -52,11 +53,7 @@ extern PGDLLEXPORT void TerminatorMain(Datum main_arg) pg_attribute_noreturn();
 
 /* wd_attr.c */
 extern uint8 wd_attr_current(void);
-extern const char *wd_attr_describe(uint8 attrs);
 
-/* wd_peer.c: address helpers shared with the terminator */
-extern bool wd_sockaddr_to_addr(const struct sockaddr_storage *ss,
-								CmProtoAddr *addr);
 extern void wd_addr_host_string(const CmProtoAddr *addr, char *buf,
 								size_t cap);
 

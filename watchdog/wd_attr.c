@@ -35,14 +35,3 @@ wd_attr_current(void)
 		attrs |= CM_PROTO_ATTR_READ_ONLY;
 	return attrs;
 }
-
-/* A human-readable description of attribute bits, for the log. */
-const char *
-wd_attr_describe(uint8 attrs)
-{
-	if (attrs & CM_PROTO_ATTR_STANDBY)
-		return "standby, read-only";
-	if (attrs & CM_PROTO_ATTR_READ_ONLY)
-		return "primary, read-only";
-	return "primary, read-write";
-}

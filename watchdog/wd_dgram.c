@@ -117,17 +117,7 @@ wd_dgram_open(const struct addrinfo *ai, const char *family,
 	}
 	if (rc < 0 || bind(s, ai->ai_addr, ai->ai_addrlen) < 0)
 	{
-		int			save_errno = errno;
-
-		closesocket(s);
-		errno = save_errno;
-		ereport(elevel,
-				(errcode_for_socket_access(),
-				 errmsg("watchdog could not bind %s UDP address \"%s\", port %d: %m",
-						family, addrbuf, wd_port),
-				 errdetail("conmgr heartbeats to this address go over TCP only."),
-				 save_errno == EADDRINUSE ?
-				 errhint("Another program uses UDP port %d.", wd_port) : 0));
+		wd_bind_failed(s, true, family, addrbuf, elevel);
 		return;
 	}
 	wd_dgram_socks[wd_ndgram++] = s;

@@ -70,44 +70,6 @@ static void wd_peer_release_slot(WdPeer *peer);
 static void wd_peer_integrity_failure(WdPeer *peer, const char *what);
 static void wd_peer_process_frames(WdPeer *peer);
 
-/*
- * Convert a socket address to our address form.  An IPv4-mapped IPv6
- * address becomes the IPv4 address, so that a peer and its sessions match
- * whichever way they connected.  Returns false for non-IP addresses.
- */
-bool
-wd_sockaddr_to_addr(const struct sockaddr_storage *ss, CmProtoAddr *addr)
-{
-	memset(addr, 0, sizeof(*addr));
-	if (ss->ss_family == AF_INET)
-	{
-		const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
-
-		addr->family = 4;
-		memcpy(addr->addr, &sin->sin_addr, 4);
-		addr->port = ntohs(sin->sin_port);
-		return true;
-	}
-	if (ss->ss_family == AF_INET6)
-	{
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
-
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-		{
-			addr->family = 4;
-			memcpy(addr->addr, &sin6->sin6_addr.s6_addr[12], 4);
-		}
-		else
-		{
-			addr->family = 6;
-			memcpy(addr->addr, &sin6->sin6_addr, 16);
-		}
-		addr->port = ntohs(sin6->sin6_port);
-		return true;
-	}
-	return false;
-}
-
 /* The host part of an address, for messages and the view. */
 void
 wd_addr_host_string(const CmProtoAddr *addr, char *buf, size_t cap)
@@ -182,59 +144,62 @@ wd_peer_process_frames(WdPeer *peer)
 	while (peer->state != WD_PEER_CLOSED && peer->inlen > 0)
 	{
 		size_t		frame_len = 0;
-		size_t		inner_len;
+		uint64		seq = 0;
 		const char *reason = NULL;
 		CmProtoMsg	msg;
-		CmProtoStatus st;
+		CmSealedStatus st;
 
-		st = cm_proto_frame_peek(CM_DIR_TO_WATCHDOG, peer->inbuf, peer->inlen,
-								 &frame_len, &reason);
-		if (st == CM_PROTO_INCOMPLETE)
-		{
-			if (peer->inlen >= sizeof(peer->inbuf))
-				wd_peer_protocol_violation(peer, "frame does not fit the input buffer");
-			return;
-		}
-		if (st != CM_PROTO_OK || frame_len == 0 || frame_len > peer->inlen)
-		{
-			wd_peer_protocol_violation(peer, reason ? reason : "invalid frame");
-			return;
-		}
-		inner_len = frame_len;
+		/* after the welcome, frames carry a sequence number and a tag */
 		if (peer->sealed)
-		{
-			uint64		seq;
-
-			if (!cm_auth_open(peer->keys.to_watchdog, CM_AUTH_CHANNEL_STREAM,
-							  peer->inbuf, frame_len, &seq, &inner_len))
+			st = cm_sealed_next(CM_DIR_TO_WATCHDOG, peer->keys.to_watchdog,
+								peer->seq_in + 1, peer->inbuf, peer->inlen,
+								&frame_len, &seq, &msg, &reason);
+		else
+			switch (cm_proto_next(CM_DIR_TO_WATCHDOG, peer->inbuf, peer->inlen,
+								  &frame_len, &msg, &reason))
 			{
+				case CM_PROTO_OK:
+					st = CM_SEALED_OK;
+					break;
+				case CM_PROTO_INCOMPLETE:
+					st = CM_SEALED_INCOMPLETE;
+					break;
+				default:
+					st = CM_SEALED_INVALID;
+					break;
+			}
+		switch (st)
+		{
+			case CM_SEALED_OK:
+				break;
+			case CM_SEALED_INCOMPLETE:
+				if (peer->inlen >= sizeof(peer->inbuf))
+					wd_peer_protocol_violation(peer, "frame does not fit the input buffer");
+				return;
+			case CM_SEALED_INVALID:
+				wd_peer_protocol_violation(peer, reason ? reason : "invalid message");
+				return;
+			case CM_SEALED_BAD_TAG:
 				wd_peer_integrity_failure(peer, "a frame whose authentication tag is wrong");
 				return;
-			}
-			if (seq != peer->seq_in + 1)
-			{
-				char		what[128];
+			case CM_SEALED_BAD_SEQUENCE:
+				{
+					char		what[128];
 
-				snprintf(what, sizeof(what),
-						 "a frame with sequence number %llu where %llu was due",
-						 (unsigned long long) seq,
-						 (unsigned long long) (peer->seq_in + 1));
-				wd_peer_integrity_failure(peer, what);
-				return;
-			}
-			peer->seq_in = seq;
+					snprintf(what, sizeof(what),
+							 "a frame with sequence number %llu where %llu was due",
+							 (unsigned long long) seq,
+							 (unsigned long long) (peer->seq_in + 1));
+					wd_peer_integrity_failure(peer, what);
+					return;
+				}
 		}
+		if (peer->sealed)
+			peer->seq_in = seq;
 		else if (peer->state == WD_PEER_PENDING &&
 				 !cm_auth_transcript_add(&peer->transcript, peer->inbuf, frame_len))
 		{
 			wd_peer_refuse(peer, CM_REASON_AUTH, "the watchdog could not hash the handshake");
-			return;
-		}
-		st = cm_proto_decode(CM_DIR_TO_WATCHDOG, peer->inbuf, inner_len,
-							 &msg, &reason);
-		if (st != CM_PROTO_OK)
-		{
-			wd_peer_protocol_violation(peer, reason ? reason : "invalid message");
 			return;
 		}
 
@@ -296,7 +261,7 @@ wd_peer_process_frames(WdPeer *peer)
 static void
 wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	uint64		suppressed;
 
 	if (wd_log_allowed(&limit, wd_now_ms(), &suppressed))
@@ -321,6 +286,46 @@ wd_peer_protocol_violation(WdPeer *peer, const char *reason)
 	}
 	else
 		wd_peer_refuse(peer, CM_REASON_PROTOCOL, reason);
+}
+
+/*
+ * Append a frame to a peer's output buffer, sealed (sequence number and
+ * tag) once the session is.  Returns false when it does not fit; sending
+ * is wd_peer_send's.
+ */
+bool
+wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len)
+{
+	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+		return false;
+	memcpy(peer->outbuf + peer->outlen, buf, len);
+	if (peer->sealed)
+	{
+		/* after the welcome every frame carries its sequence number and tag */
+		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
+						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
+						   sizeof(peer->outbuf) - peer->outlen);
+		if (len == 0)
+			return false;
+	}
+	peer->outlen += len;
+	return true;
+}
+
+/*
+ * Mark a peer closed: out of the pending or active count and of the
+ * datagram table.  Its socket and its place in the wait set are
+ * wd_peer_close's.
+ */
+void
+wd_peer_detach(WdPeer *peer)
+{
+	if (peer->state == WD_PEER_PENDING)
+		wd_pending_count--;
+	else if (peer->state == WD_PEER_ACTIVE)
+		wd_active_count--;
+	wd_dgram_unregister(peer);
+	peer->state = WD_PEER_CLOSED;
 }
 
 /* Queue a notice-shaped message (refuse, shutdown, goodbye) for a peer. */
@@ -496,7 +501,7 @@ wd_peer_hello(WdPeer *peer, const CmProtoHello *hello)
 static void
 wd_peer_refuse_hello(WdPeer *peer, int sqlstate, uint16 reason, const char *message)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	char		name[WD_NAME_LEN];
 	uint64		suppressed;
 
@@ -668,7 +673,7 @@ wd_peer_accept(WdPeer *peer)
 
 	if (slotno < 0 && same_addr >= wd_max_heartbeat_connections_per_address)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		snprintf(message, sizeof(message),
@@ -711,8 +716,8 @@ wd_peer_accept(WdPeer *peer)
 	peer->state = WD_PEER_ACTIVE;
 	for (int path = 0; path < WD_NPATHS; path++)
 	{
-		peer->hb_tokens[path] = WD_HEARTBEAT_BURST;
-		peer->hb_last[path] = wd_now_ms();
+		cm_token_bucket_init(&peer->hb_bucket[path], wd_now_ms(),
+							 WD_HEARTBEAT_BURST);
 	}
 	wd_pending_count--;
 	wd_active_count++;
@@ -767,15 +772,9 @@ wd_peer_accept(WdPeer *peer)
 bool
 wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono)
 {
-	peer->hb_tokens[path] = Min(WD_HEARTBEAT_BURST,
-								peer->hb_tokens[path] +
-								(double) (mono - peer->hb_last[path]) * 2.0 /
-								Max(peer->hello.heartbeat_interval_ms, 1));
-	peer->hb_last[path] = mono;
-	if (peer->hb_tokens[path] < 1.0)
-		return false;
-	peer->hb_tokens[path] -= 1.0;
-	return true;
+	return cm_token_bucket_take(&peer->hb_bucket[path], mono, 2.0,
+								Max(peer->hello.heartbeat_interval_ms, 1),
+								WD_HEARTBEAT_BURST);
 }
 
 /*
@@ -890,7 +889,8 @@ wd_find_backend(int pid, bool *is_ip, CmProtoAddr *addr, BackendType *type)
 			continue;
 		found = true;
 		*type = be->st_backendType;
-		*is_ip = wd_sockaddr_to_addr(&be->st_clientaddr.addr, addr);
+		*is_ip = cm_net_addr_from_sockaddr((struct sockaddr *) &be->st_clientaddr.addr,
+											   addr);
 		break;
 	}
 	return found;
@@ -913,7 +913,7 @@ wd_peer_register(WdPeer *peer, const CmProtoSession *session)
 	char		host[INET6_ADDRSTRLEN];
 	char		peerhost[INET6_ADDRSTRLEN];
 	int			pid = (int) session->backend_pid;
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	uint64		suppressed;
 
 	/* only precise mode uses registrations: nothing to look up otherwise */
@@ -1090,7 +1090,7 @@ wd_peer_goodbye(WdPeer *peer, const CmProtoNotice *notice)
 static void
 wd_peer_integrity_failure(WdPeer *peer, const char *what)
 {
-	static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+	static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 	int64		deadline = peer->deadline;
 	uint64		suppressed;
 	char		name[WD_NAME_LEN] = "";
@@ -1172,7 +1172,7 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 
 	if (peer->state == WD_PEER_PENDING && peer->challenged)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		if (wd_log_allowed(&limit, now, &suppressed))
@@ -1188,7 +1188,7 @@ wd_peer_check_deadline(WdPeer *peer, int64 now)
 	}
 	if (peer->state == WD_PEER_PENDING)
 	{
-		static WdLogLimit limit = {.burst = WD_LOG_REFUSAL_BURST};
+		static CmRateWindow limit = {.burst = WD_LOG_REFUSAL_BURST};
 		uint64		suppressed;
 
 		if (peer->bytes_in > 0 && wd_log_allowed(&limit, now, &suppressed))

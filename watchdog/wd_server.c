@@ -48,6 +48,7 @@
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
+#include "cm_time.h"
 #include "watchdog.h"
 #include "wd_server.h"
 #include "wd_shmem.h"
@@ -122,8 +123,8 @@ static int64 wd_next_attr_check = 0;
 static int64 wd_earliest_deadline = PG_INT64_MAX;
 static int	wd_closed_count = 0;	/* peers waiting to be freed */
 
-static WdLogLimit wd_limit_accept_error;
-static WdLogLimit wd_limit_evict;
+static CmRateWindow wd_limit_accept_error;
+static CmRateWindow wd_limit_evict;
 
 static int	wd_count_open_fds(void);
 static void wd_report_start(void);
@@ -146,19 +147,7 @@ static WdPeer *wd_pending_to_evict(void);
 int64
 wd_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64
-wd_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return cm_mono_ms();
 }
 
 /*
@@ -167,22 +156,40 @@ wd_now_us(void)
  * the number of lines withheld since the last one logged, for a summary.
  */
 bool
-wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
+wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 {
-	if (limit->last == 0 || now - limit->last >= WD_LOG_INTERVAL_MS)
-	{
-		limit->last = now;
-		limit->count = 0;
-	}
-	if (limit->count < Max(limit->burst, 1))
-	{
-		limit->count++;
-		*suppressed = limit->suppressed;
-		limit->suppressed = 0;
-		return true;
-	}
-	limit->suppressed++;
-	return false;
+	return cm_rate_window_allow(limit, now, WD_LOG_INTERVAL_MS, suppressed);
+}
+
+/*
+ * A listening socket of the heartbeat port (TCP, or UDP for datagrams)
+ * could not be set up or bound, errno says why: close it and say so at
+ * elevel, with what it means and, when the port is taken, who may hold it.
+ */
+void
+wd_bind_failed(pgsocket s, bool udp, const char *family, const char *addrbuf,
+			   int elevel)
+{
+	int			save_errno = errno;
+
+	closesocket(s);
+	errno = save_errno;
+	if (udp)
+		ereport(elevel,
+				(errcode_for_socket_access(),
+				 errmsg("watchdog could not bind %s UDP address \"%s\", port %d: %m",
+						family, addrbuf, wd_port),
+				 errdetail("conmgr heartbeats to this address go over TCP only."),
+				 save_errno == EADDRINUSE ?
+				 errhint("Another program uses UDP port %d.", wd_port) : 0));
+	else
+		ereport(elevel,
+				(errcode_for_socket_access(),
+				 errmsg("watchdog could not bind %s address \"%s\", port %d: %m",
+						family, addrbuf, wd_port),
+				 save_errno == EADDRINUSE ?
+				 errhint("Is another server or another watchdog using watchdog.port %d?",
+						 wd_port) : 0));
 }
 
 /*
@@ -191,16 +198,8 @@ wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
 void
 WatchdogMain(Datum main_arg)
 {
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
 	pqsignal(SIGPIPE, SIG_IGN);
-	BackgroundWorkerUnblockSignals();
-
-	if (wd_shared == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("watchdog must be loaded via shared_preload_libraries")));
+	wd_worker_begin();
 
 	wd_peer_cxt = AllocSetContextCreate(TopMemoryContext, "watchdog peers",
 										ALLOCSET_DEFAULT_SIZES);
@@ -259,14 +258,14 @@ wd_report_start(void)
 	{
 		ereport(LOG,
 				(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
-						wd_attr_describe(wd_current_attrs),
+						cm_proto_attrs_name(wd_current_attrs),
 						wd_max_heartbeat_connections)));
 		return;
 	}
 	room = Max((long) rl.rlim_cur - open_now - WD_SERVER_RESERVED_FDS, 0);
 	ereport(LOG,
 			(errmsg("watchdog started: instance is %s, up to %d conmgr peers; the open-files limit of %ld leaves room for %ld heartbeat connections",
-					wd_attr_describe(wd_current_attrs),
+					cm_proto_attrs_name(wd_current_attrs),
 					wd_max_heartbeat_connections, (long) rl.rlim_cur, room)));
 	if (room < wd_max_heartbeat_connections)
 		ereport(WARNING,
@@ -361,22 +360,6 @@ wd_on_exit(int code, Datum arg)
 	LWLockRelease(wd_shared->lock);
 }
 
-/* Is a listen address a loopback address? */
-static bool
-wd_is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *) ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6)
-	{
-		const struct in6_addr *a = &((const struct sockaddr_in6 *) ss)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-			(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
 /*
  * Say loudly, at start and whenever a reload turns it on, that
  * unauthenticated conmgr processes are accepted: a WARNING when the
@@ -400,7 +383,7 @@ wd_warn_insecure(void)
 	}
 	warned = true;
 	for (int i = 0; i < wd_nlisten; i++)
-		if (!wd_is_loopback(&wd_listen_addr[i]))
+		if (!cm_net_is_loopback((struct sockaddr *) &wd_listen_addr[i]))
 			remote = true;
 	ereport(remote ? WARNING : LOG,
 			(errmsg("watchdog.insecure_no_authentication is on: heartbeat connections are not authenticated"),
@@ -555,17 +538,7 @@ wd_open_listen_sockets(bool first)
 			}
 			if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0)
 			{
-				int			save_errno = errno;
-
-				closesocket(s);
-				errno = save_errno;
-				ereport(elevel,
-						(errcode_for_socket_access(),
-						 errmsg("watchdog could not bind %s address \"%s\", port %d: %m",
-								family, addrbuf, wd_port),
-						 save_errno == EADDRINUSE ?
-						 errhint("Is another server or another watchdog using watchdog.port %d?",
-								 wd_port) : 0));
+				wd_bind_failed(s, false, family, addrbuf, elevel);
 				continue;
 			}
 			if (listen(s, Min(wd_max_heartbeat_connections + 16, SOMAXCONN)) < 0 ||
@@ -859,7 +832,7 @@ wd_server_main_loop(void)
 		busy = false;
 		if (nevents > 0)
 		{
-			int64		now_us = wd_now_us();
+			int64		now_us = cm_mono_us();
 
 			busy = now_us - woke_us < WD_WAKE_SPACING_US;
 			woke_us = now_us;
@@ -926,7 +899,7 @@ wd_server_main_loop(void)
 		/* busy: let heartbeats gather before the next wait */
 		if (busy)
 		{
-			int64		left = woke_us + WD_WAKE_SPACING_US - wd_now_us();
+			int64		left = woke_us + WD_WAKE_SPACING_US - cm_mono_us();
 
 			if (left > 0)
 				pg_usleep(left);
@@ -954,8 +927,8 @@ wd_attrs_refresh(void)
 	if (changed & ~CM_PROTO_ATTR_STOPPING)
 		ereport(LOG,
 				(errmsg("watchdog: instance attributes changed from \"%s\" to \"%s\"; notifying %d conmgr peers",
-						wd_attr_describe(wd_current_attrs),
-						wd_attr_describe(attrs), wd_active_count)));
+						cm_proto_attrs_name(wd_current_attrs),
+						cm_proto_attrs_name(attrs), wd_active_count)));
 	if (changed & CM_PROTO_ATTR_STOPPING)
 	{
 		int			told = 0;
@@ -1046,7 +1019,7 @@ wd_accept(pgsocket lsock, int64 now)
 		}
 
 		if (!pg_set_noblock(s) ||
-			!wd_sockaddr_to_addr(&ss, &addr))
+			!cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &addr))
 		{
 			closesocket(s);
 			continue;
@@ -1188,19 +1161,8 @@ wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
 	if (peer->state == WD_PEER_CLOSED || peer->send_failed)
 		return false;
-	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+	if (!wd_peer_queue(peer, buf, len))
 		return false;
-	memcpy(peer->outbuf + peer->outlen, buf, len);
-	if (peer->sealed)
-	{
-		/* after the welcome every frame carries its sequence number and tag */
-		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
-						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
-						   sizeof(peer->outbuf) - peer->outlen);
-		if (len == 0)
-			return false;
-	}
-	peer->outlen += len;
 	wd_peer_flush(peer);
 	return peer->state != WD_PEER_CLOSED;
 }
@@ -1274,14 +1236,9 @@ wd_peer_close(WdPeer *peer)
 {
 	if (peer->state == WD_PEER_CLOSED)
 		return;
-	if (peer->state == WD_PEER_PENDING)
-		wd_pending_count--;
-	else if (peer->state == WD_PEER_ACTIVE)
-		wd_active_count--;
-	wd_dgram_unregister(peer);
+	wd_peer_detach(peer);
 	closesocket(peer->sock);
 	peer->sock = PGINVALID_SOCKET;
-	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
 	wd_wes_dirty = true;
 	wd_closed_count++;

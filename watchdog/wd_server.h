@@ -19,6 +19,8 @@
 
 #include "cm_auth.h"
 #include "cm_protocol.h"
+#include "cm_ratelimit.h"
+#include "cm_sealed.h"
 #include "wd_shmem.h"
 
 #define WD_OUTBUF_SIZE		(4 * CM_PROTO_MAX_MSG)
@@ -56,9 +58,7 @@ typedef struct WdPeer
 	uint64		seq_in;			/* last sequence number received */
 	uint64		seq_out;		/* last sequence number sent */
 	uint64		frames_in;		/* frames received after the welcome */
-	double		hb_tokens[WD_NPATHS];	/* heartbeats allowed now, by path
-										 * (token buckets) */
-	int64		hb_last[WD_NPATHS]; /* monotonic ms of the last heartbeat */
+	CmTokenBucket hb_bucket[WD_NPATHS]; /* heartbeats allowed, by path */
 	bool		dgram_registered;	/* its datagram id is in wd_dgram.c's table */
 	bool		send_failed;	/* a send failed while its input was being
 								 * handled: decided once that input is */
@@ -74,15 +74,6 @@ typedef struct WdPeer
 	uint8		inbuf[CM_PROTO_MAX_MSG];
 	uint8		outbuf[WD_OUTBUF_SIZE];
 } WdPeer;
-
-/* rate limiting of repetitive log lines that peers can trigger */
-typedef struct WdLogLimit
-{
-	int			burst;			/* lines per window (0 means 1) */
-	int64		last;			/* start of the current window */
-	int			count;			/* lines logged in it */
-	uint64		suppressed;		/* lines withheld since the last logged */
-} WdLogLimit;
 
 /* heartbeats a peer may send at once, above its announced rate */
 #define WD_HEARTBEAT_BURST		10.0
@@ -107,10 +98,12 @@ extern bool wd_server_draining;
 extern bool wd_shutting_down;
 
 extern int64 wd_now_ms(void);
-extern bool wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed);
+extern bool wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed);
 extern void wd_peer_set_deadline(WdPeer *peer, int64 deadline);
 extern bool wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len);
 extern void wd_peer_close(WdPeer *peer);
+extern void wd_bind_failed(pgsocket s, bool udp, const char *family,
+						   const char *addrbuf, int elevel);
 extern void wd_attrs_refresh(void);
 
 /* wd_auth.c */
@@ -130,6 +123,8 @@ extern void wd_dgram_unregister(WdPeer *peer);
 extern void wd_dgram_log_summary(int64 now);
 
 /* wd_peer.c */
+extern bool wd_peer_queue(WdPeer *peer, const uint8 *buf, size_t len);
+extern void wd_peer_detach(WdPeer *peer);
 extern bool wd_peer_heartbeat_allowed(WdPeer *peer, WdPath path, int64 mono);
 extern bool wd_peer_take_heartbeat(WdPeer *peer, const CmProtoHeartbeat *hb,
 								   WdPath path);

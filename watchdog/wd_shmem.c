@@ -15,7 +15,10 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/procsignal.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
@@ -120,4 +123,22 @@ wd_wake_terminator(void)
 
 	if (latch != NULL)
 		SetLatch(latch);
+}
+
+/*
+ * The start of both background workers: the signal handlers they share,
+ * signals unblocked, and the shared state checked.
+ */
+void
+wd_worker_begin(void)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGUSR1, procsignal_sigusr1_handler);
+	BackgroundWorkerUnblockSignals();
+
+	if (wd_shared == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("watchdog must be loaded via shared_preload_libraries")));
 }

@@ -149,6 +149,7 @@ extern WatchdogSharedState *wd_shared;
 	((WatchdogRegistration *) ((char *) (s) + (s)->registrations_offset))
 
 extern void wd_shmem_install_hooks(void);
+extern void wd_worker_begin(void);
 extern const char *wd_slot_state_name(uint8 state);
 
 /* Called with the lock held exclusively. */

@@ -63,7 +63,7 @@
  * the harness's), and its proof verifies; a registration of this peer
  * names a backend connected from the peer's address and the registered
  * port, and one that conmgr asked for (decoded by wd_peer.c, seen through
- * -Wl,--wrap=cm_proto_decode) and has not unregistered; at the end no slot the peer claimed is left ACTIVE, other peers'
+ * -Wl,--wrap=cm_proto_next) and has not unregistered; at the end no slot the peer claimed is left ACTIVE, other peers'
  * ACTIVE slots are untouched, and every registration belongs to a slot of
  * its generation that still awaits or holds a conmgr.
  *
@@ -173,23 +173,20 @@ print_stats(void)
 	wd_fake_print_log_sites();
 }
 
-extern CmProtoStatus __real_cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
-											size_t frame_len, CmProtoMsg *msg,
-											const char **reason);
-extern CmProtoStatus __wrap_cm_proto_decode(CmProtoDir dir, const uint8_t *frame,
-											size_t frame_len, CmProtoMsg *msg,
-											const char **reason);
+/* the real frame intake and its wrapper have cm_proto_next's type */
+extern __typeof__(cm_proto_next) __real_cm_proto_next, __wrap_cm_proto_next;
 
 /*
- * cm_proto_decode, wrapped at link time (-Wl,--wrap=cm_proto_decode): note
- * the registrations and unregistrations the watchdog reads.
+ * cm_proto_next, wrapped at link time (-Wl,--wrap=cm_proto_next): note
+ * the registrations and unregistrations the watchdog reads (sealed frames
+ * too: cm_sealed_next decodes what it opened with cm_proto_next).
  */
 CmProtoStatus
-__wrap_cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
-					   CmProtoMsg *msg, const char **reason)
+__wrap_cm_proto_next(CmProtoDir dir, const uint8_t *buf, size_t len,
+					 size_t *frame_len, CmProtoMsg *msg, const char **reason)
 {
 	static const uint8 mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	CmProtoStatus st = __real_cm_proto_decode(dir, frame, frame_len, msg, reason);
+	CmProtoStatus st = __real_cm_proto_next(dir, buf, len, frame_len, msg, reason);
 	CmProtoAddr client;
 	int			found = -1;
 
@@ -397,7 +394,7 @@ check_own_registration(const WdPeer *peer, const WatchdogRegistration *reg)
 			sin6->sin6_port = htons(b->port);
 			inet_pton(AF_INET6, b->host, &sin6->sin6_addr);
 		}
-		wd_sockaddr_to_addr(&ss, &addr);
+		cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &addr);
 		FUZZ_CHECK(cm_proto_addr_equal(&addr, &peer->addr),
 				   "registered backend %d is connected from %s, not from the peer %s",
 				   reg->pid, b->host, peer->desc);
@@ -907,7 +904,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wd_fake.peer = peer;
 	peer->sock = PGINVALID_SOCKET;
 	peer->state = WD_PEER_PENDING;
-	FUZZ_CHECK(wd_sockaddr_to_addr(&ss, &peer->addr), "not an IP address");
+	FUZZ_CHECK(cm_net_addr_from_sockaddr((struct sockaddr *) &ss, &peer->addr),
+			   "not an IP address");
 	peer->slot = -1;
 	peer->wait_pos = -1;
 	wd_peer_set_deadline(peer, wd_now_ms() + wd_hello_timeout);
@@ -936,7 +934,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (pos + 3 <= size && peer->state != WD_PEER_CLOSED)
 	{
 		uint8		ctl = data[pos];
-		size_t		len = (((size_t) data[pos + 1] << 8) | data[pos + 2]) & 0x0fff;
+		size_t		len = cm_get_u16(data + pos + 1) & 0x0fff;
 
 		pos += 3;
 		len = Min(len, size - pos);

@@ -221,7 +221,7 @@ wd_now_ms(void)
 
 /* The rate limiter: the input decides; no state kept across inputs. */
 bool
-wd_log_allowed(WdLogLimit *limit, int64 now, uint64 *suppressed)
+wd_log_allowed(CmRateWindow *limit, int64 now, uint64 *suppressed)
 {
 	*suppressed = 0;
 	wd_fake.log_calls++;
@@ -246,25 +246,15 @@ wd_peer_set_deadline(WdPeer *peer, int64 deadline)
 	peer->deadline = deadline;
 }
 
-/* As wd_server.c: queue, seal once the session is sealed, flush. */
+/* As wd_server.c: queue (sealed once the session is), then flush. */
 bool
 wd_peer_send(WdPeer *peer, const uint8 *buf, size_t len)
 {
 	FUZZ_CHECK(peer == wd_fake.peer, "wd_peer_send for an unknown peer");
 	if (peer->state == WD_PEER_CLOSED)
 		return false;
-	if (len == 0 || peer->outlen + len + CM_AUTH_SEAL_LEN > sizeof(peer->outbuf))
+	if (!wd_peer_queue(peer, buf, len))
 		return false;
-	memcpy(peer->outbuf + peer->outlen, buf, len);
-	if (peer->sealed)
-	{
-		len = cm_auth_seal(peer->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
-						   ++peer->seq_out, peer->outbuf + peer->outlen, len,
-						   sizeof(peer->outbuf) - peer->outlen);
-		if (len == 0)
-			return false;
-	}
-	peer->outlen += len;
 	wd_fake.sends++;
 	wd_fake_flush(peer);
 	return peer->state != WD_PEER_CLOSED;
@@ -308,13 +298,8 @@ wd_peer_close(WdPeer *peer)
 	FUZZ_CHECK(peer == wd_fake.peer, "wd_peer_close for an unknown peer");
 	if (peer->state == WD_PEER_CLOSED)
 		return;
-	if (peer->state == WD_PEER_PENDING)
-		wd_pending_count--;
-	else if (peer->state == WD_PEER_ACTIVE)
-		wd_active_count--;
-	wd_dgram_unregister(peer);
+	wd_peer_detach(peer);
 	peer->sock = PGINVALID_SOCKET;
-	peer->state = WD_PEER_CLOSED;
 	peer->wait_pos = -1;
 }
 
