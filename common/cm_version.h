@@ -4,12 +4,14 @@
  *	  The release version of Connection Manager for PostgreSQL, the one
  *	  place it is written.
  *
- * conmgr and cm_ctl print it (--version, conmgr's start message, the
- * metrics' build_info); the client library reports it (PQcmLibVersion);
- * Makefile.common reads CM_VERSION_MAJOR and CM_VERSION_MINOR from this
- * file for libpqcm's file name, soname (libpqcm.so.MAJOR) and pkg-config
- * file, so a release changes these two lines and nothing else in the build.
- * The Debian packaging's version (debian/changelog) follows it.
+ * cm_ctl prints it (--version); conmgr's CONMGR_VERSION (conmgr.h: its
+ * --version, start message and metrics' build_info) and the client
+ * library's PQCM_VERSION_NUM (libpq-cm.h, a public header that cannot
+ * include this one; PQcmLibVersion() returns it) name the same release and
+ * must equal CM_VERSION and CM_VERSION_NUM.  Makefile.common reads
+ * CM_VERSION_MAJOR and CM_VERSION_MINOR from this file for libpqcm's file
+ * name, soname (libpqcm.so.MAJOR) and pkg-config file, and debian/rules
+ * refuses to build when debian/changelog names another version.
  *
  * The release version is not the SQL version of the watchdog extension
  * (watchdog.control's default_version and the watchdog--A--B.sql scripts):

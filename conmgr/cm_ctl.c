@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "cm_defaults.h"
+#include "cm_version.h"
 
 static const char *progname = "cm_ctl";
 static char dir[PATH_MAX];
@@ -608,7 +609,7 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
 	{
-		printf("cm_ctl (Connection Manager for PostgreSQL) 1.0\n");
+		printf("cm_ctl (Connection Manager for PostgreSQL) %s\n", CM_VERSION);
 		return CM_EXIT_OK;
 	}
 
