@@ -237,45 +237,48 @@ log_write(CmLogLevel level, char *msg, size_t msgcap,
 }
 
 /*
- * Write one log line at level, if enabled.  Never changes errno.
+ * Format and write a message with its DETAIL and HINT lines (either may be
+ * NULL) at level, if enabled.  Never changes errno.
  */
-void
-cm_log(CmLogLevel level, const char *fmt,...)
+static void log_v(CmLogLevel level, const char *detail, const char *hint,
+				  const char *fmt, va_list ap)
+			__attribute__((format(printf, 4, 0)));
+
+static void
+log_v(CmLogLevel level, const char *detail, const char *hint,
+	  const char *fmt, va_list ap)
 {
 	char		msg[2048];
-	va_list		ap;
 	int			save_errno = errno;
 
 	if (level < log_min_level)
 		return;
-
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	errno = save_errno;
-	log_write(level, msg, sizeof(msg), NULL, NULL);
+	log_write(level, msg, sizeof(msg), detail, hint);
 }
 
-/*
- * Write a message with its DETAIL and HINT lines at level, if enabled.
- * Never changes errno.
- */
+/* Write one log line at level, if enabled.  Never changes errno. */
+void
+cm_log(CmLogLevel level, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	log_v(level, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* The same, followed by its DETAIL and HINT lines. */
 void
 cm_log_detail(CmLogLevel level, const char *detail, const char *hint,
 			  const char *fmt,...)
 {
-	char		msg[2048];
 	va_list		ap;
-	int			save_errno = errno;
-
-	if (level < log_min_level)
-		return;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_v(level, detail, hint, fmt, ap);
 	va_end(ap);
-	errno = save_errno;
-	log_write(level, msg, sizeof(msg), detail, hint);
 }
 
 /*
