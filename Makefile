@@ -18,13 +18,15 @@ SHLIB_LINK   = -lcrypto
 DATA         = watchdog--1.0.sql watchdog--1.0--1.1.sql watchdog--1.1--1.2.sql
 PGFILEDESC   = "watchdog - heartbeat server and session terminator"
 PG_CPPFLAGS  = -I$(srcdir)/common
-PG_CFLAGS    = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS    = $(CM_WARNINGS)
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/sql/regress.conf
 TAP_TESTS    = 1
 EXTRA_CLEAN  = tmp_check_regress $(FRONTEND_COMMON_OBJS)
 
-PG_CONFIG ?= pg_config
+# warnings and the release version, shared with the other Makefiles
+include $(dir $(lastword $(MAKEFILE_LIST)))Makefile.common
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -587,9 +587,10 @@ app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtex
 								 app->uid, &owned, &others, err, sizeof(err));
 	if (st != CM_SOCKDIAG_FOUND)
 	{
-		cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
-					   "could not check the registration of application connection from %s: %s; accepted unchecked",
-					   app->peer, err);
+		cm_log_limited_detail(&limit_sockdiag, CM_LOG_WARNING,
+							  "The registration is accepted unchecked.", NULL,
+							  "could not check the registration of application connection from %s: %s",
+							  app->peer, err);
 		return true;
 	}
 	if (owned > 0)
@@ -984,9 +985,10 @@ app_peer_uid(evutil_socket_t fd, const struct sockaddr *peer, const char *peerte
 		return true;
 	if (st == CM_SOCKDIAG_NOT_FOUND)
 		snprintf(err, sizeof(err), "the kernel knows no such socket (closed already?)");
-	cm_log_limited(&limit_sockdiag, CM_LOG_WARNING,
-				   "could not find the user of application connection from %s: %s; max_app_connections_per_user is not applied to it",
-				   peertext, err);
+	cm_log_limited_detail(&limit_sockdiag, CM_LOG_WARNING,
+						  "max_app_connections_per_user is not applied to it.", NULL,
+						  "could not find the user of application connection from %s: %s",
+						  peertext, err);
 	return false;
 }
 
@@ -1035,9 +1037,10 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	{
 		char		msg[300];
 
-		cm_log_limited(&limit_fds, CM_LOG_WARNING,
-					   "application connection from %s refused: the open-files limit (%d) leaves no descriptor for it beyond those of the heartbeat connections; raise \"ulimit -n\" (see docs/conmgr.md)",
-					   peer, cm_server.fd_limit);
+		cm_log_limited_detail(&limit_fds, CM_LOG_WARNING, NULL,
+							  "Raise \"ulimit -n\" (see docs/conmgr.md).",
+							  "application connection from %s refused: the open-files limit (%d) leaves no descriptor for it beyond those of the heartbeat connections",
+							  peer, cm_server.fd_limit);
 		snprintf(msg, sizeof(msg),
 				 "too many application connections to conmgr on port %d: its open-files limit is reached",
 				 cm_server.cfg.port);
@@ -1050,8 +1053,10 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 
 		if (!cm_server.refusing)
 		{
-			cm_warning("application connection from %s refused: max_app_connections (%d) reached; further refusals are not logged until connections are accepted again",
-					   peer, cm_server.cfg.max_app_connections);
+			cm_log_detail(CM_LOG_WARNING,
+						  "Further refusals are not logged until connections are accepted again.", NULL,
+						  "application connection from %s refused: max_app_connections (%d) reached",
+						  peer, cm_server.cfg.max_app_connections);
 			cm_server.refusing = true;
 		}
 		cm_server.refused_since++;
@@ -1132,9 +1137,10 @@ app_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	int			err = EVUTIL_SOCKET_ERROR();
 
-	cm_error("could not accept an application connection: %s%s",
-			 evutil_socket_error_to_string(err),
-			 err == EMFILE || err == ENFILE ? " (raise the open-files limit, see docs/conmgr.md)" : "");
+	cm_log_detail(CM_LOG_ERROR, NULL,
+				  err == EMFILE || err == ENFILE ? "Raise the open-files limit (see docs/conmgr.md)." : NULL,
+				  "could not accept an application connection: %s",
+				  evutil_socket_error_to_string(err));
 	cm_listen_pause(&cm_server.app_listen);
 }
 
@@ -1178,8 +1184,10 @@ app_check_sockdiag(int family)
 		return;
 	if (st == CM_SOCKDIAG_FOUND)
 		snprintf(err, sizeof(err), "the kernel did not report conmgr's own listener");
-	cm_warning("the kernel does not tell conmgr which user owns an application's socket (%s): max_app_connections_per_user is not applied, and registered addresses are not checked",
-			   err);
+	cm_log_detail(CM_LOG_WARNING,
+				  "max_app_connections_per_user is not applied, and registered addresses are not checked.", NULL,
+				  "the kernel does not tell conmgr which user owns an application's socket (%s)",
+				  err);
 	cm_server.sockdiag_off = true;
 }
 

@@ -44,14 +44,34 @@
 #include <unistd.h>
 
 #include "cm_defaults.h"
+#include "cm_version.h"
+
+/* the operation, as pg_ctl's CtlCommand: set once while parsing */
+typedef enum CtlCommand
+{
+	NO_COMMAND = 0,
+	START_COMMAND,
+	STOP_COMMAND,
+	STATUS_COMMAND,
+	RELOAD_COMMAND
+} CtlCommand;
+
+/* the stop modes and the signal each sends to conmgr */
+typedef enum ShutdownMode
+{
+	SMART_MODE,
+	FAST_MODE,
+	IMMEDIATE_MODE
+} ShutdownMode;
 
 static const char *progname = "cm_ctl";
+static CtlCommand ctl_command = NO_COMMAND;
 static char dir[PATH_MAX];
 static bool no_wait = false;
 static bool wait_complete = false;
 static int	wait_seconds = CM_CTL_DEFAULT_WAIT_SECONDS;
-static const char *shutdown_mode = "smart";
-static const char *show_what = "all";
+static ShutdownMode shutdown_mode = SMART_MODE;
+static const char *show_what = "all";	/* sent to conmgr as given */
 static bool json = false;
 static const char *log_file = NULL;
 
@@ -98,6 +118,15 @@ msg_hint(const char *fmt,...)
 	va_start(ap, fmt);
 	vmsg("hint", fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * The line that follows every command-line error, as pg_ctl prints it.
+ */
+static void
+do_advice(void)
+{
+	fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
 }
 
 static void
@@ -451,17 +480,17 @@ do_stop(void)
 	int			sig;
 	double		deadline;
 
-	if (strcmp(shutdown_mode, "smart") == 0 || strcmp(shutdown_mode, "s") == 0)
-		sig = SIGTERM;
-	else if (strcmp(shutdown_mode, "fast") == 0 || strcmp(shutdown_mode, "f") == 0)
-		sig = SIGINT;
-	else if (strcmp(shutdown_mode, "immediate") == 0 || strcmp(shutdown_mode, "i") == 0)
-		sig = SIGQUIT;
-	else
+	switch (shutdown_mode)
 	{
-		msg_error("unrecognized shutdown mode \"%s\"", shutdown_mode);
-		msg_hint("Valid modes are \"smart\", \"fast\" and \"immediate\".");
-		return CM_EXIT_FAILURE;
+		case SMART_MODE:
+			sig = SIGTERM;
+			break;
+		case FAST_MODE:
+			sig = SIGINT;
+			break;
+		default:
+			sig = SIGQUIT;
+			break;
 	}
 	if (pid == 0)
 	{
@@ -515,13 +544,6 @@ do_status(void)
 	char		err[512];
 	char	   *out;
 
-	if (strcmp(show_what, "all") != 0 && strcmp(show_what, "instance") != 0 &&
-		strcmp(show_what, "application") != 0)
-	{
-		msg_error("unrecognized value \"%s\" for -i", show_what);
-		msg_hint("Valid values are \"all\", \"instance\" and \"application\".");
-		return CM_EXIT_FAILURE;
-	}
 	if (pid == 0)
 	{
 		printf("%s: no conmgr running\n", progname);
@@ -578,6 +600,94 @@ do_reload(void)
 	return CM_EXIT_FAILURE;
 }
 
+/*
+ * -m: the shutdown mode, checked while the options are parsed (pg_ctl's
+ * set_mode).  Exits on an unknown mode.
+ */
+static void
+set_mode(const char *modeopt)
+{
+	if (strcmp(modeopt, "smart") == 0 || strcmp(modeopt, "s") == 0)
+		shutdown_mode = SMART_MODE;
+	else if (strcmp(modeopt, "fast") == 0 || strcmp(modeopt, "f") == 0)
+		shutdown_mode = FAST_MODE;
+	else if (strcmp(modeopt, "immediate") == 0 || strcmp(modeopt, "i") == 0)
+		shutdown_mode = IMMEDIATE_MODE;
+	else
+	{
+		msg_error("unrecognized shutdown mode \"%s\"", modeopt);
+		msg_hint("Valid modes are \"smart\", \"fast\" and \"immediate\".");
+		exit(CM_EXIT_FAILURE);
+	}
+}
+
+/*
+ * -i: what status reports, checked while the options are parsed.  Exits on
+ * an unknown value.
+ */
+static void
+set_info(const char *infoopt)
+{
+	if (strcmp(infoopt, "all") != 0 && strcmp(infoopt, "instance") != 0 &&
+		strcmp(infoopt, "application") != 0)
+	{
+		msg_error("unrecognized value \"%s\" for -i", infoopt);
+		msg_hint("Valid values are \"all\", \"instance\" and \"application\".");
+		exit(CM_EXIT_FAILURE);
+	}
+	show_what = infoopt;
+}
+
+/*
+ * -t: seconds to wait.  Exits on a value that is not a number of seconds.
+ */
+static void
+set_timeout(const char *timeoutopt)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(timeoutopt, &end, 10);
+	if (errno != 0 || *end != '\0' || end == timeoutopt ||
+		v < 0 || v > INT_MAX / 1000)
+	{
+		msg_error("invalid value \"%s\" for option -t: a number of seconds from 0 to %d is expected",
+				  timeoutopt, INT_MAX / 1000);
+		exit(CM_EXIT_FAILURE);
+	}
+	wait_seconds = (int) v;
+}
+
+/*
+ * The operation named on the command line (there is one).  Exits when it
+ * is the second one, or unknown.
+ */
+static void
+set_command(const char *arg)
+{
+	if (ctl_command != NO_COMMAND)
+	{
+		msg_error("too many command-line arguments (first is \"%s\")", arg);
+		do_advice();
+		exit(CM_EXIT_FAILURE);
+	}
+	if (strcmp(arg, "start") == 0)
+		ctl_command = START_COMMAND;
+	else if (strcmp(arg, "stop") == 0)
+		ctl_command = STOP_COMMAND;
+	else if (strcmp(arg, "status") == 0)
+		ctl_command = STATUS_COMMAND;
+	else if (strcmp(arg, "reload") == 0)
+		ctl_command = RELOAD_COMMAND;
+	else
+	{
+		msg_error("unrecognized operation mode \"%s\"", arg);
+		do_advice();
+		exit(CM_EXIT_FAILURE);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -596,9 +706,7 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0}
 	};
 	const char *dirarg = getenv("CMDATA");
-	const char *command = NULL;
 	int			c;
-	char	   *end;
 	struct stat st;
 
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
@@ -608,10 +716,11 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
 	{
-		printf("cm_ctl (Connection Manager for PostgreSQL) 1.0\n");
+		printf("cm_ctl (Connection Manager for PostgreSQL) %s\n", CM_VERSION);
 		return CM_EXIT_OK;
 	}
 
+	/* options and the operation, in any order (pg_ctl's loop) */
 	while (optind < argc)
 	{
 		while ((c = getopt_long(argc, argv, "D:t:Wwm:i:l:V", long_options, NULL)) != -1)
@@ -622,20 +731,7 @@ main(int argc, char **argv)
 					dirarg = optarg;
 					break;
 				case 't':
-					{
-						long		v;
-
-						errno = 0;
-						v = strtol(optarg, &end, 10);
-						if (errno != 0 || *end != '\0' || end == optarg ||
-							v < 0 || v > INT_MAX / 1000)
-						{
-							msg_error("invalid value \"%s\" for option -t: a number of seconds from 0 to %d is expected",
-									  optarg, INT_MAX / 1000);
-							return CM_EXIT_FAILURE;
-						}
-						wait_seconds = (int) v;
-					}
+					set_timeout(optarg);
 					break;
 				case 'W':
 					no_wait = true;
@@ -644,10 +740,10 @@ main(int argc, char **argv)
 					no_wait = false;
 					break;
 				case 'm':
-					shutdown_mode = optarg;
+					set_mode(optarg);
 					break;
 				case 'i':
-					show_what = optarg;
+					set_info(optarg);
 					break;
 				case 'l':
 					log_file = optarg;
@@ -659,33 +755,18 @@ main(int argc, char **argv)
 					json = true;
 					break;
 				default:
-					fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+					do_advice();
 					return CM_EXIT_FAILURE;
 			}
 		}
 		if (optind < argc)
-		{
-			if (command != NULL)
-			{
-				msg_error("too many command-line arguments (first is \"%s\")", argv[optind]);
-				fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
-				return CM_EXIT_FAILURE;
-			}
-			command = argv[optind++];
-		}
+			set_command(argv[optind++]);
 	}
 
-	if (command == NULL)
+	if (ctl_command == NO_COMMAND)
 	{
 		msg_error("no operation specified");
-		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
-		return CM_EXIT_FAILURE;
-	}
-	if (strcmp(command, "start") != 0 && strcmp(command, "stop") != 0 &&
-		strcmp(command, "status") != 0 && strcmp(command, "reload") != 0)
-	{
-		msg_error("unrecognized operation mode \"%s\"", command);
-		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+		do_advice();
 		return CM_EXIT_FAILURE;
 	}
 	if (geteuid() == 0)
@@ -705,7 +786,7 @@ main(int argc, char **argv)
 	{
 		msg_error("directory \"%s\" is not accessible: %s", dirarg,
 				  errno ? strerror(errno) : "not a directory");
-		return strcmp(command, "status") == 0 ? CM_EXIT_NO_DIRECTORY : CM_EXIT_FAILURE;
+		return ctl_command == STATUS_COMMAND ? CM_EXIT_NO_DIRECTORY : CM_EXIT_FAILURE;
 	}
 	if (log_file && log_file[0] != '/')
 	{
@@ -713,11 +794,18 @@ main(int argc, char **argv)
 		return CM_EXIT_FAILURE;
 	}
 
-	if (strcmp(command, "start") == 0)
-		return do_start();
-	if (strcmp(command, "stop") == 0)
-		return do_stop();
-	if (strcmp(command, "status") == 0)
-		return do_status();
-	return do_reload();
+	switch (ctl_command)
+	{
+		case START_COMMAND:
+			return do_start();
+		case STOP_COMMAND:
+			return do_stop();
+		case STATUS_COMMAND:
+			return do_status();
+		case RELOAD_COMMAND:
+			return do_reload();
+		case NO_COMMAND:
+			break;
+	}
+	return CM_EXIT_FAILURE;
 }

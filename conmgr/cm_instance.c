@@ -450,9 +450,11 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 			inst->authenticated ? ", authenticated" : "");
 	if (w->server_timeout_ms != 0 &&
 		w->server_timeout_ms <= (uint32_t) cm_server.cfg.heartbeat_timeout)
-		cm_warning("%s: the watchdog declares this conmgr lost after %u ms, not later than heartbeat_timeout (%d ms): sessions may be terminated before applications are notified",
-				   inst->label, (unsigned) w->server_timeout_ms,
-				   cm_server.cfg.heartbeat_timeout);
+		cm_log_detail(CM_LOG_WARNING,
+					  "Sessions may be terminated before applications are notified.", NULL,
+					  "%s: the watchdog declares this conmgr lost after %u ms, not later than heartbeat_timeout (%d ms)",
+					  inst->label, (unsigned) w->server_timeout_ms,
+					  cm_server.cfg.heartbeat_timeout);
 
 	{
 		struct timeval tv;

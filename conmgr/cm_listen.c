@@ -103,9 +103,10 @@ listen_one(CmListenSet *set, int family, const char *addrtext)
 					famname, addrtext, strerror(err));
 			return LISTEN_ABSENT;
 		}
-		cm_fatal("could not bind %s address \"%s\", port %d: %s%s",
-				 famname, addrtext, set->port, strerror(err),
-				 err == EADDRINUSE ? " (is another conmgr or another program already using this port?)" : "");
+		cm_log_detail(CM_LOG_FATAL, NULL,
+					  err == EADDRINUSE ? "Is another conmgr or another program already using this port?" : NULL,
+					  "could not bind %s address \"%s\", port %d: %s",
+					  famname, addrtext, set->port, strerror(err));
 		return LISTEN_FAILED;
 	}
 	lis = evconnlistener_new(cm_server.base, set->accept_cb, set,

@@ -5,8 +5,11 @@
  *
  * A line is "2026-01-31 12:00:00.123 UTC [pid] LEVEL:  message", the
  * format of PostgreSQL's default log_line_prefix, so that the logs of both
- * sides read alike.  Writes are single write() calls of a whole line, so a
- * log file shared with cm_ctl's redirection is never interleaved mid-line.
+ * sides read alike.  A message may be followed by a DETAIL and a HINT
+ * line with the same prefix, as PostgreSQL writes errdetail() and
+ * errhint() (cm_log_detail).  Writes are single write() calls of a whole
+ * message, so a log file shared with cm_ctl's redirection is never
+ * interleaved mid-line.  With syslog each line is a record of its own.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -155,32 +158,51 @@ escape_controls(char *msg, size_t cap)
 }
 
 /*
- * Write one log line at level, if enabled.  Never changes errno.
+ * Write msg, and detail and hint when not NULL, at level: one line each,
+ * every line with the same prefix and its label (the level's name,
+ * DETAIL, HINT), in one write() call, or one syslog record per line.
+ * msg is escaped in place; never changes errno.
  */
-void
-cm_log(CmLogLevel level, const char *fmt,...)
+static void
+log_write(CmLogLevel level, char *msg, size_t msgcap,
+		  const char *detail, const char *hint)
 {
-	char		msg[2048];
-	char		line[2300];
+	char		extra[2][2048];
+	const char *texts[3];
+	const char *labels[3];
+	int			nlines = 0;
+	char		out[3 * 2300];
+	size_t		len = 0;
+	char		prefix[128];
 	char		ts[64];
 	struct timeval tv;
 	struct tm	tm;
-	va_list		ap;
-	int			n;
 	int			save_errno = errno;
 	int			fd;
+	int			i;
 
-	if (level < log_min_level)
-		return;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	escape_controls(msg, sizeof(msg));
+	escape_controls(msg, msgcap);
+	texts[nlines] = msg;
+	labels[nlines++] = level_names[level];
+	if (detail != NULL)
+	{
+		snprintf(extra[0], sizeof(extra[0]), "%s", detail);
+		escape_controls(extra[0], sizeof(extra[0]));
+		texts[nlines] = extra[0];
+		labels[nlines++] = "DETAIL";
+	}
+	if (hint != NULL)
+	{
+		snprintf(extra[1], sizeof(extra[1]), "%s", hint);
+		escape_controls(extra[1], sizeof(extra[1]));
+		texts[nlines] = extra[1];
+		labels[nlines++] = "HINT";
+	}
 
 	if (log_dest == CM_LOGDEST_SYSLOG)
 	{
-		syslog(syslog_levels[level], "%s:  %s", level_names[level], msg);
+		for (i = 0; i < nlines; i++)
+			syslog(syslog_levels[level], "%s:  %s", labels[i], texts[i]);
 		errno = save_errno;
 		return;
 	}
@@ -188,50 +210,137 @@ cm_log(CmLogLevel level, const char *fmt,...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s.%03d UTC [%d] %s:  %s\n",
-				 ts, (int) (tv.tv_usec / 1000), (int) getpid(),
-				 level_names[level], msg);
-	if (n < 0)
-		return;
-	if ((size_t) n >= sizeof(line))
+	snprintf(prefix, sizeof(prefix), "%s.%03d UTC [%d]",
+			 ts, (int) (tv.tv_usec / 1000), (int) getpid());
+	for (i = 0; i < nlines; i++)
 	{
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
+		/* each line at most 2300 bytes, cut short with its newline kept */
+		size_t		cap = sizeof(out) - len < 2300 ? sizeof(out) - len : 2300;
+		int			n = snprintf(out + len, cap, "%s %s:  %s\n",
+								 prefix, labels[i], texts[i]);
+
+		if (n < 0)
+			break;
+		if ((size_t) n >= cap)
+		{
+			n = (int) cap - 1;
+			out[len + n - 1] = '\n';
+		}
+		len += (size_t) n;
 	}
 	fd = (log_dest == CM_LOGDEST_FILE && log_fd >= 0) ? log_fd : STDERR_FILENO;
-	if (write(fd, line, (size_t) n) < 0)
+	if (len > 0 && write(fd, out, len) < 0)
 	{
 		/* nowhere left to complain */
 	}
 	errno = save_errno;
 }
 
-void
-cm_log_limited(CmLogLimit *limit, CmLogLevel level, const char *fmt,...)
+/*
+ * Format and write a message with its DETAIL and HINT lines (either may be
+ * NULL) at level, if enabled.  Never changes errno.
+ */
+static void log_v(CmLogLevel level, const char *detail, const char *hint,
+				  const char *fmt, va_list ap)
+			__attribute__((format(printf, 4, 0)));
+
+static void
+log_v(CmLogLevel level, const char *detail, const char *hint,
+	  const char *fmt, va_list ap)
 {
 	char		msg[2048];
-	struct timespec ts;
-	uint64_t	now;
+	int			save_errno = errno;
+
+	if (level < log_min_level)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	errno = save_errno;
+	log_write(level, msg, sizeof(msg), detail, hint);
+}
+
+/* Write one log line at level, if enabled.  Never changes errno. */
+void
+cm_log(CmLogLevel level, const char *fmt,...)
+{
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_v(level, NULL, NULL, fmt, ap);
 	va_end(ap);
+}
+
+/* The same, followed by its DETAIL and HINT lines. */
+void
+cm_log_detail(CmLogLevel level, const char *detail, const char *hint,
+			  const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	log_v(level, detail, hint, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The rate limit of cm_log_limited() and cm_log_limited_detail(): the
+ * message at level at most once per CM_LOG_LIMIT_SECONDS, else at DEBUG.
+ */
+static void log_limited(CmLogLimit *limit, CmLogLevel level,
+						const char *detail, const char *hint,
+						const char *fmt, va_list ap)
+			__attribute__((format(printf, 5, 0)));
+
+static void
+log_limited(CmLogLimit *limit, CmLogLevel level, const char *detail,
+			const char *hint, const char *fmt, va_list ap)
+{
+	char		msg[2048];
+	char		line[2048];
+	struct timespec ts;
+	uint64_t	now;
+	int			save_errno = errno;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+	errno = save_errno;
 	if (limit->last_us != 0 &&
 		now - limit->last_us < (uint64_t) CM_LOG_LIMIT_SECONDS * 1000000)
 	{
 		limit->suppressed++;
-		cm_log(CM_LOG_DEBUG, "%s", msg);
+		if (cm_log_enabled(CM_LOG_DEBUG))
+			log_write(CM_LOG_DEBUG, msg, sizeof(msg), detail, hint);
 		return;
 	}
 	if (limit->suppressed > 0)
-		cm_log(level, "%s (%llu similar messages in the previous %d s were logged at DEBUG level only)",
-			   msg, (unsigned long long) limit->suppressed, CM_LOG_LIMIT_SECONDS);
+		snprintf(line, sizeof(line), "%s (%llu similar messages in the previous %d s were logged at DEBUG level only)",
+				 msg, (unsigned long long) limit->suppressed, CM_LOG_LIMIT_SECONDS);
 	else
-		cm_log(level, "%s", msg);
+		snprintf(line, sizeof(line), "%s", msg);
+	if (cm_log_enabled(level))
+		log_write(level, line, sizeof(line), detail, hint);
 	limit->last_us = now;
 	limit->suppressed = 0;
+}
+
+void
+cm_log_limited(CmLogLimit *limit, CmLogLevel level, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	log_limited(limit, level, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+cm_log_limited_detail(CmLogLimit *limit, CmLogLevel level, const char *detail,
+					  const char *hint, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	log_limited(limit, level, detail, hint, fmt, ap);
+	va_end(ap);
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cm_log.h
- *	  conmgr's logger: timestamp, PID, level and message, to stderr, a file
- *	  or syslog.
+ *	  conmgr's logger: timestamp, PID, level and message, with optional
+ *	  DETAIL and HINT lines, to stderr, a file or syslog.
  *
  * Copyright (c) 2026, Connection Manager for PostgreSQL developers
  *
@@ -51,6 +51,24 @@ extern void cm_log(CmLogLevel level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 
 /*
+ * A message followed by a DETAIL line and a HINT line, as PostgreSQL's
+ * errdetail() and errhint() add them: the message says what happened, in
+ * one line that tests and operators match; detail and hint are complete
+ * sentences (capital letter, final period), either may be NULL, and they
+ * are plain strings, not formats (format them beforehand when needed).
+ * Each line carries the message's prefix:
+ *
+ *	 ... [4711] WARNING:  application connection from ... refused: ...
+ *	 ... [4711] HINT:  Raise "ulimit -n" (see docs/conmgr.md).
+ *
+ * With syslog, each line is a record of its own, at the message's priority,
+ * as PostgreSQL's syslog output sends them.
+ */
+extern void cm_log_detail(CmLogLevel level, const char *detail,
+						  const char *hint, const char *fmt,...)
+			__attribute__((format(printf, 4, 5)));
+
+/*
  * Rate limit for messages that a misbehaving or retrying client can cause
  * at will: at most one line per CM_LOG_LIMIT_SECONDS at the given level,
  * the rest at DEBUG, and the next line says how many were held back.
@@ -65,6 +83,12 @@ typedef struct CmLogLimit
 
 extern void cm_log_limited(CmLogLimit *limit, CmLogLevel level,
 						   const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+/* cm_log_limited() with DETAIL and HINT lines, as cm_log_detail() */
+extern void cm_log_limited_detail(CmLogLimit *limit, CmLogLevel level,
+								  const char *detail, const char *hint,
+								  const char *fmt,...)
+			__attribute__((format(printf, 5, 6)));
 
 #define cm_debug(...)	do { if (cm_log_enabled(CM_LOG_DEBUG)) cm_log(CM_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define cm_info(...)	cm_log(CM_LOG_INFO, __VA_ARGS__)

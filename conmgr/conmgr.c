@@ -331,10 +331,15 @@ apply_secret(const CmAuthSecret *secret, bool on, const char *path)
 	static bool warned = false;
 
 	if (changed && on)
-		cm_info("heartbeat authentication is on, with the secret of \"%s\"; it applies to heartbeat connections made from now on",
-				path);
+		cm_log_detail(CM_LOG_INFO,
+					  "It applies to heartbeat connections made from now on.", NULL,
+					  "heartbeat authentication is on, with the secret of \"%s\"",
+					  path);
 	if (!on && !warned)
-		cm_warning("insecure_no_authentication is on: heartbeats are not authenticated, and whatever answers on a watchdog port is believed (its attributes, its shutdown notices); set secret_file for anything but a lab");
+		cm_log_detail(CM_LOG_WARNING,
+					  "Whatever answers on a watchdog port is believed (its attributes, its shutdown notices).",
+					  "Set secret_file for anything but a lab.",
+					  "insecure_no_authentication is on: heartbeats are not authenticated");
 	warned = !on;
 	cm_server.auth = on;
 	if (on)
