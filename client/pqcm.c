@@ -51,8 +51,13 @@
 
 #include "libpq-fe.h"
 
+#include "cm_version.h"
 #include "libpq-cm.h"
 #include "pqcm_int.h"
+
+/* the public header names the release of common/cm_version.h */
+_Static_assert(PQCM_VERSION_NUM == CM_VERSION_NUM,
+			   "PQCM_VERSION_NUM in libpq-cm.h differs from CM_VERSION_NUM in cm_version.h");
 
 PqcmReal	pqcm_real;
 pthread_once_t pqcm_real_once = PTHREAD_ONCE_INIT;
@@ -161,5 +166,5 @@ pqcm_init(void)
 int
 PQcmLibVersion(void)
 {
-	return PQCM_VERSION_NUM;
+	return CM_VERSION_NUM;
 }

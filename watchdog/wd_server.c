@@ -49,6 +49,7 @@
 #include "utils/wait_event.h"
 
 #include "cm_time.h"
+#include "cm_version.h"
 #include "watchdog.h"
 #include "wd_server.h"
 #include "wd_shmem.h"
@@ -237,6 +238,16 @@ wd_count_open_fds(void)
 	return n - 1;				/* not the directory's own */
 }
 
+/* The DETAIL of the start message: the release and the protocol spoken. */
+static int
+wd_errdetail_version(void)
+{
+	return errdetail("Connection Manager %s, heartbeat protocol up to %d.%d.",
+					 CM_VERSION,
+					 CM_PROTO_VERSION_MAJOR(CM_PROTO_VERSION_MAX),
+					 CM_PROTO_VERSION_MINOR(CM_PROTO_VERSION_MAX));
+}
+
 /*
  * Say at start what the instance is, how many peers the settings allow, and
  * how many heartbeat connections the open-files limit leaves room for: the
@@ -259,14 +270,16 @@ wd_report_start(void)
 		ereport(LOG,
 				(errmsg("watchdog started: instance is %s, up to %d conmgr peers",
 						cm_proto_attrs_name(wd_current_attrs),
-						wd_max_heartbeat_connections)));
+						wd_max_heartbeat_connections),
+				 wd_errdetail_version()));
 		return;
 	}
 	room = Max((long) rl.rlim_cur - open_now - WD_SERVER_RESERVED_FDS, 0);
 	ereport(LOG,
 			(errmsg("watchdog started: instance is %s, up to %d conmgr peers; the open-files limit of %ld leaves room for %ld heartbeat connections",
 					cm_proto_attrs_name(wd_current_attrs),
-					wd_max_heartbeat_connections, (long) rl.rlim_cur, room)));
+					wd_max_heartbeat_connections, (long) rl.rlim_cur, room),
+			 wd_errdetail_version()));
 	if (room < wd_max_heartbeat_connections)
 		ereport(WARNING,
 				(errmsg("watchdog: the open-files limit of %ld leaves room for %ld heartbeat connections, fewer than watchdog.max_heartbeat_connections = %d",

@@ -192,7 +192,7 @@ __wrap_cm_proto_next(CmProtoDir dir, const uint8_t *buf, size_t len,
 
 	if (st != CM_PROTO_OK || dir != CM_DIR_TO_WATCHDOG || wd_fake.peer == NULL)
 		return st;
-	if (msg->type == CM_MSG_HEARTBEAT && nheartbeats < lengthof(heartbeats))
+	if (msg->type == CM_MSG_HEARTBEAT && nheartbeats < (int) lengthof(heartbeats))
 		heartbeats[nheartbeats++] = msg->u.heartbeat;
 	else if (msg->type == CM_MSG_HEARTBEAT)
 		heartbeats_overflow = true;
