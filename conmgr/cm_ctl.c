@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "cm_defaults.h"
+#include "cm_time.h"
 #include "cm_version.h"
 
 /* the operation, as pg_ctl's CtlCommand: set once while parsing */
@@ -163,15 +164,6 @@ sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 /*
@@ -352,7 +344,7 @@ do_start(void)
 	char		conmgr[PATH_MAX + 16];
 	struct stat st;
 	off_t		log_offset = 0;
-	double		deadline;
+	int64_t		deadline;
 	int			polls = 0;
 
 	if (pid != 0)
@@ -419,7 +411,7 @@ do_start(void)
 
 	printf("waiting for conmgr to start...");
 	fflush(stdout);
-	deadline = now_sec() + wait_seconds;
+	deadline = cm_mono_ms() + (int64_t) wait_seconds * 1000;
 	for (;;)
 	{
 		int			status;
@@ -450,7 +442,7 @@ do_start(void)
 				return CM_EXIT_OK;
 			}
 		}
-		if (now_sec() >= deadline)
+		if (cm_mono_ms() >= deadline)
 			break;
 		sleep_ms(CM_CTL_POLL_MS);
 		if (++polls % (1000 / CM_CTL_POLL_MS) == 0)
@@ -478,7 +470,7 @@ do_stop(void)
 {
 	pid_t		pid = running_pid();
 	int			sig;
-	double		deadline;
+	int64_t		deadline;
 
 	switch (shutdown_mode)
 	{
@@ -516,10 +508,10 @@ do_stop(void)
 	}
 	printf("waiting for conmgr to shut down...");
 	fflush(stdout);
-	deadline = now_sec() + wait_seconds;
+	deadline = cm_mono_ms() + (int64_t) wait_seconds * 1000;
 	while (running_pid() != 0)
 	{
-		if (now_sec() >= deadline)
+		if (cm_mono_ms() >= deadline)
 		{
 			printf(" failed\n");
 			msg_error("conmgr (PID %d) did not shut down within %d seconds", (int) pid, wait_seconds);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cm_log.h"
+#include "cm_time.h"
 
 static CmLogLevel log_min_level = CM_LOG_INFO;
 static CmLogDestination log_dest = CM_LOGDEST_STDERR;
@@ -296,32 +297,28 @@ log_limited(CmLogLimit *limit, CmLogLevel level, const char *detail,
 {
 	char		msg[2048];
 	char		line[2048];
-	struct timespec ts;
-	uint64_t	now;
+	uint64_t	suppressed;
 	int			save_errno = errno;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-	errno = save_errno;
-	if (limit->last_us != 0 &&
-		now - limit->last_us < (uint64_t) CM_LOG_LIMIT_SECONDS * 1000000)
+	if (!cm_rate_window_allow(limit, cm_mono_us(),
+							  (int64_t) CM_LOG_LIMIT_SECONDS * 1000000,
+							  &suppressed))
 	{
-		limit->suppressed++;
+		errno = save_errno;
 		if (cm_log_enabled(CM_LOG_DEBUG))
 			log_write(CM_LOG_DEBUG, msg, sizeof(msg), detail, hint);
 		return;
 	}
-	if (limit->suppressed > 0)
+	errno = save_errno;
+	if (suppressed > 0)
 		snprintf(line, sizeof(line), "%s (%llu similar messages in the previous %d s were logged at DEBUG level only)",
-				 msg, (unsigned long long) limit->suppressed, CM_LOG_LIMIT_SECONDS);
+				 msg, (unsigned long long) suppressed, CM_LOG_LIMIT_SECONDS);
 	else
 		snprintf(line, sizeof(line), "%s", msg);
 	if (cm_log_enabled(level))
 		log_write(level, line, sizeof(line), detail, hint);
-	limit->last_us = now;
-	limit->suppressed = 0;
 }
 
 void

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cm_ratelimit.h"
+
 typedef enum CmLogLevel
 {
 	CM_LOG_DEBUG = 0,
@@ -75,11 +77,7 @@ extern void cm_log_detail(CmLogLevel level, const char *detail,
  */
 #define CM_LOG_LIMIT_SECONDS 60
 
-typedef struct CmLogLimit
-{
-	uint64_t	last_us;		/* monotonic time of the last line, 0 = never */
-	uint64_t	suppressed;		/* held back since then */
-} CmLogLimit;
+typedef CmRateWindow CmLogLimit;	/* zeroed: nothing logged yet */
 
 extern void cm_log_limited(CmLogLimit *limit, CmLogLevel level,
 						   const char *fmt,...) __attribute__((format(printf, 3, 4)));
