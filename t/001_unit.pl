@@ -11,8 +11,9 @@ use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
+use CmProg;
 
-my $top = $ENV{TESTDIR} // '.';
+my $top = CmProg::top();
 # program => [ its argument, fewest checks it must run ]
 my %cases = (
 	test_protocol => [ "$top/test/unit/protocol.cases", 40 ],

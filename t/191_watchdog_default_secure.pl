@@ -24,6 +24,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmProg;
 use CmWatchdog;
 
 # CmWatchdog::new_node opts in to unauthenticated heartbeats for the tests
@@ -138,7 +139,7 @@ CmConmgr::write_conf($dir,
 	"backend_host0 = 127.0.0.1\nbackend_port0 = 5432\nwatchdog_port0 = $wdport\n"
 	  . "insecure_no_authentication = off\n");
 my ($out, $err) = ('', '');
-IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $dir ],
+IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir ],
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 is($? >> 8, 1, 'conmgr refuses to start without secret_file');

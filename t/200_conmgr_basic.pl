@@ -13,6 +13,7 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmProg;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);    # primary
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmConmgr::ATTR_STANDBY);
@@ -65,7 +66,7 @@ my ($a1) = grep { $_->{application_name} eq 'app_rw' } @apps;
 is($a1->{instance}, 0, 'status shows the application on instance 0');
 is($a1->{backend_pid}, 4242, 'status shows the backend PID');
 
-command_like([ CmConmgr::cm_ctl_bin(), 'status', '-D', $dir ],
+command_like([ CmProg::bin('cm_ctl'), 'status', '-D', $dir ],
 	qr/Instances:.*\n.*127\.0\.0\.1:5432\s+\d+\s+up\s+primary/s,
 	'status text shows the primary');
 

@@ -13,6 +13,7 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmProg;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $wd1_port = PostgreSQL::Test::Cluster::get_free_port();    # not yet up
@@ -67,7 +68,7 @@ isnt($inst[1]{state}, 'up', 'standby is down');
 is($rc, 1, 'second start fails');
 like($err, qr/another conmgr \(PID \d+\) is already running/,
 	'second start names the running conmgr');
-command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 	qr/another conmgr \(PID \d+\) is already running in directory/,
 	'a second conmgr process refuses the locked directory');
 

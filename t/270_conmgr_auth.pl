@@ -18,6 +18,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmProg;
 use CmWatchdog;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
@@ -204,7 +205,7 @@ sub start_fails
 		port => PostgreSQL::Test::Cluster::get_free_port(),
 		secret_file => "'$file'", instances => \@inst);
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
+	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	is($? >> 8, 1, "$name: conmgr does not start");
 	like($err, qr/conmgr\.conf:\d+: secret_file: $re/, "$name: message with file, line and parameter");

@@ -25,6 +25,7 @@ use Time::HiRes qw(time usleep);
 
 use CmClient;
 use CmConmgr;
+use CmProg;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
 
@@ -402,7 +403,7 @@ foreach my $addr ('127.0.0.1', '::1')
 		instances => [
 			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd2->port }
 		]);
-	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmConmgr::conmgr_bin(), '-D', $dir ],
+	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', "$dir/stderr.log", '2>>', "$dir/stderr.log");
 	push @CmConmgr::started, $h;
 	ok(CmConmgr::wait_instances_up($dir, 0), 'descriptors: instance up');
@@ -536,11 +537,11 @@ foreach my $addr ('127.0.0.1', '::1')
 		'mode 0777: and says what is allowed');
 	ok(!-e "$dir/conmgr.pid", 'mode 0777: conmgr did not start');
 	chmod 0755, $dir;
-	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/has invalid permissions \(0755\)/, 'mode 0755 (readable by others): refused');
 	chmod 0750, $dir;
 	chmod 0664, "$dir/conmgr.conf";
-	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/configuration file "\Q$dir\E\/conmgr\.conf" has invalid permissions \(0664\): it must be writable by its owner only/,
 		'a conmgr.conf writable by the group: refused');
 	chmod 0644, "$dir/conmgr.conf";

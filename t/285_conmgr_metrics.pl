@@ -21,6 +21,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmProg;
 
 my $STANDBY = CmConmgr::ATTR_STANDBY;
 my $STOPPING = 0x04;    # protocol 1.1: the server is shutting down
@@ -498,7 +499,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
 # Documentation and output name the same metrics
 
 {
-	my $doc = slurp_file("$ENV{TESTDIR}/docs/conmgr.md");
+	my $doc = slurp_file(CmProg::top() . '/docs/conmgr.md');
 	my ($section) = $doc =~ /^## Metrics\n(.*?)(?=^## |\z)/ms;
 	ok($section, 'docs/conmgr.md has a Metrics section');
 	my %documented = map { $_ => 1 } ($section // '') =~ /^\| `(conmgr_\w+)`/mg;
@@ -524,7 +525,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
 		metrics_port => $bport,
 		instances => [ { hostaddr => '127.0.0.1', port => 6000, watchdog_port => $wd0->port } ]);
 	my ($o, $e) = ('', '');
-	IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $dir2 ],
+	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir2 ],
 		'<', \undef, '>', \$o, '2>', \$e,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	isnt($? >> 8, 0, 'conmgr does not start when metrics_port is taken');

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 use CmClient;
+use CmProg;
 
 my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init;
@@ -24,7 +25,7 @@ my $pgport = $node->port;
 my $cmport = PostgreSQL::Test::Cluster::get_free_port();
 my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
 my $ci     = "host=localhost port=$cmport dbname=postgres";
-my $tool   = CmClient::tool();
+my $tool   = CmProg::tool();
 
 # Documented bound after the notice (docs/client.md): 1 s.
 my $margin_ms = 1000;

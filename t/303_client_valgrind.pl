@@ -14,6 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
 plan skip_all => 'valgrind is not installed'
   if system('sh', '-c', 'command -v valgrind >/dev/null') != 0;
@@ -29,7 +30,7 @@ my $fake = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
 my $none_port = PostgreSQL::Test::Cluster::get_free_port();
 my $none = CmClient::start_fake($none_port, 'none');
 my $down = PostgreSQL::Test::Cluster::get_free_port();
-my $tool = CmClient::tool();
+my $tool = CmProg::tool();
 my $ci   = "host=localhost port=$cm dbname=postgres";
 
 my @valgrind = ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full',

@@ -12,6 +12,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
 my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init;
@@ -24,7 +25,7 @@ my $ci     = "host=localhost port=$cm dbname=postgres";
 
 # build a private copy so that the source tree stays clean
 my $dir = PostgreSQL::Test::Utils::tempdir('examples');
-system('cp', glob(CmClient::topdir() . '/examples/*.c'), CmClient::topdir() . '/examples/Makefile', $dir) == 0
+system('cp', glob(CmProg::top() . '/examples/*.c'), CmProg::top() . '/examples/Makefile', $dir) == 0
   or die 'could not copy examples';
 my ($out, $err) = ('', '');
 IPC::Run::run([ 'make', '-s', '-C', $dir ], '>', \$out, '2>', \$err);

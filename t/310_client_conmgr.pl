@@ -13,6 +13,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
+use CmProg;
 use CmTest;
 
 my $hb_timeout = 1000;
@@ -73,14 +74,12 @@ my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write
 my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $cm_ctl = -x CmClient::topdir() . '/conmgr/cm_ctl' ? CmClient::topdir() . '/conmgr/cm_ctl' : "$bindir/cm_ctl";
+my $cm_ctl = CmProg::bin('cm_ctl');
 
 sub frozen_case
 {
 	my ($sub) = @_;
-	my $h = CmClient::start_bg(CmClient::tool(), $sub, $rw, 'SELECT pg_sleep(60)');
+	my $h = CmClient::start_bg(CmProg::tool(), $sub, $rw, 'SELECT pg_sleep(60)');
 	CmClient::wait_output($h, qr/^ready=1$/m, "$sub: query running on the primary");
 	like($h->{out}, qr/^port=$pport$/m, "$sub: on the primary");
 	my ($bpid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
@@ -115,7 +114,7 @@ like($out, qr/conmgr reported a failure of the instance/, 'frozen watchdog, sync
 # conmgr reconnects to the thawed watchdog; then stop the primary hard
 CmClient::wait_connect($rw, 'SELECT inet_server_port()', qr/^value=$pport$/m,
 	'the primary is routed to again after the watchdog resumes');
-my $h = CmClient::start_bg(CmClient::tool(), 'notice', $rw, 'SELECT pg_sleep(60)');
+my $h = CmClient::start_bg(CmProg::tool(), 'notice', $rw, 'SELECT pg_sleep(60)');
 CmClient::wait_output($h, qr/^ready=1$/m, 'immediate: query running on the primary');
 my $t0 = time();
 $primary->stop('immediate');

@@ -19,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use File::Path qw(make_path);
 use CmClient;
+use CmProg;
 use CmTest;
 
 my $javadir = '/usr/share/java';
@@ -33,7 +34,7 @@ plan skip_all => "pgjdbc not found: $pgjdbc (libpostgresql-jdbc-java)" unless -f
 plan skip_all => "HikariCP or slf4j-api not found in $javadir (libhikaricp-java)"
   unless $hikari && -f $slf4j;
 
-my $top = CmClient::topdir();
+my $top = CmProg::top();
 
 # the driver's jar, as the Makefile builds it, and the test programs
 system('make', '-s', '-C', "$top/client/jdbc") == 0 or BAIL_OUT('could not build the JDBC driver');
@@ -446,9 +447,7 @@ is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is t
 
 my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $cm_ctl = -x "$top/conmgr/cm_ctl" ? "$top/conmgr/cm_ctl" : "$bindir/cm_ctl";
+my $cm_ctl = CmProg::bin('cm_ctl');
 
 # Wait until conmgr and the watchdog know the session of backend PID.
 sub wait_registered

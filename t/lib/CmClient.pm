@@ -10,7 +10,6 @@ CmClient - helpers for the client library tests (t/3*.pl)
 =head1 SYNOPSIS
 
   use CmClient;
-  my $tool = CmClient::tool();                       # client/test/pqcm_tool
   my $fake = CmClient::start_fake($port, 'instance', "127.0.0.1:$pgport");
   my $srv  = CmClient::start_server($port2);         # records what it gets
   my ($logs) = CmClient::between(sub { CmClient::run_tool(...) }, $srv, $fake);
@@ -32,35 +31,13 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmProg;
 use IPC::Run;
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my @children;
-
-sub topdir
-{
-	return $ENV{TESTDIR} || '.';
-}
-
-=item tool()
-
-Path of the test driver, built first if needed.
-
-=cut
-
-sub tool
-{
-	my $dir  = topdir() . '/client/test';
-	my $tool = "$dir/pqcm_tool";
-	if (!-x $tool)
-	{
-		system('make', '-s', '-C', $dir, 'PQCM_LIBDIR=' . `pg_config --libdir` =~ s/\s+$//r) == 0
-		  or croak "could not build $tool";
-	}
-	return $tool;
-}
 
 =item run_tool(ARGS...)
 
@@ -70,7 +47,7 @@ Run the driver to completion; returns (exit code, stdout, stderr).
 
 sub run_tool
 {
-	my @cmd = (tool(), @_);
+	my @cmd = (CmProg::tool(), @_);
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
@@ -106,7 +83,7 @@ sub start_fake
 	my $addr = $opt{addr} // '127.0.0.1';
 	my @ns = $opt{netns} ? ('ip', 'netns', 'exec', $opt{netns}) : ();
 	my $h = start_bg_as($opt{user}, @ns, 'env', "FAKE_CONMGR_ADDR=$addr", $^X,
-		topdir() . '/client/test/fake_conmgr.pl', $port, $mode, defined $arg ? $arg : ());
+		CmProg::client_test('fake_conmgr.pl'), $port, $mode, defined $arg ? $arg : ());
 	@$h{qw(port addr)} = ($port, $addr);
 	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $addr port $port");
 	return $h;
@@ -124,7 +101,7 @@ sub start_server
 {
 	my ($port, %opt) = @_;
 	my $addr = $opt{addr} // '127.0.0.1';
-	my $h = start_bg($^X, topdir() . '/client/test/fake_server.pl', $port, $addr);
+	my $h = start_bg($^X, CmProg::client_test('fake_server.pl'), $port, $addr);
 	@$h{qw(port addr server)} = ($port, $addr, 1);
 	wait_output($h, qr/listening port=$port/, "recording server listens on $addr port $port");
 	return $h;
@@ -352,12 +329,9 @@ sub start_conmgr
 	close $fh;
 	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
 	chmod 0600, "$dir/conmgr.conf";
-	my $bindir = `pg_config --bindir`;
-	chomp $bindir;
-	my $bin = -x topdir() . '/conmgr/conmgr' ? topdir() . '/conmgr/conmgr' : "$bindir/conmgr";
 	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
 	my $h   = { out => '', err => '' };
-	$h->{harness} = IPC::Run::start([ $bin, '-D', $dir ], '<', \undef, '>>', $log, '2>>', $log);
+	$h->{harness} = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ], '<', \undef, '>>', $log, '2>>', $log);
 	push @children, $h;
 	return { dir => $dir, port => $port, log => $log, handle => $h };
 }

@@ -37,6 +37,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmProg;
 use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
@@ -94,20 +95,6 @@ END
 		}
 	}
 }
-
-# Directory of the installed programs: next to pg_config's bindir, or the
-# build tree when TESTDIR points at it and the programs are built there.
-sub bindir
-{
-	my $built = "$ENV{TESTDIR}/conmgr" if defined $ENV{TESTDIR};
-	return $built if defined $built && -x "$built/conmgr" && -x "$built/cm_ctl";
-	my $b = `pg_config --bindir`;
-	chomp $b;
-	return $b;
-}
-
-sub conmgr_bin { return bindir() . '/conmgr'; }
-sub cm_ctl_bin { return bindir() . '/cm_ctl'; }
 
 # Raise this process's soft open-files limit (fan-out tests hold many
 # sockets); the hard limit is left alone.
@@ -207,7 +194,7 @@ sub start_conmgr
 {
 	my ($dir) = @_;
 	my $log = "$dir/stderr.log";
-	my $h = IPC::Run::start([ conmgr_bin(), '-D', $dir ],
+	my $h = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', $log, '2>>', $log);
 	push @started, $h;
 	return $h;
@@ -231,7 +218,7 @@ sub cm_ctl
 	my (@args) = @_;
 	my ($out, $err) = ('', '');
 	my $t0 = time();
-	IPC::Run::run([ cm_ctl_bin(), @args ], '<', \undef, '>', \$out, '2>', \$err);
+	IPC::Run::run([ CmProg::bin('cm_ctl'), @args ], '<', \undef, '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err, time() - $t0);
 }
 
@@ -240,7 +227,7 @@ sub status_json
 {
 	my ($dir, @extra) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ cm_ctl_bin(), 'status', '-D', $dir, '--json', @extra ],
+	IPC::Run::run([ CmProg::bin('cm_ctl'), 'status', '-D', $dir, '--json', @extra ],
 		'>', \$out, '2>', \$err);
 	return $out;
 }

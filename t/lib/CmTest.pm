@@ -24,36 +24,13 @@ use Carp;
 use File::Path qw(make_path);
 use IO::Socket::INET;
 use IPC::Run;
+use CmProg;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
 my @conmgrs;    # IPC::Run harnesses to kill at the end
-
-# top of the source tree (PGXS sets TESTDIR)
-sub top { return $ENV{TESTDIR} // '.'; }
-
-# Path of a test program built by `make test-programs`.
-sub program
-{
-	my ($name) = @_;
-	my $path = top() . "/test/programs/$name";
-	croak "test program $path is missing: run make test-programs" unless -x $path;
-	return $path;
-}
-
-# Path of an installed product binary (conmgr, cm_ctl): installcheck puts
-# the PostgreSQL bindir, where they are installed, on PATH.
-sub bin
-{
-	my ($name) = @_;
-	foreach my $d (split /:/, $ENV{PATH})
-	{
-		return "$d/$name" if -x "$d/$name";
-	}
-	croak "$name not found on PATH ($ENV{PATH})";
-}
 
 =pod
 
@@ -229,7 +206,7 @@ sub start_conmgr
 	my $dir = PostgreSQL::Test::Utils::tempdir("cm_$name");
 	my $port = write_conmgr_conf($dir, $nodes, %params);
 	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
-	my $h = IPC::Run::start([ bin('conmgr'), '-D', $dir ],
+	my $h = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', $log, '2>>', $log);
 	push @conmgrs, $h;
 	ok(wait_for_port($port), "conmgr $name accepts applications on port $port")
@@ -250,7 +227,7 @@ connect-failed), each a hash of key=value pairs; {raw} holds all output.
 sub run_app
 {
 	my ($conninfo, $wait) = @_;
-	my @cmd = (program('cm_app'), $conninfo);
+	my @cmd = (CmProg::program('cm_app'), $conninfo);
 	push @cmd, '--wait-notice', $wait if defined $wait;
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,
@@ -262,7 +239,7 @@ sub run_app
 sub start_app
 {
 	my ($conninfo, $wait) = @_;
-	my @cmd = (program('cm_app'), $conninfo);
+	my @cmd = (CmProg::program('cm_app'), $conninfo);
 	push @cmd, '--wait-notice', $wait if defined $wait;
 	my $out = '';
 	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>&1',
