@@ -14,6 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmWatchdog;
+use CmWire;
 
 my ($node, $wdport) = CmWatchdog::new_node('limits',
 	conf => "watchdog.max_heartbeat_connections = 2\n");
@@ -37,7 +38,7 @@ for my $i (3 .. 5)
 	my $p = CmWatchdog::Peer->connect($wdport);
 	my $m = $p->hello(%hb, name => "extra$i");
 	ok($m && $m->{type} eq 'X', "peer $i refused");
-	is($m->{reason}, CmWatchdog::REASON_TOO_MANY, "peer $i: reason too many");
+	is($m->{reason}, CmWire::REASON_TOO_MANY, "peer $i: reason too many");
 	like($m->{message}, qr/watchdog\.max_heartbeat_connections \(2\) reached/,
 		"peer $i: the refusal names the limit");
 	ok($p->wait_closed, "peer $i: connection closed after the refusal");
@@ -67,7 +68,7 @@ ok( $node->wait_for_log(
 my $pv = CmWatchdog::Peer->connect($wdport);
 my $m = $pv->hello(%hb, min_version => 0x0200, max_version => 0x0300);
 ok($m && $m->{type} eq 'X', 'a 2.0..3.0 peer is refused');
-is($m->{reason}, CmWatchdog::REASON_VERSION, 'reason: version');
+is($m->{reason}, CmWire::REASON_VERSION, 'reason: version');
 like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.2/,
 	'the refusal says which versions');
 ok($pv->wait_closed, 'and the connection is closed');
@@ -103,9 +104,9 @@ CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reuser'", 0);
 
 # --- a server without watchdog.secret_file cannot authenticate ---
 my $pa = CmWatchdog::Peer->connect($wdport);
-$m = $pa->hello(%hb, auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => "x" x 32);
+$m = $pa->hello(%hb, auth => CmWire::AUTH_HMAC_SHA256, nonce => "x" x 32);
 ok($m && $m->{type} eq 'X', 'a peer asking for HMAC authentication is refused');
-is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
+is($m->{reason}, CmWire::REASON_AUTH, 'reason: authentication');
 like($m->{message}, qr/asks for authentication method 2, but this server has no watchdog\.secret_file/,
 	'the refusal names the method and the missing setting');
 
@@ -113,7 +114,7 @@ like($m->{message}, qr/asks for authentication method 2, but this server has no 
 my $pl = CmWatchdog::Peer->connect($wdport);
 $m = $pl->hello(interval => 1000, timeout => 300_001, name => 'lease-hog');
 ok($m && $m->{type} eq 'X', 'a peer announcing a longer heartbeat timeout is refused');
-is($m->{reason}, CmWatchdog::REASON_PROTOCOL, 'reason: protocol violation');
+is($m->{reason}, CmWire::REASON_PROTOCOL, 'reason: protocol violation');
 like($m->{message},
 	qr/heartbeat timeout 300001 ms is longer than watchdog\.max_heartbeat_timeout \(300000 ms\)/,
 	'the refusal names the setting and both values');
@@ -153,7 +154,7 @@ for my $p ([ $p3, 'three' ], [ $pr, 'reload' ])
 {
 	my $msg = $p->[0]->read_msg;
 	ok($msg && $msg->{type} eq 'S', "peer $p->[1] receives the shutdown notice");
-	is($msg->{reason}, CmWatchdog::REASON_SHUTDOWN, "peer $p->[1]: reason shutdown");
+	is($msg->{reason}, CmWire::REASON_SHUTDOWN, "peer $p->[1]: reason shutdown");
 	ok($p->[0]->wait_closed, "peer $p->[1]: then the connection closes");
 }
 ok( CmWatchdog::log_contains(

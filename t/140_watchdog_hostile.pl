@@ -15,6 +15,7 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmWatchdog;
+use CmWire;
 
 my $hello_timeout = 1000;    # ms
 my $margin = 3.0;            # s
@@ -55,12 +56,12 @@ sub attack
 	return ($first, $closed);
 }
 
-my $hello = CmWatchdog::Peer::hello_frame(name => 'x');
+my $hello = CmWire::hello_frame(name => 'x');
 
 # HTTP request
 my ($m, $closed) = attack("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
 ok($closed, 'HTTP request: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'HTTP request: refused as a protocol violation');
 
 # random garbage
@@ -72,7 +73,7 @@ ok($closed, 'random garbage: connection closed');
 # oversized frame: length far above the maximum
 ($m, $closed) = attack(pack('A1 N', 'H', 0x7fffffff) . ('x' x 100));
 ok($closed, 'oversized frame: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'oversized frame: refused as a protocol violation');
 
 # oversized by one byte
@@ -88,31 +89,31 @@ ok($closed, 'length below 4: connection closed');
 ok($closed, 'a welcome sent to the watchdog: connection closed');
 ($m, $closed) = attack(pack('A1 N N Q>', 'B', 16, 1, 1));
 ok($closed, 'heartbeat before hello: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'heartbeat before hello: refused as a protocol violation');
 
 # malformed hellos
-($m, $closed) = attack(CmWatchdog::Peer::hello_frame(magic => 0x12345678));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+($m, $closed) = attack(CmWire::hello_frame(magic => 0x12345678));
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'wrong magic: refused');
 my $nul = $hello;
 $nul =~ s/x$/\0/;
 ($m, $closed) = attack($nul);
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'NUL byte in the name: refused');
 ($m, $closed) = attack($hello . 'trailing');
 ok($closed, 'bytes after the hello that form no frame: connection closed');
 ($m, $closed) = attack(
-	CmWatchdog::Peer::hello_frame(interval => 3000, timeout => 1000));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	CmWire::hello_frame(interval => 3000, timeout => 1000));
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'timeout below interval: refused');
 ($m, $closed) = attack(
-	CmWatchdog::Peer::hello_frame(min_version => 0x0900, max_version => 0x0900));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_VERSION,
+	CmWire::hello_frame(min_version => 0x0900, max_version => 0x0900));
+ok($closed && $m && $m->{reason} == CmWire::REASON_VERSION,
 	'wrong protocol version: refused with reason version');
-($m, $closed) = attack(CmWatchdog::Peer::hello_frame(
+($m, $closed) = attack(CmWire::hello_frame(
 	min_version => 0x0100, max_version => 0x0000));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'inverted version range: refused');
 
 # truncated hello, then the peer leaves
@@ -183,7 +184,7 @@ $offset = -s $node->logfile;
 	my $fsock = $flood->sock;
 	$fsock->blocking(0);
 	my $chunk = join '',
-	  map { CmWatchdog::Peer::frame('B', pack('N Q>', $_, $_)) } 1 .. 1000;
+	  map { CmWire::heartbeat_frame($_, $_) } 1 .. 1000;
 	my $sent = 0;
 	my $pending = '';
 	my $fdeadline = time() + $PostgreSQL::Test::Utils::timeout_default;

@@ -16,6 +16,7 @@ use Time::HiRes qw(time usleep);
 
 use CmTest;
 use CmWatchdog;
+use CmWire;
 
 plan skip_all => 'prlimit (util-linux) is not installed'
   unless grep { -x "$_/prlimit" } split /:/, $ENV{PATH};
@@ -94,7 +95,7 @@ my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 while (time() < $deadline)
 {
 	my $p = CmWatchdog::Peer->connect($wdport);
-	$p->send_raw(CmWatchdog::Peer::hello_frame(
+	$p->send_raw(CmWire::hello_frame(
 		interval => 10000, timeout => 30000, name => 'after'));
 	my $w;
 	for (1 .. 10)

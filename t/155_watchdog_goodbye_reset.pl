@@ -19,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 use CmWatchdog;
+use CmWire;
 
 my ($node, $wdport) = CmWatchdog::new_node('goodbye_reset',
 	conf => "watchdog.timeout_margin = 500\n");
@@ -68,8 +69,8 @@ for my $round (1 .. 5)
 		'W', "round $round: welcomed");
 	ok($peer->heartbeat(1), "round $round: a heartbeat answered");
 	frames_then_reset($peer,
-		CmWatchdog::Peer::frame('B', pack('N Q>', 2, 0)),
-		CmWatchdog::Peer::frame('G', pack('n n', 5, 3) . 'bye'));
+		CmWire::heartbeat_frame(2, 0),
+		CmWire::goodbye_frame('bye'));
 	ok(log_matches(qr/conmgr "leaver$round" at \S+ disconnected \(goodbye, shutdown\)/,
 			$offset),
 		"round $round: the goodbye counts although the connection was reset");
@@ -87,7 +88,7 @@ is(alive(), '1', 'the sessions of that host were not ended');
 	is($peer->hello(interval => 200, timeout => 1000, name => 'vanished')->{type},
 		'W', 'no goodbye: welcomed');
 	ok($peer->heartbeat(1), 'no goodbye: a heartbeat answered');
-	frames_then_reset($peer, CmWatchdog::Peer::frame('B', pack('N Q>', 2, 0)));
+	frames_then_reset($peer, CmWire::heartbeat_frame(2, 0));
 	ok(log_matches(qr/conmgr "vanished" at \S+ lost/, $offset),
 		'a reset without a goodbye: the conmgr is lost');
 	ok($node->poll_query_until('postgres',

@@ -26,6 +26,7 @@ use Time::HiRes qw(time usleep);
 use CmConmgr;
 use CmProg;
 use CmWatchdog;
+use CmWire;
 
 # CmWatchdog::new_node opts in to unauthenticated heartbeats for the tests
 # that need them; this node goes back to the default.
@@ -52,7 +53,7 @@ my $offset = -s $node->logfile;
 my $p = CmWatchdog::Peer->connect($wdport);
 my $m = $p->hello(%hb, name => 'mallory');
 ok($m && $m->{type} eq 'X', 'an unauthenticated hello is refused');
-is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
+is($m->{reason}, CmWire::REASON_AUTH, 'reason: authentication');
 like($m->{message}, qr/this server requires authentication: set watchdog\.secret_file/,
 	'the refusal names the setting');
 ok($p->wait_closed, 'the watchdog closes the connection');
@@ -62,7 +63,7 @@ $p->close;
 for my $i (1 .. 5)
 {
 	my $q = CmWatchdog::Peer->connect($wdport);
-	$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, name => "mallory$i"));
+	$q->send_raw(CmWire::hello_frame(%hb, name => "mallory$i"));
 	$q->close;
 }
 
@@ -72,7 +73,7 @@ my $n = 0;
 while (time - $t0 < 3)
 {
 	my $q = CmWatchdog::Peer->connect($wdport);
-	$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, interval => 86_000_000,
+	$q->send_raw(CmWire::hello_frame(%hb, interval => 86_000_000,
 		timeout => 86_400_000, name => "squat$n"));
 	$q->close;
 	$n++;

@@ -18,6 +18,7 @@ use Test::More;
 use CmConmgr;
 use CmTest;
 use CmWatchdog;
+use CmWire;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $old = 'the old secret, 0123456789abcdef';
@@ -77,7 +78,7 @@ ok($ok, 'both: the new secret is welcomed, and the watchdog proves the new one')
 ($m, $ok) = try_secret($old, $old, 'old-during');
 ok($ok, 'both: the old secret is welcomed, and the watchdog proves the old one');
 ($m) = try_secret('neither of the two secrets, really', $old, 'other');
-ok($m && $m->{type} eq 'X' && $m->{reason} == CmWatchdog::REASON_AUTH, 'both: another secret is refused');
+ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'both: another secret is refused');
 ok($keep->heartbeat(1), 'a peer welcomed before the reload is still answered');
 
 # --- step 2: conmgr changes to the new secret -------------------------------
@@ -102,7 +103,7 @@ unlike(slurp_file($cm->{log}, $offset), qr/instance is down/,
 reload_to($file_new, qr/heartbeat authentication is on, with the secret of "\Q$file_new\E"/,
 	'the server now holds the new secret only');
 ($m) = try_secret($old, $old, 'old-after');
-ok($m && $m->{type} eq 'X' && $m->{reason} == CmWatchdog::REASON_AUTH, 'the old secret is refused');
+ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'the old secret is refused');
 ($m, $ok) = try_secret($new, $new, 'new-after');
 ok($ok, 'the new secret is welcomed');
 is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{state}, 'up',

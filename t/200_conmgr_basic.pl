@@ -14,9 +14,10 @@ use Time::HiRes qw(time);
 
 use CmConmgr;
 use CmProg;
+use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);    # primary
-my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmConmgr::ATTR_STANDBY);
+my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmWire::ATTR_STANDBY);
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 
 my $dir = CmConmgr::conmgr_dir(
@@ -88,7 +89,7 @@ $wd0->command('mute');
 my $f = $app->read_msg;
 my $elapsed = time() - $t0;
 is($f->{type}, 'F', 'failure notice received');
-is($f->{reason}, $CmConmgr::REASON{timeout}, 'reason is heartbeat timeout');
+is($f->{reason}, $CmWire::REASON{timeout}, 'reason is heartbeat timeout');
 like($f->{message}, qr/instance 0 .*heartbeat not answered within 1000 ms/,
 	'notice names the instance and the cause');
 cmp_ok($elapsed, '<', 1.0 + 1.0, 'notified within heartbeat_timeout + 1 s');

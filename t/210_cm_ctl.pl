@@ -14,6 +14,7 @@ use Time::HiRes qw(time);
 
 use CmConmgr;
 use CmProg;
+use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $wd1_port = PostgreSQL::Test::Cluster::get_free_port();    # not yet up
@@ -95,7 +96,7 @@ is($rc, 0, 'stop -m fast succeeds');
 like($out, qr/conmgr stopped/, 'stop reports conmgr stopped');
 my $f = $app->read_msg;
 is($f->{type}, 'F', 'fast stop sends a failure notice');
-is($f->{reason}, $CmConmgr::REASON{shutdown}, 'reason is shutdown');
+is($f->{reason}, $CmWire::REASON{shutdown}, 'reason is shutdown');
 ok(CmConmgr::wait_for(sub { $wd0->events =~ /goodbye/ }, 'goodbye'),
 	'watchdog received a goodbye');
 ok(!-e "$dir/conmgr.pid", 'PID file removed');
@@ -113,7 +114,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr keeps running after the time-out');
 
 # the standby comes up: conmgr connects by itself
 my $wd1 = CmConmgr::FakeWatchdog->new(
-	attrs => CmConmgr::ATTR_STANDBY,
+	attrs => CmWire::ATTR_STANDBY,
 	port => $wd1_port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1),
 	'conmgr connects to the standby once it is up');
@@ -143,7 +144,7 @@ ok(!$app->is_closed(0.2), 'the application was not disconnected');
 	ok($late, 'during a smart shutdown conmgr still answers on its port');
 	my $m = $late ? $late->read_msg : undef;
 	is($m && $m->{type}, 'N', 'a new connection gets "no instance"');
-	is($m && $m->{reason}, $CmConmgr::REASON{shutdown}, 'with reason shutdown');
+	is($m && $m->{reason}, $CmWire::REASON{shutdown}, 'with reason shutdown');
 	like($m && $m->{message}, qr/conmgr is stopping/, 'saying that conmgr is stopping');
 }
 $app->close;

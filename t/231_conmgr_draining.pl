@@ -16,8 +16,9 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmWire;
 
-my $STANDBY = CmConmgr::ATTR_STANDBY;
+my $STANDBY = CmWire::ATTR_STANDBY;
 my $STOPPING = 0x04;
 my @wd = (
 	CmConmgr::FakeWatchdog->new(attrs => 0, version => 0x0101),

@@ -13,6 +13,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmWire;
 
 my $seed = $ENV{CM_FUZZ_SEED} // time();
 srand($seed);
@@ -66,7 +67,7 @@ for my $i (1 .. 150)
 	}
 	else
 	{
-		$c->send_raw(pack('N N', 8, CmConmgr::GSS_CODE));
+		$c->send_raw(CmWire::gss_request());
 		$c->send_raw(random_frame()) for 1 .. 1 + int(rand(3));
 	}
 	$c->close if rand() < 0.5;    # the others are left to the handshake time-out

@@ -17,6 +17,7 @@ use Time::HiRes qw(time);
 
 use CmConmgr;
 use CmTest;
+use CmWire;
 
 my $check_attr_interval = 200;
 my $hb_timeout = 1500;
@@ -159,7 +160,7 @@ while ($n < $N && time() < $deadline)
 	{
 		my $m = $by_fd{ fileno($fh) }->read_msg;
 		$sel->remove($fh);
-		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmConmgr::REASON{timeout};
+		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmWire::REASON{timeout};
 		$n++;
 		$last = time();
 	}
@@ -178,7 +179,7 @@ is($r->{instance}, 0, 'read-write on the primary');
 $primary->stop('fast');
 my $m = $app->read_msg;
 is($m->{type}, 'F', 'application notified when the primary shuts down');
-is($m->{reason}, $CmConmgr::REASON{shutdown}, 'reason: shutdown announced by the watchdog');
+is($m->{reason}, $CmWire::REASON{shutdown}, 'reason: shutdown announced by the watchdog');
 ($r) = route('read-write');
 is($r->{type}, 'N', 'no read-write instance while there is no primary');
 
@@ -220,7 +221,7 @@ note("instance 3: $err3");
 ($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
 is($rc, 0, 'stop -m fast');
 $m = $app->read_msg;
-is($m->{reason}, $CmConmgr::REASON{shutdown}, 'application told conmgr is shutting down');
+is($m->{reason}, $CmWire::REASON{shutdown}, 'application told conmgr is shutting down');
 ok( $standbys[0]->poll_query_until('postgres',
 		'SELECT count(*) = 0 FROM pgx_stat_watchdog'),
 	'the watchdog no longer lists this conmgr');

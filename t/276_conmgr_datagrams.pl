@@ -31,6 +31,7 @@ use CmConmgr;
 use CmRelay;
 use CmSeal;
 use CmWatchdog;
+use CmWire;
 
 my ($I, $T) = (200, 2000);    # ms
 my $slack = 1.5;              # s: scheduling on a loaded machine
@@ -516,7 +517,7 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 	# a TCP frame (channel T) sent as a datagram
 	$p->send_datagram($p->{dgram_id}
 		  . CmSeal::seal($p->{key_out}, ++$p->{dseq_out},
-			CmWatchdog::Peer::frame('B', pack('N Q>', ++$seq, 0)), 'T'));
+			CmWire::heartbeat_frame(++$seq, 0), 'T'));
 	ok(!$p->read_datagram(1), '1.2 peer: a frame sealed for the TCP channel is not answered');
 	usleep($I * 1000);
 	$p->send_datagram($p->datagram(++$seq));

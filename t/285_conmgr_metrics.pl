@@ -22,8 +22,9 @@ use Time::HiRes qw(time usleep);
 
 use CmConmgr;
 use CmProg;
+use CmWire;
 
-my $STANDBY = CmConmgr::ATTR_STANDBY;
+my $STANDBY = CmWire::ATTR_STANDBY;
 my $STOPPING = 0x04;    # protocol 1.1: the server is shutting down
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0, version => 0x0101);
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY);
@@ -341,7 +342,7 @@ $wd0->command('refuse');
 $wd0->command('mute');
 my $n = $app->read_msg;
 is($n->{type}, 'F', 'the application is notified of the failure');
-is($n->{reason}, $CmConmgr::REASON{timeout}, 'reason timeout');
+is($n->{reason}, $CmWire::REASON{timeout}, 'reason timeout');
 my $m4 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', cm_instance => 0) == 0 },
 	'instance 0 down');
 ok($m4, 'conmgr_instance_up falls to 0 when the watchdog is silent');

@@ -20,6 +20,7 @@ use Time::HiRes qw(time usleep);
 use CmClient;
 use CmConmgr;
 use CmWatchdog;
+use CmWire;
 
 my $primary = CmClient::watchdog_node('primary');
 my $standby = CmClient::standby_of($primary, 'standby');
@@ -136,8 +137,8 @@ unlike($err, qr/conmgr|notice|terminat/i, 'the held session got no notice');
 # the hand-made peers: the 1.1 one got the push, the 1.0 one nothing new
 my $r_new = $new->heartbeat(1);
 my $r_old = $old->heartbeat(1);
-is($r_new && $r_new->{attrs}, CmWatchdog::ATTR_STOPPING, 'the 1.1 peer\'s heartbeat reply says stopping');
-ok((grep { $_->{attrs} == CmWatchdog::ATTR_STOPPING } @{ $new->{pushed} // [] }),
+is($r_new && $r_new->{attrs}, CmWire::ATTR_STOPPING, 'the 1.1 peer\'s heartbeat reply says stopping');
+ok((grep { $_->{attrs} == CmWire::ATTR_STOPPING } @{ $new->{pushed} // [] }),
 	'the 1.1 peer was told by a push');
 is($r_old && $r_old->{attrs}, 0, 'the 1.0 peer\'s heartbeat reply says primary, as before');
 is(scalar @{ $old->{pushed} // [] }, 0, 'the 1.0 peer got no push');

@@ -38,12 +38,12 @@ use warnings FATAL => 'all';
 
 use Carp;
 use CmProg;
+use CmWire;
 use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use POSIX ();
-use Socket qw(inet_aton);
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -51,32 +51,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @started;    # IPC::Run harnesses and PIDs to kill at the end
-
-use constant {
-	PROTO_VERSION => 0x0100,
-	ATTR_STANDBY => 0x01,
-	ATTR_READ_ONLY => 0x02,
-	GSS_CODE => 80877104,
-	SSL_CODE => 80877103,
-};
-
-our %TSA = (
-	'any' => 0,
-	'read-write' => 1,
-	'read-only' => 2,
-	'primary' => 3,
-	'standby' => 4,
-	'prefer-standby' => 5);
-
-our %REASON = (
-	too_many => 2,
-	protocol => 3,
-	shutdown => 5,
-	timeout => 6,
-	conn_lost => 7,
-	attr_changed => 8,
-	no_instance => 9,
-	config => 10);
 
 END
 {
@@ -104,33 +78,6 @@ sub raise_fd_limit
 	system('prlimit', "--pid=$$", "--nofile=$n:") == 0
 	  or diag("could not raise the open-files limit to $n");
 	return;
-}
-
-# Frame: type byte, uint32 length (itself + payload), payload.
-sub frame
-{
-	my ($type, $payload) = @_;
-	$payload //= '';
-	return $type . pack('N', 4 + length($payload)) . $payload;
-}
-
-# Take one whole frame off the front of $$buf; undef when incomplete.
-sub take_frame
-{
-	my ($buf) = @_;
-	return if length($$buf) < 5;
-	my ($type, $len) = unpack('a N', $$buf);
-	croak "bad frame length $len" if $len < 4 || $len > 2047;
-	return if length($$buf) < 1 + $len;
-	my $payload = substr($$buf, 5, $len - 4);
-	substr($$buf, 0, 1 + $len) = '';
-	return ($type, $payload);
-}
-
-sub notice_payload
-{
-	my ($reason, $msg) = @_;
-	return pack('n n/a*', $reason, $msg);
 }
 
 =pod
@@ -342,6 +289,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use CmSeal;
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
 use Socket;
@@ -515,7 +463,7 @@ sub _run
 						{
 							next unless $c->{hello};
 							$self->_send_frame($c,
-								CmConmgr::frame('A', pack('C', $self->{attrs})));
+								CmWire::frame('A', pack('C', $self->{attrs})));
 						}
 					}
 					elsif ($cmd =~ /^raw ([0-9a-f]+)$/)
@@ -540,12 +488,12 @@ sub _run
 						{
 							my $c = $conns{$k};
 							$self->_send_frame($c,
-								CmConmgr::frame('S',
-									CmConmgr::notice_payload(5, 'the server is shutting down')))
+								CmWire::frame('S',
+									CmWire::notice_payload(CmWire::REASON_SHUTDOWN, 'the server is shutting down')))
 							  if $cmd eq 'shutdown' && $c->{hello};
 							$self->_send_frame($c,
-								CmConmgr::frame('G',
-									CmConmgr::notice_payload(12, 'the watchdog process is restarting')))
+								CmWire::frame('G',
+									CmWire::notice_payload(CmWire::REASON_RESTART, 'the watchdog process is restarting')))
 							  if $cmd eq 'restart' && $c->{hello};
 							$sel->remove($c->{sock});
 							close $c->{sock};
@@ -566,9 +514,9 @@ sub _run
 				close $fh;
 				next;
 			}
-			while (my ($type, $payload) = CmConmgr::take_frame(\$c->{buf}))
+			while (my ($type, $payload, $raw) =
+				CmWire::take_frame(\$c->{buf}, CmWire::MAX_MSG - 1))
 			{
-				my $raw = CmConmgr::frame($type, $payload);
 				if ($c->{key_in})
 				{
 					my ($seq, $inner) = CmSeal::unseal($c->{key_in}, $raw);
@@ -589,16 +537,15 @@ sub _run
 				}
 				if ($type eq 'H')
 				{
-					my ($magic, $min, $max, $ival, $tout, $auth, $nlen) =
-					  unpack('N n n N N C C', $payload);
-					my $nonce = substr($payload, 18, $nlen);
-					my $name = unpack('n/a*', substr($payload, 18 + $nlen));
+					my $m = CmWire::decode($type, $payload);
+					my ($nonce, $nlen, $name, $auth, $ival, $tout) =
+					  @$m{qw(nonce nonce_len name auth interval timeout)};
 					$self->_event("hello interval=$ival timeout=$tout name=$name auth=$auth nonce=$nlen");
 					if ($refuse)
 					{
 						$self->_send($c,
-							CmConmgr::frame('X',
-								CmConmgr::notice_payload(2, 'too many heartbeat connections')));
+							CmWire::frame('X',
+								CmWire::notice_payload(CmWire::REASON_TOO_MANY, 'too many heartbeat connections')));
 						next;
 					}
 					@$c{qw(nc interval timeout)} = ($nonce, $ival, $tout);
@@ -606,7 +553,7 @@ sub _run
 						&& ($auth == CmSeal::AUTH_METHOD || $self->{auth} eq 'challenge'))
 					{
 						$c->{ns} = join('', map { chr(int(rand(256))) } 1 .. 32);
-						my $cf = CmConmgr::frame('C', pack('C', 32) . $c->{ns});
+						my $cf = CmWire::frame('C', pack('C', 32) . $c->{ns});
 						$c->{th} = CmSeal::add($c->{th}, $cf);
 						$c->{proved} = $c->{th};
 						$self->_send($c, $cf);
@@ -614,18 +561,17 @@ sub _run
 					}
 					$c->{hello} = 1;
 					$self->_send($c,
-						CmConmgr::frame('W',
+						CmWire::frame('W',
 							pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 0)));
 				}
 				elsif ($type eq 'P')
 				{
-					my ($plen) = unpack('C', $payload);
-					my $proof = substr($payload, 1, $plen);
+					my $proof = CmWire::decode($type, $payload)->{proof};
 					my $want = CmSeal::conmgr_proof($self->{secret}, $c->{proved});
 					$self->_event($proof eq $want ? 'proof ok' : 'proof bad');
 					my $key = $self->{auth} eq 'bad-proof' ? $self->{secret} . 'x' : $self->{secret};
 					# the welcome with its proof (the last field, 32 bytes)
-					my $w = CmConmgr::frame('W',
+					my $w = CmWire::frame('W',
 						pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 32) . ("\0" x 32));
 					my $prefix = substr($w, 0, length($w) - 33);
 					$w = CmSeal::prove_welcome($key, $c->{th}, $prefix);
@@ -639,22 +585,19 @@ sub _run
 				{
 					next if $muted;
 					$self->_send_frame($c,
-						CmConmgr::frame('b', $payload . pack('C', $self->{attrs})));
+						CmWire::frame('b', $payload . pack('C', $self->{attrs})));
 				}
 				elsif ($type eq 'J' || $type eq 'K')
 				{
-					my ($pid, $fam) = unpack('N C', $payload);
-					my $alen = $fam == 4 ? 4 : 16;
-					my ($addr, $port) =
-					  unpack("a$alen n", substr($payload, 5));
-					my $a = $fam == 4 ? inet_ntoa($addr) : 'v6';
+					my $m = CmWire::decode($type, $payload);
+					my $a = $m->{family} == 4 ? inet_ntoa($m->{addr}) : 'v6';
 					$self->_event(($type eq 'J' ? 'register' : 'unregister')
-						  . " pid=$pid addr=$a:$port");
+						  . " pid=$m->{pid} addr=$a:$m->{port}");
 				}
 				elsif ($type eq 'G')
 				{
-					my ($reason, $mlen) = unpack('n n', $payload);
-					$self->_event("goodbye reason=$reason " . substr($payload, 4, $mlen));
+					my $m = CmWire::decode($type, $payload);
+					$self->_event("goodbye reason=$m->{reason} $m->{message}");
 				}
 			}
 		}
@@ -667,9 +610,9 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
-use Socket qw(inet_aton);
 use Time::HiRes qw(time);
 
 =pod
@@ -697,9 +640,9 @@ sub connect
 	}
 	my $self = bless { sock => $s, buf => '' }, $class;
 	return $self if $p{no_greeting};
-	syswrite($s, pack('N N', 8, CmConmgr::GSS_CODE));
+	syswrite($s, CmWire::gss_request());
 	my $g = $self->read_raw(5) // return undef;
-	my ($t, $len) = unpack('a N', $g);
+	my ($t, $len) = CmWire::header($g);
 	if ($t ne 'E')
 	{
 		$error = "greeting: got '$t'";
@@ -753,35 +696,16 @@ sub read_raw
 sub read_msg
 {
 	my ($self) = @_;
-	my $h = $self->read_raw(5) // return undef;
-	my ($type, $len) = unpack('a N', $h);
+	my $h = $self->read_raw(CmWire::HEADER_LEN) // return undef;
+	my ($type, $len) = CmWire::header($h);
 	my $payload = $len > 4 ? ($self->read_raw($len - 4) // return undef) : '';
-	return decode($type, $payload);
-}
-
-sub decode
-{
-	my ($type, $payload) = @_;
-	my %m = (type => $type);
-	if ($type eq 'I')
-	{
-		@m{qw(instance attrs port host)} = unpack('n C n n/a*', $payload);
-	}
-	elsif ($type =~ /^[NFX]$/)
-	{
-		@m{qw(reason message)} = unpack('n n/a*', $payload);
-	}
-	return \%m;
+	return CmWire::decode($type, $payload);
 }
 
 sub route
 {
 	my ($self, $tsa, $appname) = @_;
-	croak "unknown tsa $tsa" unless exists $CmConmgr::TSA{$tsa};
-	$self->send_raw(
-		CmConmgr::frame('R',
-			pack('n C N n/a*', CmConmgr::PROTO_VERSION, $CmConmgr::TSA{$tsa}, $$,
-				$appname // 'tap')));
+	$self->send_raw(CmWire::route_frame($tsa, $$, $appname // 'tap'));
 	return $self->read_msg;
 }
 
@@ -834,8 +758,7 @@ sub register_port
 {
 	my ($self, $backend_pid, $port, $addr) = @_;
 	return $self->send_raw(
-		CmConmgr::frame('J',
-			pack('N C a4 n', $backend_pid, 4, inet_aton($addr // '127.0.0.1'), $port)));
+		CmWire::register_frame('J', $backend_pid, $addr // '127.0.0.1', $port));
 }
 
 # Has conmgr closed the connection (after reading what is pending)?

@@ -31,6 +31,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use CmSeal;
+use CmWire;
 use Fcntl qw(O_CREAT O_TRUNC O_WRONLY);
 use IO::Select;
 use IO::Socket::INET;
@@ -39,23 +40,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-use constant {
-	MAGIC => 0x434d5744,
-	VERSION_1_0 => 0x0100,
-	VERSION_1_1 => 0x0101,
-	ATTR_STANDBY => 0x01,
-	ATTR_READ_ONLY => 0x02,
-	ATTR_STOPPING => 0x04,
-	REASON_VERSION => 1,
-	REASON_TOO_MANY => 2,
-	REASON_PROTOCOL => 3,
-	REASON_AUTH => 4,
-	REASON_SHUTDOWN => 5,
-	AUTH_NONE => 0,
-	AUTH_HANDSHAKE_ONLY => 1,    # retired: refused
-	AUTH_HMAC_SHA256 => 2,
-	NONCE_LEN => 32,
-};
 
 =pod
 
@@ -172,7 +156,7 @@ which a test does not need.
 sub random_nonce
 {
 	my ($len) = @_;
-	$len //= NONCE_LEN;
+	$len //= CmWire::NONCE_LEN;
 	return join '', map { chr(int(rand(256))) } 1 .. $len;
 }
 
@@ -293,34 +277,6 @@ sub send_raw
 	return defined $n && $n == length($bytes);
 }
 
-# A frame: type, length (counting itself), payload.
-sub frame
-{
-	my ($type, $payload) = @_;
-	return pack('A1 N', $type, 4 + length($payload)) . $payload;
-}
-
-sub hello_frame
-{
-	my (%o) = @_;
-	my $name = $o{name} // 'test-peer';
-	my $nonce = $o{nonce} // '';
-	return frame(
-		'H',
-		pack('N n n N N C C',
-			$o{magic} // CmWatchdog::MAGIC,
-			$o{min_version} // CmWatchdog::VERSION_1_0,
-			$o{max_version} // CmWatchdog::VERSION_1_0,
-			$o{interval} // 1000,
-			$o{timeout} // 3000,
-			$o{auth} // 0,
-			length($nonce))
-		  . $nonce
-		  . pack('n', length($name))
-		  . $name
-		  . (defined $o{incarnation} ? pack('Q>', $o{incarnation}) : ''));
-}
-
 =pod
 
 =item $peer->hello(%options)
@@ -334,15 +290,8 @@ sub hello
 {
 	my ($self, %o) = @_;
 	$self->{interval} = $o{interval} // 1000;
-	$self->send_raw(hello_frame(%o)) or return undef;
+	$self->send_raw(CmWire::hello_frame(%o)) or return undef;
 	return $self->read_msg;
-}
-
-# A proof ('P'): nonce-encoded (u8 length, bytes).
-sub proof_frame
-{
-	my ($proof) = @_;
-	return frame('P', pack('C', length($proof)) . $proof);
 }
 
 =pod
@@ -359,9 +308,9 @@ and the nonce sent in the hello.
 sub challenge
 {
 	my ($self, %o) = @_;
-	$o{auth} //= CmWatchdog::AUTH_HMAC_SHA256;
+	$o{auth} //= CmWire::AUTH_HMAC_SHA256;
 	$o{nonce} //= CmWatchdog::random_nonce();
-	my $hello = hello_frame(%o);
+	my $hello = CmWire::hello_frame(%o);
 	$self->{interval} = $o{interval} // 1000;
 	$self->{th} = CmSeal::add(CmSeal::start(), $hello);
 	$self->send_raw($hello) or return (undef, $o{nonce});
@@ -446,7 +395,7 @@ sub datagram
 	$echo //= int(time() * 1000);
 	return $self->{dgram_id}
 	  . CmSeal::seal($self->{key_out}, ++$self->{dseq_out},
-		frame('B', pack('N Q>', $seq, $echo)), 'U');
+		CmWire::heartbeat_frame($seq, $echo), 'U');
 }
 
 # The peer's UDP socket (made on first use), on 127.0.0.1.
@@ -513,7 +462,7 @@ sub read_datagram
 		return \%m;
 	}
 	$self->{dseq_in} = $dseq;
-	my $msg = decode(substr($inner, 0, 1), substr($inner, 5));
+	my $msg = CmWire::decode(substr($inner, 0, 1), substr($inner, CmWire::HEADER_LEN));
 	return { %m, %$msg, dseq => $dseq };
 }
 
@@ -550,7 +499,7 @@ Send a proof ('P') with these bytes.
 sub send_proof
 {
 	my ($self, $proof) = @_;
-	my $f = proof_frame($proof);
+	my $f = CmWire::proof_frame($proof);
 	$self->{th} = CmSeal::add($self->{th}, $f) if defined $self->{th};
 	return $self->send_frame($f);
 }
@@ -609,7 +558,7 @@ sub heartbeat
 	}
 	$self->{last_hb} = time();
 	$echo //= int(time() * 1000);
-	$self->send_frame(frame('B', pack('N Q>', $seq, $echo))) or return undef;
+	$self->send_frame(CmWire::heartbeat_frame($seq, $echo)) or return undef;
 	while (1)
 	{
 		my $msg = $self->read_msg or return undef;
@@ -621,17 +570,14 @@ sub heartbeat
 sub register_session
 {
 	my ($self, $type, $pid, $addr, $port) = @_;
-	my @octets = split /\./, $addr;
-	return $self->send_frame(
-		frame($type, pack('N C C4 n', $pid, 4, @octets, $port)));
+	return $self->send_frame(CmWire::register_frame($type, $pid, $addr, $port));
 }
 
 sub goodbye
 {
 	my ($self, $message) = @_;
 	$message //= 'bye';
-	return $self->send_frame(
-		frame('G', pack('n n', 5, length($message)) . $message));
+	return $self->send_frame(CmWire::goodbye_frame($message));
 }
 
 =pod
@@ -653,28 +599,22 @@ sub read_msg
 	my $sel = IO::Select->new($self->{sock});
 	while (1)
 	{
-		if (length($self->{buf}) >= 5)
+		if (my ($type, $payload, $raw) = CmWire::take_frame(\$self->{buf}))
 		{
-			my ($type, $len) = unpack('A1 N', $self->{buf});
-			if (length($self->{buf}) >= 1 + $len)
+			if ($self->{key_in})
 			{
-				my $raw = substr($self->{buf}, 0, 1 + $len);
-				substr($self->{buf}, 0, 1 + $len) = '';
-				if ($self->{key_in})
-				{
-					my ($seq, $inner) = CmSeal::unseal($self->{key_in}, $raw);
-					return { type => '!', error => 'tag', raw => $raw }
-					  unless defined $seq;
-					return { type => '!', error => 'sequence', seq => $seq, raw => $raw }
-					  unless $seq == $self->{seq_in} + 1;
-					$self->{seq_in} = $seq;
-					$raw = $inner;
-				}
-				my $m = decode($type, substr($raw, 5));
-				$m->{raw} = $raw;
-				$m->{th} = $self->{th};    # the transcript before it
-				return $m;
+				my ($seq, $inner) = CmSeal::unseal($self->{key_in}, $raw);
+				return { type => '!', error => 'tag', raw => $raw }
+				  unless defined $seq;
+				return { type => '!', error => 'sequence', seq => $seq, raw => $raw }
+				  unless $seq == $self->{seq_in} + 1;
+				$self->{seq_in} = $seq;
+				$raw = $inner;
 			}
+			my $m = CmWire::decode($type, substr($raw, CmWire::HEADER_LEN));
+			$m->{raw} = $raw;
+			$m->{th} = $self->{th};    # the transcript before it
+			return $m;
 		}
 		my $left = $deadline - time();
 		return undef if $left <= 0;
@@ -687,43 +627,6 @@ sub read_msg
 		}
 		$self->{buf} .= $chunk;
 	}
-}
-
-sub decode
-{
-	my ($type, $p) = @_;
-	my %m = (type => $type);
-	if ($type eq 'W')
-	{
-		@m{qw(version check_attr_interval server_timeout attrs)} =
-		  unpack('n N N C', $p);
-		# the watchdog's proof: u8 length, bytes (empty without authentication)
-		if (length($p) > 11)
-		{
-			$m{proof_len} = unpack('C', substr($p, 11, 1));
-			$m{proof} = substr($p, 12, $m{proof_len});
-		}
-	}
-	elsif ($type eq 'C')
-	{
-		$m{nonce_len} = unpack('C', $p);
-		$m{nonce} = substr($p, 1, $m{nonce_len});
-	}
-	elsif ($type eq 'b')
-	{
-		@m{qw(seq echo attrs)} = unpack('N Q> C', $p);
-	}
-	elsif ($type eq 'A')
-	{
-		$m{attrs} = unpack('C', $p);
-	}
-	elsif ($type eq 'S' || $type eq 'X' || $type eq 'G')
-	{
-		my ($reason, $len) = unpack('n n', $p);
-		$m{reason} = $reason;
-		$m{message} = substr($p, 4, $len);
-	}
-	return \%m;
 }
 
 =pod
