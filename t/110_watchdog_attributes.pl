@@ -13,16 +13,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
 my $check_interval = 300;    # ms
 my $margin = 2.0;            # s, for a loaded test machine
 
-my ($primary, $wdport_p) = CmWatchdog::new_node(
-	'attr_primary',
+my $primary = CmNode->create('attr_primary',
 	init => { allows_streaming => 1 },
 	conf => "watchdog.check_attr_interval = $check_interval\n");
+my $wdport_p = $primary->watchdog_port;
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 $primary->backup('b1');

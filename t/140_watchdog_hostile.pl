@@ -14,17 +14,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
 my $hello_timeout = 1000;    # ms
 my $margin = 3.0;            # s
 
-my ($node, $wdport) = CmWatchdog::new_node('hostile',
+my $node = CmNode->create('hostile',
 	conf => "watchdog.hello_timeout = $hello_timeout\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 # The legitimate peer: it must be answered at every step.  Its server
 # timeout is 200 + 600 + 1000 ms; every step below beats at least that often.
@@ -202,8 +204,7 @@ $offset = -s $node->logfile;
 		last unless $!{EAGAIN} || $!{EWOULDBLOCK};
 		beat();
 		IO::Select->new($fsock)->can_write(0.05);
-		last if CmWatchdog::log_contains($node, $offset,
-			qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/);
+		last if $node->log_contains(qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/, $offset);
 	}
 }
 # whichever comes first: heartbeats above the announced rate, or the
@@ -267,7 +268,7 @@ ok( $node->poll_query_until(
 beat();
 is($missed, 0, "every one of $seq heartbeats of the legitimate peer was answered");
 
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminating any other active server processes/,

@@ -18,11 +18,13 @@ use Socket qw(SOL_SOCKET SO_LINGER);
 use Test::More;
 use Time::HiRes qw(usleep);
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
-my ($node, $wdport) = CmWatchdog::new_node('goodbye_reset',
+my $node = CmNode->create('goodbye_reset',
 	conf => "watchdog.timeout_margin = 500\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -74,7 +76,7 @@ for my $round (1 .. 5)
 	ok(log_matches(qr/conmgr "leaver$round" at \S+ disconnected \(goodbye, shutdown\)/,
 			$offset),
 		"round $round: the goodbye counts although the connection was reset");
-	ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'leaver$round' AND state = 'active'", 0),
+	ok($node->wait_for_view_count("conmgr_name = 'leaver$round' AND state = 'active'", 0),
 		"round $round: its slot is not active any more");
 	unlike(slurp_file($node->logfile, $offset), qr/"leaver$round" at \S+ lost/,
 		"round $round: not declared lost");

@@ -18,6 +18,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
@@ -32,14 +33,15 @@ my $secret4 = 'fourth secret, relative to the data directory';
 my $secret5 = 'fifth secret, for a server that starts without one';
 
 # trailing newlines are not part of the secret
-my $file1 = CmWatchdog::write_secret_file("$dir/secret1", "$secret1\n");
+my $file1 = CmNode::write_secret_file("$dir/secret1", "$secret1\n");
 
-my ($node, $wdport) = CmWatchdog::new_node('auth',
+my $node = CmNode->create('auth',
 	conf => "watchdog.secret_file = '$file1'\n"
 	  . "watchdog.hello_timeout = $hello_timeout\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 ok( $node->wait_for_log(
 		qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "\Q$file1\E"/),
@@ -334,8 +336,7 @@ ok( $node->wait_for_log(
 		qr/conmgr "dropper" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
 		$offset),
 	'an authenticated peer that closes without goodbye is lost');
-ok( CmWatchdog::wait_for_view_count(
-		$node,
+ok( $node->wait_for_view_count(
 		"conmgr_name = 'dropper' AND state = 'terminated' AND authenticated",
 		1),
 	'its row stays as terminated and authenticated');
@@ -347,9 +348,9 @@ $p = CmWatchdog::Peer->connect($wdport);
 my ($gw) = $p->authenticate(secret => $secret1, %hb, name => 'gave-up');
 ok($gw && $gw->{type} eq 'W', 'gave-up peer welcomed');
 $p->close;
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'gave-up'", 0),
+ok($node->wait_for_view_count("conmgr_name = 'gave-up'", 0),
 	'a peer gone before its first frame leaves no row');
-ok(!CmWatchdog::log_contains($node, $offset, qr/"gave-up" at .* lost/),
+ok(!$node->log_contains(qr/"gave-up" at .* lost/, $offset),
 	'and is not declared lost');
 
 # --- a challenge never answered ---
@@ -378,7 +379,7 @@ ok(beat(), 'the authenticated peer is still answered');
 # --- reloads ---
 # a new secret in the same file; hello_timeout is raised so that a reload
 # fits between a challenge and its proof (below)
-CmWatchdog::write_secret_file($file1, "$secret2\r\n");
+CmNode::write_secret_file($file1, "$secret2\r\n");
 reload_with(
 	["ALTER SYSTEM SET watchdog.hello_timeout = '30s'"],
 	qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "\Q$file1\E"/,
@@ -402,7 +403,7 @@ is( $node->safe_psql('postgres',
 
 # a world-readable file: refused, the previous secret stays
 my $world =
-  CmWatchdog::write_secret_file("$dir/world", "$secret3\n", 0644);
+  CmNode::write_secret_file("$dir/world", "$secret3\n", 0644);
 reload_with(
 	["ALTER SYSTEM SET watchdog.secret_file = '$world'"],
 	qr/WARNING:  watchdog: secret file "\Q$world\E" has group or world access \(mode 0644\)[^\n]*\n[^\n]*DETAIL:  The secret read from "\Q$file1\E" stays in force\./,
@@ -420,7 +421,7 @@ refused_ok($p, $m, CmWire::REASON_AUTH, qr/^authentication failed/,
 	'the secret of the world-readable file');
 
 # a relative path is relative to the data directory
-CmWatchdog::write_secret_file($node->data_dir . '/wd_secret', $secret4);
+CmNode::write_secret_file($node->data_dir . '/wd_secret', $secret4);
 reload_with(
 	["ALTER SYSTEM SET watchdog.secret_file = 'wd_secret'"],
 	qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "wd_secret"/,
@@ -474,7 +475,7 @@ is( $node->safe_psql('postgres',
 	't', 'and still shown as authenticated');
 
 is($missed, 0, "every one of $seq heartbeats of the first peer was answered");
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 my $log = slurp_file($node->logfile);
 my $starts = () = $log =~ /watchdog started:/g;
@@ -488,8 +489,9 @@ $node->stop;
 
 # --- a server that starts with an unusable secret file ---
 my $bad = "$dir/bad_secret";
-my ($node2, $wdport2) = CmWatchdog::new_node('authbad',
+my $node2 = CmNode->create('authbad',
 	conf => "watchdog.secret_file = '$bad'\n");
+my $wdport2 = $node2->watchdog_port;
 $node2->start;
 $node2->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 ok( $node2->wait_for_log(
@@ -516,7 +518,7 @@ is($node2->safe_psql('postgres', 'SELECT count(*) FROM pgx_stat_watchdog'),
 	'0', 'nobody in the view');
 
 # the file appears but is world-readable: still no secret
-CmWatchdog::write_secret_file($bad, $secret5, 0644);
+CmNode::write_secret_file($bad, $secret5, 0644);
 $offset = -s $node2->logfile;
 $node2->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok( $node2->wait_for_log(

@@ -24,15 +24,17 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
 use CmProg;
 use CmWatchdog;
 use CmWire;
 
-# CmWatchdog::new_node opts in to unauthenticated heartbeats for the tests
+# CmNode opts in to unauthenticated heartbeats for the tests
 # that need them; this node goes back to the default.
-my ($node, $wdport) = CmWatchdog::new_node('secure',
+my $node = CmNode->create('secure',
 	conf => "watchdog.insecure_no_authentication = off\n"
 	  . "log_min_messages = warning\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 like($node->safe_psql('postgres', 'SHOW watchdog.insecure_no_authentication'),
@@ -125,8 +127,9 @@ $node->poll_query_until('postgres',
 	"SELECT current_setting('watchdog.insecure_no_authentication') = 'off'");
 
 # --- listening beyond loopback with the opt-in: a WARNING at start ---
-my ($wide, $wideport) = CmWatchdog::new_node('wide',
+my $wide = CmNode->create('wide',
 	conf => "watchdog.listen_addresses = '*'\n");
+my $wideport = $wide->watchdog_port;
 $wide->start;
 ok( $wide->wait_for_log(
 		qr/WARNING:  watchdog\.insecure_no_authentication is on: heartbeat connections are not authenticated\n.*DETAIL:  Any host that reaches watchdog\.port \(\d+\) on a non-loopback address/

@@ -20,14 +20,16 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 use IO::Socket::INET;
 
 my $secret = 'the shared secret of the integrity test';
-my ($node, $wdport) = CmWatchdog::new_node('integrity',
+my $node = CmNode->create('integrity',
 	conf => "watchdog.secret_file = 'hb.secret'\nwatchdog.timeout_margin = 500\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -101,7 +103,7 @@ sub inject
 	$back->goodbye;
 	$back->wait_closed;
 	$back->close;
-	CmWatchdog::wait_for_view_count($node, "conmgr_name = '$name'", 0);
+	$node->wait_for_view_count("conmgr_name = '$name'", 0);
 	my $log = slurp_file($node->logfile, $offset);
 	unlike($log, qr/lost:|terminated \d+ session/, "$name: no loss, nothing terminated");
 	ok(victim_alive(), "$name: the session from the same address is alive");
@@ -228,7 +230,7 @@ $victim_pid = $victim->query('SELECT pg_backend_pid()');
 		'the refusal names the setting');
 	$held[0]->goodbye;
 	$held[0]->wait_closed;
-	CmWatchdog::wait_for_view_count($node, "conmgr_name = 'cap1'", 0);
+	$node->wait_for_view_count("conmgr_name = 'cap1'", 0);
 	my $fourth = peer_up('cap4');
 	$_->goodbye, $_->wait_closed foreach ($held[1], $fourth);
 	$node->safe_psql('postgres',

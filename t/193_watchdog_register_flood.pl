@@ -20,15 +20,17 @@ use IO::Select;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use POSIX ();
 
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
 my $secret = 'the shared secret of the flood test';
-my ($node, $wdport) = CmWatchdog::new_node('flood',
+my $node = CmNode->create('flood',
 	conf => "watchdog.secret_file = 'hb.secret'\n"
 	  . "watchdog.termination_mode = 'precise'\n"
 	  . "log_min_messages = warning\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 
 sub peer

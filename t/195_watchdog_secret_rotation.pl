@@ -16,6 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmNode;
 use CmTest;
 use CmWatchdog;
 use CmWire;
@@ -23,17 +24,19 @@ use CmWire;
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $old = 'the old secret, 0123456789abcdef';
 my $new = 'the new secret, fedcba9876543210';
-my $file_old = CmWatchdog::write_secret_file("$dir/old.secret", "$old\n");
-my $file_new = CmWatchdog::write_secret_file("$dir/new.secret", "$new\n");
+my $file_old = CmNode::write_secret_file("$dir/old.secret", "$old\n");
+my $file_new = CmNode::write_secret_file("$dir/new.secret", "$new\n");
 
-my $node = CmTest::watchdog_node('rotation', allows_streaming => 0);
+my $node = CmNode->create('rotation',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 # precise: the Perl peers below leave without a goodbye, and must not take
 # the application's session (from the same address) with them
 $node->append_conf('postgresql.conf',
 	"watchdog.secret_file = '$file_old'\nwatchdog.termination_mode = precise\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $wdport = $node->{cm_watchdog_port};
+my $wdport = $node->watchdog_port;
 my %hb = (interval => 10000, timeout => 30000);
 
 # Authenticate a Perl peer with $secret; returns the answer and whether the
@@ -88,7 +91,7 @@ my ($rc, $o, $e) = CmConmgr::cm_ctl('reload', '-D', $cm->{dir});
 is($rc, 0, 'conmgr reloads with the new secret') or diag($o . $e);
 # its heartbeat connection is renewed when the watchdog process restarts
 my $offset = -s $cm->{log};
-kill 'TERM', CmTest::worker_pid($node, 'watchdog');
+kill 'TERM', $node->worker_pid('watchdog');
 ok( CmConmgr::wait_for_log($cm->{log},
 		qr/the watchdog is back after its restart; 1 application connection kept/),
 	'conmgr reconnects with the new secret and keeps its application');

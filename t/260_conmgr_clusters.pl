@@ -16,21 +16,24 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
-use CmTest;
+use CmNode;
 use CmWire;
 
 my $check_attr_interval = 200;
 my $hb_timeout = 1500;
 
-my $primary = CmTest::watchdog_node('primary', check_attr_interval => $check_attr_interval);
+my $primary = CmNode->create('primary',
+	init => { allows_streaming => 1 },
+	check_attr_interval => $check_attr_interval,
+	log_min_messages => undef);
 $primary->start;
 $primary->backup('b1');
 my @standbys;
 foreach my $name ('standby1', 'standby2')
 {
-	my $s = PostgreSQL::Test::Cluster->new($name);
-	$s->init_from_backup($primary, 'b1', has_streaming => 1);
-	CmTest::configure_watchdog($s, check_attr_interval => $check_attr_interval);
+	my $s = CmNode->from_backup($primary, 'b1', $name,
+		check_attr_interval => $check_attr_interval,
+		log_min_messages => undef);
 	push @standbys, $s;
 }
 my @nodes = ($primary, @standbys);
@@ -48,7 +51,7 @@ my $dir = CmConmgr::conmgr_dir(
 			{
 				hostaddr => '127.0.0.1',
 				port => $_->port,
-				watchdog_port => $_->{cm_watchdog_port}
+				watchdog_port => $_->watchdog_port
 			}
 		} @nodes
 	]);
@@ -144,7 +147,7 @@ for my $i (1 .. $N)
 	push @apps, $app;
 }
 is(scalar(@apps), $N, "$N connections routed to the primary");
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'watchdog worker found');
 
 my $t0 = time();

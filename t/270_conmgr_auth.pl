@@ -18,8 +18,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmNode;
 use CmProg;
-use CmWatchdog;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
 
@@ -128,7 +128,9 @@ foreach my $case (
 
 # --- a real watchdog --------------------------------------------------------
 
-my ($node, $wdport) = CmWatchdog::new_node('authwd', conf => "watchdog.secret_file = '$file_a'\n");
+my $node = CmNode->create('authwd',
+	conf => "watchdog.secret_file = '$file_a'\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $pgport = $node->port;

@@ -17,8 +17,8 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
 use CmTest;
-use CmWatchdog;
 
 # Wait up to $secs for a message from conmgr on an application socket;
 # returns it, or undef when none came.
@@ -32,7 +32,9 @@ sub app_message_within
 # --- a real server --------------------------------------------------------
 
 my ($interval, $timeout) = (200, 2500);
-my $node = CmTest::watchdog_node('wdrestart', allows_streaming => 0);
+my $node = CmNode->create('wdrestart',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 $node->append_conf('postgresql.conf', "watchdog.termination_mode = precise\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
@@ -48,7 +50,7 @@ ok( $node->poll_query_until('postgres',
 		"SELECT sessions_registered = 1 FROM pgx_stat_watchdog WHERE state = 'active'"),
 	'its session is registered with the watchdog');
 
-my $wd = CmTest::worker_pid($node, 'watchdog');
+my $wd = $node->worker_pid('watchdog');
 my $offset = -s $cm->{log};
 kill 'TERM', $wd;
 ok( CmConmgr::wait_for_log($cm->{log},
@@ -70,7 +72,7 @@ ok(CmTest::wait_app_line($h, $out, 'no-notice'),
 	'the application was not notified (it waited 8 s)')
   or diag($$out);
 $h->finish;
-ok(!CmWatchdog::log_contains($node, 0, qr/watchdog terminated \d+ session/),
+ok(!$node->log_contains(qr/watchdog terminated \d+ session/, 0),
 	'the terminator ended nothing');
 
 # --- a watchdog that does not come back -----------------------------------

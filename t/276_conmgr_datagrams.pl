@@ -28,6 +28,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
 use CmRelay;
 use CmSeal;
 use CmWatchdog;
@@ -37,9 +38,10 @@ my ($I, $T) = (200, 2000);    # ms
 my $slack = 1.5;              # s: scheduling on a loaded machine
 
 my $secret = 'the shared secret of the datagram test';
-my ($node, $wdport) = CmWatchdog::new_node('dgram',
+my $node = CmNode->create('dgram',
 	conf => "watchdog.secret_file = 'hb.secret'\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 is($node->safe_psql('postgres',
@@ -47,7 +49,7 @@ is($node->safe_psql('postgres',
 	'1.2', 'CREATE EXTENSION installs version 1.2');
 
 my $secret_file = PostgreSQL::Test::Utils::tempdir('dgsecret') . '/secret';
-CmWatchdog::write_secret_file($secret_file, "$secret\n");
+CmNode::write_secret_file($secret_file, "$secret\n");
 
 sub random_bytes
 {

@@ -25,6 +25,7 @@ use Time::HiRes qw(time usleep);
 
 use CmClient;
 use CmConmgr;
+use CmNode;
 use CmProg;
 use CmWire;
 
@@ -337,7 +338,11 @@ foreach my $addr ('127.0.0.1', '::1')
 # library against a real server, registered (its SQL socket passes the
 # ownership check), while squatters hold every slot
 {
-	my $node = CmClient::watchdog_node('squatted');
+	my $node = CmNode->create('squatted',
+		init => { allows_streaming => 1 },
+		check_attr_interval => 200,
+		log_min_messages => undef);
+	$node->start;
 	my $register_ms = 2000;
 	my $cm = CmClient::start_conmgr('squatted', [$node],
 		heartbeat_interval => 200,

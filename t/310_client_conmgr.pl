@@ -13,14 +13,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
+use CmNode;
 use CmProg;
-use CmTest;
 
 my $hb_timeout = 1000;
 my $margin_ms  = 1000;    # documented in docs/client.md
 
-my $primary = CmClient::watchdog_node('primary');
-my $standby = CmClient::standby_of($primary, 'standby');
+# the watchdog checks attributes every 200 ms; the server logs at its default level
+my %wd = (check_attr_interval => 200, log_min_messages => undef);
+my $primary = CmNode->create('primary', init => { allows_streaming => 1 }, %wd);
+$primary->start;
+my $standby = $primary->new_standby('standby', %wd);
 my ($pport, $sport) = ($primary->port, $standby->port);
 
 my $cm_all = CmClient::start_conmgr('all', [ $primary, $standby ],
@@ -71,7 +74,7 @@ like($stderr, qr/Connection Manager/, 'stock psql gets conmgr\'s clear error') o
 my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write";
 
 # notices when the primary's watchdog freezes
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
 my $cm_ctl = CmProg::bin('cm_ctl');

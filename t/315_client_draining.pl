@@ -19,11 +19,15 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
 use CmConmgr;
+use CmNode;
 use CmWatchdog;
 use CmWire;
 
-my $primary = CmClient::watchdog_node('primary');
-my $standby = CmClient::standby_of($primary, 'standby');
+# the watchdog checks attributes every 200 ms; the server logs at its default level
+my %wd = (check_attr_interval => 200, log_min_messages => undef);
+my $primary = CmNode->create('primary', init => { allows_streaming => 1 }, %wd);
+$primary->start;
+my $standby = $primary->new_standby('standby', %wd);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -40,10 +44,10 @@ CmClient::wait_connect("host=localhost port=$port dbname=postgres target_session
 
 # two hand-made peers of the primary's watchdog: one speaks 1.0, one 1.1
 my %hb = (interval => 1000, timeout => 20000);
-my $old = CmWatchdog::Peer->connect($primary->{cm_watchdog_port});
+my $old = CmWatchdog::Peer->connect($primary->watchdog_port);
 my $w = $old->hello(%hb, name => 'old-peer');
 is($w && $w->{version}, 0x0100, 'a 1.0 peer is welcomed with 1.0');
-my $new = CmWatchdog::Peer->connect($primary->{cm_watchdog_port});
+my $new = CmWatchdog::Peer->connect($primary->watchdog_port);
 $w = $new->hello(%hb, max_version => 0x0101, name => 'new-peer');
 is($w && $w->{version}, 0x0101, 'a 1.1 peer is welcomed with 1.1');
 is($w && $w->{attrs}, 0, 'and the primary is a primary, not stopping');

@@ -19,8 +19,8 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use File::Path qw(make_path);
 use CmClient;
+use CmNode;
 use CmProg;
-use CmTest;
 
 my $javadir = '/usr/share/java';
 my $pgjdbc  = "$javadir/postgresql.jar";
@@ -410,8 +410,11 @@ is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'setQueryTimeout: conmgr got one r
 # ---- real servers, real conmgr ----
 
 my $hb_timeout = 1000;
-my $primary = CmClient::watchdog_node('jdbc_primary');
-my $standby = CmClient::standby_of($primary, 'jdbc_standby');
+# the watchdog checks attributes every 200 ms; the server logs at its default level
+my %wd = (check_attr_interval => 200, log_min_messages => undef);
+my $primary = CmNode->create('jdbc_primary', init => { allows_streaming => 1 }, %wd);
+$primary->start;
+my $standby = $primary->new_standby('jdbc_standby', %wd);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 # registrations are checked and counted in precise mode only
@@ -445,7 +448,7 @@ $r = wait_jdbc("$curl?targetServerType=secondary", qr/^server_port=$sport$/m,
 like($r->{url} // '', qr{^jdbc:postgresql://127\.0\.0\.1:$sport/postgres$}, 'getURL() names the standby');
 is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is true');
 
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 my $cm_ctl = CmProg::bin('cm_ctl');
 

@@ -19,7 +19,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmProg;
-use CmTest;
 
 my $top = CmProg::top();
 my $bench = "$top/bench";

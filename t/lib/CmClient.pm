@@ -250,56 +250,6 @@ sub signal_bg
 	$h->{harness}->signal($sig);
 }
 
-=item watchdog_node(NAME)
-
-A started node with the watchdog preloaded on a free port
-($node->{cm_watchdog_port}), listening on 127.0.0.1, able to stream.
-
-=cut
-
-sub watchdog_node
-{
-	my ($name) = @_;
-	my $node  = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 1);
-	add_watchdog_conf($node);
-	$node->start;
-	return $node;
-}
-
-sub add_watchdog_conf
-{
-	my ($node) = @_;
-	my $wport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->{cm_watchdog_port} = $wport;
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-watchdog.port = $wport
-watchdog.check_attr_interval = 200
-listen_addresses = '127.0.0.1'
-});
-	return;
-}
-
-=item standby_of(PRIMARY, NAME)
-
-A started streaming standby of PRIMARY with its own watchdog port.
-
-=cut
-
-sub standby_of
-{
-	my ($primary, $name) = @_;
-	$primary->backup("${name}_backup");
-	my $standby = PostgreSQL::Test::Cluster->new($name);
-	$standby->init_from_backup($primary, "${name}_backup", has_streaming => 1);
-	add_watchdog_conf($standby);
-	$standby->start;
-	$primary->wait_for_catchup($standby, 'replay');
-	return $standby;
-}
-
 =item start_conmgr(NAME, [NODES], PARAMS...)
 
 Write a conmgr.conf naming NODES as instances 0, 1, ... and run conmgr -D
@@ -317,7 +267,7 @@ sub start_conmgr
 	for my $n (@$nodes)
 	{
 		$conf .= "backend_host$i = '127.0.0.1'\nbackend_port$i = " . $n->port
-		  . "\nwatchdog_port$i = $n->{cm_watchdog_port}\n";
+		  . "\nwatchdog_port$i = $n->watchdog_port\n";
 		$i++;
 	}
 	$conf .= "$_ = $params{$_}\n" for sort keys %params;

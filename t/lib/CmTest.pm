@@ -7,8 +7,12 @@ CmTest - helpers shared by the Connection Manager TAP tests
 
 =head1 SYNOPSIS
 
+  use CmNode;
   use CmTest;
-  my ($primary, $standby) = CmTest::primary_and_standby('main');
+  my $primary = CmNode->create('main_primary', init => { allows_streaming => 1 },
+	  check_attr_interval => 200);
+  $primary->start;
+  my $standby = $primary->new_standby('main_standby', check_attr_interval => 200);
   my $cm = CmTest::start_conmgr('cm1', [ $primary, $standby ],
 	  heartbeat_interval => 200, heartbeat_timeout => 1000);
   my $out = CmTest::run_app("host=localhost port=$cm->{port} target_session_attrs=read-write");
@@ -31,103 +35,6 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 my @conmgrs;    # IPC::Run harnesses to kill at the end
-
-=pod
-
-=item watchdog_node(name, %opts)
-
-A new node (not started) with the watchdog preloaded on a free port.
-Options: allows_streaming (default 1), check_attr_interval (ms), extra
-(string appended to postgresql.conf).
-
-=cut
-
-sub watchdog_node
-{
-	my ($name, %opts) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => $opts{allows_streaming} // 1);
-	configure_watchdog($node, %opts);
-	return $node;
-}
-
-# Add the watchdog settings to a node's configuration; stores the port in
-# $node->{cm_watchdog_port}.
-sub configure_watchdog
-{
-	my ($node, %opts) = @_;
-	my $wport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->{cm_watchdog_port} = $wport;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-watchdog.port = $wport
-watchdog.check_attr_interval = @{[ $opts{check_attr_interval} // 200 ]}
-listen_addresses = '127.0.0.1'
-});
-	$node->append_conf('postgresql.conf', $opts{extra}) if $opts{extra};
-	return $wport;
-}
-
-=pod
-
-=item primary_and_standby(prefix, %opts)
-
-A started primary and a started streaming standby, both with the watchdog.
-Returns ($primary, $standby).
-
-=cut
-
-sub primary_and_standby
-{
-	my ($prefix, %opts) = @_;
-	my $primary = watchdog_node("${prefix}_primary", %opts);
-	$primary->start;
-	$primary->backup('b1');
-	my $standby = PostgreSQL::Test::Cluster->new("${prefix}_standby");
-	$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-	# the backup copied the primary's watchdog.port: give the standby its own
-	configure_watchdog($standby, %opts);
-	$standby->start;
-	$primary->wait_for_catchup($standby, 'replay');
-	return ($primary, $standby);
-}
-
-=pod
-
-=item worker_pid(node, type)
-
-PID of the node's background worker whose process title ends with type
-("watchdog" or "watchdog terminator"); undef when there is none.  Workers
-without a database connection do not appear in pg_stat_activity, so the
-postmaster's children are read from /proc.
-
-=cut
-
-sub worker_pid
-{
-	my ($node, $type) = @_;
-	open my $fh, '<', $node->data_dir . '/postmaster.pid' or return undef;
-	my $pm = <$fh>;
-	close $fh;
-	chomp $pm;
-	opendir my $dh, '/proc' or return undef;
-	foreach my $pid (grep { /^\d+$/ } readdir $dh)
-	{
-		open my $st, '<', "/proc/$pid/stat" or next;
-		my $stat = <$st>;
-		close $st;
-		next unless $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
-		open my $cl, '<', "/proc/$pid/cmdline" or next;
-		my $cmd = <$cl> // '';
-		close $cl;
-		$cmd =~ s/\0/ /g;
-		$cmd =~ s/\s+$//;
-		return $pid if $cmd =~ /(?:^|: )\Q$type\E$/;
-	}
-	return undef;
-}
 
 =pod
 
@@ -175,7 +82,7 @@ sub write_conmgr_conf
 	{
 		$conf .= "backend_host$i = '127.0.0.1'\n";
 		$conf .= "backend_port$i = " . $n->port . "\n";
-		$conf .= "watchdog_port$i = $n->{cm_watchdog_port}\n";
+		$conf .= "watchdog_port$i = $n->watchdog_port\n";
 		$i++;
 	}
 	$conf .= "$_ = $params{$_}\n" foreach sort keys %params;

@@ -5,17 +5,19 @@
 
 =head1 NAME
 
-CmWatchdog - test helpers for the watchdog extension: a node with the
-watchdog preloaded, and a minimal heartbeat peer that speaks the wire
-protocol (docs/protocol.md) byte by byte.
+CmWatchdog - test helpers for the watchdog extension: a minimal heartbeat
+peer that speaks the wire protocol (docs/protocol.md) byte by byte, and a
+psql session on any connection string.  The node is CmNode's, the frames
+are CmWire's.
 
 =head1 SYNOPSIS
 
+  use CmNode;
   use CmWatchdog;
 
-  my ($node, $wdport) = CmWatchdog::new_node('primary');
+  my $node = CmNode->create('primary');
   $node->start;
-  my $peer = CmWatchdog::Peer->connect($wdport);
+  my $peer = CmWatchdog::Peer->connect($node->watchdog_port);
   my $welcome = $peer->hello(interval => 200, timeout => 600);
   my $reply = $peer->heartbeat(1);
 
@@ -32,7 +34,6 @@ use warnings FATAL => 'all';
 
 use CmSeal;
 use CmWire;
-use Fcntl qw(O_CREAT O_TRUNC O_WRONLY);
 use IO::Select;
 use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
@@ -40,79 +41,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-
-=pod
-
-=item CmWatchdog::new_node(name, %params)
-
-Create (init) a node whose postgresql.conf preloads the watchdog, listens
-on 127.0.0.1 for SQL and the watchdog, on a free watchdog port.  Extra
-settings are passed in C<conf> (a string).  C<init> holds parameters for
-C<init()>.  Returns the node and its watchdog port.
-
-=cut
-
-sub new_node
-{
-	my ($name, %params) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(%{ $params{init} // {} });
-	my $wdport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-listen_addresses = '127.0.0.1'
-watchdog.port = $wdport
-watchdog.listen_addresses = '127.0.0.1'
-log_min_messages = debug1
-} . ($params{conf} // ''));
-	return ($node, $wdport);
-}
-
-=pod
-
-=item CmWatchdog::postmaster_start_time(node)
-
-The server start time, to check that the postmaster never restarted.
-
-=cut
-
-sub postmaster_start_time
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
-}
-
-=pod
-
-=item CmWatchdog::wait_for_view_count(node, where, count)
-
-Poll pgx_stat_watchdog until C<count(*) WHERE where> equals count.
-
-=cut
-
-sub wait_for_view_count
-{
-	my ($node, $where, $count) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) = $count FROM pgx_stat_watchdog WHERE $where");
-}
-
-=pod
-
-=item CmWatchdog::log_contains(node, offset, regexp)
-
-True when the server log after C<offset> matches.
-
-=cut
-
-sub log_contains
-{
-	my ($node, $offset, $re) = @_;
-	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
-	return $log =~ $re;
-}
 
 =pod
 
@@ -158,28 +86,6 @@ sub random_nonce
 	my ($len) = @_;
 	$len //= CmWire::NONCE_LEN;
 	return join '', map { chr(int(rand(256))) } 1 .. $len;
-}
-
-=pod
-
-=item CmWatchdog::write_secret_file(path, content[, mode])
-
-Write a secret file with the given mode (0600 unless told), replacing its
-content if it exists; the mode is set explicitly, whatever the umask.
-
-=cut
-
-sub write_secret_file
-{
-	my ($path, $content, $mode) = @_;
-	$mode //= 0600;
-	sysopen(my $fh, $path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
-	  or die "could not create \"$path\": $!";
-	binmode($fh);
-	print $fh $content or die "could not write \"$path\": $!";
-	close($fh) or die "could not close \"$path\": $!";
-	chmod($mode, $path) or die "could not chmod \"$path\": $!";
-	return $path;
 }
 
 package CmWatchdog::Session;
