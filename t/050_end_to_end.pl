@@ -15,6 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use CmConmgr;
 use CmNode;
 use CmTest;
 
@@ -26,9 +27,12 @@ my %wd = (check_attr_interval => 200, log_min_messages => undef);
 my $primary = CmNode->create('e2e_primary', init => { allows_streaming => 1 }, %wd);
 $primary->start;
 my $standby = $primary->new_standby('e2e_standby', %wd);
-my $cm = CmTest::start_conmgr('e2e', [ $primary, $standby ],
+my $cm = CmConmgr->new(
+	name => 'e2e',
+	nodes => [ $primary, $standby ],
 	heartbeat_interval => $hb_interval,
-	heartbeat_timeout => $hb_timeout);
+	heartbeat_timeout => $hb_timeout)->start;
+$cm->accepting_ok;
 my $cmport = $cm->{port};
 
 # conmgr learns each instance's attributes over its heartbeat connection;

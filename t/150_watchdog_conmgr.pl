@@ -15,8 +15,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmConmgr;
 use CmNode;
-use CmTest;
 use CmWatchdog;
 
 my ($interval, $timeout) = (200, 1000);
@@ -30,9 +30,12 @@ $node->start;
 $node->safe_psql('postgres',
 	'CREATE EXTENSION watchdog; CREATE TABLE t (i int)');
 
-my $cm = CmTest::start_conmgr('cmwd', [$node],
+my $cm = CmConmgr->new(
+	name => 'cmwd',
+	nodes => [$node],
 	heartbeat_interval => $interval,
-	heartbeat_timeout => $timeout);
+	heartbeat_timeout => $timeout)->start;
+$cm->accepting_ok;
 my $cmpid = $cm->{handle}{KIDS}[0]{PID};
 ok($cmpid, 'conmgr is running');
 

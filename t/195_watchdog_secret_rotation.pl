@@ -61,9 +61,12 @@ sub reload_to
 }
 
 # --- a real conmgr with the old secret, and its application ----------------
-my $cm = CmTest::start_conmgr('rotation', [$node],
-	heartbeat_interval => 200, heartbeat_timeout => 3000, secret_file => "'$file_old'");
-ok(CmConmgr::wait_instances_up($cm->{dir}, 0), 'conmgr with the old secret is up');
+my $cm = CmConmgr->new(
+	name => 'rotation',
+	nodes => [$node],
+	heartbeat_interval => 200, heartbeat_timeout => 3000, secret_file => "'$file_old'")->start;
+$cm->accepting_ok;
+ok($cm->wait_up(0), 'conmgr with the old secret is up');
 my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 my ($h, $out) = CmTest::start_app($ci, 60);
 ok(CmTest::wait_app_line($h, $out, 'connected'), 'an application is connected through it');
@@ -87,15 +90,14 @@ ok($keep->heartbeat(1), 'a peer welcomed before the reload is still answered');
 # --- step 2: conmgr changes to the new secret -------------------------------
 (my $conf = slurp_file("$cm->{dir}/conmgr.conf")) =~ s/^secret_file = .*$/secret_file = '$file_new'/m;
 CmConmgr::write_conf($cm->{dir}, $conf);
-my ($rc, $o, $e) = CmConmgr::cm_ctl('reload', '-D', $cm->{dir});
+my ($rc, $o, $e) = $cm->ctl('reload');
 is($rc, 0, 'conmgr reloads with the new secret') or diag($o . $e);
 # its heartbeat connection is renewed when the watchdog process restarts
 my $offset = -s $cm->{log};
 kill 'TERM', $node->worker_pid('watchdog');
-ok( CmConmgr::wait_for_log($cm->{log},
-		qr/the watchdog is back after its restart; 1 application connection kept/),
+ok( $cm->wait_log(qr/the watchdog is back after its restart; 1 application connection kept/),
 	'conmgr reconnects with the new secret and keeps its application');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{authenticated},
+is(($cm->instances)[0]{authenticated},
 	'true', 'conmgr is authenticated with the new secret');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $bpid"),
 	'1', "the application's session is still there");
@@ -109,7 +111,7 @@ reload_to($file_new, qr/heartbeat authentication is on, with the secret of "\Q$f
 ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'the old secret is refused');
 ($m, $ok) = try_secret($new, $new, 'new-after');
 ok($ok, 'the new secret is welcomed');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{state}, 'up',
+is(($cm->instances)[0]{state}, 'up',
 	'conmgr stays up');
 
 # --- a bad file in the list: the previous secrets stay ---------------------

@@ -38,9 +38,12 @@ my $node = CmNode->create('wdrestart',
 $node->append_conf('postgresql.conf', "watchdog.termination_mode = precise\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $cm = CmTest::start_conmgr('wdrestart', [$node],
-	heartbeat_interval => $interval, heartbeat_timeout => $timeout);
-ok(CmConmgr::wait_instances_up($cm->{dir}, 0), 'the instance is up');
+my $cm = CmConmgr->new(
+	name => 'wdrestart',
+	nodes => [$node],
+	heartbeat_interval => $interval, heartbeat_timeout => $timeout)->start;
+$cm->accepting_ok;
+ok($cm->wait_up(0), 'the instance is up');
 
 my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 my ($h, $out) = CmTest::start_app($ci, 8);
@@ -53,14 +56,13 @@ ok( $node->poll_query_until('postgres',
 my $wd = $node->worker_pid('watchdog');
 my $offset = -s $cm->{log};
 kill 'TERM', $wd;
-ok( CmConmgr::wait_for_log($cm->{log},
-		qr/the watchdog is back after its restart; 1 application connection kept, 1 session registered again/),
+ok( $cm->wait_log(qr/the watchdog is back after its restart; 1 application connection kept, 1 session registered again/),
 	'conmgr reconnected, kept the application and registered its session again');
 like(slurp_file($cm->{log}, $offset),
 	qr/the watchdog is restarting \(the watchdog process is restarting; the server keeps running\); reconnecting, keeping 1 application connection/,
 	'conmgr logged the restart');
 unlike(slurp_file($cm->{log}, $offset), qr/instance is down/, 'the instance was never declared down');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{state}, 'up',
+is(($cm->instances)[0]{state}, 'up',
 	'the instance is up again');
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 1 AND bool_and(sessions_registered = 1 AND state = 'active') "

@@ -344,13 +344,15 @@ foreach my $addr ('127.0.0.1', '::1')
 		log_min_messages => undef);
 	$node->start;
 	my $register_ms = 2000;
-	my $cm = CmClient::start_conmgr('squatted', [$node],
+	my $cm = CmConmgr->new(
+		name => 'squatted',
+		nodes => [$node],
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
 		max_app_connections => 20,
 		max_app_connections_per_user => 20,
 		app_register_timeout => $register_ms,
-		log_level => 'debug');
+		log_level => 'debug')->start;
 	my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 	CmClient::wait_connect($ci, 'SELECT 1', qr/^value=1$/m, 'real application: connects before the squatters');
 	my @squatters;
@@ -388,7 +390,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	cmp_ok($waited, '<=', $register_ms / 1000 + 2,
 		sprintf('real application: within app_register_timeout + 2 s (%.2f s)', $waited));
 	my ($bpid) = $out =~ /^value=(\d+)$/m;
-	ok( CmConmgr::wait_for_log($cm->{log}, qr/registered: backend PID $bpid on instance 0/),
+	ok( $cm->wait_log(qr/registered: backend PID $bpid on instance 0/),
 		'real application: its SQL connection passed the ownership check and was registered');
 	unlike(slurp_file($cm->{log}), qr/registration of backend PID \d+ refused/,
 		'real application: no registration refused');

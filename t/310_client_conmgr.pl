@@ -13,6 +13,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
+use CmConmgr;
 use CmNode;
 use CmProg;
 
@@ -26,10 +27,14 @@ $primary->start;
 my $standby = $primary->new_standby('standby', %wd);
 my ($pport, $sport) = ($primary->port, $standby->port);
 
-my $cm_all = CmClient::start_conmgr('all', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
-my $cm_sb = CmClient::start_conmgr('standby_only', [$standby],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
+my $cm_all = CmConmgr->new(
+	name => 'all',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
+my $cm_sb = CmConmgr->new(
+	name => 'standby_only',
+	nodes => [$standby],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
 my ($a, $b) = ($cm_all->{port}, $cm_sb->{port});
 
 CmClient::wait_connect("host=localhost port=$a dbname=postgres target_session_attrs=read-write",
@@ -77,7 +82,6 @@ my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write
 my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
-my $cm_ctl = CmProg::bin('cm_ctl');
 
 sub frozen_case
 {
@@ -90,7 +94,7 @@ sub frozen_case
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	while (time() < $deadline)
 	{
-		IPC::Run::run([ $cm_ctl, 'status', '-D', $cm_all->{dir}, '--json' ], '>', \$json, '2>', \my $e);
+		$json = $cm_all->status;
 		last if $json =~ /"backend_pid": $bpid\b/;
 		usleep(50_000);
 	}

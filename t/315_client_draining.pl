@@ -31,8 +31,10 @@ my $standby = $primary->new_standby('standby', %wd);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
-my $cm = CmClient::start_conmgr('drain', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => 1000);
+my $cm = CmConmgr->new(
+	name => 'drain',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => 1000)->start;
 my $port = $cm->{port};
 my $rw = "host=localhost port=$port dbname=postgres target_session_attrs=read-write";
 my $any = "host=localhost port=$port dbname=postgres target_session_attrs=any";
@@ -95,7 +97,7 @@ my $draining;
 my $deadline = time + 10;
 while (time < $deadline)
 {
-	my $st = CmConmgr::status_json($cm->{dir});
+	my $st = $cm->status;
 	if ($st =~ /"number": 0, [^}]*"state": "draining"/)
 	{
 		$draining = time;
@@ -108,9 +110,9 @@ ok($draining, 'cm_ctl status shows instance 0 draining');
 # with the next heartbeat reply or push
 cmp_ok($draining - $t_stop, '<', 2.0, 'within 2 s of the smart stop') if $draining;
 note(sprintf('draining seen %.3f s after pg_ctl stop -m smart', $draining - $t_stop)) if $draining;
-like(CmConmgr::status_json($cm->{dir}), qr/"number": 0, [^}]*"draining": true/,
+like($cm->status, qr/"number": 0, [^}]*"draining": true/,
 	'cm_ctl status: "draining": true');
-like(CmConmgr::status_json($cm->{dir}), qr/"number": 1, [^}]*"draining": false/,
+like($cm->status, qr/"number": 1, [^}]*"draining": false/,
 	'cm_ctl status: the standby is not draining');
 
 # new connections: every "any" one lands on the standby, none fails
@@ -172,7 +174,7 @@ while (time < $deadline)
 }
 ok($gone, 'after its last session the primary stops');
 $primary->{_pid} = undef;
-ok(CmConmgr::wait_for(sub { CmConmgr::status_json($cm->{dir}) =~ /"number": 0, [^}]*"state": "(down|connecting)"/ },
+ok(CmConmgr::wait_for(sub { $cm->status =~ /"number": 0, [^}]*"state": "(down|connecting)"/ },
 		'instance 0 down'),
 	'conmgr sees the primary go');
 ($rc, $o, $e) = CmClient::run_tool('connect', $any, 'SELECT inet_server_port()');

@@ -19,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use File::Path qw(make_path);
 use CmClient;
+use CmConmgr;
 use CmNode;
 use CmProg;
 
@@ -420,8 +421,10 @@ $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 # registrations are checked and counted in precise mode only
 $primary->append_conf('postgresql.conf', "watchdog.termination_mode = 'precise'");
 $primary->reload;
-my $cm = CmClient::start_conmgr('jdbc', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
+my $cm = CmConmgr->new(
+	name => 'jdbc',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
 my $curl = "jdbc:conmgr:postgresql://localhost:$cm->{port}/postgres";
 
 # Connect until conmgr has learnt its instances' attributes.
@@ -450,7 +453,6 @@ is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is t
 
 my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
-my $cm_ctl = CmProg::bin('cm_ctl');
 
 # Wait until conmgr and the watchdog know the session of backend PID.
 sub wait_registered
@@ -460,7 +462,7 @@ sub wait_registered
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	while (time() < $deadline)
 	{
-		IPC::Run::run([ $cm_ctl, 'status', '-D', $cm->{dir}, '--json' ], '>', \$json, '2>', \my $e);
+		$json = $cm->status;
 		last if $json =~ /"backend_pid": $bpid\b/;
 		usleep(50_000);
 	}

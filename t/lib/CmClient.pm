@@ -250,42 +250,6 @@ sub signal_bg
 	$h->{harness}->signal($sig);
 }
 
-=item start_conmgr(NAME, [NODES], PARAMS...)
-
-Write a conmgr.conf naming NODES as instances 0, 1, ... and run conmgr -D
-in the foreground.  Returns { dir, port, log, handle }.
-
-=cut
-
-sub start_conmgr
-{
-	my ($name, $nodes, %params) = @_;
-	my $dir  = PostgreSQL::Test::Utils::tempdir("cm_$name");
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $conf = "port = $port\n";
-	my $i    = 0;
-	for my $n (@$nodes)
-	{
-		$conf .= "backend_host$i = '127.0.0.1'\nbackend_port$i = " . $n->port
-		  . "\nwatchdog_port$i = $n->watchdog_port\n";
-		$i++;
-	}
-	$conf .= "$_ = $params{$_}\n" for sort keys %params;
-	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
-	$conf .= "insecure_no_authentication = on\n"
-	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
-	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
-	print $fh $conf;
-	close $fh;
-	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
-	chmod 0600, "$dir/conmgr.conf";
-	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
-	my $h   = { out => '', err => '' };
-	$h->{harness} = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ], '<', \undef, '>>', $log, '2>>', $log);
-	push @children, $h;
-	return { dir => $dir, port => $port, log => $log, handle => $h };
-}
-
 =item wait_connect(CONNINFO, REGEX, NAME)
 
 Run "pqcm_tool connect CONNINFO SQL" until its output matches REGEX

@@ -94,6 +94,23 @@ sub conmgr_dir
 {
 	my (%p) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir('conmgr');
+	write_conf($dir, conf_text(%p));
+	return $dir;
+}
+
+=pod
+
+=item conf_text(%params)
+
+The text of a conmgr.conf: C<instances> (a list of hashes: host,
+hostaddr, port, watchdog_port) as instances 0, 1, ..., and the other keys
+as parameters, sorted.
+
+=cut
+
+sub conf_text
+{
+	my (%p) = @_;
 	my $conf = '';
 	my $instances = delete $p{instances} // [];
 	my $i = 0;
@@ -110,9 +127,25 @@ sub conmgr_dir
 	{
 		$conf .= "$k = $p{$k}\n";
 	}
-	write_conf($dir, $conf);
-	return $dir;
+	return $conf;
 }
+
+# The instance of a CmNode for conf_text: SQL and watchdog on 127.0.0.1.
+sub node_instance
+{
+	my ($node) = @_;
+	return { host => '127.0.0.1', port => $node->port, watchdog_port => $node->watchdog_port };
+}
+
+=pod
+
+=item write_conf($dir, $text)
+
+Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
+explicit opt-in) unless the text names a secret_file or
+insecure_no_authentication.
+
+=cut
 
 sub write_conf
 {
@@ -132,15 +165,15 @@ sub write_conf
 
 =item start_conmgr($dir)
 
-Run "conmgr -D $dir" in the foreground under IPC::Run, output to
-$dir/stderr.log.  Returns the harness; it is killed at the end.
+Run "conmgr -D $dir" in the foreground under IPC::Run, output appended to
+$dir/stderr.log (or $log).  Returns the harness; it is killed at the end.
 
 =cut
 
 sub start_conmgr
 {
-	my ($dir) = @_;
-	my $log = "$dir/stderr.log";
+	my ($dir, $log) = @_;
+	$log //= "$dir/stderr.log";
 	my $h = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', $log, '2>>', $log);
 	push @started, $h;
@@ -262,6 +295,23 @@ sub wait_for_log
 		$what // "log matching $re");
 }
 
+# Wait until something accepts TCP connections on 127.0.0.1:port.
+sub wait_for_port
+{
+	my ($port) = @_;
+	return wait_for(
+		sub {
+			my $s = IO::Socket::INET->new(
+				PeerAddr => '127.0.0.1',
+				PeerPort => $port,
+				Proto => 'tcp',
+				Timeout => 1) or return 0;
+			close $s;
+			return 1;
+		},
+		"a listener on port $port");
+}
+
 # GET /metrics from the conmgr whose metrics_port is $mport; returns the
 # body, or undef when the answer is not a 200.  (t/285 parses it strictly.)
 sub scrape_metrics
@@ -282,6 +332,103 @@ sub scrape_metrics
 	close $s;
 	return $buf =~ /^HTTP\/1\.1 200 .*?\r\n\r\n(.*)$/s ? $1 : undef;
 }
+
+=pod
+
+=head2 The conmgr object
+
+  my $cm = CmConmgr->new(name => 'e2e', nodes => [ $primary, $standby ],
+	  heartbeat_interval => 200, heartbeat_timeout => 1000)->start;
+  $cm->accepting_ok;
+  my ($rc, $out, $err) = $cm->ctl('reload');
+  $cm->wait_up(0, 1);
+  $cm->wait_log(qr/instance 0 .* up/);
+
+=over
+
+=item CmConmgr->new(%o)
+
+A conmgr directory (tempdir cm_NAME, or C<dir>) with its conmgr.conf, not
+started: C<name> (default "conmgr"), C<nodes> (CmNode instances on
+127.0.0.1) and C<instances> (as for conf_text), C<port> (free unless
+given), C<log> (default the test's log directory, conmgr_NAME.log); every
+other key is a conmgr.conf parameter.  The hash holds dir, port, log and,
+once started, handle (the IPC::Run harness).
+
+=cut
+
+sub new
+{
+	my ($class, %p) = @_;
+	my $name = delete $p{name} // 'conmgr';
+	my @instances = @{ delete $p{instances} // [] };
+	push @instances, map { node_instance($_) } @{ delete $p{nodes} // [] };
+	my $self = bless { name => $name }, $class;
+	$self->{dir} = delete $p{dir} // PostgreSQL::Test::Utils::tempdir("cm_$name");
+	$self->{log} = delete $p{log}
+	  // "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
+	$self->{port} = $p{port} //= PostgreSQL::Test::Cluster::get_free_port();
+	write_conf($self->{dir}, conf_text(instances => \@instances, %p));
+	return $self;
+}
+
+sub dir { return $_[0]->{dir}; }
+sub port { return $_[0]->{port}; }
+sub logfile { return $_[0]->{log}; }
+
+# Start conmgr in the foreground (see start_conmgr); returns the object.
+sub start
+{
+	my ($self) = @_;
+	$self->{handle} = start_conmgr($self->{dir}, $self->{log});
+	return $self;
+}
+
+# One test result: conmgr accepts applications on its port.
+sub accepting_ok
+{
+	my ($self) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return ok(wait_for_port($self->{port}),
+		"conmgr $self->{name} accepts applications on port $self->{port}")
+	  || diag(slurp_file($self->{log}));
+}
+
+# Kill conmgr (SIGKILL after a grace period) and wait for it.
+sub stop
+{
+	my ($self) = @_;
+	my $h = delete $self->{handle} or return;
+	eval { $h->kill_kill(grace => 2) };
+	@started = grep { $_ != $h } @started;
+	return;
+}
+
+# cm_ctl COMMAND -D DIR ARGS...; returns as cm_ctl().
+sub ctl
+{
+	my ($self, $command, @args) = @_;
+	return cm_ctl($command, '-D', $self->{dir}, @args);
+}
+
+sub pid { return conmgr_pid($_[0]->{dir}); }
+sub status { my ($self, @extra) = @_; return status_json($self->{dir}, @extra); }
+sub instances { return instances_from_json($_[0]->status); }
+sub applications { return applications_from_json($_[0]->status); }
+sub wait_up { my ($self, @n) = @_; return wait_instances_up($self->{dir}, @n); }
+
+# Wait until conmgr's log matches.
+sub wait_log
+{
+	my ($self, $re, $what) = @_;
+	return wait_for_log($self->{log}, $re, $what);
+}
+
+=pod
+
+=back
+
+=cut
 
 package CmConmgr::FakeWatchdog;
 

@@ -55,6 +55,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmConmgr;
 use CmProg;
 use File::Copy;
 use File::Path qw(rmtree);
@@ -683,24 +684,16 @@ sub start_conmgr
 	mkdir $d;
 	chmod 0700, $d;
 	chown scalar(getpwnam(user())), -1, $d;
-	my $conf = "# written by CmLab\nport = $CONMGR_PORT\n";
-	my $i = 0;
-	foreach my $host (qw(db1 db2))
-	{
-		$conf .= "backend_host$i = '$ADDR{$host}'\n"
-		  . "backend_port$i = $PGPORT\n"
-		  . "watchdog_port$i = $WATCHDOG_PORT\n";
-		$i++;
-	}
-	$conf .= "$_ = $params{$_}\n" foreach sort keys %params;
-	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
-	$conf .= "insecure_no_authentication = on\n"
-	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
-	open my $fh, '>', "$d/conmgr.conf" or croak "$d/conmgr.conf: $!";
-	print $fh $conf;
-	close $fh;
+	CmConmgr::write_conf(
+		$d,
+		CmConmgr::conf_text(
+			port => $CONMGR_PORT,
+			instances => [
+				map { { host => $ADDR{$_}, port => $PGPORT, watchdog_port => $WATCHDOG_PORT } }
+				  qw(db1 db2)
+			],
+			%params));
 	chown scalar(getpwnam(user())), -1, "$d/conmgr.conf";
-	chmod 0600, "$d/conmgr.conf";    # conmgr refuses one that others may write
 	my $p = $self->start_bg('client', 'conmgr', CmProg::bin('conmgr'), '-D', $d);
 	$self->{conmgr} = $p;
 	my $up = $self->wait_until("conmgr accepts on port $CONMGR_PORT", sub {
