@@ -14,13 +14,10 @@ use Test::More;
 use CmClient;
 use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
-my $cm     = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cm     = $fake->{port};
 my $ci     = "host=localhost port=$cm dbname=postgres";
 
 # build a private copy so that the source tree stays clean

@@ -16,14 +16,11 @@ use Test::More;
 use CmClient;
 use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
 
-my $cm   = PostgreSQL::Test::Cluster::get_free_port();
-my $fake = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake = CmClient::fake_for($node);
+my $cm   = $fake->{port};
 my $ci   = "host=localhost port=$cm dbname=postgres target_session_attrs=read-write";
 my $testdir = CmProg::client_test();
 my $python  = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';

@@ -68,14 +68,10 @@ sub jdbc_bg
 
 # ---- against the fake conmgr ----
 
-my $node = PostgreSQL::Test::Cluster->new('jdbc_plain');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('jdbc_plain');
 my $pgport = $node->port;
-
-my $cmport = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cmport = $fake->{port};
 my $url    = "jdbc:conmgr:postgresql://localhost:$cmport/postgres";
 
 my ($logs, $rc, $r, $all) = CmClient::between(

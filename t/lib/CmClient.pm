@@ -34,6 +34,7 @@ use Carp;
 use CmProg;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -87,6 +88,38 @@ sub start_fake
 	@$h{qw(port addr)} = ($port, $addr);
 	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $addr port $port");
 	return $h;
+}
+
+=item plain_node(NAME, [LINE...])
+
+A started node without the watchdog, listening on 127.0.0.1, with more
+postgresql.conf lines if given.
+
+=cut
+
+sub plain_node
+{
+	my ($name, @lines) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', join("\n", "listen_addresses = '127.0.0.1'", @lines));
+	$node->start;
+	return $node;
+}
+
+=item fake_for(NODE)
+
+A fake conmgr (start_fake) on a free port that routes every request to
+NODE on 127.0.0.1; its port is $fake->{port}.
+
+=cut
+
+sub fake_for
+{
+	my ($node) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return start_fake($port, 'instance', '127.0.0.1:' . $node->port);
 }
 
 =item start_server(PORT, [addr => ADDR])

@@ -90,29 +90,30 @@ sub bin
 
 Path of a test program built by `make test-programs` (test/programs/NAME).
 
-=cut
-
-sub program
-{
-	my ($name) = @_;
-	my $path = top() . "/test/programs/$name";
-	croak "test program $path is missing: run make test-programs" unless -x $path;
-	return $path;
-}
-
-=pod
-
 =item lab_program(name)
 
 Path of a partition-lab program (test/lab/NAME).
 
 =cut
 
+sub program
+{
+	my ($name) = @_;
+	return built("test/programs/$name", 'test program ', 'make test-programs');
+}
+
 sub lab_program
 {
 	my ($name) = @_;
-	my $path = top() . "/test/lab/$name";
-	croak "$path is missing: run make -C test/lab" unless -x $path;
+	return built("test/lab/$name", '', 'make -C test/lab');
+}
+
+# A program built in the tree; dies naming the command that builds it.
+sub built
+{
+	my ($path, $what, $how) = @_;
+	$path = top() . "/$path";
+	croak "$what$path is missing: run $how" unless -x $path;
 	return $path;
 }
 
