@@ -22,11 +22,9 @@ use CmTest;
 my $hb_interval = 200;
 my $hb_timeout = 1000;
 
-# the watchdog checks attributes every 200 ms; the server logs at its default level
-my %wd = (check_attr_interval => 200, log_min_messages => undef);
-my $primary = CmNode->create('e2e_primary', init => { allows_streaming => 1 }, %wd);
-$primary->start;
-my $standby = $primary->new_standby('e2e_standby', %wd);
+my ($primary, $standby) = CmNode->create_pair('e2e_primary', 'e2e_standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my $cm = CmConmgr->new(
 	name => 'e2e',
 	nodes => [ $primary, $standby ],

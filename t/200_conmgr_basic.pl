@@ -18,18 +18,14 @@ use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);    # primary
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmWire::ATTR_STANDBY);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
 		{ host => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
 		{ host => 'localhost', port => 5433, watchdog_port => $wd1->port },
-	]);
-
-my $cm = CmConmgr::start_conmgr($dir);
+	])->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1), 'both instances up');
 
 like($wd0->events, qr/hello interval=200 timeout=1000 name=/,

@@ -18,16 +18,14 @@ use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $wd1_port = PostgreSQL::Test::Cluster::get_free_port();    # not yet up
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
 		{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
 		{ hostaddr => '127.0.0.1', port => 5433, watchdog_port => $wd1_port },
 	]);
+my ($dir, $port) = ($cm->dir, $cm->port);
 
 sub track
 {

@@ -20,9 +20,7 @@ my @wd = (
 	CmConmgr::FakeWatchdog->new(attrs => 0),
 	CmConmgr::FakeWatchdog->new(attrs => $STANDBY),
 	CmConmgr::FakeWatchdog->new(attrs => $STANDBY));
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
@@ -33,8 +31,8 @@ my $dir = CmConmgr::conmgr_dir(
 				watchdog_port => $wd[$_]->port
 			}
 		} 0 .. 2
-	]);
-my $cm = CmConmgr::start_conmgr($dir);
+	])->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1, 2), 'three instances up');
 
 sub route

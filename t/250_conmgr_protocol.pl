@@ -20,16 +20,14 @@ use CmConmgr;
 use CmWire;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	app_handshake_timeout => 500,
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
-);
-my $cm = CmConmgr::start_conmgr($dir);
+)->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
 
 my $not_pg = qr/this is Connection Manager conmgr on port $port, not a PostgreSQL server: connect through the Connection Manager client library \(libpqcm\), see docs\/client\.md/;

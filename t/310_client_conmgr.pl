@@ -20,11 +20,9 @@ use CmProg;
 my $hb_timeout = 1000;
 my $margin_ms  = 1000;    # documented in docs/client.md
 
-# the watchdog checks attributes every 200 ms; the server logs at its default level
-my %wd = (check_attr_interval => 200, log_min_messages => undef);
-my $primary = CmNode->create('primary', init => { allows_streaming => 1 }, %wd);
-$primary->start;
-my $standby = $primary->new_standby('standby', %wd);
+my ($primary, $standby) = CmNode->create_pair('primary', 'standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 
 my $cm_all = CmConmgr->new(
@@ -90,14 +88,7 @@ sub frozen_case
 	CmClient::wait_output($h, qr/^ready=1$/m, "$sub: query running on the primary");
 	like($h->{out}, qr/^port=$pport$/m, "$sub: on the primary");
 	my ($bpid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
-	my $json = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		$json = $cm_all->status;
-		last if $json =~ /"backend_pid": $bpid\b/;
-		usleep(50_000);
-	}
+	my $json = $cm_all->wait_status(qr/"backend_pid": $bpid\b/);
 	like($json, qr/"backend_pid": $bpid\b/, "$sub: conmgr knows the registered backend PID");
 	my $t0 = time();
 	kill 'STOP', $wd_pid;

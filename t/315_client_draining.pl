@@ -23,11 +23,9 @@ use CmNode;
 use CmWatchdog;
 use CmWire;
 
-# the watchdog checks attributes every 200 ms; the server logs at its default level
-my %wd = (check_attr_interval => 200, log_min_messages => undef);
-my $primary = CmNode->create('primary', init => { allows_streaming => 1 }, %wd);
-$primary->start;
-my $standby = $primary->new_standby('standby', %wd);
+my ($primary, $standby) = CmNode->create_pair('primary', 'standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 

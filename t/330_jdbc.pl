@@ -407,11 +407,9 @@ is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'setQueryTimeout: conmgr got one r
 # ---- real servers, real conmgr ----
 
 my $hb_timeout = 1000;
-# the watchdog checks attributes every 200 ms; the server logs at its default level
-my %wd = (check_attr_interval => 200, log_min_messages => undef);
-my $primary = CmNode->create('jdbc_primary', init => { allows_streaming => 1 }, %wd);
-$primary->start;
-my $standby = $primary->new_standby('jdbc_standby', %wd);
+my ($primary, $standby) = CmNode->create_pair('jdbc_primary', 'jdbc_standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 # registrations are checked and counted in precise mode only
@@ -454,14 +452,7 @@ like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 sub wait_registered
 {
 	my ($bpid, $name) = @_;
-	my $json = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		$json = $cm->status;
-		last if $json =~ /"backend_pid": $bpid\b/;
-		usleep(50_000);
-	}
+	my $json = $cm->wait_status(qr/"backend_pid": $bpid\b/);
 	like($json, qr/"backend_pid": $bpid\b/, "$name: conmgr knows the registered backend PID");
 	ok($primary->poll_query_until('postgres',
 			'SELECT coalesce(sum(sessions_registered), 0) > 0 FROM pgx_stat_watchdog'),

@@ -349,10 +349,11 @@ sub scrape_metrics
 =item CmConmgr->new(%o)
 
 A conmgr directory (tempdir cm_NAME, or C<dir>) with its conmgr.conf, not
-started: C<name> (default "conmgr"), C<nodes> (CmNode instances on
-127.0.0.1) and C<instances> (as for conf_text), C<port> (free unless
-given), C<log> (default the test's log directory, conmgr_NAME.log); every
-other key is a conmgr.conf parameter.  The hash holds dir, port, log and,
+started: C<name>, C<nodes> (CmNode instances on 127.0.0.1) and
+C<instances> (as for conf_text), C<port> (free unless given), C<log>
+(default conmgr_NAME.log in the test's log directory, or DIR/stderr.log
+without a name, as start_conmgr); every other key is a conmgr.conf
+parameter.  The hash holds dir, port, log and,
 once started, handle (the IPC::Run harness).
 
 =cut
@@ -360,13 +361,16 @@ once started, handle (the IPC::Run harness).
 sub new
 {
 	my ($class, %p) = @_;
-	my $name = delete $p{name} // 'conmgr';
+	my $name = delete $p{name};
 	my @instances = @{ delete $p{instances} // [] };
 	push @instances, map { node_instance($_) } @{ delete $p{nodes} // [] };
-	my $self = bless { name => $name }, $class;
-	$self->{dir} = delete $p{dir} // PostgreSQL::Test::Utils::tempdir("cm_$name");
+	my $self = bless { name => $name // 'conmgr' }, $class;
+	$self->{dir} = delete $p{dir}
+	  // PostgreSQL::Test::Utils::tempdir(defined $name ? "cm_$name" : 'conmgr');
 	$self->{log} = delete $p{log}
-	  // "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
+	  // (defined $name
+		? "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log"
+		: "$self->{dir}/stderr.log");
 	$self->{port} = $p{port} //= PostgreSQL::Test::Cluster::get_free_port();
 	write_conf($self->{dir}, conf_text(instances => \@instances, %p));
 	return $self;
@@ -416,6 +420,15 @@ sub status { my ($self, @extra) = @_; return status_json($self->{dir}, @extra); 
 sub instances { return instances_from_json($_[0]->status); }
 sub applications { return applications_from_json($_[0]->status); }
 sub wait_up { my ($self, @n) = @_; return wait_instances_up($self->{dir}, @n); }
+
+# Poll the status JSON until it matches (bounded); returns the last one.
+sub wait_status
+{
+	my ($self, $re) = @_;
+	my $json = '';
+	wait_for(sub { ($json = $self->status) =~ $re }, "status matching $re");
+	return $json;
+}
 
 # Wait until conmgr's log matches.
 sub wait_log

@@ -103,6 +103,23 @@ sub new_standby
 
 =pod
 
+=item CmNode->create_pair(primary_name, standby_name, %opts)
+
+A started primary (able to stream) and its started standby, caught up,
+both with the same watchdog options.  Returns ($primary, $standby).
+
+=cut
+
+sub create_pair
+{
+	my ($class, $pname, $sname, %o) = @_;
+	my $primary = $class->create($pname, %o, init => { allows_streaming => 1 });
+	$primary->start;
+	return ($primary, $primary->new_standby($sname, %o));
+}
+
+=pod
+
 =item $node->configure_watchdog(%opts)
 
 Append the watchdog settings (see DESCRIPTION) to postgresql.conf, on a
