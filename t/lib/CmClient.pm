@@ -40,6 +40,8 @@ use Test::More;
 
 my @children;
 
+=over
+
 =item run_tool(ARGS...)
 
 Run the driver to completion; returns (exit code, stdout, stderr).
@@ -320,5 +322,11 @@ END
 		eval { $h->{harness}->kill_kill if $h->{harness}->pumpable; };
 	}
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

@@ -5,23 +5,28 @@
 
 =head1 NAME
 
-CmConmgr - helpers for the conmgr TAP tests (t/2NN_*.pl)
+CmConmgr - conmgr in the TAP tests: the conmgr object and the functions
+it is made of, a scripted watchdog and a scripted application
 
 =head1 SYNOPSIS
 
   use CmConmgr;
 
   my $wd  = CmConmgr::FakeWatchdog->new(attrs => 0);
-  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
-  my $cm  = CmConmgr::start_conmgr($dir);
-  CmConmgr::wait_for_state($dir, sub { $_[0]->{primary} });
-  my $app = CmConmgr::App->connect($port);
+  my $cm  = CmConmgr->new(heartbeat_interval => 200,
+	  instances => [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ])->start;
+  $cm->wait_up(0);
+  my $app = CmConmgr::App->connect($cm->port);
   my $r   = $app->route('read-write');
+
+  # the same with functions, on a directory
+  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
+  CmConmgr::start_conmgr($dir);
+  CmConmgr::wait_instances_up($dir, 0);
 
 =head1 DESCRIPTION
 
-conmgr is tested against real watchdogs (PostgreSQL::Test::Cluster with
-shared_preload_libraries = 'watchdog') and against FakeWatchdog, a small
+conmgr is tested against real watchdogs (CmNode) and against FakeWatchdog, a small
 process speaking the heartbeat channel whose behaviour the test controls
 (stop answering heartbeats, push attributes, announce a shutdown).  App is
 an application speaking the application channel, as the client library
@@ -80,7 +85,9 @@ sub raise_fd_limit
 	return;
 }
 
-=pod
+=head2 Functions
+
+=over
 
 =item conmgr_dir(%params)
 
@@ -335,6 +342,8 @@ sub scrape_metrics
 
 =pod
 
+=back
+
 =head2 The conmgr object
 
   my $cm = CmConmgr->new(name => 'e2e', nodes => [ $primary, $standby ],
@@ -459,6 +468,10 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
 
 =pod
+
+=head2 CmConmgr::FakeWatchdog
+
+=over
 
 =item CmConmgr::FakeWatchdog->new(attrs => N, [secret => S, auth => MODE, version => V])
 
@@ -777,6 +790,12 @@ use Time::HiRes qw(time);
 
 =pod
 
+=back
+
+=head2 CmConmgr::App
+
+=over
+
 =item CmConmgr::App->connect($port)
 
 Connect to conmgr and exchange GSSENCRequest and greeting, as the client
@@ -941,5 +960,11 @@ sub close
 	$self->{sql} = [];
 	return;
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

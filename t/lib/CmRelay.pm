@@ -128,6 +128,10 @@ END
 
 =pod
 
+=head1 METHODS
+
+=over
+
 =item CmRelay->new(target => PORT)
 
 Start a relay to 127.0.0.1:PORT on a free port (for TCP and UDP both).
@@ -488,5 +492,11 @@ sub _run
 		}
 	}
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

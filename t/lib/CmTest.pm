@@ -25,6 +25,8 @@ use Time::HiRes qw(usleep time);
 
 =pod
 
+=over
+
 =item run_app(conninfo, [wait_seconds])
 
 Run test/programs/cm_app and return its output as a hash of lines keyed by
@@ -86,5 +88,11 @@ sub parse_app_output
 	}
 	return \%r;
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

@@ -44,6 +44,8 @@ use Time::HiRes qw(time);
 
 =pod
 
+=over
+
 =item CmWatchdog::conmgr_proof(secret, transcript)
 
 =item CmWatchdog::watchdog_proof(secret, transcript)
@@ -564,5 +566,11 @@ sub close
 	close($self->{sock}) if $self->{sock};
 	$self->{sock} = undef;
 }
+
+=pod
+
+=back
+
+=cut
 
 1;
