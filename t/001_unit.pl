@@ -12,8 +12,9 @@ use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
+use CmProg;
 
-my $top = $ENV{TESTDIR} // '.';
+my $top = CmProg::top();
 # program => [ its arguments, fewest checks it must run ]
 my @config_args = ("$top/test/unit/config.cases", "$top/docs/conmgr.md");
 my %cases = (

@@ -15,15 +15,22 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use CmConmgr;
+use CmNode;
 use CmTest;
 
 my $hb_interval = 200;
 my $hb_timeout = 1000;
 
-my ($primary, $standby) = CmTest::primary_and_standby('e2e');
-my $cm = CmTest::start_conmgr('e2e', [ $primary, $standby ],
+my ($primary, $standby) = CmNode->create_pair('e2e_primary', 'e2e_standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
+my $cm = CmConmgr->new(
+	name => 'e2e',
+	nodes => [ $primary, $standby ],
 	heartbeat_interval => $hb_interval,
-	heartbeat_timeout => $hb_timeout);
+	heartbeat_timeout => $hb_timeout)->start;
+$cm->accepting_ok;
 my $cmport = $cm->{port};
 
 # conmgr learns each instance's attributes over its heartbeat connection;
@@ -95,7 +102,7 @@ is($ro2->{connected}{port}, $standby->port, 'read-only still reaches the standby
 
 # heartbeat timeout: the standby's watchdog worker is frozen, so its socket
 # stays open but heartbeats go unanswered
-my $wd_pid = CmTest::worker_pid($standby, 'watchdog') // 'none';
+my $wd_pid = $standby->worker_pid('watchdog') // 'none';
 like($wd_pid, qr/^\d+$/, 'the standby runs a watchdog worker');
 ($app, $out) = CmTest::start_app(
 	"host=localhost port=$cmport target_session_attrs=read-only", 60);

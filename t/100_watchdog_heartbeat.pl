@@ -13,9 +13,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CmNode;
 use CmWatchdog;
 
-my ($node, $wdport) = CmWatchdog::new_node('hb');
+my $node = CmNode->create('hb');
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -90,13 +92,13 @@ is( $node->safe_psql(
 my $peer2 = CmWatchdog::Peer->connect($wdport);
 is($peer2->hello(interval => 300, timeout => 900, name => 'peer-two')->{type},
 	'W', 'second peer welcomed');
-ok(CmWatchdog::wait_for_view_count($node, 'true', 2), 'two peers in the view');
+ok($node->wait_for_view_count('true', 2), 'two peers in the view');
 
 # goodbye: clean departure, nothing terminated
 my $offset = -s $node->logfile;
 ok($peer->goodbye('stopping'), 'goodbye sent');
 ok($peer->wait_closed, 'the watchdog closes after a goodbye');
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'peer-one'", 0),
+ok($node->wait_for_view_count("conmgr_name = 'peer-one'", 0),
 	'the peer left the view after its goodbye');
 ok( $node->wait_for_log(
 		qr/conmgr "peer-one" at 127\.0\.0\.1:\d+ disconnected \(goodbye/,
@@ -115,12 +117,12 @@ ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "peer-two" was lost/,
 		$offset),
 	'the terminator handled the lost peer');
-ok(CmWatchdog::wait_for_view_count($node, "state <> 'terminated'", 0),
+ok($node->wait_for_view_count("state <> 'terminated'", 0),
 	'no conmgr is connected any more');
-ok( CmWatchdog::wait_for_view_count(
-		$node, "conmgr_name = 'peer-two' AND state = 'terminated' AND sessions_terminated = 0", 1),
+ok( $node->wait_for_view_count(
+		"conmgr_name = 'peer-two' AND state = 'terminated' AND sessions_terminated = 0", 1),
 	'the lost peer stays in the view as terminated, with nothing terminated');
-ok(!CmWatchdog::log_contains($node, 0, qr/terminated \d+ session/),
+ok(!$node->log_contains(qr/terminated \d+ session/, 0),
 	'nothing was terminated: this test opened no TCP session');
 
 $node->stop;

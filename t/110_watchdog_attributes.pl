@@ -13,15 +13,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
 my $check_interval = 300;    # ms
 my $margin = 2.0;            # s, for a loaded test machine
 
-my ($primary, $wdport_p) = CmWatchdog::new_node(
-	'attr_primary',
+my $primary = CmNode->create('attr_primary',
 	init => { allows_streaming => 1 },
 	conf => "watchdog.check_attr_interval = $check_interval\n");
+my $wdport_p = $primary->watchdog_port;
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 $primary->backup('b1');
@@ -55,14 +57,14 @@ my $ps = CmWatchdog::Peer->connect($wdport_s);
 $w = $ps->hello(%hb, name => 'to-standby');
 is($w->{type}, 'W', 'hot standby welcomes');
 is( $w->{attrs},
-	CmWatchdog::ATTR_STANDBY | CmWatchdog::ATTR_READ_ONLY,
+	CmWire::ATTR_STANDBY | CmWire::ATTR_READ_ONLY,
 	'hot standby: standby and read-only');
 
 my $pc = CmWatchdog::Peer->connect($wdport_c);
 $w = $pc->hello(%hb, name => 'to-cold');
 is($w->{type}, 'W', 'standby without hot_standby welcomes');
 is( $w->{attrs},
-	CmWatchdog::ATTR_STANDBY | CmWatchdog::ATTR_READ_ONLY,
+	CmWire::ATTR_STANDBY | CmWire::ATTR_READ_ONLY,
 	'cold standby: standby and read-only');
 my $r = $pc->heartbeat(1);
 is($r->{type}, 'b', 'cold standby answers heartbeats');
@@ -76,12 +78,12 @@ $primary->safe_psql('postgres', 'SELECT pg_reload_conf()');
 my $msg = $pp->read_msg;
 my $elapsed = time() - $t0;
 ok($msg && $msg->{type} eq 'A', 'read-only pushed after reload');
-is($msg->{attrs}, CmWatchdog::ATTR_READ_ONLY,
+is($msg->{attrs}, CmWire::ATTR_READ_ONLY,
 	'pushed attributes: read-only primary');
 cmp_ok($elapsed, '<=', $check_interval / 1000 + $margin,
 	'read-only pushed within check_attr_interval + margin');
 $r = $pp->heartbeat(2);
-is($r->{attrs}, CmWatchdog::ATTR_READ_ONLY, 'heartbeat reply agrees');
+is($r->{attrs}, CmWire::ATTR_READ_ONLY, 'heartbeat reply agrees');
 
 $primary->safe_psql('postgres',
 	'ALTER SYSTEM RESET default_transaction_read_only');

@@ -15,14 +15,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
 
 my $margin = 3.0;    # s, scheduling slack on a loaded test machine
 
-my ($node, $wdport) = CmWatchdog::new_node(
-	'term',
+my $node = CmNode->create('term',
 	init => { allows_streaming => 1 },
 	conf => "watchdog.timeout_margin = 500\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres',
 	'CREATE EXTENSION watchdog; CREATE TABLE locked_table (i int)');
@@ -105,13 +106,11 @@ cmp_ok($elapsed, '>=', $server_timeout - 0.1,
 	'sessions not terminated before the announced server timeout');
 cmp_ok($elapsed, '<=', $server_timeout + $margin,
 	'sessions terminated within server timeout + margin');
-ok( CmWatchdog::log_contains(
-		$node, $offset,
-		qr/conmgr "frozen" at 127\.0\.0\.1:\d+ lost: no heartbeat received for 1300 ms/),
+ok( $node->log_contains(
+		qr/conmgr "frozen" at 127\.0\.0\.1:\d+ lost: no heartbeat received for 1300 ms/, $offset),
 	'the loss is logged with its cause');
-ok( CmWatchdog::log_contains(
-		$node, $offset,
-		qr/terminated 2 session\(s\) from 127\.0\.0\.1: conmgr "frozen" was lost \(heartbeat timeout\)\n.*DETAIL:  Terminated backend PIDs: ($pid_lock, $pid_idle|$pid_idle, $pid_lock); mode address, replication connections kept/
+ok( $node->log_contains(
+		qr/terminated 2 session\(s\) from 127\.0\.0\.1: conmgr "frozen" was lost \(heartbeat timeout\)\n.*DETAIL:  Terminated backend PIDs: ($pid_lock, $pid_idle|$pid_idle, $pid_lock); mode address, replication connections kept/, $offset
 	),
 	'the termination is logged with address, PIDs and reason');
 
@@ -129,10 +128,10 @@ is( $node->safe_psql('postgres', 'BEGIN; LOCK TABLE locked_table NOWAIT; SELECT 
 	'1', 'the table can be locked again');
 is(alive($pid_unix), '1', 'the Unix-socket session survives');
 is(alive($pid_repl), '1', 'the walsender survives');
-ok( CmWatchdog::wait_for_view_count(
-		$node, "conmgr_name = 'frozen' AND state = 'terminated' AND sessions_terminated = 2", 1),
+ok( $node->wait_for_view_count(
+		"conmgr_name = 'frozen' AND state = 'terminated' AND sessions_terminated = 2", 1),
 	'the lost peer stays in the view as terminated, with its 2 terminated sessions');
-ok(CmWatchdog::wait_for_view_count($node, "state <> 'terminated'", 0),
+ok($node->wait_for_view_count("state <> 'terminated'", 0),
 	'the lost peer no longer counts as connected');
 
 # --- replication connections are included on request ---
@@ -214,9 +213,8 @@ $peer->register_session('J', $pid_unreg, '127.0.0.1', $port_unreg == 65535 ? 1 :
 # a Unix-socket session cannot be registered
 $peer->register_session('J', $pid_unix, '127.0.0.1', 5432);
 $node->wait_for_log(qr/DETAIL:  backend $pid_unix is not a TCP session/, $offset);
-ok( CmWatchdog::log_contains(
-		$node, $offset,
-		qr/DETAIL:  backend $pid_unreg is connected from port $port_unreg, not from port \d+/),
+ok( $node->log_contains(
+		qr/DETAIL:  backend $pid_unreg is connected from port $port_unreg, not from port \d+/, $offset),
 	'a registration with the wrong port is rejected');
 ok( $node->poll_query_until(
 		'postgres',
@@ -280,7 +278,7 @@ $node->wait_for_log(
 is(alive($pid_unreg), '1', 'an unregistered session survives its peer\'s loss');
 
 # the postmaster never restarted
-ok(!CmWatchdog::log_contains($node, 0, qr/terminating any other active server processes/),
+ok(!$node->log_contains(qr/terminating any other active server processes/, 0),
 	'no crash restart');
 
 $node->stop;

@@ -22,13 +22,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-use CmTest;
+use CmNode;
 use CmWatchdog;
 
 my ($interval, $timeout) = (200, 600);
 
-my ($node, $wdport) = CmWatchdog::new_node('loss',
+my $node = CmNode->create('loss',
 	conf => "watchdog.max_heartbeat_connections = 4\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -68,7 +69,7 @@ sub wait_for_terminator
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	while (time() < $deadline)
 	{
-		my $pid = CmTest::worker_pid($node, 'watchdog terminator');
+		my $pid = $node->worker_pid('watchdog terminator');
 		return $pid if $pid && (!defined $old || $pid != $old);
 		usleep(50_000);
 	}
@@ -119,7 +120,7 @@ $peer->close;    # lost: closed without a goodbye
 $node->wait_for_log(
 	qr/conmgr "cutoff" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
 	$offset);
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'cutoff' AND state = 'lost'", 1),
+ok($node->wait_for_view_count("conmgr_name = 'cutoff' AND state = 'lost'", 1),
 	'the lost slot waits for the frozen terminator');
 
 # the same client address connects again after the loss
@@ -144,8 +145,7 @@ ok( $node->poll_query_until(
 	'the session opened before the loss is gone');
 is(alive($pid_after), '1', 'the session opened after the loss survives');
 is(eval { $s_after->query('SELECT 42') }, '42', 'and still answers');
-ok( CmWatchdog::wait_for_view_count(
-		$node,
+ok( $node->wait_for_view_count(
 		"conmgr_name = 'cutoff' AND state = 'terminated' AND sessions_terminated = 1",
 		1),
 	'the view counts one terminated session');
@@ -177,24 +177,24 @@ ok( $node->poll_query_until(
 
 $offset = -s $node->logfile;
 $peer->close;
-ok( CmWatchdog::wait_for_view_count(
-		$node, "conmgr_name = 'restarted' AND state = 'terminating'", 1),
+ok( $node->wait_for_view_count(
+		"conmgr_name = 'restarted' AND state = 'terminating'", 1),
 	'the terminator took the lost slot and waits (watchdog.terminator_delay)');
 is(view('sessions_registered', 'restarted'),
 	'1', 'the registration is kept while the slot is being terminated');
 
 # stop the terminator there: the postmaster starts another one
-$term_pid = CmTest::worker_pid($node, 'watchdog terminator');
+$term_pid = $node->worker_pid('watchdog terminator');
 ok(kill('TERM', $term_pid), 'terminator stopped in the middle');
 my $new_pid = wait_for_terminator($term_pid);
 ok($new_pid, 'the postmaster started another terminator');
 $node->wait_for_log(
 	qr/background worker "watchdog terminator" \(PID $term_pid\) exited with exit code 1/,
 	$offset);
-ok(!CmWatchdog::log_contains($node, $offset, qr/conmgr "restarted" was lost \(/),
+ok(!$node->log_contains(qr/conmgr "restarted" was lost \(/, $offset),
 	'nothing was terminated or logged as done before the restart');
-ok( CmWatchdog::wait_for_view_count(
-		$node, "conmgr_name = 'restarted' AND state = 'terminating'", 1),
+ok( $node->wait_for_view_count(
+		"conmgr_name = 'restarted' AND state = 'terminating'", 1),
 	'the new terminator took the slot again');
 is(view('sessions_registered', 'restarted'),
 	'1', 'and found the registration');
@@ -210,8 +210,7 @@ ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid_reg"),
 	'the registered session is gone');
 is(alive($pid_unreg), '1', 'the unregistered session survives');
-ok( CmWatchdog::wait_for_view_count(
-		$node,
+ok( $node->wait_for_view_count(
 		"conmgr_name = 'restarted' AND state = 'terminated' AND sessions_terminated = 1 AND sessions_registered = 0",
 		1),
 	'terminated once, its registration dropped with it');
@@ -275,7 +274,7 @@ is( $node->safe_psql(
 	'with no free slot the oldest terminated row went, once: the slot freed by the goodbye was reused after');
 $_->goodbye for @held;
 
-ok(!CmWatchdog::log_contains($node, 0, qr/terminating any other active server processes/),
+ok(!$node->log_contains(qr/terminating any other active server processes/, 0),
 	'no crash restart');
 
 $node->stop;

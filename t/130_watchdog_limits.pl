@@ -13,10 +13,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
-my ($node, $wdport) = CmWatchdog::new_node('limits',
+my $node = CmNode->create('limits',
 	conf => "watchdog.max_heartbeat_connections = 2\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -37,7 +40,7 @@ for my $i (3 .. 5)
 	my $p = CmWatchdog::Peer->connect($wdport);
 	my $m = $p->hello(%hb, name => "extra$i");
 	ok($m && $m->{type} eq 'X', "peer $i refused");
-	is($m->{reason}, CmWatchdog::REASON_TOO_MANY, "peer $i: reason too many");
+	is($m->{reason}, CmWire::REASON_TOO_MANY, "peer $i: reason too many");
 	like($m->{message}, qr/watchdog\.max_heartbeat_connections \(2\) reached/,
 		"peer $i: the refusal names the limit");
 	ok($p->wait_closed, "peer $i: connection closed after the refusal");
@@ -54,7 +57,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pgx_stat_watchdog'),
 # a slot frees up: the next peer is welcomed and the refusals are summed up
 $p1->goodbye;
 ok($p1->wait_closed, 'first peer left');
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'one'", 0),
+ok($node->wait_for_view_count("conmgr_name = 'one'", 0),
 	'its slot is free');
 my $p3 = CmWatchdog::Peer->connect($wdport);
 is($p3->hello(%hb, name => 'three')->{type}, 'W', 'a new peer is welcomed');
@@ -67,7 +70,7 @@ ok( $node->wait_for_log(
 my $pv = CmWatchdog::Peer->connect($wdport);
 my $m = $pv->hello(%hb, min_version => 0x0200, max_version => 0x0300);
 ok($m && $m->{type} eq 'X', 'a 2.0..3.0 peer is refused');
-is($m->{reason}, CmWatchdog::REASON_VERSION, 'reason: version');
+is($m->{reason}, CmWire::REASON_VERSION, 'reason: version');
 like($m->{message}, qr/conmgr speaks 2\.0 to 3\.0, the watchdog 1\.0 to 1\.2/,
 	'the refusal says which versions');
 ok($pv->wait_closed, 'and the connection is closed');
@@ -76,36 +79,36 @@ ok($pv->wait_closed, 'and the connection is closed');
 $pv = CmWatchdog::Peer->connect($wdport);
 $p2->goodbye;
 $p2->wait_closed;
-CmWatchdog::wait_for_view_count($node, "conmgr_name = 'two'", 0);
+$node->wait_for_view_count("conmgr_name = 'two'", 0);
 $m = $pv->hello(%hb, min_version => 0x0100, max_version => 0x0305, name => 'newer');
 ok($m && $m->{type} eq 'W', 'a 1.0..3.5 peer is welcomed');
 is($m->{version}, 0x0102, 'and speaks 1.2, the highest version both speak');
 $pv->goodbye;
 $pv->wait_closed;
-CmWatchdog::wait_for_view_count($node, "conmgr_name = 'newer'", 0);
+$node->wait_for_view_count("conmgr_name = 'newer'", 0);
 
 # --- a lost peer's row is kept for the view but its slot is reusable ---
 my $pg = CmWatchdog::Peer->connect($wdport);
 is($pg->hello(%hb, name => 'gone')->{type}, 'W', 'a peer takes the last slot');
 ok($pg->heartbeat(1), 'it is in use');
 $pg->close;
-ok( CmWatchdog::wait_for_view_count(
-		$node, "conmgr_name = 'gone' AND state = 'terminated'", 1),
+ok( $node->wait_for_view_count(
+		"conmgr_name = 'gone' AND state = 'terminated'", 1),
 	'the dropped peer is shown as terminated');
 my $pn = CmWatchdog::Peer->connect($wdport);
 is($pn->hello(%hb, name => 'reuser')->{type}, 'W',
 	'with every slot taken, a terminated row gives its slot to a new peer');
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'gone'", 0),
+ok($node->wait_for_view_count("conmgr_name = 'gone'", 0),
 	'the terminated row made room');
 $pn->goodbye;
 $pn->wait_closed;
-CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reuser'", 0);
+$node->wait_for_view_count("conmgr_name = 'reuser'", 0);
 
 # --- a server without watchdog.secret_file cannot authenticate ---
 my $pa = CmWatchdog::Peer->connect($wdport);
-$m = $pa->hello(%hb, auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => "x" x 32);
+$m = $pa->hello(%hb, auth => CmWire::AUTH_HMAC_SHA256, nonce => "x" x 32);
 ok($m && $m->{type} eq 'X', 'a peer asking for HMAC authentication is refused');
-is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
+is($m->{reason}, CmWire::REASON_AUTH, 'reason: authentication');
 like($m->{message}, qr/asks for authentication method 2, but this server has no watchdog\.secret_file/,
 	'the refusal names the method and the missing setting');
 
@@ -113,7 +116,7 @@ like($m->{message}, qr/asks for authentication method 2, but this server has no 
 my $pl = CmWatchdog::Peer->connect($wdport);
 $m = $pl->hello(interval => 1000, timeout => 300_001, name => 'lease-hog');
 ok($m && $m->{type} eq 'X', 'a peer announcing a longer heartbeat timeout is refused');
-is($m->{reason}, CmWatchdog::REASON_PROTOCOL, 'reason: protocol violation');
+is($m->{reason}, CmWire::REASON_PROTOCOL, 'reason: protocol violation');
 like($m->{message},
 	qr/heartbeat timeout 300001 ms is longer than watchdog\.max_heartbeat_timeout \(300000 ms\)/,
 	'the refusal names the setting and both values');
@@ -141,7 +144,7 @@ while (time < $deadline)
 	last if $welcome->{check_attr_interval} == 250;
 	$pr->goodbye;
 	$pr->wait_closed;
-	CmWatchdog::wait_for_view_count($node, "conmgr_name = 'reload'", 0);
+	$node->wait_for_view_count("conmgr_name = 'reload'", 0);
 }
 is($welcome->{check_attr_interval}, 250, 'new check_attr_interval announced');
 is($welcome->{server_timeout}, 100 + 400 + 2000, 'new timeout margin applied');
@@ -153,13 +156,13 @@ for my $p ([ $p3, 'three' ], [ $pr, 'reload' ])
 {
 	my $msg = $p->[0]->read_msg;
 	ok($msg && $msg->{type} eq 'S', "peer $p->[1] receives the shutdown notice");
-	is($msg->{reason}, CmWatchdog::REASON_SHUTDOWN, "peer $p->[1]: reason shutdown");
+	is($msg->{reason}, CmWire::REASON_SHUTDOWN, "peer $p->[1]: reason shutdown");
 	ok($p->[0]->wait_closed, "peer $p->[1]: then the connection closes");
 }
-ok( CmWatchdog::log_contains(
-		$node, $offset, qr/watchdog shutting down: sent a shutdown notice to 2 conmgr peers/),
+ok( $node->log_contains(
+		qr/watchdog shutting down: sent a shutdown notice to 2 conmgr peers/, $offset),
 	'the shutdown is logged');
-ok(!CmWatchdog::log_contains($node, $offset, qr/terminated \d+ session/),
+ok(!$node->log_contains(qr/terminated \d+ session/, $offset),
 	'no session is terminated at shutdown');
 
 done_testing();

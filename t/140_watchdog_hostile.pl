@@ -14,16 +14,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
 my $hello_timeout = 1000;    # ms
 my $margin = 3.0;            # s
 
-my ($node, $wdport) = CmWatchdog::new_node('hostile',
+my $node = CmNode->create('hostile',
 	conf => "watchdog.hello_timeout = $hello_timeout\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 # The legitimate peer: it must be answered at every step.  Its server
 # timeout is 200 + 600 + 1000 ms; every step below beats at least that often.
@@ -55,12 +58,12 @@ sub attack
 	return ($first, $closed);
 }
 
-my $hello = CmWatchdog::Peer::hello_frame(name => 'x');
+my $hello = CmWire::hello_frame(name => 'x');
 
 # HTTP request
 my ($m, $closed) = attack("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
 ok($closed, 'HTTP request: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'HTTP request: refused as a protocol violation');
 
 # random garbage
@@ -72,7 +75,7 @@ ok($closed, 'random garbage: connection closed');
 # oversized frame: length far above the maximum
 ($m, $closed) = attack(pack('A1 N', 'H', 0x7fffffff) . ('x' x 100));
 ok($closed, 'oversized frame: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'oversized frame: refused as a protocol violation');
 
 # oversized by one byte
@@ -88,31 +91,31 @@ ok($closed, 'length below 4: connection closed');
 ok($closed, 'a welcome sent to the watchdog: connection closed');
 ($m, $closed) = attack(pack('A1 N N Q>', 'B', 16, 1, 1));
 ok($closed, 'heartbeat before hello: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'heartbeat before hello: refused as a protocol violation');
 
 # malformed hellos
-($m, $closed) = attack(CmWatchdog::Peer::hello_frame(magic => 0x12345678));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+($m, $closed) = attack(CmWire::hello_frame(magic => 0x12345678));
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'wrong magic: refused');
 my $nul = $hello;
 $nul =~ s/x$/\0/;
 ($m, $closed) = attack($nul);
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'NUL byte in the name: refused');
 ($m, $closed) = attack($hello . 'trailing');
 ok($closed, 'bytes after the hello that form no frame: connection closed');
 ($m, $closed) = attack(
-	CmWatchdog::Peer::hello_frame(interval => 3000, timeout => 1000));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+	CmWire::hello_frame(interval => 3000, timeout => 1000));
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'timeout below interval: refused');
 ($m, $closed) = attack(
-	CmWatchdog::Peer::hello_frame(min_version => 0x0900, max_version => 0x0900));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_VERSION,
+	CmWire::hello_frame(min_version => 0x0900, max_version => 0x0900));
+ok($closed && $m && $m->{reason} == CmWire::REASON_VERSION,
 	'wrong protocol version: refused with reason version');
-($m, $closed) = attack(CmWatchdog::Peer::hello_frame(
+($m, $closed) = attack(CmWire::hello_frame(
 	min_version => 0x0100, max_version => 0x0000));
-ok($closed && $m && $m->{reason} == CmWatchdog::REASON_PROTOCOL,
+ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 	'inverted version range: refused');
 
 # truncated hello, then the peer leaves
@@ -183,7 +186,7 @@ $offset = -s $node->logfile;
 	my $fsock = $flood->sock;
 	$fsock->blocking(0);
 	my $chunk = join '',
-	  map { CmWatchdog::Peer::frame('B', pack('N Q>', $_, $_)) } 1 .. 1000;
+	  map { CmWire::heartbeat_frame($_, $_) } 1 .. 1000;
 	my $sent = 0;
 	my $pending = '';
 	my $fdeadline = time() + $PostgreSQL::Test::Utils::timeout_default;
@@ -201,8 +204,7 @@ $offset = -s $node->logfile;
 		last unless $!{EAGAIN} || $!{EWOULDBLOCK};
 		beat();
 		IO::Select->new($fsock)->can_write(0.05);
-		last if CmWatchdog::log_contains($node, $offset,
-			qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/);
+		last if $node->log_contains(qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/, $offset);
 	}
 }
 # whichever comes first: heartbeats above the announced rate, or the
@@ -266,7 +268,7 @@ ok( $node->poll_query_until(
 beat();
 is($missed, 0, "every one of $seq heartbeats of the legitimate peer was answered");
 
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminating any other active server processes/,

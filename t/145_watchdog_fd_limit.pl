@@ -14,17 +14,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-use CmTest;
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
 plan skip_all => 'prlimit (util-linux) is not installed'
   unless grep { -x "$_/prlimit" } split /:/, $ENV{PATH};
 
-my ($node, $wdport) = CmWatchdog::new_node('fdlimit',
+my $node = CmNode->create('fdlimit',
 	conf => "watchdog.hello_timeout = 60000\nwatchdog.max_heartbeat_connections = 100\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 my $legit = CmWatchdog::Peer->connect($wdport);
 is($legit->hello(interval => 200, timeout => 600, name => 'legit')->{type},
@@ -39,7 +41,7 @@ sub beat
 	$missed++ unless $r && $r->{type} eq 'b' && $r->{seq} == $seq;
 }
 
-my $wpid = CmTest::worker_pid($node, 'watchdog');
+my $wpid = $node->worker_pid('watchdog');
 ok($wpid, 'found the watchdog worker');
 
 # count the worker's descriptors, then leave room for 10 more
@@ -94,7 +96,7 @@ my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 while (time() < $deadline)
 {
 	my $p = CmWatchdog::Peer->connect($wdport);
-	$p->send_raw(CmWatchdog::Peer::hello_frame(
+	$p->send_raw(CmWire::hello_frame(
 		interval => 10000, timeout => 30000, name => 'after'));
 	my $w;
 	for (1 .. 10)
@@ -113,7 +115,7 @@ while (time() < $deadline)
 ok($ok, 'new peers are accepted once descriptors are free');
 beat();
 is($missed, 0, "all $seq heartbeats of the connected peer were answered");
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 
 $legit->close;

@@ -21,6 +21,7 @@ use IPC::Run;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time usleep);
 
+use CmNode;
 use CmWatchdog;
 
 my $npeers = 16;          # heartbeat peers in the view
@@ -29,8 +30,7 @@ my $readers = 8;          # concurrent sessions reading the view
 my $load_seconds = 10;
 my $bound_ms = 50;        # p99 of the heartbeat round trip under load
 
-my ($node, $wdport) = CmWatchdog::new_node(
-	'viewload',
+my $node = CmNode->create('viewload',
 	conf => qq{
 max_connections = @{[ $nsessions + 100 ]}
 watchdog.termination_mode = precise
@@ -38,6 +38,7 @@ watchdog.max_heartbeat_connections_per_address = $npeers
 log_statement = none
 log_min_messages = info
 });
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres',
 	'CREATE EXTENSION watchdog; '

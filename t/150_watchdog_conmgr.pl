@@ -15,21 +15,27 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-use CmTest;
+use CmConmgr;
+use CmNode;
 use CmWatchdog;
 
 my ($interval, $timeout) = (200, 1000);
 my $margin = 1000;    # watchdog.timeout_margin default
 my $slack = 3.0;      # s
 
-my $node = CmTest::watchdog_node('cmwd', allows_streaming => 0);
+my $node = CmNode->create('cmwd',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 $node->start;
 $node->safe_psql('postgres',
 	'CREATE EXTENSION watchdog; CREATE TABLE t (i int)');
 
-my $cm = CmTest::start_conmgr('cmwd', [$node],
+my $cm = CmConmgr->new(
+	name => 'cmwd',
+	nodes => [$node],
 	heartbeat_interval => $interval,
-	heartbeat_timeout => $timeout);
+	heartbeat_timeout => $timeout)->start;
+$cm->accepting_ok;
 my $cmpid = $cm->{handle}{KIDS}[0]{PID};
 ok($cmpid, 'conmgr is running');
 
@@ -91,10 +97,10 @@ kill 'TERM', $cmpid;
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM pgx_stat_watchdog WHERE state <> 'terminated'"),
 	'conmgr left the view after its stop');
-ok( CmWatchdog::log_contains(
-		$node, $offset, qr/conmgr "[^"]*" at 127\.0\.0\.1:\d+ disconnected \(goodbye/),
+ok( $node->log_contains(
+		qr/conmgr "[^"]*" at 127\.0\.0\.1:\d+ disconnected \(goodbye/, $offset),
 	'a stopping conmgr says goodbye');
-ok(!CmWatchdog::log_contains($node, $offset, qr/terminated \d+ session/),
+ok(!$node->log_contains(qr/terminated \d+ session/, $offset),
 	'nothing is terminated after a goodbye');
 is($s2->query('SELECT 1'), '1', 'the session survives a clean conmgr stop');
 

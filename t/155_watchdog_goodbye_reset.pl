@@ -18,10 +18,13 @@ use Socket qw(SOL_SOCKET SO_LINGER);
 use Test::More;
 use Time::HiRes qw(usleep);
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
-my ($node, $wdport) = CmWatchdog::new_node('goodbye_reset',
+my $node = CmNode->create('goodbye_reset',
 	conf => "watchdog.timeout_margin = 500\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -68,12 +71,12 @@ for my $round (1 .. 5)
 		'W', "round $round: welcomed");
 	ok($peer->heartbeat(1), "round $round: a heartbeat answered");
 	frames_then_reset($peer,
-		CmWatchdog::Peer::frame('B', pack('N Q>', 2, 0)),
-		CmWatchdog::Peer::frame('G', pack('n n', 5, 3) . 'bye'));
+		CmWire::heartbeat_frame(2, 0),
+		CmWire::goodbye_frame('bye'));
 	ok(log_matches(qr/conmgr "leaver$round" at \S+ disconnected \(goodbye, shutdown\)/,
 			$offset),
 		"round $round: the goodbye counts although the connection was reset");
-	ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'leaver$round' AND state = 'active'", 0),
+	ok($node->wait_for_view_count("conmgr_name = 'leaver$round' AND state = 'active'", 0),
 		"round $round: its slot is not active any more");
 	unlike(slurp_file($node->logfile, $offset), qr/"leaver$round" at \S+ lost/,
 		"round $round: not declared lost");
@@ -87,7 +90,7 @@ is(alive(), '1', 'the sessions of that host were not ended');
 	is($peer->hello(interval => 200, timeout => 1000, name => 'vanished')->{type},
 		'W', 'no goodbye: welcomed');
 	ok($peer->heartbeat(1), 'no goodbye: a heartbeat answered');
-	frames_then_reset($peer, CmWatchdog::Peer::frame('B', pack('N Q>', 2, 0)));
+	frames_then_reset($peer, CmWire::heartbeat_frame(2, 0));
 	ok(log_matches(qr/conmgr "vanished" at \S+ lost/, $offset),
 		'a reset without a goodbye: the conmgr is lost');
 	ok($node->poll_query_until('postgres',

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CmNode;
 use CmWatchdog;
 
 my $have_ipv6 = IO::Socket::IP->new(
@@ -23,17 +24,12 @@ my $have_ipv6 = IO::Socket::IP->new(
 	Proto => 'tcp') ? 1 : 0;
 
 # --- default: follow listen_addresses ---
-my $node = PostgreSQL::Test::Cluster->new('listen_default');
-$node->init;
-my $wdport = PostgreSQL::Test::Cluster::get_free_port();
 my $listen = $have_ipv6 ? '127.0.0.1,::1' : '127.0.0.1';
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-listen_addresses = '$listen'
-watchdog.port = $wdport
-});
+my $node = CmNode->create('listen_default',
+	watchdog_listen => undef,
+	log_min_messages => undef,
+	conf => "listen_addresses = '$listen'\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 ok( $node->wait_for_log(
@@ -88,17 +84,11 @@ SKIP:
 }
 
 # --- watchdog.listen_addresses restricts ---
-my $node2 = PostgreSQL::Test::Cluster->new('listen_restricted');
-$node2->init;
-my $wdport2 = PostgreSQL::Test::Cluster::get_free_port();
-$node2->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-listen_addresses = ''
-watchdog.port = $wdport2
-watchdog.listen_addresses = 'localhost, 127.0.0.1'
-});
+my $node2 = CmNode->create('listen_restricted',
+	watchdog_listen => 'localhost, 127.0.0.1',
+	log_min_messages => undef,
+	conf => "listen_addresses = ''\n");
+my $wdport2 = $node2->watchdog_port;
 $node2->start;
 ok( $node2->wait_for_log(
 		qr/watchdog listening on IPv4 address "127\.0\.0\.1", port $wdport2/),
@@ -107,19 +97,14 @@ my $p2 = CmWatchdog::Peer->connect($wdport2);
 is($p2->hello(interval => 10000, timeout => 30000)->{type}, 'W',
 	'and serves peers');
 $p2->close;
-ok(!CmWatchdog::log_contains($node2, 0, qr/could not bind IPv4 address "127\.0\.0\.1"/),
+ok(!$node2->log_contains(qr/could not bind IPv4 address "127\.0\.0\.1"/, 0),
 	'an address listed twice is bound once');
 
 # --- the port is in use: retried until free, the server unharmed ---
-my $node3 = PostgreSQL::Test::Cluster->new('listen_busy');
-$node3->init;
-$node3->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-listen_addresses = '127.0.0.1'
-watchdog.port = $wdport2
-});
+my $node3 = CmNode->create('listen_busy',
+	watchdog_port => $wdport2,
+	watchdog_listen => undef,
+	log_min_messages => undef);
 $node3->start;
 ok( $node3->wait_for_log(
 		qr/watchdog could not bind IPv4 address "127\.0\.0\.1", port $wdport2: Address already in use/),

@@ -13,6 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CmNode;
 use CmWatchdog;
 
 # --- not preloaded ---
@@ -27,13 +28,14 @@ like(
 	$stderr,
 	qr/ERROR:  watchdog must be loaded via shared_preload_libraries/,
 	'and says what is missing');
-ok(!CmWatchdog::log_contains($plain, 0, qr/watchdog started/),
+ok(!$plain->log_contains(qr/watchdog started/, 0),
 	'no watchdog worker runs');
 $plain->safe_psql('postgres', 'DROP EXTENSION watchdog');
 $plain->stop;
 
 # --- uninstall ---
-my ($node, $wdport) = CmWatchdog::new_node('uninstall');
+my $node = CmNode->create('uninstall');
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $peer = CmWatchdog::Peer->connect($wdport);
@@ -58,7 +60,7 @@ $node->restart;
 my $msg = $peer->read_msg;
 ok($msg && $msg->{type} eq 'S', 'the restart sends the shutdown notice');
 ok($peer->wait_closed, 'and closes the connection');
-ok(!CmWatchdog::log_contains($node, $offset, qr/watchdog started/),
+ok(!$node->log_contains(qr/watchdog started/, $offset),
 	'after the restart no watchdog runs');
 my $sock = IO::Socket::INET->new(
 	PeerAddr => '127.0.0.1',

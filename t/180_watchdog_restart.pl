@@ -17,16 +17,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-use CmTest;
+use CmNode;
 use CmWatchdog;
 
 # two slots: the peers that come back must find one while every slot is
 # still held for them
-my ($node, $wdport) = CmWatchdog::new_node('restart',
+my $node = CmNode->create('restart',
 	conf => "watchdog.max_heartbeat_connections = 2\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 # wait until a worker runs with a PID other than $old
 sub wait_new_pid
@@ -35,7 +36,7 @@ sub wait_new_pid
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 	while (time < $deadline)
 	{
-		my $pid = CmTest::worker_pid($node, $type);
+		my $pid = $node->worker_pid($type);
 		return $pid if $pid && (!$old || $pid != $old);
 		usleep(100_000);
 	}
@@ -93,7 +94,7 @@ ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "gone" was lost/,
 		$offset),
 	'and the terminator handles it');
-ok(!CmWatchdog::log_contains($node, $offset, qr/conmgr "before" [^\n]*lost/),
+ok(!$node->log_contains(qr/conmgr "before" [^\n]*lost/, $offset),
 	'the peer that came back is not lost');
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
@@ -114,9 +115,9 @@ ok( $node->wait_for_log(
 		$offset),
 	'the restarted terminator handles a lost peer');
 
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster did not restart the instance');
-ok(!CmWatchdog::log_contains($node, 0, qr/terminating any other active server processes/),
+ok(!$node->log_contains(qr/terminating any other active server processes/, 0),
 	'no crash recovery');
 
 $node->stop;

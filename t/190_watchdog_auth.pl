@@ -18,7 +18,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
 my $hello_timeout = 500;    # ms
 my $margin = 3.0;           # s, for the closing of an unanswered challenge
@@ -31,14 +33,15 @@ my $secret4 = 'fourth secret, relative to the data directory';
 my $secret5 = 'fifth secret, for a server that starts without one';
 
 # trailing newlines are not part of the secret
-my $file1 = CmWatchdog::write_secret_file("$dir/secret1", "$secret1\n");
+my $file1 = CmNode::write_secret_file("$dir/secret1", "$secret1\n");
 
-my ($node, $wdport) = CmWatchdog::new_node('auth',
+my $node = CmNode->create('auth',
 	conf => "watchdog.secret_file = '$file1'\n"
 	  . "watchdog.hello_timeout = $hello_timeout\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $start_time = CmWatchdog::postmaster_start_time($node);
+my $start_time = $node->postmaster_start_time();
 
 ok( $node->wait_for_log(
 		qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "\Q$file1\E"/),
@@ -156,7 +159,7 @@ my $wrong_port = $p->local_port;
 my ($m) = $p->authenticate(
 	secret => 'not the secret at all, 0123456789',
 	%hb, name => 'wrong');
-refused_ok($p, $m, CmWatchdog::REASON_AUTH,
+refused_ok($p, $m, CmWire::REASON_AUTH,
 	qr/^authentication failed: conmgr's proof does not match/,
 	'wrong secret');
 ok( $node->wait_for_log(
@@ -172,10 +175,10 @@ $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'retimed');
 $p->send_proof(
 	$p->conmgr_proof($secret1,
-		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'retimed',
-			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $nc,
+		hello => CmWire::hello_frame(%hb, name => 'retimed',
+			auth => CmWire::AUTH_HMAC_SHA256, nonce => $nc,
 			timeout => $hb{timeout} + 1)));
-refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
+refused_ok($p, $p->read_msg, CmWire::REASON_AUTH,
 	qr/^authentication failed/,
 	'right secret, proof over other timing values');
 
@@ -184,18 +187,18 @@ $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'renamed');
 $p->send_proof(
 	$p->conmgr_proof($secret1,
-		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'other',
-			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $nc)));
-refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
+		hello => CmWire::hello_frame(%hb, name => 'other',
+			auth => CmWire::AUTH_HMAC_SHA256, nonce => $nc)));
+refused_ok($p, $p->read_msg, CmWire::REASON_AUTH,
 	qr/^authentication failed/,
 	'right secret, proof over another name');
 $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'swapped');
 $p->send_proof(
 	$p->conmgr_proof($secret1,
-		hello => CmWatchdog::Peer::hello_frame(%hb, name => 'swapped',
-			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => $c->{nonce})));
-refused_ok($p, $p->read_msg, CmWatchdog::REASON_AUTH,
+		hello => CmWire::hello_frame(%hb, name => 'swapped',
+			auth => CmWire::AUTH_HMAC_SHA256, nonce => $c->{nonce})));
+refused_ok($p, $p->read_msg, CmWire::REASON_AUTH,
 	qr/^authentication failed/,
 	'right secret, nonces swapped');
 ok(beat(), 'the authenticated peer is still answered');
@@ -203,7 +206,7 @@ ok(beat(), 'the authenticated peer is still answered');
 # --- no authentication, or an unknown method ---
 $offset = -s $node->logfile;
 $p = CmWatchdog::Peer->connect($wdport);
-refused_ok($p, $p->hello(%hb, name => 'plain'), CmWatchdog::REASON_AUTH,
+refused_ok($p, $p->hello(%hb, name => 'plain'), CmWire::REASON_AUTH,
 	qr/^this server requires authentication \(watchdog\.secret_file is set\)/,
 	'method 0');
 ok( $node->wait_for_log(
@@ -218,7 +221,7 @@ refused_ok(
 		name => 'method3',
 		auth => 3,
 		nonce => CmWatchdog::random_nonce()),
-	CmWatchdog::REASON_AUTH,
+	CmWire::REASON_AUTH,
 	qr/^authentication method 3 is not supported/,
 	'method 3');
 # method 1 authenticated the handshake only: refused, naming method 2
@@ -228,9 +231,9 @@ refused_ok(
 	$p->hello(
 		%hb,
 		name => 'method1',
-		auth => CmWatchdog::AUTH_HANDSHAKE_ONLY,
+		auth => CmWire::AUTH_HANDSHAKE_ONLY,
 		nonce => CmWatchdog::random_nonce()),
-	CmWatchdog::REASON_AUTH,
+	CmWire::REASON_AUTH,
 	qr/^authentication method 1 \(the handshake only\) is no longer accepted: this watchdog requires method 2/,
 	'method 1');
 
@@ -242,7 +245,7 @@ for my $len (16, 0)
 	my $port = $p->local_port;
 	($m) = $p->challenge(%hb, name => "nonce$len",
 		nonce => CmWatchdog::random_nonce($len));
-	refused_ok($p, $m, CmWatchdog::REASON_PROTOCOL,
+	refused_ok($p, $m, CmWire::REASON_PROTOCOL,
 		qr/nonce is not 32 bytes long/, "a $len-byte nonce with method 2");
 	ok( $node->wait_for_log(
 			qr/LOG:  invalid heartbeat message from 127\.0\.0\.1:$port\n[^\n]*DETAIL:  the hello's nonce is not 32 bytes long\./,
@@ -252,19 +255,19 @@ for my $len (16, 0)
 
 $p = CmWatchdog::Peer->connect($wdport);
 $p->send_proof('x' x 32);
-refused_ok($p, $p->read_msg, CmWatchdog::REASON_PROTOCOL,
+refused_ok($p, $p->read_msg, CmWire::REASON_PROTOCOL,
 	qr/proof without a challenge/, 'a proof before any hello');
 
 $p = CmWatchdog::Peer->connect($wdport);
 ($c, $nc) = $p->challenge(%hb, name => 'twice');
 ok($c && $c->{type} eq 'C', 'second-hello peer challenged');
 $p->send_raw(
-	CmWatchdog::Peer::hello_frame(
+	CmWire::hello_frame(
 		%hb,
 		name => 'twice',
-		auth => CmWatchdog::AUTH_HMAC_SHA256,
+		auth => CmWire::AUTH_HMAC_SHA256,
 		nonce => CmWatchdog::random_nonce()));
-refused_ok($p, $p->read_msg, CmWatchdog::REASON_PROTOCOL,
+refused_ok($p, $p->read_msg, CmWire::REASON_PROTOCOL,
 	qr/second hello/, 'a second hello after the challenge');
 
 # proofs that are not 32 bytes: empty, longer than the protocol allows,
@@ -275,7 +278,7 @@ for my $case ([ 0, qr/empty/ ], [ 33, qr/longer than the protocol allows/ ])
 	$p = CmWatchdog::Peer->connect($wdport);
 	($c) = $p->challenge(%hb, name => "proof$len");
 	$p->send_proof('p' x $len);
-	refused_ok($p, $p->read_msg, CmWatchdog::REASON_PROTOCOL, $re,
+	refused_ok($p, $p->read_msg, CmWire::REASON_PROTOCOL, $re,
 		"a $len-byte proof");
 }
 $p = CmWatchdog::Peer->connect($wdport);
@@ -285,7 +288,7 @@ $p->send_proof(substr($p->conmgr_proof($secret1), 0, 16));
 $m = $p->read_msg;
 ok($m && $m->{type} eq 'X', 'a 16-byte proof: refused');
 ok($p->wait_closed, 'a 16-byte proof: connection closed');
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'a 16-byte proof: refused as a protocol violation');
 $p->close;
 
@@ -295,9 +298,9 @@ my $late = CmWatchdog::Peer->connect($wdport);
 my ($lw, $lnc, $lns) =
   $late->authenticate(secret => $secret1, %hb, name => 'late-proof');
 welcomed_ok($lw, $secret1, $lnc, $lns, 'late-proof peer');
-$late->send_frame(CmWatchdog::Peer::proof_frame('x' x 32));
+$late->send_frame(CmWire::proof_frame('x' x 32));
 $m = $late->read_msg;
-is($m && $m->{reason}, CmWatchdog::REASON_PROTOCOL,
+is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'a proof after the welcome: refused as a protocol violation');
 ok($late->wait_closed, 'a proof after the welcome: connection closed');
 ok( $node->wait_for_log(
@@ -333,8 +336,7 @@ ok( $node->wait_for_log(
 		qr/conmgr "dropper" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
 		$offset),
 	'an authenticated peer that closes without goodbye is lost');
-ok( CmWatchdog::wait_for_view_count(
-		$node,
+ok( $node->wait_for_view_count(
 		"conmgr_name = 'dropper' AND state = 'terminated' AND authenticated",
 		1),
 	'its row stays as terminated and authenticated');
@@ -346,9 +348,9 @@ $p = CmWatchdog::Peer->connect($wdport);
 my ($gw) = $p->authenticate(secret => $secret1, %hb, name => 'gave-up');
 ok($gw && $gw->{type} eq 'W', 'gave-up peer welcomed');
 $p->close;
-ok(CmWatchdog::wait_for_view_count($node, "conmgr_name = 'gave-up'", 0),
+ok($node->wait_for_view_count("conmgr_name = 'gave-up'", 0),
 	'a peer gone before its first frame leaves no row');
-ok(!CmWatchdog::log_contains($node, $offset, qr/"gave-up" at .* lost/),
+ok(!$node->log_contains(qr/"gave-up" at .* lost/, $offset),
 	'and is not declared lost');
 
 # --- a challenge never answered ---
@@ -362,7 +364,7 @@ my $closed = $silent->wait_closed;
 my $elapsed = time() - $t0;
 ok($closed, 'a peer that never answers the challenge is closed');
 is($silent->{last} && $silent->{last}{reason},
-	CmWatchdog::REASON_PROTOCOL, 'with a protocol refusal');
+	CmWire::REASON_PROTOCOL, 'with a protocol refusal');
 cmp_ok($elapsed, '>=', $hello_timeout / 1000 - 0.05,
 	'not before watchdog.hello_timeout');
 cmp_ok($elapsed, '<=', $hello_timeout / 1000 + $margin,
@@ -377,14 +379,14 @@ ok(beat(), 'the authenticated peer is still answered');
 # --- reloads ---
 # a new secret in the same file; hello_timeout is raised so that a reload
 # fits between a challenge and its proof (below)
-CmWatchdog::write_secret_file($file1, "$secret2\r\n");
+CmNode::write_secret_file($file1, "$secret2\r\n");
 reload_with(
 	["ALTER SYSTEM SET watchdog.hello_timeout = '30s'"],
 	qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "\Q$file1\E"/,
 	'a changed secret is logged at the reload');
 $p = CmWatchdog::Peer->connect($wdport);
 ($m) = $p->authenticate(secret => $secret1, %hb, name => 'old-secret');
-refused_ok($p, $m, CmWatchdog::REASON_AUTH, qr/^authentication failed/,
+refused_ok($p, $m, CmWire::REASON_AUTH, qr/^authentication failed/,
 	'the old secret after the change');
 $p = CmWatchdog::Peer->connect($wdport);
 my ($nw, $nnc, $nns) =
@@ -401,7 +403,7 @@ is( $node->safe_psql('postgres',
 
 # a world-readable file: refused, the previous secret stays
 my $world =
-  CmWatchdog::write_secret_file("$dir/world", "$secret3\n", 0644);
+  CmNode::write_secret_file("$dir/world", "$secret3\n", 0644);
 reload_with(
 	["ALTER SYSTEM SET watchdog.secret_file = '$world'"],
 	qr/WARNING:  watchdog: secret file "\Q$world\E" has group or world access \(mode 0644\)[^\n]*\n[^\n]*DETAIL:  The secret read from "\Q$file1\E" stays in force\./,
@@ -415,11 +417,11 @@ $p->wait_closed;
 $p->close;
 $p = CmWatchdog::Peer->connect($wdport);
 ($m) = $p->authenticate(secret => $secret3, %hb, name => 'world-secret');
-refused_ok($p, $m, CmWatchdog::REASON_AUTH, qr/^authentication failed/,
+refused_ok($p, $m, CmWire::REASON_AUTH, qr/^authentication failed/,
 	'the secret of the world-readable file');
 
 # a relative path is relative to the data directory
-CmWatchdog::write_secret_file($node->data_dir . '/wd_secret', $secret4);
+CmNode::write_secret_file($node->data_dir . '/wd_secret', $secret4);
 reload_with(
 	["ALTER SYSTEM SET watchdog.secret_file = 'wd_secret'"],
 	qr/LOG:  watchdog: heartbeat authentication is on, with the secret of "wd_secret"/,
@@ -441,7 +443,7 @@ reload_with(
 	qr/LOG:  watchdog: heartbeat authentication is off/,
 	'switching authentication off is logged');
 $mid->send_proof($mid->conmgr_proof($secret4));
-refused_ok($mid, $mid->read_msg, CmWatchdog::REASON_AUTH,
+refused_ok($mid, $mid->read_msg, CmWire::REASON_AUTH,
 	qr/authentication settings changed/,
 	'a proof that arrives after authentication was switched off');
 
@@ -464,7 +466,7 @@ $p->wait_closed;
 $p->close;
 $p = CmWatchdog::Peer->connect($wdport);
 ($m) = $p->authenticate(secret => $secret4, %hb, name => 'wants-auth');
-refused_ok($p, $m, CmWatchdog::REASON_AUTH,
+refused_ok($p, $m, CmWire::REASON_AUTH,
 	qr/^conmgr asks for authentication method 2, but this server has no watchdog\.secret_file/,
 	'without a secret, method 2');
 ok(beat(), 'the peer authenticated at the start is still answered');
@@ -473,7 +475,7 @@ is( $node->safe_psql('postgres',
 	't', 'and still shown as authenticated');
 
 is($missed, 0, "every one of $seq heartbeats of the first peer was answered");
-is(CmWatchdog::postmaster_start_time($node), $start_time,
+is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 my $log = slurp_file($node->logfile);
 my $starts = () = $log =~ /watchdog started:/g;
@@ -487,8 +489,9 @@ $node->stop;
 
 # --- a server that starts with an unusable secret file ---
 my $bad = "$dir/bad_secret";
-my ($node2, $wdport2) = CmWatchdog::new_node('authbad',
+my $node2 = CmNode->create('authbad',
 	conf => "watchdog.secret_file = '$bad'\n");
+my $wdport2 = $node2->watchdog_port;
 $node2->start;
 $node2->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 ok( $node2->wait_for_log(
@@ -503,11 +506,11 @@ sub everyone_refused
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $p0 = CmWatchdog::Peer->connect($wdport2);
 	refused_ok($p0, $p0->hello(%hb, name => 'plain'),
-		CmWatchdog::REASON_AUTH, qr/could not read its secret file/,
+		CmWire::REASON_AUTH, qr/could not read its secret file/,
 		"$what, method 0");
 	my $p1 = CmWatchdog::Peer->connect($wdport2);
 	my ($m1) = $p1->authenticate(secret => $secret, %hb, name => 'auth');
-	refused_ok($p1, $m1, CmWatchdog::REASON_AUTH,
+	refused_ok($p1, $m1, CmWire::REASON_AUTH,
 		qr/could not read its secret file/, "$what, method 2");
 }
 everyone_refused($secret5, 'missing secret file');
@@ -515,7 +518,7 @@ is($node2->safe_psql('postgres', 'SELECT count(*) FROM pgx_stat_watchdog'),
 	'0', 'nobody in the view');
 
 # the file appears but is world-readable: still no secret
-CmWatchdog::write_secret_file($bad, $secret5, 0644);
+CmNode::write_secret_file($bad, $secret5, 0644);
 $offset = -s $node2->logfile;
 $node2->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok( $node2->wait_for_log(
@@ -540,7 +543,7 @@ is( $node2->safe_psql('postgres',
 		"SELECT authenticated FROM pgx_stat_watchdog WHERE conmgr_name = 'fixed'"),
 	't', 'shown as authenticated');
 my $p0 = CmWatchdog::Peer->connect($wdport2);
-refused_ok($p0, $p0->hello(%hb, name => 'plain'), CmWatchdog::REASON_AUTH,
+refused_ok($p0, $p0->hello(%hb, name => 'plain'), CmWire::REASON_AUTH,
 	qr/^this server requires authentication/,
 	'after the fix, method 0');
 $p->goodbye;

@@ -24,13 +24,17 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
+use CmProg;
 use CmWatchdog;
+use CmWire;
 
-# CmWatchdog::new_node opts in to unauthenticated heartbeats for the tests
+# CmNode opts in to unauthenticated heartbeats for the tests
 # that need them; this node goes back to the default.
-my ($node, $wdport) = CmWatchdog::new_node('secure',
+my $node = CmNode->create('secure',
 	conf => "watchdog.insecure_no_authentication = off\n"
 	  . "log_min_messages = warning\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 like($node->safe_psql('postgres', 'SHOW watchdog.insecure_no_authentication'),
@@ -51,7 +55,7 @@ my $offset = -s $node->logfile;
 my $p = CmWatchdog::Peer->connect($wdport);
 my $m = $p->hello(%hb, name => 'mallory');
 ok($m && $m->{type} eq 'X', 'an unauthenticated hello is refused');
-is($m->{reason}, CmWatchdog::REASON_AUTH, 'reason: authentication');
+is($m->{reason}, CmWire::REASON_AUTH, 'reason: authentication');
 like($m->{message}, qr/this server requires authentication: set watchdog\.secret_file/,
 	'the refusal names the setting');
 ok($p->wait_closed, 'the watchdog closes the connection');
@@ -61,7 +65,7 @@ $p->close;
 for my $i (1 .. 5)
 {
 	my $q = CmWatchdog::Peer->connect($wdport);
-	$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, name => "mallory$i"));
+	$q->send_raw(CmWire::hello_frame(%hb, name => "mallory$i"));
 	$q->close;
 }
 
@@ -71,7 +75,7 @@ my $n = 0;
 while (time - $t0 < 3)
 {
 	my $q = CmWatchdog::Peer->connect($wdport);
-	$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, interval => 86_000_000,
+	$q->send_raw(CmWire::hello_frame(%hb, interval => 86_000_000,
 		timeout => 86_400_000, name => "squat$n"));
 	$q->close;
 	$n++;
@@ -123,8 +127,9 @@ $node->poll_query_until('postgres',
 	"SELECT current_setting('watchdog.insecure_no_authentication') = 'off'");
 
 # --- listening beyond loopback with the opt-in: a WARNING at start ---
-my ($wide, $wideport) = CmWatchdog::new_node('wide',
+my $wide = CmNode->create('wide',
 	conf => "watchdog.listen_addresses = '*'\n");
+my $wideport = $wide->watchdog_port;
 $wide->start;
 ok( $wide->wait_for_log(
 		qr/WARNING:  watchdog\.insecure_no_authentication is on: heartbeat connections are not authenticated\n.*DETAIL:  Any host that reaches watchdog\.port \(\d+\) on a non-loopback address/
@@ -138,7 +143,7 @@ CmConmgr::write_conf($dir,
 	"backend_host0 = 127.0.0.1\nbackend_port0 = 5432\nwatchdog_port0 = $wdport\n"
 	  . "insecure_no_authentication = off\n");
 my ($out, $err) = ('', '');
-IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $dir ],
+IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir ],
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 is($? >> 8, 1, 'conmgr refuses to start without secret_file');

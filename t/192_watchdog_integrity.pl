@@ -20,13 +20,16 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 use IO::Socket::INET;
 
 my $secret = 'the shared secret of the integrity test';
-my ($node, $wdport) = CmWatchdog::new_node('integrity',
+my $node = CmNode->create('integrity',
 	conf => "watchdog.secret_file = 'hb.secret'\nwatchdog.timeout_margin = 500\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
@@ -100,7 +103,7 @@ sub inject
 	$back->goodbye;
 	$back->wait_closed;
 	$back->close;
-	CmWatchdog::wait_for_view_count($node, "conmgr_name = '$name'", 0);
+	$node->wait_for_view_count("conmgr_name = '$name'", 0);
 	my $log = slurp_file($node->logfile, $offset);
 	unlike($log, qr/lost:|terminated \d+ session/, "$name: no loss, nothing terminated");
 	ok(victim_alive(), "$name: the session from the same address is alive");
@@ -110,7 +113,7 @@ sub inject
 # an injected goodbye: would otherwise free the slot, so that the host's
 # sessions are never ended when it really vanishes
 inject('inj-goodbye', 'an injected goodbye',
-	CmWatchdog::Peer::frame('G', pack('n n/a*', 5, 'bye')),
+	CmWire::goodbye_frame('bye'),
 	qr/a frame whose authentication tag is wrong/);
 
 # garbage: used to be a protocol violation, the peer lost, its host's
@@ -120,14 +123,14 @@ inject('inj-garbage', 'injected garbage', 'B' . pack('N', 60) . ('x' x 56),
 
 # a forged unregistration
 inject('inj-unregister', 'an injected unregistration',
-	CmWatchdog::Peer::frame('K', pack('N C C4 n', $victim_pid, 4, 127, 0, 0, 1, 5432)),
+	CmWire::register_frame('K', $victim_pid, '127.0.0.1', 5432),
 	qr/a frame whose authentication tag is wrong/);
 
 # a sealed heartbeat with one bit changed
 inject('altered', 'an altered frame',
 	sub {
 		my ($p) = @_;
-		my $f = $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 99, 0)));
+		my $f = $p->seal(CmWire::heartbeat_frame(99, 0));
 		substr($f, 8, 1) = chr(ord(substr($f, 8, 1)) ^ 1);
 		return $f;
 	},
@@ -137,8 +140,8 @@ inject('altered', 'an altered frame',
 inject('dropped', 'a dropped frame',
 	sub {
 		my ($p) = @_;
-		$p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 98, 0)));    # never sent
-		return $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 99, 0)));
+		$p->seal(CmWire::heartbeat_frame(98, 0));    # never sent
+		return $p->seal(CmWire::heartbeat_frame(99, 0));
 	},
 	qr/a frame with sequence number \d+ where \d+ was due/);
 
@@ -157,8 +160,8 @@ SKIP:
 		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $wdport,
 			LocalAddr => '127.0.0.2', Proto => 'tcp') or last;
 		my $q = bless { sock => $s, buf => '', port => $wdport }, 'CmWatchdog::Peer';
-		$q->send_raw(CmWatchdog::Peer::hello_frame(%hb, name => "squat$i",
-			auth => CmWatchdog::AUTH_HMAC_SHA256, nonce => CmWatchdog::random_nonce()));
+		$q->send_raw(CmWire::hello_frame(%hb, name => "squat$i",
+			auth => CmWire::AUTH_HMAC_SHA256, nonce => CmWatchdog::random_nonce()));
 		push @squat, $q;
 	}
 	ok( $node->wait_for_log(
@@ -178,7 +181,7 @@ SKIP:
 {
 	my $offset = -s $node->logfile;
 	my $fl = peer_up('flood');
-	$fl->send_frame(CmWatchdog::Peer::frame('B', pack('N Q>', 1000 + $_, 0))) for 1 .. 40;
+	$fl->send_frame(CmWire::heartbeat_frame(1000 + $_, 0)) for 1 .. 40;
 	ok( $node->wait_for_log(
 			qr/invalid heartbeat message from 127\.0\.0\.1:\d+\n[^\n]*DETAIL:  heartbeats faster than the announced interval of 200 ms allows/,
 			$offset),
@@ -227,7 +230,7 @@ $victim_pid = $victim->query('SELECT pg_backend_pid()');
 		'the refusal names the setting');
 	$held[0]->goodbye;
 	$held[0]->wait_closed;
-	CmWatchdog::wait_for_view_count($node, "conmgr_name = 'cap1'", 0);
+	$node->wait_for_view_count("conmgr_name = 'cap1'", 0);
 	my $fourth = peer_up('cap4');
 	$_->goodbye, $_->wait_closed foreach ($held[1], $fourth);
 	$node->safe_psql('postgres',
@@ -239,7 +242,7 @@ $victim_pid = $victim->query('SELECT pg_backend_pid()');
 # --- a replayed frame, and a conmgr that does not come back ---
 my $offset = -s $node->logfile;
 my $p = peer_up('replay');
-my $f = $p->seal(CmWatchdog::Peer::frame('B', pack('N Q>', 77, 0)));
+my $f = $p->seal(CmWire::heartbeat_frame(77, 0));
 $p->send_raw($f);
 my $r = $p->read_msg;
 ok($r && $r->{type} eq 'b' && $r->{seq} == 77, 'replay: the original frame is answered');

@@ -20,14 +20,17 @@ use IO::Select;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use POSIX ();
 
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
 my $secret = 'the shared secret of the flood test';
-my ($node, $wdport) = CmWatchdog::new_node('flood',
+my $node = CmNode->create('flood',
 	conf => "watchdog.secret_file = 'hb.secret'\n"
 	  . "watchdog.termination_mode = 'precise'\n"
 	  . "log_min_messages = warning\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 
 sub peer
@@ -84,8 +87,8 @@ if ($pid == 0)
 	{
 		# 100 registrations of backends that do not exist, sealed
 		my $batch = join '',
-		  map { $flooder->seal(CmWatchdog::Peer::frame('J',
-				pack('N C C4 n', 4_000_000 + ($n++ % 100000), 4, 127, 0, 0, 1, 40000))) }
+		  map { $flooder->seal(CmWire::register_frame('J',
+				4_000_000 + ($n++ % 100000), '127.0.0.1', 40000)) }
 		  1 .. 100;
 		while (length $batch)
 		{

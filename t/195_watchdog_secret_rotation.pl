@@ -16,23 +16,27 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmNode;
 use CmTest;
 use CmWatchdog;
+use CmWire;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $old = 'the old secret, 0123456789abcdef';
 my $new = 'the new secret, fedcba9876543210';
-my $file_old = CmWatchdog::write_secret_file("$dir/old.secret", "$old\n");
-my $file_new = CmWatchdog::write_secret_file("$dir/new.secret", "$new\n");
+my $file_old = CmNode::write_secret_file("$dir/old.secret", "$old\n");
+my $file_new = CmNode::write_secret_file("$dir/new.secret", "$new\n");
 
-my $node = CmTest::watchdog_node('rotation', allows_streaming => 0);
+my $node = CmNode->create('rotation',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 # precise: the Perl peers below leave without a goodbye, and must not take
 # the application's session (from the same address) with them
 $node->append_conf('postgresql.conf',
 	"watchdog.secret_file = '$file_old'\nwatchdog.termination_mode = precise\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $wdport = $node->{cm_watchdog_port};
+my $wdport = $node->watchdog_port;
 my %hb = (interval => 10000, timeout => 30000);
 
 # Authenticate a Perl peer with $secret; returns the answer and whether the
@@ -57,9 +61,12 @@ sub reload_to
 }
 
 # --- a real conmgr with the old secret, and its application ----------------
-my $cm = CmTest::start_conmgr('rotation', [$node],
-	heartbeat_interval => 200, heartbeat_timeout => 3000, secret_file => "'$file_old'");
-ok(CmConmgr::wait_instances_up($cm->{dir}, 0), 'conmgr with the old secret is up');
+my $cm = CmConmgr->new(
+	name => 'rotation',
+	nodes => [$node],
+	heartbeat_interval => 200, heartbeat_timeout => 3000, secret_file => "'$file_old'")->start;
+$cm->accepting_ok;
+ok($cm->wait_up(0), 'conmgr with the old secret is up');
 my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 my ($h, $out) = CmTest::start_app($ci, 60);
 ok(CmTest::wait_app_line($h, $out, 'connected'), 'an application is connected through it');
@@ -77,21 +84,20 @@ ok($ok, 'both: the new secret is welcomed, and the watchdog proves the new one')
 ($m, $ok) = try_secret($old, $old, 'old-during');
 ok($ok, 'both: the old secret is welcomed, and the watchdog proves the old one');
 ($m) = try_secret('neither of the two secrets, really', $old, 'other');
-ok($m && $m->{type} eq 'X' && $m->{reason} == CmWatchdog::REASON_AUTH, 'both: another secret is refused');
+ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'both: another secret is refused');
 ok($keep->heartbeat(1), 'a peer welcomed before the reload is still answered');
 
 # --- step 2: conmgr changes to the new secret -------------------------------
 (my $conf = slurp_file("$cm->{dir}/conmgr.conf")) =~ s/^secret_file = .*$/secret_file = '$file_new'/m;
 CmConmgr::write_conf($cm->{dir}, $conf);
-my ($rc, $o, $e) = CmConmgr::cm_ctl('reload', '-D', $cm->{dir});
+my ($rc, $o, $e) = $cm->ctl('reload');
 is($rc, 0, 'conmgr reloads with the new secret') or diag($o . $e);
 # its heartbeat connection is renewed when the watchdog process restarts
 my $offset = -s $cm->{log};
-kill 'TERM', CmTest::worker_pid($node, 'watchdog');
-ok( CmConmgr::wait_for_log($cm->{log},
-		qr/the watchdog is back after its restart; 1 application connection kept/),
+kill 'TERM', $node->worker_pid('watchdog');
+ok( $cm->wait_log(qr/the watchdog is back after its restart; 1 application connection kept/),
 	'conmgr reconnects with the new secret and keeps its application');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{authenticated},
+is(($cm->instances)[0]{authenticated},
 	'true', 'conmgr is authenticated with the new secret');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $bpid"),
 	'1', "the application's session is still there");
@@ -102,10 +108,10 @@ unlike(slurp_file($cm->{log}, $offset), qr/instance is down/,
 reload_to($file_new, qr/heartbeat authentication is on, with the secret of "\Q$file_new\E"/,
 	'the server now holds the new secret only');
 ($m) = try_secret($old, $old, 'old-after');
-ok($m && $m->{type} eq 'X' && $m->{reason} == CmWatchdog::REASON_AUTH, 'the old secret is refused');
+ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'the old secret is refused');
 ($m, $ok) = try_secret($new, $new, 'new-after');
 ok($ok, 'the new secret is welcomed');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{state}, 'up',
+is(($cm->instances)[0]{state}, 'up',
 	'conmgr stays up');
 
 # --- a bad file in the list: the previous secrets stay ---------------------

@@ -13,21 +13,19 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmProg;
+use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);    # primary
-my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmConmgr::ATTR_STANDBY);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $wd1 = CmConmgr::FakeWatchdog->new(attrs => CmWire::ATTR_STANDBY);
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
 		{ host => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
 		{ host => 'localhost', port => 5433, watchdog_port => $wd1->port },
-	]);
-
-my $cm = CmConmgr::start_conmgr($dir);
+	])->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1), 'both instances up');
 
 like($wd0->events, qr/hello interval=200 timeout=1000 name=/,
@@ -65,7 +63,7 @@ my ($a1) = grep { $_->{application_name} eq 'app_rw' } @apps;
 is($a1->{instance}, 0, 'status shows the application on instance 0');
 is($a1->{backend_pid}, 4242, 'status shows the backend PID');
 
-command_like([ CmConmgr::cm_ctl_bin(), 'status', '-D', $dir ],
+command_like([ CmProg::bin('cm_ctl'), 'status', '-D', $dir ],
 	qr/Instances:.*\n.*127\.0\.0\.1:5432\s+\d+\s+up\s+primary/s,
 	'status text shows the primary');
 
@@ -87,7 +85,7 @@ $wd0->command('mute');
 my $f = $app->read_msg;
 my $elapsed = time() - $t0;
 is($f->{type}, 'F', 'failure notice received');
-is($f->{reason}, $CmConmgr::REASON{timeout}, 'reason is heartbeat timeout');
+is($f->{reason}, $CmWire::REASON{timeout}, 'reason is heartbeat timeout');
 like($f->{message}, qr/instance 0 .*heartbeat not answered within 1000 ms/,
 	'notice names the instance and the cause');
 cmp_ok($elapsed, '<', 1.0 + 1.0, 'notified within heartbeat_timeout + 1 s');

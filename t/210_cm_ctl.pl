@@ -13,19 +13,19 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmProg;
+use CmWire;
 
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $wd1_port = PostgreSQL::Test::Cluster::get_free_port();    # not yet up
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
 		{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
 		{ hostaddr => '127.0.0.1', port => 5433, watchdog_port => $wd1_port },
 	]);
+my ($dir, $port) = ($cm->dir, $cm->port);
 
 sub track
 {
@@ -67,7 +67,7 @@ isnt($inst[1]{state}, 'up', 'standby is down');
 is($rc, 1, 'second start fails');
 like($err, qr/another conmgr \(PID \d+\) is already running/,
 	'second start names the running conmgr');
-command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 	qr/another conmgr \(PID \d+\) is already running in directory/,
 	'a second conmgr process refuses the locked directory');
 
@@ -94,7 +94,7 @@ is($rc, 0, 'stop -m fast succeeds');
 like($out, qr/conmgr stopped/, 'stop reports conmgr stopped');
 my $f = $app->read_msg;
 is($f->{type}, 'F', 'fast stop sends a failure notice');
-is($f->{reason}, $CmConmgr::REASON{shutdown}, 'reason is shutdown');
+is($f->{reason}, $CmWire::REASON{shutdown}, 'reason is shutdown');
 ok(CmConmgr::wait_for(sub { $wd0->events =~ /goodbye/ }, 'goodbye'),
 	'watchdog received a goodbye');
 ok(!-e "$dir/conmgr.pid", 'PID file removed');
@@ -112,7 +112,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr keeps running after the time-out');
 
 # the standby comes up: conmgr connects by itself
 my $wd1 = CmConmgr::FakeWatchdog->new(
-	attrs => CmConmgr::ATTR_STANDBY,
+	attrs => CmWire::ATTR_STANDBY,
 	port => $wd1_port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1),
 	'conmgr connects to the standby once it is up');
@@ -142,7 +142,7 @@ ok(!$app->is_closed(0.2), 'the application was not disconnected');
 	ok($late, 'during a smart shutdown conmgr still answers on its port');
 	my $m = $late ? $late->read_msg : undef;
 	is($m && $m->{type}, 'N', 'a new connection gets "no instance"');
-	is($m && $m->{reason}, $CmConmgr::REASON{shutdown}, 'with reason shutdown');
+	is($m && $m->{reason}, $CmWire::REASON{shutdown}, 'with reason shutdown');
 	like($m && $m->{message}, qr/conmgr is stopping/, 'saying that conmgr is stopping');
 }
 $app->close;

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmProg;
 
 my $good = "backend_host0 = 127.0.0.1\nbackend_port0 = 5432\nwatchdog_port0 = 27545\n";
 
@@ -27,7 +28,7 @@ sub conf_fails
 	CmConmgr::write_conf($dir, $conf) if defined $conf;
 	my ($out, $err) = ('', '');
 	my $ok = eval {
-		IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $dir ],
+		IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir ],
 			'<', \undef, '>', \$out, '2>', \$err,
 			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 		1;
@@ -123,7 +124,7 @@ conf_fails(undef,
 		skip 'file permissions are not enforced for this user', 2
 		  if open(my $fh, '<', "$dir/conmgr.conf");
 		command_fails_like(
-			[ CmConmgr::conmgr_bin(), '-D', $dir ],
+			[ CmProg::bin('conmgr'), '-D', $dir ],
 			qr{\Q$dir\E/conmgr\.conf: could not open configuration file: Permission denied},
 			'unreadable file: message names the file and the cause');
 		ok(!-e "$dir/conmgr.pid", 'unreadable file: no PID file');
@@ -175,17 +176,17 @@ conf_fails(undef,
 }
 
 # directory problems
-command_fails_like([ CmConmgr::conmgr_bin(), '-D', '/nonexistent/conmgr' ],
+command_fails_like([ CmProg::bin('conmgr'), '-D', '/nonexistent/conmgr' ],
 	qr{could not access directory "/nonexistent/conmgr": No such file or directory},
 	'missing directory');
 {
 	local $ENV{CMDATA};
 	delete $ENV{CMDATA};
-	command_fails_like([ CmConmgr::conmgr_bin() ],
+	command_fails_like([ CmProg::bin('conmgr') ],
 		qr{no conmgr directory specified},
 		'no directory given');
 }
-command_fails_like([ CmConmgr::conmgr_bin(), '-D', '/tmp', 'extra' ],
+command_fails_like([ CmProg::bin('conmgr'), '-D', '/tmp', 'extra' ],
 	qr{too many command-line arguments \(first is "extra"\)},
 	'extra argument');
 
@@ -202,10 +203,10 @@ SKIP:
 	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
 	CmConmgr::write_conf($dir, $good);
 	local $ENV{LD_PRELOAD} = "$tmp/fakeroot.so";
-	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/conmgr: cannot be run as root/, 'conmgr refuses to run as root');
 	ok(!-e "$dir/conmgr.pid", 'root: no PID file');
-	command_fails_like([ CmConmgr::cm_ctl_bin(), 'start', '-D', $dir ],
+	command_fails_like([ CmProg::bin('cm_ctl'), 'start', '-D', $dir ],
 		qr/cm_ctl: error: cannot be run as root/, 'cm_ctl refuses to run as root');
 	ok(!-e "$dir/conmgr.pid", 'root via cm_ctl: no PID file');
 }

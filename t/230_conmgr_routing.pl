@@ -13,15 +13,14 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmWire;
 
-my $STANDBY = CmConmgr::ATTR_STANDBY;
+my $STANDBY = CmWire::ATTR_STANDBY;
 my @wd = (
 	CmConmgr::FakeWatchdog->new(attrs => 0),
 	CmConmgr::FakeWatchdog->new(attrs => $STANDBY),
 	CmConmgr::FakeWatchdog->new(attrs => $STANDBY));
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
@@ -32,8 +31,8 @@ my $dir = CmConmgr::conmgr_dir(
 				watchdog_port => $wd[$_]->port
 			}
 		} 0 .. 2
-	]);
-my $cm = CmConmgr::start_conmgr($dir);
+	])->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1, 2), 'three instances up');
 
 sub route
@@ -84,16 +83,16 @@ is($anyr->{instance}, 0, 'any: least loaded instance (the primary)');
 
 # the primary turns read-only: read-write connections are notified,
 # the "any" connection is not
-$wd[0]->command('attrs ' . CmConmgr::ATTR_READ_ONLY);
+$wd[0]->command('attrs ' . CmWire::ATTR_READ_ONLY);
 my $f = $rw_app->read_msg;
 is($f->{type}, 'F', 'read-write connection notified of the attribute change');
-is($f->{reason}, $CmConmgr::REASON{attr_changed}, 'reason is attributes changed');
+is($f->{reason}, $CmWire::REASON{attr_changed}, 'reason is attributes changed');
 like($f->{message}, qr/instance 0 .* is now primary \(read-only\), which does not satisfy target_session_attrs=read-write/,
 	'notice explains the mismatch');
 ok(!$any_app->is_closed(0.3), 'the "any" connection stays');
 my ($r) = route('read-write');
 is($r->{type}, 'N', 'no read-write instance left');
-is($r->{reason}, $CmConmgr::REASON{no_instance}, 'reason no instance');
+is($r->{reason}, $CmWire::REASON{no_instance}, 'reason no instance');
 like($r->{message}, qr/no live instance matching target_session_attrs=read-write: instance 0 primary \(read-only\); instance 1 standby; instance 2 standby/,
 	'no-instance message lists the instances');
 ($r) = route('primary');
@@ -167,7 +166,7 @@ like($out, qr/instance 1 \(127\.0\.0\.1, port 6001, watchdog port \d+\) removed/
 like($out, qr/instance 3 added \(127\.0\.0\.1, port 6003, watchdog port \d+\)/, 'reload reports the addition');
 my $n = $app1->read_msg;
 is($n->{type}, 'F', 'application of the removed instance notified');
-is($n->{reason}, $CmConmgr::REASON{config}, 'reason: configuration changed');
+is($n->{reason}, $CmWire::REASON{config}, 'reason: configuration changed');
 like($n->{message}, qr/instance 1 .* was removed from the configuration of conmgr/, 'notice says why');
 ok(CmConmgr::wait_for(sub { $wd1->events =~ /goodbye/ }, 'goodbye'),
 	'the removed instance\'s watchdog got a goodbye');

@@ -16,21 +16,20 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmWire;
 
-my $STANDBY = CmConmgr::ATTR_STANDBY;
-my $STOPPING = 0x04;
+my $STANDBY = CmWire::ATTR_STANDBY;
+my $STOPPING = CmWire::ATTR_STOPPING;
 my @wd = (
 	CmConmgr::FakeWatchdog->new(attrs => 0, version => 0x0101),
 	CmConmgr::FakeWatchdog->new(attrs => $STANDBY));    # speaks 1.0
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	instances => [
 		map { { hostaddr => '127.0.0.1', port => 6000 + $_, watchdog_port => $wd[$_]->port } } 0 .. 1
-	]);
-my $cm = CmConmgr::start_conmgr($dir);
+	])->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0, 1), 'two instances up');
 
 my @inst = CmConmgr::instances_from_json(CmConmgr::status_json($dir));

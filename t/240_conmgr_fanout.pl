@@ -15,6 +15,7 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
+use CmWire;
 
 my $N = 1000;
 my $timeout_ms = 2000;
@@ -73,7 +74,7 @@ while (keys %notified < $N && time() < $deadline)
 		my $m = $app->read_msg;
 		my $now = time();
 		$sel->remove($fh);
-		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmConmgr::REASON{timeout};
+		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmWire::REASON{timeout};
 		$notified{ fileno($fh) } = 1;
 		$first //= $now;
 		$last = $now;
@@ -114,7 +115,7 @@ for my $k (1 .. 2)
 	ok($over, "over the limit: greeting still sent ($k)");
 	my $m = $over->read_msg;
 	is($m->{type}, 'X', "over the limit: refused ($k)");
-	is($m->{reason}, $CmConmgr::REASON{too_many}, "reason too many ($k)");
+	is($m->{reason}, $CmWire::REASON{too_many}, "reason too many ($k)");
 	like($m->{message}, qr/too many application connections to conmgr on port $port \(max_app_connections = 3\)/,
 		"refusal names the limit ($k)");
 	ok($over->is_closed(5), "refused connection closed ($k)");
@@ -125,7 +126,7 @@ for my $k (1 .. 2)
 {
 	my $t0 = time();
 	my $s = CmConmgr::App->connect($port, no_greeting => 1);
-	my ($t, $len) = unpack('a N', $s->read_raw(5) // '');
+	my ($t, $len) = CmWire::header($s->read_raw(5) // '');
 	my $body = $s->read_raw($len - 4) // '';
 	is($t, 'E', 'over the limit: an ErrorResponse at once');
 	like($body, qr/C53300\0/, 'SQLSTATE 53300');

@@ -17,18 +17,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmWire;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 200,
 	heartbeat_timeout => 1000,
 	app_handshake_timeout => 500,
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
-);
-my $cm = CmConmgr::start_conmgr($dir);
+)->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
 
 my $not_pg = qr/this is Connection Manager conmgr on port $port, not a PostgreSQL server: connect through the Connection Manager client library \(libpqcm\), see docs\/client\.md/;
@@ -39,7 +38,7 @@ sub read_pg_error
 {
 	my ($c) = @_;
 	my $h = $c->read_raw(5) // return '';
-	my ($t, $len) = unpack('a N', $h);
+	my ($t, $len) = CmWire::header($h);
 	return '' unless $t eq 'E';
 	return $c->read_raw($len - 4) // '';
 }
@@ -48,7 +47,7 @@ my $startup = do { my $p = "user\0alice\0database\0db\0\0"; pack('N N', 8 + leng
 
 # SSLRequest then StartupMessage: 'N', then an explanation
 my $c = raw_client();
-$c->send_raw(pack('N N', 8, CmConmgr::SSL_CODE));
+$c->send_raw(pack('N N', 8, CmWire::SSL_CODE));
 is($c->read_raw(1), 'N', 'SSLRequest answered with N');
 $c->send_raw($startup);
 my $e = read_pg_error($c);
@@ -81,7 +80,7 @@ foreach my $case (
 	[ 'length below 8', pack('N N', 4, 0) ],
 	[ 'length above the limit', pack('N N', 100000, 196608) ],
 	[ 'unknown request code', pack('N N', 8, 12345678) ],
-	[ 'GSSENCRequest with a wrong length', pack('N N N', 12, CmConmgr::GSS_CODE, 0) ])
+	[ 'GSSENCRequest with a wrong length', pack('N N N', 12, CmWire::GSS_CODE, 0) ])
 {
 	$c = raw_client();
 	$c->send_raw($case->[1]);
@@ -90,20 +89,20 @@ foreach my $case (
 
 # malformed frames after the greeting: refused with the reason
 foreach my $case (
-	[ 'unknown message type', CmConmgr::frame('Z', 'xx'), qr/unknown or unexpected message type/ ],
+	[ 'unknown message type', CmWire::frame('Z', 'xx'), qr/unknown or unexpected message type/ ],
 	[ 'frame too long', 'R' . pack('N', 1_000_000), qr/message length exceeds the protocol maximum/ ],
 	[ 'length below 4', 'R' . pack('N', 2), qr/message length smaller than its own length field/ ],
-	[ 'bad tsa', CmConmgr::frame('R', pack('n C N n/a*', 0x0100, 9, 1, 'x')), qr/unknown target_session_attrs value/ ],
-	[ 'bad version', CmConmgr::frame('R', pack('n C N n/a*', 0x0900, 0, 1, 'x')), qr/protocol version/ ],
-	[ 'trailing bytes', CmConmgr::frame('R', pack('n C N n/a* a3', 0x0100, 0, 1, 'x', 'zzz')), qr/trailing bytes/ ],
-	[ 'string longer than the frame', CmConmgr::frame('R', pack('n C N n', 0x0100, 0, 1, 200) . 'abc'), qr/message too short/ ],
-	[ 'registration before route', CmConmgr::frame('J', pack('N C a4 n', 1, 4, "\x7f\0\0\1", 5)), qr/unexpected register message in state awaiting route request/ ])
+	[ 'bad tsa', CmWire::frame('R', pack('n C N n/a*', 0x0100, 9, 1, 'x')), qr/unknown target_session_attrs value/ ],
+	[ 'bad version', CmWire::frame('R', pack('n C N n/a*', 0x0900, 0, 1, 'x')), qr/protocol version/ ],
+	[ 'trailing bytes', CmWire::frame('R', pack('n C N n/a* a3', 0x0100, 0, 1, 'x', 'zzz')), qr/trailing bytes/ ],
+	[ 'string longer than the frame', CmWire::frame('R', pack('n C N n', 0x0100, 0, 1, 200) . 'abc'), qr/message too short/ ],
+	[ 'registration before route', CmWire::register_frame('J', 1, '127.0.0.1', 5), qr/unexpected register message in state awaiting route request/ ])
 {
 	$c = CmConmgr::App->connect($port);
 	$c->send_raw($case->[1]);
 	my $m = $c->read_msg;
 	is($m->{type}, 'X', "$case->[0]: refused");
-	is($m->{reason}, $CmConmgr::REASON{protocol}, "$case->[0]: reason protocol violation");
+	is($m->{reason}, $CmWire::REASON{protocol}, "$case->[0]: reason protocol violation");
 	like($m->{message}, $case->[2], "$case->[0]: reason given");
 	ok($c->is_closed(5), "$case->[0]: closed");
 }
@@ -111,14 +110,14 @@ foreach my $case (
 # a second route request
 $c = CmConmgr::App->connect($port);
 is($c->route('any')->{type}, 'I', 'routed');
-$c->send_raw(CmConmgr::frame('R', pack('n C N n/a*', 0x0100, 0, 1, 'x')));
+$c->send_raw(CmWire::route_frame('any', 1, 'x'));
 my $m = $c->read_msg;
 like($m->{message}, qr/unexpected route request message in state awaiting registration/,
 	'a second route request is a protocol violation');
 
 # a half-sent frame followed by a disconnect, and silence
 $c = CmConmgr::App->connect($port);
-$c->send_raw(substr(CmConmgr::frame('R', pack('n C N n/a*', 0x0100, 0, 1, 'x')), 0, 7));
+$c->send_raw(substr(CmWire::route_frame('any', 1, 'x'), 0, 7));
 $c->close;
 $c = raw_client();
 ok($c->is_closed(5), 'a silent client is closed after app_handshake_timeout');
@@ -133,7 +132,7 @@ SKIP:
 {
 	my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port, Proto => 'tcp');
 	skip 'no IPv6 loopback', 1 unless $v6;
-	syswrite($v6, pack('N N', 8, CmConmgr::GSS_CODE));
+	syswrite($v6, CmWire::gss_request());
 	my $sel = IO::Select->new($v6);
 	my $got = '';
 	sysread($v6, $got, 1) if $sel->can_read(5);
@@ -146,7 +145,7 @@ is($app->route('primary')->{type}, 'I', 'application routed before the bad watch
 $wd->command('raw ' . unpack('H*', 'Zjunkjunk'));
 $m = $app->read_msg;
 is($m->{type}, 'F', 'application notified when the heartbeat connection is dropped');
-is($m->{reason}, $CmConmgr::REASON{conn_lost}, 'reason connection lost');
+is($m->{reason}, $CmWire::REASON{conn_lost}, 'reason connection lost');
 like($m->{message}, qr/invalid message from the watchdog: unknown or unexpected message type/,
 	'notice gives the cause');
 ok(CmConmgr::wait_instances_up($dir, 0), 'conmgr reconnects to the watchdog');

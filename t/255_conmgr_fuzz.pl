@@ -13,22 +13,21 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmWire;
 
 my $seed = $ENV{CM_FUZZ_SEED} // time();
 srand($seed);
 note("CM_FUZZ_SEED=$seed");
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 100,
 	heartbeat_timeout => 500,
 	app_handshake_timeout => 200,
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
-);
-my $cm = CmConmgr::start_conmgr($dir);
+)->start;
+my ($dir, $port) = ($cm->dir, $cm->port);
 ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
 
 sub random_bytes
@@ -66,7 +65,7 @@ for my $i (1 .. 150)
 	}
 	else
 	{
-		$c->send_raw(pack('N N', 8, CmConmgr::GSS_CODE));
+		$c->send_raw(CmWire::gss_request());
 		$c->send_raw(random_frame()) for 1 .. 1 + int(rand(3));
 	}
 	$c->close if rand() < 0.5;    # the others are left to the handshake time-out

@@ -16,20 +16,24 @@ use Test::More;
 use Time::HiRes qw(time);
 
 use CmConmgr;
-use CmTest;
+use CmNode;
+use CmWire;
 
 my $check_attr_interval = 200;
 my $hb_timeout = 1500;
 
-my $primary = CmTest::watchdog_node('primary', check_attr_interval => $check_attr_interval);
+my $primary = CmNode->create('primary',
+	init => { allows_streaming => 1 },
+	check_attr_interval => $check_attr_interval,
+	log_min_messages => undef);
 $primary->start;
 $primary->backup('b1');
 my @standbys;
 foreach my $name ('standby1', 'standby2')
 {
-	my $s = PostgreSQL::Test::Cluster->new($name);
-	$s->init_from_backup($primary, 'b1', has_streaming => 1);
-	CmTest::configure_watchdog($s, check_attr_interval => $check_attr_interval);
+	my $s = CmNode->from_backup($primary, 'b1', $name,
+		check_attr_interval => $check_attr_interval,
+		log_min_messages => undef);
 	push @standbys, $s;
 }
 my @nodes = ($primary, @standbys);
@@ -47,7 +51,7 @@ my $dir = CmConmgr::conmgr_dir(
 			{
 				hostaddr => '127.0.0.1',
 				port => $_->port,
-				watchdog_port => $_->{cm_watchdog_port}
+				watchdog_port => $_->watchdog_port
 			}
 		} @nodes
 	]);
@@ -143,7 +147,7 @@ for my $i (1 .. $N)
 	push @apps, $app;
 }
 is(scalar(@apps), $N, "$N connections routed to the primary");
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'watchdog worker found');
 
 my $t0 = time();
@@ -159,7 +163,7 @@ while ($n < $N && time() < $deadline)
 	{
 		my $m = $by_fd{ fileno($fh) }->read_msg;
 		$sel->remove($fh);
-		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmConmgr::REASON{timeout};
+		next unless $m && $m->{type} eq 'F' && $m->{reason} == $CmWire::REASON{timeout};
 		$n++;
 		$last = time();
 	}
@@ -178,7 +182,7 @@ is($r->{instance}, 0, 'read-write on the primary');
 $primary->stop('fast');
 my $m = $app->read_msg;
 is($m->{type}, 'F', 'application notified when the primary shuts down');
-is($m->{reason}, $CmConmgr::REASON{shutdown}, 'reason: shutdown announced by the watchdog');
+is($m->{reason}, $CmWire::REASON{shutdown}, 'reason: shutdown announced by the watchdog');
 ($r) = route('read-write');
 is($r->{type}, 'N', 'no read-write instance while there is no primary');
 
@@ -220,7 +224,7 @@ note("instance 3: $err3");
 ($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
 is($rc, 0, 'stop -m fast');
 $m = $app->read_msg;
-is($m->{reason}, $CmConmgr::REASON{shutdown}, 'application told conmgr is shutting down');
+is($m->{reason}, $CmWire::REASON{shutdown}, 'application told conmgr is shutting down');
 ok( $standbys[0]->poll_query_until('postgres',
 		'SELECT count(*) = 0 FROM pgx_stat_watchdog'),
 	'the watchdog no longer lists this conmgr');

@@ -18,7 +18,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
-use CmWatchdog;
+use CmNode;
+use CmProg;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
 
@@ -127,7 +128,9 @@ foreach my $case (
 
 # --- a real watchdog --------------------------------------------------------
 
-my ($node, $wdport) = CmWatchdog::new_node('authwd', conf => "watchdog.secret_file = '$file_a'\n");
+my $node = CmNode->create('authwd',
+	conf => "watchdog.secret_file = '$file_a'\n");
+my $wdport = $node->watchdog_port;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $pgport = $node->port;
@@ -204,7 +207,7 @@ sub start_fails
 		port => PostgreSQL::Test::Cluster::get_free_port(),
 		secret_file => "'$file'", instances => \@inst);
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
+	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	is($? >> 8, 1, "$name: conmgr does not start");
 	like($err, qr/conmgr\.conf:\d+: secret_file: $re/, "$name: message with file, line and parameter");

@@ -17,6 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmConmgr;
+use CmWire;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
 my $secret = 'the shared secret of the integrity test';
@@ -72,7 +73,7 @@ sub attack
 	$wd->command($cmd);
 	my $m = $a->read_msg;
 	ok($m && $m->{type} eq 'F', "$what: the application is notified");
-	is($m && $m->{reason}, $CmConmgr::REASON{conn_lost},
+	is($m && $m->{reason}, $CmWire::REASON{conn_lost},
 		"$what: with reason 'connection lost', not the forged one");
 	ok( CmConmgr::wait_for_log($log, $log_re),
 		"$what: conmgr logs the failed integrity check");
@@ -86,12 +87,12 @@ sub attack
 	return $text;
 }
 
-my $shutdown = CmConmgr::frame('S', CmConmgr::notice_payload(5, 'forged shutdown'));
+my $shutdown = CmWire::frame('S', CmWire::notice_payload(5, 'forged shutdown'));
 my $text = attack('a forged shutdown', 'raw ' . unpack('H*', $shutdown),
 	qr/heartbeat connection failed its integrity check: a frame whose authentication tag is wrong/);
 unlike($text, qr/shutting down/, 'the forged shutdown is not taken for one');
 
-attack('forged attributes', 'raw ' . unpack('H*', CmConmgr::frame('A', pack('C', 3))),
+attack('forged attributes', 'raw ' . unpack('H*', CmWire::frame('A', pack('C', 3))),
 	qr/integrity check/);
 my @routed = CmConmgr::App->connect($port);
 is($routed[0]->route('read-write', 'after')->{type}, 'I',
@@ -103,7 +104,7 @@ attack('a replayed frame', 'replay',
 
 # a sealed frame with one byte changed: the raw command can only send
 # unsealed bytes, so append a plausible trailer of the right length
-my $fake_sealed = CmConmgr::frame('A', pack('C', 0) . ("\0" x 24));
+my $fake_sealed = CmWire::frame('A', pack('C', 0) . ("\0" x 24));
 attack('an altered frame', 'raw ' . unpack('H*', $fake_sealed), qr/integrity check/);
 
 # the four failures are counted as integrity failures, nothing else

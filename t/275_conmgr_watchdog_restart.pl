@@ -17,8 +17,8 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
 use CmTest;
-use CmWatchdog;
 
 # Wait up to $secs for a message from conmgr on an application socket;
 # returns it, or undef when none came.
@@ -32,13 +32,18 @@ sub app_message_within
 # --- a real server --------------------------------------------------------
 
 my ($interval, $timeout) = (200, 2500);
-my $node = CmTest::watchdog_node('wdrestart', allows_streaming => 0);
+my $node = CmNode->create('wdrestart',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 $node->append_conf('postgresql.conf', "watchdog.termination_mode = precise\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
-my $cm = CmTest::start_conmgr('wdrestart', [$node],
-	heartbeat_interval => $interval, heartbeat_timeout => $timeout);
-ok(CmConmgr::wait_instances_up($cm->{dir}, 0), 'the instance is up');
+my $cm = CmConmgr->new(
+	name => 'wdrestart',
+	nodes => [$node],
+	heartbeat_interval => $interval, heartbeat_timeout => $timeout)->start;
+$cm->accepting_ok;
+ok($cm->wait_up(0), 'the instance is up');
 
 my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 my ($h, $out) = CmTest::start_app($ci, 8);
@@ -48,17 +53,16 @@ ok( $node->poll_query_until('postgres',
 		"SELECT sessions_registered = 1 FROM pgx_stat_watchdog WHERE state = 'active'"),
 	'its session is registered with the watchdog');
 
-my $wd = CmTest::worker_pid($node, 'watchdog');
+my $wd = $node->worker_pid('watchdog');
 my $offset = -s $cm->{log};
 kill 'TERM', $wd;
-ok( CmConmgr::wait_for_log($cm->{log},
-		qr/the watchdog is back after its restart; 1 application connection kept, 1 session registered again/),
+ok( $cm->wait_log(qr/the watchdog is back after its restart; 1 application connection kept, 1 session registered again/),
 	'conmgr reconnected, kept the application and registered its session again');
 like(slurp_file($cm->{log}, $offset),
 	qr/the watchdog is restarting \(the watchdog process is restarting; the server keeps running\); reconnecting, keeping 1 application connection/,
 	'conmgr logged the restart');
 unlike(slurp_file($cm->{log}, $offset), qr/instance is down/, 'the instance was never declared down');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($cm->{dir})))[0]{state}, 'up',
+is(($cm->instances)[0]{state}, 'up',
 	'the instance is up again');
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 1 AND bool_and(sessions_registered = 1 AND state = 'active') "
@@ -70,7 +74,7 @@ ok(CmTest::wait_app_line($h, $out, 'no-notice'),
 	'the application was not notified (it waited 8 s)')
   or diag($$out);
 $h->finish;
-ok(!CmWatchdog::log_contains($node, 0, qr/watchdog terminated \d+ session/),
+ok(!$node->log_contains(qr/watchdog terminated \d+ session/, 0),
 	'the terminator ended nothing');
 
 # --- a watchdog that does not come back -----------------------------------

@@ -28,17 +28,20 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmNode;
 use CmRelay;
 use CmSeal;
 use CmWatchdog;
+use CmWire;
 
 my ($I, $T) = (200, 2000);    # ms
 my $slack = 1.5;              # s: scheduling on a loaded machine
 
 my $secret = 'the shared secret of the datagram test';
-my ($node, $wdport) = CmWatchdog::new_node('dgram',
+my $node = CmNode->create('dgram',
 	conf => "watchdog.secret_file = 'hb.secret'\n");
-CmWatchdog::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
+my $wdport = $node->watchdog_port;
+CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 is($node->safe_psql('postgres',
@@ -46,7 +49,7 @@ is($node->safe_psql('postgres',
 	'1.2', 'CREATE EXTENSION installs version 1.2');
 
 my $secret_file = PostgreSQL::Test::Utils::tempdir('dgsecret') . '/secret';
-CmWatchdog::write_secret_file($secret_file, "$secret\n");
+CmNode::write_secret_file($secret_file, "$secret\n");
 
 sub random_bytes
 {
@@ -516,7 +519,7 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 	# a TCP frame (channel T) sent as a datagram
 	$p->send_datagram($p->{dgram_id}
 		  . CmSeal::seal($p->{key_out}, ++$p->{dseq_out},
-			CmWatchdog::Peer::frame('B', pack('N Q>', ++$seq, 0)), 'T'));
+			CmWire::heartbeat_frame(++$seq, 0), 'T'));
 	ok(!$p->read_datagram(1), '1.2 peer: a frame sealed for the TCP channel is not answered');
 	usleep($I * 1000);
 	$p->send_datagram($p->datagram(++$seq));

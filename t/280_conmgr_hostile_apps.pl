@@ -25,6 +25,9 @@ use Time::HiRes qw(time usleep);
 
 use CmClient;
 use CmConmgr;
+use CmNode;
+use CmProg;
+use CmWire;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
 
@@ -83,13 +86,13 @@ foreach my $addr ('127.0.0.1', '::1')
 		'two silent connections hold both slots');
 	my $t0 = time();
 	my $over = CmConmgr::App->connect($port, no_greeting => 1);
-	my ($t, $len) = unpack('a N', $over->read_raw(5) // '');
+	my ($t, $len) = CmWire::header($over->read_raw(5) // '');
 	my $body = $over->read_raw($len - 4) // '';
 	like($body, qr/C53300\0Mtoo many application connections to conmgr on port $port \(max_app_connections = 2\)\0/,
 		'a silent client over the limit is told at once');
 	my $m = $over->read_msg;
 	is($m->{type}, 'X', 'over the limit: refusal');
-	is($m->{reason}, $CmConmgr::REASON{too_many}, 'over the limit: reason too many');
+	is($m->{reason}, $CmWire::REASON{too_many}, 'over the limit: reason too many');
 	ok($over->is_closed(5), 'over the limit: closed');
 	cmp_ok(time() - $t0, '<', 5, 'over the limit: not kept until app_handshake_timeout (20 s)');
 
@@ -99,11 +102,11 @@ foreach my $addr ('127.0.0.1', '::1')
 		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
 		  or die "connect: $!";
 		usleep(100_000);
-		ok(defined syswrite($c, pack('N N', 8, CmConmgr::GSS_CODE)), 'late client: GSSENCRequest sent');
+		ok(defined syswrite($c, CmWire::gss_request()), 'late client: GSSENCRequest sent');
 		usleep(100_000);
 		my $got = '';
 		sysread($c, $got, 4096);
-		my $r = syswrite($c, CmConmgr::frame('R', pack('n C N n/a*', 0x0100, 0, $$, 'late')));
+		my $r = syswrite($c, CmWire::route_frame('any', $$, 'late'));
 		ok(defined $r, 'late client: its route request is not met by a reset')
 		  or diag("send: $!");
 		like($got, qr/^E.*cconmgr \d+ \d+\0\0X/s, 'late client: greeting and refusal read');
@@ -140,7 +143,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	my $sixth = CmConmgr::App->connect($port);
 	my $m = $sixth && $sixth->read_msg;
 	is($m && $m->{type}, 'X', 'per user: the sixth is refused at once');
-	is($m && $m->{reason}, $CmConmgr::REASON{too_many}, 'per user: reason too many');
+	is($m && $m->{reason}, $CmWire::REASON{too_many}, 'per user: reason too many');
 	like($m && $m->{message},
 		qr/too many application connections to conmgr on port $port from user $< \(max_app_connections_per_user = 5\)/,
 		'per user: the refusal names the user and the setting');
@@ -206,7 +209,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	$b->register_port(5555, $free);
 	my $m = $b->read_msg;
 	is($m && $m->{type}, 'X', 'registrations: a port no socket has is refused');
-	is($m && $m->{reason}, $CmConmgr::REASON{protocol}, 'registrations: as a protocol violation');
+	is($m && $m->{reason}, $CmWire::REASON{protocol}, 'registrations: as a protocol violation');
 	like($m && $m->{message},
 		qr/the registered address 127\.0\.0\.1:$free is not a connected TCP socket of the application's user \($<\)/,
 		'registrations: the refusal says why');
@@ -240,7 +243,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	# the registration and the end of the connection in one segment
 	# (MSG_MORE, then shutdown), as when an application leaves at once
 	send($quick->sock,
-		CmConmgr::frame('J', pack('N C a4 n', 8888, 4, Socket::inet_aton('127.0.0.1'), $qport)),
+		CmWire::register_frame('J', 8888, '127.0.0.1', $qport),
 		0x8000);
 	shutdown($quick->sock, 1);
 	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/closed right after registering backend PID 8888/),
@@ -335,15 +338,21 @@ foreach my $addr ('127.0.0.1', '::1')
 # library against a real server, registered (its SQL socket passes the
 # ownership check), while squatters hold every slot
 {
-	my $node = CmClient::watchdog_node('squatted');
+	my $node = CmNode->create('squatted',
+		init => { allows_streaming => 1 },
+		check_attr_interval => 200,
+		log_min_messages => undef);
+	$node->start;
 	my $register_ms = 2000;
-	my $cm = CmClient::start_conmgr('squatted', [$node],
+	my $cm = CmConmgr->new(
+		name => 'squatted',
+		nodes => [$node],
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
 		max_app_connections => 20,
 		max_app_connections_per_user => 20,
 		app_register_timeout => $register_ms,
-		log_level => 'debug');
+		log_level => 'debug')->start;
 	my $ci = "host=localhost port=$cm->{port} dbname=postgres target_session_attrs=read-write";
 	CmClient::wait_connect($ci, 'SELECT 1', qr/^value=1$/m, 'real application: connects before the squatters');
 	my @squatters;
@@ -381,7 +390,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	cmp_ok($waited, '<=', $register_ms / 1000 + 2,
 		sprintf('real application: within app_register_timeout + 2 s (%.2f s)', $waited));
 	my ($bpid) = $out =~ /^value=(\d+)$/m;
-	ok( CmConmgr::wait_for_log($cm->{log}, qr/registered: backend PID $bpid on instance 0/),
+	ok( $cm->wait_log(qr/registered: backend PID $bpid on instance 0/),
 		'real application: its SQL connection passed the ownership check and was registered');
 	unlike(slurp_file($cm->{log}), qr/registration of backend PID \d+ refused/,
 		'real application: no registration refused');
@@ -402,7 +411,7 @@ foreach my $addr ('127.0.0.1', '::1')
 		instances => [
 			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd2->port }
 		]);
-	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmConmgr::conmgr_bin(), '-D', $dir ],
+	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', "$dir/stderr.log", '2>>', "$dir/stderr.log");
 	push @CmConmgr::started, $h;
 	ok(CmConmgr::wait_instances_up($dir, 0), 'descriptors: instance up');
@@ -470,7 +479,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	ok($late, 'smart stop: a new connection is still greeted');
 	my $m = $late->read_msg;
 	is($m->{type}, 'N', 'smart stop: then told "no instance"');
-	is($m->{reason}, $CmConmgr::REASON{shutdown}, 'smart stop: reason shutdown');
+	is($m->{reason}, $CmWire::REASON{shutdown}, 'smart stop: reason shutdown');
 	like($m->{message}, qr/^conmgr is stopping/, 'smart stop: "conmgr is stopping"');
 	ok($late->is_closed(5), 'smart stop: refused connection closed');
 	$m = $waiting->route('any');
@@ -515,7 +524,7 @@ foreach my $addr ('127.0.0.1', '::1')
 
 	# a watchdog's text too
 	$wd->command('raw ' . unpack('H*',
-		CmConmgr::frame('S', CmConmgr::notice_payload(5, "bye\nFATAL:  forged \e[2J"))));
+		CmWire::frame('S', CmWire::notice_payload(5, "bye\nFATAL:  forged \e[2J"))));
 	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/the instance is shutting down: bye\\x0aFATAL:  forged \\x1b\[2J/),
 		'escaping: a watchdog\'s message is logged escaped');
 	unlike(slurp_file("$dir/stderr.log"), qr/^FATAL:  forged/m, 'escaping: no forged line from the watchdog');
@@ -536,11 +545,11 @@ foreach my $addr ('127.0.0.1', '::1')
 		'mode 0777: and says what is allowed');
 	ok(!-e "$dir/conmgr.pid", 'mode 0777: conmgr did not start');
 	chmod 0755, $dir;
-	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/has invalid permissions \(0755\)/, 'mode 0755 (readable by others): refused');
 	chmod 0750, $dir;
 	chmod 0664, "$dir/conmgr.conf";
-	command_fails_like([ CmConmgr::conmgr_bin(), '-D', $dir ],
+	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/configuration file "\Q$dir\E\/conmgr\.conf" has invalid permissions \(0664\): it must be writable by its owner only/,
 		'a conmgr.conf writable by the group: refused');
 	chmod 0644, "$dir/conmgr.conf";

@@ -21,8 +21,10 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 use CmConmgr;
+use CmProg;
+use CmWire;
 
-my $STANDBY = CmConmgr::ATTR_STANDBY;
+my $STANDBY = CmWire::ATTR_STANDBY;
 my $STOPPING = 0x04;    # protocol 1.1: the server is shutting down
 my $wd0 = CmConmgr::FakeWatchdog->new(attrs => 0, version => 0x0101);
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY);
@@ -340,7 +342,7 @@ $wd0->command('refuse');
 $wd0->command('mute');
 my $n = $app->read_msg;
 is($n->{type}, 'F', 'the application is notified of the failure');
-is($n->{reason}, $CmConmgr::REASON{timeout}, 'reason timeout');
+is($n->{reason}, $CmWire::REASON{timeout}, 'reason timeout');
 my $m4 = wait_scrape(sub { val($_[0], 'conmgr_instance_up', cm_instance => 0) == 0 },
 	'instance 0 down');
 ok($m4, 'conmgr_instance_up falls to 0 when the watchdog is silent');
@@ -498,7 +500,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
 # Documentation and output name the same metrics
 
 {
-	my $doc = slurp_file("$ENV{TESTDIR}/docs/conmgr.md");
+	my $doc = slurp_file(CmProg::top() . '/docs/conmgr.md');
 	my ($section) = $doc =~ /^## Metrics\n(.*?)(?=^## |\z)/ms;
 	ok($section, 'docs/conmgr.md has a Metrics section');
 	my %documented = map { $_ => 1 } ($section // '') =~ /^\| `(conmgr_\w+)`/mg;
@@ -524,7 +526,7 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
 		metrics_port => $bport,
 		instances => [ { hostaddr => '127.0.0.1', port => 6000, watchdog_port => $wd0->port } ]);
 	my ($o, $e) = ('', '');
-	IPC::Run::run([ CmConmgr::conmgr_bin(), '-D', $dir2 ],
+	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir2 ],
 		'<', \undef, '>', \$o, '2>', \$e,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	isnt($? >> 8, 0, 'conmgr does not start when metrics_port is taken');

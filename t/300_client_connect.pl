@@ -14,14 +14,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\nlog_connections = on");
-$node->start;
+my $node   = CmClient::plain_node('primary', 'log_connections = on');
 my $pgport = $node->port;
-
-my $cmport = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cmport = $fake->{port};
 
 my $ci = "host=localhost port=$cmport dbname=postgres target_session_attrs=read-write";
 

@@ -14,17 +14,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 use CmClient;
+use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
-
-my $cmport = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cmport = $fake->{port};
 my $ci     = "host=localhost port=$cmport dbname=postgres";
-my $tool   = CmClient::tool();
+my $tool   = CmProg::tool();
 
 # Documented bound after the notice (docs/client.md): 1 s.
 my $margin_ms = 1000;

@@ -14,20 +14,13 @@ use Test::More;
 use Time::HiRes qw(time);
 use CmClient;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
-my $pgport = $node->port;
-
-my $other = PostgreSQL::Test::Cluster->new('other');
-$other->init;
-$other->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$other->start;
+my $node      = CmClient::plain_node('primary');
+my $pgport    = $node->port;
+my $other     = CmClient::plain_node('other');
 my $otherport = $other->port;
 
-my $cm   = PostgreSQL::Test::Cluster::get_free_port();
-my $fake = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake = CmClient::fake_for($node);
+my $cm   = $fake->{port};
 my $none_port = PostgreSQL::Test::Cluster::get_free_port();
 my $none      = CmClient::start_fake($none_port, 'none');
 my $silent_port = PostgreSQL::Test::Cluster::get_free_port();

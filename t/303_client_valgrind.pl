@@ -14,22 +14,20 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
 plan skip_all => 'valgrind is not installed'
   if system('sh', '-c', 'command -v valgrind >/dev/null') != 0;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
 
-my $cm   = PostgreSQL::Test::Cluster::get_free_port();
-my $fake = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake = CmClient::fake_for($node);
+my $cm   = $fake->{port};
 my $none_port = PostgreSQL::Test::Cluster::get_free_port();
 my $none = CmClient::start_fake($none_port, 'none');
 my $down = PostgreSQL::Test::Cluster::get_free_port();
-my $tool = CmClient::tool();
+my $tool = CmProg::tool();
 my $ci   = "host=localhost port=$cm dbname=postgres";
 
 my @valgrind = ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full',

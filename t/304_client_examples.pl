@@ -12,19 +12,17 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
-my $cm     = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cm     = $fake->{port};
 my $ci     = "host=localhost port=$cm dbname=postgres";
 
 # build a private copy so that the source tree stays clean
 my $dir = PostgreSQL::Test::Utils::tempdir('examples');
-system('cp', glob(CmClient::topdir() . '/examples/*.c'), CmClient::topdir() . '/examples/Makefile', $dir) == 0
+system('cp', glob(CmProg::top() . '/examples/*.c'), CmProg::top() . '/examples/Makefile', $dir) == 0
   or die 'could not copy examples';
 my ($out, $err) = ('', '');
 IPC::Run::run([ 'make', '-s', '-C', $dir ], '>', \$out, '2>', \$err);

@@ -20,6 +20,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
 # root is always believed, so as root our own conmgr cannot be an impostor
 plan skip_all => 'runs as an unprivileged user (t/480 runs as root)' if $> == 0;
@@ -142,8 +143,8 @@ for my $case ([ 'nosuchuser_cm', qr/no user named "nosuchuser_cm"/ ],
 }
 
 # The check cannot be made: netlink refused, as in a sandbox
-my $shim = CmClient::topdir() . '/client/test/no_netlink.so';
-system('make', '-s', '-C', CmClient::topdir() . '/client/test', 'no_netlink.so') if !-f $shim;
+my $shim = CmProg::client_test('no_netlink.so');
+system('make', '-s', '-C', CmProg::client_test(), 'no_netlink.so') if !-f $shim;
 ok(-f $shim, 'client/test/no_netlink.so is built');
 {
 	local $ENV{LD_PRELOAD} = $shim;

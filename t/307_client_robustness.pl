@@ -26,18 +26,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
 $node->safe_psql('postgres', 'CREATE TABLE pqcm_locked (i int)');
 
-my $cmport = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cmport = $fake->{port};
 my $ci     = "host=localhost port=$cmport dbname=postgres";
-my $tool   = CmClient::tool();
+my $tool   = CmProg::tool();
 my $tmp    = PostgreSQL::Test::Utils::tempdir();
 my $cause  = qr/the conmgr socket was closed by the application/;
 
@@ -167,7 +165,7 @@ for my $how ('terminate', 'oom')
 # The library checks once, before its first connection request, that two
 # fresh connection objects of this libpq can be exchanged; a preloaded
 # malloc_usable_size() that lies makes the check see another layout.
-my $shim = CmClient::topdir() . '/client/test/odd_usable_size.so';
+my $shim = CmProg::client_test('odd_usable_size.so');
 my $refusal =
   qr/libpqcm: this libpq's connection objects cannot be exchanged: connections go to libpq directly/;
 for my $lie ('none', 'differ')

@@ -13,19 +13,26 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
-use CmTest;
+use CmConmgr;
+use CmNode;
+use CmProg;
 
 my $hb_timeout = 1000;
 my $margin_ms  = 1000;    # documented in docs/client.md
 
-my $primary = CmClient::watchdog_node('primary');
-my $standby = CmClient::standby_of($primary, 'standby');
+my ($primary, $standby) = CmNode->create_pair('primary', 'standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 
-my $cm_all = CmClient::start_conmgr('all', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
-my $cm_sb = CmClient::start_conmgr('standby_only', [$standby],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
+my $cm_all = CmConmgr->new(
+	name => 'all',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
+my $cm_sb = CmConmgr->new(
+	name => 'standby_only',
+	nodes => [$standby],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
 my ($a, $b) = ($cm_all->{port}, $cm_sb->{port});
 
 CmClient::wait_connect("host=localhost port=$a dbname=postgres target_session_attrs=read-write",
@@ -70,28 +77,18 @@ like($stderr, qr/Connection Manager/, 'stock psql gets conmgr\'s clear error') o
 my $rw = "host=localhost port=$a dbname=postgres target_session_attrs=read-write";
 
 # notices when the primary's watchdog freezes
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $cm_ctl = -x CmClient::topdir() . '/conmgr/cm_ctl' ? CmClient::topdir() . '/conmgr/cm_ctl' : "$bindir/cm_ctl";
 
 sub frozen_case
 {
 	my ($sub) = @_;
-	my $h = CmClient::start_bg(CmClient::tool(), $sub, $rw, 'SELECT pg_sleep(60)');
+	my $h = CmClient::start_bg(CmProg::tool(), $sub, $rw, 'SELECT pg_sleep(60)');
 	CmClient::wait_output($h, qr/^ready=1$/m, "$sub: query running on the primary");
 	like($h->{out}, qr/^port=$pport$/m, "$sub: on the primary");
 	my ($bpid) = $h->{out} =~ /^backend_pid=(\d+)$/m;
-	my $json = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		IPC::Run::run([ $cm_ctl, 'status', '-D', $cm_all->{dir}, '--json' ], '>', \$json, '2>', \my $e);
-		last if $json =~ /"backend_pid": $bpid\b/;
-		usleep(50_000);
-	}
+	my $json = $cm_all->wait_status(qr/"backend_pid": $bpid\b/);
 	like($json, qr/"backend_pid": $bpid\b/, "$sub: conmgr knows the registered backend PID");
 	my $t0 = time();
 	kill 'STOP', $wd_pid;
@@ -115,7 +112,7 @@ like($out, qr/conmgr reported a failure of the instance/, 'frozen watchdog, sync
 # conmgr reconnects to the thawed watchdog; then stop the primary hard
 CmClient::wait_connect($rw, 'SELECT inet_server_port()', qr/^value=$pport$/m,
 	'the primary is routed to again after the watchdog resumes');
-my $h = CmClient::start_bg(CmClient::tool(), 'notice', $rw, 'SELECT pg_sleep(60)');
+my $h = CmClient::start_bg(CmProg::tool(), 'notice', $rw, 'SELECT pg_sleep(60)');
 CmClient::wait_output($h, qr/^ready=1$/m, 'immediate: query running on the primary');
 my $t0 = time();
 $primary->stop('immediate');

@@ -19,15 +19,20 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use CmClient;
 use CmConmgr;
+use CmNode;
 use CmWatchdog;
+use CmWire;
 
-my $primary = CmClient::watchdog_node('primary');
-my $standby = CmClient::standby_of($primary, 'standby');
+my ($primary, $standby) = CmNode->create_pair('primary', 'standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 
-my $cm = CmClient::start_conmgr('drain', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => 1000);
+my $cm = CmConmgr->new(
+	name => 'drain',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => 1000)->start;
 my $port = $cm->{port};
 my $rw = "host=localhost port=$port dbname=postgres target_session_attrs=read-write";
 my $any = "host=localhost port=$port dbname=postgres target_session_attrs=any";
@@ -39,10 +44,10 @@ CmClient::wait_connect("host=localhost port=$port dbname=postgres target_session
 
 # two hand-made peers of the primary's watchdog: one speaks 1.0, one 1.1
 my %hb = (interval => 1000, timeout => 20000);
-my $old = CmWatchdog::Peer->connect($primary->{cm_watchdog_port});
+my $old = CmWatchdog::Peer->connect($primary->watchdog_port);
 my $w = $old->hello(%hb, name => 'old-peer');
 is($w && $w->{version}, 0x0100, 'a 1.0 peer is welcomed with 1.0');
-my $new = CmWatchdog::Peer->connect($primary->{cm_watchdog_port});
+my $new = CmWatchdog::Peer->connect($primary->watchdog_port);
 $w = $new->hello(%hb, max_version => 0x0101, name => 'new-peer');
 is($w && $w->{version}, 0x0101, 'a 1.1 peer is welcomed with 1.1');
 is($w && $w->{attrs}, 0, 'and the primary is a primary, not stopping');
@@ -90,7 +95,7 @@ my $draining;
 my $deadline = time + 10;
 while (time < $deadline)
 {
-	my $st = CmConmgr::status_json($cm->{dir});
+	my $st = $cm->status;
 	if ($st =~ /"number": 0, [^}]*"state": "draining"/)
 	{
 		$draining = time;
@@ -103,9 +108,9 @@ ok($draining, 'cm_ctl status shows instance 0 draining');
 # with the next heartbeat reply or push
 cmp_ok($draining - $t_stop, '<', 2.0, 'within 2 s of the smart stop') if $draining;
 note(sprintf('draining seen %.3f s after pg_ctl stop -m smart', $draining - $t_stop)) if $draining;
-like(CmConmgr::status_json($cm->{dir}), qr/"number": 0, [^}]*"draining": true/,
+like($cm->status, qr/"number": 0, [^}]*"draining": true/,
 	'cm_ctl status: "draining": true');
-like(CmConmgr::status_json($cm->{dir}), qr/"number": 1, [^}]*"draining": false/,
+like($cm->status, qr/"number": 1, [^}]*"draining": false/,
 	'cm_ctl status: the standby is not draining');
 
 # new connections: every "any" one lands on the standby, none fails
@@ -136,8 +141,8 @@ unlike($err, qr/conmgr|notice|terminat/i, 'the held session got no notice');
 # the hand-made peers: the 1.1 one got the push, the 1.0 one nothing new
 my $r_new = $new->heartbeat(1);
 my $r_old = $old->heartbeat(1);
-is($r_new && $r_new->{attrs}, CmWatchdog::ATTR_STOPPING, 'the 1.1 peer\'s heartbeat reply says stopping');
-ok((grep { $_->{attrs} == CmWatchdog::ATTR_STOPPING } @{ $new->{pushed} // [] }),
+is($r_new && $r_new->{attrs}, CmWire::ATTR_STOPPING, 'the 1.1 peer\'s heartbeat reply says stopping');
+ok((grep { $_->{attrs} == CmWire::ATTR_STOPPING } @{ $new->{pushed} // [] }),
 	'the 1.1 peer was told by a push');
 is($r_old && $r_old->{attrs}, 0, 'the 1.0 peer\'s heartbeat reply says primary, as before');
 is(scalar @{ $old->{pushed} // [] }, 0, 'the 1.0 peer got no push');
@@ -167,7 +172,7 @@ while (time < $deadline)
 }
 ok($gone, 'after its last session the primary stops');
 $primary->{_pid} = undef;
-ok(CmConmgr::wait_for(sub { CmConmgr::status_json($cm->{dir}) =~ /"number": 0, [^}]*"state": "(down|connecting)"/ },
+ok(CmConmgr::wait_for(sub { $cm->status =~ /"number": 0, [^}]*"state": "(down|connecting)"/ },
 		'instance 0 down'),
 	'conmgr sees the primary go');
 ($rc, $o, $e) = CmClient::run_tool('connect', $any, 'SELECT inet_server_port()');

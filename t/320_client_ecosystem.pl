@@ -14,17 +14,15 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmClient;
+use CmProg;
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('primary');
 my $pgport = $node->port;
 
-my $cm   = PostgreSQL::Test::Cluster::get_free_port();
-my $fake = CmClient::start_fake($cm, 'instance', "127.0.0.1:$pgport");
+my $fake = CmClient::fake_for($node);
+my $cm   = $fake->{port};
 my $ci   = "host=localhost port=$cm dbname=postgres target_session_attrs=read-write";
-my $testdir = CmClient::topdir() . '/client/test';
+my $testdir = CmProg::client_test();
 my $python  = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';
 
 sub run_preloaded
@@ -169,7 +167,7 @@ SKIP:
 {
 	my $libdir = `pg_config --libdir`;
 	chomp $libdir;
-	my @listed = slurp_file(CmClient::topdir() . '/client/exports.list') =~ /^\s+(\w+);$/mg;
+	my @listed = slurp_file(CmProg::top() . '/client/exports.list') =~ /^\s+(\w+);$/mg;
 	my @defined = grep { $_ ne '' }
 	  map { /^\S+ [TDBRW] (\w+)/ ? $1 : '' } split /\n/, `nm -D --defined-only $libdir/libpqcm.so.1`;
 	is_deeply([ sort @defined ], [ sort @listed ],

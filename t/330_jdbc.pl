@@ -19,7 +19,9 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use File::Path qw(make_path);
 use CmClient;
-use CmTest;
+use CmConmgr;
+use CmNode;
+use CmProg;
 
 my $javadir = '/usr/share/java';
 my $pgjdbc  = "$javadir/postgresql.jar";
@@ -33,7 +35,7 @@ plan skip_all => "pgjdbc not found: $pgjdbc (libpostgresql-jdbc-java)" unless -f
 plan skip_all => "HikariCP or slf4j-api not found in $javadir (libhikaricp-java)"
   unless $hikari && -f $slf4j;
 
-my $top = CmClient::topdir();
+my $top = CmProg::top();
 
 # the driver's jar, as the Makefile builds it, and the test programs
 system('make', '-s', '-C', "$top/client/jdbc") == 0 or BAIL_OUT('could not build the JDBC driver');
@@ -66,14 +68,10 @@ sub jdbc_bg
 
 # ---- against the fake conmgr ----
 
-my $node = PostgreSQL::Test::Cluster->new('jdbc_plain');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
-$node->start;
+my $node   = CmClient::plain_node('jdbc_plain');
 my $pgport = $node->port;
-
-my $cmport = PostgreSQL::Test::Cluster::get_free_port();
-my $fake   = CmClient::start_fake($cmport, 'instance', "127.0.0.1:$pgport");
+my $fake   = CmClient::fake_for($node);
+my $cmport = $fake->{port};
 my $url    = "jdbc:conmgr:postgresql://localhost:$cmport/postgres";
 
 my ($logs, $rc, $r, $all) = CmClient::between(
@@ -409,15 +407,18 @@ is(scalar(() = $logs->[0] =~ /^route /mg), 1, 'setQueryTimeout: conmgr got one r
 # ---- real servers, real conmgr ----
 
 my $hb_timeout = 1000;
-my $primary = CmClient::watchdog_node('jdbc_primary');
-my $standby = CmClient::standby_of($primary, 'jdbc_standby');
+my ($primary, $standby) = CmNode->create_pair('jdbc_primary', 'jdbc_standby',
+	check_attr_interval => 200,
+	log_min_messages => undef);
 my ($pport, $sport) = ($primary->port, $standby->port);
 $primary->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 # registrations are checked and counted in precise mode only
 $primary->append_conf('postgresql.conf', "watchdog.termination_mode = 'precise'");
 $primary->reload;
-my $cm = CmClient::start_conmgr('jdbc', [ $primary, $standby ],
-	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout);
+my $cm = CmConmgr->new(
+	name => 'jdbc',
+	nodes => [ $primary, $standby ],
+	heartbeat_interval => 200, heartbeat_timeout => $hb_timeout)->start;
 my $curl = "jdbc:conmgr:postgresql://localhost:$cm->{port}/postgres";
 
 # Connect until conmgr has learnt its instances' attributes.
@@ -444,24 +445,14 @@ $r = wait_jdbc("$curl?targetServerType=secondary", qr/^server_port=$sport$/m,
 like($r->{url} // '', qr{^jdbc:postgresql://127\.0\.0\.1:$sport/postgres$}, 'getURL() names the standby');
 is($r->{in_recovery}, 't', 'targetServerType=secondary: pg_is_in_recovery() is true');
 
-my $wd_pid = CmTest::worker_pid($primary, 'watchdog') // '';
+my $wd_pid = $primary->worker_pid('watchdog') // '';
 like($wd_pid, qr/^\d+$/, 'the primary runs a watchdog process');
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $cm_ctl = -x "$top/conmgr/cm_ctl" ? "$top/conmgr/cm_ctl" : "$bindir/cm_ctl";
 
 # Wait until conmgr and the watchdog know the session of backend PID.
 sub wait_registered
 {
 	my ($bpid, $name) = @_;
-	my $json = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		IPC::Run::run([ $cm_ctl, 'status', '-D', $cm->{dir}, '--json' ], '>', \$json, '2>', \my $e);
-		last if $json =~ /"backend_pid": $bpid\b/;
-		usleep(50_000);
-	}
+	my $json = $cm->wait_status(qr/"backend_pid": $bpid\b/);
 	like($json, qr/"backend_pid": $bpid\b/, "$name: conmgr knows the registered backend PID");
 	ok($primary->poll_query_until('postgres',
 			'SELECT coalesce(sum(sessions_registered), 0) > 0 FROM pgx_stat_watchdog'),

@@ -21,6 +21,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IO::Socket::IP;
 use CmClient;
+use CmProg;
 
 plan skip_all => 'needs root to run an impostor as another user; '
   . 'scripts/test-partitions.sh runs it as root'
@@ -180,7 +181,7 @@ END
 }
 
 # the unit test of the lookup, as root: listeners of another user
-my $unit = CmClient::topdir() . '/test/unit/test_peer';
+my $unit = CmProg::top() . '/test/unit/test_peer';
 SKIP:
 {
 	skip 'test/unit/test_peer is not built (make test-programs)', 2 unless -x $unit;

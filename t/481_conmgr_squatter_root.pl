@@ -19,6 +19,7 @@ use Time::HiRes qw(time);
 use IPC::Run;
 use File::Temp ();
 use CmConmgr;
+use CmProg;
 
 plan skip_all => 'needs root to run a squatter as another user; '
   . 'scripts/test-partitions.sh runs it as root'
@@ -43,14 +44,14 @@ CmConmgr::write_conf($dir,
 chown $cmuid, -1, $dir, "$dir/conmgr.conf";
 chmod 0700, $dir;
 my $cm = IPC::Run::start([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
-		CmConmgr::conmgr_bin(), '-D', $dir ],
+		CmProg::bin('conmgr'), '-D', $dir ],
 	'<', \undef, '>', "$dir/stdout.log", '2>', "$dir/stdout.log");
 # cm_ctl refuses root as conmgr does: ask as conmgr's user
 sub status_json
 {
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
-			CmConmgr::cm_ctl_bin(), 'status', '-D', $dir, '--json' ],
+			CmProg::bin('cm_ctl'), 'status', '-D', $dir, '--json' ],
 		'<', \undef, '>', \$out, '2>', \$err);
 	return $out;
 }

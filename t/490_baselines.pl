@@ -25,6 +25,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use CmLab;
+use CmProg;
 
 CmLab::require_root();
 
@@ -168,7 +169,7 @@ foreach my $s (@sessions)
 # a local session on the server waits for each lock
 foreach my $cfg (sort keys %server_conf)
 {
-	my $w = $lab->start_bg('db1', "waiter_$schema{$cfg}", CmLab::program('lab_app'),
+	my $w = $lab->start_bg('db1', "waiter_$schema{$cfg}", CmProg::lab_program('lab_app'),
 		$lab->local_conninfo('db1', "options='-c search_path=$schema{$cfg}'"),
 		'lock', 600);
 	$waiter{$cfg} = $w;

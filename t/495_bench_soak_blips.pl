@@ -11,10 +11,11 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CmLab;
+use CmProg;
 
 CmLab::require_root();
 
-my $top = $ENV{TESTDIR} // '.';
+my $top = CmProg::top();
 my $perllib = $INC{'PostgreSQL/Test/Utils.pm'};
 $perllib =~ s{/PostgreSQL/Test/Utils\.pm$}{};
 my $out = PostgreSQL::Test::Utils::tempdir('soak_blips_out');

@@ -13,8 +13,9 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
+use CmProg;
 
-my $top = $ENV{TESTDIR} // '.';
+my $top = CmProg::top();
 
 foreach my $tool (qw(dpkg-buildpackage dpkg-deb dh pg_buildext lintian))
 {

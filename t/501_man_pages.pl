@@ -11,8 +11,9 @@ use warnings FATAL => 'all';
 use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use CmProg;
 
-my $top = $ENV{TESTDIR} // '.';
+my $top = CmProg::top();
 my $man = "$top/docs/man";
 
 plan skip_all => 'groff is not installed' unless system('groff -v >/dev/null 2>&1') == 0;

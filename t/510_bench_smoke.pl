@@ -18,9 +18,9 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use CmTest;
+use CmProg;
 
-my $top = CmTest::top();
+my $top = CmProg::top();
 my $bench = "$top/bench";
 
 # built by scripts/test.sh (make test-programs); build them if not

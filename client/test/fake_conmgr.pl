@@ -23,6 +23,9 @@
 
 use strict;
 use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::RealBin/../../t/lib";
+use CmWire;
 use IO::Socket::IP;
 use IO::Select;
 
@@ -45,14 +48,11 @@ $SIG{USR1} = sub { $notice = 1 };
 $SIG{USR2} = sub { $drop   = 1 };
 $SIG{TERM} = sub { exit 0 };
 
-sub str16 { my $s = shift; return pack('n', length $s) . $s; }
-sub frame { my ($t, $p) = @_; return $t . pack('N', 4 + length $p) . $p; }
-
 sub greeting
 {
 	my $f = "SFATAL\0VFATAL\0C08P01\0Mthis port is a Connection Manager\0"
 	  . "cconmgr 256 256\0\0";
-	return 'E' . pack('N', 4 + length $f) . $f;
+	return CmWire::frame('E', $f);
 }
 
 sub close_client
@@ -72,7 +72,7 @@ while (1)
 		{
 			next unless $client{$fd}{stage} eq 'registered';
 			my $s = $client{$fd}{sock};
-			my $f = frame('F', pack('n', 6) . str16('heartbeat not answered within 3000 ms'));
+			my $f = CmWire::frame('F', CmWire::notice_payload(6, 'heartbeat not answered within 3000 ms'));
 			if ($mode eq 'partial')
 			{
 				syswrite $s, substr($f, 0, 3);
@@ -119,7 +119,7 @@ while (1)
 			{
 				last if length $c->{buf} < 8;
 				my ($len, $code) = unpack('NN', substr($c->{buf}, 0, 8, ''));
-				if ($code != 80877104)
+				if ($code != CmWire::GSS_CODE)
 				{
 					print "startup code=$code\n";
 					close_client($fd);
@@ -129,39 +129,30 @@ while (1)
 				$c->{stage} = 'route';
 				next;
 			}
-			last if length $c->{buf} < 5;
-			my ($type, $len) = unpack('aN', $c->{buf});
-			last if length $c->{buf} < 1 + $len;
-			my $payload = substr($c->{buf}, 5, $len - 4);
-			substr($c->{buf}, 0, 1 + $len, '');
+			my ($type, $payload) = CmWire::take_frame(\$c->{buf}) or last;
+			my $m = CmWire::decode($type, $payload);
 			if ($type eq 'R')
 			{
-				my ($ver, $tsa, $pid, $alen) = unpack('nCNn', $payload);
-				my $app = substr($payload, 9, $alen);
-				print "route tsa=$tsa pid=$pid app=$app\n";
+				print "route tsa=$m->{tsa} pid=$m->{pid} app=$m->{app}\n";
 				if ($mode eq 'instance' || $mode eq 'partial')
 				{
 					my ($h, $p) = split /:/, $arg;
-					syswrite $s, frame('I', pack('nCn', 0, 0, $p) . str16($h));
+					syswrite $s, CmWire::frame('I', pack('nCn', 0, 0, $p) . CmWire::str16($h));
 				}
 				elsif ($mode eq 'none')
 				{
-					syswrite $s, frame('N', pack('n', 9) . str16('no live instance matches'));
+					syswrite $s, CmWire::frame('N', CmWire::notice_payload(9, 'no live instance matches'));
 				}
 				elsif ($mode eq 'garbage')
 				{
-					syswrite $s, frame('Q', 'xyz');
+					syswrite $s, CmWire::frame('Q', 'xyz');
 				}
 				$c->{stage} = 'routed';
 			}
 			elsif ($type eq 'J')
 			{
-				my ($pid, $fam) = unpack('NC', $payload);
-				my $alen = $fam == 4 ? 4 : 16;
-				my $addr = substr($payload, 5, $alen);
-				my $lport = unpack('n', substr($payload, 5 + $alen, 2));
-				my $a = $fam == 4 ? join('.', unpack('C4', $addr)) : unpack('H*', $addr);
-				print "register pid=$pid addr=$a port=$lport\n";
+				my $a = $m->{family} == 4 ? join('.', unpack('C4', $m->{addr})) : unpack('H*', $m->{addr});
+				print "register pid=$m->{pid} addr=$a port=$m->{port}\n";
 				$c->{stage} = 'registered';
 			}
 			else

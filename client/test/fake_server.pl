@@ -20,6 +20,9 @@
 
 use strict;
 use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::RealBin/../../t/lib";
+use CmWire;
 use IO::Socket::IP;
 use IO::Select;
 
@@ -82,7 +85,7 @@ while (1)
 				last if length $c->{buf} < $len;
 				my $body = substr($c->{buf}, 8, $len - 8);
 				substr($c->{buf}, 0, $len, '');
-				if ($code == 80877103 || $code == 80877104)
+				if ($code == CmWire::SSL_CODE || $code == CmWire::GSS_CODE)
 				{
 					print "negotiate code=$code\n";
 					syswrite $s, 'N';
@@ -96,17 +99,13 @@ while (1)
 				$c->{stage} = 'password';
 				next;
 			}
-			last if length $c->{buf} < 5;
-			my ($type, $len) = unpack('aN', $c->{buf});
-			last if length $c->{buf} < 1 + $len;
-			my $body = substr($c->{buf}, 5, $len - 4);
-			substr($c->{buf}, 0, 1 + $len, '');
+			my ($type, $body) = CmWire::take_frame(\$c->{buf}) or last;
 			if ($type eq 'p')
 			{
 				$body =~ s/\0$//;
 				print "password=$body\n";
 				my $f = "SFATAL\0VFATAL\0C28P01\0Mpassword recorded by the fake server\0\0";
-				syswrite $s, 'E' . pack('N', 4 + length $f) . $f;
+				syswrite $s, CmWire::frame('E', $f);
 			}
 			else
 			{

@@ -10,7 +10,6 @@ CmClient - helpers for the client library tests (t/3*.pl)
 =head1 SYNOPSIS
 
   use CmClient;
-  my $tool = CmClient::tool();                       # client/test/pqcm_tool
   my $fake = CmClient::start_fake($port, 'instance', "127.0.0.1:$pgport");
   my $srv  = CmClient::start_server($port2);         # records what it gets
   my ($logs) = CmClient::between(sub { CmClient::run_tool(...) }, $srv, $fake);
@@ -32,35 +31,16 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmProg;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my @children;
 
-sub topdir
-{
-	return $ENV{TESTDIR} || '.';
-}
-
-=item tool()
-
-Path of the test driver, built first if needed.
-
-=cut
-
-sub tool
-{
-	my $dir  = topdir() . '/client/test';
-	my $tool = "$dir/pqcm_tool";
-	if (!-x $tool)
-	{
-		system('make', '-s', '-C', $dir, 'PQCM_LIBDIR=' . `pg_config --libdir` =~ s/\s+$//r) == 0
-		  or croak "could not build $tool";
-	}
-	return $tool;
-}
+=over
 
 =item run_tool(ARGS...)
 
@@ -70,7 +50,7 @@ Run the driver to completion; returns (exit code, stdout, stderr).
 
 sub run_tool
 {
-	my @cmd = (tool(), @_);
+	my @cmd = (CmProg::tool(), @_);
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
@@ -106,10 +86,42 @@ sub start_fake
 	my $addr = $opt{addr} // '127.0.0.1';
 	my @ns = $opt{netns} ? ('ip', 'netns', 'exec', $opt{netns}) : ();
 	my $h = start_bg_as($opt{user}, @ns, 'env', "FAKE_CONMGR_ADDR=$addr", $^X,
-		topdir() . '/client/test/fake_conmgr.pl', $port, $mode, defined $arg ? $arg : ());
+		CmProg::client_test('fake_conmgr.pl'), $port, $mode, defined $arg ? $arg : ());
 	@$h{qw(port addr)} = ($port, $addr);
 	wait_output($h, qr/listening port=$port/, "fake conmgr listens on $addr port $port");
 	return $h;
+}
+
+=item plain_node(NAME, [LINE...])
+
+A started node without the watchdog, listening on 127.0.0.1, with more
+postgresql.conf lines if given.
+
+=cut
+
+sub plain_node
+{
+	my ($name, @lines) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', join("\n", "listen_addresses = '127.0.0.1'", @lines));
+	$node->start;
+	return $node;
+}
+
+=item fake_for(NODE)
+
+A fake conmgr (start_fake) on a free port that routes every request to
+NODE on 127.0.0.1; its port is $fake->{port}.
+
+=cut
+
+sub fake_for
+{
+	my ($node) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return start_fake($port, 'instance', '127.0.0.1:' . $node->port);
 }
 
 =item start_server(PORT, [addr => ADDR])
@@ -124,7 +136,7 @@ sub start_server
 {
 	my ($port, %opt) = @_;
 	my $addr = $opt{addr} // '127.0.0.1';
-	my $h = start_bg($^X, topdir() . '/client/test/fake_server.pl', $port, $addr);
+	my $h = start_bg($^X, CmProg::client_test('fake_server.pl'), $port, $addr);
 	@$h{qw(port addr server)} = ($port, $addr, 1);
 	wait_output($h, qr/listening port=$port/, "recording server listens on $addr port $port");
 	return $h;
@@ -273,95 +285,6 @@ sub signal_bg
 	$h->{harness}->signal($sig);
 }
 
-=item watchdog_node(NAME)
-
-A started node with the watchdog preloaded on a free port
-($node->{cm_watchdog_port}), listening on 127.0.0.1, able to stream.
-
-=cut
-
-sub watchdog_node
-{
-	my ($name) = @_;
-	my $node  = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 1);
-	add_watchdog_conf($node);
-	$node->start;
-	return $node;
-}
-
-sub add_watchdog_conf
-{
-	my ($node) = @_;
-	my $wport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->{cm_watchdog_port} = $wport;
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-watchdog.port = $wport
-watchdog.check_attr_interval = 200
-listen_addresses = '127.0.0.1'
-});
-	return;
-}
-
-=item standby_of(PRIMARY, NAME)
-
-A started streaming standby of PRIMARY with its own watchdog port.
-
-=cut
-
-sub standby_of
-{
-	my ($primary, $name) = @_;
-	$primary->backup("${name}_backup");
-	my $standby = PostgreSQL::Test::Cluster->new($name);
-	$standby->init_from_backup($primary, "${name}_backup", has_streaming => 1);
-	add_watchdog_conf($standby);
-	$standby->start;
-	$primary->wait_for_catchup($standby, 'replay');
-	return $standby;
-}
-
-=item start_conmgr(NAME, [NODES], PARAMS...)
-
-Write a conmgr.conf naming NODES as instances 0, 1, ... and run conmgr -D
-in the foreground.  Returns { dir, port, log, handle }.
-
-=cut
-
-sub start_conmgr
-{
-	my ($name, $nodes, %params) = @_;
-	my $dir  = PostgreSQL::Test::Utils::tempdir("cm_$name");
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $conf = "port = $port\n";
-	my $i    = 0;
-	for my $n (@$nodes)
-	{
-		$conf .= "backend_host$i = '127.0.0.1'\nbackend_port$i = " . $n->port
-		  . "\nwatchdog_port$i = $n->{cm_watchdog_port}\n";
-		$i++;
-	}
-	$conf .= "$_ = $params{$_}\n" for sort keys %params;
-	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
-	$conf .= "insecure_no_authentication = on\n"
-	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
-	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
-	print $fh $conf;
-	close $fh;
-	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
-	chmod 0600, "$dir/conmgr.conf";
-	my $bindir = `pg_config --bindir`;
-	chomp $bindir;
-	my $bin = -x topdir() . '/conmgr/conmgr' ? topdir() . '/conmgr/conmgr' : "$bindir/conmgr";
-	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
-	my $h   = { out => '', err => '' };
-	$h->{harness} = IPC::Run::start([ $bin, '-D', $dir ], '<', \undef, '>>', $log, '2>>', $log);
-	push @children, $h;
-	return { dir => $dir, port => $port, log => $log, handle => $h };
-}
-
 =item wait_connect(CONNINFO, REGEX, NAME)
 
 Run "pqcm_tool connect CONNINFO SQL" until its output matches REGEX
@@ -399,5 +322,11 @@ END
 		eval { $h->{harness}->kill_kill if $h->{harness}->pumpable; };
 	}
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

@@ -5,23 +5,28 @@
 
 =head1 NAME
 
-CmConmgr - helpers for the conmgr TAP tests (t/2NN_*.pl)
+CmConmgr - conmgr in the TAP tests: the conmgr object and the functions
+it is made of, a scripted watchdog and a scripted application
 
 =head1 SYNOPSIS
 
   use CmConmgr;
 
   my $wd  = CmConmgr::FakeWatchdog->new(attrs => 0);
-  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
-  my $cm  = CmConmgr::start_conmgr($dir);
-  CmConmgr::wait_for_state($dir, sub { $_[0]->{primary} });
-  my $app = CmConmgr::App->connect($port);
+  my $cm  = CmConmgr->new(heartbeat_interval => 200,
+	  instances => [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ])->start;
+  $cm->wait_up(0);
+  my $app = CmConmgr::App->connect($cm->port);
   my $r   = $app->route('read-write');
+
+  # the same with functions, on a directory
+  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
+  CmConmgr::start_conmgr($dir);
+  CmConmgr::wait_instances_up($dir, 0);
 
 =head1 DESCRIPTION
 
-conmgr is tested against real watchdogs (PostgreSQL::Test::Cluster with
-shared_preload_libraries = 'watchdog') and against FakeWatchdog, a small
+conmgr is tested against real watchdogs (CmNode) and against FakeWatchdog, a small
 process speaking the heartbeat channel whose behaviour the test controls
 (stop answering heartbeats, push attributes, announce a shutdown).  App is
 an application speaking the application channel, as the client library
@@ -37,12 +42,13 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmProg;
+use CmWire;
 use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use POSIX ();
-use Socket qw(inet_aton);
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -50,32 +56,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @started;    # IPC::Run harnesses and PIDs to kill at the end
-
-use constant {
-	PROTO_VERSION => 0x0100,
-	ATTR_STANDBY => 0x01,
-	ATTR_READ_ONLY => 0x02,
-	GSS_CODE => 80877104,
-	SSL_CODE => 80877103,
-};
-
-our %TSA = (
-	'any' => 0,
-	'read-write' => 1,
-	'read-only' => 2,
-	'primary' => 3,
-	'standby' => 4,
-	'prefer-standby' => 5);
-
-our %REASON = (
-	too_many => 2,
-	protocol => 3,
-	shutdown => 5,
-	timeout => 6,
-	conn_lost => 7,
-	attr_changed => 8,
-	no_instance => 9,
-	config => 10);
 
 END
 {
@@ -95,20 +75,6 @@ END
 	}
 }
 
-# Directory of the installed programs: next to pg_config's bindir, or the
-# build tree when TESTDIR points at it and the programs are built there.
-sub bindir
-{
-	my $built = "$ENV{TESTDIR}/conmgr" if defined $ENV{TESTDIR};
-	return $built if defined $built && -x "$built/conmgr" && -x "$built/cm_ctl";
-	my $b = `pg_config --bindir`;
-	chomp $b;
-	return $b;
-}
-
-sub conmgr_bin { return bindir() . '/conmgr'; }
-sub cm_ctl_bin { return bindir() . '/cm_ctl'; }
-
 # Raise this process's soft open-files limit (fan-out tests hold many
 # sockets); the hard limit is left alone.
 sub raise_fd_limit
@@ -119,34 +85,9 @@ sub raise_fd_limit
 	return;
 }
 
-# Frame: type byte, uint32 length (itself + payload), payload.
-sub frame
-{
-	my ($type, $payload) = @_;
-	$payload //= '';
-	return $type . pack('N', 4 + length($payload)) . $payload;
-}
+=head2 Functions
 
-# Take one whole frame off the front of $$buf; undef when incomplete.
-sub take_frame
-{
-	my ($buf) = @_;
-	return if length($$buf) < 5;
-	my ($type, $len) = unpack('a N', $$buf);
-	croak "bad frame length $len" if $len < 4 || $len > 2047;
-	return if length($$buf) < 1 + $len;
-	my $payload = substr($$buf, 5, $len - 4);
-	substr($$buf, 0, 1 + $len) = '';
-	return ($type, $payload);
-}
-
-sub notice_payload
-{
-	my ($reason, $msg) = @_;
-	return pack('n n/a*', $reason, $msg);
-}
-
-=pod
+=over
 
 =item conmgr_dir(%params)
 
@@ -160,6 +101,23 @@ sub conmgr_dir
 {
 	my (%p) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir('conmgr');
+	write_conf($dir, conf_text(%p));
+	return $dir;
+}
+
+=pod
+
+=item conf_text(%params)
+
+The text of a conmgr.conf: C<instances> (a list of hashes: host,
+hostaddr, port, watchdog_port) as instances 0, 1, ..., and the other keys
+as parameters, sorted.
+
+=cut
+
+sub conf_text
+{
+	my (%p) = @_;
 	my $conf = '';
 	my $instances = delete $p{instances} // [];
 	my $i = 0;
@@ -176,9 +134,25 @@ sub conmgr_dir
 	{
 		$conf .= "$k = $p{$k}\n";
 	}
-	write_conf($dir, $conf);
-	return $dir;
+	return $conf;
 }
+
+# The instance of a CmNode for conf_text: SQL and watchdog on 127.0.0.1.
+sub node_instance
+{
+	my ($node) = @_;
+	return { host => '127.0.0.1', port => $node->port, watchdog_port => $node->watchdog_port };
+}
+
+=pod
+
+=item write_conf($dir, $text)
+
+Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
+explicit opt-in) unless the text names a secret_file or
+insecure_no_authentication.
+
+=cut
 
 sub write_conf
 {
@@ -198,16 +172,16 @@ sub write_conf
 
 =item start_conmgr($dir)
 
-Run "conmgr -D $dir" in the foreground under IPC::Run, output to
-$dir/stderr.log.  Returns the harness; it is killed at the end.
+Run "conmgr -D $dir" in the foreground under IPC::Run, output appended to
+$dir/stderr.log (or $log).  Returns the harness; it is killed at the end.
 
 =cut
 
 sub start_conmgr
 {
-	my ($dir) = @_;
-	my $log = "$dir/stderr.log";
-	my $h = IPC::Run::start([ conmgr_bin(), '-D', $dir ],
+	my ($dir, $log) = @_;
+	$log //= "$dir/stderr.log";
+	my $h = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ],
 		'<', \undef, '>>', $log, '2>>', $log);
 	push @started, $h;
 	return $h;
@@ -231,7 +205,7 @@ sub cm_ctl
 	my (@args) = @_;
 	my ($out, $err) = ('', '');
 	my $t0 = time();
-	IPC::Run::run([ cm_ctl_bin(), @args ], '<', \undef, '>', \$out, '2>', \$err);
+	IPC::Run::run([ CmProg::bin('cm_ctl'), @args ], '<', \undef, '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err, time() - $t0);
 }
 
@@ -240,7 +214,7 @@ sub status_json
 {
 	my ($dir, @extra) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ cm_ctl_bin(), 'status', '-D', $dir, '--json', @extra ],
+	IPC::Run::run([ CmProg::bin('cm_ctl'), 'status', '-D', $dir, '--json', @extra ],
 		'>', \$out, '2>', \$err);
 	return $out;
 }
@@ -328,6 +302,23 @@ sub wait_for_log
 		$what // "log matching $re");
 }
 
+# Wait until something accepts TCP connections on 127.0.0.1:port.
+sub wait_for_port
+{
+	my ($port) = @_;
+	return wait_for(
+		sub {
+			my $s = IO::Socket::INET->new(
+				PeerAddr => '127.0.0.1',
+				PeerPort => $port,
+				Proto => 'tcp',
+				Timeout => 1) or return 0;
+			close $s;
+			return 1;
+		},
+		"a listener on port $port");
+}
+
 # GET /metrics from the conmgr whose metrics_port is $mport; returns the
 # body, or undef when the answer is not a 200.  (t/285 parses it strictly.)
 sub scrape_metrics
@@ -349,12 +340,125 @@ sub scrape_metrics
 	return $buf =~ /^HTTP\/1\.1 200 .*?\r\n\r\n(.*)$/s ? $1 : undef;
 }
 
+=pod
+
+=back
+
+=head2 The conmgr object
+
+  my $cm = CmConmgr->new(name => 'e2e', nodes => [ $primary, $standby ],
+	  heartbeat_interval => 200, heartbeat_timeout => 1000)->start;
+  $cm->accepting_ok;
+  my ($rc, $out, $err) = $cm->ctl('reload');
+  $cm->wait_up(0, 1);
+  $cm->wait_log(qr/instance 0 .* up/);
+
+=over
+
+=item CmConmgr->new(%o)
+
+A conmgr directory (tempdir cm_NAME, or C<dir>) with its conmgr.conf, not
+started: C<name>, C<nodes> (CmNode instances on 127.0.0.1) and
+C<instances> (as for conf_text), C<port> (free unless given), C<log>
+(default conmgr_NAME.log in the test's log directory, or DIR/stderr.log
+without a name, as start_conmgr); every other key is a conmgr.conf
+parameter.  The hash holds dir, port, log and,
+once started, handle (the IPC::Run harness).
+
+=cut
+
+sub new
+{
+	my ($class, %p) = @_;
+	my $name = delete $p{name};
+	my @instances = @{ delete $p{instances} // [] };
+	push @instances, map { node_instance($_) } @{ delete $p{nodes} // [] };
+	my $self = bless { name => $name // 'conmgr' }, $class;
+	$self->{dir} = delete $p{dir}
+	  // PostgreSQL::Test::Utils::tempdir(defined $name ? "cm_$name" : 'conmgr');
+	$self->{log} = delete $p{log}
+	  // (defined $name
+		? "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log"
+		: "$self->{dir}/stderr.log");
+	$self->{port} = $p{port} //= PostgreSQL::Test::Cluster::get_free_port();
+	write_conf($self->{dir}, conf_text(instances => \@instances, %p));
+	return $self;
+}
+
+sub dir { return $_[0]->{dir}; }
+sub port { return $_[0]->{port}; }
+sub logfile { return $_[0]->{log}; }
+
+# Start conmgr in the foreground (see start_conmgr); returns the object.
+sub start
+{
+	my ($self) = @_;
+	$self->{handle} = start_conmgr($self->{dir}, $self->{log});
+	return $self;
+}
+
+# One test result: conmgr accepts applications on its port.
+sub accepting_ok
+{
+	my ($self) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return ok(wait_for_port($self->{port}),
+		"conmgr $self->{name} accepts applications on port $self->{port}")
+	  || diag(slurp_file($self->{log}));
+}
+
+# Kill conmgr (SIGKILL after a grace period) and wait for it.
+sub stop
+{
+	my ($self) = @_;
+	my $h = delete $self->{handle} or return;
+	eval { $h->kill_kill(grace => 2) };
+	@started = grep { $_ != $h } @started;
+	return;
+}
+
+# cm_ctl COMMAND -D DIR ARGS...; returns as cm_ctl().
+sub ctl
+{
+	my ($self, $command, @args) = @_;
+	return cm_ctl($command, '-D', $self->{dir}, @args);
+}
+
+sub pid { return conmgr_pid($_[0]->{dir}); }
+sub status { my ($self, @extra) = @_; return status_json($self->{dir}, @extra); }
+sub instances { return instances_from_json($_[0]->status); }
+sub applications { return applications_from_json($_[0]->status); }
+sub wait_up { my ($self, @n) = @_; return wait_instances_up($self->{dir}, @n); }
+
+# Poll the status JSON until it matches (bounded); returns the last one.
+sub wait_status
+{
+	my ($self, $re) = @_;
+	my $json = '';
+	wait_for(sub { ($json = $self->status) =~ $re }, "status matching $re");
+	return $json;
+}
+
+# Wait until conmgr's log matches.
+sub wait_log
+{
+	my ($self, $re, $what) = @_;
+	return wait_for_log($self->{log}, $re, $what);
+}
+
+=pod
+
+=back
+
+=cut
+
 package CmConmgr::FakeWatchdog;
 
 use strict;
 use warnings FATAL => 'all';
 
 use CmSeal;
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
 use Socket;
@@ -364,6 +468,10 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
 
 =pod
+
+=head2 CmConmgr::FakeWatchdog
+
+=over
 
 =item CmConmgr::FakeWatchdog->new(attrs => N, [secret => S, auth => MODE, version => V])
 
@@ -528,7 +636,7 @@ sub _run
 						{
 							next unless $c->{hello};
 							$self->_send_frame($c,
-								CmConmgr::frame('A', pack('C', $self->{attrs})));
+								CmWire::frame('A', pack('C', $self->{attrs})));
 						}
 					}
 					elsif ($cmd =~ /^raw ([0-9a-f]+)$/)
@@ -553,12 +661,12 @@ sub _run
 						{
 							my $c = $conns{$k};
 							$self->_send_frame($c,
-								CmConmgr::frame('S',
-									CmConmgr::notice_payload(5, 'the server is shutting down')))
+								CmWire::frame('S',
+									CmWire::notice_payload(CmWire::REASON_SHUTDOWN, 'the server is shutting down')))
 							  if $cmd eq 'shutdown' && $c->{hello};
 							$self->_send_frame($c,
-								CmConmgr::frame('G',
-									CmConmgr::notice_payload(12, 'the watchdog process is restarting')))
+								CmWire::frame('G',
+									CmWire::notice_payload(CmWire::REASON_RESTART, 'the watchdog process is restarting')))
 							  if $cmd eq 'restart' && $c->{hello};
 							$sel->remove($c->{sock});
 							close $c->{sock};
@@ -579,9 +687,9 @@ sub _run
 				close $fh;
 				next;
 			}
-			while (my ($type, $payload) = CmConmgr::take_frame(\$c->{buf}))
+			while (my ($type, $payload, $raw) =
+				CmWire::take_frame(\$c->{buf}, CmWire::MAX_MSG - 1))
 			{
-				my $raw = CmConmgr::frame($type, $payload);
 				if ($c->{key_in})
 				{
 					my ($seq, $inner) = CmSeal::unseal($c->{key_in}, $raw);
@@ -602,16 +710,15 @@ sub _run
 				}
 				if ($type eq 'H')
 				{
-					my ($magic, $min, $max, $ival, $tout, $auth, $nlen) =
-					  unpack('N n n N N C C', $payload);
-					my $nonce = substr($payload, 18, $nlen);
-					my $name = unpack('n/a*', substr($payload, 18 + $nlen));
+					my $m = CmWire::decode($type, $payload);
+					my ($nonce, $nlen, $name, $auth, $ival, $tout) =
+					  @$m{qw(nonce nonce_len name auth interval timeout)};
 					$self->_event("hello interval=$ival timeout=$tout name=$name auth=$auth nonce=$nlen");
 					if ($refuse)
 					{
 						$self->_send($c,
-							CmConmgr::frame('X',
-								CmConmgr::notice_payload(2, 'too many heartbeat connections')));
+							CmWire::frame('X',
+								CmWire::notice_payload(CmWire::REASON_TOO_MANY, 'too many heartbeat connections')));
 						next;
 					}
 					@$c{qw(nc interval timeout)} = ($nonce, $ival, $tout);
@@ -619,7 +726,7 @@ sub _run
 						&& ($auth == CmSeal::AUTH_METHOD || $self->{auth} eq 'challenge'))
 					{
 						$c->{ns} = join('', map { chr(int(rand(256))) } 1 .. 32);
-						my $cf = CmConmgr::frame('C', pack('C', 32) . $c->{ns});
+						my $cf = CmWire::frame('C', pack('C', 32) . $c->{ns});
 						$c->{th} = CmSeal::add($c->{th}, $cf);
 						$c->{proved} = $c->{th};
 						$self->_send($c, $cf);
@@ -627,18 +734,17 @@ sub _run
 					}
 					$c->{hello} = 1;
 					$self->_send($c,
-						CmConmgr::frame('W',
+						CmWire::frame('W',
 							pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 0)));
 				}
 				elsif ($type eq 'P')
 				{
-					my ($plen) = unpack('C', $payload);
-					my $proof = substr($payload, 1, $plen);
+					my $proof = CmWire::decode($type, $payload)->{proof};
 					my $want = CmSeal::conmgr_proof($self->{secret}, $c->{proved});
 					$self->_event($proof eq $want ? 'proof ok' : 'proof bad');
 					my $key = $self->{auth} eq 'bad-proof' ? $self->{secret} . 'x' : $self->{secret};
 					# the welcome with its proof (the last field, 32 bytes)
-					my $w = CmConmgr::frame('W',
+					my $w = CmWire::frame('W',
 						pack('n N N C C', $self->{version}, 1000, 10000, $self->{attrs}, 32) . ("\0" x 32));
 					my $prefix = substr($w, 0, length($w) - 33);
 					$w = CmSeal::prove_welcome($key, $c->{th}, $prefix);
@@ -652,22 +758,19 @@ sub _run
 				{
 					next if $muted;
 					$self->_send_frame($c,
-						CmConmgr::frame('b', $payload . pack('C', $self->{attrs})));
+						CmWire::frame('b', $payload . pack('C', $self->{attrs})));
 				}
 				elsif ($type eq 'J' || $type eq 'K')
 				{
-					my ($pid, $fam) = unpack('N C', $payload);
-					my $alen = $fam == 4 ? 4 : 16;
-					my ($addr, $port) =
-					  unpack("a$alen n", substr($payload, 5));
-					my $a = $fam == 4 ? inet_ntoa($addr) : 'v6';
+					my $m = CmWire::decode($type, $payload);
+					my $a = $m->{family} == 4 ? inet_ntoa($m->{addr}) : 'v6';
 					$self->_event(($type eq 'J' ? 'register' : 'unregister')
-						  . " pid=$pid addr=$a:$port");
+						  . " pid=$m->{pid} addr=$a:$m->{port}");
 				}
 				elsif ($type eq 'G')
 				{
-					my ($reason, $mlen) = unpack('n n', $payload);
-					$self->_event("goodbye reason=$reason " . substr($payload, 4, $mlen));
+					my $m = CmWire::decode($type, $payload);
+					$self->_event("goodbye reason=$m->{reason} $m->{message}");
 				}
 			}
 		}
@@ -680,12 +783,18 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
-use Socket qw(inet_aton);
 use Time::HiRes qw(time);
 
 =pod
+
+=back
+
+=head2 CmConmgr::App
+
+=over
 
 =item CmConmgr::App->connect($port)
 
@@ -710,9 +819,9 @@ sub connect
 	}
 	my $self = bless { sock => $s, buf => '' }, $class;
 	return $self if $p{no_greeting};
-	syswrite($s, pack('N N', 8, CmConmgr::GSS_CODE));
+	syswrite($s, CmWire::gss_request());
 	my $g = $self->read_raw(5) // return undef;
-	my ($t, $len) = unpack('a N', $g);
+	my ($t, $len) = CmWire::header($g);
 	if ($t ne 'E')
 	{
 		$error = "greeting: got '$t'";
@@ -766,35 +875,16 @@ sub read_raw
 sub read_msg
 {
 	my ($self) = @_;
-	my $h = $self->read_raw(5) // return undef;
-	my ($type, $len) = unpack('a N', $h);
+	my $h = $self->read_raw(CmWire::HEADER_LEN) // return undef;
+	my ($type, $len) = CmWire::header($h);
 	my $payload = $len > 4 ? ($self->read_raw($len - 4) // return undef) : '';
-	return decode($type, $payload);
-}
-
-sub decode
-{
-	my ($type, $payload) = @_;
-	my %m = (type => $type);
-	if ($type eq 'I')
-	{
-		@m{qw(instance attrs port host)} = unpack('n C n n/a*', $payload);
-	}
-	elsif ($type =~ /^[NFX]$/)
-	{
-		@m{qw(reason message)} = unpack('n n/a*', $payload);
-	}
-	return \%m;
+	return CmWire::decode($type, $payload);
 }
 
 sub route
 {
 	my ($self, $tsa, $appname) = @_;
-	croak "unknown tsa $tsa" unless exists $CmConmgr::TSA{$tsa};
-	$self->send_raw(
-		CmConmgr::frame('R',
-			pack('n C N n/a*', CmConmgr::PROTO_VERSION, $CmConmgr::TSA{$tsa}, $$,
-				$appname // 'tap')));
+	$self->send_raw(CmWire::route_frame($tsa, $$, $appname // 'tap'));
 	return $self->read_msg;
 }
 
@@ -847,8 +937,7 @@ sub register_port
 {
 	my ($self, $backend_pid, $port, $addr) = @_;
 	return $self->send_raw(
-		CmConmgr::frame('J',
-			pack('N C a4 n', $backend_pid, 4, inet_aton($addr // '127.0.0.1'), $port)));
+		CmWire::register_frame('J', $backend_pid, $addr // '127.0.0.1', $port));
 }
 
 # Has conmgr closed the connection (after reading what is pending)?
@@ -871,5 +960,11 @@ sub close
 	$self->{sql} = [];
 	return;
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

@@ -55,6 +55,8 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmConmgr;
+use CmProg;
 use File::Copy;
 use File::Path qw(rmtree);
 use File::Temp;
@@ -108,37 +110,6 @@ sub require_root
 	plan skip_all => "cannot create a network namespace: $err" unless $ok;
 	IPC::Run::run([ 'ip', 'netns', 'del', $probe ]);
 	return;
-}
-
-=pod
-
-=item program(name)
-
-Path of a lab program (test/lab/NAME); dies naming the build command if
-it is missing.
-
-=cut
-
-sub program
-{
-	my ($name) = @_;
-	my $top = $ENV{TESTDIR} // '.';
-	my $p = "$top/test/lab/$name";
-	croak "$p is missing: run make -C test/lab" unless -x $p;
-	return $p;
-}
-
-# Full path of an installed or PostgreSQL program.
-sub bin
-{
-	my ($name) = @_;
-	my $bindir = `pg_config --bindir`;
-	chomp $bindir;
-	foreach my $d ($bindir, split(/:/, $ENV{PATH}))
-	{
-		return "$d/$name" if -x "$d/$name";
-	}
-	croak "$name not found in $bindir or on PATH";
 }
 
 # Run a command as root, die with its output when it fails.
@@ -278,8 +249,7 @@ sub as_user
 	my ($self, $host, @cmd) = @_;
 	my $u = user();
 	my $home = (getpwnam($u))[7];
-	my $bindir = `pg_config --bindir`;
-	chomp $bindir;
+	my $bindir = CmProg::pg_bindir();
 	return (
 		'ip', 'netns', 'exec', $self->ns($host),
 		'setpriv', "--reuid=$u", "--regid=$u", '--init-groups', '--',
@@ -366,7 +336,7 @@ sub start_app
 {
 	my ($self, $prog, $conninfo, $mode, $seconds, $name) = @_;
 	$name //= "app_${mode}_" . scalar(@{ $self->{procs} });
-	my @cmd = (program($prog), $conninfo, $mode);
+	my @cmd = (CmProg::lab_program($prog), $conninfo, $mode);
 	push @cmd, $seconds if defined $seconds;
 	return $self->start_bg('client', $name, @cmd);
 }
@@ -644,7 +614,7 @@ sub local_conninfo
 sub start_local_app
 {
 	my ($self, $host, $mode, $seconds, $name) = @_;
-	my @cmd = (program('lab_app'), $self->local_conninfo($host), $mode);
+	my @cmd = (CmProg::lab_program('lab_app'), $self->local_conninfo($host), $mode);
 	push @cmd, $seconds if defined $seconds;
 	return $self->start_bg($host, $name // "local_${host}_$mode", @cmd);
 }
@@ -714,25 +684,17 @@ sub start_conmgr
 	mkdir $d;
 	chmod 0700, $d;
 	chown scalar(getpwnam(user())), -1, $d;
-	my $conf = "# written by CmLab\nport = $CONMGR_PORT\n";
-	my $i = 0;
-	foreach my $host (qw(db1 db2))
-	{
-		$conf .= "backend_host$i = '$ADDR{$host}'\n"
-		  . "backend_port$i = $PGPORT\n"
-		  . "watchdog_port$i = $WATCHDOG_PORT\n";
-		$i++;
-	}
-	$conf .= "$_ = $params{$_}\n" foreach sort keys %params;
-	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
-	$conf .= "insecure_no_authentication = on\n"
-	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
-	open my $fh, '>', "$d/conmgr.conf" or croak "$d/conmgr.conf: $!";
-	print $fh $conf;
-	close $fh;
+	CmConmgr::write_conf(
+		$d,
+		CmConmgr::conf_text(
+			port => $CONMGR_PORT,
+			instances => [
+				map { { host => $ADDR{$_}, port => $PGPORT, watchdog_port => $WATCHDOG_PORT } }
+				  qw(db1 db2)
+			],
+			%params));
 	chown scalar(getpwnam(user())), -1, "$d/conmgr.conf";
-	chmod 0600, "$d/conmgr.conf";    # conmgr refuses one that others may write
-	my $p = $self->start_bg('client', 'conmgr', bin('conmgr'), '-D', $d);
+	my $p = $self->start_bg('client', 'conmgr', CmProg::bin('conmgr'), '-D', $d);
 	$self->{conmgr} = $p;
 	my $up = $self->wait_until("conmgr accepts on port $CONMGR_PORT", sub {
 		return 0 unless $p->{h}->pumpable;
@@ -836,7 +798,7 @@ sub route
 {
 	my ($self, $tsa) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ $self->as_user('client', program('lab_app_cm'),
+	IPC::Run::run([ $self->as_user('client', CmProg::lab_program('lab_app_cm'),
 		$self->conmgr_conninfo($tsa, 'connect_timeout=5'), 'connect') ],
 		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(timeout()));
 	$self->{last_route_output} = $out . $err;

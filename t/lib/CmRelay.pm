@@ -104,6 +104,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
@@ -126,6 +127,10 @@ END
 }
 
 =pod
+
+=head1 METHODS
+
+=over
 
 =item CmRelay->new(target => PORT)
 
@@ -245,13 +250,6 @@ sub stop
 # ---------------------------------------------------------------------
 # The relay process
 
-# The heartbeat sequence number of a datagram, or '?' when too short.
-sub _dgram_seq
-{
-	my ($d) = @_;
-	return length($d) >= 17 ? unpack('N', substr($d, 13, 4)) : '?';
-}
-
 sub _run
 {
 	my ($self, $listen, $udp, $ctl) = @_;
@@ -300,7 +298,7 @@ sub _run
 		{
 			$hold{$dir} = 0;
 			$held{$dir} = [ $d, $via ];
-			$held_info{$dir} = 'seq=' . _dgram_seq($d);
+			$held_info{$dir} = 'seq=' . CmWire::datagram_seq($d);
 			return;
 		}
 		$send->($dir, $d, $via);
@@ -309,13 +307,13 @@ sub _run
 		{
 			$send->($dir, @$h);
 			$n{"${dir}_fwd"}++;
-			$held_info{$dir} .= ' after=' . _dgram_seq($d);
+			$held_info{$dir} .= ' after=' . CmWire::datagram_seq($d);
 		}
 	};
 	my $arrived = sub {
 		my ($dir, $d, $via) = @_;
 		$n{"${dir}_seen"}++;
-		push @{ $seqs{$dir} }, _dgram_seq($d);
+		push @{ $seqs{$dir} }, CmWire::datagram_seq($d);
 		shift @{ $seqs{$dir} } if @{ $seqs{$dir} } > 1000;
 		$last{$dir} = [ $d, $via ];
 		if ($mode{$dir} eq 'drop')
@@ -389,7 +387,7 @@ sub _run
 							}
 							$send->($dir, $d, $via);
 							$n{"${dir}_injected"}++;
-							$ans .= ' seq=' . _dgram_seq($d);
+							$ans .= ' seq=' . CmWire::datagram_seq($d);
 						}
 					}
 					elsif ($cmd eq 'reorder')
@@ -494,5 +492,11 @@ sub _run
 		}
 	}
 }
+
+=pod
+
+=back
+
+=cut
 
 1;

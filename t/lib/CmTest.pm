@@ -3,14 +3,12 @@
 
 =head1 NAME
 
-CmTest - helpers shared by the Connection Manager TAP tests
+CmTest - run test/programs/cm_app, an application of the client library,
+and read what it printed
 
 =head1 SYNOPSIS
 
   use CmTest;
-  my ($primary, $standby) = CmTest::primary_and_standby('main');
-  my $cm = CmTest::start_conmgr('cm1', [ $primary, $standby ],
-	  heartbeat_interval => 200, heartbeat_timeout => 1000);
   my $out = CmTest::run_app("host=localhost port=$cm->{port} target_session_attrs=read-write");
 
 =cut
@@ -20,224 +18,14 @@ package CmTest;
 use strict;
 use warnings FATAL => 'all';
 
-use Carp;
-use File::Path qw(make_path);
-use IO::Socket::INET;
+use CmProg;
 use IPC::Run;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
-use Test::More;
 use Time::HiRes qw(usleep time);
 
-my @conmgrs;    # IPC::Run harnesses to kill at the end
-
-# top of the source tree (PGXS sets TESTDIR)
-sub top { return $ENV{TESTDIR} // '.'; }
-
-# Path of a test program built by `make test-programs`.
-sub program
-{
-	my ($name) = @_;
-	my $path = top() . "/test/programs/$name";
-	croak "test program $path is missing: run make test-programs" unless -x $path;
-	return $path;
-}
-
-# Path of an installed product binary (conmgr, cm_ctl): installcheck puts
-# the PostgreSQL bindir, where they are installed, on PATH.
-sub bin
-{
-	my ($name) = @_;
-	foreach my $d (split /:/, $ENV{PATH})
-	{
-		return "$d/$name" if -x "$d/$name";
-	}
-	croak "$name not found on PATH ($ENV{PATH})";
-}
-
 =pod
 
-=item watchdog_node(name, %opts)
-
-A new node (not started) with the watchdog preloaded on a free port.
-Options: allows_streaming (default 1), check_attr_interval (ms), extra
-(string appended to postgresql.conf).
-
-=cut
-
-sub watchdog_node
-{
-	my ($name, %opts) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => $opts{allows_streaming} // 1);
-	configure_watchdog($node, %opts);
-	return $node;
-}
-
-# Add the watchdog settings to a node's configuration; stores the port in
-# $node->{cm_watchdog_port}.
-sub configure_watchdog
-{
-	my ($node, %opts) = @_;
-	my $wport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->{cm_watchdog_port} = $wport;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-watchdog.port = $wport
-watchdog.check_attr_interval = @{[ $opts{check_attr_interval} // 200 ]}
-listen_addresses = '127.0.0.1'
-});
-	$node->append_conf('postgresql.conf', $opts{extra}) if $opts{extra};
-	return $wport;
-}
-
-=pod
-
-=item primary_and_standby(prefix, %opts)
-
-A started primary and a started streaming standby, both with the watchdog.
-Returns ($primary, $standby).
-
-=cut
-
-sub primary_and_standby
-{
-	my ($prefix, %opts) = @_;
-	my $primary = watchdog_node("${prefix}_primary", %opts);
-	$primary->start;
-	$primary->backup('b1');
-	my $standby = PostgreSQL::Test::Cluster->new("${prefix}_standby");
-	$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-	# the backup copied the primary's watchdog.port: give the standby its own
-	configure_watchdog($standby, %opts);
-	$standby->start;
-	$primary->wait_for_catchup($standby, 'replay');
-	return ($primary, $standby);
-}
-
-=pod
-
-=item worker_pid(node, type)
-
-PID of the node's background worker whose process title ends with type
-("watchdog" or "watchdog terminator"); undef when there is none.  Workers
-without a database connection do not appear in pg_stat_activity, so the
-postmaster's children are read from /proc.
-
-=cut
-
-sub worker_pid
-{
-	my ($node, $type) = @_;
-	open my $fh, '<', $node->data_dir . '/postmaster.pid' or return undef;
-	my $pm = <$fh>;
-	close $fh;
-	chomp $pm;
-	opendir my $dh, '/proc' or return undef;
-	foreach my $pid (grep { /^\d+$/ } readdir $dh)
-	{
-		open my $st, '<', "/proc/$pid/stat" or next;
-		my $stat = <$st>;
-		close $st;
-		next unless $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
-		open my $cl, '<', "/proc/$pid/cmdline" or next;
-		my $cmd = <$cl> // '';
-		close $cl;
-		$cmd =~ s/\0/ /g;
-		$cmd =~ s/\s+$//;
-		return $pid if $cmd =~ /(?:^|: )\Q$type\E$/;
-	}
-	return undef;
-}
-
-=pod
-
-=item wait_for_port(port)
-
-Wait until something accepts TCP connections on 127.0.0.1:port.
-
-=cut
-
-sub wait_for_port
-{
-	my ($port) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline)
-	{
-		my $s = IO::Socket::INET->new(
-			PeerAddr => '127.0.0.1',
-			PeerPort => $port,
-			Proto => 'tcp',
-			Timeout => 1);
-		if ($s) { close $s; return 1; }
-		usleep(50_000);
-	}
-	return 0;
-}
-
-=pod
-
-=item write_conmgr_conf(dir, nodes, %params)
-
-Write DIR/conmgr.conf naming each node as instance 0, 1, ...; %params are
-added as they are (heartbeat_interval => 200, ...).  Returns the port.
-
-=cut
-
-sub write_conmgr_conf
-{
-	my ($dir, $nodes, %params) = @_;
-	make_path($dir);
-	chmod 0700, $dir;
-	my $port = delete $params{port} // PostgreSQL::Test::Cluster::get_free_port();
-	my $conf = "# written by CmTest\nport = $port\n";
-	my $i = 0;
-	foreach my $n (@$nodes)
-	{
-		$conf .= "backend_host$i = '127.0.0.1'\n";
-		$conf .= "backend_port$i = " . $n->port . "\n";
-		$conf .= "watchdog_port$i = $n->{cm_watchdog_port}\n";
-		$i++;
-	}
-	$conf .= "$_ = $params{$_}\n" foreach sort keys %params;
-	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
-	$conf .= "insecure_no_authentication = on\n"
-	  unless $conf =~ /^\s*(secret_file|insecure_no_authentication)\s*=/m;
-	open my $fh, '>', "$dir/conmgr.conf" or die "$dir/conmgr.conf: $!";
-	print $fh $conf;
-	close $fh;
-	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
-	chmod 0600, "$dir/conmgr.conf";
-	return $port;
-}
-
-=pod
-
-=item start_conmgr(name, nodes, %params)
-
-Write a conmgr.conf for the nodes and run conmgr in the foreground under
-IPC::Run (killed at the end of the test).  Returns a hash: dir, port,
-handle, log (path of conmgr's stderr).
-
-=cut
-
-sub start_conmgr
-{
-	my ($name, $nodes, %params) = @_;
-	my $dir = PostgreSQL::Test::Utils::tempdir("cm_$name");
-	my $port = write_conmgr_conf($dir, $nodes, %params);
-	my $log = "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log";
-	my $h = IPC::Run::start([ bin('conmgr'), '-D', $dir ],
-		'<', \undef, '>>', $log, '2>>', $log);
-	push @conmgrs, $h;
-	ok(wait_for_port($port), "conmgr $name accepts applications on port $port")
-	  or diag(slurp_file($log));
-	return { dir => $dir, port => $port, handle => $h, log => $log };
-}
-
-=pod
+=over
 
 =item run_app(conninfo, [wait_seconds])
 
@@ -250,7 +38,7 @@ connect-failed), each a hash of key=value pairs; {raw} holds all output.
 sub run_app
 {
 	my ($conninfo, $wait) = @_;
-	my @cmd = (program('cm_app'), $conninfo);
+	my @cmd = (CmProg::program('cm_app'), $conninfo);
 	push @cmd, '--wait-notice', $wait if defined $wait;
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,
@@ -262,7 +50,7 @@ sub run_app
 sub start_app
 {
 	my ($conninfo, $wait) = @_;
-	my @cmd = (program('cm_app'), $conninfo);
+	my @cmd = (CmProg::program('cm_app'), $conninfo);
 	push @cmd, '--wait-notice', $wait if defined $wait;
 	my $out = '';
 	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>&1',
@@ -301,12 +89,10 @@ sub parse_app_output
 	return \%r;
 }
 
-END
-{
-	foreach my $h (@conmgrs)
-	{
-		eval { $h->kill_kill if $h->pumpable; };
-	}
-}
+=pod
+
+=back
+
+=cut
 
 1;

@@ -5,17 +5,19 @@
 
 =head1 NAME
 
-CmWatchdog - test helpers for the watchdog extension: a node with the
-watchdog preloaded, and a minimal heartbeat peer that speaks the wire
-protocol (docs/protocol.md) byte by byte.
+CmWatchdog - test helpers for the watchdog extension: a minimal heartbeat
+peer that speaks the wire protocol (docs/protocol.md) byte by byte, and a
+psql session on any connection string.  The node is CmNode's, the frames
+are CmWire's.
 
 =head1 SYNOPSIS
 
+  use CmNode;
   use CmWatchdog;
 
-  my ($node, $wdport) = CmWatchdog::new_node('primary');
+  my $node = CmNode->create('primary');
   $node->start;
-  my $peer = CmWatchdog::Peer->connect($wdport);
+  my $peer = CmWatchdog::Peer->connect($node->watchdog_port);
   my $welcome = $peer->hello(interval => 200, timeout => 600);
   my $reply = $peer->heartbeat(1);
 
@@ -31,7 +33,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use CmSeal;
-use Fcntl qw(O_CREAT O_TRUNC O_WRONLY);
+use CmWire;
 use IO::Select;
 use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
@@ -39,98 +41,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-use constant {
-	MAGIC => 0x434d5744,
-	VERSION_1_0 => 0x0100,
-	VERSION_1_1 => 0x0101,
-	ATTR_STANDBY => 0x01,
-	ATTR_READ_ONLY => 0x02,
-	ATTR_STOPPING => 0x04,
-	REASON_VERSION => 1,
-	REASON_TOO_MANY => 2,
-	REASON_PROTOCOL => 3,
-	REASON_AUTH => 4,
-	REASON_SHUTDOWN => 5,
-	AUTH_NONE => 0,
-	AUTH_HANDSHAKE_ONLY => 1,    # retired: refused
-	AUTH_HMAC_SHA256 => 2,
-	NONCE_LEN => 32,
-};
 
 =pod
 
-=item CmWatchdog::new_node(name, %params)
-
-Create (init) a node whose postgresql.conf preloads the watchdog, listens
-on 127.0.0.1 for SQL and the watchdog, on a free watchdog port.  Extra
-settings are passed in C<conf> (a string).  C<init> holds parameters for
-C<init()>.  Returns the node and its watchdog port.
-
-=cut
-
-sub new_node
-{
-	my ($name, %params) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(%{ $params{init} // {} });
-	my $wdport = PostgreSQL::Test::Cluster::get_free_port();
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'watchdog'
-watchdog.insecure_no_authentication = on
-listen_addresses = '127.0.0.1'
-watchdog.port = $wdport
-watchdog.listen_addresses = '127.0.0.1'
-log_min_messages = debug1
-} . ($params{conf} // ''));
-	return ($node, $wdport);
-}
-
-=pod
-
-=item CmWatchdog::postmaster_start_time(node)
-
-The server start time, to check that the postmaster never restarted.
-
-=cut
-
-sub postmaster_start_time
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
-}
-
-=pod
-
-=item CmWatchdog::wait_for_view_count(node, where, count)
-
-Poll pgx_stat_watchdog until C<count(*) WHERE where> equals count.
-
-=cut
-
-sub wait_for_view_count
-{
-	my ($node, $where, $count) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) = $count FROM pgx_stat_watchdog WHERE $where");
-}
-
-=pod
-
-=item CmWatchdog::log_contains(node, offset, regexp)
-
-True when the server log after C<offset> matches.
-
-=cut
-
-sub log_contains
-{
-	my ($node, $offset, $re) = @_;
-	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
-	return $log =~ $re;
-}
-
-=pod
+=over
 
 =item CmWatchdog::conmgr_proof(secret, transcript)
 
@@ -172,30 +86,8 @@ which a test does not need.
 sub random_nonce
 {
 	my ($len) = @_;
-	$len //= NONCE_LEN;
+	$len //= CmWire::NONCE_LEN;
 	return join '', map { chr(int(rand(256))) } 1 .. $len;
-}
-
-=pod
-
-=item CmWatchdog::write_secret_file(path, content[, mode])
-
-Write a secret file with the given mode (0600 unless told), replacing its
-content if it exists; the mode is set explicitly, whatever the umask.
-
-=cut
-
-sub write_secret_file
-{
-	my ($path, $content, $mode) = @_;
-	$mode //= 0600;
-	sysopen(my $fh, $path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
-	  or die "could not create \"$path\": $!";
-	binmode($fh);
-	print $fh $content or die "could not write \"$path\": $!";
-	close($fh) or die "could not close \"$path\": $!";
-	chmod($mode, $path) or die "could not chmod \"$path\": $!";
-	return $path;
 }
 
 package CmWatchdog::Session;
@@ -293,34 +185,6 @@ sub send_raw
 	return defined $n && $n == length($bytes);
 }
 
-# A frame: type, length (counting itself), payload.
-sub frame
-{
-	my ($type, $payload) = @_;
-	return pack('A1 N', $type, 4 + length($payload)) . $payload;
-}
-
-sub hello_frame
-{
-	my (%o) = @_;
-	my $name = $o{name} // 'test-peer';
-	my $nonce = $o{nonce} // '';
-	return frame(
-		'H',
-		pack('N n n N N C C',
-			$o{magic} // CmWatchdog::MAGIC,
-			$o{min_version} // CmWatchdog::VERSION_1_0,
-			$o{max_version} // CmWatchdog::VERSION_1_0,
-			$o{interval} // 1000,
-			$o{timeout} // 3000,
-			$o{auth} // 0,
-			length($nonce))
-		  . $nonce
-		  . pack('n', length($name))
-		  . $name
-		  . (defined $o{incarnation} ? pack('Q>', $o{incarnation}) : ''));
-}
-
 =pod
 
 =item $peer->hello(%options)
@@ -334,15 +198,8 @@ sub hello
 {
 	my ($self, %o) = @_;
 	$self->{interval} = $o{interval} // 1000;
-	$self->send_raw(hello_frame(%o)) or return undef;
+	$self->send_raw(CmWire::hello_frame(%o)) or return undef;
 	return $self->read_msg;
-}
-
-# A proof ('P'): nonce-encoded (u8 length, bytes).
-sub proof_frame
-{
-	my ($proof) = @_;
-	return frame('P', pack('C', length($proof)) . $proof);
 }
 
 =pod
@@ -359,9 +216,9 @@ and the nonce sent in the hello.
 sub challenge
 {
 	my ($self, %o) = @_;
-	$o{auth} //= CmWatchdog::AUTH_HMAC_SHA256;
+	$o{auth} //= CmWire::AUTH_HMAC_SHA256;
 	$o{nonce} //= CmWatchdog::random_nonce();
-	my $hello = hello_frame(%o);
+	my $hello = CmWire::hello_frame(%o);
 	$self->{interval} = $o{interval} // 1000;
 	$self->{th} = CmSeal::add(CmSeal::start(), $hello);
 	$self->send_raw($hello) or return (undef, $o{nonce});
@@ -446,7 +303,7 @@ sub datagram
 	$echo //= int(time() * 1000);
 	return $self->{dgram_id}
 	  . CmSeal::seal($self->{key_out}, ++$self->{dseq_out},
-		frame('B', pack('N Q>', $seq, $echo)), 'U');
+		CmWire::heartbeat_frame($seq, $echo), 'U');
 }
 
 # The peer's UDP socket (made on first use), on 127.0.0.1.
@@ -513,7 +370,7 @@ sub read_datagram
 		return \%m;
 	}
 	$self->{dseq_in} = $dseq;
-	my $msg = decode(substr($inner, 0, 1), substr($inner, 5));
+	my $msg = CmWire::decode(substr($inner, 0, 1), substr($inner, CmWire::HEADER_LEN));
 	return { %m, %$msg, dseq => $dseq };
 }
 
@@ -550,7 +407,7 @@ Send a proof ('P') with these bytes.
 sub send_proof
 {
 	my ($self, $proof) = @_;
-	my $f = proof_frame($proof);
+	my $f = CmWire::proof_frame($proof);
 	$self->{th} = CmSeal::add($self->{th}, $f) if defined $self->{th};
 	return $self->send_frame($f);
 }
@@ -609,7 +466,7 @@ sub heartbeat
 	}
 	$self->{last_hb} = time();
 	$echo //= int(time() * 1000);
-	$self->send_frame(frame('B', pack('N Q>', $seq, $echo))) or return undef;
+	$self->send_frame(CmWire::heartbeat_frame($seq, $echo)) or return undef;
 	while (1)
 	{
 		my $msg = $self->read_msg or return undef;
@@ -621,17 +478,14 @@ sub heartbeat
 sub register_session
 {
 	my ($self, $type, $pid, $addr, $port) = @_;
-	my @octets = split /\./, $addr;
-	return $self->send_frame(
-		frame($type, pack('N C C4 n', $pid, 4, @octets, $port)));
+	return $self->send_frame(CmWire::register_frame($type, $pid, $addr, $port));
 }
 
 sub goodbye
 {
 	my ($self, $message) = @_;
 	$message //= 'bye';
-	return $self->send_frame(
-		frame('G', pack('n n', 5, length($message)) . $message));
+	return $self->send_frame(CmWire::goodbye_frame($message));
 }
 
 =pod
@@ -653,28 +507,22 @@ sub read_msg
 	my $sel = IO::Select->new($self->{sock});
 	while (1)
 	{
-		if (length($self->{buf}) >= 5)
+		if (my ($type, $payload, $raw) = CmWire::take_frame(\$self->{buf}))
 		{
-			my ($type, $len) = unpack('A1 N', $self->{buf});
-			if (length($self->{buf}) >= 1 + $len)
+			if ($self->{key_in})
 			{
-				my $raw = substr($self->{buf}, 0, 1 + $len);
-				substr($self->{buf}, 0, 1 + $len) = '';
-				if ($self->{key_in})
-				{
-					my ($seq, $inner) = CmSeal::unseal($self->{key_in}, $raw);
-					return { type => '!', error => 'tag', raw => $raw }
-					  unless defined $seq;
-					return { type => '!', error => 'sequence', seq => $seq, raw => $raw }
-					  unless $seq == $self->{seq_in} + 1;
-					$self->{seq_in} = $seq;
-					$raw = $inner;
-				}
-				my $m = decode($type, substr($raw, 5));
-				$m->{raw} = $raw;
-				$m->{th} = $self->{th};    # the transcript before it
-				return $m;
+				my ($seq, $inner) = CmSeal::unseal($self->{key_in}, $raw);
+				return { type => '!', error => 'tag', raw => $raw }
+				  unless defined $seq;
+				return { type => '!', error => 'sequence', seq => $seq, raw => $raw }
+				  unless $seq == $self->{seq_in} + 1;
+				$self->{seq_in} = $seq;
+				$raw = $inner;
 			}
+			my $m = CmWire::decode($type, substr($raw, CmWire::HEADER_LEN));
+			$m->{raw} = $raw;
+			$m->{th} = $self->{th};    # the transcript before it
+			return $m;
 		}
 		my $left = $deadline - time();
 		return undef if $left <= 0;
@@ -687,43 +535,6 @@ sub read_msg
 		}
 		$self->{buf} .= $chunk;
 	}
-}
-
-sub decode
-{
-	my ($type, $p) = @_;
-	my %m = (type => $type);
-	if ($type eq 'W')
-	{
-		@m{qw(version check_attr_interval server_timeout attrs)} =
-		  unpack('n N N C', $p);
-		# the watchdog's proof: u8 length, bytes (empty without authentication)
-		if (length($p) > 11)
-		{
-			$m{proof_len} = unpack('C', substr($p, 11, 1));
-			$m{proof} = substr($p, 12, $m{proof_len});
-		}
-	}
-	elsif ($type eq 'C')
-	{
-		$m{nonce_len} = unpack('C', $p);
-		$m{nonce} = substr($p, 1, $m{nonce_len});
-	}
-	elsif ($type eq 'b')
-	{
-		@m{qw(seq echo attrs)} = unpack('N Q> C', $p);
-	}
-	elsif ($type eq 'A')
-	{
-		$m{attrs} = unpack('C', $p);
-	}
-	elsif ($type eq 'S' || $type eq 'X' || $type eq 'G')
-	{
-		my ($reason, $len) = unpack('n n', $p);
-		$m{reason} = $reason;
-		$m{message} = substr($p, 4, $len);
-	}
-	return \%m;
 }
 
 =pod
@@ -755,5 +566,11 @@ sub close
 	close($self->{sock}) if $self->{sock};
 	$self->{sock} = undef;
 }
+
+=pod
+
+=back
+
+=cut
 
 1;
