@@ -17,7 +17,7 @@ OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard watchdog/*.c terminator/*.c)
 SHLIB_LINK   = -lcrypto
 DATA         = watchdog--1.0.sql watchdog--1.0--1.1.sql watchdog--1.1--1.2.sql
 PGFILEDESC   = "watchdog - heartbeat server and session terminator"
-PG_CPPFLAGS  = -I$(srcdir)/common
+PG_CPPFLAGS  = -I$(srcdir)/common -I$(srcdir)/watchdog
 PG_CFLAGS    = $(CM_WARNINGS)
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/sql/regress.conf

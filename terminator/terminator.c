@@ -58,8 +58,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "../watchdog/watchdog.h"
-#include "../watchdog/wd_shmem.h"
+#include "watchdog.h"
+#include "wd_shmem.h"
 
 /* A lost peer taken from shared memory. */
 typedef struct TermLostPeer

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 
 #include "cm_protocol.h"
-#include "../unit/sample_msgs.h"
+#include "sample_msgs.h"
 
 static const char *topdir;
 
