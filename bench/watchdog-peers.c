@@ -247,21 +247,14 @@ send_hello(Peer *p)
 {
 	CmProtoMsg	msg;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.type = CM_MSG_HELLO;
-	msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-	msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
-	msg.u.hello.heartbeat_interval_ms = (uint32_t) opt_interval;
-	msg.u.hello.heartbeat_timeout_ms = (uint32_t) opt_timeout;
-	msg.u.hello.auth_method = CM_PROTO_AUTH_HMAC_SHA256;
+	cm_proto_hello_init(&msg, (uint32_t) opt_interval, (uint32_t) opt_timeout,
+						CM_PROTO_AUTH_HMAC_SHA256, "watchdog-peers");
 	msg.u.hello.nonce_len = CM_AUTH_NONCE_LEN;
 	if (!cm_auth_random(msg.u.hello.nonce, CM_AUTH_NONCE_LEN))
 	{
 		peer_fail(p, "could not generate a nonce");
 		return;
 	}
-	cm_proto_set_string(&msg.u.hello.name, "watchdog-peers");
 	/* a random incarnation per peer, never 0 */
 	if (!cm_auth_random((uint8_t *) &msg.u.hello.incarnation,
 						sizeof(msg.u.hello.incarnation)))

@@ -859,14 +859,9 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 	{
 		CmProtoMsg	msg;
 
-		memset(&msg, 0, sizeof(msg));
-		msg.type = CM_MSG_HELLO;
-		msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-		msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
-		msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
-		msg.u.hello.heartbeat_interval_ms = (uint32_t) cm_server.cfg.heartbeat_interval;
-		msg.u.hello.heartbeat_timeout_ms = (uint32_t) cm_server.cfg.heartbeat_timeout;
-		msg.u.hello.auth_method = CM_PROTO_AUTH_NONE;
+		cm_proto_hello_init(&msg, (uint32_t) cm_server.cfg.heartbeat_interval,
+							(uint32_t) cm_server.cfg.heartbeat_timeout,
+							CM_PROTO_AUTH_NONE, cm_server.hostname);
 		inst->auth = cm_server.auth;
 		inst->challenged = false;
 		inst->authenticated = false;
@@ -884,7 +879,6 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 			msg.u.hello.nonce_len = CM_AUTH_NONCE_LEN;
 			memcpy(msg.u.hello.nonce, inst->nonce_c, CM_AUTH_NONCE_LEN);
 		}
-		cm_proto_set_string(&msg.u.hello.name, cm_server.hostname);
 		msg.u.hello.incarnation = cm_server.incarnation;
 		inst->state = CM_INST_HELLO;
 		cm_debug("%s: TCP connection established, hello sent", inst->label);
