@@ -98,33 +98,69 @@ test_token_bucket(void)
 	check_take(&b, 100000, false, "bucket: the refill stops at the burst");
 }
 
-static void
-set_in4(struct sockaddr_in *sin, const char *host, uint16_t port)
+/* A socket address for host (IPv4 or IPv6 text) and port. */
+static struct sockaddr *
+set_sa(struct sockaddr_storage *ss, const char *host, uint16_t port)
 {
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	inet_pton(AF_INET, host, &sin->sin_addr);
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(host, ':') == NULL)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, host, &sin->sin_addr);
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		inet_pton(AF_INET6, host, &sin6->sin6_addr);
+	}
+	return (struct sockaddr *) ss;
 }
 
+/* A protocol address of family (4 or 6) converted to a socket address. */
 static void
-set_in6(struct sockaddr_in6 *sin6, const char *host, uint16_t port)
+check_to_sockaddr(uint8_t family, const uint8_t *bytes, uint16_t port,
+				  const char *what)
 {
-	memset(sin6, 0, sizeof(*sin6));
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	inet_pton(AF_INET6, host, &sin6->sin6_addr);
+	CmProtoAddr a;
+	struct sockaddr_storage ss;
+	socklen_t	len;
+	bool		ok;
+
+	memset(&a, 0, sizeof(a));
+	a.family = family;
+	memcpy(a.addr, bytes, family == 4 ? 4 : 16);
+	a.port = port;
+	len = cm_net_sockaddr_from_addr(&a, &ss);
+	if (family == 4)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+		ok = len == sizeof(*sin) && sin->sin_family == AF_INET &&
+			sin->sin_port == htons(port) && memcmp(&sin->sin_addr, bytes, 4) == 0;
+	}
+	else
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+		ok = len == sizeof(*sin6) && sin6->sin6_family == AF_INET6 &&
+			sin6->sin6_port == htons(port) && memcmp(&sin6->sin6_addr, bytes, 16) == 0;
+	}
+	unit_check(ok, what, NULL);
 }
 
 static void
 test_net(void)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
-	struct sockaddr_un sun;
 	struct sockaddr_storage ss;
+	struct sockaddr *sa;
+	struct sockaddr_un sun;
 	CmProtoAddr a;
-	socklen_t	len;
 	char		text[CM_NET_ADDR_TEXT_MAX];
 	static const uint8_t v4[4] = {192, 0, 2, 1};
 	static const uint8_t v4m[4] = {192, 0, 2, 7};
@@ -132,16 +168,16 @@ test_net(void)
 	0, 0, 0, 0, 0, 0, 0, 1};
 
 	/* socket address to protocol address */
-	set_in4(&sin, "192.0.2.1", 5432);
-	unit_check(cm_net_addr_from_sockaddr((struct sockaddr *) &sin, &a) &&
+	sa = set_sa(&ss, "192.0.2.1", 5432);
+	unit_check(cm_net_addr_from_sockaddr(sa, &a) &&
 			   a.family == 4 && a.port == 5432 && memcmp(a.addr, v4, 4) == 0,
 			   "net: IPv4 socket address converted", NULL);
-	set_in6(&sin6, "2001:db8::1", 6543);
-	unit_check(cm_net_addr_from_sockaddr((struct sockaddr *) &sin6, &a) &&
+	sa = set_sa(&ss, "2001:db8::1", 6543);
+	unit_check(cm_net_addr_from_sockaddr(sa, &a) &&
 			   a.family == 6 && a.port == 6543 && memcmp(a.addr, v6, 16) == 0,
 			   "net: IPv6 socket address converted", NULL);
-	set_in6(&sin6, "::ffff:192.0.2.7", 1);
-	unit_check(cm_net_addr_from_sockaddr((struct sockaddr *) &sin6, &a) &&
+	sa = set_sa(&ss, "::ffff:192.0.2.7", 1);
+	unit_check(cm_net_addr_from_sockaddr(sa, &a) &&
 			   a.family == 4 && a.port == 1 && memcmp(a.addr, v4m, 4) == 0,
 			   "net: IPv4-mapped IPv6 address becomes IPv4", NULL);
 	memset(&sun, 0, sizeof(sun));
@@ -152,53 +188,37 @@ test_net(void)
 			   "net: a Unix-domain address is refused, zeroed", NULL);
 
 	/* and back */
-	memset(&a, 0, sizeof(a));
-	a.family = 4;
-	memcpy(a.addr, v4, 4);
-	a.port = 5432;
-	len = cm_net_sockaddr_from_addr(&a, &ss);
-	unit_check(len == sizeof(struct sockaddr_in) && ss.ss_family == AF_INET &&
-			   ((struct sockaddr_in *) &ss)->sin_port == htons(5432) &&
-			   memcmp(&((struct sockaddr_in *) &ss)->sin_addr, v4, 4) == 0,
-			   "net: IPv4 protocol address to a socket address", NULL);
-	memset(&a, 0, sizeof(a));
-	a.family = 6;
-	memcpy(a.addr, v6, 16);
-	a.port = 6543;
-	len = cm_net_sockaddr_from_addr(&a, &ss);
-	unit_check(len == sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6 &&
-			   ((struct sockaddr_in6 *) &ss)->sin6_port == htons(6543) &&
-			   memcmp(&((struct sockaddr_in6 *) &ss)->sin6_addr, v6, 16) == 0,
-			   "net: IPv6 protocol address to a socket address", NULL);
+	check_to_sockaddr(4, v4, 5432, "net: IPv4 protocol address to a socket address");
+	check_to_sockaddr(6, v6, 6543, "net: IPv6 protocol address to a socket address");
 
 	/* text form */
-	set_in4(&sin, "192.0.2.1", 5432);
-	cm_net_sockaddr_format((struct sockaddr *) &sin, text, sizeof(text));
+	sa = set_sa(&ss, "192.0.2.1", 5432);
+	cm_net_sockaddr_format(sa, text, sizeof(text));
 	unit_check(strcmp(text, "192.0.2.1:5432") == 0, "net: IPv4 formatted as host:port", text);
-	set_in6(&sin6, "2001:db8::1", 6543);
-	cm_net_sockaddr_format((struct sockaddr *) &sin6, text, sizeof(text));
+	sa = set_sa(&ss, "2001:db8::1", 6543);
+	cm_net_sockaddr_format(sa, text, sizeof(text));
 	unit_check(strcmp(text, "[2001:db8::1]:6543") == 0, "net: IPv6 formatted in brackets", text);
-	set_in6(&sin6, "::ffff:192.0.2.7", 1);
-	cm_net_sockaddr_format((struct sockaddr *) &sin6, text, sizeof(text));
+	sa = set_sa(&ss, "::ffff:192.0.2.7", 1);
+	cm_net_sockaddr_format(sa, text, sizeof(text));
 	unit_check(strcmp(text, "[::ffff:192.0.2.7]:1") == 0,
 			   "net: an IPv4-mapped address is formatted as the socket gives it", text);
 	cm_net_sockaddr_format((struct sockaddr *) &sun, text, sizeof(text));
 	unit_check(strcmp(text, "?") == 0, "net: a Unix-domain address is formatted as ?", text);
-	set_in4(&sin, "192.0.2.1", 5432);
-	cm_net_sockaddr_format((struct sockaddr *) &sin, text, 6);
+	sa = set_sa(&ss, "192.0.2.1", 5432);
+	cm_net_sockaddr_format(sa, text, 6);
 	unit_check(strcmp(text, "192.0") == 0, "net: a short buffer is cut, NUL-terminated", text);
 
 	/* loopback */
-	set_in4(&sin, "127.0.0.5", 1);
-	unit_check(cm_net_is_loopback((struct sockaddr *) &sin), "net: 127.0.0.5 is loopback", NULL);
-	set_in4(&sin, "192.0.2.1", 1);
-	unit_check(!cm_net_is_loopback((struct sockaddr *) &sin), "net: 192.0.2.1 is not loopback", NULL);
-	set_in6(&sin6, "::1", 1);
-	unit_check(cm_net_is_loopback((struct sockaddr *) &sin6), "net: ::1 is loopback", NULL);
-	set_in6(&sin6, "::ffff:127.0.0.1", 1);
-	unit_check(cm_net_is_loopback((struct sockaddr *) &sin6), "net: ::ffff:127.0.0.1 is loopback", NULL);
-	set_in6(&sin6, "2001:db8::1", 1);
-	unit_check(!cm_net_is_loopback((struct sockaddr *) &sin6), "net: 2001:db8::1 is not loopback", NULL);
+	sa = set_sa(&ss, "127.0.0.5", 1);
+	unit_check(cm_net_is_loopback(sa), "net: 127.0.0.5 is loopback", NULL);
+	sa = set_sa(&ss, "192.0.2.1", 1);
+	unit_check(!cm_net_is_loopback(sa), "net: 192.0.2.1 is not loopback", NULL);
+	sa = set_sa(&ss, "::1", 1);
+	unit_check(cm_net_is_loopback(sa), "net: ::1 is loopback", NULL);
+	sa = set_sa(&ss, "::ffff:127.0.0.1", 1);
+	unit_check(cm_net_is_loopback(sa), "net: ::ffff:127.0.0.1 is loopback", NULL);
+	sa = set_sa(&ss, "2001:db8::1", 1);
+	unit_check(!cm_net_is_loopback(sa), "net: 2001:db8::1 is not loopback", NULL);
 }
 
 static void
