@@ -561,23 +561,11 @@ peer_read(int idx)
 		const char *reason = "";
 		CmProtoMsg	msg;
 		CmSealedStatus st;
+		bool		sealed = p->state == P_ACTIVE && !opt_baseline;
 
-		if (p->state == P_ACTIVE && !opt_baseline)
-			st = cm_sealed_next(dir, p->keys.to_conmgr, p->seq_in + 1,
-								p->rbuf, p->rlen, &flen, &seq, &msg, &reason);
-		else
-			switch (cm_proto_next(dir, p->rbuf, p->rlen, &flen, &msg, &reason))
-			{
-				case CM_PROTO_OK:
-					st = CM_SEALED_OK;
-					break;
-				case CM_PROTO_INCOMPLETE:
-					st = CM_SEALED_INCOMPLETE;
-					break;
-				default:
-					st = CM_SEALED_INVALID;
-					break;
-			}
+		st = cm_sealed_next(dir, sealed ? p->keys.to_conmgr : NULL,
+							p->seq_in + 1, p->rbuf, p->rlen, &flen, &seq,
+							&msg, &reason);
 		if (st == CM_SEALED_INCOMPLETE)
 			break;
 		if (st == CM_SEALED_BAD_TAG || st == CM_SEALED_BAD_SEQUENCE)
@@ -590,7 +578,7 @@ peer_read(int idx)
 			peer_fail(p, "invalid message: %s", reason);
 			return;
 		}
-		if (p->state == P_ACTIVE && !opt_baseline)
+		if (sealed)
 		{
 			p->seq_in = seq;
 			/* the opened frame has its own length field restored */

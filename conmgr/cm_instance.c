@@ -783,45 +783,26 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 		uint8_t    *p = evbuffer_pullup(in, (ev_ssize_t) want);
 		size_t		flen = 0;
 		size_t		inner;
+		uint64_t	seq = 0;
 		const char *reason = "";
 		CmProtoMsg	msg;
 		CmSealedStatus st;
 		uint8_t		frame[CM_PROTO_MAX_MSG];
 
-		if (inst->sealed)
+		st = cm_sealed_next(CM_DIR_TO_CONMGR_HB,
+							inst->sealed ? inst->keys.to_conmgr : NULL,
+							inst->seq_in + 1, p, want, &flen, &seq, &msg,
+							&reason);
+		if (st == CM_SEALED_BAD_TAG)
 		{
-			uint64_t	seq = 0;
-
-			st = cm_sealed_next(CM_DIR_TO_CONMGR_HB, inst->keys.to_conmgr,
-								inst->seq_in + 1, p, want, &flen, &seq,
-								&msg, &reason);
-			if (st == CM_SEALED_BAD_TAG)
-			{
-				inst_integrity_failure(inst, "a frame whose authentication tag is wrong");
-				return;
-			}
-			if (st == CM_SEALED_BAD_SEQUENCE)
-			{
-				inst_integrity_failure(inst, "a frame out of sequence (replayed, dropped or reordered)");
-				return;
-			}
-			if (st == CM_SEALED_OK)
-				inst->seq_in = seq;
+			inst_integrity_failure(inst, "a frame whose authentication tag is wrong");
+			return;
 		}
-		else
-			switch (cm_proto_next(CM_DIR_TO_CONMGR_HB, p, want, &flen, &msg,
-								  &reason))
-			{
-				case CM_PROTO_OK:
-					st = CM_SEALED_OK;
-					break;
-				case CM_PROTO_INCOMPLETE:
-					st = CM_SEALED_INCOMPLETE;
-					break;
-				default:
-					st = CM_SEALED_INVALID;
-					break;
-			}
+		if (st == CM_SEALED_BAD_SEQUENCE)
+		{
+			inst_integrity_failure(inst, "a frame out of sequence (replayed, dropped or reordered)");
+			return;
+		}
 		if (st == CM_SEALED_INCOMPLETE)
 			break;
 		if (st != CM_SEALED_OK)
@@ -834,8 +815,13 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 									inst->number, reason);
 			return;
 		}
-		/* an opened sealed frame has its own length field restored */
-		inner = inst->sealed ? 1 + (size_t) cm_get_u32(p + 1) : flen;
+		inner = flen;
+		if (inst->sealed)
+		{
+			inst->seq_in = seq;
+			/* the opened frame has its own length field restored */
+			inner = 1 + (size_t) cm_get_u32(p + 1);
+		}
 		/* the handshake hashes its frames as received */
 		memcpy(frame, p, inner);
 		inst->frame = frame;
