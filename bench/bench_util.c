@@ -28,15 +28,6 @@
 #include "bench_util.h"
 
 uint64_t
-bench_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
-uint64_t
 bench_wall_ns(void)
 {
 	struct timespec ts;

@@ -20,8 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Monotonic and wall clocks, in nanoseconds. */
-extern uint64_t bench_mono_ns(void);
+/* The wall clock, in nanoseconds (the monotonic one is cm_mono_ns()). */
 extern uint64_t bench_wall_ns(void);
 
 /* Sort v[0..n) in place and return its p-th percentile (0..100). */

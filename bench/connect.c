@@ -43,6 +43,7 @@
 
 #include "libpq-fe.h"
 #include "libpq-cm.h"
+#include "cm_time.h"
 #include "bench_util.h"
 
 #define SAMPLES_HEADER "label,round,seq,connect_ms,query_ms,ms"
@@ -153,9 +154,9 @@ one_connection(const char *conninfo, const char *what, int seq,
 				t2;
 	PGconn	   *conn;
 
-	t0 = bench_mono_ns();
+	t0 = cm_mono_ns();
 	conn = PQconnectdb(conninfo);
-	t1 = bench_mono_ns();
+	t1 = cm_mono_ns();
 	if (conn == NULL)
 		fail("out of memory", "connect: %s: %s %d to \"%s\" failed",
 			 opt_label, what, seq, conninfo);
@@ -174,7 +175,7 @@ one_connection(const char *conninfo, const char *what, int seq,
 	{
 		PGresult   *res = PQexec(conn, "SELECT 1");
 
-		t2 = bench_mono_ns();
+		t2 = cm_mono_ns();
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
 			strcmp(PQgetvalue(res, 0, 0), "1") != 0)
 			fail(PQerrorMessage(conn), "connect: %s: SELECT 1 on %s %d to \"%s\" failed",

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "cm_protocol.h"
+#include "cm_time.h"
 #include "bench_util.h"
 
 #define RBUF_CAP	(2 * CM_PROTO_MAX_MSG)
@@ -256,7 +257,7 @@ app_register(int idx, App *a)
 	char		c = 'c';
 
 	if (first_routed_mono == 0)
-		first_routed_mono = bench_mono_ns();
+		first_routed_mono = cm_mono_ns();
 	if (write(holder_fd, &c, 1) != 1 ||
 		read(holder_fd, &port, sizeof(port)) != (ssize_t) sizeof(port) || port == 0)
 	{
@@ -356,11 +357,9 @@ app_read(int idx)
 		}
 		else
 		{
-			st = cm_proto_frame_peek(CM_DIR_TO_CLIENT, a->rbuf, a->rlen, &flen, &reason);
+			st = cm_proto_next(CM_DIR_TO_CLIENT, a->rbuf, a->rlen, &flen, &msg, &reason);
 			if (st == CM_PROTO_INCOMPLETE)
 				return;
-			if (st == CM_PROTO_OK)
-				st = cm_proto_decode(CM_DIR_TO_CLIENT, a->rbuf, flen, &msg, &reason);
 			if (st != CM_PROTO_OK)
 			{
 				app_fail(a, "invalid message from conmgr: %s", reason);
@@ -374,7 +373,7 @@ app_read(int idx)
 				app_close(a);
 				in_flight--;
 				a->state = A_WAIT_RETRY;
-				a->retry_ns = bench_mono_ns() + 100000000ULL;
+				a->retry_ns = cm_mono_ns() + 100000000ULL;
 				return;
 			}
 			else if (a->state == A_REGISTERED &&
@@ -507,11 +506,11 @@ main(int argc, char **argv)
 	holder_fd = holder_start();
 	epfd = epoll_create1(0);
 
-	t0 = bench_mono_ns();
+	t0 = cm_mono_ns();
 	deadline = t0 + (uint64_t) (opt_timeout * 1e9);
 	for (;;)
 	{
-		uint64_t	now = bench_mono_ns();
+		uint64_t	now = cm_mono_ns();
 		int			n;
 
 		if (now > deadline)
@@ -531,7 +530,7 @@ main(int argc, char **argv)
 					waiting = apps[i].state == A_WAIT_RETRY;
 				if (!waiting)
 				{
-					registered_mono = bench_mono_ns();
+					registered_mono = cm_mono_ns();
 
 					/*
 					 * Everything is registered (or failed).  conmgr reads a
@@ -540,7 +539,7 @@ main(int argc, char **argv)
 					 */
 					usleep(200000 + 200 * (useconds_t) opt_apps);
 					event_wall = bench_wall_ns();
-					event_mono = bench_mono_ns();
+					event_mono = cm_mono_ns();
 					child = fork();
 					if (child == 0)
 					{

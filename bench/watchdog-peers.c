@@ -54,6 +54,8 @@
 
 #include "cm_auth.h"
 #include "cm_protocol.h"
+#include "cm_sealed.h"
+#include "cm_time.h"
 #include "bench_util.h"
 
 #define RING		16			/* heartbeats remembered per peer */
@@ -247,21 +249,14 @@ send_hello(Peer *p)
 {
 	CmProtoMsg	msg;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.type = CM_MSG_HELLO;
-	msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-	msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
-	msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
-	msg.u.hello.heartbeat_interval_ms = (uint32_t) opt_interval;
-	msg.u.hello.heartbeat_timeout_ms = (uint32_t) opt_timeout;
-	msg.u.hello.auth_method = CM_PROTO_AUTH_HMAC_SHA256;
+	cm_proto_hello_init(&msg, (uint32_t) opt_interval, (uint32_t) opt_timeout,
+						CM_PROTO_AUTH_HMAC_SHA256, "watchdog-peers");
 	msg.u.hello.nonce_len = CM_AUTH_NONCE_LEN;
 	if (!cm_auth_random(msg.u.hello.nonce, CM_AUTH_NONCE_LEN))
 	{
 		peer_fail(p, "could not generate a nonce");
 		return;
 	}
-	cm_proto_set_string(&msg.u.hello.name, "watchdog-peers");
 	/* a random incarnation per peer, never 0 */
 	if (!cm_auth_random((uint8_t *) &msg.u.hello.incarnation,
 						sizeof(msg.u.hello.incarnation)))
@@ -449,7 +444,7 @@ handle_msg(int idx, const CmProtoMsg *msg, const uint8_t *frame, size_t flen)
 				uint8_t		expected[CM_AUTH_PROOF_LEN];
 				CmAuthTranscript t = p->transcript;
 				const CmProtoWelcome *w = &msg->u.welcome;
-				uint64_t	now = bench_mono_ns();
+				uint64_t	now = cm_mono_ns();
 
 				if (p->state != P_PROOF)
 				{
@@ -480,7 +475,7 @@ handle_msg(int idx, const CmProtoMsg *msg, const uint8_t *frame, size_t flen)
 		case CM_MSG_HEARTBEAT_REPLY:
 			{
 				uint32_t	seq = msg->u.heartbeat.seq;
-				uint64_t	now = bench_mono_ns();
+				uint64_t	now = cm_mono_ns();
 
 				if (p->state != P_ACTIVE)
 				{
@@ -562,37 +557,35 @@ peer_read(int idx)
 	{
 		size_t		flen = 0,
 					inner;
+		uint64_t	seq = 0;
 		const char *reason = "";
 		CmProtoMsg	msg;
-		CmProtoStatus st;
+		CmSealedStatus st;
+		bool		sealed = p->state == P_ACTIVE && !opt_baseline;
 
-		st = cm_proto_frame_peek(dir, p->rbuf, p->rlen, &flen, &reason);
-		if (st == CM_PROTO_INCOMPLETE)
+		st = cm_sealed_next(dir, sealed ? p->keys.to_conmgr : NULL,
+							p->seq_in + 1, p->rbuf, p->rlen, &flen, &seq,
+							&msg, &reason);
+		if (st == CM_SEALED_INCOMPLETE)
 			break;
-		if (st != CM_PROTO_OK)
+		if (st == CM_SEALED_BAD_TAG || st == CM_SEALED_BAD_SEQUENCE)
 		{
-			peer_fail(p, "invalid frame: %s", reason);
+			peer_fail(p, "integrity check failed");
 			return;
 		}
-		inner = flen;
-		if (p->state == P_ACTIVE && !opt_baseline)
-		{
-			uint64_t	seq = 0;
-
-			if (!cm_auth_open(p->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM,
-							  p->rbuf, flen, &seq, &inner) ||
-				seq != p->seq_in + 1)
-			{
-				peer_fail(p, "integrity check failed");
-				return;
-			}
-			p->seq_in = seq;
-		}
-		if (cm_proto_decode(dir, p->rbuf, inner, &msg, &reason) != CM_PROTO_OK)
+		if (st != CM_SEALED_OK)
 		{
 			peer_fail(p, "invalid message: %s", reason);
 			return;
 		}
+		if (sealed)
+		{
+			p->seq_in = seq;
+			/* the opened frame has its own length field restored */
+			inner = 1 + (size_t) cm_get_u32(p->rbuf + 1);
+		}
+		else
+			inner = flen;
 		handle_msg(idx, &msg, p->rbuf, inner);
 		if (p->fd < 0)
 			return;
@@ -751,10 +744,10 @@ main(int argc, char **argv)
 			bench_fatal("epoll_ctl: %s", strerror(errno));
 	}
 
-	t0 = bench_mono_ns();
+	t0 = cm_mono_ns();
 	for (;;)
 	{
-		uint64_t	now = bench_mono_ns();
+		uint64_t	now = cm_mono_ns();
 		int			timeout_ms,
 					n;
 
@@ -840,7 +833,7 @@ main(int argc, char **argv)
 				ev.data.u32 = (uint32_t) idx;
 				epoll_ctl(epfd, EPOLL_CTL_MOD, p->fd, &ev);
 				if (opt_baseline)
-					peer_activate(idx, bench_mono_ns());
+					peer_activate(idx, cm_mono_ns());
 				else
 					send_hello(p);
 				continue;

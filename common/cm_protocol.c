@@ -394,7 +394,7 @@ cm_proto_decode(CmProtoDir dir, const uint8_t *frame, size_t frame_len,
 					r.err = "heartbeat interval and timeout must be positive";
 				else if (!r.err && h->heartbeat_timeout_ms <= h->heartbeat_interval_ms)
 					r.err = "heartbeat timeout must be greater than the heartbeat interval";
-				else if (!r.err && h->heartbeat_timeout_ms > 86400000U)
+				else if (!r.err && h->heartbeat_timeout_ms > CM_PROTO_MAX_HEARTBEAT_TIMEOUT_MS)
 					r.err = "heartbeat timeout above one day";
 				break;
 			}
@@ -596,6 +596,21 @@ cm_proto_set_string(CmProtoString *s, const char *str)
 		memcpy(s->str, str, len);
 	s->str[len] = '\0';
 	s->len = (uint16_t) len;
+}
+
+void
+cm_proto_hello_init(CmProtoMsg *msg, uint32_t interval_ms, uint32_t timeout_ms,
+					uint8_t auth_method, const char *name)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->type = CM_MSG_HELLO;
+	msg->u.hello.magic = CM_PROTO_HELLO_MAGIC;
+	msg->u.hello.min_version = CM_PROTO_VERSION_MIN;
+	msg->u.hello.max_version = CM_PROTO_VERSION_MAX;
+	msg->u.hello.heartbeat_interval_ms = interval_ms;
+	msg->u.hello.heartbeat_timeout_ms = timeout_ms;
+	msg->u.hello.auth_method = auth_method;
+	cm_proto_set_string(&msg->u.hello.name, name);
 }
 
 size_t

@@ -58,6 +58,13 @@
 #define CM_PROTO_MAX_NONCE			32		/* bytes in nonce/proof fields */
 
 /*
+ * The longest heartbeat timeout a hello may announce (one day, in ms): the
+ * codec refuses more, and conmgr's heartbeat_timeout and the watchdog's
+ * watchdog.max_heartbeat_timeout stop there.
+ */
+#define CM_PROTO_MAX_HEARTBEAT_TIMEOUT_MS	86400000
+
+/*
  * The heartbeat channel opens with a magic number inside the hello so that
  * a conmgr pointed at the wrong port is recognised at once.  ASCII "CMWD".
  */
@@ -349,6 +356,16 @@ extern char *cm_proto_escape(const char *s, char *buf, size_t cap);
 
 /* Helpers to fill messages. */
 extern void cm_proto_set_string(CmProtoString *s, const char *str);
+
+/*
+ * cm_proto_hello_init: a hello as this side speaks it: the magic number,
+ * the whole version range, the heartbeat interval and timeout, the
+ * authentication method and the name; every other field (nonce,
+ * incarnation) zero, for the caller to set.
+ */
+extern void cm_proto_hello_init(CmProtoMsg *msg, uint32_t interval_ms,
+								uint32_t timeout_ms, uint8_t auth_method,
+								const char *name);
 extern size_t cm_proto_encode_notice(CmProtoDir dir, uint8_t type,
 									 uint16_t reason, const char *message,
 									 uint8_t *buf, size_t cap);

@@ -21,6 +21,20 @@ cm_sealed_next(CmProtoDir dir, const uint8_t *key, uint64_t seq_due,
 	size_t		inner_len;
 	size_t		inner_frame_len;
 
+	if (key == NULL)
+	{
+		/* not sealed (yet): the frame as it is */
+		switch (cm_proto_next(dir, buf, len, frame_len, msg, reason))
+		{
+			case CM_PROTO_OK:
+				return CM_SEALED_OK;
+			case CM_PROTO_INCOMPLETE:
+				return CM_SEALED_INCOMPLETE;
+			case CM_PROTO_INVALID:
+				break;
+		}
+		return CM_SEALED_INVALID;
+	}
 	switch (cm_proto_frame_peek(dir, buf, len, frame_len, reason))
 	{
 		case CM_PROTO_OK:

@@ -41,7 +41,12 @@ typedef enum CmSealedStatus
  * carries.  The checks come in that order; the first that fails is
  * returned.  On CM_SEALED_OK and CM_SEALED_BAD_SEQUENCE *seq is the
  * frame's sequence number; on CM_SEALED_OK *frame_len is the bytes to
- * consume (the sealed frame) and *msg the message.
+ * consume (the sealed frame) and *msg the message.  The opened frame, its
+ * length field restored, starts the buffer then.
+ *
+ * With key NULL the stream is not sealed (yet, before the welcome): the
+ * frame is taken as it is (cm_proto_next()) and *seq is left alone, so
+ * that a reader has one intake for both phases of its stream.
  */
 extern CmSealedStatus cm_sealed_next(CmProtoDir dir, const uint8_t *key,
 									 uint64_t seq_due, uint8_t *buf,

@@ -34,6 +34,7 @@
 #include <linux/sock_diag.h>
 #endif
 
+#include "cm_net.h"
 #include "cm_sockdiag.h"
 
 #ifdef __linux__
@@ -84,34 +85,15 @@ typedef struct SockEnd
 static bool
 end_from_sockaddr(SockEnd *e, const struct sockaddr *sa)
 {
+	CmProtoAddr a;
+
 	memset(e, 0, sizeof(*e));
-	if (sa->sa_family == AF_INET)
-	{
-		const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
-
-		e->family = AF_INET;
-		e->port = sin->sin_port;
-		memcpy(e->addr, &sin->sin_addr, 4);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6)
-	{
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
-
-		e->port = sin6->sin6_port;
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-		{
-			e->family = AF_INET;
-			memcpy(e->addr, &sin6->sin6_addr.s6_addr[12], 4);
-		}
-		else
-		{
-			e->family = AF_INET6;
-			memcpy(e->addr, &sin6->sin6_addr, 16);
-		}
-		return true;
-	}
-	return false;
+	if (!cm_net_addr_from_sockaddr(sa, &a))
+		return false;
+	e->family = a.family == 4 ? AF_INET : AF_INET6;
+	memcpy(e->addr, a.addr, sizeof(e->addr));
+	e->port = htons(a.port);
+	return true;
 }
 
 /*

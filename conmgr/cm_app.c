@@ -43,6 +43,7 @@
 #include <event2/listener.h>
 
 #include "cm_log.h"
+#include "cm_net.h"
 #include "cm_sockdiag.h"
 #include "conmgr.h"
 
@@ -462,7 +463,7 @@ app_route(CmApp *app, const CmProtoRoute *r)
 			else
 				len += (size_t) snprintf(text + len, sizeof(text) - len, "%s instance %d %s",
 										 i > 0 ? ";" : "", c->number,
-										 c->state == CM_INST_UP ? cm_attrs_name(c->attrs) :
+										 c->state == CM_INST_UP ? cm_proto_attrs_name(c->attrs) :
 										 cm_instance_state_name(c));
 		}
 		cm_log_limited(&limit_no_instance[r->tsa], CM_LOG_INFO,
@@ -564,23 +565,7 @@ app_registration_owned(CmApp *app, const CmProtoAddr *local, const char *addrtex
 
 	if (!app->uid_known || cm_server.sockdiag_off)
 		return true;
-	memset(&ss, 0, sizeof(ss));
-	if (local->family == 4)
-	{
-		struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(local->port);
-		memcpy(&sin->sin_addr, local->addr, 4);
-	}
-	else
-	{
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(local->port);
-		memcpy(&sin6->sin6_addr, local->addr, 16);
-	}
+	cm_net_sockaddr_from_addr(local, &ss);
 	if (app_registration_owned_exact(app, (struct sockaddr *) &ss))
 		return true;
 	st = cm_sockdiag_count_local((struct sockaddr *) &ss, CM_SOCKDIAG_CONNECTED,
@@ -767,11 +752,9 @@ app_read_cb(struct bufferevent *bev, void *arg)
 
 		want = len < CM_PROTO_MAX_MSG ? len : CM_PROTO_MAX_MSG;
 		p = evbuffer_pullup(in, (ev_ssize_t) want);
-		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_APP, p, want, &flen, &reason);
+		st = cm_proto_next(CM_DIR_TO_CONMGR_APP, p, want, &flen, &msg, &reason);
 		if (st == CM_PROTO_INCOMPLETE)
 			return;
-		if (st == CM_PROTO_OK)
-			st = cm_proto_decode(CM_DIR_TO_CONMGR_APP, p, flen, &msg, &reason);
 		if (st != CM_PROTO_OK)
 		{
 			app_protocol_error(app, reason);
@@ -1005,25 +988,12 @@ app_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			  struct sockaddr *sa, int salen, void *arg)
 {
 	CmApp	   *app;
-	char		peer[64] = "?";
-	char		host[INET6_ADDRSTRLEN] = "?";
-	int			port = 0;
+	char		peer[CM_NET_ADDR_TEXT_MAX];
 	struct timeval tv;
 	bool		uid_known;
 	uid_t		uid = 0;
 
-	if (sa->sa_family == AF_INET)
-	{
-		inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *) sa)->sin_port);
-		snprintf(peer, sizeof(peer), "%s:%d", host, port);
-	}
-	else if (sa->sa_family == AF_INET6)
-	{
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
-		snprintf(peer, sizeof(peer), "[%s]:%d", host, port);
-	}
+	cm_net_sockaddr_format(sa, peer, sizeof(peer));
 
 	if (cm_server.shutdown != CM_SHUTDOWN_NONE)
 	{
@@ -1382,7 +1352,7 @@ cm_app_notify_attrs_changed(CmInstance *inst)
 
 			snprintf(msg, sizeof(msg),
 					 "%s is now %s, which does not satisfy target_session_attrs=%s",
-					 inst->label, cm_attrs_name(inst->attrs), cm_proto_tsa_name(app->tsa));
+					 inst->label, cm_proto_attrs_name(inst->attrs), cm_proto_tsa_name(app->tsa));
 			app_notice_and_close(app, CM_MSG_FAILURE, CM_REASON_ATTR_CHANGED, msg);
 			n++;
 		}

@@ -31,6 +31,7 @@
 
 #include "cm_config.h"
 #include "cm_log.h"
+#include "cm_protocol.h"
 
 static const char *const level_words[] = {"debug", "info", "warning", "error", NULL};
 static const char *const dest_words[] = {"stderr", "file", "syslog", NULL};
@@ -73,7 +74,7 @@ const CmConfigParam cm_config_params[CM_NUM_KEYS] = {
 	INT_PARAM(CM_KEY_HEARTBEAT_INTERVAL, heartbeat_interval,
 			  MIN_HEARTBEAT_INTERVAL, 3600000, " ms", false, 1000),
 	INT_PARAM(CM_KEY_HEARTBEAT_TIMEOUT, heartbeat_timeout,
-			  MIN_HEARTBEAT_INTERVAL + 1, 86400000, " ms", false, 3000),
+			  MIN_HEARTBEAT_INTERVAL + 1, CM_PROTO_MAX_HEARTBEAT_TIMEOUT_MS, " ms", false, 3000),
 
 	/*
 	 * Bound on establishing a heartbeat connection (TCP connect plus hello

@@ -232,7 +232,7 @@ status_text(struct evbuffer *out, bool show_inst, bool show_apps)
 			evbuffer_add_printf(out, "  %-3d %-24s %-8d %-10s %-19s %-15s %-11s %-5d %s\n",
 								inst->number, addr, inst->cfg->watchdog_port,
 								cm_instance_state_name(inst),
-								inst->state == CM_INST_UP ? cm_attrs_name(inst->attrs) : "unknown",
+								inst->state == CM_INST_UP ? cm_proto_attrs_name(inst->attrs) : "unknown",
 								last, rtt, inst->napps, since);
 		}
 	}

@@ -47,6 +47,7 @@
 #include <event2/util.h>
 
 #include "cm_log.h"
+#include "cm_sealed.h"
 #include "conmgr.h"
 
 static void inst_connect(CmInstance *inst);
@@ -58,15 +59,6 @@ static void inst_restart_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Instances removed by a reload, freed by cm_instance_free_removed(). */
 static CmList removed_instances;
-
-uint64_t
-cm_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void
 set_timer_ms(struct event *ev, uint64_t ms)
@@ -86,16 +78,6 @@ set_timer_us(struct event *ev, uint64_t us)
 	tv.tv_sec = (time_t) (us / 1000000);
 	tv.tv_usec = (suseconds_t) (us % 1000000);
 	evtimer_add(ev, &tv);
-}
-
-const char *
-cm_attrs_name(uint8_t attrs)
-{
-	if (attrs & CM_PROTO_ATTR_STANDBY)
-		return "standby";
-	if (attrs & CM_PROTO_ATTR_READ_ONLY)
-		return "primary (read-only)";
-	return "primary";
 }
 
 const char *
@@ -296,7 +278,7 @@ inst_set_attrs(CmInstance *inst, uint8_t attrs)
 	if ((attrs ^ old) & CM_PROTO_ATTR_ALL_1_0)
 	{
 		cm_info("%s: attributes changed from %s to %s",
-				inst->label, cm_attrs_name(old), cm_attrs_name(attrs));
+				inst->label, cm_proto_attrs_name(old), cm_proto_attrs_name(attrs));
 		cm_app_notify_attrs_changed(inst);
 	}
 }
@@ -442,7 +424,7 @@ inst_become_up(CmInstance *inst, const CmProtoWelcome *w)
 	inst->last_error[0] = '\0';
 
 	cm_info("%s: instance is up: %s%s (protocol %d.%d, check_attr_interval %u ms%s)",
-			inst->label, cm_attrs_name(w->attrs),
+			inst->label, cm_proto_attrs_name(w->attrs),
 			(w->attrs & CM_PROTO_ATTR_STOPPING) ?
 			", but its server is shutting down: no application connections are routed to it" : "",
 			CM_PROTO_VERSION_MAJOR(w->version), CM_PROTO_VERSION_MINOR(w->version),
@@ -802,37 +784,30 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 		size_t		want = len < CM_PROTO_MAX_MSG ? len : CM_PROTO_MAX_MSG;
 		uint8_t    *p = evbuffer_pullup(in, (ev_ssize_t) want);
 		size_t		flen = 0;
+		size_t		inner;
+		uint64_t	seq = 0;
 		const char *reason = "";
 		CmProtoMsg	msg;
-		CmProtoStatus st;
-
-		size_t		inner = 0;
+		CmSealedStatus st;
 		uint8_t		frame[CM_PROTO_MAX_MSG];
 
-		st = cm_proto_frame_peek(CM_DIR_TO_CONMGR_HB, p, want, &flen, &reason);
-		if (st == CM_PROTO_INCOMPLETE)
-			break;
-		inner = flen;
-		if (st == CM_PROTO_OK && inst->sealed)
+		st = cm_sealed_next(CM_DIR_TO_CONMGR_HB,
+							inst->sealed ? inst->keys.to_conmgr : NULL,
+							inst->seq_in + 1, p, want, &flen, &seq, &msg,
+							&reason);
+		if (st == CM_SEALED_BAD_TAG)
 		{
-			uint64_t	seq = 0;
-
-			if (!cm_auth_open(inst->keys.to_conmgr, CM_AUTH_CHANNEL_STREAM, p, flen,
-							  &seq, &inner))
-			{
-				inst_integrity_failure(inst, "a frame whose authentication tag is wrong");
-				return;
-			}
-			if (seq != inst->seq_in + 1)
-			{
-				inst_integrity_failure(inst, "a frame out of sequence (replayed, dropped or reordered)");
-				return;
-			}
-			inst->seq_in = seq;
+			inst_integrity_failure(inst, "a frame whose authentication tag is wrong");
+			return;
 		}
-		if (st == CM_PROTO_OK)
-			st = cm_proto_decode(CM_DIR_TO_CONMGR_HB, p, inner, &msg, &reason);
-		if (st != CM_PROTO_OK)
+		if (st == CM_SEALED_BAD_SEQUENCE)
+		{
+			inst_integrity_failure(inst, "a frame out of sequence (replayed, dropped or reordered)");
+			return;
+		}
+		if (st == CM_SEALED_INCOMPLETE)
+			break;
+		if (st != CM_SEALED_OK)
 		{
 			if (inst->state == CM_INST_UP)
 				inst_down(inst, CM_REASON_CONN_LOST, CM_FAIL_PROTOCOL,
@@ -841,6 +816,13 @@ inst_read_cb(struct bufferevent *bev, void *arg)
 				inst_connect_failed(inst, "invalid message from the watchdog (is watchdog_port%d right?): %s",
 									inst->number, reason);
 			return;
+		}
+		inner = flen;
+		if (inst->sealed)
+		{
+			inst->seq_in = seq;
+			/* the opened frame has its own length field restored */
+			inner = 1 + (size_t) cm_get_u32(p + 1);
 		}
 		/* the handshake hashes its frames as received */
 		memcpy(frame, p, inner);
@@ -865,14 +847,9 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 	{
 		CmProtoMsg	msg;
 
-		memset(&msg, 0, sizeof(msg));
-		msg.type = CM_MSG_HELLO;
-		msg.u.hello.magic = CM_PROTO_HELLO_MAGIC;
-		msg.u.hello.min_version = CM_PROTO_VERSION_MIN;
-		msg.u.hello.max_version = CM_PROTO_VERSION_MAX;
-		msg.u.hello.heartbeat_interval_ms = (uint32_t) cm_server.cfg.heartbeat_interval;
-		msg.u.hello.heartbeat_timeout_ms = (uint32_t) cm_server.cfg.heartbeat_timeout;
-		msg.u.hello.auth_method = CM_PROTO_AUTH_NONE;
+		cm_proto_hello_init(&msg, (uint32_t) cm_server.cfg.heartbeat_interval,
+							(uint32_t) cm_server.cfg.heartbeat_timeout,
+							CM_PROTO_AUTH_NONE, cm_server.hostname);
 		inst->auth = cm_server.auth;
 		inst->challenged = false;
 		inst->authenticated = false;
@@ -890,7 +867,6 @@ inst_event_cb(struct bufferevent *bev, short what, void *arg)
 			msg.u.hello.nonce_len = CM_AUTH_NONCE_LEN;
 			memcpy(msg.u.hello.nonce, inst->nonce_c, CM_AUTH_NONCE_LEN);
 		}
-		cm_proto_set_string(&msg.u.hello.name, cm_server.hostname);
 		msg.u.hello.incarnation = cm_server.incarnation;
 		inst->state = CM_INST_HELLO;
 		cm_debug("%s: TCP connection established, hello sent", inst->label);

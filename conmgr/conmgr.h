@@ -42,6 +42,7 @@
 #include "cm_defaults.h"
 #include "cm_list.h"
 #include "cm_protocol.h"
+#include "cm_time.h"
 
 #define CONMGR_VERSION "1.0"
 
@@ -321,8 +322,14 @@ typedef struct CmServer
 
 extern CmServer cm_server;
 
+/* Microseconds on the monotonic clock (cm_time.h), as conmgr counts time. */
+static inline uint64_t
+cm_now_us(void)
+{
+	return (uint64_t) cm_mono_us();
+}
+
 /* cm_instance.c */
-extern uint64_t cm_now_us(void);
 extern void cm_instance_create_all(void);
 extern void cm_instance_start(CmInstance *inst);
 extern void cm_instance_add(int n);
@@ -334,7 +341,6 @@ extern void cm_instance_forward_session(CmInstance *inst, uint8_t type,
 										uint32_t backend_pid,
 										const CmProtoAddr *addr);
 extern const char *cm_instance_state_name(const CmInstance *inst);
-extern const char *cm_attrs_name(uint8_t attrs);
 extern bool cm_instance_is_primary(const CmInstance *inst);
 extern void cm_instance_heartbeat(CmInstance *inst, bool extra);
 extern void cm_instance_heartbeat_reply(CmInstance *inst,

@@ -4,7 +4,9 @@
 # agree with those of docs/conmgr.md), heartbeat authentication
 # (test/unit/test_auth.c, given a directory for its secret files) and the
 # client library's check of the user behind a conmgr port
-# (test/unit/test_peer.c: socket diagnostics, PGCONMGRUSER).
+# (test/unit/test_peer.c: socket diagnostics, PGCONMGRUSER) and the pure
+# helpers of common/ (test/unit/test_common.c: rate limiters, address
+# conversions, endian helpers, frame intake, the monotonic clock).
 #
 # The C programs print one "ok N - ..." / "not ok N - ..." line per check;
 # each becomes one assertion here, so prove's summary counts them.
@@ -25,7 +27,9 @@ my %cases = (
 	test_auth => [ [ PostgreSQL::Test::Utils::tempdir() ], 25 ],
 	test_auth_san => [ [ PostgreSQL::Test::Utils::tempdir() ], 25 ],
 	test_peer => [ [''], 40 ],
-	test_peer_san => [ [''], 40 ]);
+	test_peer_san => [ [''], 40 ],
+	test_common => [ [], 50 ],
+	test_common_san => [ [], 50 ]);
 
 foreach my $prog (sort keys %cases)
 {

@@ -149,7 +149,7 @@ wd_define_gucs(void)
 							"Longest heartbeat timeout a conmgr may announce.",
 							"A conmgr announcing a longer one (or an interval not below it) is refused: it would hold a slot, and keep its host's sessions from being ended, for that long after it vanished.",
 							&wd_max_heartbeat_timeout,
-							300000, 11, 86400000,
+							300000, 11, CM_PROTO_MAX_HEARTBEAT_TIMEOUT_MS,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

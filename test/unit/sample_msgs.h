@@ -45,15 +45,9 @@ static inline void
 sample_hello(CmProtoMsg *m, uint8_t auth_method, uint8_t nonce_len,
 			 uint8_t nonce_byte, const char *name)
 {
-	*m = (CmProtoMsg) {
-		.type = CM_MSG_HELLO,
-		.u.hello = {.magic = CM_PROTO_HELLO_MAGIC,
-			.min_version = CM_PROTO_VERSION_MIN, .max_version = CM_PROTO_VERSION_MAX,
-			.heartbeat_interval_ms = 1000, .heartbeat_timeout_ms = 3000,
-		.auth_method = auth_method, .nonce_len = nonce_len}
-	};
+	cm_proto_hello_init(m, 1000, 3000, auth_method, name);
+	m->u.hello.nonce_len = nonce_len;
 	memset(m->u.hello.nonce, nonce_byte, nonce_len);
-	cm_proto_set_string(&m->u.hello.name, name);
 }
 
 /* 'C' challenge or 'P' proof: a nonce of len bytes of byte. */

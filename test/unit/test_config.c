@@ -32,19 +32,16 @@
 #include <unistd.h>
 
 #include "cm_config.h"
+#include "unit_tap.h"
 
-static int	ntests = 0;
-static int	nfailed = 0;
-
+/* One check, named "name: what". */
 static void
 check(int cond, const char *name, const char *what, const char *detail)
 {
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s: %s\n", cond ? "" : "not ", ntests, name, what);
-	if (!cond && detail)
-		printf("# %s\n", detail);
+	char		label[4096];
+
+	snprintf(label, sizeof(label), "%s: %s", name, what);
+	unit_check(cond, label, detail);
 }
 
 /* A growing text buffer. */
@@ -715,6 +712,6 @@ main(int argc, char **argv)
 	free(errors.s);
 	free(reload.s);
 	free(report.s);
-	printf("1..%d\n", ntests);
-	return nfailed ? 1 : 0;
+	printf("1..%d\n", unit_ntests);
+	return unit_status();
 }

@@ -32,20 +32,7 @@
 #include <unistd.h>
 
 #include "pqcm_int.h"
-
-static int	ntests = 0;
-static int	nfailed = 0;
-
-static void
-check(int cond, const char *what, const char *detail)
-{
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntests, what);
-	if (!cond && detail && detail[0])
-		printf("# %s\n", detail);
-}
+#include "unit_tap.h"
 
 /* A listening socket on the loopback address of family (port chosen). */
 static int
@@ -150,7 +137,7 @@ check_family(const char *name, int lfamily, bool v6only, int cfamily,
 		c = connect_to(AF_INET6, (struct sockaddr *) &s6, sizeof(s6));
 	}
 	snprintf(what, sizeof(what), "%s: connected", name);
-	check(c >= 0, what, strerror(errno));
+	unit_check(c >= 0, what, strerror(errno));
 	if (c < 0)
 	{
 		close(l);
@@ -160,32 +147,32 @@ check_family(const char *name, int lfamily, bool v6only, int cfamily,
 	/* queued but not accepted: no process holds that socket yet */
 	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
 	snprintf(what, sizeof(what), "%s: a connection not yet accepted has no owner", name);
-	check(r == PQCM_PEER_UNOWNED, what, why);
+	unit_check(r == PQCM_PEER_UNOWNED, what, why);
 
 	a = accept(l, NULL, NULL);
 	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
 	snprintf(what, sizeof(what), "%s: the accepted socket is found", name);
-	check(r == PQCM_PEER_FOUND, what, why);
+	unit_check(r == PQCM_PEER_FOUND, what, why);
 	snprintf(what, sizeof(what), "%s: its owner is this process's user", name);
-	check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
+	unit_check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
 
 	r = pqcm_peer_uid(a, &uid, why, sizeof(why));
 	snprintf(what, sizeof(what), "%s: the other direction is found too", name);
-	check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
+	unit_check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
 
 	/* the accepting side shuts its side down but holds the socket */
 	shutdown(a, SHUT_WR);
 	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
 	snprintf(what, sizeof(what), "%s: a socket shut down but still held is found", name);
-	check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
+	unit_check(r == PQCM_PEER_FOUND && uid == geteuid(), what, why);
 
 	/* the accepting side closes: its socket lingers without an owner */
 	close(a);
 	r = pqcm_peer_uid(c, &uid, why, sizeof(why));
 	snprintf(what, sizeof(what), "%s: a socket closed by its owner does not count", name);
-	check(r == PQCM_PEER_UNOWNED, what, why);
+	unit_check(r == PQCM_PEER_UNOWNED, what, why);
 	snprintf(what, sizeof(what), "%s: the reason names the address", name);
-	check(strstr(why, "no longer held by a process") != NULL, what, why);
+	unit_check(strstr(why, "no longer held by a process") != NULL, what, why);
 
 	close(c);
 	close(l);
@@ -243,25 +230,25 @@ check_rules(void)
 	snprintf(me, sizeof(me), "%u", (unsigned) geteuid());
 
 	ok = trusted_with(NULL, NULL, msg, sizeof(msg));
-	check(ok, "PGCONMGRUSER unset: a listener of our own user is trusted", msg);
+	unit_check(ok, "PGCONMGRUSER unset: a listener of our own user is trusted", msg);
 	ok = trusted_with("", NULL, msg, sizeof(msg));
-	check(ok, "PGCONMGRUSER empty: same as unset", msg);
+	unit_check(ok, "PGCONMGRUSER empty: same as unset", msg);
 	ok = trusted_with(me, NULL, msg, sizeof(msg));
-	check(ok, "PGCONMGRUSER=<our UID>: trusted", msg);
+	unit_check(ok, "PGCONMGRUSER=<our UID>: trusted", msg);
 	if (pw)
 	{
 		snprintf(list, sizeof(list), " nobody ,  %s,", pw->pw_name);
 		ok = trusted_with(list, NULL, msg, sizeof(msg));
-		check(ok, "PGCONMGRUSER=\" nobody ,  <our name>,\": trusted", msg);
+		unit_check(ok, "PGCONMGRUSER=\" nobody ,  <our name>,\": trusted", msg);
 	}
 	ok = trusted_with("nosuchuser_pqcm", NULL, msg, sizeof(msg));
-	check(!ok && strstr(msg, "no user named \"nosuchuser_pqcm\"") != NULL,
+	unit_check(!ok && strstr(msg, "no user named \"nosuchuser_pqcm\"") != NULL,
 		  "PGCONMGRUSER naming no user: refused, and the error says so", msg);
 	ok = trusted_with("*", NULL, msg, sizeof(msg));
-	check(!ok && strstr(msg, "wildcards are not supported") != NULL,
+	unit_check(!ok && strstr(msg, "wildcards are not supported") != NULL,
 		  "PGCONMGRUSER=*: refused, no wildcard", msg);
 	ok = trusted_with("99999999999", NULL, msg, sizeof(msg));
-	check(!ok && strstr(msg, "out of range") != NULL,
+	unit_check(!ok && strstr(msg, "out of range") != NULL,
 		  "PGCONMGRUSER with a UID out of range: refused", msg);
 
 	if (geteuid() != 0)
@@ -269,14 +256,14 @@ check_rules(void)
 		char		expect[100];
 
 		ok = trusted_with("root", NULL, msg, sizeof(msg));
-		check(!ok, "PGCONMGRUSER=root: a listener of our own user is refused", msg);
+		unit_check(!ok, "PGCONMGRUSER=root: a listener of our own user is refused", msg);
 		snprintf(expect, sizeof(expect), "belongs to UID %u", (unsigned) geteuid());
-		check(strstr(msg, expect) != NULL, "the error names the UID found", msg);
-		check(strstr(msg, "127.0.0.1 port ") != NULL, "the error names the address and port", msg);
-		check(strstr(msg, "PGCONMGRUSER=\"root\" allows only UID 0 (root)") != NULL,
+		unit_check(strstr(msg, expect) != NULL, "the error names the UID found", msg);
+		unit_check(strstr(msg, "127.0.0.1 port ") != NULL, "the error names the address and port", msg);
+		unit_check(strstr(msg, "PGCONMGRUSER=\"root\" allows only UID 0 (root)") != NULL,
 			  "the error names the setting and what it allows", msg);
 		ok = trusted_with("root", "on", msg, sizeof(msg));
-		check(!ok, "PGCONMGR_INSECURE_UNVERIFIED_PEER=on does not accept a verified wrong user", msg);
+		unit_check(!ok, "PGCONMGR_INSECURE_UNVERIFIED_PEER=on does not accept a verified wrong user", msg);
 	}
 
 	/* a socket the diagnostics cannot look up: not TCP */
@@ -285,15 +272,15 @@ check_rules(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0)
 	{
 		ok = peer_trusted(sp[0], msg, sizeof(msg));
-		check(!ok && strstr(msg, "cannot be verified") != NULL &&
+		unit_check(!ok && strstr(msg, "cannot be verified") != NULL &&
 			  strstr(msg, "PGCONMGR_INSECURE_UNVERIFIED_PEER is not set") != NULL,
 			  "unverifiable: refused, naming the reason and the opt-in", msg);
 		setenv("PGCONMGR_INSECURE_UNVERIFIED_PEER", "ON", 1);
 		ok = peer_trusted(sp[0], msg, sizeof(msg));
-		check(ok, "unverifiable with PGCONMGR_INSECURE_UNVERIFIED_PEER=on: accepted", msg);
+		unit_check(ok, "unverifiable with PGCONMGR_INSECURE_UNVERIFIED_PEER=on: accepted", msg);
 		setenv("PGCONMGR_INSECURE_UNVERIFIED_PEER", "yes", 1);
 		ok = peer_trusted(sp[0], msg, sizeof(msg));
-		check(!ok, "PGCONMGR_INSECURE_UNVERIFIED_PEER=yes is not \"on\"", msg);
+		unit_check(!ok, "PGCONMGR_INSECURE_UNVERIFIED_PEER=yes is not \"on\"", msg);
 		unsetenv("PGCONMGR_INSECURE_UNVERIFIED_PEER");
 		close(sp[0]);
 		close(sp[1]);
@@ -375,25 +362,25 @@ check_other_user(bool listen_as_root)
 		{
 			snprintf(what, sizeof(what),
 					 "listener made by root, accepted by nobody: found, owned by root or nobody");
-			check(r == PQCM_PEER_FOUND && (uid == 0 || uid == pw->pw_uid), what, why);
+			unit_check(r == PQCM_PEER_FOUND && (uid == 0 || uid == pw->pw_uid), what, why);
 			printf("# this kernel reports UID %u for that socket (%s)\n", (unsigned) uid,
 				   uid == 0 ? "the listener's creator" : "the accepting process");
 		}
 		else
 		{
 			snprintf(what, sizeof(what), "listener of nobody: the accepted socket is owned by nobody");
-			check(r == PQCM_PEER_FOUND && uid == pw->pw_uid, what, why);
+			unit_check(r == PQCM_PEER_FOUND && uid == pw->pw_uid, what, why);
 			setenv("PGCONMGRUSER", "", 1);
 			unsetenv("CMDATA");
 			{
 				char		msg[600];
 				bool		ok = peer_trusted(c, msg, sizeof(msg));
 
-				check(!ok && strstr(msg, "(nobody)") != NULL,
+				unit_check(!ok && strstr(msg, "(nobody)") != NULL,
 					  "root's default refuses a listener of nobody, naming the user", msg);
 				setenv("PGCONMGRUSER", "nobody", 1);
 				ok = peer_trusted(c, msg, sizeof(msg));
-				check(ok, "PGCONMGRUSER=nobody accepts it", msg);
+				unit_check(ok, "PGCONMGRUSER=nobody accepts it", msg);
 				unsetenv("PGCONMGRUSER");
 
 				/* the owner of $CMDATA is expected too */
@@ -404,15 +391,15 @@ check_other_user(bool listen_as_root)
 					{
 						setenv("CMDATA", dir, 1);
 						ok = peer_trusted(c, msg, sizeof(msg));
-						check(ok, "CMDATA naming a directory of nobody: accepted", msg);
+						unit_check(ok, "CMDATA naming a directory of nobody: accepted", msg);
 						setenv("PGCONMGRUSER", "root", 1);
 						ok = peer_trusted(c, msg, sizeof(msg));
-						check(!ok, "... but not when PGCONMGRUSER names other users", msg);
+						unit_check(!ok, "... but not when PGCONMGRUSER names other users", msg);
 						unsetenv("PGCONMGRUSER");
 						unsetenv("CMDATA");
 					}
 					else
-						check(0, "temporary directory for CMDATA", strerror(errno));
+						unit_check(0, "temporary directory for CMDATA", strerror(errno));
 					rmdir(dir);
 				}
 			}
@@ -421,7 +408,7 @@ check_other_user(bool listen_as_root)
 			close(c);
 	}
 	else
-		check(0, "child listener started", strerror(errno));
+		unit_check(0, "child listener started", strerror(errno));
 	close(pipefd[0]);
 	if (child > 0)
 		waitpid(child, NULL, 0);
@@ -447,6 +434,6 @@ main(int argc, char **argv)
 	else
 		printf("# not root: the cross-user checks are skipped\n");
 
-	printf("# %d checks, %d failed\n", ntests, nfailed);
-	return nfailed == 0 ? 0 : 1;
+	printf("# %d checks, %d failed\n", unit_ntests, unit_nfailed);
+	return unit_status();
 }
