@@ -4,7 +4,8 @@
 # The watchdog answers hello and heartbeats; peers appear in and leave
 # pgx_stat_watchdog; the view is refused to roles outside pg_monitor and
 # hides addresses from those granted it without pg_read_all_stats; a
-# goodbye is a clean departure, a dropped connection is a lost peer.
+# goodbye is a clean departure, a dropped connection is a lost peer.  The
+# start message names the release and the newest protocol version.
 
 use strict;
 use warnings FATAL => 'all';
@@ -14,7 +15,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmNode;
+use CmProg;
 use CmWatchdog;
+use CmWire;
 
 my $node = CmNode->create('hb');
 my $wdport = $node->watchdog_port;
@@ -25,6 +28,14 @@ $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 ok( $node->wait_for_log(
 		qr/watchdog listening on IPv4 address "127\.0\.0\.1", port $wdport/),
 	'watchdog listens on its port');
+
+# the start message names the release and the newest protocol version
+my $release = CmProg::release_version();
+my $newest = CmWire::newest_version();
+ok( $node->wait_for_log(
+		qr/LOG:  watchdog started: [^\n]*\n[^\n]*DETAIL:  Connection Manager \Q$release\E, heartbeat protocol up to \Q$newest\E\.\n/
+	),
+	"the start message names release $release and protocol $newest");
 
 # hello -> welcome
 my $peer = CmWatchdog::Peer->connect($wdport);

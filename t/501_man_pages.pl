@@ -3,7 +3,8 @@
 # The manual pages in docs/man/ render without warnings and name what the
 # code has: every conmgr.conf parameter of conmgr/cm_config.c's key table
 # (and nothing else), every long and short option of conmgr and cm_ctl,
-# every cm_ctl command of its usage text.  Adding a parameter or an option
+# every cm_ctl command of its usage text, and the release of
+# common/cm_version.h in their .TH lines.  Adding a parameter or an option
 # without documenting it fails here.
 
 use strict;
@@ -81,6 +82,15 @@ foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
 	is($err, '', "$page renders without groff warnings");
 	($out, $err) = render($page);
 	like($out, qr/^NAME\n/m, "$page renders a NAME section");
+}
+
+# every page names the release of common/cm_version.h in its .TH line
+my $release = CmProg::release_version();
+foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
+{
+	my ($th) = read_file("$man/$page") =~ /^(\.TH .*)$/m;
+	like($th // '', qr/^\.TH \S+ \d \S+ "Connection Manager \Q$release\E"/,
+		"$page names release $release in its .TH line");
 }
 
 # conmgr.conf(5) against the key table
