@@ -95,10 +95,10 @@ foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
 
 # conmgr.conf(5) against the key table
 my $cfg = read_file("$top/conmgr/cm_config.c");
-my ($table) = $cfg =~ /static const CmConfigKey config_keys\[\]\s*=\s*\{(.*?)\n\};/s;
-my @keys = $table =~ /\{"(\w+)",\s*CM_KEY_/g;
-my ($itable) = $cfg =~ /static const char \*const instance_keys\[\]\s*=\s*\{(.*?)\};/s;
-my @ikeys = $itable =~ /"(\w+)"/g;
+my ($table) = $cfg =~ /^const CmConfigParam cm_config_params\[\w+\]\s*=\s*\{(.*?)\n\};/ms;
+my @keys = ($table // '') =~ /\b[A-Z]+_PARAM\(CM_KEY_\w+,\s*(\w+),/g;
+my ($itable) = $cfg =~ /^const CmConfigParam cm_config_instance_params\[\w+\]\s*=\s*\{(.*?)\n\};/ms;
+my @ikeys = ($itable // '') =~ /\bINST_PARAM\(CM_IKEY_\w+,\s*"(\w+)"/g;
 cmp_ok(scalar(@keys), '>=', 10, 'the key table of cm_config.c was found');
 is(scalar(@ikeys), 4, 'the instance keys of cm_config.c were found');
 
