@@ -43,13 +43,7 @@ sub route
 	return ($r, $app);
 }
 
-my %expect = (
-	'read-write' => [0],
-	'primary' => [0],
-	'read-only' => [ 1, 2 ],
-	'standby' => [ 1, 2 ],
-	'prefer-standby' => [ 1, 2 ],
-	'any' => [ 0, 1, 2 ]);
+my %expect = CmConmgr::App::expected_routes([0], [ 1, 2 ]);
 foreach my $tsa (sort keys %expect)
 {
 	my ($r) = route($tsa);

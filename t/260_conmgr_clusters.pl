@@ -105,13 +105,7 @@ sub route
 	my $app = CmConmgr::App->connect($port) or return (undef, undef);
 	return ($app->route($tsa), $app);
 }
-my %kind = (
-	'read-write' => [0],
-	'primary' => [0],
-	'read-only' => [ 1, 2 ],
-	'standby' => [ 1, 2 ],
-	'prefer-standby' => [ 1, 2 ],
-	'any' => [ 0, 1, 2 ]);
+my %kind = CmConmgr::App::expected_routes([0], [ 1, 2 ]);
 foreach my $tsa (sort keys %kind)
 {
 	my ($r) = route($tsa);

@@ -978,6 +978,21 @@ sub route
 	return $self->read_msg;
 }
 
+# The instances each target_session_attrs may be routed to while the
+# primaries (a list of instance numbers) and the standbys are all up:
+# a hash of lists.
+sub expected_routes
+{
+	my ($primaries, $standbys) = @_;
+	return (
+		'read-write' => $primaries,
+		'primary' => $primaries,
+		'read-only' => $standbys,
+		'standby' => $standbys,
+		'prefer-standby' => $standbys,
+		'any' => [ @$primaries, @$standbys ]);
+}
+
 # A TCP connection of this process over the loopback, as an application's
 # SQL connection is: to a listener of this process, accepted at once.
 # Returns [client, server] sockets; the client's port is the one to register.
