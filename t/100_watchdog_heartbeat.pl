@@ -120,9 +120,7 @@ ok( $node->wait_for_log(
 $offset = -s $node->logfile;
 ok($peer2->heartbeat(1), 'the second peer is in use');
 $peer2->close;
-ok( $node->wait_for_log(
-		qr/conmgr "peer-two" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
-		$offset),
+ok( $node->wait_for_lost('peer-two', qr/connection closed without a goodbye/, $offset),
 	'a dropped connection is a lost peer');
 ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "peer-two" was lost/,

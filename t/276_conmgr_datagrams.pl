@@ -38,10 +38,8 @@ my ($I, $T) = (200, 2000);    # ms
 my $slack = 1.5;              # s: scheduling on a loaded machine
 
 my $secret = 'the shared secret of the datagram test';
-my $node = CmNode->create('dgram',
-	conf => "watchdog.secret_file = 'hb.secret'\n");
+my $node = CmNode->create('dgram', secret => $secret);
 my $wdport = $node->watchdog_port;
-CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 is($node->safe_psql('postgres',
