@@ -19,11 +19,6 @@ it is made of, a scripted watchdog and a scripted application
   my $app = CmConmgr::App->connect($cm->port);
   my $r   = $app->route('read-write');
 
-  # the same with functions, on a directory
-  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
-  CmConmgr::start_conmgr($dir);
-  CmConmgr::wait_instances_up($dir, 0);
-
 =head1 DESCRIPTION
 
 conmgr is tested against real watchdogs (CmNode) and against FakeWatchdog, a small
@@ -89,20 +84,17 @@ sub raise_fd_limit
 
 =over
 
-=item conmgr_dir(%params)
+=item cm_ctl(@args)
 
-Create a conmgr directory with conmgr.conf.  C<instances> is a list of
-hashes (host, port, watchdog_port, hostaddr); other keys are written as
-parameters.  Returns the directory.
+Run cm_ctl ARGS; returns (exit code, stdout, stderr, seconds taken).  A
+test of a conmgr object uses its ctl() instead.
 
 =cut
 
-sub conmgr_dir
+sub cm_ctl
 {
-	my (%p) = @_;
-	my $dir = PostgreSQL::Test::Utils::tempdir('conmgr');
-	write_conf($dir, _conf_text(%p));
-	return $dir;
+	my (@args) = @_;
+	return bless({}, __PACKAGE__)->_run_cm_ctl(@args);
 }
 
 # The text of a conmgr.conf: instances (a list of hashes: host, hostaddr,
@@ -137,17 +129,10 @@ sub _node_instance
 	return { host => '127.0.0.1', port => $node->port, watchdog_port => $node->watchdog_port };
 }
 
-=pod
-
-=item write_conf($dir, $text)
-
-Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
-explicit opt-in) unless the text names a secret_file or
-insecure_no_authentication.
-
-=cut
-
-sub write_conf
+# Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
+# explicit opt-in) unless the text names a secret_file or
+# insecure_no_authentication.
+sub _write_conf
 {
 	my ($dir, $text) = @_;
 	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
@@ -159,49 +144,6 @@ sub write_conf
 	# only its owner may write it (conmgr refuses it otherwise), whatever the umask
 	chmod 0600, "$dir/conmgr.conf";
 	return;
-}
-
-=pod
-
-=item start_conmgr($dir)
-
-Run "conmgr -D $dir" in the foreground under IPC::Run, output appended to
-$dir/stderr.log (or $log).  Returns the harness; it is killed at the end.
-
-=cut
-
-sub start_conmgr
-{
-	my ($dir, $log) = @_;
-	my $cm = _at($dir);
-	$cm->{log} = $log // "$dir/stderr.log";
-	return $cm->start->handle;
-}
-
-# PID of the conmgr running in $dir (from its PID file), or undef.
-sub conmgr_pid
-{
-	my ($dir) = @_;
-	# the file goes away when conmgr exits, maybe between a test and a read
-	my $text = eval { PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.pid") };
-	return undef unless defined $text;
-	my ($pid) = $text =~ /^(\d+)/;
-	return undef unless $pid && kill(0, $pid);
-	return $pid;
-}
-
-# Run cm_ctl; returns (exit code, stdout, stderr, seconds taken).
-sub cm_ctl
-{
-	my (@args) = @_;
-	return _at(undef)->_run_cm_ctl(@args);
-}
-
-# Ask the running conmgr through cm_ctl status --json; returns the text.
-sub status_json
-{
-	my ($dir, @extra) = @_;
-	return _at($dir)->status(@extra);
 }
 
 # Parse the compact JSON of cm_ctl status --json well enough for tests:
@@ -260,13 +202,6 @@ sub wait_for
 	}
 	diag("timed out waiting for $what");
 	return undef;
-}
-
-# Wait until every listed instance number is up (per status JSON).
-sub wait_instances_up
-{
-	my ($dir, @numbers) = @_;
-	return _at($dir)->wait_up(@numbers);
 }
 
 sub wait_for_log
@@ -337,15 +272,17 @@ sub scrape_metrics
 
 A conmgr directory (tempdir cm_NAME, or C<dir>) with its conmgr.conf, not
 started: C<name>, C<nodes> (CmNode instances on 127.0.0.1) and
-C<instances> (as for conmgr_dir), C<port> (free unless given), C<wrap>
+C<instances> (a list of hashes: host, hostaddr, port, watchdog_port),
+C<port> (free unless given), C<wrap>
 (a function given the command line of conmgr or cm_ctl, returning the one
 to run: in another namespace, as another user), C<user> (a wrap running
 them as this user through setpriv; the directory and conmgr.conf are made
 its own: for a test running as root), C<log>
 (default conmgr_NAME.log in the test's log directory, or DIR/stderr.log
-without a name, as start_conmgr); every other key is a conmgr.conf
-parameter.  C<text> instead gives conmgr.conf's whole text, written as
-write_conf does (with C<text> undef, no conmgr.conf is written); the
+without a name); every other key is a conmgr.conf
+parameter; heartbeats are unauthenticated (an explicit opt-in) unless
+they name secret_file or insecure_no_authentication.  C<text> instead
+gives conmgr.conf's whole text, with the same opt-in (with C<text> undef, no conmgr.conf is written); the
 port is then the C<port> given, if any.  The hash holds dir, port, log
 and, once started, handle (the IPC::Run harness).
 
@@ -369,20 +306,17 @@ sub new
 		$self->{user} = $p{user};
 		$self->{wrap} = $p{wrap};
 		$self->{port} = $p{port};
-		write_conf($self->{dir}, $p{text}) if defined $p{text};
+		_write_conf($self->{dir}, $p{text}) if defined $p{text};
 		$self->_give_to_user;
 		return $self;
 	}
 	$self->{user} = delete $p{user};
 	$self->{wrap} = delete $p{wrap};
 	$self->{port} = $p{port} //= PostgreSQL::Test::Cluster::get_free_port();
-	write_conf($self->{dir}, _conf_text(instances => \@instances, %p));
+	_write_conf($self->{dir}, _conf_text(instances => \@instances, %p));
 	$self->_give_to_user;
 	return $self;
 }
-
-# The object of an existing conmgr directory (for the functions above).
-sub _at { return bless { dir => $_[0], name => 'conmgr' }, __PACKAGE__; }
 
 # With a user: the directory and conmgr.conf become that user's.
 sub _give_to_user
@@ -411,12 +345,12 @@ sub port { return $_[0]->{port}; }
 sub logfile { return $_[0]->{log}; }
 sub handle { return $_[0]->{handle}; }
 
-# conmgr.conf's text; with an argument, write it instead (see write_conf).
+# conmgr.conf's text; with an argument, write it instead (as new does).
 sub conf
 {
 	my ($self, $text) = @_;
 	return slurp_file("$self->{dir}/conmgr.conf") unless defined $text;
-	write_conf($self->{dir}, $text);
+	_write_conf($self->{dir}, $text);
 	$self->_give_to_user;
 	return $text;
 }
@@ -437,7 +371,8 @@ sub run
 	return ($ok ? $? >> 8 : -1, $out, $err);
 }
 
-# Start conmgr in the foreground (see start_conmgr); returns the object.
+# Start conmgr in the foreground under IPC::Run, output appended to the
+# log; returns the object.  It is killed at the end.
 sub start
 {
 	my ($self) = @_;
@@ -486,7 +421,17 @@ sub _run_cm_ctl
 	return ($? >> 8, $out, $err, time() - $t0);
 }
 
-sub pid { return conmgr_pid($_[0]->{dir}); }
+# PID of the running conmgr (from its PID file), or undef.
+sub pid
+{
+	my ($self) = @_;
+	# the file goes away when conmgr exits, maybe between a test and a read
+	my $text = eval { PostgreSQL::Test::Utils::slurp_file("$self->{dir}/conmgr.pid") };
+	return undef unless defined $text;
+	my ($pid) = $text =~ /^(\d+)/;
+	return undef unless $pid && kill(0, $pid);
+	return $pid;
+}
 
 # cm_ctl status --json; returns the text.
 sub status
