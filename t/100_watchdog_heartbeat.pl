@@ -4,7 +4,8 @@
 # The watchdog answers hello and heartbeats; peers appear in and leave
 # pgx_stat_watchdog; the view is refused to roles outside pg_monitor and
 # hides addresses from those granted it without pg_read_all_stats; a
-# goodbye is a clean departure, a dropped connection is a lost peer.
+# goodbye is a clean departure, a dropped connection is a lost peer.  The
+# start message names the release and the newest protocol version.
 
 use strict;
 use warnings FATAL => 'all';
@@ -14,7 +15,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use CmNode;
+use CmProg;
 use CmWatchdog;
+use CmWire;
 
 my $node = CmNode->create('hb');
 my $wdport = $node->watchdog_port;
@@ -25,6 +28,14 @@ $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 ok( $node->wait_for_log(
 		qr/watchdog listening on IPv4 address "127\.0\.0\.1", port $wdport/),
 	'watchdog listens on its port');
+
+# the start message names the release and the newest protocol version
+my $release = CmProg::release_version();
+my $newest = CmWire::newest_version();
+ok( $node->wait_for_log(
+		qr/LOG:  watchdog started: [^\n]*\n[^\n]*DETAIL:  Connection Manager \Q$release\E, heartbeat protocol up to \Q$newest\E\.\n/
+	),
+	"the start message names release $release and protocol $newest");
 
 # hello -> welcome
 my $peer = CmWatchdog::Peer->connect($wdport);
@@ -109,9 +120,7 @@ ok( $node->wait_for_log(
 $offset = -s $node->logfile;
 ok($peer2->heartbeat(1), 'the second peer is in use');
 $peer2->close;
-ok( $node->wait_for_log(
-		qr/conmgr "peer-two" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
-		$offset),
+ok( $node->wait_for_lost('peer-two', qr/connection closed without a goodbye/, $offset),
 	'a dropped connection is a lost peer');
 ok( $node->wait_for_log(
 		qr/watchdog found no session to terminate from 127\.0\.0\.1 after conmgr "peer-two" was lost/,

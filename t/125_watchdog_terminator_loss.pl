@@ -117,9 +117,7 @@ $frozen = $term_pid;
 
 my $offset = -s $node->logfile;
 $peer->close;    # lost: closed without a goodbye
-$node->wait_for_log(
-	qr/conmgr "cutoff" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
-	$offset);
+$node->wait_for_lost('cutoff', qr/connection closed without a goodbye/, $offset);
 ok($node->wait_for_view_count("conmgr_name = 'cutoff' AND state = 'lost'", 1),
 	'the lost slot waits for the frozen terminator');
 
@@ -239,15 +237,9 @@ for my $i (1 .. 6)
 	die "peer refused$i was not refused" unless $m && $m->{type} eq 'X';
 
 	# welcomed, then a clean goodbye
-	$p = CmWatchdog::Peer->connect($wdport);
-	$m = $p->hello(%hb, name => "polite$i");
-	die "peer polite$i was not welcomed" unless $m && $m->{type} eq 'W';
-	$p->goodbye;
-	$p->wait_closed;
+	CmWatchdog::Peer->come_and_go($wdport, %hb, name => "polite$i");
 }
-is( $node->safe_psql(
-		'postgres', "SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) FROM pgx_stat_watchdog"
-	),
+is($node->view_states,
 	'cutoff:terminated,restarted:terminated',
 	'18 connections that never got a slot or left cleanly erased no terminated row');
 
@@ -259,17 +251,8 @@ for my $name ('held1', 'held2')
 	is($p->hello(%hb, name => $name)->{type}, 'W', "$name welcomed");
 	push @held, $p;
 }
-for my $i (1 .. 3)
-{
-	my $p = CmWatchdog::Peer->connect($wdport);
-	my $m = $p->hello(%hb, name => "late$i");
-	die "peer late$i was not welcomed" unless $m && $m->{type} eq 'W';
-	$p->goodbye;
-	$p->wait_closed;
-}
-is( $node->safe_psql(
-		'postgres', "SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) FROM pgx_stat_watchdog"
-	),
+CmWatchdog::Peer->come_and_go($wdport, %hb, name => "late$_") for 1 .. 3;
+is($node->view_states,
 	'held1:active,held2:active,restarted:terminated',
 	'with no free slot the oldest terminated row went, once: the slot freed by the goodbye was reused after');
 $_->goodbye for @held;

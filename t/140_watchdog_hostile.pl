@@ -33,15 +33,6 @@ my $start_time = $node->postmaster_start_time();
 my $legit = CmWatchdog::Peer->connect($wdport);
 is($legit->hello(interval => 200, timeout => 600, name => 'legit')->{type},
 	'W', 'legitimate peer welcomed');
-my $seq = 0;
-my $missed = 0;
-
-sub beat
-{
-	$seq++;
-	my $r = $legit->heartbeat($seq);
-	$missed++ unless $r && $r->{type} eq 'b' && $r->{seq} == $seq;
-}
 
 # Send bytes on a new connection; return the peer, the first message
 # received (if any) and whether the watchdog closed the connection.
@@ -50,10 +41,10 @@ sub attack
 	my ($bytes, %o) = @_;
 	my $p = CmWatchdog::Peer->connect($wdport);
 	$p->send_raw($bytes) if length $bytes;
-	beat();
+	$legit->beat;
 	my $first = $p->read_msg(1.0);
 	my $closed = $p->{eof} || $p->wait_closed($o{wait} // 5);
-	beat();
+	$legit->beat;
 	$p->close;
 	return ($first, $closed);
 }
@@ -122,12 +113,12 @@ ok($closed && $m && $m->{reason} == CmWire::REASON_PROTOCOL,
 my $offset = -s $node->logfile;
 my $trunc = CmWatchdog::Peer->connect($wdport);
 $trunc->send_raw(substr($hello, 0, 9));
-beat();
+$legit->beat;
 $trunc->close;
 ok( $node->wait_for_log(qr/incomplete heartbeat hello from 127\.0\.0\.1:\d+/,
 		$offset),
 	'truncated hello is logged');
-beat();
+$legit->beat;
 
 # slow loris: a valid hello, one byte every 300 ms
 my $loris = CmWatchdog::Peer->connect($wdport);
@@ -136,7 +127,7 @@ my $loris_closed;
 for my $i (0 .. length($hello) - 1)
 {
 	last unless $loris->send_raw(substr($hello, $i, 1));
-	beat();
+	$legit->beat;
 	if ($loris->read_msg(0.3) || $loris->{eof})
 	{
 		$loris_closed = time() - $t0 if $loris->{eof} || $loris->wait_closed(1);
@@ -157,11 +148,9 @@ is($turncoat->hello(interval => 200, timeout => 600, name => 'turncoat')->{type}
 $offset = -s $node->logfile;
 $turncoat->send_raw(pack('A1 N', 'B', 100000));
 ok($turncoat->wait_closed, 'peer sending an oversized frame is closed');
-ok( $node->wait_for_log(
-		qr/conmgr "turncoat" at 127\.0\.0\.1:\d+ lost: protocol violation/,
-		$offset),
+ok( $node->wait_for_lost('turncoat', qr/protocol violation/, $offset),
 	'and declared lost');
-beat();
+$legit->beat;
 
 # text from a peer cannot forge server log lines
 my $liar = CmWatchdog::Peer->connect($wdport);
@@ -174,7 +163,7 @@ ok( $node->wait_for_log(
 		$offset),
 	'control characters from a peer are not written to the log');
 $liar->close;
-beat();
+$legit->beat;
 
 # a welcomed peer that floods heartbeats and never reads the replies: its
 # output backlog is bounded, it is dropped, nobody else waits for it
@@ -202,19 +191,20 @@ $offset = -s $node->logfile;
 			next;
 		}
 		last unless $!{EAGAIN} || $!{EWOULDBLOCK};
-		beat();
+		$legit->beat;
 		IO::Select->new($fsock)->can_write(0.05);
 		last if $node->log_contains(qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost/, $offset);
 	}
 }
 # whichever comes first: heartbeats above the announced rate, or the
 # backlog of replies it does not read
-ok( $node->wait_for_log(
-		qr/conmgr "flood" at 127\.0\.0\.1:\d+ lost: (?:conmgr does not read the heartbeat replies|protocol violation: heartbeats faster than the announced interval)/,
+ok( $node->wait_for_lost(
+		'flood',
+		qr/conmgr does not read the heartbeat replies|protocol violation: heartbeats faster than the announced interval/,
 		$offset),
 	'a peer that floods heartbeats and does not read is dropped');
 $flood->close;
-beat();
+$legit->beat;
 
 # 1000 idle connections
 my @idle;
@@ -228,13 +218,13 @@ for my $i (1 .. 1000)
 	last unless $s;
 	push @idle, $s;
 	$opened++;
-	beat() if $i % 50 == 0;
+	$legit->beat if $i % 50 == 0;
 }
 is($opened, 1000, '1000 idle connections opened');
 my $late = CmWatchdog::Peer->connect($wdport);
 my $lw = $late->hello(interval => 200, timeout => 600, name => 'late');
 ok($lw && $lw->{type} eq 'W', 'a peer connecting during the flood is welcomed');
-beat();
+$legit->beat;
 my $r = $late->heartbeat(1);
 ok($r && $r->{type} eq 'b', 'and its heartbeat is answered');
 # the idle connections are closed: the oldest at once, the rest at their
@@ -253,20 +243,20 @@ while (time() < $deadline && keys(%eof) < @idle)
 			$sel->remove($s);
 		}
 	}
-	beat();
+	$legit->beat;
 	$late->heartbeat(1);
 }
 is(scalar(keys %eof), 1000, 'the watchdog closed all 1000 idle connections');
 close($_) for @idle;
-beat();
+$legit->beat;
 
 ok( $node->poll_query_until(
 		'postgres',
-		"SELECT heartbeats >= $seq FROM pgx_stat_watchdog WHERE conmgr_name = 'legit' AND state = 'active'"
+		"SELECT heartbeats >= ${\ $legit->beats } FROM pgx_stat_watchdog WHERE conmgr_name = 'legit' AND state = 'active'"
 	),
 	'the legitimate peer is still active in the view');
-beat();
-is($missed, 0, "every one of $seq heartbeats of the legitimate peer was answered");
+$legit->beat;
+is($legit->missed, 0, "every one of ${\ $legit->beats } heartbeats of the legitimate peer was answered");
 
 is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');

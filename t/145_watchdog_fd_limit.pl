@@ -31,15 +31,6 @@ my $start_time = $node->postmaster_start_time();
 my $legit = CmWatchdog::Peer->connect($wdport);
 is($legit->hello(interval => 200, timeout => 600, name => 'legit')->{type},
 	'W', 'legitimate peer welcomed');
-my $seq = 0;
-my $missed = 0;
-
-sub beat
-{
-	$seq++;
-	my $r = $legit->heartbeat($seq);
-	$missed++ unless $r && $r->{type} eq 'b' && $r->{seq} == $seq;
-}
 
 my $wpid = $node->worker_pid('watchdog');
 ok($wpid, 'found the watchdog worker');
@@ -63,7 +54,7 @@ for my $i (1 .. 40)
 		PeerPort => $wdport,
 		Proto => 'tcp');
 	push @idle, $s if $s;
-	beat() if $i % 10 == 0;
+	$legit->beat if $i % 10 == 0;
 }
 ok( $node->wait_for_log(
 		qr/watchdog could not accept new heartbeat connection: Too many open files\n.*HINT:  Raise the open-files limit \(ulimit -n\)/,
@@ -74,7 +65,7 @@ ok( $node->wait_for_log(
 my $t_end = time() + 2;
 while (time() < $t_end)
 {
-	beat();
+	$legit->beat;
 	usleep(100_000);
 }
 my $cpu1 = (split ' ', slurp_file("/proc/$wpid/stat"))[13];
@@ -87,7 +78,7 @@ cmp_ok($lines, '<=', 2, 'the failure is not logged over and over');
 
 close($_) for @idle;
 @idle = ();
-beat();
+$legit->beat;
 
 # descriptors free again: a new peer is accepted (the pending queue may
 # still hold connections the kernel accepted, so poll)
@@ -102,7 +93,7 @@ while (time() < $deadline)
 	for (1 .. 10)
 	{
 		$w = $p->read_msg(0.2);
-		beat();
+		$legit->beat;
 		last if $w || $p->{eof};
 	}
 	$p->close;
@@ -113,8 +104,8 @@ while (time() < $deadline)
 	}
 }
 ok($ok, 'new peers are accepted once descriptors are free');
-beat();
-is($missed, 0, "all $seq heartbeats of the connected peer were answered");
+$legit->beat;
+is($legit->missed, 0, "all ${\ $legit->beats } heartbeats of the connected peer were answered");
 is($node->postmaster_start_time(), $start_time,
 	'the postmaster never restarted');
 

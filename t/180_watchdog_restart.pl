@@ -66,9 +66,8 @@ ok( $node->wait_for_log(
 	'logged as a restart of the watchdog alone');
 my $wd2 = wait_new_pid('watchdog', $wd);
 ok($wd2, 'the postmaster restarted the watchdog');
-ok( $node->poll_query_until('postgres',
-		"SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
-		  . "FROM pgx_stat_watchdog", 'before:reconnecting,gone:reconnecting'),
+ok( $node->poll_query_until('postgres', $node->view_states_query,
+		'before:reconnecting,gone:reconnecting'),
 	'the new watchdog keeps both peers, waiting for them to reconnect');
 
 # "before" comes back: the new watchdog welcomes it and releases the old slot
@@ -96,9 +95,7 @@ ok( $node->wait_for_log(
 	'and the terminator handles it');
 ok(!$node->log_contains(qr/conmgr "before" [^\n]*lost/, $offset),
 	'the peer that came back is not lost');
-is( $node->safe_psql('postgres',
-		"SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
-		  . "FROM pgx_stat_watchdog WHERE state <> 'terminated'"),
+is($node->view_states("state <> 'terminated'"),
 	'before:active', 'the view holds the reconnected peer, active');
 
 # the terminator

@@ -303,9 +303,7 @@ $m = $late->read_msg;
 is($m && $m->{reason}, CmWire::REASON_PROTOCOL,
 	'a proof after the welcome: refused as a protocol violation');
 ok($late->wait_closed, 'a proof after the welcome: connection closed');
-ok( $node->wait_for_log(
-		qr/conmgr "late-proof" at 127\.0\.0\.1:\d+ lost: protocol violation/,
-		$offset),
+ok( $node->wait_for_lost('late-proof', qr/protocol violation/, $offset),
 	'a proof after the welcome: the peer is lost');
 $late->close;
 
@@ -332,9 +330,7 @@ my ($dw, $dnc, $dns) =
 welcomed_ok($dw, $secret1, $dnc, $dns, 'dropping peer');
 ok($p->heartbeat(1), 'dropping peer: its heartbeat is answered');
 $p->close;
-ok( $node->wait_for_log(
-		qr/conmgr "dropper" at 127\.0\.0\.1:\d+ lost: connection closed without a goodbye/,
-		$offset),
+ok( $node->wait_for_lost('dropper', qr/connection closed without a goodbye/, $offset),
 	'an authenticated peer that closes without goodbye is lost');
 ok( $node->wait_for_view_count(
 		"conmgr_name = 'dropper' AND state = 'terminated' AND authenticated",

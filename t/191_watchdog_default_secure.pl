@@ -25,7 +25,6 @@ use Time::HiRes qw(time usleep);
 
 use CmConmgr;
 use CmNode;
-use CmProg;
 use CmWatchdog;
 use CmWire;
 
@@ -138,15 +137,10 @@ ok( $wide->wait_for_log(
 $wide->stop;
 
 # --- conmgr: no secret_file and no opt-in is a configuration error ---
-my $dir = PostgreSQL::Test::Utils::tempdir('conf');
-CmConmgr::write_conf($dir,
-	"backend_host0 = 127.0.0.1\nbackend_port0 = 5432\nwatchdog_port0 = $wdport\n"
-	  . "insecure_no_authentication = off\n");
-my ($out, $err) = ('', '');
-IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir ],
-	'<', \undef, '>', \$out, '2>', \$err,
-	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-is($? >> 8, 1, 'conmgr refuses to start without secret_file');
+my ($rc, $out, $err) = CmConmgr->new(
+	text => "backend_host0 = 127.0.0.1\nbackend_port0 = 5432\nwatchdog_port0 = $wdport\n"
+	  . "insecure_no_authentication = off\n")->run;
+is($rc, 1, 'conmgr refuses to start without secret_file');
 like($err, qr/conmgr\.conf: secret_file is not set: every watchdog must prove it holds the shared secret/,
 	'conmgr names the missing secret_file');
 

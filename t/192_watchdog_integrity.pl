@@ -27,9 +27,9 @@ use IO::Socket::INET;
 
 my $secret = 'the shared secret of the integrity test';
 my $node = CmNode->create('integrity',
-	conf => "watchdog.secret_file = 'hb.secret'\nwatchdog.timeout_margin = 500\n");
+	secret => $secret,
+	conf => "watchdog.timeout_margin = 500\n");
 my $wdport = $node->watchdog_port;
-CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 

@@ -26,11 +26,10 @@ use CmWire;
 
 my $secret = 'the shared secret of the flood test';
 my $node = CmNode->create('flood',
-	conf => "watchdog.secret_file = 'hb.secret'\n"
-	  . "watchdog.termination_mode = 'precise'\n"
+	secret => $secret,
+	conf => "watchdog.termination_mode = 'precise'\n"
 	  . "log_min_messages = warning\n");
 my $wdport = $node->watchdog_port;
-CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 
 sub peer

@@ -88,8 +88,8 @@ ok($m && $m->{type} eq 'X' && $m->{reason} == CmWire::REASON_AUTH, 'both: anothe
 ok($keep->heartbeat(1), 'a peer welcomed before the reload is still answered');
 
 # --- step 2: conmgr changes to the new secret -------------------------------
-(my $conf = slurp_file("$cm->{dir}/conmgr.conf")) =~ s/^secret_file = .*$/secret_file = '$file_new'/m;
-CmConmgr::write_conf($cm->{dir}, $conf);
+(my $conf = $cm->conf) =~ s/^secret_file = .*$/secret_file = '$file_new'/m;
+$cm->conf($conf);
 my ($rc, $o, $e) = $cm->ctl('reload');
 is($rc, 0, 'conmgr reloads with the new secret') or diag($o . $e);
 # its heartbeat connection is renewed when the watchdog process restarts

@@ -25,8 +25,8 @@ my $cm = CmConmgr->new(
 		{ host => '127.0.0.1', port => 5432, watchdog_port => $wd0->port },
 		{ host => 'localhost', port => 5433, watchdog_port => $wd1->port },
 	])->start;
-my ($dir, $port) = ($cm->dir, $cm->port);
-ok(CmConmgr::wait_instances_up($dir, 0, 1), 'both instances up');
+my $port = $cm->port;
+ok($cm->wait_up(0, 1), 'both instances up');
 
 like($wd0->events, qr/hello interval=200 timeout=1000 name=/,
 	'hello carries heartbeat interval and timeout');
@@ -51,7 +51,7 @@ is($r2->{instance}, 1, 'read-only goes to the standby');
 is($r2->{host}, 'localhost', 'standby host');
 
 # status
-my $json = CmConmgr::status_json($dir);
+my $json = $cm->status;
 my @inst = CmConmgr::instances_from_json($json);
 is(scalar(@inst), 2, 'status lists two instances');
 is($inst[0]{attribute}, 'primary', 'instance 0 is primary');
@@ -63,7 +63,7 @@ my ($a1) = grep { $_->{application_name} eq 'app_rw' } @apps;
 is($a1->{instance}, 0, 'status shows the application on instance 0');
 is($a1->{backend_pid}, 4242, 'status shows the backend PID');
 
-command_like([ CmProg::bin('cm_ctl'), 'status', '-D', $dir ],
+command_like([ CmProg::bin('cm_ctl'), 'status', '-D', $cm->dir ],
 	qr/Instances:.*\n.*127\.0\.0\.1:5432\s+\d+\s+up\s+primary/s,
 	'status text shows the primary');
 

@@ -8,7 +8,6 @@ use strict;
 use warnings FATAL => 'all';
 
 use Config;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -24,16 +23,9 @@ sub conf_fails
 {
 	my ($conf, $patterns, $name) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
-	CmConmgr::write_conf($dir, $conf) if defined $conf;
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir ],
-			'<', \undef, '>', \$out, '2>', \$err,
-			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-		1;
-	};
-	my $rc = $ok ? $? >> 8 : -1;
+	my $cm = CmConmgr->new(text => $conf);
+	my $dir = $cm->dir;
+	my ($rc, $out, $err) = $cm->run;
 	is($rc, 1, "$name: conmgr exits with 1");
 	foreach my $re (@$patterns)
 	{
@@ -116,8 +108,7 @@ conf_fails(undef,
 
 # unreadable file
 {
-	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
-	CmConmgr::write_conf($dir, $good);
+	my $dir = CmConmgr->new(text => $good)->dir;
 	chmod 0000, "$dir/conmgr.conf";
   SKIP:
 	{
@@ -134,15 +125,15 @@ conf_fails(undef,
 
 # quoted values: spaces, doubled and escaped quotes, comments after values
 {
-	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	CmConmgr::write_conf($dir,
-		    "port = $port   # the application port\n"
+	my $cm = CmConmgr->new(
+		port => $port,
+		text => "port = $port   # the application port\n"
 		  . "backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 5432#no space\n"
 		  . "watchdog_port0 = 1\n"
 		  . "log_destination = FILE\n"
-		  . "log_file = 'it''s a \\'log\\'.txt'\n");
-	my $h = CmConmgr::start_conmgr($dir);
+		  . "log_file = 'it''s a \\'log\\'.txt'\n")->start;
+	my $dir = $cm->dir;
 	ok( CmConmgr::wait_for(sub { -e "$dir/it's a 'log'.txt" }, 'log file'),
 		'quoted value with spaces and escaped quotes, enum in upper case');
 	ok(CmConmgr::wait_for_log("$dir/it's a 'log'.txt", qr/starting in directory/),
@@ -150,24 +141,23 @@ conf_fails(undef,
 
 	# log rotation: the file is reopened on reload
 	rename("$dir/it's a 'log'.txt", "$dir/rotated.txt") or die $!;
-	my ($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	my ($rc) = $cm->ctl('reload');
 	is($rc, 0, 'reload after rotation');
 	ok(CmConmgr::wait_for_log("$dir/it's a 'log'.txt", qr/no parameter changed/),
 		'the log file is reopened on reload');
 
 	# the open-files limit follows max_app_connections
-	my $pid = CmConmgr::conmgr_pid($dir);
+	my $pid = $cm->pid;
 	my ($soft, $hard) = slurp_file("/proc/$pid/limits") =~ /^Max open files\s+(\d+)\s+(\S+)/m;
 	cmp_ok($soft, '>=', 32 + 2 + 1000, 'open-files limit raised for max_app_connections');
-	$h->signal('INT');
-	ok($h->finish, 'conmgr exits 0 on a fast shutdown');
+	$cm->handle->signal('INT');
+	ok($cm->handle->finish, 'conmgr exits 0 on a fast shutdown');
 }
 
 # cm_ctl start shows conmgr's configuration errors
 {
-	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
-	CmConmgr::write_conf($dir, "$good" . "listen_addresses = '*'\n");
-	my ($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir);
+	my $cm = CmConmgr->new(text => "$good" . "listen_addresses = '*'\n");
+	my ($rc, $out, $err) = $cm->ctl('start');
 	is($rc, 1, 'cm_ctl start with a bad configuration fails');
 	like($err, qr/could not start conmgr: it exited with status 1/,
 		'cm_ctl start says conmgr exited');
@@ -200,8 +190,7 @@ SKIP:
 	close $fh;
 	skip 'no C compiler to build the geteuid() shim', 4
 	  unless system("$cc -shared -fPIC -o $tmp/fakeroot.so $tmp/fakeroot.c 2>/dev/null") == 0;
-	my $dir = PostgreSQL::Test::Utils::tempdir('conf');
-	CmConmgr::write_conf($dir, $good);
+	my $dir = CmConmgr->new(text => $good)->dir;
 	local $ENV{LD_PRELOAD} = "$tmp/fakeroot.so";
 	command_fails_like([ CmProg::bin('conmgr'), '-D', $dir ],
 		qr/conmgr: cannot be run as root/, 'conmgr refuses to run as root');

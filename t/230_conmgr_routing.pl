@@ -32,8 +32,8 @@ my $cm = CmConmgr->new(
 			}
 		} 0 .. 2
 	])->start;
-my ($dir, $port) = ($cm->dir, $cm->port);
-ok(CmConmgr::wait_instances_up($dir, 0, 1, 2), 'three instances up');
+my $port = $cm->port;
+ok($cm->wait_up(0, 1, 2), 'three instances up');
 
 sub route
 {
@@ -43,13 +43,7 @@ sub route
 	return ($r, $app);
 }
 
-my %expect = (
-	'read-write' => [0],
-	'primary' => [0],
-	'read-only' => [ 1, 2 ],
-	'standby' => [ 1, 2 ],
-	'prefer-standby' => [ 1, 2 ],
-	'any' => [ 0, 1, 2 ]);
+my %expect = CmConmgr::App::expected_routes([0], [ 1, 2 ]);
 foreach my $tsa (sort keys %expect)
 {
 	my ($r) = route($tsa);
@@ -105,7 +99,7 @@ $wd[1]->stop;
 $wd[2]->stop;
 ok( CmConmgr::wait_for(
 		sub {
-			my @i = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+			my @i = $cm->instances;
 			return $i[1]{state} ne 'up' && $i[2]{state} ne 'up';
 		},
 		'standbys down'),
@@ -119,11 +113,11 @@ like($r->{message}, qr/instance 1 (down|connecting); instance 2 (down|connecting
 
 # promotion: the primary is lost, a standby comes back and is promoted
 my $wd1 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY, port => $wd[1]->port);
-ok(CmConmgr::wait_instances_up($dir, 1), 'standby 1 back');
+ok($cm->wait_up(1), 'standby 1 back');
 $wd[0]->stop;
 ok( CmConmgr::wait_for(
 		sub {
-			my @i = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+			my @i = $cm->instances;
 			return $i[0]{state} ne 'up';
 		},
 		'primary down'),
@@ -140,12 +134,12 @@ my $routed = CmConmgr::wait_for(
 	'read-write routed to the new primary');
 ok($routed, 'read-write routed to the promoted instance');
 cmp_ok(time() - $t0, '<', 1, 'promotion pushed: routed within a second');
-like(slurp_file("$dir/stderr.log"),
+like(slurp_file($cm->logfile),
 	qr/instance 1 \(127\.0\.0\.1:\d+\): attributes changed from standby to primary/,
 	'attribute change logged');
 
 # each state change is logged once, not per heartbeat or retry
-my $log = slurp_file("$dir/stderr.log");
+my $log = slurp_file($cm->logfile);
 my $downs = () = $log =~ /instance 2 \(.*\): instance is down/g;
 is($downs, 1, 'instance 2 down logged once');
 my $refused = () = $log =~ /instance 2 \(.*\): could not establish the heartbeat connection: Connection refused/g;
@@ -156,11 +150,11 @@ is($refused, 1, 'repeated connection failures logged once');
 my ($r1, $app1) = route('read-write');
 is($r1->{instance}, 1, 'read-write on instance 1 before the reload');
 my $wd3 = CmConmgr::FakeWatchdog->new(attrs => $STANDBY);
-my $conf = slurp_file("$dir/conmgr.conf");
+my $conf = $cm->conf;
 $conf =~ s/^(backend_hostaddr1|backend_port1|watchdog_port1) = .*\n//mg;
 $conf .= "backend_hostaddr3 = 127.0.0.1\nbackend_port3 = 6003\nwatchdog_port3 = " . $wd3->port . "\n";
-CmConmgr::write_conf($dir, $conf);
-my ($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+$cm->conf($conf);
+my ($rc, $out, $err) = $cm->ctl('reload');
 is($rc, 0, 'reload with an instance removed and one added');
 like($out, qr/instance 1 \(127\.0\.0\.1, port 6001, watchdog port \d+\) removed/, 'reload reports the removal');
 like($out, qr/instance 3 added \(127\.0\.0\.1, port 6003, watchdog port \d+\)/, 'reload reports the addition');
@@ -170,8 +164,8 @@ is($n->{reason}, $CmWire::REASON{config}, 'reason: configuration changed');
 like($n->{message}, qr/instance 1 .* was removed from the configuration of conmgr/, 'notice says why');
 ok(CmConmgr::wait_for(sub { $wd1->events =~ /goodbye/ }, 'goodbye'),
 	'the removed instance\'s watchdog got a goodbye');
-ok(CmConmgr::wait_instances_up($dir, 3), 'the added instance is connected');
-my @nums = map { $_->{number} } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+ok($cm->wait_up(3), 'the added instance is connected');
+my @nums = map { $_->{number} } $cm->instances;
 is("@nums", '0 2 3', 'status lists the instances of the new configuration');
 ($r) = route('standby');
 is($r->{instance}, 3, 'the added standby is used for routing');

@@ -29,10 +29,10 @@ my $cm = CmConmgr->new(
 	instances => [
 		map { { hostaddr => '127.0.0.1', port => 6000 + $_, watchdog_port => $wd[$_]->port } } 0 .. 1
 	])->start;
-my ($dir, $port) = ($cm->dir, $cm->port);
-ok(CmConmgr::wait_instances_up($dir, 0, 1), 'two instances up');
+my $port = $cm->port;
+ok($cm->wait_up(0, 1), 'two instances up');
 
-my @inst = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+my @inst = $cm->instances;
 is($inst[0]{protocol_version}, '1.1', 'the 1.1 watchdog is spoken to in 1.1');
 is($inst[1]{protocol_version}, '1.0', 'the 1.0 watchdog is spoken to in 1.0');
 is($inst[0]{draining}, 'false', 'instance 0 is not draining');
@@ -51,9 +51,9 @@ is($r->{instance}, 0, 'to the primary');
 
 $wd[0]->command("attrs $STOPPING");
 ok(CmConmgr::wait_for(sub {
-	(CmConmgr::instances_from_json(CmConmgr::status_json($dir)))[0]{state} eq 'draining' }, 'draining'),
+	($cm->instances)[0]{state} eq 'draining' }, 'draining'),
 	'cm_ctl status shows instance 0 draining');
-@inst = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+@inst = $cm->instances;
 is($inst[0]{draining}, 'true', 'cm_ctl status: "draining": true');
 is($inst[0]{attribute}, 'primary', 'and still a primary');
 is($inst[0]{read_only}, 'false', 'the stopping bit is not read-only');
@@ -70,7 +70,7 @@ is($r->{type}, 'N', 'read-write: no instance');
 like($r->{message}, qr/instance 0 is stopping/, 'the refusal says that instance 0 is stopping');
 ok(!$held->is_closed(0.5), 'the application already there keeps its connection, with no notice');
 
-my $log = slurp_file("$dir/stderr.log");
+my $log = slurp_file($cm->logfile);
 like($log, qr/instance 0 [^\n]*: the server is shutting down: no new application connections are routed to it; the 1 it has keep their sessions/,
 	'conmgr logs the draining');
 unlike($log, qr/attributes changed from primary to primary/, 'and no attribute change');
@@ -78,7 +78,7 @@ unlike($log, qr/attributes changed from primary to primary/, 'and no attribute c
 # the stop is not taken back in a real server, but conmgr follows what it is told
 $wd[0]->command('attrs 0');
 ok(CmConmgr::wait_for(sub {
-	(CmConmgr::instances_from_json(CmConmgr::status_json($dir)))[0]{state} eq 'up' }, 'up'),
+	($cm->instances)[0]{state} eq 'up' }, 'up'),
 	'instance 0 up again when the watchdog says so');
 ($r) = route('read-write', 'rw2');
 is($r->{type}, 'I', 'read-write routed again');

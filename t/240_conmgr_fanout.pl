@@ -22,18 +22,16 @@ my $timeout_ms = 2000;
 CmConmgr::raise_fd_limit(4096);
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 500,
 	heartbeat_timeout => $timeout_ms,
 	max_app_connections => $N + 10,
 	max_app_connections_per_user => $N + 10,    # every test connection is one user's
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
-);
-my $cm = CmConmgr::start_conmgr($dir);
-ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
+)->start;
+my $port = $cm->port;
+ok($cm->wait_up(0), 'instance up');
 
 my @apps;
 my $routed = 0;
@@ -50,7 +48,7 @@ for my $i (1 .. $N)
 is($routed, $N, "$N application connections routed")
   or diag($CmConmgr::App::error);
 ok( CmConmgr::wait_for(
-		sub { CmConmgr::status_json($dir) =~ /"application_connections": $N,/ },
+		sub { $cm->status =~ /"application_connections": $N,/ },
 		'status count'),
 	"status counts $N application connections");
 ok( CmConmgr::wait_for(
@@ -92,19 +90,18 @@ diag(sprintf('notices between %.3f s and %.3f s after the heartbeat stopped',
 $_->close foreach @apps;
 @apps = ();
 
-my $log = slurp_file("$dir/stderr.log");
+my $log = slurp_file($cm->logfile);
 like($log, qr/instance 0 \(127\.0\.0\.1:\d+\): instance is down: heartbeat not answered within $timeout_ms ms; notifying $N application connections/,
 	'the loss is logged once with the number of notified connections');
 
 # max_app_connections: refusal with a clear message, logged once
 $wd->command('unmute');
-ok(CmConmgr::wait_instances_up($dir, 0), 'instance up again');
-my $conf = slurp_file("$dir/conmgr.conf");
-CmConmgr::write_conf($dir, $conf =~ s/max_app_connections = \d+/max_app_connections = 3/r);
-my ($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+ok($cm->wait_up(0), 'instance up again');
+$cm->conf($cm->conf =~ s/max_app_connections = \d+/max_app_connections = 3/r);
+my ($rc, $out, $err) = $cm->ctl('reload');
 is($rc, 0, 'reload with max_app_connections = 3');
 ok( CmConmgr::wait_for(
-		sub { CmConmgr::status_json($dir) =~ /"application_connections": 0,/ },
+		sub { $cm->status =~ /"application_connections": 0,/ },
 		'connections closed'),
 	'previous connections gone');
 my @three = map { CmConmgr::App->connect($port) } 1 .. 3;
@@ -140,7 +137,7 @@ for my $k (1 .. 2)
 $three[0]->close;
 ok(CmConmgr::wait_for(sub { my $a = CmConmgr::App->connect($port); $a && $a->route('any')->{type} eq 'I' }, 'accepting again'),
 	'accepted again once below the limit');
-$log = slurp_file("$dir/stderr.log");
+$log = slurp_file($cm->logfile);
 my $warn = () = $log =~ /refused: max_app_connections \(3\) reached/g;
 is($warn, 1, 'refusals logged once');
 like($log, qr/accepting application connections again; 3 refused while max_app_connections \(3\) was reached/,

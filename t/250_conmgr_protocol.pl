@@ -27,8 +27,8 @@ my $cm = CmConmgr->new(
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
 )->start;
-my ($dir, $port) = ($cm->dir, $cm->port);
-ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
+my $port = $cm->port;
+ok($cm->wait_up(0), 'instance up');
 
 my $not_pg = qr/this is Connection Manager conmgr on port $port, not a PostgreSQL server: connect through the Connection Manager client library \(libpqcm\), see docs\/client\.md/;
 
@@ -121,10 +121,10 @@ $c->send_raw(substr(CmWire::route_frame('any', 1, 'x'), 0, 7));
 $c->close;
 $c = raw_client();
 ok($c->is_closed(5), 'a silent client is closed after app_handshake_timeout');
-like(slurp_file("$dir/stderr.log"), qr/no route request within app_handshake_timeout \(500 ms\); closing/,
+like(slurp_file($cm->logfile), qr/no route request within app_handshake_timeout \(500 ms\); closing/,
 	'handshake time-out logged');
 
-my $pv = () = slurp_file("$dir/stderr.log") =~ /LOG:  application connection from \S+: protocol violation/g;
+my $pv = () = slurp_file($cm->logfile) =~ /LOG:  application connection from \S+: protocol violation/g;
 is($pv, 1, 'protocol violations of applications are logged once a minute at most');
 
 # IPv6 loopback
@@ -148,13 +148,13 @@ is($m->{type}, 'F', 'application notified when the heartbeat connection is dropp
 is($m->{reason}, $CmWire::REASON{conn_lost}, 'reason connection lost');
 like($m->{message}, qr/invalid message from the watchdog: unknown or unexpected message type/,
 	'notice gives the cause');
-ok(CmConmgr::wait_instances_up($dir, 0), 'conmgr reconnects to the watchdog');
+ok($cm->wait_up(0), 'conmgr reconnects to the watchdog');
 
 $wd->command('raw ' . unpack('H*', 'b' . pack('N', 4 + 13) . pack('N N N C', 999999, 0, 0, 0)));
-ok( CmConmgr::wait_for_log("$dir/stderr.log",
+ok( $cm->wait_log(
 		qr/instance is down: protocol violation: reply to heartbeat 999999, which is not outstanding/),
 	'a reply to a heartbeat never sent is a protocol violation');
-ok(CmConmgr::wait_instances_up($dir, 0), 'and conmgr reconnects again');
+ok($cm->wait_up(0), 'and conmgr reconnects again');
 
 # a port that accepts but never answers the hello: bounded by connect_timeout
 my $silent = IO::Socket::INET->new(
@@ -162,24 +162,24 @@ my $silent = IO::Socket::INET->new(
 	LocalPort => PostgreSQL::Test::Cluster::get_free_port(),
 	Listen => 5,
 	ReuseAddr => 1) or die "listen: $!";
-my $conf = slurp_file("$dir/conmgr.conf");
-CmConmgr::write_conf($dir,
+my $conf = $cm->conf;
+$cm->conf(
 	    $conf
 	  . "connect_timeout = 300\n"
 	  . "backend_hostaddr1 = 127.0.0.1\nbackend_port1 = 5433\nwatchdog_port1 = "
 	  . $silent->sockport . "\n");
-my ($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+my ($rc) = $cm->ctl('reload');
 is($rc, 0, 'reload adds an instance whose port never answers');
 ok( CmConmgr::wait_for(
 		sub {
-			my @i = CmConmgr::instances_from_json(CmConmgr::status_json($dir));
+			my @i = $cm->instances;
 			return @i == 2 && ($i[1]{error} // '') =~ /no welcome from the watchdog within connect_timeout \(300 ms\)/;
 		},
 		'hello time-out'),
 	'a silent watchdog port is given up after connect_timeout');
 
 # conmgr is still alive and serving
-($rc) = CmConmgr::cm_ctl('status', '-D', $dir);
+($rc) = $cm->ctl('status');
 is($rc, 0, 'conmgr still running');
 $c = CmConmgr::App->connect($port);
 is($c->route('read-write')->{type}, 'I', 'conmgr still routes');

@@ -27,8 +27,8 @@ my $cm = CmConmgr->new(
 	instances =>
 	  [ { hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]
 )->start;
-my ($dir, $port) = ($cm->dir, $cm->port);
-ok(CmConmgr::wait_instances_up($dir, 0), 'instance up');
+my $port = $cm->port;
+ok($cm->wait_up(0), 'instance up');
 
 sub random_bytes
 {
@@ -81,17 +81,17 @@ for my $i (1 .. 50)
 # watchdog: random frames on an established heartbeat connection
 for my $i (1 .. 30)
 {
-	CmConmgr::wait_instances_up($dir, 0);
+	$cm->wait_up(0);
 	$wd->command('raw ' . unpack('H*', random_frame()));
 }
 
-ok(CmConmgr::wait_instances_up($dir, 0), 'conmgr reconnects after the random watchdog messages');
-my ($rc) = CmConmgr::cm_ctl('status', '-D', $dir);
+ok($cm->wait_up(0), 'conmgr reconnects after the random watchdog messages');
+my ($rc) = $cm->ctl('status');
 is($rc, 0, 'conmgr survived the random input');
 my $app = CmConmgr::App->connect($port);
 ok($app, 'conmgr still greets applications');
 is($app->route('read-write')->{type}, 'I', 'conmgr still routes');
-unlike(slurp_file("$dir/stderr.log"), qr/FATAL|AddressSanitizer|runtime error/,
+unlike(slurp_file($cm->logfile), qr/FATAL|AddressSanitizer|runtime error/,
 	'no fatal error in the log');
 
 done_testing();

@@ -39,9 +39,7 @@ foreach my $name ('standby1', 'standby2')
 my @nodes = ($primary, @standbys);
 $primary->stop;
 
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	heartbeat_interval => 300,
 	heartbeat_timeout => $hb_timeout,
 	max_app_connections => 1200,
@@ -55,39 +53,38 @@ my $dir = CmConmgr::conmgr_dir(
 			}
 		} @nodes
 	]);
+my $port = $cm->port;
 
 sub track
 {
-	my $pid = CmConmgr::conmgr_pid($dir);
+	my $pid = $cm->pid;
 	push @CmConmgr::started, $pid if $pid;
 	return $pid;
 }
 
-sub instances { return CmConmgr::instances_from_json(CmConmgr::status_json($dir)); }
-
 # --- start waits for the primary; --complete for every instance; -t bounds
 $standbys[1]->start;    # standby2 only: no primary yet (it waits for WAL)
-my ($rc, $out, $err, $secs) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', '3');
+my ($rc, $out, $err, $secs) = $cm->ctl('start', '-t', '3');
 track();
 is($rc, 1, 'start without a primary times out with exit code 1');
 like($err, qr/did not connect to a primary within 3 seconds/, 'time-out message names the primary');
 cmp_ok($secs, '<', 8, 'the wait is bounded by -t');
-ok(CmConmgr::conmgr_pid($dir), 'conmgr keeps running after the time-out');
-($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
+ok($cm->pid, 'conmgr keeps running after the time-out');
+($rc) = $cm->ctl('stop', '-m', 'fast');
 is($rc, 0, 'stopped');
 
 $primary->start;
 $standbys[0]->start;
 $primary->wait_for_catchup($_, 'replay') foreach @standbys;
 
-($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '--complete');
+($rc, $out, $err) = $cm->ctl('start', '--complete');
 track();
 is($rc, 0, 'start --complete succeeds with all three instances') or diag($err);
-my @inst = instances();
+my @inst = $cm->instances;
 is(join(',', map { "$_->{state}/$_->{attribute}" } @inst),
 	'up/primary,up/standby,up/standby',
 	'status JSON: liveness and attribute of each instance');
-($rc, $out) = CmConmgr::cm_ctl('status', '-D', $dir);
+($rc, $out) = $cm->ctl('status');
 like($out, qr/^\s+0\s+127\.0\.0\.1:${\ $primary->port }\s+\d+\s+up\s+primary\s+[\d.]+ s ago\s+[\d.]+ ms/m,
 	'status text: primary with last heartbeat and round trip');
 like($out, qr/^\s+2\s+127\.0\.0\.1:${\ $standbys[1]->port }\s+\d+\s+up\s+standby/m,
@@ -108,13 +105,7 @@ sub route
 	my $app = CmConmgr::App->connect($port) or return (undef, undef);
 	return ($app->route($tsa), $app);
 }
-my %kind = (
-	'read-write' => [0],
-	'primary' => [0],
-	'read-only' => [ 1, 2 ],
-	'standby' => [ 1, 2 ],
-	'prefer-standby' => [ 1, 2 ],
-	'any' => [ 0, 1, 2 ]);
+my %kind = CmConmgr::App::expected_routes([0], [ 1, 2 ]);
 foreach my $tsa (sort keys %kind)
 {
 	my ($r) = route($tsa);
@@ -174,7 +165,7 @@ cmp_ok($last - $t0, '<=', $hb_timeout / 1000 + 1, 'within heartbeat_timeout + 1 
 diag(sprintf('last notice %.3f s after the watchdog stopped', $last - $t0));
 $_->close foreach @apps;
 @apps = ();
-ok(CmConmgr::wait_instances_up($dir, 0), 'heartbeat connection to the primary back');
+ok($cm->wait_up(0), 'heartbeat connection to the primary back');
 
 # --- clean shutdown of the primary, then promotion of standby1
 my ($r, $app) = route('read-write');
@@ -202,26 +193,26 @@ cmp_ok($elapsed, '<=', $check_attr_interval / 1000 + 1,
 is($r->{instance}, 2, 'standby requests go to the remaining standby');
 
 # --- a watchdog_port that is in fact a PostgreSQL port is named as such
-my $conf = slurp_file("$dir/conmgr.conf");
-CmConmgr::write_conf($dir,
+my $conf = $cm->conf;
+$cm->conf(
 	    $conf
 	  . "backend_hostaddr3 = 127.0.0.1\nbackend_port3 = 1\nwatchdog_port3 = "
 	  . $standbys[1]->port . "\n");
-($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+($rc) = $cm->ctl('reload');
 is($rc, 0, 'reload adds an instance with a wrong watchdog port');
 ok( CmConmgr::wait_for(
 		sub {
-			my @i = instances();
+			my @i = $cm->instances;
 			return @i == 4 && ($i[3]{error} // '') =~ /watchdog_port3/;
 		},
 		'wrong port reported'),
 	'status suggests checking watchdog_port3');
-my ($err3) = map { $_->{error} } grep { $_->{number} == 3 } instances();
+my ($err3) = map { $_->{error} } grep { $_->{number} == 3 } $cm->instances;
 note("instance 3: $err3");
 
 # --- fast stop: goodbye, the watchdog forgets this conmgr
 ($r, $app) = route('any');
-($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
+($rc) = $cm->ctl('stop', '-m', 'fast');
 is($rc, 0, 'stop -m fast');
 $m = $app->read_msg;
 is($m->{reason}, $CmWire::REASON{shutdown}, 'application told conmgr is shutting down');

@@ -19,7 +19,6 @@ use Test::More;
 
 use CmConmgr;
 use CmNode;
-use CmProg;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('secrets');
 
@@ -41,21 +40,14 @@ my $secret_b = 'another shared secret, also long enough';
 my $file_a = secret_file('a', "$secret_a\n");
 my $file_b = secret_file('b', "$secret_b\n");
 
-sub instance0
-{
-	my ($dir) = @_;
-	my @i = grep { $_->{number} == 0 } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
-	return $i[0] // {};
-}
-
 # Wait until instance 0 has an error matching $re; returns it.
 sub wait_error
 {
-	my ($dir, $re, $what) = @_;
+	my ($cm, $re, $what) = @_;
 	my $err;
 	CmConmgr::wait_for(
 		sub {
-			my $i = instance0($dir);
+			my $i = $cm->instance(0);
 			$err = $i->{error} // '';
 			return $i->{state} && $i->{state} ne 'up' && $err =~ $re;
 		},
@@ -66,32 +58,28 @@ sub wait_error
 # --- fake watchdogs -------------------------------------------------------
 
 # Start conmgr for one fake watchdog, with extra conmgr.conf parameters;
-# returns its directory and application port.
+# returns the conmgr object.
 sub conmgr_for
 {
 	my ($wd, %params) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = CmConmgr::conmgr_dir(
-		port => $port, %params,
-		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
-	CmConmgr::start_conmgr($dir);
-	return ($dir, $port);
+	return CmConmgr->new(%params,
+		instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ])->start;
 }
 
 {
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a);
-	my ($dir, $port) = conmgr_for($wd, secret_file => "'$file_a'");
-	ok(CmConmgr::wait_instances_up($dir, 0), 'same secret: the instance is up');
+	my $cm = conmgr_for($wd, secret_file => "'$file_a'");
+	ok($cm->wait_up(0), 'same secret: the instance is up');
 	like($wd->events, qr/hello .* auth=2 nonce=32/, 'the hello asks for HMAC-SHA-256 with a 32-byte nonce');
 	like($wd->events, qr/^proof ok$/m, "conmgr's proof is right");
 	unlike($wd->events, qr/^proof bad$/m, 'and never wrong');
-	is(instance0($dir)->{authenticated}, 'true', 'cm_ctl status --json: authenticated');
-	my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir);
+	is($cm->instance(0)->{authenticated}, 'true', 'cm_ctl status --json: authenticated');
+	my (undef, $text) = $cm->ctl('status');
 	like($text, qr/up since [^\n]*, authenticated/, 'cm_ctl status: authenticated');
-	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+	ok($cm->wait_log(
 			qr/heartbeat authentication is on, with the secret of "\Q$file_a\E"/),
 		'conmgr logs that authentication is on');
-	my $r = CmConmgr::App->connect($port)->route('read-write');
+	my $r = CmConmgr::App->connect($cm->port)->route('read-write');
 	is($r->{type}, 'I', 'an authenticated instance is routed to');
 	$wd->stop;
 }
@@ -102,15 +90,15 @@ foreach my $case (
 {
 	my ($mode, $re) = @$case;
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => $mode);
-	my ($dir, $port) = conmgr_for($wd, secret_file => "'$file_a'");
-	my $err = wait_error($dir, $re, "$mode refused");
+	my $cm = conmgr_for($wd, secret_file => "'$file_a'");
+	my $err = wait_error($cm, $re, "$mode refused");
 	like($err, $re, "$mode: the instance is not up, and status says why");
 	ok(CmConmgr::wait_for(sub { $wd->events =~ /^goodbye reason=4 /m }, 'goodbye'),
 		"$mode: conmgr says goodbye (reason authentication) before closing");
-	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+	ok($cm->wait_log(
 			qr/could not establish the heartbeat connection: [^\n]*$re/),
 		"$mode: logged with the cause");
-	my $r = CmConmgr::App->connect($port)->route('read-write');
+	my $r = CmConmgr::App->connect($cm->port)->route('read-write');
 	is($r->{type}, 'N', "$mode: nothing is routed to it");
 	$wd->stop;
 }
@@ -118,8 +106,8 @@ foreach my $case (
 {
 	# conmgr without a secret, a watchdog that requires one
 	my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret_a, auth => 'challenge');
-	my ($dir) = conmgr_for($wd);
-	my $err = wait_error($dir, qr/requires authentication: set secret_file/, 'challenge refused');
+	my $cm = conmgr_for($wd);
+	my $err = wait_error($cm, qr/requires authentication: set secret_file/, 'challenge refused');
 	like($err, qr/the watchdog requires authentication: set secret_file in conmgr\.conf/,
 		'no secret_file: a challenge is answered by giving up, with the setting named');
 	like($wd->events, qr/hello .* auth=0 nonce=0/, 'the hello did not ask for authentication');
@@ -136,10 +124,9 @@ $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 my $pgport = $node->port;
 my @inst = ({ host => '127.0.0.1', port => $pgport, watchdog_port => $wdport });
 
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(port => $port, secret_file => "'$file_a'", instances => \@inst);
-CmConmgr::start_conmgr($dir);
-ok(CmConmgr::wait_instances_up($dir, 0), 'real watchdog, same secret: up');
+my $cm = CmConmgr->new(secret_file => "'$file_a'", instances => \@inst)->start;
+my $port = $cm->port;
+ok($cm->wait_up(0), 'real watchdog, same secret: up');
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pgx_stat_watchdog WHERE state = 'active' AND authenticated"),
 	'pgx_stat_watchdog shows the conmgr as authenticated');
@@ -148,21 +135,16 @@ is($r->{port}, $pgport, 'routed to the instance');
 
 # another secret: refused on both sides
 my $offset = -s $node->logfile;
-my $dir_b = CmConmgr::conmgr_dir(
-	port => PostgreSQL::Test::Cluster::get_free_port(),
-	secret_file => "'$file_b'", instances => \@inst);
-CmConmgr::start_conmgr($dir_b);
-my $err = wait_error($dir_b, qr/authentication/, 'other secret refused');
+my $cm_b = CmConmgr->new(secret_file => "'$file_b'", instances => \@inst)->start;
+my $err = wait_error($cm_b, qr/authentication/, 'other secret refused');
 like($err, qr/the watchdog refused the connection \(authentication\): authentication failed/,
 	'another secret: conmgr is refused, and says so');
 ok($node->wait_for_log(qr/refused heartbeat connection from conmgr .*\n.*DETAIL:  authentication failed/, $offset),
 	'the server logs the failed authentication');
 
 # no secret at all
-my $dir_n = CmConmgr::conmgr_dir(
-	port => PostgreSQL::Test::Cluster::get_free_port(), instances => \@inst);
-CmConmgr::start_conmgr($dir_n);
-$err = wait_error($dir_n, qr/authentication/, 'no secret refused');
+my $cm_n = CmConmgr->new(instances => \@inst)->start;
+$err = wait_error($cm_n, qr/authentication/, 'no secret refused');
 like($err, qr/requires authentication \(watchdog\.secret_file is set\)/,
 	'no secret_file: refused, the server names its setting');
 is($node->safe_psql('postgres',
@@ -173,43 +155,40 @@ is($node->safe_psql('postgres',
 
 # a bad file at a reload: refused, nothing changes
 my $world = secret_file('world', "$secret_b\n", 0644);
-my $conf = PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.conf");
+my $conf = $cm->conf;
 (my $bad = $conf) =~ s/^secret_file = .*$/secret_file = '$world'/m;
-CmConmgr::write_conf($dir, $bad);
-my ($rc, $out, $errout) = CmConmgr::cm_ctl('reload', '-D', $dir);
+$cm->conf($bad);
+my ($rc, $out, $errout) = $cm->ctl('reload');
 isnt($rc, 0, 'reload with a world-readable secret file fails');
 like($out . $errout, qr/conmgr\.conf:\d+: secret_file: secret file "\Q$world\E" has group or world access \(mode 0644\)/,
 	'the reload names file, line, parameter and problem');
-is(instance0($dir)->{state}, 'up', 'the instance stays up');
+is($cm->instance(0)->{state}, 'up', 'the instance stays up');
 
 # a good new file: applies to the next heartbeat connection
 (my $new = $conf) =~ s/^secret_file = .*$/secret_file = '$file_b'/m;
-CmConmgr::write_conf($dir, $new);
-($rc, $out, $errout) = CmConmgr::cm_ctl('reload', '-D', $dir);
+$cm->conf($new);
+($rc, $out, $errout) = $cm->ctl('reload');
 is($rc, 0, 'reload with another good secret file succeeds') or diag($out . $errout);
-ok(CmConmgr::wait_for_log("$dir/stderr.log",
+ok($cm->wait_log(
 		qr/heartbeat authentication is on, with the secret of "\Q$file_b\E"/),
 	'conmgr logs the new secret');
-is(instance0($dir)->{state}, 'up', 'the established heartbeat connection is kept');
+is($cm->instance(0)->{state}, 'up', 'the established heartbeat connection is kept');
 
 # the server changes to the same secret; conmgr reconnects after a restart
 $node->append_conf('postgresql.conf', "watchdog.secret_file = '$file_b'\n");
 $node->restart;
-ok(CmConmgr::wait_instances_up($dir, 0), 'after the server restart, the new secret is welcomed');
-is(instance0($dir)->{authenticated}, 'true', 'and authenticated');
+ok($cm->wait_up(0), 'after the server restart, the new secret is welcomed');
+is($cm->instance(0)->{authenticated}, 'true', 'and authenticated');
 
 # --- configuration errors at start -----------------------------------------
 
 sub start_fails
 {
 	my ($file, $re, $name) = @_;
-	my $d = CmConmgr::conmgr_dir(
-		port => PostgreSQL::Test::Cluster::get_free_port(),
-		secret_file => "'$file'", instances => \@inst);
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $d ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-	is($? >> 8, 1, "$name: conmgr does not start");
+	my $c = CmConmgr->new(secret_file => "'$file'", instances => \@inst);
+	my $d = $c->dir;
+	my ($rc, $out, $err) = $c->run;
+	is($rc, 1, "$name: conmgr does not start");
 	like($err, qr/conmgr\.conf:\d+: secret_file: $re/, "$name: message with file, line and parameter");
 	ok(!-e "$d/conmgr.pid", "$name: no PID file left");
 	return;

@@ -28,27 +28,19 @@ close $fh;
 chmod 0600, $file;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0, secret => $secret);
-my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $mport = PostgreSQL::Test::Cluster::get_free_port();
-my $dir = CmConmgr::conmgr_dir(
-	port => $port,
+my $cm = CmConmgr->new(
 	metrics_port => $mport,
 	secret_file => "'$file'",
 	heartbeat_interval => 100,
 	heartbeat_timeout => 2000,
-	instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ]);
-CmConmgr::start_conmgr($dir);
-my $log = "$dir/stderr.log";
+	instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wd->port } ])->start;
+my $port = $cm->port;
+my $log = $cm->logfile;
 
 sub hellos { my @h = $wd->events =~ /^hello /mg; return scalar @h; }
 
-sub instance0
-{
-	my @i = grep { $_->{number} == 0 } CmConmgr::instances_from_json(CmConmgr::status_json($dir));
-	return $i[0] // {};
-}
-
-ok(CmConmgr::wait_instances_up($dir, 0), 'the authenticated instance is up');
+ok($cm->wait_up(0), 'the authenticated instance is up');
 like($wd->events, qr/^proof ok$/m, "conmgr's proof verified");
 
 # An application routed to the instance, registered.
@@ -75,14 +67,14 @@ sub attack
 	ok($m && $m->{type} eq 'F', "$what: the application is notified");
 	is($m && $m->{reason}, $CmWire::REASON{conn_lost},
 		"$what: with reason 'connection lost', not the forged one");
-	ok( CmConmgr::wait_for_log($log, $log_re),
+	ok( $cm->wait_log($log_re),
 		"$what: conmgr logs the failed integrity check");
 	my $text = slurp_file($log, $offset);
 	unlike($text, qr/forged/, "$what: nothing of the forged frame is believed or logged");
 	ok(CmConmgr::wait_for(sub { hellos() > $before }, 'reconnect'),
 		"$what: conmgr reconnects");
-	ok(CmConmgr::wait_instances_up($dir, 0), "$what: the instance is up again");
-	is(instance0()->{standby}, 'false', "$what: its attributes are the watchdog's own");
+	ok($cm->wait_up(0), "$what: the instance is up again");
+	is($cm->instance(0)->{standby}, 'false', "$what: its attributes are the watchdog's own");
 	$a->close;
 	return $text;
 }

@@ -80,13 +80,11 @@ ok(!$node->log_contains(qr/watchdog terminated \d+ session/, 0),
 # --- a watchdog that does not come back -----------------------------------
 
 my $wdf = CmConmgr::FakeWatchdog->new(attrs => 0);
-my $dir = CmConmgr::conmgr_dir(
-	port => PostgreSQL::Test::Cluster::get_free_port(),
+my $cmf = CmConmgr->new(
 	heartbeat_interval => 200, heartbeat_timeout => 1500,
-	instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wdf->port } ]);
-CmConmgr::start_conmgr($dir);
-ok(CmConmgr::wait_instances_up($dir, 0), 'fake watchdog: up');
-my $port = (PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.conf") =~ /^port = (\d+)/m)[0];
+	instances => [ { host => '127.0.0.1', port => 5432, watchdog_port => $wdf->port } ])->start;
+ok($cmf->wait_up(0), 'fake watchdog: up');
+my $port = $cmf->port;
 my $app = CmConmgr::App->connect($port);
 is($app->route('read-write')->{type}, 'I', 'an application is routed');
 $app->register(4242);
@@ -97,10 +95,10 @@ ok(CmConmgr::wait_for(sub { $wdf->events =~ /register pid=4242/ }, 'registration
 $wdf->command('restart');
 my $heard = app_message_within($app, 3);
 is($heard, undef, 'back at once: the application hears nothing')
-  or diag("heard: $heard->{type} $heard->{message}\n" . slurp_file("$dir/stderr.log"));
+  or diag("heard: $heard->{type} $heard->{message}\n" . slurp_file($cmf->logfile));
 my @regs = $wdf->events =~ /register pid=4242/g;
 is(scalar(@regs), 2, 'the session was registered again with the new process');
-is((CmConmgr::instances_from_json(CmConmgr::status_json($dir)))[0]{state}, 'up', 'up again');
+is($cmf->instance(0)->{state}, 'up', 'up again');
 
 # the watchdog says it restarts and never comes back (it refuses every new
 # connection): notified at the heartbeat timeout, counted from the last reply
@@ -108,7 +106,7 @@ $wdf->command('refuse');
 my $t0 = time;
 $wdf->command('restart');
 ok( CmConmgr::wait_for(sub {
-			(CmConmgr::instances_from_json(CmConmgr::status_json($dir)))[0]{state} eq 'restarting' }, 'restarting'),
+			$cmf->instance(0)->{state} eq 'restarting' }, 'restarting'),
 	'cm_ctl status shows the instance as restarting');
 my $m = app_message_within($app, 10);
 my $after = time - $t0;

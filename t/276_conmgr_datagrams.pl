@@ -38,10 +38,8 @@ my ($I, $T) = (200, 2000);    # ms
 my $slack = 1.5;              # s: scheduling on a loaded machine
 
 my $secret = 'the shared secret of the datagram test';
-my $node = CmNode->create('dgram',
-	conf => "watchdog.secret_file = 'hb.secret'\n");
+my $node = CmNode->create('dgram', secret => $secret);
 my $wdport = $node->watchdog_port;
-CmNode::write_secret_file($node->data_dir . '/hb.secret', "$secret\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION watchdog');
 is($node->safe_psql('postgres',
@@ -59,7 +57,7 @@ sub random_bytes
 
 my @relays;
 
-# A conmgr for the node through a new relay; returns (dir, relay, metrics port).
+# A conmgr for the node through a new relay; returns (conmgr, relay, metrics port).
 sub conmgr_via_relay
 {
 	my (%extra) = @_;
@@ -67,8 +65,7 @@ sub conmgr_via_relay
 	my $modes = delete $extra{relay_modes} // [];
 	$relay->command($_) foreach @$modes;
 	my $mport = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = CmConmgr::conmgr_dir(
-		port => PostgreSQL::Test::Cluster::get_free_port(),
+	my $cm = CmConmgr->new(
 		metrics_port => $mport,
 		secret_file => "'$secret_file'",
 		heartbeat_interval => $I,
@@ -80,19 +77,10 @@ sub conmgr_via_relay
 				port => $node->port,
 				watchdog_port => $relay->port
 			}
-		]);
-	CmConmgr::start_conmgr($dir);
+		])->start;
 	# a relay ends when its object goes: keep them all to the end
 	push @relays, $relay;
-	return ($dir, $relay, $mport);
-}
-
-sub instance0
-{
-	my ($dir) = @_;
-	my @i = grep { $_->{number} == 0 }
-	  CmConmgr::instances_from_json(CmConmgr::status_json($dir));
-	return $i[0] // {};
+	return ($cm, $relay, $mport);
 }
 
 # The value of a metric sample whose labels include %labels (undef if none).
@@ -218,12 +206,12 @@ sub check_summaries
 # ---------------------------------------------------------------------
 # conmgr through the relay; an application registered with a real session
 
-my ($dir, $relay, $mport) = conmgr_via_relay();
-my $log = "$dir/stderr.log";
-my $cmport = ($dir && slurp_file("$dir/conmgr.conf") =~ /^port = (\d+)$/m) ? $1 : 0;
-ok(CmConmgr::wait_instances_up($dir, 0), 'the instance is up through the relay');
-is(instance0($dir)->{authenticated}, 'true', 'the heartbeat connection is authenticated');
-is(instance0($dir)->{protocol_version}, '1.2', 'protocol 1.2 is spoken');
+my ($cm, $relay, $mport) = conmgr_via_relay();
+my $log = $cm->logfile;
+my $cmport = $cm->port;
+ok($cm->wait_up(0), 'the instance is up through the relay');
+is($cm->instance(0)->{authenticated}, 'true', 'the heartbeat connection is authenticated');
+is($cm->instance(0)->{protocol_version}, '1.2', 'protocol 1.2 is spoken');
 
 my $session = CmWatchdog::Session->start(
 	'host=127.0.0.1 port=' . $node->port . ' dbname=postgres');
@@ -236,7 +224,7 @@ $app->register_port($backend_pid, $client_port);
 ok( CmConmgr::wait_for(
 		sub {
 			grep { $_->{state} eq 'registered' && $_->{backend_pid} == $backend_pid }
-			  CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+			  $cm->applications;
 		},
 		'registration'),
 	'its session is registered');
@@ -249,16 +237,16 @@ sub app_untold
 	my $closed = $app->is_closed(0.05);
 	ok(!$closed && $app->{buf} eq '', "$what: no notice to the application")
 	  or diag('the application got: ' . unpack('H*', $app->{buf}));
-	is(instance0($dir)->{state}, 'up', "$what: the instance is up");
+	is($cm->instance(0)->{state}, 'up', "$what: the instance is up");
 	is(failures_total($mport), 0, "$what: no instance failure counted");
 	return;
 }
 
 # --- the path becomes datagram
-ok(CmConmgr::wait_for_log($log, qr/instance 0\b[^\n]*: heartbeats go as datagrams/),
+ok($cm->wait_log(qr/instance 0\b[^\n]*: heartbeats go as datagrams/),
 	'log: heartbeats go as datagrams');
-is(instance0($dir)->{heartbeat_path}, 'datagram', 'status --json: heartbeat_path datagram');
-my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir);
+is($cm->instance(0)->{heartbeat_path}, 'datagram', 'status --json: heartbeat_path datagram');
+my (undef, $text) = $cm->ctl('status');
 like($text, qr/^\s*0\s+127\.0\.0\.1:\d+ .*, heartbeats as datagrams$/m,
 	'status: the instance line says heartbeats as datagrams');
 my $metrics = CmConmgr::scrape_metrics($mport);
@@ -361,7 +349,7 @@ app_untold('datagram path');
 	app_untold('attacks towards conmgr');
 	unlike(slurp_file($log, $offset), qr/integrity|heartbeats go over TCP|not answered/,
 		'towards conmgr: no integrity failure, no change of path');
-	is(instance0($dir)->{heartbeat_path}, 'datagram', 'towards conmgr: the path stays datagram');
+	is($cm->instance(0)->{heartbeat_path}, 'datagram', 'towards conmgr: the path stays datagram');
 }
 
 # ---------------------------------------------------------------------
@@ -375,7 +363,7 @@ app_untold('datagram path');
 	my $not_up = 0;
 	my $seen = CmConmgr::wait_for(
 		sub {
-			$not_up++ if (instance0($dir)->{state} // '') ne 'up';
+			$not_up++ if ($cm->instance(0)->{state} // '') ne 'up';
 			return slurp_file($log, $offset) =~ /instance 0\b[^\n]*: heartbeats go over TCP: ([^\n]*)/
 			  ? $1 : 0;
 		},
@@ -390,8 +378,8 @@ app_untold('datagram path');
 	cmp_ok($took, '>=', ($T - 2 * $I) / 1000 - 0.1,
 		sprintf('blocked: not before heartbeat_timeout - 2 x heartbeat_interval (%.3f s)', $took));
 	is($not_up, 0, 'blocked: the instance stayed up meanwhile');
-	is(instance0($dir)->{heartbeat_path}, 'tcp', 'blocked: status --json heartbeat_path tcp');
-	my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir);
+	is($cm->instance(0)->{heartbeat_path}, 'tcp', 'blocked: status --json heartbeat_path tcp');
+	my (undef, $text) = $cm->ctl('status');
 	like($text, qr/^\s*0\s+127\.0\.0\.1:\d+ .*, heartbeats over TCP$/m,
 		'blocked: the instance line says heartbeats over TCP');
 	my $m = CmConmgr::scrape_metrics($mport);
@@ -418,7 +406,7 @@ app_untold('datagram path');
 	$bound = 22 * $I / 1000 + $slack;
 	cmp_ok($took, '<=', $bound,
 		sprintf('unblocked: at the next probe, within %.1f s (%.3f s)', $bound, $took));
-	is(instance0($dir)->{heartbeat_path}, 'datagram', 'unblocked: status --json heartbeat_path datagram');
+	is($cm->instance(0)->{heartbeat_path}, 'datagram', 'unblocked: status --json heartbeat_path datagram');
 	ok(wait_view_path($relay, 'datagram'), "unblocked: the view's heartbeat_path is datagram");
 	app_untold('UDP unblocked');
 }
@@ -430,25 +418,25 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 # heartbeat_datagrams = off; a conmgr whose datagrams never get through
 
 {
-	my ($dir2, $relay2) = conmgr_via_relay(heartbeat_datagrams => 'off');
-	ok(CmConmgr::wait_instances_up($dir2, 0), 'datagrams off: the instance is up');
+	my ($cm2, $relay2) = conmgr_via_relay(heartbeat_datagrams => 'off');
+	ok($cm2->wait_up(0), 'datagrams off: the instance is up');
 	usleep(2_000_000);    # a window of 10 intervals in which no datagram may go
-	is(instance0($dir2)->{heartbeat_path}, 'tcp', 'datagrams off: status --json heartbeat_path tcp');
-	my (undef, $text) = CmConmgr::cm_ctl('status', '-D', $dir2);
+	is($cm2->instance(0)->{heartbeat_path}, 'tcp', 'datagrams off: status --json heartbeat_path tcp');
+	my (undef, $text) = $cm2->ctl('status');
 	like($text, qr/, heartbeats over TCP$/m, 'datagrams off: the instance line says heartbeats over TCP');
 	ok(wait_view_path($relay2, 'tcp'), "datagrams off: the view's heartbeat_path is tcp");
 	my $c = $relay2->counts;
 	is($c->{towd_seen} + $c->{tocm_seen}, 0, 'datagrams off: no datagram at the relay');
-	unlike(slurp_file("$dir2/stderr.log"), qr/heartbeats go as datagrams/,
+	unlike(slurp_file($cm2->logfile), qr/heartbeats go as datagrams/,
 		'datagrams off: never the datagram path');
 
-	my ($dir3, $relay3) =
+	my ($cm3, $relay3) =
 	  conmgr_via_relay(relay_modes => [ 'mode towd drop', 'mode tocm drop' ]);
-	ok(CmConmgr::wait_instances_up($dir3, 0), 'datagrams blocked from the start: the instance is up');
+	ok($cm3->wait_up(0), 'datagrams blocked from the start: the instance is up');
 	my $t0 = time;
 	my $why = CmConmgr::wait_for(
 		sub {
-			slurp_file("$dir3/stderr.log") =~ /instance 0\b[^\n]*: heartbeats go over TCP: ([^\n]*)/
+			slurp_file($cm3->logfile) =~ /instance 0\b[^\n]*: heartbeats go over TCP: ([^\n]*)/
 			  ? $1 : 0;
 		},
 		'probe gives up');
@@ -456,12 +444,12 @@ ok($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid
 	like($why // '', qr/no datagram reply within 3000 ms/,
 		'datagrams blocked from the start: TCP, no datagram reply within 3000 ms');
 	cmp_ok($took, '<=', 3 + $slack, sprintf('datagrams blocked from the start: said within 3 s (%.3f s)', $took));
-	is(instance0($dir3)->{heartbeat_path}, 'tcp', 'datagrams blocked from the start: heartbeat_path tcp');
-	is(instance0($dir3)->{state}, 'up', 'datagrams blocked from the start: the instance stays up');
+	is($cm3->instance(0)->{heartbeat_path}, 'tcp', 'datagrams blocked from the start: heartbeat_path tcp');
+	is($cm3->instance(0)->{state}, 'up', 'datagrams blocked from the start: the instance stays up');
 	cmp_ok($relay3->counts->{towd_seen}, '>', 0, 'datagrams blocked from the start: conmgr did probe');
 	$relay3->command('mode towd pass');
 	$relay3->command('mode tocm pass');
-	ok(CmConmgr::wait_for_log("$dir3/stderr.log", qr/heartbeats go as datagrams/),
+	ok($cm3->wait_log(qr/heartbeats go as datagrams/),
 		'datagrams blocked from the start: once unblocked, datagrams at the next probe');
 }
 

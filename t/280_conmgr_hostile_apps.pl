@@ -31,11 +31,11 @@ use CmWire;
 
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
 
-# conmgr.conf of a conmgr on $port with the fake watchdog as instance 0.
-sub dir_for
+# A conmgr (not started) on $port with the fake watchdog as instance 0.
+sub cm_for
 {
 	my ($port, %params) = @_;
-	return CmConmgr::conmgr_dir(
+	return CmConmgr->new(
 		port => $port,
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
@@ -58,8 +58,8 @@ foreach my $addr ('127.0.0.1', '::1')
 			ReuseAddr => 1);
 		skip "no $addr on this host", 4 if !$squatter && $addr eq '::1';
 		die "listen on $addr: $@" unless $squatter;
-		my $dir = dir_for($port);
-		my ($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', '10');
+		my $cm = cm_for($port);
+		my ($rc, $out, $err) = $cm->ctl('start', '-t', '10');
 		my $fam = $addr eq '::1' ? 'IPv6' : 'IPv4';
 		is($rc, 1, "$addr:$port taken: cm_ctl start fails");
 		like($err,
@@ -67,22 +67,22 @@ foreach my $addr ('127.0.0.1', '::1')
 			"$addr taken: the error names the address and the cause");
 		like($err, qr/conmgr must hold port $port on every loopback address of the host.*conmgr not started/,
 			"$addr taken: conmgr says why it does not start");
-		ok(!CmConmgr::conmgr_pid($dir), "$addr taken: no conmgr left running");
+		ok(!$cm->pid, "$addr taken: no conmgr left running");
 	}
 }
 
 # ---- connections over max_app_connections are refused at once
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port,
+	my $cm = cm_for($port,
 		max_app_connections => 2,
 		max_app_connections_per_user => 2,
 		app_handshake_timeout => 20000);
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'limits: instance up');
+	$cm->start;
+	ok($cm->wait_up(0), 'limits: instance up');
 	# two clients that say nothing hold the two slots
 	my @silent = map { CmConmgr::App->connect($port, no_greeting => 1) } 1 .. 2;
-	ok(CmConmgr::wait_for(sub { CmConmgr::status_json($dir) =~ /"application_connections": 2,/ }, 'two held'),
+	ok(CmConmgr::wait_for(sub { $cm->status =~ /"application_connections": 2,/ }, 'two held'),
 		'two silent connections hold both slots');
 	my $t0 = time();
 	my $over = CmConmgr::App->connect($port, no_greeting => 1);
@@ -129,15 +129,15 @@ foreach my $addr ('127.0.0.1', '::1')
 # another user still gets the slots left needs a second user, i.e. root)
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port, max_app_connections => 9);
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'per user: instance up');
-	unlike(slurp_file("$dir/stderr.log"), qr/does not tell conmgr which user owns/,
+	my $cm = cm_for($port, max_app_connections => 9);
+	$cm->start;
+	ok($cm->wait_up(0), 'per user: instance up');
+	unlike(slurp_file($cm->logfile), qr/does not tell conmgr which user owns/,
 		'per user: the kernel tells conmgr who owns a socket');
 	my @mine = map { CmConmgr::App->connect($port) } 1 .. 5;
 	is(scalar(grep { $_ && $_->route('any')->{type} eq 'I' } @mine), 5,
 		'per user: the default cap, half of max_app_connections = 9 rounded up, lets 5 in');
-	my @apps = CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+	my @apps = $cm->applications;
 	is(scalar(grep { ($_->{uid} // '') eq $< } @apps), 5,
 		'per user: cm_ctl status shows the user of each connection');
 	my $sixth = CmConmgr::App->connect($port);
@@ -147,14 +147,14 @@ foreach my $addr ('127.0.0.1', '::1')
 	like($m && $m->{message},
 		qr/too many application connections to conmgr on port $port from user $< \(max_app_connections_per_user = 5\)/,
 		'per user: the refusal names the user and the setting');
-	like(slurp_file("$dir/stderr.log"),
+	like(slurp_file($cm->logfile),
 		qr/WARNING:  application connection from \S+ refused: user $< has 5 application connections, max_app_connections_per_user \(5\) reached/,
 		'per user: the refusal is logged');
 
 	# reloadable; the connections already there stay
-	my $conf = slurp_file("$dir/conmgr.conf");
-	CmConmgr::write_conf($dir, $conf . "max_app_connections_per_user = 7\n");
-	my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	my $conf = $cm->conf;
+	$cm->conf($conf . "max_app_connections_per_user = 7\n");
+	my ($rc, $out) = $cm->ctl('reload');
 	like($out, qr/parameter "max_app_connections_per_user" changed from "0" to "7"/,
 		'per user: the cap is reloaded');
 	my @more = map { CmConmgr::App->connect($port) } 1 .. 3;
@@ -164,7 +164,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	$_->close foreach grep { $_ } @mine, @more;
 	my $again = CmConmgr::App->connect($port);
 	is($again && $again->route('any')->{type}, 'I', 'per user: slots come back when connections close')
-	  or diag(slurp_file("$dir/stderr.log"));
+	  or diag(slurp_file($cm->logfile));
   SKIP:
 	{
 		my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port, Proto => 'tcp');
@@ -173,7 +173,7 @@ foreach my $addr ('127.0.0.1', '::1')
 		ok( CmConmgr::wait_for(
 				sub {
 					grep { $_->{peer} eq "[::1]:$lport" && ($_->{uid} // '') eq $< }
-					  CmConmgr::applications_from_json(CmConmgr::status_json($dir));
+					  $cm->applications;
 				},
 				'IPv6 connection with its user'),
 			'per user: the user of a connection over ::1 is known too');
@@ -184,7 +184,7 @@ foreach my $addr ('127.0.0.1', '::1')
 {
 	my $wd3 = CmConmgr::FakeWatchdog->new(attrs => 0);
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = CmConmgr::conmgr_dir(
+	my $cm = CmConmgr->new(
 		port => $port,
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
@@ -192,8 +192,8 @@ foreach my $addr ('127.0.0.1', '::1')
 		instances => [
 			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd3->port }
 		]);
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'registrations: instance up');
+	$cm->start;
+	ok($cm->wait_up(0), 'registrations: instance up');
 
 	# an address that is a connected socket of the application's user
 	my $a = CmConmgr::App->connect($port);
@@ -226,10 +226,10 @@ foreach my $addr ('127.0.0.1', '::1')
 	$c->register_port(6666, $listener->sockport);
 	$m = $c->read_msg;
 	is($m && $m->{type}, 'X', 'registrations: a listening socket\'s port is refused');
-	like(slurp_file("$dir/stderr.log"),
+	like(slurp_file($cm->logfile),
 		qr/WARNING:  application connection from \S+ \(pid \d+, application "nobody"\): registration of backend PID 5555 refused: the registered address 127\.0\.0\.1:$free is not a connected TCP socket/,
 		'registrations: the refusal is logged');
-	my $logged = () = slurp_file("$dir/stderr.log") =~ /WARNING:  .*registration of backend PID \d+ refused/g;
+	my $logged = () = slurp_file($cm->logfile) =~ /WARNING:  .*registration of backend PID \d+ refused/g;
 	is($logged, 1, 'registrations: refusals are logged at most once a minute');
 	unlike($wd3->events, qr/pid=(5555|6666)/, 'registrations: nothing refused reached the watchdog');
 
@@ -246,10 +246,10 @@ foreach my $addr ('127.0.0.1', '::1')
 		CmWire::register_frame('J', 8888, '127.0.0.1', $qport),
 		0x8000);
 	shutdown($quick->sock, 1);
-	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/closed right after registering backend PID 8888/),
+	ok($cm->wait_log(qr/closed right after registering backend PID 8888/),
 		'registrations: a registration of an application already gone is dropped quietly');
 	$quick->close;
-	unlike(slurp_file("$dir/stderr.log"), qr/WARNING:  .*"quick"/,
+	unlike(slurp_file($cm->logfile), qr/WARNING:  .*"quick"/,
 		'registrations: without a warning');
 
 	# another connection registers A's backend PID (its own socket, so
@@ -261,7 +261,7 @@ foreach my $addr ('127.0.0.1', '::1')
 	ok(CmConmgr::wait_for(sub { $wd3->events =~ /^register pid=4242 addr=127\.0\.0\.1:$dport$/m }, 'D forwarded'),
 		'registrations: D\'s registration of the same PID is forwarded (the watchdog checks it)');
 	$d->close;
-	ok(CmConmgr::wait_for(sub { CmConmgr::status_json($dir) =~ /"application_connections": 1,/ }, 'D gone'),
+	ok(CmConmgr::wait_for(sub { $cm->status =~ /"application_connections": 1,/ }, 'D gone'),
 		'registrations: D is gone');
 	# a marker after D's departure: anything conmgr sent for D is before it
 	my $e = CmConmgr::App->connect($port);
@@ -283,12 +283,12 @@ foreach my $addr ('127.0.0.1', '::1')
 	my $register_ms = 2000;
 	my $margin = 1.5;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port,
+	my $cm = cm_for($port,
 		max_app_connections => $N,
 		max_app_connections_per_user => $N,
 		app_register_timeout => $register_ms);
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'squatting: instance up');
+	$cm->start;
+	ok($cm->wait_up(0), 'squatting: instance up');
 	my @squatters;
 	my $t0 = time();
 	foreach my $i (1 .. $N)
@@ -324,10 +324,10 @@ foreach my $addr ('127.0.0.1', '::1')
 	is($notice && $notice->{type}, 'X', 'squatting: a squatter is told why it is closed');
 	like($notice && $notice->{message}, qr/no registration within app_register_timeout \($register_ms ms\)/,
 		'squatting: the message names app_register_timeout');
-	ok(CmConmgr::wait_for_log("$dir/stderr.log",
+	ok($cm->wait_log(
 			qr/no registration within app_register_timeout \($register_ms ms\); closing/),
 		'squatting: logged');
-	my $logged = () = slurp_file("$dir/stderr.log") =~ /LOG:  .*no registration within app_register_timeout/g;
+	my $logged = () = slurp_file($cm->logfile) =~ /LOG:  .*no registration within app_register_timeout/g;
 	is($logged, 1, 'squatting: logged once, not once per connection');
 	usleep(($register_ms + 500) * 1000);
 	ok(!$app->is_closed(0), 'squatting: the registered application is not closed');
@@ -403,21 +403,19 @@ foreach my $addr ('127.0.0.1', '::1')
 {
 	my $wd2 = CmConmgr::FakeWatchdog->new(attrs => 0);
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = CmConmgr::conmgr_dir(
+	my $cm = CmConmgr->new(
 		port => $port,
 		heartbeat_interval => 200,
 		heartbeat_timeout => 1000,
 		max_app_connections => 10,
 		instances => [
 			{ hostaddr => '127.0.0.1', port => 5432, watchdog_port => $wd2->port }
-		]);
-	my $h = IPC::Run::start([ 'prlimit', '--nofile=64:64', CmProg::bin('conmgr'), '-D', $dir ],
-		'<', \undef, '>>', "$dir/stderr.log", '2>>', "$dir/stderr.log");
-	push @CmConmgr::started, $h;
-	ok(CmConmgr::wait_instances_up($dir, 0), 'descriptors: instance up');
-	my $conf = slurp_file("$dir/conmgr.conf");
-	CmConmgr::write_conf($dir, $conf =~ s/max_app_connections = \d+/max_app_connections = 200/r);
-	my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
+		],
+		wrap => sub { return ('prlimit', '--nofile=64:64', @_); })->start;
+	ok($cm->wait_up(0), 'descriptors: instance up');
+	my $conf = $cm->conf;
+	$cm->conf($conf =~ s/max_app_connections = \d+/max_app_connections = 200/r);
+	my ($rc, $out) = $cm->ctl('reload');
 	like($out, qr/the open-files limit \(64\) is below the 234 descriptors that max_app_connections = 200 and 1 instances need.*at most 30 application connections will be accepted/,
 		'descriptors: the reload says that the open-files limit is too low for max_app_connections');
 
@@ -441,29 +439,29 @@ foreach my $addr ('127.0.0.1', '::1')
 	is(scalar(@apps), 30, 'descriptors: 30 application connections (64 - 32 - 2 for the instance)');
 	like($refusal && $refusal->{message}, qr/open-files limit is reached/,
 		'descriptors: the next one is refused, naming the open-files limit');
-	like(slurp_file("$dir/stderr.log"), qr/WARNING:  application connection from \S+ refused: the open-files limit \(64\) leaves no descriptor/,
+	like(slurp_file($cm->logfile), qr/WARNING:  application connection from \S+ refused: the open-files limit \(64\) leaves no descriptor/,
 		'descriptors: the refusal is logged');
 	$wd2 = CmConmgr::FakeWatchdog->new(attrs => 0, port => $wdport);
-	ok(CmConmgr::wait_instances_up($dir, 0),
+	ok($cm->wait_up(0),
 		'descriptors: the heartbeat connection is made again with every application slot taken');
-	unlike(slurp_file("$dir/stderr.log"), qr/could not create socket: Too many open files/,
+	unlike(slurp_file($cm->logfile), qr/could not create socket: Too many open files/,
 		'descriptors: the heartbeat connection never lacked a descriptor');
 	$_->close foreach @apps;
-	$h->kill_kill;
+	$cm->stop;
 }
 
 # ---- a smart stop keeps the port until conmgr exits
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port);
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'smart stop: instance up');
+	my $cm = cm_for($port);
+	$cm->start;
+	ok($cm->wait_up(0), 'smart stop: instance up');
 	my $app = CmConmgr::App->connect($port);
 	is($app->route('any')->{type}, 'I', 'smart stop: an application is routed');
 	my $waiting = CmConmgr::App->connect($port);    # greeted, not routed yet
-	my ($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-W');
+	my ($rc) = $cm->ctl('stop', '-W');
 	is($rc, 0, 'smart stop requested');
-	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/received smart shutdown request/),
+	ok($cm->wait_log(qr/received smart shutdown request/),
 		'conmgr is stopping');
 	foreach my $addr ('127.0.0.1', '::1')
 	{
@@ -485,9 +483,9 @@ foreach my $addr ('127.0.0.1', '::1')
 	$m = $waiting->route('any');
 	is($m->{type}, 'N', 'smart stop: a route request of a connection made before is not routed');
 	like($m->{message}, qr/^conmgr is stopping/, 'smart stop: it is told why');
-	ok(CmConmgr::conmgr_pid($dir), 'smart stop: conmgr waits for the routed application');
+	ok($cm->pid, 'smart stop: conmgr waits for the routed application');
 	$app->close;
-	ok(CmConmgr::wait_for(sub { !CmConmgr::conmgr_pid($dir) }, 'exit'),
+	ok(CmConmgr::wait_for(sub { !$cm->pid }, 'exit'),
 		'smart stop: conmgr exits once the application is gone');
 	my $free = IO::Socket::INET->new(
 		LocalAddr => '127.0.0.1',
@@ -500,23 +498,23 @@ foreach my $addr ('127.0.0.1', '::1')
 # ---- peer text is escaped in the log and in cm_ctl status
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port, log_level => 'debug');
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'escaping: instance up');
+	my $cm = cm_for($port, log_level => 'debug');
+	$cm->start;
+	ok($cm->wait_up(0), 'escaping: instance up');
 	my $name = "evil\n2026-01-01 00:00:00 ERROR: forged \e[31mred\\";
 	my $escaped = 'evil\x0a2026-01-01 00:00:00 ERROR: forged \x1b[31mred\\\\';
 	my $app = CmConmgr::App->connect($port);
 	is($app->route('any', $name)->{type}, 'I', 'escaping: routed');
 	my $nomatch = CmConmgr::App->connect($port);
 	is($nomatch->route('standby', $name)->{type}, 'N', 'escaping: no standby: "no instance", logged');
-	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/\Q$escaped\E/), 'escaping: the name is logged escaped');
-	my $log = slurp_file("$dir/stderr.log");
+	ok($cm->wait_log(qr/\Q$escaped\E/), 'escaping: the name is logged escaped');
+	my $log = slurp_file($cm->logfile);
 	unlike($log, qr/^2026-01-01 00:00:00 ERROR: forged/m, 'escaping: no forged log line');
 	unlike($log, qr/\e/, 'escaping: no escape character in the log');
-	my ($rc, $out) = CmConmgr::cm_ctl('status', '-D', $dir, '-i', 'application');
+	my ($rc, $out) = $cm->ctl('status', '-i', 'application');
 	like($out, qr/\Q$escaped\E/, 'escaping: cm_ctl status shows the name escaped');
 	unlike($out, qr/[\e\x00-\x09\x0b-\x1f]|^2026-01-01/m, 'escaping: and no control character nor forged line');
-	my $json = CmConmgr::status_json($dir);
+	my $json = $cm->status;
 	my ($jname) = $json =~ /"application_name": ("(?:[^"\\]|\\.)*")/;
 	is($jname, '"' . ($escaped =~ s/\\/\\\\/gr) . '"',
 		'escaping: valid JSON string in cm_ctl status --json');
@@ -525,9 +523,9 @@ foreach my $addr ('127.0.0.1', '::1')
 	# a watchdog's text too
 	$wd->command('raw ' . unpack('H*',
 		CmWire::frame('S', CmWire::notice_payload(5, "bye\nFATAL:  forged \e[2J"))));
-	ok(CmConmgr::wait_for_log("$dir/stderr.log", qr/the instance is shutting down: bye\\x0aFATAL:  forged \\x1b\[2J/),
+	ok($cm->wait_log(qr/the instance is shutting down: bye\\x0aFATAL:  forged \\x1b\[2J/),
 		'escaping: a watchdog\'s message is logged escaped');
-	unlike(slurp_file("$dir/stderr.log"), qr/^FATAL:  forged/m, 'escaping: no forged line from the watchdog');
+	unlike(slurp_file($cm->logfile), qr/^FATAL:  forged/m, 'escaping: no forged line from the watchdog');
 	$app->close;
 	$nomatch->close;
 }
@@ -535,9 +533,10 @@ foreach my $addr ('127.0.0.1', '::1')
 # ---- the conmgr directory and conmgr.conf are the user's own
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $dir = dir_for($port);
+	my $cm = cm_for($port);
+	my $dir = $cm->dir;
 	chmod 0777, $dir;
-	my ($rc, $out, $err) = CmConmgr::cm_ctl('start', '-D', $dir, '-t', '10');
+	my ($rc, $out, $err) = $cm->ctl('start', '-t', '10');
 	is($rc, 1, 'mode 0777: cm_ctl start fails');
 	like($err, qr/conmgr: directory "\Q$dir\E" has invalid permissions \(0777\)/,
 		'mode 0777: the error names the directory and its mode');
@@ -553,14 +552,14 @@ foreach my $addr ('127.0.0.1', '::1')
 		qr/configuration file "\Q$dir\E\/conmgr\.conf" has invalid permissions \(0664\): it must be writable by its owner only/,
 		'a conmgr.conf writable by the group: refused');
 	chmod 0644, "$dir/conmgr.conf";
-	CmConmgr::start_conmgr($dir);
-	ok(CmConmgr::wait_instances_up($dir, 0), 'mode 0750 with conmgr.conf 0644: conmgr runs');
+	$cm->start;
+	ok($cm->wait_up(0), 'mode 0750 with conmgr.conf 0644: conmgr runs');
 	chmod 0666, "$dir/conmgr.conf";
-	($rc, $out, $err) = CmConmgr::cm_ctl('reload', '-D', $dir);
+	($rc, $out, $err) = $cm->ctl('reload');
 	is($rc, 1, 'a reload of a conmgr.conf that others may write fails');
 	like($err, qr/has invalid permissions \(0666\)/, 'and says why');
 	chmod 0600, "$dir/conmgr.conf";
-	($rc) = CmConmgr::cm_ctl('stop', '-D', $dir, '-m', 'fast');
+	($rc) = $cm->ctl('stop', '-m', 'fast');
 }
 
 done_testing();

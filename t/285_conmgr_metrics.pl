@@ -14,7 +14,6 @@ use warnings FATAL => 'all';
 use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::IP;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -47,9 +46,8 @@ my %conf = (
 			watchdog_port => $unused_wdport
 		},
 	]);
-my $dir = CmConmgr::conmgr_dir(%conf);
-my $cm = CmConmgr::start_conmgr($dir);
-ok(CmConmgr::wait_instances_up($dir, 0, 1), 'instances 0 and 1 up');
+my $cm = CmConmgr->new(%conf)->start;
+ok($cm->wait_up(0, 1), 'instances 0 and 1 up');
 
 # ---------------------------------------------------------------------
 # HTTP and a strict parser of the text format
@@ -242,10 +240,10 @@ sub wait_scrape
 # ---------------------------------------------------------------------
 # A healthy set
 
-my ($src, $sout) = CmConmgr::cm_ctl('status', '-D', $dir);
+my ($src, $sout) = $cm->ctl('status');
 like($sout, qr/^metrics: GET \/metrics on port $mport on 127\.0\.0\.1/m,
 	'cm_ctl status names the metrics port');
-like(CmConmgr::status_json($dir), qr/"metrics_port": $mport,/,
+like($cm->status, qr/"metrics_port": $mport,/,
 	'and so does its JSON');
 
 my $m1 = scrape('first scrape');
@@ -274,7 +272,7 @@ is($i2[0][1]{port}, '6002', 'the port label is the PostgreSQL port (backend_port
 SKIP:
 {
 	skip 'the host has no IPv6 loopback address', 1
-	  unless slurp_file("$dir/stderr.log") =~
+	  unless slurp_file($cm->logfile) =~
 	  /listening for metrics on IPv6 address "::1", port $mport/;
 	my $s6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $mport);
 	my $answer = '';
@@ -395,10 +393,10 @@ my $before = scrape('before reload');
 my $mport2 = PostgreSQL::Test::Cluster::get_free_port();
 my $held = CmConmgr::App->connect($port);
 $held->route('any');
-my $text = slurp_file("$dir/conmgr.conf");
+my $text = $cm->conf;
 $text =~ s/^metrics_port = \d+$/metrics_port = $mport2\nmax_app_connections = 1/m;
-CmConmgr::write_conf($dir, $text);
-my ($rc, $out) = CmConmgr::cm_ctl('reload', '-D', $dir);
+$cm->conf($text);
+my ($rc, $out) = $cm->ctl('reload');
 is($rc, 0, 'reload succeeds');
 like($out,
 	qr/parameter "metrics_port" cannot be changed without restarting conmgr; the new value "$mport2" was ignored \("$mport" stays in effect\)/,
@@ -433,8 +431,8 @@ ok(val($after, 'conmgr_instance_heartbeat_rtt_seconds_count', cm_instance => 0)
 	'histogram count kept across the reload');
 $held->close;
 $text =~ s/^max_app_connections = 1\n//m;
-CmConmgr::write_conf($dir, $text);
-($rc) = CmConmgr::cm_ctl('reload', '-D', $dir);
+$cm->conf($text);
+($rc) = $cm->ctl('reload');
 is($rc, 0, 'reload back to the default max_app_connections');
 
 # ---------------------------------------------------------------------
@@ -494,7 +492,7 @@ my $m6 = wait_scrape(sub { 1 }, 'scrape after the idle connections');
 ok($m6, 'scrapes are answered again once the idle connections are gone');
 ok(val($m6, 'conmgr_metrics_connections_refused_total') >= 1,
 	'refused metrics connections are counted');
-ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
+ok($cm->pid, 'conmgr still runs');
 
 # ---------------------------------------------------------------------
 # Documentation and output name the same metrics
@@ -521,15 +519,10 @@ ok(CmConmgr::conmgr_pid($dir), 'conmgr still runs');
 		Listen => 1,
 		ReuseAddr => 1) or die "listen: $!";
 	my $bport = $busy->sockport;
-	my $dir2 = CmConmgr::conmgr_dir(
-		port => PostgreSQL::Test::Cluster::get_free_port(),
+	my ($rc2, $o, $e) = CmConmgr->new(
 		metrics_port => $bport,
-		instances => [ { hostaddr => '127.0.0.1', port => 6000, watchdog_port => $wd0->port } ]);
-	my ($o, $e) = ('', '');
-	IPC::Run::run([ CmProg::bin('conmgr'), '-D', $dir2 ],
-		'<', \undef, '>', \$o, '2>', \$e,
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-	isnt($? >> 8, 0, 'conmgr does not start when metrics_port is taken');
+		instances => [ { hostaddr => '127.0.0.1', port => 6000, watchdog_port => $wd0->port } ])->run;
+	cmp_ok($rc2, '>', 0, 'conmgr does not start when metrics_port is taken');
 	like($e,
 		qr/could not bind IPv4 address "127\.0\.0\.1", port $bport: Address already in use.*conmgr must hold port $bport on every loopback address of the host, so that no other program answers metrics scrapes there/s,
 		'and says which address and port');

@@ -102,9 +102,9 @@ SKIP:
 }
 
 # psqlODBC through unixODBC.  SQLGetInfo(SQL_SERVER_NAME) names the chosen
-# instance once connected through conmgr (spec 7.2), in every form an ODBC
-# program can ask it; a connection without Connection Manager keeps the
-# driver's answer.
+# instance once connected through conmgr (docs/client.md, "ODBC programs"),
+# in every form an ODBC program can ask it; a connection without Connection
+# Manager keeps the driver's answer.
 SKIP:
 {
 	skip 'unixODBC headers or psqlODBC are not installed', 24

@@ -32,14 +32,11 @@ my $cm = $lab->cm_setup(
 	timeout_margin => $margin,
 	conf => "watchdog.secret_file = '$secret'\n",
 	conmgr => { secret_file => "'$secret'" });
-my $cmdir = $lab->dir . '/conmgr';
 
 # Instance 0 (db1) as cm_ctl status --json shows it.
 sub db1_status
 {
-	my ($ok, $out) = $lab->run_user('client', 'cm_ctl', 'status', '-D', $cmdir, '--json');
-	my @i = grep { $_->{number} == 0 } CmConmgr::instances_from_json($out);
-	return $i[0] // {};
+	return $lab->conmgr->instance(0);
 }
 
 # The heartbeat path of our conmgr in db1's view.

@@ -19,7 +19,6 @@ use Time::HiRes qw(time);
 use IPC::Run;
 use File::Temp ();
 use CmConmgr;
-use CmProg;
 
 plan skip_all => 'needs root to run a squatter as another user; '
   . 'scripts/test-partitions.sh runs it as root'
@@ -37,26 +36,15 @@ my $max = 10;
 my $wd = CmConmgr::FakeWatchdog->new(attrs => 0);
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $dir = File::Temp::tempdir('cm481.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-CmConmgr::write_conf($dir,
-	"port = $port\nmax_app_connections = $max\napp_register_timeout = 60000\n"
+# cm_ctl refuses root as conmgr does: both run as conmgr's user
+my $cm = CmConmgr->new(
+	dir => $dir,
+	user => $cmuser,
+	text => "port = $port\nmax_app_connections = $max\napp_register_timeout = 60000\n"
 	  . "backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 6000\nwatchdog_port0 = "
-	  . $wd->port . "\n");
-chown $cmuid, -1, $dir, "$dir/conmgr.conf";
-chmod 0700, $dir;
-my $cm = IPC::Run::start([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
-		CmProg::bin('conmgr'), '-D', $dir ],
-	'<', \undef, '>', "$dir/stdout.log", '2>', "$dir/stdout.log");
-# cm_ctl refuses root as conmgr does: ask as conmgr's user
-sub status_json
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'setpriv', "--reuid=$cmuser", "--regid=$cmuser", '--init-groups', '--',
-			CmProg::bin('cm_ctl'), 'status', '-D', $dir, '--json' ],
-		'<', \undef, '>', \$out, '2>', \$err);
-	return $out;
-}
-ok(CmConmgr::wait_for(sub { status_json() =~ /"number": 0, [^}]*"state": "up"/ }, 'instance 0 up'),
-	'instance up') or diag(slurp_file("$dir/stdout.log"));
+	  . $wd->port . "\n")->start;
+ok(CmConmgr::wait_for(sub { $cm->status =~ /"number": 0, [^}]*"state": "up"/ }, 'instance 0 up'),
+	'instance up') or diag(slurp_file($cm->logfile));
 
 # the squatter: 2 * max connections, each routed and held until stdin ends
 my $squatter = <<'PERL';
@@ -134,11 +122,11 @@ is($r && $r->{type}, 'I', 'an application of another user is routed while nobody
 cmp_ok(time - $t0, '<', 1.0, 'at once');
 $app->close if $app;
 
-my @apps = CmConmgr::applications_from_json(status_json());
+my @apps = $cm->applications;
 is(scalar(grep { ($_->{uid} // '') eq $nobody } @apps), $share,
 	'cm_ctl status shows the share held by nobody');
 
 $in .= "\n";
 $h->finish;
-$cm->kill_kill(grace => 5);
+$cm->handle->kill_kill(grace => 5);
 done_testing();

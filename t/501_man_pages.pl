@@ -3,7 +3,8 @@
 # The manual pages in docs/man/ render without warnings and name what the
 # code has: every conmgr.conf parameter of conmgr/cm_config.c's key table
 # (and nothing else), every long and short option of conmgr and cm_ctl,
-# every cm_ctl command of its usage text.  Adding a parameter or an option
+# every cm_ctl command of its usage text, and the release of
+# common/cm_version.h in their .TH lines.  Adding a parameter or an option
 # without documenting it fails here.
 
 use strict;
@@ -83,12 +84,21 @@ foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
 	like($out, qr/^NAME\n/m, "$page renders a NAME section");
 }
 
+# every page names the release of common/cm_version.h in its .TH line
+my $release = CmProg::release_version();
+foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
+{
+	my ($th) = read_file("$man/$page") =~ /^(\.TH .*)$/m;
+	like($th // '', qr/^\.TH \S+ \d \S+ "Connection Manager \Q$release\E"/,
+		"$page names release $release in its .TH line");
+}
+
 # conmgr.conf(5) against the key table
 my $cfg = read_file("$top/conmgr/cm_config.c");
-my ($table) = $cfg =~ /static const CmConfigKey config_keys\[\]\s*=\s*\{(.*?)\n\};/s;
-my @keys = $table =~ /\{"(\w+)",\s*CM_KEY_/g;
-my ($itable) = $cfg =~ /static const char \*const instance_keys\[\]\s*=\s*\{(.*?)\};/s;
-my @ikeys = $itable =~ /"(\w+)"/g;
+my ($table) = $cfg =~ /^const CmConfigParam cm_config_params\[\w+\]\s*=\s*\{(.*?)\n\};/ms;
+my @keys = ($table // '') =~ /\b[A-Z]+_PARAM\(CM_KEY_\w+,\s*(\w+),/g;
+my ($itable) = $cfg =~ /^const CmConfigParam cm_config_instance_params\[\w+\]\s*=\s*\{(.*?)\n\};/ms;
+my @ikeys = ($itable // '') =~ /\bINST_PARAM\(CM_IKEY_\w+,\s*"(\w+)"/g;
 cmp_ok(scalar(@keys), '>=', 10, 'the key table of cm_config.c was found');
 is(scalar(@ikeys), 4, 'the instance keys of cm_config.c were found');
 

@@ -19,11 +19,6 @@ it is made of, a scripted watchdog and a scripted application
   my $app = CmConmgr::App->connect($cm->port);
   my $r   = $app->route('read-write');
 
-  # the same with functions, on a directory
-  my $dir = CmConmgr::conmgr_dir(port => $port, instances => [ { ... } ]);
-  CmConmgr::start_conmgr($dir);
-  CmConmgr::wait_instances_up($dir, 0);
-
 =head1 DESCRIPTION
 
 conmgr is tested against real watchdogs (CmNode) and against FakeWatchdog, a small
@@ -89,33 +84,23 @@ sub raise_fd_limit
 
 =over
 
-=item conmgr_dir(%params)
+=item cm_ctl(@args)
 
-Create a conmgr directory with conmgr.conf.  C<instances> is a list of
-hashes (host, port, watchdog_port, hostaddr); other keys are written as
-parameters.  Returns the directory.
+Run cm_ctl ARGS; returns (exit code, stdout, stderr, seconds taken).  A
+test of a conmgr object uses its ctl() instead.
 
 =cut
 
-sub conmgr_dir
+sub cm_ctl
 {
-	my (%p) = @_;
-	my $dir = PostgreSQL::Test::Utils::tempdir('conmgr');
-	write_conf($dir, conf_text(%p));
-	return $dir;
+	my (@args) = @_;
+	return bless({}, __PACKAGE__)->_run_cm_ctl(@args);
 }
 
-=pod
-
-=item conf_text(%params)
-
-The text of a conmgr.conf: C<instances> (a list of hashes: host,
-hostaddr, port, watchdog_port) as instances 0, 1, ..., and the other keys
-as parameters, sorted.
-
-=cut
-
-sub conf_text
+# The text of a conmgr.conf: instances (a list of hashes: host, hostaddr,
+# port, watchdog_port) as instances 0, 1, ..., and the other keys as
+# parameters, sorted.
+sub _conf_text
 {
 	my (%p) = @_;
 	my $conf = '';
@@ -137,24 +122,17 @@ sub conf_text
 	return $conf;
 }
 
-# The instance of a CmNode for conf_text: SQL and watchdog on 127.0.0.1.
-sub node_instance
+# The instance of a CmNode for _conf_text: SQL and watchdog on 127.0.0.1.
+sub _node_instance
 {
 	my ($node) = @_;
 	return { host => '127.0.0.1', port => $node->port, watchdog_port => $node->watchdog_port };
 }
 
-=pod
-
-=item write_conf($dir, $text)
-
-Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
-explicit opt-in) unless the text names a secret_file or
-insecure_no_authentication.
-
-=cut
-
-sub write_conf
+# Write $dir/conmgr.conf, mode 0600; heartbeats are unauthenticated (an
+# explicit opt-in) unless the text names a secret_file or
+# insecure_no_authentication.
+sub _write_conf
 {
 	my ($dir, $text) = @_;
 	# heartbeats unauthenticated unless a secret is given: an explicit opt-in
@@ -168,75 +146,24 @@ sub write_conf
 	return;
 }
 
-=pod
-
-=item start_conmgr($dir)
-
-Run "conmgr -D $dir" in the foreground under IPC::Run, output appended to
-$dir/stderr.log (or $log).  Returns the harness; it is killed at the end.
-
-=cut
-
-sub start_conmgr
-{
-	my ($dir, $log) = @_;
-	$log //= "$dir/stderr.log";
-	my $h = IPC::Run::start([ CmProg::bin('conmgr'), '-D', $dir ],
-		'<', \undef, '>>', $log, '2>>', $log);
-	push @started, $h;
-	return $h;
-}
-
-# PID of the conmgr running in $dir (from its PID file), or undef.
-sub conmgr_pid
-{
-	my ($dir) = @_;
-	# the file goes away when conmgr exits, maybe between a test and a read
-	my $text = eval { PostgreSQL::Test::Utils::slurp_file("$dir/conmgr.pid") };
-	return undef unless defined $text;
-	my ($pid) = $text =~ /^(\d+)/;
-	return undef unless $pid && kill(0, $pid);
-	return $pid;
-}
-
-# Run cm_ctl; returns (exit code, stdout, stderr, seconds taken).
-sub cm_ctl
-{
-	my (@args) = @_;
-	my ($out, $err) = ('', '');
-	my $t0 = time();
-	IPC::Run::run([ CmProg::bin('cm_ctl'), @args ], '<', \undef, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err, time() - $t0);
-}
-
-# Ask the running conmgr through cm_ctl status --json; returns the text.
-sub status_json
-{
-	my ($dir, @extra) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ CmProg::bin('cm_ctl'), 'status', '-D', $dir, '--json', @extra ],
-		'>', \$out, '2>', \$err);
-	return $out;
-}
-
 # Parse the compact JSON of cm_ctl status --json well enough for tests:
 # returns instances as a list of hashes of their scalar fields.
 sub instances_from_json
 {
 	my ($json) = @_;
 	return () unless $json =~ /"instances": \[(.*?)\](?:, "applications"|\}\s*$)/s;
-	return json_objects($1);
+	return _json_objects($1);
 }
 
 sub applications_from_json
 {
 	my ($json) = @_;
 	return () unless $json =~ /"applications": \[(.*?)\]\}\s*$/s;
-	return json_objects($1);
+	return _json_objects($1);
 }
 
 # The flat objects of a JSON array body, each as a hash of its scalar fields.
-sub json_objects
+sub _json_objects
 {
 	my ($body) = @_;
 	my @list;
@@ -277,20 +204,6 @@ sub wait_for
 	return undef;
 }
 
-# Wait until every listed instance number is up (per status JSON).
-sub wait_instances_up
-{
-	my ($dir, @numbers) = @_;
-	return wait_for(
-		sub {
-			my %up = map { $_->{number} => ($_->{state} eq 'up') }
-			  instances_from_json(status_json($dir));
-			foreach my $n (@numbers) { return 0 unless $up{$n}; }
-			return 1;
-		},
-		"instances @numbers up");
-}
-
 sub wait_for_log
 {
 	my ($file, $re, $what) = @_;
@@ -303,7 +216,7 @@ sub wait_for_log
 }
 
 # Wait until something accepts TCP connections on 127.0.0.1:port.
-sub wait_for_port
+sub _wait_for_port
 {
 	my ($port) = @_;
 	return wait_for(
@@ -359,11 +272,19 @@ sub scrape_metrics
 
 A conmgr directory (tempdir cm_NAME, or C<dir>) with its conmgr.conf, not
 started: C<name>, C<nodes> (CmNode instances on 127.0.0.1) and
-C<instances> (as for conf_text), C<port> (free unless given), C<log>
+C<instances> (a list of hashes: host, hostaddr, port, watchdog_port),
+C<port> (free unless given), C<wrap>
+(a function given the command line of conmgr or cm_ctl, returning the one
+to run: in another namespace, as another user), C<user> (a wrap running
+them as this user through setpriv; the directory and conmgr.conf are made
+its own: for a test running as root), C<log>
 (default conmgr_NAME.log in the test's log directory, or DIR/stderr.log
-without a name, as start_conmgr); every other key is a conmgr.conf
-parameter.  The hash holds dir, port, log and,
-once started, handle (the IPC::Run harness).
+without a name); every other key is a conmgr.conf
+parameter; heartbeats are unauthenticated (an explicit opt-in) unless
+they name secret_file or insecure_no_authentication.  C<text> instead
+gives conmgr.conf's whole text, with the same opt-in (with C<text> undef, no conmgr.conf is written); the
+port is then the C<port> given, if any.  The hash holds dir, port, log
+and, once started, handle (the IPC::Run harness).
 
 =cut
 
@@ -372,7 +293,7 @@ sub new
 	my ($class, %p) = @_;
 	my $name = delete $p{name};
 	my @instances = @{ delete $p{instances} // [] };
-	push @instances, map { node_instance($_) } @{ delete $p{nodes} // [] };
+	push @instances, map { _node_instance($_) } @{ delete $p{nodes} // [] };
 	my $self = bless { name => $name // 'conmgr' }, $class;
 	$self->{dir} = delete $p{dir}
 	  // PostgreSQL::Test::Utils::tempdir(defined $name ? "cm_$name" : 'conmgr');
@@ -380,20 +301,86 @@ sub new
 	  // (defined $name
 		? "$PostgreSQL::Test::Utils::log_path/conmgr_$name.log"
 		: "$self->{dir}/stderr.log");
+	if (exists $p{text})
+	{
+		$self->{user} = $p{user};
+		$self->{wrap} = $p{wrap};
+		$self->{port} = $p{port};
+		_write_conf($self->{dir}, $p{text}) if defined $p{text};
+		$self->_give_to_user;
+		return $self;
+	}
+	$self->{user} = delete $p{user};
+	$self->{wrap} = delete $p{wrap};
 	$self->{port} = $p{port} //= PostgreSQL::Test::Cluster::get_free_port();
-	write_conf($self->{dir}, conf_text(instances => \@instances, %p));
+	_write_conf($self->{dir}, _conf_text(instances => \@instances, %p));
+	$self->_give_to_user;
 	return $self;
+}
+
+# With a user: the directory and conmgr.conf become that user's.
+sub _give_to_user
+{
+	my ($self) = @_;
+	return unless defined $self->{user};
+	my $uid = getpwnam($self->{user}) // croak "no user $self->{user}";
+	chown $uid, -1, $self->{dir}, "$self->{dir}/conmgr.conf";
+	chmod 0700, $self->{dir};
+	return;
+}
+
+# The command line of an installed program, wrapped (see new).
+sub _command
+{
+	my ($self, $program, @args) = @_;
+	my @cmd = (CmProg::bin($program), @args);
+	@cmd = $self->{wrap}->(@cmd) if $self->{wrap};
+	@cmd = ('setpriv', "--reuid=$self->{user}", "--regid=$self->{user}", '--init-groups', '--', @cmd)
+	  if defined $self->{user};
+	return \@cmd;
 }
 
 sub dir { return $_[0]->{dir}; }
 sub port { return $_[0]->{port}; }
 sub logfile { return $_[0]->{log}; }
+sub handle { return $_[0]->{handle}; }
 
-# Start conmgr in the foreground (see start_conmgr); returns the object.
+# conmgr.conf's text; with an argument, write it instead (as new does).
+sub conf
+{
+	my ($self, $text) = @_;
+	return slurp_file("$self->{dir}/conmgr.conf") unless defined $text;
+	_write_conf($self->{dir}, $text);
+	$self->_give_to_user;
+	return $text;
+}
+
+# Run conmgr in the foreground until it exits (bounded by
+# timeout_default); returns (exit code, stdout, stderr), the exit code
+# -1 when it did not exit in time.
+sub run
+{
+	my ($self) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run($self->_command('conmgr', '-D', $self->{dir}),
+			'<', \undef, '>', \$out, '2>', \$err,
+			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+		1;
+	};
+	return ($ok ? $? >> 8 : -1, $out, $err);
+}
+
+# Start conmgr in the foreground under IPC::Run, output appended to the
+# log; returns the object.  It is killed at the end.
 sub start
 {
 	my ($self) = @_;
-	$self->{handle} = start_conmgr($self->{dir}, $self->{log});
+	my $log = $self->{log};
+	my $h = IPC::Run::start($self->_command('conmgr', '-D', $self->{dir}),
+		'<', \undef, '>>', $log, '2>>', $log);
+	push @started, $h;
+	$self->{handle} = $h;
 	return $self;
 }
 
@@ -402,7 +389,7 @@ sub accepting_ok
 {
 	my ($self) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	return ok(wait_for_port($self->{port}),
+	return ok(_wait_for_port($self->{port}),
 		"conmgr $self->{name} accepts applications on port $self->{port}")
 	  || diag(slurp_file($self->{log}));
 }
@@ -421,14 +408,62 @@ sub stop
 sub ctl
 {
 	my ($self, $command, @args) = @_;
-	return cm_ctl($command, '-D', $self->{dir}, @args);
+	return $self->_run_cm_ctl($command, '-D', $self->{dir}, @args);
 }
 
-sub pid { return conmgr_pid($_[0]->{dir}); }
-sub status { my ($self, @extra) = @_; return status_json($self->{dir}, @extra); }
+# Run cm_ctl ARGS (wrapped, see new); returns as cm_ctl().
+sub _run_cm_ctl
+{
+	my ($self, @args) = @_;
+	my ($out, $err) = ('', '');
+	my $t0 = time();
+	IPC::Run::run($self->_command('cm_ctl', @args), '<', \undef, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err, time() - $t0);
+}
+
+# PID of the running conmgr (from its PID file), or undef.
+sub pid
+{
+	my ($self) = @_;
+	# the file goes away when conmgr exits, maybe between a test and a read
+	my $text = eval { PostgreSQL::Test::Utils::slurp_file("$self->{dir}/conmgr.pid") };
+	return undef unless defined $text;
+	my ($pid) = $text =~ /^(\d+)/;
+	return undef unless $pid && kill(0, $pid);
+	return $pid;
+}
+
+# cm_ctl status --json; returns the text.
+sub status
+{
+	my ($self, @extra) = @_;
+	my (undef, $out) = $self->ctl('status', '--json', @extra);
+	return $out;
+}
+
 sub instances { return instances_from_json($_[0]->status); }
 sub applications { return applications_from_json($_[0]->status); }
-sub wait_up { my ($self, @n) = @_; return wait_instances_up($self->{dir}, @n); }
+
+# The status of instance N (a hash, as instances()), or {} when it has none.
+sub instance
+{
+	my ($self, $n) = @_;
+	my @i = grep { $_->{number} == $n } $self->instances;
+	return $i[0] // {};
+}
+
+# Wait until every listed instance number is up (per status JSON).
+sub wait_up
+{
+	my ($self, @numbers) = @_;
+	return wait_for(
+		sub {
+			my %up = map { $_->{number} => ($_->{state} eq 'up') } $self->instances;
+			foreach my $n (@numbers) { return 0 unless $up{$n}; }
+			return 1;
+		},
+		"instances @numbers up");
+}
 
 # Poll the status JSON until it matches (bounded); returns the last one.
 sub wait_status
@@ -886,6 +921,21 @@ sub route
 	my ($self, $tsa, $appname) = @_;
 	$self->send_raw(CmWire::route_frame($tsa, $$, $appname // 'tap'));
 	return $self->read_msg;
+}
+
+# The instances each target_session_attrs may be routed to while the
+# primaries (a list of instance numbers) and the standbys are all up:
+# a hash of lists.
+sub expected_routes
+{
+	my ($primaries, $standbys) = @_;
+	return (
+		'read-write' => $primaries,
+		'primary' => $primaries,
+		'read-only' => $standbys,
+		'standby' => $standbys,
+		'prefer-standby' => $standbys,
+		'any' => [ @$primaries, @$standbys ]);
 }
 
 # A TCP connection of this process over the loopback, as an application's

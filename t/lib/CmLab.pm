@@ -673,7 +673,9 @@ sub backend_alive
 
 Write conmgr.conf in DIR/conmgr (instances db1 and db2 by lab address)
 and run conmgr in the foreground in the client namespace; waits until it
-accepts applications.  Returns the background handle.
+accepts applications.  Returns the background handle; $lab->conmgr is
+the CmConmgr object of that directory (its cm_ctl runs in the client
+namespace as the user).
 
 =cut
 
@@ -684,15 +686,15 @@ sub start_conmgr
 	mkdir $d;
 	chmod 0700, $d;
 	chown scalar(getpwnam(user())), -1, $d;
-	CmConmgr::write_conf(
-		$d,
-		CmConmgr::conf_text(
-			port => $CONMGR_PORT,
-			instances => [
-				map { { host => $ADDR{$_}, port => $PGPORT, watchdog_port => $WATCHDOG_PORT } }
-				  qw(db1 db2)
-			],
-			%params));
+	$self->{cm} = CmConmgr->new(
+		dir => $d,
+		port => $CONMGR_PORT,
+		wrap => sub { return $self->as_user('client', @_); },
+		instances => [
+			map { { host => $ADDR{$_}, port => $PGPORT, watchdog_port => $WATCHDOG_PORT } }
+			  qw(db1 db2)
+		],
+		%params);
 	chown scalar(getpwnam(user())), -1, "$d/conmgr.conf";
 	my $p = $self->start_bg('client', 'conmgr', CmProg::bin('conmgr'), '-D', $d);
 	$self->{conmgr} = $p;
@@ -706,6 +708,8 @@ sub start_conmgr
 	croak "conmgr did not start:\n" . $self->output($p) unless $up;
 	return $p;
 }
+
+sub conmgr { return $_[0]->{cm}; }
 
 sub conmgr_conninfo
 {

@@ -28,7 +28,8 @@ watchdog.listen_addresses on 127.0.0.1, and log_min_messages = debug1.
 A test that needs other settings says so: C<init> (parameters of init()),
 C<watchdog_port>, C<watchdog_listen> (undef: not set, the watchdog
 follows listen_addresses), C<log_min_messages> (undef: not set),
-C<check_attr_interval> (ms, not set unless given), and C<conf>, a string
+C<check_attr_interval> (ms, not set unless given), C<secret> (the text of
+a secret file DATA/hb.secret, made watchdog.secret_file), and C<conf>, a string
 appended last (so it can override the rest).  The server log is searched with the parent's
 log_contains(pattern, offset).
 
@@ -152,6 +153,11 @@ listen_addresses = '127.0.0.1'
 	}
 	$conf .= "watchdog.check_attr_interval = $o{check_attr_interval}\n"
 	  if defined $o{check_attr_interval};
+	if (defined $o{secret})
+	{
+		write_secret_file($self->data_dir . '/hb.secret', "$o{secret}\n");
+		$conf .= "watchdog.secret_file = 'hb.secret'\n";
+	}
 	$conf .= $o{conf} if defined $o{conf};
 	$self->append_conf('postgresql.conf', $conf);
 	return $wport;
@@ -227,6 +233,45 @@ sub wait_for_view_count
 	my ($self, $where, $count) = @_;
 	return $self->poll_query_until('postgres',
 		"SELECT count(*) = $count FROM pgx_stat_watchdog WHERE $where");
+}
+
+=pod
+
+=item $node->wait_for_lost(name, cause, offset)
+
+Wait (as wait_for_log, from offset) until the log says that the conmgr
+peer C<name> at 127.0.0.1 and a port was lost, for C<cause> (a pattern).
+
+=cut
+
+sub wait_for_lost
+{
+	my ($self, $name, $cause, $offset) = @_;
+	return $self->wait_for_log(
+		qr/conmgr "\Q$name\E" at 127\.0\.0\.1:\d+ lost: $cause/, $offset);
+}
+
+=pod
+
+=item $node->view_states([where])
+
+The rows of pgx_stat_watchdog (those matching C<where>, if given) as
+"name:state" by conmgr name, comma-separated; view_states_query([where])
+is its query, for poll_query_until.
+
+=cut
+
+sub view_states_query
+{
+	my ($self, $where) = @_;
+	return "SELECT string_agg(conmgr_name || ':' || state, ',' ORDER BY conmgr_name) "
+	  . 'FROM pgx_stat_watchdog' . (defined $where ? " WHERE $where" : '');
+}
+
+sub view_states
+{
+	my ($self, $where) = @_;
+	return $self->safe_psql('postgres', $self->view_states_query($where));
 }
 
 =pod

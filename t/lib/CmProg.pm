@@ -15,6 +15,7 @@ CmProg - where the TAP tests find the programs they run
   my $lab    = CmProg::lab_program('lab_app'); # test/lab/lab_app
   my $tool   = CmProg::tool();                 # client/test/pqcm_tool
   my $file   = CmProg::top() . '/docs/conmgr.md';
+  my $release = CmProg::release_version();      # "1.0", from common/cm_version.h
 
 =head1 DESCRIPTION
 
@@ -152,6 +153,46 @@ sub tool
 		  or croak "could not build $tool";
 	}
 	return $tool;
+}
+
+=pod
+
+=item define(header, name)
+
+The value of "#define NAME value" in common/HEADER of the source tree (the
+value's text, comments and surrounding blanks dropped); dies when the
+header has no such line.
+
+=cut
+
+sub define
+{
+	my ($header, $name) = @_;
+	my $path = top() . "/common/$header";
+	open(my $fh, '<', $path) or croak "could not open $path: $!";
+	while (my $line = <$fh>)
+	{
+		next unless $line =~ /^#define\s+\Q$name\E\s+(.*?)\s*(?:\/\*.*)?$/;
+		close $fh;
+		return $1;
+	}
+	close $fh;
+	croak "$path defines no $name";
+}
+
+=pod
+
+=item release_version()
+
+The release the source tree builds, "MAJOR.MINOR" from
+CM_VERSION_MAJOR and CM_VERSION_MINOR of common/cm_version.h.
+
+=cut
+
+sub release_version
+{
+	return define('cm_version.h', 'CM_VERSION_MAJOR') . '.'
+	  . define('cm_version.h', 'CM_VERSION_MINOR');
 }
 
 =pod

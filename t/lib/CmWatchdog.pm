@@ -475,10 +475,39 @@ sub heartbeat
 	}
 }
 
+# The next heartbeat of a peer that counts its own (sequence numbers from
+# 1): true when the echo carries the same sequence number; a miss is
+# counted otherwise.  beats() and missed() say how many.
+sub beat
+{
+	my ($self) = @_;
+	my $seq = ++$self->{beats};
+	my $r = $self->heartbeat($seq);
+	return 1 if $r && $r->{type} eq 'b' && $r->{seq} == $seq;
+	$self->{missed}++;
+	return 0;
+}
+
+sub beats { return $_[0]->{beats} // 0; }
+sub missed { return $_[0]->{missed} // 0; }
+
 sub register_session
 {
 	my ($self, $type, $pid, $addr, $port) = @_;
 	return $self->send_frame(CmWire::register_frame($type, $pid, $addr, $port));
+}
+
+# A peer that comes and leaves cleanly: connect to PORT, hello (dies
+# unless welcomed), goodbye, and wait until the watchdog closes.
+sub come_and_go
+{
+	my ($class, $port, %hello) = @_;
+	my $p = $class->connect($port);
+	my $m = $p->hello(%hello);
+	die "peer $hello{name} was not welcomed" unless $m && $m->{type} eq 'W';
+	$p->goodbye;
+	$p->wait_closed;
+	return;
 }
 
 sub goodbye

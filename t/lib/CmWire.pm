@@ -33,6 +33,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Carp;
+use CmProg;
 use Socket ();
 
 use constant {
@@ -326,6 +327,25 @@ sub datagram_seq
 	my ($d) = @_;
 	my $off = DATAGRAM_ID_LEN + HEADER_LEN;
 	return length($d) >= $off + 4 ? unpack('N', substr($d, $off, 4)) : '?';
+}
+
+=pod
+
+=item newest_version()
+
+The newest protocol version the source tree speaks, "MAJOR.MINOR": the
+CM_PROTO_VERSION_MAX of common/cm_protocol.h, followed through the
+CM_PROTO_VERSION_M_N it names to its CM_PROTO_VERSION(m, n).
+
+=cut
+
+sub newest_version
+{
+	my $v = CmProg::define('cm_protocol.h', 'CM_PROTO_VERSION_MAX');
+	$v = CmProg::define('cm_protocol.h', $v) while $v =~ /^CM_PROTO_VERSION_\w+$/;
+	$v =~ /^CM_PROTO_VERSION\((\d+),\s*(\d+)\)$/
+	  or croak "CM_PROTO_VERSION_MAX is not a CM_PROTO_VERSION(m, n): $v";
+	return "$1.$2";
 }
 
 =pod
