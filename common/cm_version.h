@@ -5,10 +5,10 @@
  *	  place it is written.
  *
  * cm_ctl prints it (--version); conmgr's CONMGR_VERSION (conmgr.h: its
- * --version, start message and metrics' build_info) and the client
- * library's PQCM_VERSION_NUM (libpq-cm.h, a public header that cannot
- * include this one; PQcmLibVersion() returns it) name the same release and
- * must equal CM_VERSION and CM_VERSION_NUM.  Makefile.common reads
+ * --version, start message and metrics' build_info) is defined as it.  The
+ * client library's PQCM_VERSION_NUM (libpq-cm.h, a public header that
+ * cannot include this one; PQcmLibVersion() returns it) must equal
+ * CM_VERSION_NUM, which a static assertion in the library checks.  Makefile.common reads
  * CM_VERSION_MAJOR and CM_VERSION_MINOR from this file for libpqcm's file
  * name, soname (libpqcm.so.MAJOR) and pkg-config file, and debian/rules
  * refuses to build when debian/changelog names another version.

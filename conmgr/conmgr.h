@@ -43,8 +43,10 @@
 #include "cm_list.h"
 #include "cm_protocol.h"
 #include "cm_time.h"
+#include "cm_version.h"
 
-#define CONMGR_VERSION "1.0"
+/* the release version (common/cm_version.h), as conmgr reports it */
+#define CONMGR_VERSION CM_VERSION
 
 struct CmApp;
 

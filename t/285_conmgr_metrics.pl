@@ -248,7 +248,8 @@ like($cm->status, qr/"metrics_port": $mport,/,
 
 my $m1 = scrape('first scrape');
 ok($m1, 'first scrape parses strictly');
-is(val($m1, 'conmgr_build_info', version => '1.0'), 1, 'build_info with the version');
+my $release = CmProg::release_version();
+is(val($m1, 'conmgr_build_info', version => $release), 1, 'build_info with the release version');
 my $start = val($m1, 'conmgr_start_time_seconds');
 ok($start > time() - 600 && $start <= time() + 1, 'start time is about now');
 is(val($m1, 'conmgr_instance_up', cm_instance => 0, host => '127.0.0.1', port => 6000),
@@ -286,7 +287,7 @@ SKIP:
 		}
 		close $s6;
 	}
-	like($answer, qr/^HTTP\/1\.1 200 OK\r\n.*^conmgr_build_info\{version="1\.0"\} 1$/ms,
+	like($answer, qr/^HTTP\/1\.1 200 OK\r\n.*^conmgr_build_info\{version="\Q$release\E"\} 1$/ms,
 		'metrics served on ::1 too');
 }
 

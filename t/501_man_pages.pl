@@ -93,6 +93,15 @@ foreach my $page (qw(conmgr.1 cm_ctl.1 conmgr.conf.5))
 		"$page names release $release in its .TH line");
 }
 
+# and so do the programs themselves
+foreach my $prog (qw(conmgr cm_ctl))
+{
+	my ($stdout, $stderr);
+	IPC::Run::run([ CmProg::bin($prog), '--version' ], '>', \$stdout, '2>', \$stderr);
+	like($stdout // '', qr/^\Q$prog\E \(Connection Manager for PostgreSQL\) \Q$release\E$/m,
+		"$prog --version names release $release");
+}
+
 # conmgr.conf(5) against the key table
 my $cfg = read_file("$top/conmgr/cm_config.c");
 my ($table) = $cfg =~ /^const CmConfigParam cm_config_params\[\w+\]\s*=\s*\{(.*?)\n\};/ms;
