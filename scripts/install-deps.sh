@@ -42,4 +42,13 @@ echo "install-deps: installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# pgbouncer is here only as the baseline of bench/connect.sh, which runs its
+# own; the package starts a system service on port 6432, which nobody asked
+# for.  Stop and disable that service when this script installed it (a
+# pgbouncer that was already installed is left as it is).
+if [[ " ${missing[*]} " == *" pgbouncer "* ]] && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now pgbouncer.service >/dev/null 2>&1 &&
+		echo "install-deps: stopped and disabled the pgbouncer service the package started (bench/connect.sh runs its own)"
+fi
 echo "install-deps: done"

@@ -149,25 +149,14 @@ wd_peer_process_frames(WdPeer *peer)
 		CmProtoMsg	msg;
 		CmSealedStatus st;
 
-		/* after the welcome, frames carry a sequence number and a tag */
-		if (peer->sealed)
-			st = cm_sealed_next(CM_DIR_TO_WATCHDOG, peer->keys.to_watchdog,
-								peer->seq_in + 1, peer->inbuf, peer->inlen,
-								&frame_len, &seq, &msg, &reason);
-		else
-			switch (cm_proto_next(CM_DIR_TO_WATCHDOG, peer->inbuf, peer->inlen,
-								  &frame_len, &msg, &reason))
-			{
-				case CM_PROTO_OK:
-					st = CM_SEALED_OK;
-					break;
-				case CM_PROTO_INCOMPLETE:
-					st = CM_SEALED_INCOMPLETE;
-					break;
-				default:
-					st = CM_SEALED_INVALID;
-					break;
-			}
+		/*
+		 * After the welcome, frames carry a sequence number and a tag; before
+		 * it (no key) they are taken as they are.
+		 */
+		st = cm_sealed_next(CM_DIR_TO_WATCHDOG,
+							peer->sealed ? peer->keys.to_watchdog : NULL,
+							peer->seq_in + 1, peer->inbuf, peer->inlen,
+							&frame_len, &seq, &msg, &reason);
 		switch (st)
 		{
 			case CM_SEALED_OK:
