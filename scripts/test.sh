@@ -37,19 +37,76 @@ trap cleanup EXIT
 tar -C "$top" --exclude=.git -cf - . | tar -C "$work" -xf -
 as_root chown -R "$CM_USER" "$work"
 
+# failed_tap_logs OUT: the log of every TAP file that prove reported as
+# failed in its output OUT
+failed_tap_logs() {
+	local t f
+	for t in $(sed -n 's|^\(t/[0-9A-Za-z_]*\)\.pl .*Wstat.*|\1|p' "$1" | sort -u); do
+		f="$work/tmp_check/log/regress_log_${t#t/}"
+		[ -f "$f" ] || continue
+		echo "---- $f (last 80 lines)"
+		tail -n 80 "$f"
+	done
+}
+
 echo "== pg_regress and TAP"
 status=0
 as_user make -C "$work" installcheck ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} 2>&1 | tee "$work/installcheck.out" || status=$?
 if [ $status -ne 0 ]; then
 	echo "== failure details"
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
-	# the log of every TAP file that prove reported as failed
-	for t in $(sed -n 's|^\(t/[0-9A-Za-z_]*\)\.pl .*Wstat.*|\1|p' "$work/installcheck.out" | sort -u); do
-		f="$work/tmp_check/log/regress_log_${t#t/}"
-		[ -f "$f" ] || continue
-		echo "---- $f (last 80 lines)"
-		tail -n 80 "$f"
-	done
+	failed_tap_logs "$work/installcheck.out"
+fi
+
+# conmgr under AddressSanitizer and UndefinedBehaviorSanitizer: the TAP
+# files that run conmgr, hostile, malformed and unusual input included, run again
+# against conmgr/conmgr_san (CM_CONMGR, t/lib/CmProg.pm; conmgr started
+# by cm_ctl is the installed one).  A sanitizer
+# report (memory error, leak at exit, undefined behaviour) is written to a
+# file and fails the run, even where the test itself passed.  A full run
+# does this; CM_SAN_TESTS names other files (with PROVE_TESTS too), and
+# CM_SAN_TESTS= (empty) skips it.
+san_default="t/200_conmgr_basic.pl t/220_conmgr_config.pl t/230_conmgr_routing.pl
+	t/231_conmgr_draining.pl t/240_conmgr_fanout.pl t/250_conmgr_protocol.pl
+	t/255_conmgr_fuzz.pl t/260_conmgr_clusters.pl t/270_conmgr_auth.pl
+	t/271_conmgr_integrity.pl t/275_conmgr_watchdog_restart.pl
+	t/276_conmgr_datagrams.pl t/280_conmgr_hostile_apps.pl t/285_conmgr_metrics.pl
+	t/310_client_conmgr.pl"
+if [ -n "${CM_SAN_TESTS+set}" ]; then
+	san_tests=$CM_SAN_TESTS
+elif [ -z "${PROVE_TESTS:-}" ]; then
+	san_tests=$san_default
+else
+	san_tests=
+fi
+if [ $status -eq 0 ] && [ -n "$(echo $san_tests)" ]; then
+	echo "== conmgr under ASan/UBSan:" $san_tests
+	as_user make -s -C "$work/conmgr" COPT=-Werror conmgr_san
+	reports="$work/sanitizer-reports"  # not in tmp_check: prove empties it
+	as_user mkdir -p "$reports"
+	chmod 1777 "$reports" 2>/dev/null || as_root chmod 1777 "$reports"
+	san_status=0
+	as_user env CM_CONMGR="$work/conmgr/conmgr_san" \
+		ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:verify_asan_link_order=0" \
+		UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1" \
+		make -C "$work" installcheck REGRESS= PROVE_TESTS="$(echo $san_tests)" 2>&1 |
+		tee "$work/sanitizer.out" || san_status=$?
+	if [ $san_status -ne 0 ]; then
+		echo "== failure details (conmgr under ASan/UBSan)"
+		failed_tap_logs "$work/sanitizer.out"
+	fi
+	found=$(find "$reports" -type f | sort)
+	if [ -n "$found" ]; then
+		echo "== sanitizer reports of conmgr_san"
+		for f in $found; do
+			echo "---- $f"
+			head -n 60 "$f"
+		done
+		san_status=1
+	else
+		echo "conmgr under ASan/UBSan: no sanitizer report"
+	fi
+	[ $san_status -eq 0 ] || status=$san_status
 fi
 
 # Failure scenarios with real network partitions need root (namespaces).

@@ -71,13 +71,20 @@ sub pg_bindir
 
 Full path of an installed program (conmgr, cm_ctl, or one of
 PostgreSQL's): in pg_config's bindir, where the product is installed,
-else on PATH.
+else on PATH.  For conmgr, the environment variable CM_CONMGR names
+another build instead (scripts/test.sh: conmgr/conmgr_san, built with
+AddressSanitizer and UndefinedBehaviorSanitizer).
 
 =cut
 
 sub bin
 {
 	my ($name) = @_;
+	if ($name eq 'conmgr' && ($ENV{CM_CONMGR} // '') ne '')
+	{
+		croak "CM_CONMGR=$ENV{CM_CONMGR} is not an executable file" unless -x $ENV{CM_CONMGR};
+		return $ENV{CM_CONMGR};
+	}
 	foreach my $d (pg_bindir(), split(/:/, $ENV{PATH}))
 	{
 		return "$d/$name" if $d ne '' && -x "$d/$name";
