@@ -59,12 +59,12 @@ if [ $status -ne 0 ]; then
 fi
 
 # conmgr under AddressSanitizer and UndefinedBehaviorSanitizer: the TAP
-# files that run conmgr, hostile, malformed and unusual input included, run again
-# against conmgr/conmgr_san (CM_CONMGR, t/lib/CmProg.pm; conmgr started
-# by cm_ctl is the installed one).  A sanitizer
-# report (memory error, leak at exit, undefined behaviour) is written to a
-# file and fails the run, even where the test itself passed.  A full run
-# does this; CM_SAN_TESTS names other files (with PROVE_TESTS too), and
+# files that run conmgr (hostile, malformed and unusual input included)
+# run again against conmgr/conmgr_san (CM_CONMGR, t/lib/CmProg.pm; a
+# conmgr that cm_ctl starts is still the installed one).  A sanitizer
+# report (memory error, leak at exit, undefined behaviour) goes to a file
+# and fails the run, even where the test itself passed.  A full run does
+# this; CM_SAN_TESTS names other files (with PROVE_TESTS too), and
 # CM_SAN_TESTS= (empty) skips it.
 san_default="t/200_conmgr_basic.pl t/220_conmgr_config.pl t/230_conmgr_routing.pl
 	t/231_conmgr_draining.pl t/240_conmgr_fanout.pl t/250_conmgr_protocol.pl
