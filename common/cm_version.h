@@ -4,14 +4,14 @@
  *	  The release version of Connection Manager for PostgreSQL, the one
  *	  place it is written.
  *
- * cm_ctl prints it (--version); conmgr's CONMGR_VERSION (conmgr.h: its
- * --version, start message and metrics' build_info) is defined as it.  The
- * client library's PQCM_VERSION_NUM (libpq-cm.h, a public header that
- * cannot include this one; PQcmLibVersion() returns it) must equal
- * CM_VERSION_NUM, which a static assertion in the library checks.  Makefile.common reads
- * CM_VERSION_MAJOR and CM_VERSION_MINOR from this file for libpqcm's file
- * name, soname (libpqcm.so.MAJOR) and pkg-config file, and debian/rules
- * refuses to build when debian/changelog names another version.
+ * cm_ctl and conmgr print it (--version; conmgr also in its start message
+ * and its metrics' build_info).  The client library's PQCM_VERSION_NUM
+ * (libpq-cm.h, a public header that cannot include this one;
+ * PQcmLibVersion() returns it) must equal CM_VERSION_NUM, which a static
+ * assertion in the library checks.  Makefile.common reads CM_VERSION_MAJOR
+ * and CM_VERSION_MINOR from this file for libpqcm's file name, soname
+ * (libpqcm.so.MAJOR) and pkg-config file, and debian/rules refuses to build
+ * when debian/changelog names another version.
  *
  * The release version is not the SQL version of the watchdog extension
  * (watchdog.control's default_version and the watchdog--A--B.sql scripts):

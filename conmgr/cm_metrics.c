@@ -276,7 +276,7 @@ metrics_render(struct evbuffer *out)
 
 	family(out, "conmgr_build_info", "gauge",
 		   "Version of conmgr, as a label; the value is always 1.");
-	evbuffer_add_printf(out, "conmgr_build_info{version=\"%s\"} 1\n", CONMGR_VERSION);
+	evbuffer_add_printf(out, "conmgr_build_info{version=\"%s\"} 1\n", CM_VERSION);
 
 	family(out, "conmgr_start_time_seconds", "gauge",
 		   "Time conmgr started, in seconds since the Unix epoch.");

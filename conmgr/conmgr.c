@@ -563,7 +563,7 @@ main(int argc, char **argv)
 				dir = optarg;
 				break;
 			case 'V':
-				printf("conmgr (Connection Manager for PostgreSQL) %s\n", CONMGR_VERSION);
+				printf("conmgr (Connection Manager for PostgreSQL) %s\n", CM_VERSION);
 				return 0;
 			default:
 				fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
@@ -698,7 +698,7 @@ main(int argc, char **argv)
 	}
 
 	cm_info("conmgr %s starting in directory \"%s\" (PID %d): %d instance%s, port %d, heartbeat_interval %d ms, heartbeat_timeout %d ms",
-			CONMGR_VERSION, cm_server.directory, (int) getpid(), cm_server.ninstances,
+			CM_VERSION, cm_server.directory, (int) getpid(), cm_server.ninstances,
 			cm_server.ninstances == 1 ? "" : "s", cm_server.cfg.port,
 			cm_server.cfg.heartbeat_interval, cm_server.cfg.heartbeat_timeout);
 	for (i = 0; i < cm_server.ninstances; i++)

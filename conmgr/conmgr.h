@@ -45,9 +45,6 @@
 #include "cm_time.h"
 #include "cm_version.h"
 
-/* the release version (common/cm_version.h), as conmgr reports it */
-#define CONMGR_VERSION CM_VERSION
-
 struct CmApp;
 
 /*
